@@ -1,0 +1,126 @@
+/*
+ * cli.c - shared option handling, usage text and the stdout check.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+bool ep_progress;
+
+void
+ep_cli_init(int argc, char **argv)
+{
+	(void)argc;
+	ep_init(argv[0]);
+	opterr = 0;
+	ep_progress = isatty(STDERR_FILENO);
+}
+
+static void
+synopsis(FILE *fp, const char *usage)
+{
+	const char *end = strstr(usage, "\n\n");
+	size_t n = end ? (size_t)(end - usage) + 1 : strlen(usage);
+
+	fwrite(usage, 1, n, fp);
+}
+
+void
+ep_usage(const char *usage, int code)
+{
+	if (code == 0) {
+		fputs(usage, stdout);
+		exit(ep_close_stdout() ? EP_EXIT_USAGE : 0);
+	}
+	synopsis(stderr, usage);
+	fprintf(stderr, "try '%s --help' for more information\n",
+	    ep_progname());
+	exit(EP_EXIT_USAGE);
+}
+
+void
+ep_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ep_err("%s", msg);
+	ep_usage(usage, EP_EXIT_USAGE);
+}
+
+void
+ep_cli_common(int c, char **argv, const char *usage)
+{
+	switch (c) {
+	case 'h':
+		ep_usage(usage, 0);
+	case EP_OPT_VERSION:
+		printf("%s edpipe %s\n", ep_progname(), EP_VERSION);
+		exit(ep_close_stdout() ? EP_EXIT_IOERR : 0);
+	case 'v':
+		ep_verbosity = ep_verbosity < 0 ? 1 : ep_verbosity + 1;
+		return;
+	case 'q':
+		ep_verbosity = -1;
+		return;
+	case EP_OPT_PROGRESS:
+		ep_progress = true;
+		return;
+	case EP_OPT_NO_PROGRESS:
+		ep_progress = false;
+		return;
+	case ':':
+		if (optopt)
+			ep_usage_error(usage, "option '-%c' needs a value",
+			    optopt);
+		ep_usage_error(usage, "option '%s' needs a value",
+		    argv[optind - 1]);
+	case '?':
+		if (optopt)
+			ep_usage_error(usage, "unknown option '-%c'", optopt);
+		ep_usage_error(usage, "unknown option '%s'",
+		    argv[optind - 1]);
+	default:
+		ep_die(EP_EXIT_SOFTWARE, "internal error: unhandled option %d",
+		    c);
+	}
+}
+
+int
+ep_close_stdout(void)
+{
+	int bad = fflush(stdout) == EOF || ferror(stdout);
+	int e = errno;
+
+	if (fclose(stdout) == EOF && !bad) {
+		bad = 1;
+		e = errno;
+	}
+	if (bad) {
+		ep_err("write error on stdout: %s", strerror(e));
+		return EP_EXIT_IOERR;
+	}
+	return 0;
+}
+
+long
+ep_cli_long(const char *usage, const char *opt, const char *arg, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end != '\0' || v < 0 || v > max)
+		ep_usage_error(usage, "option '%s': '%s' is not a number "
+		    "from 0 to %ld", opt, arg, max);
+	return v;
+}

@@ -1,0 +1,80 @@
+/*
+ * cli.h - the command-line conventions every program keeps: getopt_long
+ * with the shared options, --help on stdout, usage errors with exit 2,
+ * --version, and the final check that stdout really was written.
+ *
+ * A program's option table ends with EP_COMMON_LONGOPTS, its short option
+ * string starts with ":" and includes EP_COMMON_SHORTOPTS, and its getopt
+ * loop passes every option it does not know to ep_cli_common():
+ *
+ *	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "o:",
+ *	    longopts, NULL)) != -1)
+ *		switch (c) {
+ *		case 'o': ...; break;
+ *		default: ep_cli_common(c, argv, usage_text);
+ *		}
+ */
+#ifndef EP_CLI_H
+#define EP_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "msg.h"
+
+enum {
+	EP_OPT_VERSION = 0x1000,
+	EP_OPT_PROGRESS,
+	EP_OPT_NO_PROGRESS,
+	EP_OPT_FIRST_PROGRAM = 0x1100	/* programs number theirs from here */
+};
+
+#define EP_COMMON_SHORTOPTS "hvq"
+#define EP_COMMON_LONGOPTS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, EP_OPT_VERSION }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "progress", no_argument, NULL, EP_OPT_PROGRESS }, \
+	{ "no-progress", no_argument, NULL, EP_OPT_NO_PROGRESS }
+
+/* Whether to show progress on stderr: on when stderr is a terminal. */
+extern bool ep_progress;
+
+/*
+ * Set up a program: ep_init(argv[0]), getopt quiet (we print our own
+ * messages), progress default from isatty(2).
+ */
+void ep_cli_init(int argc, char **argv);
+
+/*
+ * Handle an option the program's switch did not: -h, --version, -v, -q,
+ * --progress, and getopt's '?' (unknown option) and ':' (missing
+ * argument), which are usage errors.  Anything else is a program bug.
+ */
+void ep_cli_common(int c, char **argv, const char *usage);
+
+/*
+ * usage is the --help text; its first paragraph (up to the first blank
+ * line) is the synopsis.  With code 0 print all of it on stdout and exit 0;
+ * otherwise the synopsis and "try 'prog --help'" on stderr, exit 2.
+ */
+void ep_usage(const char *usage, int code) __attribute__((noreturn));
+/* "prog: MESSAGE", the synopsis and the hint on stderr; exit 2. */
+void ep_usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+
+/*
+ * Flush and close stdout.  Returns 0, or 74 after printing
+ * "prog: write error on stdout: why" (a full disk, a closed pipe).
+ */
+int ep_close_stdout(void);
+
+/*
+ * Parse a non-negative integer option value; a usage error (exit 2)
+ * naming opt when arg is not one or exceeds max.
+ */
+long ep_cli_long(const char *usage, const char *opt, const char *arg,
+    long max);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * mapping.h - the Moodle course mapping of the mdlpipeline seed:
+ *
+ *   {"COUN6552COUN855202Winter2021":
+ *        {"courses": ["COUN6552","COUN8552"], "section": "02", "id": 4766},
+ *    "BSC5102Winter2021": {"courses": ["BSC5102"], "id": 4748}}
+ *
+ * Key: the Moodle course shortname.  courses: the SIS course codes whose
+ * rosters make up the Moodle course (cross-listing); section: only that
+ * section of them (absent: all sections); id: the Moodle course id.
+ */
+#ifndef EP_MAPPING_H
+#define EP_MAPPING_H
+
+#include <stddef.h>
+
+#include "msg.h"
+
+struct ep_map_entry {
+	char *shortname;
+	char **courses;
+	size_t ncourses;
+	char *section;		/* NULL: every section */
+	long long id;
+};
+
+struct ep_mapping {
+	struct ep_map_entry *e;	/* in file order */
+	size_t n;
+};
+
+/*
+ * Load and check a mapping file.  NULL with err: 66 when missing, 65 with
+ * "FILE:LINE:" or "FILE: entry 'KEY':" when malformed.
+ */
+struct ep_mapping *ep_mapping_load(const char *path, struct ep_error *err);
+void ep_mapping_free(struct ep_mapping *m);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * msg.h - program name, messages on stderr, exit codes, memory wrappers and
+ * the error record that library functions fill instead of exiting.
+ *
+ * Every message goes through ep_err()/ep_warn()/ep_info() so the form
+ * "prog: what failed: why" lives in one place, and so every registered
+ * secret (see ep_secret_register) is masked before a byte reaches stderr.
+ */
+#ifndef EP_MSG_H
+#define EP_MSG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define EP_VERSION "0.1.0"
+
+/* Exit statuses of DESIGN.md (sysexits(3) values where they exist). */
+enum ep_exit {
+	EP_EXIT_OK = 0,
+	EP_EXIT_DIFF = 1,	/* differences found, when asked to report them */
+	EP_EXIT_USAGE = 2,
+	EP_EXIT_REFUSED = 3,	/* refused by a safety limit */
+	EP_EXIT_DATAERR = 65,	/* bad input data */
+	EP_EXIT_NOINPUT = 66,	/* an input file missing */
+	EP_EXIT_UNAVAILABLE = 69, /* database, HTTP or SFTP service down */
+	EP_EXIT_SOFTWARE = 70,	/* internal error */
+	EP_EXIT_NOMEM = 71,	/* out of memory */
+	EP_EXIT_IOERR = 74,	/* read or write error, stdout included */
+	EP_EXIT_TEMPFAIL = 75,	/* temporary failure, worth retrying */
+	EP_EXIT_NOPERM = 77,	/* authentication or permission refused */
+	EP_EXIT_CONFIG = 78	/* bad configuration */
+};
+
+/*
+ * An error a caller can handle: library functions fill one and return -1
+ * rather than print or exit.  code is an ep_exit value, msg the text after
+ * "prog: " (already carrying file:line where the error has a location).
+ */
+struct ep_error {
+	int code;
+	char msg[1024];
+};
+
+/* Fill err (when not NULL) with code and a printf-style message. */
+void ep_error_set(struct ep_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Set the program name from argv[0] (its basename) and the locale. */
+void ep_init(const char *argv0);
+/* The program name set by ep_init ("edpipe" before). */
+const char *ep_progname(void);
+
+/* Verbosity: -q gives -1, default 0, each -v adds 1. */
+extern int ep_verbosity;
+
+/* "prog: MESSAGE" on stderr; always printed. */
+void ep_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: warning: MESSAGE"; silent under -q. */
+void ep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: MESSAGE" only with -v (level 1) or -vv (level 2). */
+void ep_info(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* ep_err then exit(code). */
+void ep_die(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* Print err->msg and return err->code: `return ep_report(&e);`. */
+int ep_report(const struct ep_error *err);
+
+/*
+ * Register a secret (token, password) so that every later message masks
+ * it as "****".  The string is copied; empty strings are ignored.
+ */
+void ep_secret_register(const char *secret);
+/*
+ * Return a malloc'd copy of s with every registered secret replaced by
+ * "****".  The caller frees it.
+ */
+char *ep_mask_secrets(const char *s);
+
+/* Allocation that cannot fail: on failure, a message and exit 71. */
+void *ep_xmalloc(size_t n);
+void *ep_xcalloc(size_t n, size_t size);
+void *ep_xrealloc(void *p, size_t n);
+char *ep_xstrdup(const char *s);
+char *ep_xstrndup(const char *s, size_t n);
+/* malloc'd printf. */
+char *ep_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

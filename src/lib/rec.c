@@ -1,0 +1,1372 @@
+/*
+ * rec.c - the record type, the NDJSON and CSV readers and the writer.
+ *
+ * NDJSON: RFC 8259 objects, one per line; blank lines are skipped, a
+ * trailing CR is white space.  Nested arrays and objects are validated
+ * and kept as their JSON text.  Duplicate names in one object and the
+ * escape \u0000 are refused: both would make a record mean two things.
+ * CSV: RFC 4180 with a header row, CRLF or LF, a UTF-8 byte-order mark
+ * ignored, quoted fields may hold newlines; strict about stray quotes.
+ * Both: the input must be UTF-8 and no record may exceed EP_MAX_RECORD.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rec.h"
+
+/* ---------------------------------------------------------------- record */
+
+struct ep_rec *
+ep_rec_new(void)
+{
+	return ep_xcalloc(1, sizeof(struct ep_rec));
+}
+
+void
+ep_rec_free(struct ep_rec *r)
+{
+	if (r == NULL)
+		return;
+	free(r->f);
+	free(r->buf);
+	free(r);
+}
+
+void
+ep_rec_clear(struct ep_rec *r)
+{
+	r->n = 0;
+	r->blen = 0;
+}
+
+/* Make room for extra bytes in r->buf, moving field pointers along. */
+static void
+buf_reserve(struct ep_rec *r, size_t extra)
+{
+	char *old = r->buf;
+	size_t need = r->blen + extra, ncap;
+
+	if (need <= r->bcap)
+		return;
+	ncap = r->bcap ? r->bcap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	if (old == NULL) {
+		r->buf = ep_xmalloc(ncap);
+	} else {
+		char *nb = ep_xmalloc(ncap);
+
+		memcpy(nb, old, r->blen);
+		for (size_t i = 0; i < r->n; i++) {
+			struct ep_field *f = &r->f[i];
+
+			if (f->name >= old && f->name < old + r->bcap)
+				f->name = nb + (f->name - old);
+			if (f->val >= old && f->val < old + r->bcap)
+				f->val = nb + (f->val - old);
+		}
+		free(old);
+		r->buf = nb;
+	}
+	r->bcap = ncap;
+}
+
+static char *
+buf_put(struct ep_rec *r, const char *s, size_t len)
+{
+	char *p;
+
+	buf_reserve(r, len + 1);
+	p = r->buf + r->blen;
+	if (len)
+		memcpy(p, s, len);
+	p[len] = '\0';
+	r->blen += len + 1;
+	return p;
+}
+
+static struct ep_field *
+field_add(struct ep_rec *r)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->f = ep_xrealloc(r->f, r->cap * sizeof(*r->f));
+	}
+	return &r->f[r->n++];
+}
+
+void
+ep_rec_copy(struct ep_rec *dst, const struct ep_rec *src)
+{
+	ep_rec_clear(dst);
+	buf_reserve(dst, src->blen + 1);
+	for (size_t i = 0; i < src->n; i++) {
+		const struct ep_field *s = &src->f[i];
+		const char *name = buf_put(dst, s->name, s->nlen);
+		const char *val = buf_put(dst, s->val, s->vlen);
+		struct ep_field *d = field_add(dst);
+
+		d->name = name;
+		d->nlen = s->nlen;
+		d->val = val;
+		d->vlen = s->vlen;
+		d->type = s->type;
+	}
+}
+
+const struct ep_field *
+ep_rec_get(const struct ep_rec *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->f[i].name, name) == 0)
+			return &r->f[i];
+	return NULL;
+}
+
+const char *
+ep_rec_str(const struct ep_rec *r, const char *name)
+{
+	const struct ep_field *f = ep_rec_get(r, name);
+
+	if (f == NULL || f->type == EP_T_NULL)
+		return NULL;
+	return f->val;
+}
+
+void
+ep_rec_set(struct ep_rec *r, const char *name, enum ep_type t,
+    const char *val, size_t vlen)
+{
+	struct ep_field *f = NULL;
+	const char *v;
+	size_t idx = 0;
+
+	if (val == NULL) {
+		t = EP_T_NULL;
+		val = "null";
+		vlen = 4;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->f[i].name, name) == 0) {
+			f = &r->f[i];
+			idx = i;
+			break;
+		}
+	if (f == NULL) {
+		size_t nlen = strlen(name);
+		const char *n;
+
+		/* Reserve both at once so the name cannot move under us. */
+		buf_reserve(r, nlen + vlen + 2);
+		n = buf_put(r, name, nlen);
+		v = buf_put(r, val, vlen);
+		f = field_add(r);
+		f->name = n;
+		f->nlen = nlen;
+	} else {
+		/* val may point into our own buffer: copy it out first. */
+		char *tmp = ep_xstrndup(val, vlen);
+
+		v = buf_put(r, tmp, vlen);
+		free(tmp);
+		f = &r->f[idx];
+	}
+	f->val = v;
+	f->vlen = vlen;
+	f->type = t;
+}
+
+void
+ep_rec_set_str(struct ep_rec *r, const char *name, const char *val)
+{
+	ep_rec_set(r, name, EP_T_STR, val, val ? strlen(val) : 0);
+}
+
+bool
+ep_rec_del(struct ep_rec *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->f[i].name, name) == 0) {
+			memmove(&r->f[i], &r->f[i + 1],
+			    (r->n - i - 1) * sizeof(*r->f));
+			r->n--;
+			return true;
+		}
+	return false;
+}
+
+int
+ep_fmt_parse(const char *s)
+{
+	if (strcmp(s, "ndjson") == 0 || strcmp(s, "json") == 0 ||
+	    strcmp(s, "jsonl") == 0)
+		return EP_FMT_NDJSON;
+	if (strcmp(s, "csv") == 0)
+		return EP_FMT_CSV;
+	return -1;
+}
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+long
+ep_utf8_check(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		/* Fast path over ASCII, eight bytes at a time. */
+		if (c < 0x80) {
+			while (i + 8 <= len) {
+				uint64_t w;
+
+				memcpy(&w, s + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+				i += 8;
+			}
+			while (i < len && s[i] < 0x80)
+				i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+			cp = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			cp = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return (long)i;
+		}
+		if (n >= len - i)
+			return (long)i;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return (long)i;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return (long)i;
+		i += n + 1;
+	}
+	return -1;
+}
+
+/* ----------------------------------------------------------------- reader */
+
+struct ep_reader {
+	FILE *fp;
+	bool own;
+	char *name;
+	enum ep_fmt fmt;
+	char *buf;		/* raw input */
+	size_t cap, start, end;
+	bool eof, first, failed;
+	unsigned long line;	/* lines consumed so far */
+	unsigned long recline;	/* line where the last record began */
+	/* CSV */
+	char **hdr;
+	size_t nhdr;
+	struct ep_rec *tmp;	/* CSV: decoded values before naming */
+	char *fld;		/* CSV field accumulator */
+	size_t flen, fcap;
+};
+
+struct ep_reader *
+ep_reader_new(FILE *fp, const char *name, enum ep_fmt fmt)
+{
+	struct ep_reader *rd = ep_xcalloc(1, sizeof(*rd));
+
+	rd->fp = fp;
+	rd->name = ep_xstrdup(name == NULL || strcmp(name, "-") == 0 ?
+	    "stdin" : name);
+	rd->fmt = fmt;
+	rd->cap = 64 * 1024;
+	rd->buf = ep_xmalloc(rd->cap);
+	rd->first = true;
+	return rd;
+}
+
+struct ep_reader *
+ep_reader_open(const char *path, enum ep_fmt fmt, struct ep_error *err)
+{
+	struct ep_reader *rd;
+	FILE *fp;
+
+	if (strcmp(path, "-") == 0)
+		return ep_reader_new(stdin, "-", fmt);
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
+		    EP_EXIT_IOERR, "cannot open '%s': %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	rd = ep_reader_new(fp, path, fmt);
+	rd->own = true;
+	return rd;
+}
+
+void
+ep_reader_free(struct ep_reader *rd)
+{
+	if (rd == NULL)
+		return;
+	if (rd->own)
+		fclose(rd->fp);
+	for (size_t i = 0; i < rd->nhdr; i++)
+		free(rd->hdr[i]);
+	free(rd->hdr);
+	ep_rec_free(rd->tmp);
+	free(rd->fld);
+	free(rd->buf);
+	free(rd->name);
+	free(rd);
+}
+
+unsigned long
+ep_reader_line(const struct ep_reader *rd)
+{
+	return rd->recline;
+}
+
+const char *
+ep_reader_name(const struct ep_reader *rd)
+{
+	return rd->name;
+}
+
+enum ep_fmt
+ep_reader_format(const struct ep_reader *rd)
+{
+	return rd->fmt;
+}
+
+const char *const *
+ep_reader_header(const struct ep_reader *rd, size_t *n)
+{
+	if (n)
+		*n = rd->nhdr;
+	return (const char *const *)rd->hdr;
+}
+
+static int
+bad(struct ep_reader *rd, struct ep_error *err, unsigned long line,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+bad(struct ep_reader *rd, struct ep_error *err, unsigned long line,
+    const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: %s", rd->name, line, why);
+	rd->failed = true;
+	return -1;
+}
+
+/* Read more input; 0 at EOF, 1 if bytes came, -1 on a read error. */
+static int
+fill(struct ep_reader *rd, struct ep_error *err)
+{
+	size_t got;
+
+	if (rd->eof)
+		return 0;
+	if (rd->start > 0) {
+		memmove(rd->buf, rd->buf + rd->start, rd->end - rd->start);
+		rd->end -= rd->start;
+		rd->start = 0;
+	}
+	if (rd->end == rd->cap) {
+		if (rd->cap > EP_MAX_RECORD + 1)
+			return 1;	/* caller sees the long line */
+		rd->cap *= 2;
+		rd->buf = ep_xrealloc(rd->buf, rd->cap);
+	}
+	got = fread(rd->buf + rd->end, 1, rd->cap - rd->end, rd->fp);
+	rd->end += got;
+	if (got == 0) {
+		if (ferror(rd->fp)) {
+			ep_error_set(err, EP_EXIT_IOERR, "%s: read error: %s",
+			    rd->name, strerror(errno));
+			rd->failed = true;
+			return -1;
+		}
+		rd->eof = true;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The next physical line: *line points into rd->buf, *len excludes the
+ * newline.  1 for a line, 0 at EOF, -1 on error.  Valid until next call.
+ */
+static int
+next_line(struct ep_reader *rd, char **line, size_t *len,
+    struct ep_error *err)
+{
+	size_t scanned = 0;
+
+	for (;;) {
+		char *base = rd->buf + rd->start;
+		size_t avail = rd->end - rd->start;
+		char *nl = memchr(base + scanned, '\n', avail - scanned);
+		int r;
+
+		if (nl != NULL) {
+			*line = base;
+			*len = (size_t)(nl - base);
+			rd->start += *len + 1;
+			rd->line++;
+			if (*len > EP_MAX_RECORD)
+				return bad(rd, err, rd->line,
+				    "line longer than %d bytes",
+				    EP_MAX_RECORD);
+			return 1;
+		}
+		scanned = avail;
+		if (avail > EP_MAX_RECORD)
+			return bad(rd, err, rd->line + 1,
+			    "line longer than %d bytes", EP_MAX_RECORD);
+		r = fill(rd, err);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			base = rd->buf + rd->start;
+			avail = rd->end - rd->start;
+			if (avail == 0)
+				return 0;
+			*line = base;
+			*len = avail;
+			rd->start = rd->end;
+			rd->line++;
+			return 1;
+		}
+		/* The buffer may have moved; rescan from where we were. */
+		if (scanned > rd->end - rd->start)
+			scanned = 0;
+	}
+}
+
+static bool
+is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* ---------------------------------------------------------- JSON parsing */
+
+struct jp {
+	const char *p, *end;
+	const char *why;
+};
+
+static void
+skip_ws(struct jp *j)
+{
+	while (j->p < j->end && is_ws(*j->p))
+		j->p++;
+}
+
+static int
+hex4(const char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (uint32_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (uint32_t)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static size_t
+put_utf8(char *o, uint32_t cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xC0 | (cp >> 6));
+		o[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xE0 | (cp >> 12));
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		o[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	o[0] = (char)(0xF0 | (cp >> 18));
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	o[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/*
+ * Decode the string at j->p (just past the opening quote) into out, which
+ * has room for the source length; NUL-terminates.  Returns the decoded
+ * length or -1 with j->why set.
+ */
+static long
+parse_string(struct jp *j, char *out)
+{
+	char *o = out;
+
+	for (;;) {
+		const char *q = j->p;
+
+		/* Copy the plain run in one go. */
+		while (q < j->end && *q != '"' && *q != '\\' &&
+		    (unsigned char)*q >= 0x20)
+			q++;
+		memcpy(o, j->p, (size_t)(q - j->p));
+		o += q - j->p;
+		j->p = q;
+		if (j->p >= j->end) {
+			j->why = "unterminated string";
+			return -1;
+		}
+		if (*j->p == '"') {
+			j->p++;
+			*o = '\0';
+			return o - out;
+		}
+		if ((unsigned char)*j->p < 0x20) {
+			j->why = "control character in string";
+			return -1;
+		}
+		/* Backslash. */
+		if (j->end - j->p < 2) {
+			j->why = "unterminated string";
+			return -1;
+		}
+		j->p++;
+		switch (*j->p++) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '/': *o++ = '/'; break;
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'n': *o++ = '\n'; break;
+		case 'r': *o++ = '\r'; break;
+		case 't': *o++ = '\t'; break;
+		case 'u': {
+			uint32_t cp, lo;
+
+			if (j->end - j->p < 4 || hex4(j->p, &cp) < 0) {
+				j->why = "bad \\u escape";
+				return -1;
+			}
+			j->p += 4;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				if (j->end - j->p < 6 || j->p[0] != '\\' ||
+				    j->p[1] != 'u' || hex4(j->p + 2, &lo) < 0 ||
+				    lo < 0xDC00 || lo > 0xDFFF) {
+					j->why = "unpaired surrogate in \\u escape";
+					return -1;
+				}
+				j->p += 6;
+				cp = 0x10000 + ((cp - 0xD800) << 10) +
+				    (lo - 0xDC00);
+			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+				j->why = "unpaired surrogate in \\u escape";
+				return -1;
+			}
+			if (cp == 0) {
+				j->why = "\\u0000 in string";
+				return -1;
+			}
+			o += put_utf8(o, cp);
+			break;
+		}
+		default:
+			j->why = "bad escape in string";
+			return -1;
+		}
+	}
+}
+
+static int
+parse_number(struct jp *j)
+{
+	const char *p = j->p;
+
+	if (p < j->end && *p == '-')
+		p++;
+	if (p >= j->end)
+		goto badnum;
+	if (*p == '0') {
+		p++;
+	} else if (*p >= '1' && *p <= '9') {
+		while (p < j->end && *p >= '0' && *p <= '9')
+			p++;
+	} else {
+		goto badnum;
+	}
+	if (p < j->end && *p == '.') {
+		p++;
+		if (p >= j->end || *p < '0' || *p > '9')
+			goto badnum;
+		while (p < j->end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < j->end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < j->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= j->end || *p < '0' || *p > '9')
+			goto badnum;
+		while (p < j->end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	j->p = p;
+	return 0;
+badnum:
+	j->why = "bad number";
+	return -1;
+}
+
+static int
+parse_lit(struct jp *j, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) {
+		j->why = "unexpected character";
+		return -1;
+	}
+	j->p += n;
+	return 0;
+}
+
+/* Validate any JSON value at j->p, advancing past it (depth-limited). */
+static int
+skip_value(struct jp *j, char *scratch, int depth)
+{
+	if (depth > 64) {
+		j->why = "nesting deeper than 64 levels";
+		return -1;
+	}
+	skip_ws(j);
+	if (j->p >= j->end) {
+		j->why = "unexpected end of line";
+		return -1;
+	}
+	switch (*j->p) {
+	case '"':
+		j->p++;
+		return parse_string(j, scratch) < 0 ? -1 : 0;
+	case 't': return parse_lit(j, "true");
+	case 'f': return parse_lit(j, "false");
+	case 'n': return parse_lit(j, "null");
+	case '[':
+	case '{': {
+		char close = *j->p == '[' ? ']' : '}';
+		bool obj = close == '}';
+
+		j->p++;
+		skip_ws(j);
+		if (j->p < j->end && *j->p == close) {
+			j->p++;
+			return 0;
+		}
+		for (;;) {
+			if (obj) {
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != '"') {
+					j->why = "expected a field name";
+					return -1;
+				}
+				j->p++;
+				if (parse_string(j, scratch) < 0)
+					return -1;
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != ':') {
+					j->why = "expected ':'";
+					return -1;
+				}
+				j->p++;
+			}
+			if (skip_value(j, scratch, depth + 1) < 0)
+				return -1;
+			skip_ws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == close) {
+				j->p++;
+				return 0;
+			}
+			j->why = obj ? "expected ',' or '}'" :
+			    "expected ',' or ']'";
+			return -1;
+		}
+	}
+	default:
+		if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
+			return parse_number(j);
+		j->why = "unexpected character";
+		return -1;
+	}
+}
+
+/* Parse one NDJSON line into rec.  0, or -1 with j.why set. */
+static int
+parse_object(struct ep_rec *rec, const char *s, size_t len, const char **why)
+{
+	struct jp j = { s, s + len, NULL };
+	char *scratch = NULL;
+
+	ep_rec_clear(rec);
+	/* Decoded text never exceeds its source: one reservation is enough. */
+	buf_reserve(rec, 2 * len + 2);
+	skip_ws(&j);
+	if (j.p >= j.end || *j.p != '{') {
+		*why = "not a JSON object";
+		return -1;
+	}
+	j.p++;
+	skip_ws(&j);
+	if (j.p < j.end && *j.p == '}') {
+		j.p++;
+		goto tail;
+	}
+	for (;;) {
+		struct ep_field *f;
+		char *name, *val;
+		long n;
+		const char *vstart;
+
+		skip_ws(&j);
+		if (j.p >= j.end || *j.p != '"') {
+			j.why = "expected a field name";
+			goto fail;
+		}
+		j.p++;
+		name = rec->buf + rec->blen;
+		if ((n = parse_string(&j, name)) < 0)
+			goto fail;
+		for (size_t i = 0; i < rec->n; i++)
+			if ((size_t)n == rec->f[i].nlen &&
+			    memcmp(rec->f[i].name, name, (size_t)n) == 0) {
+				j.why = "duplicate field name";
+				goto fail;
+			}
+		rec->blen += (size_t)n + 1;
+		f = field_add(rec);
+		f->name = name;
+		f->nlen = (size_t)n;
+		skip_ws(&j);
+		if (j.p >= j.end || *j.p != ':') {
+			j.why = "expected ':'";
+			goto fail;
+		}
+		j.p++;
+		skip_ws(&j);
+		if (j.p >= j.end) {
+			j.why = "unexpected end of line";
+			goto fail;
+		}
+		val = rec->buf + rec->blen;
+		vstart = j.p;
+		if (*j.p == '"') {
+			j.p++;
+			if ((n = parse_string(&j, val)) < 0)
+				goto fail;
+			f->type = EP_T_STR;
+		} else {
+			switch (*j.p) {
+			case 't':
+			case 'f':
+				f->type = EP_T_BOOL;
+				break;
+			case 'n':
+				f->type = EP_T_NULL;
+				break;
+			case '[':
+			case '{':
+				f->type = EP_T_RAW;
+				break;
+			default:
+				f->type = EP_T_NUM;
+			}
+			if (f->type == EP_T_RAW) {
+				if (scratch == NULL)
+					scratch = ep_xmalloc(len + 1);
+				if (skip_value(&j, scratch, 1) < 0)
+					goto fail;
+			} else if (f->type == EP_T_NUM) {
+				if (parse_number(&j) < 0)
+					goto fail;
+			} else if (f->type == EP_T_BOOL) {
+				if (parse_lit(&j, *j.p == 't' ? "true" :
+				    "false") < 0)
+					goto fail;
+			} else if (parse_lit(&j, "null") < 0) {
+				goto fail;
+			}
+			n = j.p - vstart;
+			memcpy(val, vstart, (size_t)n);
+			val[n] = '\0';
+		}
+		rec->blen += (size_t)n + 1;
+		f->val = val;
+		f->vlen = (size_t)n;
+		skip_ws(&j);
+		if (j.p < j.end && *j.p == ',') {
+			j.p++;
+			continue;
+		}
+		if (j.p < j.end && *j.p == '}') {
+			j.p++;
+			break;
+		}
+		j.why = "expected ',' or '}'";
+		goto fail;
+	}
+tail:
+	skip_ws(&j);
+	if (j.p != j.end) {
+		j.why = "text after the object";
+		goto fail;
+	}
+	free(scratch);
+	return 0;
+fail:
+	free(scratch);
+	*why = j.why;
+	ep_rec_clear(rec);
+	return -1;
+}
+
+static int
+check_utf8(struct ep_reader *rd, struct ep_error *err, const char *s,
+    size_t len, unsigned long line)
+{
+	long off = ep_utf8_check(s, len);
+
+	if (off >= 0)
+		return bad(rd, err, line, "invalid UTF-8 at byte %ld", off + 1);
+	return 0;
+}
+
+static int
+next_ndjson(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
+{
+	char *line;
+	size_t len;
+	const char *why;
+	int r;
+
+	for (;;) {
+		size_t i = 0;
+
+		if ((r = next_line(rd, &line, &len, err)) <= 0)
+			return r;
+		while (i < len && is_ws(line[i]))
+			i++;
+		if (i < len)
+			break;	/* skip blank lines */
+	}
+	rd->recline = rd->line;
+	if (check_utf8(rd, err, line, len, rd->line) < 0)
+		return -1;
+	if (parse_object(rec, line, len, &why) < 0)
+		return bad(rd, err, rd->line, "invalid JSON: %s", why);
+	return 1;
+}
+
+/* ------------------------------------------------------------ CSV parsing */
+
+static void
+fld_add(struct ep_reader *rd, const char *s, size_t n)
+{
+	if (rd->flen + n + 1 > rd->fcap) {
+		while (rd->flen + n + 1 > rd->fcap)
+			rd->fcap = rd->fcap ? rd->fcap * 2 : 256;
+		rd->fld = ep_xrealloc(rd->fld, rd->fcap);
+	}
+	memcpy(rd->fld + rd->flen, s, n);
+	rd->flen += n;
+}
+
+/* Append one unnamed value to rd->tmp (no lookup: names are all ""). */
+static void
+tmp_push(struct ep_reader *rd)
+{
+	struct ep_rec *t = rd->tmp;
+	const char *v;
+	struct ep_field *f;
+
+	v = buf_put(t, rd->fld ? rd->fld : "", rd->flen);
+	f = field_add(t);
+	f->name = "";
+	f->nlen = 0;
+	f->val = v;
+	f->vlen = rd->flen;
+	f->type = EP_T_STR;
+	rd->flen = 0;
+}
+
+enum csv_state { C_START, C_PLAIN, C_QUOTED, C_QUOTE_SEEN };
+
+/*
+ * Parse one CSV record (which may span lines) into rd->tmp as unnamed
+ * string values.  1, 0 at EOF, -1 on error.
+ */
+static int
+csv_record(struct ep_reader *rd, struct ep_error *err)
+{
+	enum csv_state st = C_START;
+	unsigned long qline = 0;
+	size_t total = 0;
+	char *line;
+	size_t len;
+	int r;
+
+	ep_rec_clear(rd->tmp);
+	rd->flen = 0;
+	for (;;) {
+		bool cr = false;
+		size_t i = 0;
+
+		if ((r = next_line(rd, &line, &len, err)) < 0)
+			return -1;
+		if (r == 0) {
+			if (st == C_QUOTED)
+				return bad(rd, err, qline,
+				    "unterminated quoted field");
+			return 0;
+		}
+		if (st != C_QUOTED) {
+			/* Skip empty lines between records. */
+			if (len == 0 || (len == 1 && line[0] == '\r'))
+				continue;
+			rd->recline = rd->line;
+		}
+		if (check_utf8(rd, err, line, len, rd->line) < 0)
+			return -1;
+		total += len + 1;
+		if (total > EP_MAX_RECORD)
+			return bad(rd, err, rd->recline,
+			    "record longer than %d bytes", EP_MAX_RECORD);
+		if (len > 0 && line[len - 1] == '\r') {
+			cr = true;
+			len--;
+		}
+		while (i < len) {
+			char c = line[i];
+
+			switch (st) {
+			case C_START:
+				if (c == '"') {
+					st = C_QUOTED;
+					qline = rd->line;
+					i++;
+					break;
+				}
+				st = C_PLAIN;
+				/* FALLTHROUGH */
+			case C_PLAIN: {
+				size_t k = i;
+
+				while (k < len && line[k] != ',' &&
+				    line[k] != '"')
+					k++;
+				fld_add(rd, line + i, k - i);
+				i = k;
+				if (i == len)
+					break;
+				if (line[i] == '"')
+					return bad(rd, err, rd->line,
+					    "'\"' inside an unquoted field");
+				tmp_push(rd);
+				st = C_START;
+				i++;
+				break;
+			}
+			case C_QUOTED: {
+				const char *q = memchr(line + i, '"', len - i);
+				size_t k = q ? (size_t)(q - line) : len;
+
+				fld_add(rd, line + i, k - i);
+				i = k;
+				if (q != NULL) {
+					st = C_QUOTE_SEEN;
+					i++;
+				}
+				break;
+			}
+			case C_QUOTE_SEEN:
+				if (c == '"') {
+					fld_add(rd, "\"", 1);
+					st = C_QUOTED;
+				} else if (c == ',') {
+					tmp_push(rd);
+					st = C_START;
+				} else {
+					return bad(rd, err, rd->line,
+					    "unexpected character after "
+					    "closing quote");
+				}
+				i++;
+				break;
+			}
+		}
+		if (st == C_QUOTED) {
+			fld_add(rd, cr ? "\r\n" : "\n", cr ? 2 : 1);
+			continue;
+		}
+		tmp_push(rd);
+		return 1;
+	}
+}
+
+static int
+next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
+{
+	int r;
+
+	if (rd->tmp == NULL)
+		rd->tmp = ep_rec_new();
+	if (rd->hdr == NULL) {
+		if ((r = csv_record(rd, err)) <= 0)
+			return r;
+		rd->nhdr = rd->tmp->n;
+		rd->hdr = ep_xcalloc(rd->nhdr, sizeof(char *));
+		for (size_t i = 0; i < rd->nhdr; i++) {
+			const char *h = rd->tmp->f[i].val;
+
+			if (*h == '\0')
+				return bad(rd, err, rd->recline,
+				    "empty column name in header "
+				    "(column %zu)", i + 1);
+			for (size_t k = 0; k < i; k++)
+				if (strcmp(rd->hdr[k], h) == 0)
+					return bad(rd, err, rd->recline,
+					    "duplicate column '%s' in header",
+					    h);
+			rd->hdr[i] = ep_xstrdup(h);
+		}
+	}
+	if ((r = csv_record(rd, err)) <= 0)
+		return r;
+	if (rd->tmp->n != rd->nhdr)
+		return bad(rd, err, rd->recline,
+		    "row has %zu fields, the header has %zu",
+		    rd->tmp->n, rd->nhdr);
+	ep_rec_clear(rec);
+	buf_reserve(rec, rd->tmp->blen + 1);
+	for (size_t i = 0; i < rd->nhdr; i++) {
+		const struct ep_field *s = &rd->tmp->f[i];
+		struct ep_field *d;
+		const char *name = buf_put(rec, rd->hdr[i], strlen(rd->hdr[i]));
+		const char *val = buf_put(rec, s->val, s->vlen);
+
+		d = field_add(rec);
+		d->name = name;
+		d->nlen = strlen(name);
+		d->val = val;
+		d->vlen = s->vlen;
+		d->type = EP_T_STR;
+	}
+	return 1;
+}
+
+int
+ep_reader_next(struct ep_reader *rd, struct ep_rec *rec,
+    struct ep_error *err)
+{
+	ep_rec_clear(rec);
+	if (rd->failed) {
+		ep_error_set(err, EP_EXIT_SOFTWARE,
+		    "%s: read after an error", rd->name);
+		return -1;
+	}
+	if (rd->first) {
+		int r;
+
+		rd->first = false;
+		/* Fill until there is something to look at. */
+		while (rd->end - rd->start < 4 && (r = fill(rd, err)) > 0)
+			;
+		if (rd->failed)
+			return -1;
+		if (rd->end - rd->start >= 3 &&
+		    memcmp(rd->buf + rd->start, "\xEF\xBB\xBF", 3) == 0)
+			rd->start += 3;
+		if (rd->fmt == EP_FMT_AUTO) {
+			size_t i = rd->start;
+
+			for (;;) {
+				while (i < rd->end && is_ws(rd->buf[i]))
+					i++;
+				if (i < rd->end || rd->eof)
+					break;
+				{
+					size_t off = i - rd->start;
+
+					if (fill(rd, err) < 0)
+						return -1;
+					i = rd->start + off;
+				}
+			}
+			rd->fmt = (i < rd->end && rd->buf[i] == '{') ?
+			    EP_FMT_NDJSON : EP_FMT_CSV;
+		}
+	}
+	if (rd->fmt == EP_FMT_NDJSON)
+		return next_ndjson(rd, rec, err);
+	return next_csv(rd, rec, err);
+}
+
+/* ----------------------------------------------------------------- writer */
+
+struct ep_writer {
+	FILE *fp;
+	enum ep_fmt fmt;
+	char **cols;
+	size_t ncols;
+	bool header_done, safe;
+};
+
+struct ep_writer *
+ep_writer_new(FILE *fp, enum ep_fmt fmt)
+{
+	struct ep_writer *w = ep_xcalloc(1, sizeof(*w));
+
+	w->fp = fp;
+	w->fmt = fmt == EP_FMT_CSV ? EP_FMT_CSV : EP_FMT_NDJSON;
+	return w;
+}
+
+void
+ep_writer_set_fields(struct ep_writer *w, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < w->ncols; i++)
+		free(w->cols[i]);
+	free(w->cols);
+	w->cols = ep_xcalloc(n, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		w->cols[i] = ep_xstrdup(names[i]);
+	w->ncols = n;
+}
+
+void
+ep_writer_set_csv_safe(struct ep_writer *w, bool on)
+{
+	w->safe = on;
+}
+
+void
+ep_writer_free(struct ep_writer *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->ncols; i++)
+		free(w->cols[i]);
+	free(w->cols);
+	free(w);
+}
+
+void
+ep_json_put_string(FILE *fp, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+
+	putc_unlocked('"', fp);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *esc = NULL;
+		char u[7];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		fwrite_unlocked(s + run, 1, i - run, fp);
+		run = i + 1;
+		switch (c) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		default:
+			u[0] = '\\';
+			u[1] = 'u';
+			u[2] = '0';
+			u[3] = '0';
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 15];
+			u[6] = '\0';
+			esc = u;
+		}
+		fputs_unlocked(esc, fp);
+	}
+	fwrite_unlocked(s + run, 1, len - run, fp);
+	putc_unlocked('"', fp);
+}
+
+void
+ep_csv_put_field(FILE *fp, const char *s, size_t len, bool safe)
+{
+	bool quote = false;
+	bool prefix = safe && len > 0 && (s[0] == '=' || s[0] == '+' ||
+	    s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' ||
+		    s[i] == '\r') {
+			quote = true;
+			break;
+		}
+	if (!quote) {
+		if (prefix)
+			putc_unlocked('\'', fp);
+		fwrite_unlocked(s, 1, len, fp);
+		return;
+	}
+	putc_unlocked('"', fp);
+	if (prefix)
+		putc_unlocked('\'', fp);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"')
+			putc_unlocked('"', fp);
+		putc_unlocked(s[i], fp);
+	}
+	putc_unlocked('"', fp);
+}
+
+static void
+csv_header(struct ep_writer *w)
+{
+	for (size_t i = 0; i < w->ncols; i++) {
+		if (i)
+			putc_unlocked(',', w->fp);
+		ep_csv_put_field(w->fp, w->cols[i], strlen(w->cols[i]), false);
+	}
+	putc_unlocked('\n', w->fp);
+	w->header_done = true;
+}
+
+static int
+write_failed(struct ep_writer *w, struct ep_error *err)
+{
+	if (ferror(w->fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "write error: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+ep_writer_write(struct ep_writer *w, const struct ep_rec *r,
+    struct ep_error *err)
+{
+	FILE *fp = w->fp;
+
+	if (w->fmt == EP_FMT_NDJSON) {
+		putc_unlocked('{', fp);
+		for (size_t i = 0; i < r->n; i++) {
+			const struct ep_field *f = &r->f[i];
+
+			if (i)
+				putc_unlocked(',', fp);
+			ep_json_put_string(fp, f->name, f->nlen);
+			putc_unlocked(':', fp);
+			if (f->type == EP_T_STR)
+				ep_json_put_string(fp, f->val, f->vlen);
+			else
+				fwrite_unlocked(f->val, 1, f->vlen, fp);
+		}
+		putc_unlocked('}', fp);
+		putc_unlocked('\n', fp);
+		return write_failed(w, err);
+	}
+	if (w->cols == NULL) {
+		const char **names = ep_xcalloc(r->n, sizeof(char *));
+
+		for (size_t i = 0; i < r->n; i++)
+			names[i] = r->f[i].name;
+		ep_writer_set_fields(w, names, r->n);
+		free(names);
+	}
+	/* Every field of the record must have a column. */
+	for (size_t i = 0; i < r->n; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < w->ncols && !found; k++)
+			found = strcmp(w->cols[k], r->f[i].name) == 0;
+		if (!found) {
+			ep_error_set(err, EP_EXIT_DATAERR,
+			    "field '%s' is not a column of the CSV output "
+			    "(the columns come from the first record)",
+			    r->f[i].name);
+			return -1;
+		}
+	}
+	if (!w->header_done)
+		csv_header(w);
+	for (size_t k = 0; k < w->ncols; k++) {
+		const struct ep_field *f;
+
+		if (k)
+			putc_unlocked(',', fp);
+		/* Same order as the header is the common case. */
+		if (k < r->n && strcmp(r->f[k].name, w->cols[k]) == 0)
+			f = &r->f[k];
+		else
+			f = ep_rec_get(r, w->cols[k]);
+		if (f == NULL || f->type == EP_T_NULL)
+			continue;
+		ep_csv_put_field(fp, f->val, f->vlen, w->safe);
+	}
+	putc_unlocked('\n', fp);
+	return write_failed(w, err);
+}
+
+int
+ep_writer_finish(struct ep_writer *w, struct ep_error *err)
+{
+	if (w->fmt == EP_FMT_CSV && !w->header_done && w->cols != NULL)
+		csv_header(w);
+	if (fflush(w->fp) == EOF || ferror(w->fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "write error: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,355 @@
+/*
+ * test_rec.c - the record type, the NDJSON and CSV readers, the writer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rec.h"
+#include "tap.h"
+
+/* Read all of text; return the records as NDJSON text, or the error. */
+static char *
+readall(const char *text, enum ep_fmt in, enum ep_fmt out, int *rc,
+    int *nrec)
+{
+	FILE *fp = fmemopen((void *)text, strlen(text), "r");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&buf, &len);
+	struct ep_reader *rd = ep_reader_new(fp, "t.in", in);
+	struct ep_writer *w = ep_writer_new(o, out);
+	struct ep_rec *r = ep_rec_new();
+	struct ep_error err = { 0, "" };
+	int n = 0, got;
+
+	while ((got = ep_reader_next(rd, r, &err)) == 1) {
+		n++;
+		if (ep_writer_write(w, r, &err) < 0) {
+			got = -1;
+			break;
+		}
+	}
+	ep_writer_finish(w, NULL);
+	fclose(o);
+	*rc = got < 0 ? err.code : 0;
+	if (nrec)
+		*nrec = n;
+	if (got < 0) {
+		free(buf);
+		buf = strdup(err.msg);
+	}
+	ep_rec_free(r);
+	ep_writer_free(w);
+	ep_reader_free(rd);
+	fclose(fp);
+	return buf;
+}
+
+static void
+expect_ok(const char *in, enum ep_fmt f, enum ep_fmt o, const char *want,
+    const char *name)
+{
+	int rc;
+	char *got = readall(in, f, o, &rc, NULL);
+
+	is_str(got, want, "%s", name);
+	free(got);
+}
+
+static void
+expect_bad(const char *in, enum ep_fmt f, const char *want, const char *name)
+{
+	int rc;
+	char *got = readall(in, f, EP_FMT_NDJSON, &rc, NULL);
+
+	is_int(rc, 65, "%s: exit 65", name);
+	is_str(got, want, "%s: message", name);
+	free(got);
+}
+
+static void
+test_ndjson(void)
+{
+	expect_ok("{\"course\":\"C1\",\"user\":\"u1\",\"n\":12,\"x\":null,"
+	    "\"b\":true,\"a\":[1,{\"k\":\"v\"}]}\n", EP_FMT_AUTO, EP_FMT_NDJSON,
+	    "{\"course\":\"C1\",\"user\":\"u1\",\"n\":12,\"x\":null,\"b\":true,"
+	    "\"a\":[1,{\"k\":\"v\"}]}\n", "ndjson: types kept, order kept");
+	expect_ok("  { \"a\" : \"x\" , \"b\":-1.5e3 }  \r\n\n\n{\"a\":\"y\"}",
+	    EP_FMT_AUTO, EP_FMT_NDJSON,
+	    "{\"a\":\"x\",\"b\":-1.5e3}\n{\"a\":\"y\"}\n",
+	    "ndjson: white space, CRLF, blank lines, no final newline");
+	expect_ok("{\"n\":\"Zoë \\u00e9\\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\t\"}\n",
+	    EP_FMT_AUTO, EP_FMT_NDJSON,
+	    "{\"n\":\"Zoë é😀 \\\"q\\\" \\\\ / \\t\"}\n",
+	    "ndjson: escapes decoded, UTF-8 written as is");
+	expect_ok("{}\n", EP_FMT_AUTO, EP_FMT_NDJSON, "{}\n",
+	    "ndjson: empty object");
+	expect_ok("", EP_FMT_AUTO, EP_FMT_NDJSON, "",
+	    "empty input: no records");
+
+	expect_bad("{\"a\":1}\n{\"a\":\n", EP_FMT_AUTO,
+	    "t.in:2: invalid JSON: unexpected end of line",
+	    "ndjson: truncated object");
+	expect_bad("{\"a\":1}\n[1,2]\n", EP_FMT_NDJSON,
+	    "t.in:2: invalid JSON: not a JSON object",
+	    "ndjson: a line that is an array");
+	expect_bad("{\"a\":1}\n\n\"str\"\n", EP_FMT_NDJSON,
+	    "t.in:3: invalid JSON: not a JSON object",
+	    "ndjson: a line that is a string");
+	expect_bad("{\"a\":1} x\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: text after the object",
+	    "ndjson: text after the object");
+	expect_bad("{\"a\":1,\"a\":2}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: duplicate field name",
+	    "ndjson: duplicate field");
+	expect_bad("{\"a\":01}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: expected ',' or '}'",
+	    "ndjson: leading zero");
+	expect_bad("{\"a\":tru}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: unexpected character", "ndjson: bad literal");
+	expect_bad("{\"a\":\"x\ty\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: control character in string",
+	    "ndjson: raw tab in string");
+	expect_bad("{\"a\":\"\\ud800\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: unpaired surrogate in \\u escape",
+	    "ndjson: lone surrogate");
+	expect_bad("{\"a\":\"\\u0000\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: \\u0000 in string", "ndjson: NUL escape");
+	expect_bad("{\"a\":\"\\x\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: bad escape in string", "ndjson: bad escape");
+	expect_bad("{\"a\":[1,2}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: expected ',' or ']'",
+	    "ndjson: bad nested array");
+	expect_bad("{\"a\":1,}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: expected a field name",
+	    "ndjson: trailing comma");
+	expect_bad("{\"a\":\"ok\"}\n{\"a\":\"\xff\"}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid UTF-8 at byte 7", "ndjson: invalid UTF-8");
+	expect_bad("{\"a\":\"\xc0\xaf\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid UTF-8 at byte 7", "ndjson: overlong UTF-8");
+	expect_bad("{\"a\":\"\xed\xa0\x80\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid UTF-8 at byte 7", "ndjson: UTF-8 surrogate");
+	expect_bad("{\"a\":\"\xe2\x82\"}\n", EP_FMT_AUTO,
+	    "t.in:1: invalid UTF-8 at byte 7", "ndjson: truncated sequence");
+	{
+		char deep[300] = "{\"a\":";
+		size_t n = strlen(deep);
+
+		for (int i = 0; i < 70; i++)
+			deep[n++] = '[';
+		deep[n] = '\0';
+		expect_bad(deep, EP_FMT_AUTO,
+		    "t.in:1: invalid JSON: nesting deeper than 64 levels",
+		    "ndjson: nesting limit");
+	}
+}
+
+static void
+test_long_line(void)
+{
+	size_t n = EP_MAX_RECORD + 100;
+	char *big = malloc(n + 32);
+	int rc;
+	char *got;
+
+	strcpy(big, "{\"a\":1}\n{\"a\":\"");
+	memset(big + strlen(big), 'x', n);
+	strcpy(big + n, "\"}\n");
+	got = readall(big, EP_FMT_AUTO, EP_FMT_NDJSON, &rc, NULL);
+	is_int(rc, 65, "long line: exit 65");
+	ok(got && strstr(got, "t.in:2: line longer than 1048576 bytes"),
+	    "long line: message with location (%s)", got);
+	free(got);
+	/* The same limit holds for a CSV record spread over lines. */
+	strcpy(big, "a\n\"");
+	for (size_t i = 3; i < n; i++)
+		big[i] = (i % 100) ? 'y' : '\n';
+	strcpy(big + n, "\"\n");
+	got = readall(big, EP_FMT_CSV, EP_FMT_NDJSON, &rc, NULL);
+	is_int(rc, 65, "long CSV record: exit 65");
+	ok(got && strstr(got, "t.in:2: record longer than"),
+	    "long CSV record: message with location (%s)", got);
+	free(got);
+	free(big);
+}
+
+static void
+test_csv(void)
+{
+	expect_ok("\xEF\xBB\xBF" "course,user,name\r\nC1,u1,\"Smith, Jo\"\r\n"
+	    "C2,u2,\"say \"\"hi\"\"\"\r\n", EP_FMT_AUTO, EP_FMT_NDJSON,
+	    "{\"course\":\"C1\",\"user\":\"u1\",\"name\":\"Smith, Jo\"}\n"
+	    "{\"course\":\"C2\",\"user\":\"u2\",\"name\":\"say \\\"hi\\\"\"}\n",
+	    "csv: BOM, CRLF, quoted comma and quotes");
+	expect_ok("a,b\n\"line1\nline2\",x\n,\n", EP_FMT_CSV, EP_FMT_NDJSON,
+	    "{\"a\":\"line1\\nline2\",\"b\":\"x\"}\n{\"a\":\"\",\"b\":\"\"}\n",
+	    "csv: newline inside quotes, empty fields");
+	expect_ok("a,b,c\n1,,\n\n2,\"\",3\n", EP_FMT_CSV, EP_FMT_NDJSON,
+	    "{\"a\":\"1\",\"b\":\"\",\"c\":\"\"}\n"
+	    "{\"a\":\"2\",\"b\":\"\",\"c\":\"3\"}\n",
+	    "csv: trailing empties, blank line skipped");
+	expect_ok("a\n", EP_FMT_CSV, EP_FMT_NDJSON, "",
+	    "csv: header only gives no records");
+
+	expect_bad("a,b\n1,2\n1,2,3\n", EP_FMT_CSV,
+	    "t.in:3: row has 3 fields, the header has 2",
+	    "csv: too many fields");
+	expect_bad("a,b\n1\n", EP_FMT_CSV,
+	    "t.in:2: row has 1 fields, the header has 2",
+	    "csv: too few fields");
+	expect_bad("a,b\n1,\"open\nstill open\n", EP_FMT_CSV,
+	    "t.in:2: unterminated quoted field", "csv: unterminated quote");
+	expect_bad("a,b\n1,x\"y\n", EP_FMT_CSV,
+	    "t.in:2: '\"' inside an unquoted field", "csv: stray quote");
+	expect_bad("a,b\n1,\"x\"y\n", EP_FMT_CSV,
+	    "t.in:2: unexpected character after closing quote",
+	    "csv: text after closing quote");
+	expect_bad("a,a\n1,2\n", EP_FMT_CSV,
+	    "t.in:1: duplicate column 'a' in header", "csv: duplicate column");
+	expect_bad("a,,c\n1,2,3\n", EP_FMT_CSV,
+	    "t.in:1: empty column name in header (column 2)",
+	    "csv: empty column name");
+	expect_bad("a,b\n1,\xc3\n", EP_FMT_CSV,
+	    "t.in:2: invalid UTF-8 at byte 3", "csv: invalid UTF-8");
+}
+
+static void
+test_roundtrip(void)
+{
+	const char *nd =
+	    "{\"course\":\"C,1\",\"user\":\"ü\\\"x\\\"\",\"note\":\"a\\nb\\r\\nc\","
+	    "\"name\":\"Zoë Ōkubo 山田\"}\n"
+	    "{\"course\":\" lead\",\"user\":\"\",\"note\":\"\\\"\",\"name\":\",\"}\n";
+	int rc, n;
+	char *csv = readall(nd, EP_FMT_AUTO, EP_FMT_CSV, &rc, &n);
+	char *back;
+
+	is_int(rc, 0, "roundtrip: NDJSON to CSV");
+	is_str(csv, "course,user,note,name\n"
+	    "\"C,1\",\"ü\"\"x\"\"\",\"a\nb\r\nc\",Zoë Ōkubo 山田\n"
+	    " lead,,\"\"\"\",\",\"\n", "roundtrip: CSV text is RFC 4180");
+	back = readall(csv, EP_FMT_AUTO, EP_FMT_NDJSON, &rc, &n);
+	is_int(rc, 0, "roundtrip: CSV back to NDJSON");
+	is_str(back, nd, "roundtrip: NDJSON -> CSV -> NDJSON is identity");
+	is_int(n, 2, "roundtrip: two records");
+	free(csv);
+	free(back);
+}
+
+static void
+test_writer(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&buf, &len);
+	struct ep_writer *w = ep_writer_new(o, EP_FMT_CSV);
+	struct ep_rec *r = ep_rec_new();
+	struct ep_error err = { 0, "" };
+	const char *cols[] = { "a", "b" };
+
+	ep_writer_set_fields(w, cols, 2);
+	ep_writer_set_csv_safe(w, true);
+	ep_rec_set_str(r, "b", "=SUM(A1)");
+	ep_rec_set_str(r, "a", "-3,x");
+	is_int(ep_writer_write(w, r, &err), 0, "writer: fields by name");
+	ep_rec_set(r, "c", EP_T_STR, "z", 1);
+	is_int(ep_writer_write(w, r, &err), -1, "writer: extra field refused");
+	is_int(err.code, 65, "writer: extra field is exit 65");
+	is_str(err.msg, "field 'c' is not a column of the CSV output (the "
+	    "columns come from the first record)", "writer: message");
+	ep_writer_finish(w, NULL);
+	fclose(o);
+	is_str(buf, "a,b\n\"'-3,x\",'=SUM(A1)\n", "writer: csv-safe prefixes");
+	free(buf);
+	ep_writer_free(w);
+
+	/* Header only, when fields are set and there are no records. */
+	buf = NULL;
+	o = open_memstream(&buf, &len);
+	w = ep_writer_new(o, EP_FMT_CSV);
+	ep_writer_set_fields(w, cols, 2);
+	ep_writer_finish(w, NULL);
+	fclose(o);
+	is_str(buf, "a,b\n", "writer: header for an empty output");
+	free(buf);
+	ep_writer_free(w);
+
+	/* A write error is reported. */
+	o = fopen("/dev/full", "w");
+	if (o != NULL) {
+		w = ep_writer_new(o, EP_FMT_NDJSON);
+		ep_rec_clear(r);
+		ep_rec_set_str(r, "a", "x");
+		for (int i = 0; i < 10000 && ep_writer_write(w, r, &err) == 0;
+		    i++)
+			;
+		ok(ep_writer_finish(w, &err) < 0 && err.code == 74,
+		    "writer: /dev/full gives a 74 error");
+		ep_writer_free(w);
+		fclose(o);
+	}
+	ep_rec_free(r);
+}
+
+static void
+test_record(void)
+{
+	struct ep_rec *r = ep_rec_new(), *c = ep_rec_new();
+
+	ep_rec_set_str(r, "course", "C1");
+	ep_rec_set(r, "id", EP_T_NUM, "42", 2);
+	ep_rec_set_str(r, "x", NULL);
+	is_str(ep_rec_str(r, "course"), "C1", "rec: get string");
+	is_str(ep_rec_str(r, "id"), "42", "rec: number text");
+	ok(ep_rec_str(r, "x") == NULL, "rec: null reads as NULL");
+	ok(ep_rec_get(r, "x") != NULL, "rec: null field present");
+	/* Grow storage well past the first buffer: pointers follow. */
+	for (int i = 0; i < 200; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "f%d", i);
+		ep_rec_set_str(r, name, "0123456789abcdef");
+	}
+	is_str(ep_rec_str(r, "course"), "C1", "rec: values survive growth");
+	ep_rec_set_str(r, "course", ep_rec_str(r, "f199"));
+	is_str(ep_rec_str(r, "course"), "0123456789abcdef",
+	    "rec: set from own value");
+	is_int(r->f[0].nlen, 6, "rec: replaced field keeps its place");
+	ep_rec_copy(c, r);
+	ok(ep_rec_del(r, "course") && !ep_rec_get(r, "course"), "rec: del");
+	is_str(ep_rec_str(c, "course"), "0123456789abcdef", "rec: copy");
+	is_int(c->n, 203, "rec: copy has every field");
+	ok(!ep_rec_del(r, "nope"), "rec: del of absent field");
+	is_int(ep_fmt_parse("csv"), EP_FMT_CSV, "fmt: csv");
+	is_int(ep_fmt_parse("ndjson"), EP_FMT_NDJSON, "fmt: ndjson");
+	is_int(ep_fmt_parse("xml"), -1, "fmt: unknown");
+	ep_rec_free(r);
+	ep_rec_free(c);
+	ep_rec_free(NULL);
+}
+
+static void
+test_open(void)
+{
+	struct ep_error err = { 0, "" };
+	struct ep_reader *rd = ep_reader_open("/nonexistent/x.ndjson",
+	    EP_FMT_AUTO, &err);
+
+	ok(rd == NULL, "open: missing file");
+	is_int(err.code, 66, "open: missing file is 66");
+	is_str(err.msg, "cannot open '/nonexistent/x.ndjson': No such file "
+	    "or directory", "open: message");
+}
+
+int
+main(void)
+{
+	test_record();
+	test_ndjson();
+	test_csv();
+	test_long_line();
+	test_roundtrip();
+	test_writer();
+	test_open();
+	return done_testing();
+}
