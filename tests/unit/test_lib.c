@@ -1,0 +1,255 @@
+/*
+ * test_lib.c - secrets, URLs, message masking, atomic output, the course
+ * mapping.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "mapping.h"
+#include "secret.h"
+#include "tap.h"
+
+static char tmpdir[] = "/tmp/edpipe-unit-XXXXXX";
+
+static char *
+path(const char *name)
+{
+	return ep_xasprintf("%s/%s", tmpdir, name);
+}
+
+static void
+write_file(const char *p, const char *text, mode_t mode)
+{
+	FILE *fp = fopen(p, "w");
+
+	fputs(text, fp);
+	fclose(fp);
+	chmod(p, mode);
+}
+
+static char *
+slurp(const char *p)
+{
+	FILE *fp = fopen(p, "r");
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (fp == NULL)
+		return NULL;
+	n = getdelim(&buf, &cap, '\0', fp);
+	fclose(fp);
+	if (n < 0) {
+		free(buf);
+		return ep_xstrdup("");
+	}
+	return buf;
+}
+
+static void
+test_secret(void)
+{
+	struct ep_error err = { 0, "" };
+	char *p = path("token"), *s, *m;
+
+	setenv("EP_TEST_TOKEN", "s3cr3t-env", 1);
+	s = ep_secret_get("EP_TEST_TOKEN", NULL, true, &err);
+	is_str(s, "s3cr3t-env", "secret: from the environment");
+	free(s);
+	write_file(p, "file-secret\r\nsecond line\n", 0600);
+	s = ep_secret_get("EP_TEST_TOKEN", p, true, &err);
+	is_str(s, "file-secret", "secret: a file wins, first line, CRLF cut");
+	free(s);
+	write_file(p, "file-secret\n", 0640);
+	s = ep_secret_get("EP_TEST_TOKEN", p, true, &err);
+	ok(s == NULL, "secret: group-readable file refused");
+	is_int(err.code, 77, "secret: refusal is 77");
+	ok(strstr(err.msg, "readable by group or others") != NULL,
+	    "secret: refusal says why (%s)", err.msg);
+	write_file(p, "file-secret\n", 0604);
+	s = ep_secret_get("EP_TEST_TOKEN", p, true, &err);
+	ok(s == NULL && err.code == 77, "secret: world-readable file refused");
+	s = ep_secret_get("EP_TEST_TOKEN", "/nonexistent/tok", true, &err);
+	ok(s == NULL && err.code == 66, "secret: missing file is 66");
+	unsetenv("EP_TEST_TOKEN");
+	s = ep_secret_get("EP_TEST_TOKEN", NULL, false, &err);
+	ok(s == NULL && err.code == 0, "secret: optional and absent");
+	s = ep_secret_get("EP_TEST_TOKEN", NULL, true, &err);
+	ok(s == NULL && err.code == 78, "secret: required and absent is 78");
+	ok(strstr(err.msg, "EP_TEST_TOKEN") != NULL,
+	    "secret: message names the variable");
+	write_file(p, "\n", 0600);
+	s = ep_secret_get(NULL, p, true, &err);
+	ok(s == NULL && err.code == 78, "secret: empty file refused");
+
+	/* Every secret read is masked in messages from now on. */
+	m = ep_mask_secrets("token s3cr3t-env and file-secret twice "
+	    "file-secret");
+	is_str(m, "token **** and **** twice ****", "mask: registered secrets");
+	free(m);
+	free(p);
+}
+
+static void
+test_url(void)
+{
+	struct ep_url u;
+	struct ep_error err = { 0, "" };
+	char *m;
+
+	ok(ep_url_parse("mssql://etl%40x@sis01.example.edu:1433/PowerCampus",
+	    &u, &err) == 0, "url: mssql parses");
+	is_str(u.scheme, "mssql", "url: scheme");
+	is_str(u.user, "etl@x", "url: user decoded");
+	ok(u.password == NULL, "url: no password");
+	is_str(u.host, "sis01.example.edu", "url: host");
+	is_int(u.port, 1433, "url: port");
+	is_str(u.path, "/PowerCampus", "url: path");
+	ep_url_free(&u);
+	ok(ep_url_parse("sqlite:/var/db/sis.db", &u, &err) == 0 &&
+	    strcmp(u.scheme, "sqlite") == 0 &&
+	    strcmp(u.path, "/var/db/sis.db") == 0, "url: opaque sqlite:PATH");
+	ep_url_free(&u);
+	ok(ep_url_parse("sftp://u:pw@[::1]:2222/in/x.csv?a=1", &u, &err) == 0 &&
+	    strcmp(u.host, "::1") == 0 && u.port == 2222 &&
+	    strcmp(u.password, "pw") == 0 && strcmp(u.query, "a=1") == 0,
+	    "url: IPv6 literal, password, query");
+	ep_url_free(&u);
+	ok(ep_url_parse("file:///srv/drop/x.csv", &u, &err) == 0 &&
+	    strcmp(u.path, "/srv/drop/x.csv") == 0, "url: file:///path");
+	ep_url_free(&u);
+	ok(ep_url_parse("http://h:99999/", &u, &err) < 0 && err.code == 78,
+	    "url: bad port is 78");
+	ok(ep_url_parse("no scheme here", &u, &err) < 0, "url: no scheme");
+	ok(ep_url_parse("postgres://user:hunter2@/db", &u, &err) < 0 &&
+	    strstr(err.msg, "hunter2") == NULL, "url: error masks password");
+
+	m = ep_url_mask("https://m.example.edu/webservice/rest/server.php?"
+	    "wstoken=abc123&wsfunction=core_x&moodlewsrestformat=json");
+	is_str(m, "https://m.example.edu/webservice/rest/server.php?"
+	    "wstoken=****&wsfunction=core_x&moodlewsrestformat=json",
+	    "mask: wstoken");
+	free(m);
+	m = ep_url_mask("sftp://conduit:pa:ss@h/x?access_token=t&Key=k");
+	is_str(m, "sftp://conduit:****@h/x?access_token=****&Key=****",
+	    "mask: userinfo password, access_token, key");
+	free(m);
+	m = ep_url_mask("postgres://etl@h/db");
+	is_str(m, "postgres://etl@h/db", "mask: nothing to mask");
+	free(m);
+}
+
+static void
+test_atomic(void)
+{
+	struct ep_error err = { 0, "" };
+	char *p = path("out.csv"), *s;
+	struct ep_out *o;
+	struct stat st;
+
+	write_file(p, "old\n", 0644);
+	o = ep_out_open(p, &err);
+	ok(o != NULL, "atomic: open");
+	fputs("new contents\n", ep_out_file(o));
+	fflush(ep_out_file(o));
+	s = slurp(p);
+	is_str(s, "old\n", "atomic: target untouched before commit");
+	free(s);
+	ok(ep_out_commit(o, &err) == 0, "atomic: commit");
+	s = slurp(p);
+	is_str(s, "new contents\n", "atomic: target replaced at commit");
+	free(s);
+	ok(stat(p, &st) == 0 && (st.st_mode & 0777) == (0666 & ~umask(022)),
+	    "atomic: file gets the umask's mode");
+
+	o = ep_out_open(p, &err);
+	fputs("half", ep_out_file(o));
+	ep_out_abort(o);
+	s = slurp(p);
+	is_str(s, "new contents\n", "atomic: abort leaves the target");
+	free(s);
+	{
+		/* No temporary file is left behind. */
+		char *cmd = ep_xasprintf("ls -A %s | grep -c '^\\.out' "
+		    ">/dev/null", tmpdir);
+
+		ok(system(cmd) != 0, "atomic: abort removes the temporary");
+		free(cmd);
+	}
+	o = ep_out_open("/nonexistent-dir/x", &err);
+	ok(o == NULL && err.code == 74, "atomic: missing directory is 74");
+
+	/* /dev/full as the target's directory is not possible; a failing
+	 * spool copy to a full stdout is tested by the programs' tests. */
+	free(p);
+}
+
+static void
+test_mapping(void)
+{
+	struct ep_error err = { 0, "" };
+	char *p = path("map.json");
+	struct ep_mapping *m;
+
+	write_file(p, "{\"COUN6552COUN855202Winter2021\": {\"courses\": "
+	    "[\"COUN6552\",\"COUN8552\"], \"section\": \"02\", \"id\": 4766},\n"
+	    " \"BSC5102Winter2021\": {\"courses\": [\"BSC5102\"], "
+	    "\"id\": 4748}}\n", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m != NULL, "mapping: loads (%s)", m ? "" : err.msg);
+	if (m != NULL) {
+		is_int(m->n, 2, "mapping: two entries");
+		is_str(m->e[0].shortname, "COUN6552COUN855202Winter2021",
+		    "mapping: file order kept");
+		is_int(m->e[0].ncourses, 2, "mapping: cross-listed courses");
+		is_str(m->e[0].courses[1], "COUN8552", "mapping: course code");
+		is_str(m->e[0].section, "02", "mapping: section");
+		ok(m->e[1].section == NULL, "mapping: no section = all");
+		is_int(m->e[1].id, 4748, "mapping: Moodle id");
+	}
+	ep_mapping_free(m);
+
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": 1},\n"
+	    " \"B\": {\"courses\": [], \"id\": 2}}\n", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 65, "mapping: empty courses refused");
+	ok(strstr(err.msg, "entry 'B'") != NULL, "mapping: names the entry");
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": \"1\"}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && strstr(err.msg, "'id' must be") != NULL,
+	    "mapping: string id refused");
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": 1},\n"
+	    "\"A\": {\"courses\": [\"Y\"], \"id\": 2}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 65 && strstr(err.msg, ":2:") != NULL,
+	    "mapping: duplicate key refused with its line (%s)", err.msg);
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": 1,}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 65 && strstr(err.msg, "invalid JSON"),
+	    "mapping: invalid JSON");
+	m = ep_mapping_load("/nonexistent/map.json", &err);
+	ok(m == NULL && err.code == 66, "mapping: missing file is 66");
+	free(p);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmpdir) == NULL)
+		return 99;
+	test_secret();
+	test_url();
+	test_atomic();
+	test_mapping();
+	{
+		char *cmd = ep_xasprintf("rm -rf %s", tmpdir);
+
+		if (system(cmd) != 0)
+			printf("# could not remove %s\n", tmpdir);
+		free(cmd);
+	}
+	return done_testing();
+}
