@@ -20,7 +20,9 @@
  * ISO 8601 strings, booleans EP_T_BOOL.
  *
  * Errors map to exit codes: unreachable server 69, login refused 77, SQL
- * error 65 (with the server's message), a connection lost mid-result 69.
+ * error 65 (with the server's message), a connection lost mid-result 69,
+ * a missing SQLite file 66, a malformed or unknown URL 78, a password
+ * written into the URL 78 (it would show in ps(1) and shell history).
  */
 #ifndef EP_DB_H
 #define EP_DB_H
@@ -53,6 +55,14 @@ struct ep_db_ops {
 	void (*close)(void *h);
 	/* How the backend writes placeholder number i (1-based) for name. */
 	char *(*placeholder)(size_t i, const char *name);
+	/*
+	 * Optional: the column names of the current result, valid from a
+	 * successful query until the next query or close (so a CSV header
+	 * can be written for an empty result).  NULL when unknown.
+	 */
+	const char *const *(*columns)(void *h, size_t *n);
+	/* Optional: the SQL that starts a transaction (NULL: "BEGIN"). */
+	const char *begin_sql;
 };
 
 extern const struct ep_db_ops ep_db_sqlite_ops;
@@ -74,8 +84,18 @@ int ep_db_query(struct ep_db *db, const char *sql,
 int ep_db_next(struct ep_db *db, struct ep_rec *row, struct ep_error *err);
 /* A statement without parameters or result (BEGIN, COMMIT, DDL). */
 int ep_db_exec(struct ep_db *db, const char *sql, struct ep_error *err);
+/*
+ * The column names of the last query's result (borrowed, valid until the
+ * next query or close), or NULL with *n = 0 when the backend cannot say.
+ */
+const char *const *ep_db_columns(struct ep_db *db, size_t *n);
+/* Transactions (for db-load): 0, or -1 with err as ep_db_exec. */
+int ep_db_begin(struct ep_db *db, struct ep_error *err);
+int ep_db_commit(struct ep_db *db, struct ep_error *err);
+int ep_db_rollback(struct ep_db *db, struct ep_error *err);
 /* The backend in use and its handle, for backend-specific fast paths. */
 const struct ep_db_ops *ep_db_backend(struct ep_db *db, void **handle);
+/* Close the connection and free db; NULL is a no-op. */
 void ep_db_close(struct ep_db *db);
 
 /*

@@ -1,0 +1,426 @@
+/*
+ * db_pg.c - the PostgreSQL backend through libpq.
+ *
+ * postgres://USER@HOST[:PORT]/DB[?key=value&...] (also postgresql://).
+ * HOST may be a socket directory, percent-encoded (%2Frun%2Fpostgresql).
+ * Query keys are passed to libpq as connection keywords (sslmode,
+ * connect_timeout, ...).  The session is set to client_encoding UTF8 and
+ * DateStyle ISO so text and dates come back in the record's forms.
+ *
+ * Queries are sent with PQsendQueryParams ($N placeholders, values as
+ * text) in single-row mode, so rows stream and memory stays flat.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "secret.h"
+
+/* Type OIDs from the server's catalog (src/include/catalog/pg_type.dat). */
+enum {
+	BOOLOID = 16, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+	FLOAT4OID = 700, FLOAT8OID = 701, TIMESTAMPOID = 1114,
+	TIMESTAMPTZOID = 1184
+};
+
+enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_TIMESTAMP };
+
+struct pg {
+	PGconn *conn;
+	PGresult *res;		/* the current single-row result */
+	bool busy;		/* results are still to be read */
+	char **cols;
+	enum coltype *ctype;
+	size_t ncols;
+	unsigned long rows;
+};
+
+static void
+cols_free(struct pg *p)
+{
+	for (size_t i = 0; i < p->ncols; i++)
+		free(p->cols[i]);
+	free(p->cols);
+	free(p->ctype);
+	p->cols = NULL;
+	p->ctype = NULL;
+	p->ncols = 0;
+}
+
+/* Read and drop what is left of a running query. */
+static void
+drain(struct pg *p)
+{
+	PGresult *r;
+
+	PQclear(p->res);
+	p->res = NULL;
+	if (p->busy) {
+		PQrequestCancel(p->conn);
+		while ((r = PQgetResult(p->conn)) != NULL)
+			PQclear(r);
+	}
+	p->busy = false;
+}
+
+/* The first line of a libpq message, without "FATAL:  " or "ERROR:  ". */
+static void
+first_line(char *out, size_t size, const char *msg)
+{
+	const char *s = msg ? msg : "";
+	size_t n;
+
+	if (strncmp(s, "FATAL:  ", 8) == 0 || strncmp(s, "ERROR:  ", 8) == 0)
+		s += 8;
+	n = strcspn(s, "\n");
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+static int
+connect_code(PGconn *conn, const char *msg)
+{
+	if (PQconnectionNeedsPassword(conn) ||
+	    strstr(msg, "authentication failed") != NULL ||
+	    strstr(msg, "no password supplied") != NULL ||
+	    strstr(msg, "pg_hba.conf") != NULL ||
+	    strstr(msg, "permission denied") != NULL ||
+	    (strstr(msg, "role \"") != NULL &&
+	    strstr(msg, "does not exist") != NULL))
+		return EP_EXIT_NOPERM;
+	if (strstr(msg, "database \"") != NULL &&
+	    strstr(msg, "does not exist") != NULL)
+		return EP_EXIT_CONFIG;
+	return EP_EXIT_UNAVAILABLE;
+}
+
+static void *
+pg_open(const char *url, const char *password, int flags,
+    struct ep_error *err)
+{
+	const char *keys[32], *vals[32];
+	char *masked = NULL, *port = NULL, *qcopy = NULL, line[512];
+	struct ep_url u;
+	struct pg *p = NULL;
+	PGconn *conn;
+	int n = 0;
+
+	(void)flags;
+	if (ep_url_parse(url, &u, err) < 0)
+		return NULL;
+	masked = ep_url_mask(url);
+	if (u.host == NULL || u.path[0] != '/' || u.path[1] == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "malformed PostgreSQL URL "
+		    "'%s' (use postgres://USER@HOST[:PORT]/DB)", masked);
+		goto out;
+	}
+	keys[n] = "host", vals[n++] = u.host;
+	if (u.port) {
+		port = ep_xasprintf("%d", u.port);
+		keys[n] = "port", vals[n++] = port;
+	}
+	keys[n] = "dbname", vals[n++] = u.path + 1;
+	if (u.user != NULL)
+		keys[n] = "user", vals[n++] = u.user;
+	if (password != NULL)
+		keys[n] = "password", vals[n++] = password;
+	keys[n] = "connect_timeout", vals[n++] = "10";
+	keys[n] = "application_name", vals[n++] = "edpipe";
+	if (u.query != NULL) {
+		char *save = NULL, *kv;
+
+		qcopy = ep_xstrdup(u.query);
+		for (kv = strtok_r(qcopy, "&", &save); kv != NULL;
+		    kv = strtok_r(NULL, "&", &save)) {
+			char *eq = strchr(kv, '=');
+
+			if (eq == NULL || n >= 24 || strcmp(kv, "password") == 0
+			    || strncmp(kv, "password=", 9) == 0) {
+				ep_error_set(err, EP_EXIT_CONFIG, "bad "
+				    "connection option in '%s'", masked);
+				goto out;
+			}
+			*eq = '\0';
+			keys[n] = kv, vals[n++] = eq + 1;
+		}
+	}
+	keys[n] = "client_encoding", vals[n++] = "UTF8";
+	keys[n] = "options", vals[n++] = "-c DateStyle=ISO,YMD "
+	    "-c IntervalStyle=iso_8601 -c extra_float_digits=1";
+	keys[n] = NULL, vals[n] = NULL;
+	conn = PQconnectdbParams(keys, vals, 0);
+	if (conn == NULL) {
+		ep_error_set(err, EP_EXIT_NOMEM, "cannot connect to '%s': out "
+		    "of memory", masked);
+		goto out;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *m = PQerrorMessage(conn);
+
+		/* libpq prefixes "connection to server at ... failed: ". */
+		if (strstr(m, "failed: ") != NULL)
+			m = strstr(m, "failed: ") + 8;
+		first_line(line, sizeof(line), m);
+		ep_error_set(err, connect_code(conn, line), "cannot connect "
+		    "to '%s': %s", masked, line);
+		PQfinish(conn);
+		goto out;
+	}
+	p = ep_xcalloc(1, sizeof(*p));
+	p->conn = conn;
+out:
+	free(qcopy);
+	free(port);
+	free(masked);
+	ep_url_free(&u);
+	return p;
+}
+
+/* The exit code for an error result: SQLSTATE class, or a lost link. */
+static int
+result_code(struct pg *p, const PGresult *r)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+		return EP_EXIT_UNAVAILABLE;
+	if (st == NULL)
+		return EP_EXIT_UNAVAILABLE;
+	if (strncmp(st, "28", 2) == 0 || strcmp(st, "42501") == 0)
+		return EP_EXIT_NOPERM;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
+		return EP_EXIT_UNAVAILABLE;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 ||
+	    strcmp(st, "55P03") == 0 || strncmp(st, "53", 2) == 0)
+		return EP_EXIT_TEMPFAIL;
+	return EP_EXIT_DATAERR;
+}
+
+static void
+result_error(struct pg *p, const PGresult *r, struct ep_error *err)
+{
+	const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) :
+	    NULL;
+	char line[512];
+	int code = result_code(p, r);
+
+	first_line(line, sizeof(line), m ? m : PQerrorMessage(p->conn));
+	if (code == EP_EXIT_UNAVAILABLE)
+		ep_error_set(err, code, "lost the connection to the database "
+		    "after %lu rows: %s", p->rows, line[0] ? line :
+		    "server closed the connection");
+	else
+		ep_error_set(err, code, "SQL error: %s", line);
+}
+
+static int
+pg_query(void *h, const char *sql, const char *const *values, size_t np,
+    struct ep_error *err)
+{
+	struct pg *p = h;
+
+	drain(p);
+	cols_free(p);
+	p->rows = 0;
+	if (!PQsendQueryParams(p->conn, sql, (int)np, NULL, values, NULL,
+	    NULL, 0)) {
+		result_error(p, NULL, err);
+		return -1;
+	}
+	p->busy = true;
+	if (!PQsetSingleRowMode(p->conn)) {
+		drain(p);
+		ep_error_set(err, EP_EXIT_SOFTWARE, "cannot set single-row "
+		    "mode");
+		return -1;
+	}
+	/* Read the first result now so SQL errors and column names come
+	 * back from the query call. */
+	p->res = PQgetResult(p->conn);
+	if (p->res == NULL) {
+		p->busy = false;
+		return 0;
+	}
+	switch (PQresultStatus(p->res)) {
+	case PGRES_SINGLE_TUPLE:
+	case PGRES_TUPLES_OK:
+		break;
+	case PGRES_COMMAND_OK:
+		break;
+	default:
+		result_error(p, p->res, err);
+		drain(p);
+		return -1;
+	}
+	p->ncols = (size_t)PQnfields(p->res);
+	p->cols = ep_xcalloc(p->ncols + 1, sizeof(char *));
+	p->ctype = ep_xcalloc(p->ncols + 1, sizeof(*p->ctype));
+	for (size_t i = 0; i < p->ncols; i++) {
+		p->cols[i] = ep_xstrdup(PQfname(p->res, (int)i));
+		switch (PQftype(p->res, (int)i)) {
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+			p->ctype[i] = C_NUM;
+			break;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			p->ctype[i] = C_FLOAT;
+			break;
+		case BOOLOID:
+			p->ctype[i] = C_BOOL;
+			break;
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			p->ctype[i] = C_TIMESTAMP;
+			break;
+		default:
+			/* numeric, money, text, date, time, json, ... */
+			p->ctype[i] = C_STR;
+		}
+	}
+	return 0;
+}
+
+static void
+put_value(struct pg *p, struct ep_rec *row, size_t i)
+{
+	const char *name = p->cols[i];
+	char *v;
+	size_t len;
+
+	if (PQgetisnull(p->res, 0, (int)i)) {
+		ep_rec_set(row, name, EP_T_NULL, NULL, 0);
+		return;
+	}
+	v = PQgetvalue(p->res, 0, (int)i);
+	len = (size_t)PQgetlength(p->res, 0, (int)i);
+	switch (p->ctype[i]) {
+	case C_NUM:
+		ep_rec_set(row, name, EP_T_NUM, v, len);
+		break;
+	case C_FLOAT:
+		/* NaN and Infinity are not JSON numbers. */
+		ep_rec_set(row, name, (v[0] == 'N' || v[0] == 'I' ||
+		    v[1] == 'I') ? EP_T_STR : EP_T_NUM, v, len);
+		break;
+	case C_BOOL:
+		ep_rec_set(row, name, EP_T_BOOL, v[0] == 't' ? "true" :
+		    "false", v[0] == 't' ? 4 : 5);
+		break;
+	case C_TIMESTAMP:
+		/* "2021-01-04 09:00:00" to ISO 8601's "2021-01-04T09:00:00";
+		 * the result buffer is ours to change until PQclear. */
+		if (len > 10 && v[10] == ' ')
+			v[10] = 'T';
+		ep_rec_set(row, name, EP_T_STR, v, len);
+		break;
+	default:
+		ep_rec_set(row, name, EP_T_STR, v, len);
+	}
+}
+
+static int
+pg_next(void *h, struct ep_rec *row, struct ep_error *err)
+{
+	struct pg *p = h;
+
+	for (;;) {
+		if (p->res == NULL) {
+			if (!p->busy)
+				return 0;
+			p->res = PQgetResult(p->conn);
+			if (p->res == NULL) {
+				p->busy = false;
+				/* A link that died between rows shows here. */
+				if (PQstatus(p->conn) == CONNECTION_BAD) {
+					result_error(p, NULL, err);
+					return -1;
+				}
+				return 0;
+			}
+		}
+		switch (PQresultStatus(p->res)) {
+		case PGRES_SINGLE_TUPLE:
+			p->rows++;
+			for (size_t i = 0; i < p->ncols; i++)
+				put_value(p, row, i);
+			PQclear(p->res);
+			p->res = NULL;
+			return 1;
+		case PGRES_TUPLES_OK:
+		case PGRES_COMMAND_OK:
+			PQclear(p->res);
+			p->res = NULL;
+			continue;
+		default:
+			result_error(p, p->res, err);
+			drain(p);
+			return -1;
+		}
+	}
+}
+
+static int
+pg_exec(void *h, const char *sql, struct ep_error *err)
+{
+	struct pg *p = h;
+	PGresult *r;
+	int rc = 0;
+
+	drain(p);
+	cols_free(p);
+	r = PQexec(p->conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		result_error(p, r, err);
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static const char *const *
+pg_columns(void *h, size_t *n)
+{
+	struct pg *p = h;
+
+	*n = p->ncols;
+	return (const char *const *)p->cols;
+}
+
+static void
+pg_close(void *h)
+{
+	struct pg *p = h;
+
+	if (p == NULL)
+		return;
+	drain(p);
+	cols_free(p);
+	PQfinish(p->conn);
+	free(p);
+}
+
+static char *
+pg_placeholder(size_t i, const char *name)
+{
+	(void)name;
+	return ep_xasprintf("$%zu", i);
+}
+
+const struct ep_db_ops ep_db_pg_ops = {
+	.name = "postgres",
+	.open = pg_open,
+	.query = pg_query,
+	.next = pg_next,
+	.exec = pg_exec,
+	.close = pg_close,
+	.placeholder = pg_placeholder,
+	.columns = pg_columns,
+};

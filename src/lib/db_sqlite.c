@@ -1,0 +1,341 @@
+/*
+ * db_sqlite.c - the SQLite backend: sqlite:PATH, parameters bound as ?N.
+ *
+ * SQLite values are dynamically typed, so a column's type comes from the
+ * value (INTEGER and REAL become JSON numbers, TEXT strings) corrected by
+ * the declared type of the column where there is one: DECIMAL/NUMERIC/
+ * MONEY columns are strings (no float rounding on our side), BOOLEAN
+ * columns holding 0/1 are false/true.  Dates are whatever text the table
+ * holds (ISO 8601 by SQLite's own convention).  A BLOB is written as a
+ * string of hex digits.
+ */
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "db.h"
+#include "secret.h"
+
+enum coltype { C_ANY, C_DECIMAL, C_BOOL };
+
+struct sq {
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *path;
+	char **cols;
+	enum coltype *ctype;
+	size_t ncols;
+	unsigned long row;
+};
+
+static void
+sq_reset(struct sq *s)
+{
+	for (size_t i = 0; i < s->ncols; i++)
+		free(s->cols[i]);
+	free(s->cols);
+	free(s->ctype);
+	s->cols = NULL;
+	s->ctype = NULL;
+	s->ncols = 0;
+	sqlite3_finalize(s->st);
+	s->st = NULL;
+	s->row = 0;
+}
+
+static int
+sq_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_READONLY:
+		return EP_EXIT_NOPERM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return EP_EXIT_TEMPFAIL;
+	case SQLITE_IOERR:
+		return EP_EXIT_IOERR;
+	case SQLITE_NOMEM:
+		return EP_EXIT_NOMEM;
+	case SQLITE_CANTOPEN:
+		return EP_EXIT_NOINPUT;
+	default:
+		return EP_EXIT_DATAERR;
+	}
+}
+
+static void *
+sq_open(const char *url, const char *password, int flags,
+    struct ep_error *err)
+{
+	struct ep_url u;
+	struct sq *s;
+	struct stat st;
+	int oflags, rc;
+
+	(void)password;
+	if (ep_url_parse(url, &u, err) < 0)
+		return NULL;
+	if (u.host != NULL || u.path[0] == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "malformed SQLite URL '%s' "
+		    "(use sqlite:PATH)", url);
+		ep_url_free(&u);
+		return NULL;
+	}
+	if ((flags & EP_DB_READONLY) && stat(u.path, &st) < 0) {
+		ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
+		    EP_EXIT_NOPERM, "cannot open SQLite database '%s': %s",
+		    u.path, strerror(errno));
+		ep_url_free(&u);
+		return NULL;
+	}
+	s = ep_xcalloc(1, sizeof(*s));
+	s->path = ep_xstrdup(u.path);
+	ep_url_free(&u);
+	oflags = (flags & EP_DB_READONLY) ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	rc = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master",
+		    NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		ep_error_set(err, rc == SQLITE_NOTADB ? EP_EXIT_DATAERR :
+		    sq_code(rc), "cannot open SQLite database '%s': %s",
+		    s->path, s->db ? sqlite3_errmsg(s->db) :
+		    sqlite3_errstr(rc));
+		sqlite3_close(s->db);
+		free(s->path);
+		free(s);
+		return NULL;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	return s;
+}
+
+static bool
+decl_has(const char *decl, const char *word)
+{
+	return decl != NULL && strcasestr(decl, word) != NULL;
+}
+
+static int
+sq_query(void *h, const char *sql, const char *const *values, size_t np,
+    struct ep_error *err)
+{
+	struct sq *s = h;
+	const char *tail = NULL;
+	int rc;
+
+	sq_reset(s);
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &s->st, &tail);
+	if (rc != SQLITE_OK) {
+		ep_error_set(err, sq_code(rc), "SQL error: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (s->st == NULL) {
+		ep_error_set(err, EP_EXIT_USAGE, "the query is empty");
+		return -1;
+	}
+	if (tail != NULL && *tail != '\0') {
+		sqlite3_stmt *more = NULL;
+
+		/* Only white space and comments may follow the statement. */
+		rc = sqlite3_prepare_v2(s->db, tail, -1, &more, NULL);
+		sqlite3_finalize(more);
+		if (rc != SQLITE_OK || more != NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "SQL error: the "
+			    "query holds more than one statement");
+			sq_reset(s);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < np; i++) {
+		if (values[i] == NULL)
+			rc = sqlite3_bind_null(s->st, (int)i + 1);
+		else
+			rc = sqlite3_bind_text(s->st, (int)i + 1, values[i],
+			    -1, SQLITE_TRANSIENT);
+		if (rc != SQLITE_OK) {
+			ep_error_set(err, EP_EXIT_SOFTWARE, "cannot bind "
+			    "parameter %zu: %s", i + 1, sqlite3_errmsg(s->db));
+			sq_reset(s);
+			return -1;
+		}
+	}
+	s->ncols = (size_t)sqlite3_column_count(s->st);
+	s->cols = ep_xcalloc(s->ncols + 1, sizeof(char *));
+	s->ctype = ep_xcalloc(s->ncols + 1, sizeof(*s->ctype));
+	for (size_t i = 0; i < s->ncols; i++) {
+		const char *decl = sqlite3_column_decltype(s->st, (int)i);
+		const char *name = sqlite3_column_name(s->st, (int)i);
+
+		s->cols[i] = ep_xstrdup(name ? name : "");
+		if (decl_has(decl, "DEC") || decl_has(decl, "NUMERIC") ||
+		    decl_has(decl, "MONEY"))
+			s->ctype[i] = C_DECIMAL;
+		else if (decl_has(decl, "BOOL"))
+			s->ctype[i] = C_BOOL;
+	}
+	return 0;
+}
+
+static int
+put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	sqlite3_stmt *st = s->st;
+	const char *name = s->cols[i], *txt;
+	int t = sqlite3_column_type(st, (int)i), n;
+	char buf[64];
+
+	switch (t) {
+	case SQLITE_NULL:
+		ep_rec_set(row, name, EP_T_NULL, NULL, 0);
+		return 0;
+	case SQLITE_INTEGER: {
+		long long v = sqlite3_column_int64(st, (int)i);
+
+		if (s->ctype[i] == C_BOOL && (v == 0 || v == 1)) {
+			ep_rec_set(row, name, EP_T_BOOL, v ? "true" : "false",
+			    v ? 4 : 5);
+			return 0;
+		}
+		n = snprintf(buf, sizeof(buf), "%lld", v);
+		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
+		    EP_T_NUM, buf, (size_t)n);
+		return 0;
+	}
+	case SQLITE_FLOAT: {
+		double v = sqlite3_column_double(st, (int)i);
+
+		if (!isfinite(v)) {
+			ep_rec_set_str(row, name, isnan(v) ? "NaN" :
+			    v > 0 ? "Infinity" : "-Infinity");
+			return 0;
+		}
+		/* SQLite's own text form: "%!.15g", the shortest that reads
+		 * back as what was stored in a DECIMAL column. */
+		txt = (const char *)sqlite3_column_text(st, (int)i);
+		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
+		    EP_T_NUM, txt, strlen(txt));
+		return 0;
+	}
+	case SQLITE_BLOB: {
+		const unsigned char *b = sqlite3_column_blob(st, (int)i);
+		size_t len = (size_t)sqlite3_column_bytes(st, (int)i);
+		char *x = ep_xmalloc(2 * len + 1);
+
+		for (size_t k = 0; k < len; k++) {
+			x[2 * k] = hex[b[k] >> 4];
+			x[2 * k + 1] = hex[b[k] & 15];
+		}
+		ep_rec_set(row, name, EP_T_STR, x, 2 * len);
+		free(x);
+		return 0;
+	}
+	default: {
+		size_t len;
+		long bad;
+
+		txt = (const char *)sqlite3_column_text(st, (int)i);
+		len = (size_t)sqlite3_column_bytes(st, (int)i);
+		bad = ep_utf8_check(txt, len);
+		if (bad >= 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "row %lu, column "
+			    "'%s': not valid UTF-8 at byte %ld", s->row, name,
+			    bad + 1);
+			return -1;
+		}
+		ep_rec_set(row, name, EP_T_STR, txt, len);
+		return 0;
+	}
+	}
+}
+
+static int
+sq_next(void *h, struct ep_rec *row, struct ep_error *err)
+{
+	struct sq *s = h;
+	int rc;
+
+	if (s->st == NULL)
+		return 0;
+	rc = sqlite3_step(s->st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW) {
+		ep_error_set(err, sq_code(rc), "SQL error: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	s->row++;
+	for (size_t i = 0; i < s->ncols; i++)
+		if (put_value(s, row, i, err) < 0)
+			return -1;
+	return 1;
+}
+
+static int
+sq_exec(void *h, const char *sql, struct ep_error *err)
+{
+	struct sq *s = h;
+	char *msg = NULL;
+	int rc;
+
+	sq_reset(s);
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		ep_error_set(err, sq_code(rc), "SQL error: %s",
+		    msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const *
+sq_columns(void *h, size_t *n)
+{
+	struct sq *s = h;
+
+	*n = s->ncols;
+	return (const char *const *)s->cols;
+}
+
+static void
+sq_close(void *h)
+{
+	struct sq *s = h;
+
+	if (s == NULL)
+		return;
+	sq_reset(s);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+static char *
+sq_placeholder(size_t i, const char *name)
+{
+	(void)name;
+	return ep_xasprintf("?%zu", i);
+}
+
+const struct ep_db_ops ep_db_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.query = sq_query,
+	.next = sq_next,
+	.exec = sq_exec,
+	.close = sq_close,
+	.placeholder = sq_placeholder,
+	.columns = sq_columns,
+};
