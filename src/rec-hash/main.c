@@ -10,10 +10,11 @@
  * undone by hashing a list of candidate usernames, a keyed one is not
  * without the key.  Other fields pass through unchanged, in order.
  *
- * Deviations and choices: null and empty values stay as they are (the
- * digest of "" is public and would only make "no value" look like a
- * value); numbers and booleans are hashed by their text as written;
- * an array or object value is bad input.  --normalize lower is ASCII only.
+ * Deviations and choices: null values stay null, and empty strings stay
+ * empty unless --empty hash (the digest of "" is public and would only
+ * make "no value" look like a value); numbers and booleans are hashed by
+ * their text as written; an array or object value is bad input;
+ * --normalize lower is ASCII only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,8 +31,9 @@
 
 static const char usage_text[] =
 "usage: rec-hash --field NAME[,NAME...] [--algo ripemd160|sha256|hmac-sha256]\n"
-"                [--key-file F] [--missing error|skip] [--normalize lower,trim]\n"
-"                [-i auto|ndjson|csv] [-o ndjson|csv] [FILE]\n"
+"                [--key-file F] [--missing error|skip] [--empty keep|hash]\n"
+"                [--normalize lower,trim] [-i auto|ndjson|csv] [-o ndjson|csv]\n"
+"                [FILE]\n"
 "\n"
 "Replace the named fields of each record with the lowercase hex digest of\n"
 "their value.  Records come from FILE (or stdin) as NDJSON or CSV.\n"
@@ -43,6 +45,8 @@ static const char usage_text[] =
 "                              readable by its owner only (else REC_HASH_KEY)\n"
 "      --missing error|skip    a record lacking a field: stop with exit 65\n"
 "                              (default), or pass it on as it is\n"
+"      --empty keep|hash       an empty string: leave it empty (default) or\n"
+"                              hash it like any other value\n"
 "      --normalize LIST        before hashing: lower (ASCII lower case),\n"
 "                              trim (strip white space); default none\n"
 "  -i, --input-format FMT      auto (default), ndjson or csv\n"
@@ -53,13 +57,14 @@ static const char usage_text[] =
 "  -h, --help                  this text\n"
 "      --version               print the version\n"
 "\n"
-"Null and empty values stay as they are.  Plain hashes of usernames can be\n"
-"reversed by guessing; use hmac-sha256 unless you must match MOOCdb.\n";
+"Null values stay null.  Plain hashes of usernames can be reversed by\n"
+"guessing; use hmac-sha256 unless you must match MOOCdb.\n";
 
 enum {
 	OPT_KEY_FILE = EP_OPT_FIRST_PROGRAM,
 	OPT_MISSING,
-	OPT_NORMALIZE
+	OPT_NORMALIZE,
+	OPT_EMPTY
 };
 
 struct opts {
@@ -68,6 +73,7 @@ struct opts {
 	enum algo algo;
 	const char *key_file;
 	bool skip_missing;
+	bool hash_empty;
 	bool lower, trim;
 	enum ep_fmt ifmt, ofmt;
 	const char *input;
@@ -95,6 +101,7 @@ main(int argc, char **argv)
 		{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 		{ "missing", required_argument, NULL, OPT_MISSING },
 		{ "normalize", required_argument, NULL, OPT_NORMALIZE },
+		{ "empty", required_argument, NULL, OPT_EMPTY },
 		{ "input-format", required_argument, NULL, 'i' },
 		{ "output-format", required_argument, NULL, 'o' },
 		EP_COMMON_LONGOPTS,
@@ -133,6 +140,15 @@ main(int argc, char **argv)
 			else
 				ep_usage_error(usage_text, "option '--missing': "
 				    "'%s' is not 'error' or 'skip'", optarg);
+			break;
+		case OPT_EMPTY:
+			if (strcmp(optarg, "keep") == 0)
+				o.hash_empty = false;
+			else if (strcmp(optarg, "hash") == 0)
+				o.hash_empty = true;
+			else
+				ep_usage_error(usage_text, "option '--empty': "
+				    "'%s' is not 'keep' or 'hash'", optarg);
 			break;
 		case OPT_NORMALIZE:
 			parse_normalize(&o, optarg);
@@ -322,8 +338,9 @@ run(const struct opts *o, struct hasher *h)
 			fprintf(stderr, "\r%s: %lu records", ep_progname(),
 			    c.records);
 	}
-	if (ep_progress && ep_verbosity >= 0 && c.records >= 262144)
-		fputc('\n', stderr);
+	if (ep_progress && ep_verbosity >= 0)
+		fprintf(stderr, "\r%s: %lu records\n", ep_progname(),
+		    c.records);
 	if (ep_writer_finish(w, &e) < 0)
 		goto fail;
 	r = ep_out_commit(out, &e);
@@ -443,7 +460,7 @@ hash_record(const struct opts *o, struct hasher *h, struct ep_reader *rd,
 			}
 			s = *scratch;
 		}
-		if (len == 0) {
+		if (len == 0 && !o->hash_empty) {
 			/* Empty stays empty; trimmed white space too. */
 			if (f->vlen != 0)
 				ep_rec_set(rec, o->fields[i], EP_T_STR, "", 0);
