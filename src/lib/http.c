@@ -1,0 +1,811 @@
+/*
+ * http.c - the request pool of http.h over libcurl multi.
+ *
+ * The loop in ep_http_run: move delayed requests whose time has come into
+ * the queue (ordered by prio), start queued requests while fewer than the
+ * current limit run and the pool is not paused, let curl work, hand each
+ * finished transfer to finish(), which either schedules a retry or runs the
+ * callback, then sleep in curl_multi_poll until a socket or the next timer.
+ */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+#include "secret.h"
+
+struct ep_http {
+	struct ep_http_opts o;
+	CURLM *multi;
+	struct ep_http_req *queue;	/* by prio, then submit order */
+	struct ep_http_req *waiting;	/* delayed: unordered */
+	struct ep_http_req *active;	/* in flight */
+	int running;
+	int limit;			/* concurrency now, 1..o.jobs */
+	long long hold_until;		/* no new starts before this */
+	long seq;
+	bool stop;
+	unsigned int rnd;
+	struct ep_http_stats st;
+	char *auth_header;
+};
+
+static void queue_insert(struct ep_http *h, struct ep_http_req *r);
+static void active_remove(struct ep_http *h, struct ep_http_req *r);
+
+long long
+ep_http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+ep_http_opts_default(struct ep_http_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->jobs = 8;
+	o->retries = 5;
+	o->retry_base_ms = 1000;
+	o->retry_max_ms = 60000;
+	o->retry_after_max_ms = 600000;
+	o->timeout_ms = 300000;
+	o->connect_timeout_ms = 30000;
+	o->low_remaining = 100;
+}
+
+struct ep_http *
+ep_http_new(const struct ep_http_opts *o, struct ep_error *err)
+{
+	static bool global_done;
+	struct ep_http *h;
+
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			ep_error_set(err, EP_EXIT_SOFTWARE,
+			    "cannot initialise libcurl");
+			return NULL;
+		}
+		global_done = true;
+	}
+	h = ep_xcalloc(1, sizeof(*h));
+	h->o = *o;
+	if (h->o.jobs < 1)
+		h->o.jobs = 1;
+	h->limit = h->o.jobs;
+	h->st.limit = h->limit;
+	h->rnd = (unsigned int)ep_http_now_ms() ^ 0x9e3779b9u;
+	h->multi = curl_multi_init();
+	if (h->multi == NULL) {
+		free(h);
+		ep_error_set(err, EP_EXIT_SOFTWARE,
+		    "cannot initialise libcurl");
+		return NULL;
+	}
+	/* Connections stay open between requests; HTTP/2 multiplexes. */
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
+	    (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->o.jobs + 4);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    (long)h->o.jobs);
+	if (o->bearer != NULL)
+		h->auth_header = ep_xasprintf("Authorization: Bearer %s",
+		    o->bearer);
+	return h;
+}
+
+static void
+req_reset_reply(struct ep_http_req *r)
+{
+	free(r->resp);
+	free(r->next_url);
+	free(r->content_type);
+	r->resp = NULL;
+	r->resp_len = 0;
+	r->next_url = NULL;
+	r->content_type = NULL;
+	r->status = 0;
+}
+
+static void
+req_drop_easy(struct ep_http *h, struct ep_http_req *r)
+{
+	if (r->easy_ != NULL) {
+		if (h != NULL)
+			curl_multi_remove_handle(h->multi, r->easy_);
+		curl_easy_cleanup(r->easy_);
+		r->easy_ = NULL;
+	}
+	curl_slist_free_all(r->hlist_);
+	r->hlist_ = NULL;
+}
+
+struct ep_http_req *
+ep_http_req_new(const char *method, const char *url)
+{
+	struct ep_http_req *r = ep_xcalloc(1, sizeof(*r));
+
+	r->method = ep_xstrdup(method);
+	r->url = ep_xstrdup(url);
+	r->idempotent = strcmp(method, "POST") != 0;
+	r->auth = true;
+	r->prio = -1;
+	return r;
+}
+
+void
+ep_http_req_free(struct ep_http_req *r)
+{
+	if (r == NULL)
+		return;
+	req_drop_easy(NULL, r);
+	req_reset_reply(r);
+	for (size_t i = 0; i < r->nheaders; i++)
+		free(r->headers[i]);
+	free(r->headers);
+	free(r->method);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+static void
+append_encoded(char **buf, size_t *len, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *o;
+
+	*buf = ep_xrealloc(*buf, *len + 3 * n + 1);
+	o = *buf + *len;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	*len = (size_t)(o - *buf);
+}
+
+void
+ep_http_req_form(struct ep_http_req *r, const char *name, const char *value)
+{
+	if (r->body != NULL) {
+		r->body = ep_xrealloc(r->body, r->body_len + 2);
+		r->body[r->body_len++] = '&';
+		r->body[r->body_len] = '\0';
+	}
+	append_encoded(&r->body, &r->body_len, name);
+	r->body = ep_xrealloc(r->body, r->body_len + 2);
+	r->body[r->body_len++] = '=';
+	r->body[r->body_len] = '\0';
+	append_encoded(&r->body, &r->body_len, value);
+}
+
+void
+ep_http_req_header(struct ep_http_req *r, const char *line)
+{
+	r->headers = ep_xrealloc(r->headers,
+	    (r->nheaders + 1) * sizeof(*r->headers));
+	r->headers[r->nheaders++] = ep_xstrdup(line);
+}
+
+void
+ep_http_submit_after(struct ep_http *h, struct ep_http_req *r,
+    long delay_ms, ep_http_done_fn fn, void *arg)
+{
+	r->fn_ = fn;
+	r->fn_arg_ = arg;
+	if (r->prio < 0)
+		r->prio = h->seq;
+	h->seq++;
+	if (delay_ms > 0) {
+		r->ready_at_ = ep_http_now_ms() + delay_ms;
+		r->next_ = h->waiting;
+		h->waiting = r;
+	} else {
+		queue_insert(h, r);
+	}
+}
+
+void
+ep_http_submit(struct ep_http *h, struct ep_http_req *r, ep_http_done_fn fn,
+    void *arg)
+{
+	ep_http_submit_after(h, r, 0, fn, arg);
+}
+
+static void
+queue_insert(struct ep_http *h, struct ep_http_req *r)
+{
+	struct ep_http_req **pp = &h->queue;
+
+	while (*pp != NULL && (*pp)->prio <= r->prio)
+		pp = &(*pp)->next_;
+	r->next_ = *pp;
+	*pp = r;
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct ep_http_req *r = arg;
+	size_t len = size * n;
+
+	r->resp = ep_xrealloc(r->resp, r->resp_len + len + 1);
+	memcpy(r->resp + r->resp_len, p, len);
+	r->resp_len += len;
+	r->resp[r->resp_len] = '\0';
+	return len;
+}
+
+bool
+ep_http_same_origin(const char *a, const char *b)
+{
+	const char *ea = strstr(a, "://"), *eb = strstr(b, "://");
+	size_t na, nb;
+
+	if (ea == NULL || eb == NULL)
+		return false;
+	na = (size_t)(ea + 3 - a) + strcspn(ea + 3, "/?#");
+	nb = (size_t)(eb + 3 - b) + strcspn(eb + 3, "/?#");
+	return na == nb && strncasecmp(a, b, na) == 0;
+}
+
+static int
+start(struct ep_http *h, struct ep_http_req *r, struct ep_error *err)
+{
+	CURL *e = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	bool https = strncasecmp(r->url, "https:", 6) == 0;
+
+	if (e == NULL) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "cannot create a transfer");
+		return -1;
+	}
+	req_reset_reply(r);
+	r->errbuf_[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf_);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Never let a redirect downgrade https to http. */
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+	    https ? "https" : "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->o.cacert != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, h->o.cacert);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+	    (long)CURL_HTTP_VERSION_2TLS);
+	if (https)
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    h->o.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, h->o.user_agent ?
+	    h->o.user_agent : "edpipe/" EP_VERSION);
+	if (strcmp(r->method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(r->method, "POST") == 0) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	}
+	if (r->body != NULL || strcmp(r->method, "POST") == 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
+		    (long)r->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+		    r->body ? r->body : "");
+	}
+	/* The token goes only to the host it was issued for. */
+	if (h->auth_header != NULL && r->auth)
+		hl = curl_slist_append(hl, h->auth_header);
+	for (size_t i = 0; i < r->nheaders; i++)
+		hl = curl_slist_append(hl, r->headers[i]);
+	if (hl != NULL)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+	r->easy_ = e;
+	r->hlist_ = hl;
+	r->attempts++;
+	h->st.attempts++;
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		req_drop_easy(NULL, r);
+		ep_error_set(err, EP_EXIT_SOFTWARE, "cannot start a transfer");
+		return -1;
+	}
+	h->running++;
+	r->next_ = h->active;
+	h->active = r;
+	return 0;
+}
+
+/* The value of header name in the last response, or NULL.  Borrowed. */
+static const char *
+header(CURL *e, const char *name, size_t index)
+{
+	struct curl_header *hd;
+
+	if (curl_easy_header(e, name, index, CURLH_HEADER, -1, &hd) !=
+	    CURLHE_OK)
+		return NULL;
+	return hd->value;
+}
+
+static bool
+rel_has_next(const char *p, size_t n)
+{
+	/* p..n is one link's parameter list: look for rel containing next. */
+	const char *end = p + n;
+
+	while (p < end) {
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		const char *pe = semi ? semi : end;
+
+		while (p < pe && isspace((unsigned char)*p))
+			p++;
+		if (pe - p > 4 && strncasecmp(p, "rel", 3) == 0) {
+			const char *v = p + 3;
+
+			while (v < pe && isspace((unsigned char)*v))
+				v++;
+			if (v < pe && *v == '=') {
+				v++;
+				while (v < pe) {
+					size_t k;
+
+					while (v < pe && (isspace(
+					    (unsigned char)*v) || *v == '"'))
+						v++;
+					k = 0;
+					while (v + k < pe && !isspace(
+					    (unsigned char)v[k]) && v[k] != '"')
+						k++;
+					if (k == 4 && strncasecmp(v, "next", 4)
+					    == 0)
+						return true;
+					v += k;
+				}
+			}
+		}
+		p = semi ? semi + 1 : end;
+	}
+	return false;
+}
+
+/*
+ * Find rel="next" in one Link header value ("<u>; rel=next, <v>; ...").
+ * Returns a malloc'd URL, resolved against base when relative, or NULL.
+ */
+static char *
+link_next(const char *v, const char *base)
+{
+	const char *p = v;
+
+	while ((p = strchr(p, '<')) != NULL) {
+		const char *gt = strchr(p, '>');
+		const char *q;
+		bool inq = false;
+
+		if (gt == NULL)
+			return NULL;
+		for (q = gt + 1; *q && (inq || *q != ','); q++)
+			if (*q == '"')
+				inq = !inq;
+		if (rel_has_next(gt + 1, (size_t)(q - gt - 1))) {
+			char *u = ep_xstrndup(p + 1, (size_t)(gt - p - 1));
+			CURLU *cu = curl_url();
+			char *abs = NULL;
+
+			if (cu != NULL &&
+			    curl_url_set(cu, CURLUPART_URL, base, 0) ==
+			    CURLUE_OK &&
+			    curl_url_set(cu, CURLUPART_URL, u, 0) ==
+			    CURLUE_OK &&
+			    curl_url_get(cu, CURLUPART_URL, &abs, 0) ==
+			    CURLUE_OK) {
+				free(u);
+				u = ep_xstrdup(abs);
+				curl_free(abs);
+			}
+			curl_url_cleanup(cu);
+			return u;
+		}
+		p = *q ? q + 1 : q;
+	}
+	return NULL;
+}
+
+static bool
+throttled(const struct ep_http_req *r)
+{
+	if (r->status == 429)
+		return true;
+	return r->status == 403 && r->resp != NULL &&
+	    strcasestr(r->resp, "rate limit exceeded") != NULL;
+}
+
+static bool
+retry_curl_code(CURLcode c, bool idempotent)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+		return true;
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_BAD_CONTENT_ENCODING:
+		return idempotent;
+	default:
+		return false;
+	}
+}
+
+static long
+backoff_ms(struct ep_http *h, int attempt)
+{
+	long d = h->o.retry_base_ms;
+	long half;
+
+	for (int i = 1; i < attempt && d < h->o.retry_max_ms; i++)
+		d *= 2;
+	if (d > h->o.retry_max_ms)
+		d = h->o.retry_max_ms;
+	half = d / 2;
+	h->rnd = h->rnd * 1103515245u + 12345u;
+	return half + (half > 0 ? (long)((h->rnd >> 8) % (unsigned)(half + 1))
+	    : 0);
+}
+
+static char *
+masked(const char *url)
+{
+	char *m = ep_url_mask(url), *s = ep_mask_secrets(m);
+
+	free(m);
+	return s;
+}
+
+static void
+fail_msg(struct ep_http_req *r, int code, const char *why)
+{
+	char *u = masked(r->url);
+
+	ep_error_set(&r->err, code, "%s %s: %s", r->method, u, why);
+	free(u);
+}
+
+/* A finished transfer: retry it, or run its callback. */
+static int
+finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
+{
+	CURL *e = r->easy_;
+	bool retry = false, thr = false;
+	long long now = ep_http_now_ms();
+	curl_off_t ra = 0;
+	char why[512];
+	long delay;
+
+	r->err.code = 0;
+	r->err.msg[0] = '\0';
+	if (res == CURLE_OK) {
+		const char *v;
+		char *ct = NULL;
+
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+		h->st.bytes += r->resp_len;
+		if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) ==
+		    CURLE_OK && ct != NULL)
+			r->content_type = ep_xstrdup(ct);
+		for (size_t i = 0; !r->next_url &&
+		    (v = header(e, "Link", i)) != NULL; i++)
+			r->next_url = link_next(v, r->url);
+		v = header(e, "X-Rate-Limit-Remaining", 0);
+		if (v != NULL) {
+			double rem = strtod(v, NULL);
+
+			if (rem < h->o.low_remaining) {
+				/* Nearly out of quota: one at a time, and
+				 * longer pauses the closer to empty. */
+				long p = (long)((double)h->o.retry_base_ms *
+				    (1.0 - rem / h->o.low_remaining));
+
+				h->limit = 1;
+				if (h->hold_until < now + p)
+					h->hold_until = now + p;
+			} else if (h->limit < h->o.jobs &&
+			    r->status < 300) {
+				h->limit++;
+			}
+		} else if (r->status < 300 && h->limit < h->o.jobs) {
+			h->limit++;
+		}
+		thr = throttled(r);
+		if (thr) {
+			h->st.throttled++;
+			retry = true;
+			snprintf(why, sizeof(why), "HTTP %ld (throttled)",
+			    r->status);
+		} else if (r->status >= 500 && r->status != 501 &&
+		    r->status != 505) {
+			retry = r->idempotent || r->status == 503;
+			snprintf(why, sizeof(why), "HTTP %ld", r->status);
+		}
+		curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra);
+	} else {
+		const char *s = r->errbuf_[0] ? r->errbuf_ :
+		    curl_easy_strerror(res);
+
+		snprintf(why, sizeof(why), "%s", s);
+		why[strcspn(why, "\n")] = '\0';
+		retry = retry_curl_code(res, r->idempotent);
+		if (!retry)
+			fail_msg(r, EP_EXIT_UNAVAILABLE, why);
+	}
+	req_drop_easy(h, r);
+	active_remove(h, r);
+	h->running--;
+	if (retry && r->attempts > h->o.retries) {
+		char m[600];
+
+		snprintf(m, sizeof(m), "%s after %d attempts", why,
+		    r->attempts);
+		fail_msg(r, EP_EXIT_TEMPFAIL, m);
+		retry = false;
+	}
+	if (retry && ra > 0 && ra * 1000 > h->o.retry_after_max_ms) {
+		char m[600];
+
+		snprintf(m, sizeof(m), "%s: the server asks to retry after "
+		    "%lld s", why, (long long)ra);
+		fail_msg(r, EP_EXIT_TEMPFAIL, m);
+		retry = false;
+	}
+	if (retry) {
+		delay = backoff_ms(h, r->attempts);
+		if (ra > 0 && delay < (long)ra * 1000)
+			delay = (long)ra * 1000;
+		if (thr) {
+			/* The quota belongs to the token: everyone waits. */
+			if (h->hold_until < now + delay)
+				h->hold_until = now + delay;
+			h->limit = h->limit > 1 ? h->limit / 2 : 1;
+		}
+		h->st.retries++;
+		{
+			char *u = masked(r->url);
+
+			ep_info(1, "%s %s: %s; retry %d of %d in %ld ms",
+			    r->method, u, why, r->attempts, h->o.retries,
+			    delay);
+			free(u);
+		}
+		r->ready_at_ = now + delay;
+		r->next_ = h->waiting;
+		h->waiting = r;
+		return 0;
+	}
+	h->st.done++;
+	{
+		int rc = r->fn_(h, r, r->fn_arg_);
+
+		ep_http_req_free(r);
+		return rc;
+	}
+}
+
+static void
+free_list(struct ep_http_req *r)
+{
+	while (r != NULL) {
+		struct ep_http_req *n = r->next_;
+
+		ep_http_req_free(r);
+		r = n;
+	}
+}
+
+/* Abandon everything in flight and queued. */
+static void
+abandon(struct ep_http *h)
+{
+	struct ep_http_req *r;
+
+	while ((r = h->active) != NULL) {
+		h->active = r->next_;
+		req_drop_easy(h, r);
+		ep_http_req_free(r);
+	}
+	h->running = 0;
+	free_list(h->queue);
+	free_list(h->waiting);
+	h->queue = h->waiting = NULL;
+}
+
+static void
+active_remove(struct ep_http *h, struct ep_http_req *r)
+{
+	struct ep_http_req **pp = &h->active;
+
+	while (*pp != NULL && *pp != r)
+		pp = &(*pp)->next_;
+	if (*pp == r)
+		*pp = r->next_;
+	r->next_ = NULL;
+}
+
+int
+ep_http_run(struct ep_http *h, struct ep_error *err)
+{
+	while (h->running > 0 || h->queue != NULL || h->waiting != NULL) {
+		long long now = ep_http_now_ms(), wake = now + 1000;
+		struct ep_http_req **pp = &h->waiting;
+		int still, left;
+		CURLMsg *m;
+		CURLMcode mc;
+
+		while (*pp != NULL) {
+			struct ep_http_req *r = *pp;
+
+			if (r->ready_at_ <= now) {
+				*pp = r->next_;
+				queue_insert(h, r);
+			} else {
+				if (r->ready_at_ < wake)
+					wake = r->ready_at_;
+				pp = &r->next_;
+			}
+		}
+		while (h->queue != NULL && h->running < h->limit &&
+		    now >= h->hold_until) {
+			struct ep_http_req *r = h->queue;
+
+			h->queue = r->next_;
+			r->next_ = NULL;
+			if (start(h, r, err) < 0) {
+				ep_http_req_free(r);
+				abandon(h);
+				return -1;
+			}
+		}
+		if (h->queue != NULL && h->hold_until > now &&
+		    h->hold_until < wake)
+			wake = h->hold_until;
+		mc = curl_multi_perform(h->multi, &still);
+		if (mc != CURLM_OK) {
+			ep_error_set(err, EP_EXIT_SOFTWARE, "libcurl: %s",
+			    curl_multi_strerror(mc));
+			abandon(h);
+			return -1;
+		}
+		while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+			struct ep_http_req *r = NULL;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+			    &r);
+			if (finish(h, r, m->data.result) < 0) {
+				abandon(h);
+				return -1;
+			}
+		}
+		h->st.limit = h->limit;
+		if (h->queue != NULL && h->running < h->limit &&
+		    ep_http_now_ms() >= h->hold_until)
+			continue;
+		if (h->running == 0 && h->queue == NULL && h->waiting == NULL)
+			break;
+		now = ep_http_now_ms();
+		if (wake > now) {
+			mc = curl_multi_poll(h->multi, NULL, 0,
+			    (int)(wake - now), NULL);
+			if (mc != CURLM_OK) {
+				ep_error_set(err, EP_EXIT_SOFTWARE,
+				    "libcurl: %s", curl_multi_strerror(mc));
+				abandon(h);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+void
+ep_http_free(struct ep_http *h)
+{
+	if (h == NULL)
+		return;
+	abandon(h);
+	curl_multi_cleanup(h->multi);
+	free(h->auth_header);
+	free(h);
+}
+
+/* The first line of a reply, at most 200 bytes, for messages. */
+static void
+excerpt(const struct ep_http_req *r, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (r->resp == NULL)
+		return;
+	for (const char *p = r->resp; *p && n + 1 < size && n < 200; p++) {
+		if (*p == '\n' || *p == '\r')
+			break;
+		buf[n++] = *p;
+	}
+	buf[n] = '\0';
+}
+
+int
+ep_http_check(const struct ep_http_req *r, struct ep_error *err)
+{
+	char ex[256], *u;
+	int code;
+
+	if (r->err.code != 0) {
+		if (err)
+			*err = r->err;
+		return -1;
+	}
+	if (r->status >= 200 && r->status < 300)
+		return 0;
+	code = r->status == 401 || r->status == 403 ? EP_EXIT_NOPERM :
+	    EP_EXIT_UNAVAILABLE;
+	excerpt(r, ex, sizeof(ex));
+	u = masked(r->url);
+	ep_error_set(err, code, "%s %s: HTTP %ld%s%s", r->method, u,
+	    r->status, ex[0] ? ": " : "", ex);
+	free(u);
+	return -1;
+}
+
+void
+ep_http_describe(FILE *fp, const struct ep_http_req *r)
+{
+	char *u = masked(r->url);
+
+	fprintf(fp, "%s %s\n", r->method, u);
+	free(u);
+	if (r->body != NULL) {
+		/* ep_url_mask masks query parameters: dress the body up
+		 * as a query string. */
+		char *q = ep_xasprintf("?%s", r->body);
+		char *m = masked(q);
+
+		fprintf(fp, "  %s\n", m + 1);
+		free(m);
+		free(q);
+	}
+}
+
+void
+ep_http_get_stats(const struct ep_http *h, struct ep_http_stats *st)
+{
+	*st = h->st;
+	st->limit = h->limit;
+}

@@ -1,0 +1,176 @@
+/*
+ * http.h - a pool of concurrent HTTP requests over libcurl multi, shared by
+ * the programs that talk to LMS APIs (lms-fetch reads, lms-push writes).
+ *
+ * A caller makes requests (method, URL, optional form body and headers),
+ * submits them with a completion callback, and runs the pool.  The pool
+ * keeps at most opts.jobs transfers in flight, reuses connections
+ * (keep-alive, HTTP/2 multiplexing where the server offers it) and retries
+ * what is worth retrying:
+ *
+ *   - 429, and 403 whose body says "Rate Limit Exceeded" (Canvas before and
+ *     after its 2025-10 change), with the Retry-After delay when given;
+ *   - 5xx other than 501 and 505;
+ *   - timeouts, refused or dropped connections, truncated replies.
+ *
+ * Delays grow exponentially from opts.retry_base_ms with jitter (each
+ * delay is drawn from [d/2, d]), capped at opts.retry_max_ms; Retry-After
+ * is a lower bound.  A throttled reply also pauses new starts for the whole
+ * pool and halves its concurrency (it grows back by one per success); an
+ * X-Rate-Limit-Remaining under opts.low_remaining drops the pool to one
+ * transfer at a time with a pause between starts until the quota recovers.
+ *
+ * A request that was not idempotent (POST by default) is retried only when
+ * the server cannot have acted on it: refused connections, 429, throttling
+ * 403 and 503.  TLS peer and host verification are always on; opts.cacert
+ * names another CA bundle, and there is no way to turn verification off.
+ *
+ * The callback runs once per request, with the final reply or the final
+ * failure.  It may submit more requests (the next page), and it may stop
+ * the whole run by returning -1.  The pool frees the request when the
+ * callback returns; a callback that wants the body takes it by setting
+ * r->resp to NULL.  No function here prints anything: messages name URLs
+ * through ep_url_mask, so tokens in query strings never leak.
+ */
+#ifndef EP_HTTP_H
+#define EP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "msg.h"
+
+struct ep_http_opts {
+	int jobs;		/* transfers in flight at most (default 8) */
+	int retries;		/* retries after the first attempt (5) */
+	long retry_base_ms;	/* first backoff delay (1000) */
+	long retry_max_ms;	/* backoff cap (60000) */
+	long retry_after_max_ms; /* a longer Retry-After gives up (600000) */
+	long timeout_ms;	/* one attempt, from connect to last byte */
+	long connect_timeout_ms; /* (30000) */
+	double low_remaining;	/* X-Rate-Limit-Remaining that slows (100) */
+	const char *cacert;	/* CA bundle file, NULL: the system's */
+	const char *bearer;	/* "Authorization: Bearer" token, or NULL */
+	const char *user_agent;	/* NULL: "edpipe/VERSION" */
+};
+
+/* Fill o with the defaults above (timeout_ms 300000). */
+void ep_http_opts_default(struct ep_http_opts *o);
+
+struct ep_http;
+struct ep_http_req;
+
+/*
+ * The completion callback: 0 to go on, -1 to stop the run (every other
+ * transfer is abandoned and ep_http_run returns -1).
+ */
+typedef int (*ep_http_done_fn)(struct ep_http *h, struct ep_http_req *r,
+    void *arg);
+
+struct ep_http_req {
+	/* Set by ep_http_req_new and the ep_http_req_* setters. */
+	char *method;		/* "GET", "POST", "PUT", "DELETE" */
+	char *url;
+	char *body;		/* form body (x-www-form-urlencoded), or NULL */
+	size_t body_len;
+	char **headers;		/* extra "Name: value" lines */
+	size_t nheaders;
+	bool follow;		/* follow redirects (file downloads) */
+	bool idempotent;	/* retry even after it may have been acted on;
+				 * default: every method but POST */
+	bool auth;		/* send the bearer token (default true); never
+				 * sent to another host after a redirect */
+	long prio;		/* lower starts first; default: submit order */
+	void *udata;		/* the caller's, untouched */
+
+	/* Filled before the callback runs. */
+	long status;		/* HTTP status of the last attempt, 0: none */
+	char *resp;		/* reply body, NUL-terminated (owned) */
+	size_t resp_len;
+	char *next_url;		/* absolute Link rel="next", or NULL */
+	char *content_type;	/* or NULL */
+	int attempts;
+	struct ep_error err;	/* code 0: a reply arrived (any status, see
+				 * ep_http_check); 75: retries exhausted;
+				 * 69: a failure not worth retrying */
+
+	/* Private to http.c. */
+	void *easy_;
+	void *hlist_;
+	long long ready_at_;
+	ep_http_done_fn fn_;
+	void *fn_arg_;
+	struct ep_http_req *next_;
+	char errbuf_[256];
+};
+
+/*
+ * A new pool.  NULL with err (70) when libcurl cannot be set up.  Free with
+ * ep_http_free, which abandons anything still queued.
+ */
+struct ep_http *ep_http_new(const struct ep_http_opts *o,
+    struct ep_error *err);
+void ep_http_free(struct ep_http *h);
+
+/* A new request (method and url copied).  Free unsubmitted ones with
+ * ep_http_req_free; NULL is a no-op. */
+struct ep_http_req *ep_http_req_new(const char *method, const char *url);
+void ep_http_req_free(struct ep_http_req *r);
+/* Append name=value, both percent-encoded, to the form body. */
+void ep_http_req_form(struct ep_http_req *r, const char *name,
+    const char *value);
+/* Add a header line "Name: value" (copied). */
+void ep_http_req_header(struct ep_http_req *r, const char *line);
+
+/*
+ * Queue r (the pool now owns it); fn(h, r, arg) runs when it is done.
+ * Callable from a callback.  With delay_ms > 0 it starts no sooner than
+ * that (polling a report).
+ */
+void ep_http_submit(struct ep_http *h, struct ep_http_req *r,
+    ep_http_done_fn fn, void *arg);
+void ep_http_submit_after(struct ep_http *h, struct ep_http_req *r,
+    long delay_ms, ep_http_done_fn fn, void *arg);
+
+/*
+ * Run until every submitted request (and every one the callbacks submit)
+ * is done.  0, or -1 when a callback stopped the run, or with err (70)
+ * when libcurl failed.
+ */
+int ep_http_run(struct ep_http *h, struct ep_error *err);
+
+/*
+ * Turn a finished request into an error unless it succeeded: 0 when
+ * r->err.code is 0 and the status is 2xx; otherwise -1 with err filled:
+ * r->err as is, 401 and 403 as 77, other statuses as 69, each naming the
+ * method and masked URL, the status and the start of the reply.
+ */
+int ep_http_check(const struct ep_http_req *r, struct ep_error *err);
+
+/*
+ * Print "METHOD URL" and, when there is one, the body on the next line
+ * indented by two spaces, with the URL and body masked (ep_url_mask) and
+ * every registered secret replaced: what a --dry-run shows.
+ */
+void ep_http_describe(FILE *fp, const struct ep_http_req *r);
+
+/* Counters since ep_http_new. */
+struct ep_http_stats {
+	unsigned long done;	/* requests completed (callbacks run) */
+	unsigned long attempts;	/* transfers started */
+	unsigned long retries;
+	unsigned long throttled; /* 429 and rate-limit 403 replies */
+	unsigned long long bytes; /* reply bytes received */
+	int limit;		/* current concurrency limit */
+};
+void ep_http_get_stats(const struct ep_http *h, struct ep_http_stats *st);
+
+/* Whether URLs a and b have the same scheme://host:port (case-blind):
+ * to decide whether a download URL may see the token. */
+bool ep_http_same_origin(const char *a, const char *b);
+
+/* Milliseconds on a monotonic clock. */
+long long ep_http_now_ms(void);
+
+#endif
