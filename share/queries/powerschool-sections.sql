@@ -1,0 +1,34 @@
+-- PowerSchool sections of one school and term with their courses and
+-- teachers, one row per section teacher (D118-CleverSections' queries 4
+-- and 5 in one, FORMATS.md A1).  Sections without a teacher still come
+-- back, with NULL teacher columns.  Dates come back as ISO 8601.
+--
+--   sis-extract --db "$SIS_DB" --query powerschool-sections.sql \
+--       --param school=10 --param term=106 -o csv
+SELECT
+    sc.school_number AS school_id,
+    s.id AS section_id,
+    s.section_number,
+    s.course_number,
+    c.course_name,
+    c.credittype AS subject,
+    s.grade_level,
+    s.expression AS period,
+    t.abbreviation AS term_name,
+    t.firstday AS term_start,
+    t.lastday AS term_end,
+    te.users_dcid AS teacher_id,
+    te.first_name AS teacher_first_name,
+    te.last_name AS teacher_last_name,
+    r.name AS teacher_role
+FROM sections s
+INNER JOIN schools sc ON sc.school_number = s.schoolid
+INNER JOIN terms t ON t.id = s.termid
+LEFT JOIN courses c ON c.course_number = s.course_number
+LEFT JOIN sectionteacher st ON st.sectionid = s.id
+LEFT JOIN teachers te ON te.id = st.teacherid
+LEFT JOIN roledef r ON r.id = st.roleid
+WHERE s.schoolid = :school
+  AND s.termid = :term
+  AND sc.state_excludefromreporting = 0
+ORDER BY s.id, st.roleid, st.id

@@ -1,0 +1,695 @@
+/*
+ * sis-extract - run one SQL query against the SIS database and write its
+ * rows as records (NDJSON, CSV or SQL*Loader .dat).
+ *
+ * The query names its parameters ":name"; each is bound from --param
+ * name=VALUE by the database driver, never pasted into the SQL.  A
+ * parameter used but not given, or given but not used, is a usage error.
+ *
+ * With --mapping (the mdlpipeline course mapping, see mapping.h) the query
+ * returns SIS rows with a course code column and a section column; only
+ * rows of mapped courses (and of the mapped section, where the entry names
+ * one) are kept, and each is written once per Moodle course it maps to:
+ * the course column becomes `course` = the Moodle shortname, the section
+ * column `section` = the mapped section or "" (an unsectioned Moodle
+ * course, as mdlpipeline blanked it), and `course_id` (the Moodle id) and
+ * `sis_course` (the SIS code) are appended.  Records that come out
+ * identical (one student in two sections of an unsectioned course) are
+ * written once.
+ *
+ * Output goes to an atomic file or a spooled stdout: a run that fails half
+ * way (SQL error, lost connection) passes nothing on, and the record count
+ * (-v) is printed only after the last row.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "cli.h"
+#include "dat.h"
+#include "db.h"
+#include "mapping.h"
+#include "rec.h"
+#include "secret.h"
+
+static const char usage_text[] =
+"usage: sis-extract --db URL (--query FILE | --sql TEXT) [--param NAME=VALUE]...\n"
+"                   [--mapping FILE [--course-column NAME]\n"
+"                   [--section-column NAME]] [-o ndjson|csv|dat]\n"
+"                   [--output PATH [--ctl TABLE]] [--password-file FILE]\n"
+"                   [-v | -q]\n"
+"\n"
+"Run a query against the SIS database and write its rows as records.\n"
+"\n"
+"  --db URL              sqlite:PATH, postgres://USER@HOST[:PORT]/DB or\n"
+"                        mssql://USER@HOST[:PORT]/DB (no password in it)\n"
+"  --query FILE          the SQL to run, from FILE (- for stdin)\n"
+"  --sql TEXT            the SQL to run, given inline\n"
+"  --param NAME=VALUE    bind :NAME in the query to VALUE (repeatable)\n"
+"  --mapping FILE        keep rows of mapped courses, one record per Moodle\n"
+"                        course, with course, course_id and sis_course\n"
+"  --course-column NAME  the query's SIS course column (default course)\n"
+"  --section-column NAME the query's section column (default section)\n"
+"  -o, --output-format F ndjson (default), csv, or dat (SQL*Loader)\n"
+"  --output PATH         write to PATH atomically (default stdout)\n"
+"  --ctl TABLE           with -o dat: also write PATH's .ctl for TABLE\n"
+"  --password-file FILE  the database password (else SIS_PASSWORD)\n"
+"  -v, --verbose         the record count and detail on stderr\n"
+"  -q, --quiet           only errors on stderr\n"
+"  -h, --help            this help\n"
+"      --version         the version\n"
+"\n"
+"Exit: 0 ok, 2 usage, 65 SQL or data error, 66 missing file, 69 database\n"
+"unreachable or lost, 74 write error, 77 login refused, 78 bad URL.\n";
+
+enum {
+	OPT_DB = EP_OPT_FIRST_PROGRAM,
+	OPT_QUERY, OPT_SQL, OPT_PARAM, OPT_MAPPING, OPT_COURSE_COL,
+	OPT_SECTION_COL, OPT_OUTPUT, OPT_CTL, OPT_PASSWORD_FILE
+};
+
+enum outfmt { OUT_NDJSON, OUT_CSV, OUT_DAT };
+
+struct opts {
+	const char *db, *query_file, *sql, *mapping, *output, *ctl;
+	const char *course_col, *section_col, *password_file;
+	struct ep_db_param *params;
+	size_t nparams;
+	enum outfmt fmt;
+};
+
+/* One SIS course code of the mapping and the entry it belongs to. */
+struct key {
+	const char *course;
+	size_t entry;
+};
+
+/* What --mapping needs while rows go by. */
+struct mapper {
+	struct ep_mapping *m;
+	struct key *keys;	/* sorted by course */
+	size_t nkeys;
+	long course_idx, section_idx;	/* in the result columns, or -1 */
+	uint64_t *seen;		/* open-addressing set of record hashes */
+	size_t nseen, seencap;
+	unsigned long skipped, dups;
+	struct ep_rec *out;
+};
+
+/* A row count that the final message and the progress line share. */
+struct counts {
+	unsigned long rows, records;
+};
+
+static char *read_query(const char *path, struct ep_error *err);
+static void parse_param(struct opts *o, const char *arg);
+static int run(struct opts *o, struct ep_db *db, const char *sql,
+    struct ep_error *err);
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "sql", required_argument, NULL, OPT_SQL },
+		{ "param", required_argument, NULL, OPT_PARAM },
+		{ "mapping", required_argument, NULL, OPT_MAPPING },
+		{ "course-column", required_argument, NULL, OPT_COURSE_COL },
+		{ "section-column", required_argument, NULL, OPT_SECTION_COL },
+		{ "output-format", required_argument, NULL, 'o' },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
+		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "password-file", required_argument, NULL,
+		    OPT_PASSWORD_FILE },
+		EP_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o = { .course_col = "course", .section_col = "section",
+	    .fmt = OUT_NDJSON };
+	struct ep_error e = { 0 };
+	struct ep_db *db = NULL;
+	char *sql = NULL, *password = NULL;
+	int c, rc = 0;
+
+	ep_cli_init(argc, argv);
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "o:",
+	    longopts, NULL)) != -1)
+		switch (c) {
+		case OPT_DB: o.db = optarg; break;
+		case OPT_QUERY: o.query_file = optarg; break;
+		case OPT_SQL: o.sql = optarg; break;
+		case OPT_PARAM: parse_param(&o, optarg); break;
+		case OPT_MAPPING: o.mapping = optarg; break;
+		case OPT_COURSE_COL: o.course_col = optarg; break;
+		case OPT_SECTION_COL: o.section_col = optarg; break;
+		case OPT_OUTPUT: o.output = optarg; break;
+		case OPT_CTL: o.ctl = optarg; break;
+		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
+		case 'o':
+			if (strcmp(optarg, "dat") == 0)
+				o.fmt = OUT_DAT;
+			else if (ep_fmt_parse(optarg) == EP_FMT_CSV)
+				o.fmt = OUT_CSV;
+			else if (ep_fmt_parse(optarg) == EP_FMT_NDJSON)
+				o.fmt = OUT_NDJSON;
+			else
+				ep_usage_error(usage_text, "unknown output "
+				    "format '%s' (use ndjson, csv or dat)",
+				    optarg);
+			break;
+		default:
+			ep_cli_common(c, argv, usage_text);
+		}
+	if (optind < argc)
+		ep_usage_error(usage_text, "unexpected argument '%s'",
+		    argv[optind]);
+	if (o.db == NULL)
+		ep_usage_error(usage_text, "--db is required");
+	if ((o.query_file == NULL) == (o.sql == NULL))
+		ep_usage_error(usage_text, "give exactly one of --query and "
+		    "--sql");
+	if (o.ctl != NULL && o.fmt != OUT_DAT)
+		ep_usage_error(usage_text, "--ctl needs -o dat");
+	if (o.ctl != NULL && (o.output == NULL || strcmp(o.output, "-") == 0))
+		ep_usage_error(usage_text, "--ctl needs --output PATH (the "
+		    ".ctl file is written beside it)");
+
+	if (o.query_file != NULL) {
+		sql = read_query(o.query_file, &e);
+		if (sql == NULL)
+			goto fail;
+	} else {
+		sql = ep_xstrdup(o.sql);
+	}
+	password = ep_secret_get("SIS_PASSWORD", o.password_file, false, &e);
+	if (password == NULL && e.code != 0)
+		goto fail;
+	db = ep_db_open(o.db, password, EP_DB_READONLY, &e);
+	if (db == NULL)
+		goto fail;
+	if (run(&o, db, sql, &e) < 0)
+		goto fail;
+	goto out;
+fail:
+	rc = ep_report(&e);
+	if (rc == EP_EXIT_USAGE)
+		ep_usage(usage_text, EP_EXIT_USAGE);
+out:
+	ep_db_close(db);
+	free(password);
+	free(sql);
+	for (size_t i = 0; i < o.nparams; i++)
+		free((char *)o.params[i].name);
+	free(o.params);
+	if (ep_close_stdout() != 0 && rc == 0)
+		rc = EP_EXIT_IOERR;
+	return rc;
+}
+
+/* "NAME=VALUE": NAME a plain identifier, VALUE any text, even empty. */
+static void
+parse_param(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : 0;
+	char *name;
+
+	if (eq != NULL && *arg == ':') {
+		arg++;
+		n--;
+	}
+	if (eq == NULL || n == 0 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n ||
+	    (arg[0] >= '0' && arg[0] <= '9'))
+		ep_usage_error(usage_text, "--param '%s': expected NAME=VALUE "
+		    "with NAME made of letters, digits and _", arg);
+	/* The name points into argv, cut at '=' by a copy we keep. */
+	name = ep_xstrndup(arg, n);
+	o->params = ep_xrealloc(o->params, (o->nparams + 1) *
+	    sizeof(*o->params));
+	o->params[o->nparams].name = name;
+	o->params[o->nparams].value = eq + 1;
+	o->nparams++;
+}
+
+static char *
+read_query(const char *path, struct ep_error *err)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (fp == NULL) {
+		ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
+		    EP_EXIT_NOPERM, "cannot open query '%s': %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	do {
+		if (len + 4096 + 1 > cap) {
+			cap = (cap + 4096) * 2;
+			buf = ep_xrealloc(buf, cap);
+		}
+		n = fread(buf + len, 1, cap - len - 1, fp);
+		len += n;
+	} while (n > 0);
+	if (ferror(fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "cannot read query '%s': %s",
+		    path, strerror(errno));
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[len] = '\0';
+		if (strlen(buf) != len) {
+			ep_error_set(err, EP_EXIT_DATAERR, "query '%s' holds "
+			    "a NUL byte", path);
+			free(buf);
+			buf = NULL;
+		}
+	}
+	if (fp != stdin)
+		fclose(fp);
+	return buf;
+}
+
+/* ----------------------------------------------------------- mapping */
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	int c = strcmp(x->course, y->course);
+
+	if (c != 0)
+		return c;
+	return x->entry < y->entry ? -1 : x->entry > y->entry;
+}
+
+static long
+col_index(const char *const *cols, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(cols[i], name) == 0)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * Check the result columns against the mapping and work out the output
+ * columns (*out, *nout: malloc'd array of borrowed or static names).
+ */
+static int
+mapper_columns(struct mapper *mp, const struct opts *o,
+    const char *const *cols, size_t n, const char ***out, size_t *nout,
+    struct ep_error *err)
+{
+	static const char *const added[] = { "course_id", "sis_course" };
+	const char **oc;
+	bool sectioned = false;
+
+	for (size_t i = 0; i < mp->m->n; i++)
+		sectioned |= mp->m->e[i].section != NULL;
+	mp->course_idx = col_index(cols, n, o->course_col);
+	mp->section_idx = col_index(cols, n, o->section_col);
+	if (mp->course_idx < 0) {
+		ep_error_set(err, EP_EXIT_USAGE, "the query returns no column "
+		    "'%s' to look courses up in the mapping (see "
+		    "--course-column)", o->course_col);
+		return -1;
+	}
+	if (mp->section_idx < 0 && sectioned) {
+		ep_error_set(err, EP_EXIT_USAGE, "the mapping names sections "
+		    "but the query returns no column '%s' (see "
+		    "--section-column)", o->section_col);
+		return -1;
+	}
+	oc = ep_xcalloc(n + 2, sizeof(*oc));
+	for (size_t i = 0; i < n; i++) {
+		oc[i] = (long)i == mp->course_idx ? "course" :
+		    (long)i == mp->section_idx ? "section" : cols[i];
+		if ((long)i != mp->course_idx && (long)i != mp->section_idx &&
+		    (strcmp(cols[i], "course") == 0 ||
+		    strcmp(cols[i], "section") == 0 ||
+		    strcmp(cols[i], "course_id") == 0 ||
+		    strcmp(cols[i], "sis_course") == 0)) {
+			ep_error_set(err, EP_EXIT_USAGE, "the query's column "
+			    "'%s' would clash with the field the mapping "
+			    "writes (rename it with AS)", cols[i]);
+			free(oc);
+			return -1;
+		}
+	}
+	oc[n] = added[0];
+	oc[n + 1] = added[1];
+	*out = oc;
+	*nout = n + 2;
+	return 0;
+}
+
+static struct mapper *
+mapper_new(struct ep_mapping *m)
+{
+	struct mapper *mp = ep_xcalloc(1, sizeof(*mp));
+
+	mp->m = m;
+	for (size_t i = 0; i < m->n; i++)
+		mp->nkeys += m->e[i].ncourses;
+	mp->keys = ep_xcalloc(mp->nkeys + 1, sizeof(*mp->keys));
+	mp->nkeys = 0;
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t k = 0; k < m->e[i].ncourses; k++) {
+			mp->keys[mp->nkeys].course = m->e[i].courses[k];
+			mp->keys[mp->nkeys++].entry = i;
+		}
+	qsort(mp->keys, mp->nkeys, sizeof(*mp->keys), key_cmp);
+	mp->out = ep_rec_new();
+	return mp;
+}
+
+static void
+mapper_free(struct mapper *mp)
+{
+	if (mp == NULL)
+		return;
+	ep_mapping_free(mp->m);
+	free(mp->keys);
+	free(mp->seen);
+	ep_rec_free(mp->out);
+	free(mp);
+}
+
+/* Text of a field for matching: trailing blanks of CHAR(n) columns off. */
+static size_t
+trimmed(const struct ep_field *f)
+{
+	size_t n = f->vlen;
+
+	while (n > 0 && f->val[n - 1] == ' ')
+		n--;
+	return n;
+}
+
+static uint64_t
+fnv(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Whether rec was written before (then true); else remember it. */
+static bool
+seen_before(struct mapper *mp, const struct ep_rec *r)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (size_t k = 0; k < r->n; k++) {
+		h = fnv(h, r->f[k].val, r->f[k].vlen + 1);
+		h = fnv(h, (const char *)&r->f[k].type, 1);
+	}
+	h |= 1;			/* 0 marks an empty slot */
+	if (2 * (mp->nseen + 1) > mp->seencap) {
+		size_t ncap = mp->seencap ? mp->seencap * 2 : 1024;
+		uint64_t *ns = ep_xcalloc(ncap, sizeof(*ns));
+
+		for (size_t k = 0; k < mp->seencap; k++) {
+			if (mp->seen[k] == 0)
+				continue;
+			for (i = mp->seen[k] & (ncap - 1); ns[i] != 0;
+			    i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = mp->seen[k];
+		}
+		free(mp->seen);
+		mp->seen = ns;
+		mp->seencap = ncap;
+	}
+	for (i = h & (mp->seencap - 1); mp->seen[i] != 0;
+	    i = (i + 1) & (mp->seencap - 1))
+		if (mp->seen[i] == h)
+			return true;
+	mp->seen[i] = h;
+	mp->nseen++;
+	return false;
+}
+
+/* ------------------------------------------------------------ output */
+
+struct sink {
+	enum outfmt fmt;
+	FILE *fp;
+	struct ep_writer *w;
+	const char *const *cols;	/* NULL: the record's own fields */
+	size_t ncols;
+};
+
+static int
+emit(struct sink *s, const struct ep_rec *r, struct ep_error *err)
+{
+	if (s->fmt == OUT_DAT)
+		return ep_dat_put_rec(s->fp, r, s->cols, s->ncols, err);
+	return ep_writer_write(s->w, r, err);
+}
+
+/* Write row once per mapping entry it belongs to. */
+static int
+emit_mapped(struct mapper *mp, struct sink *s, const struct ep_rec *row,
+    struct counts *cn, struct ep_error *err)
+{
+	const struct ep_field *cf = &row->f[mp->course_idx];
+	const struct ep_field *sf = mp->section_idx >= 0 ?
+	    &row->f[mp->section_idx] : NULL;
+	size_t clen = trimmed(cf), lo = 0, hi = mp->nkeys;
+	bool any = false;
+
+	if (cf->type == EP_T_NULL)
+		goto skip;
+	/* Lower bound of the course among the sorted keys. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strncmp(mp->keys[mid].course, cf->val, clen);
+
+		if (c == 0 && mp->keys[mid].course[clen] != '\0')
+			c = 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < mp->nkeys; k++) {
+		const struct ep_map_entry *e;
+		struct ep_rec *out = mp->out;
+		char id[32];
+		int n;
+
+		if (strncmp(mp->keys[k].course, cf->val, clen) != 0 ||
+		    mp->keys[k].course[clen] != '\0')
+			break;
+		e = &mp->m->e[mp->keys[k].entry];
+		if (e->section != NULL && (sf == NULL ||
+		    sf->type == EP_T_NULL || trimmed(sf) != strlen(e->section)
+		    || strncmp(sf->val, e->section, trimmed(sf)) != 0))
+			continue;
+		any = true;
+		ep_rec_clear(out);
+		for (size_t i = 0; i < row->n; i++) {
+			const struct ep_field *f = &row->f[i];
+
+			if ((long)i == mp->course_idx)
+				ep_rec_set_str(out, "course", e->shortname);
+			else if ((long)i == mp->section_idx)
+				ep_rec_set_str(out, "section", e->section ?
+				    e->section : "");
+			else
+				ep_rec_set(out, f->name, f->type, f->val,
+				    f->vlen);
+		}
+		n = snprintf(id, sizeof(id), "%lld", e->id);
+		ep_rec_set(out, "course_id", EP_T_NUM, id, (size_t)n);
+		ep_rec_set(out, "sis_course", EP_T_STR, cf->val, clen);
+		if (seen_before(mp, out)) {
+			mp->dups++;
+			continue;
+		}
+		if (emit(s, out, err) < 0)
+			return -1;
+		cn->records++;
+	}
+	if (any)
+		return 0;
+skip:
+	mp->skipped++;
+	return 0;
+}
+
+/* The .ctl path beside the data file: its extension replaced by .ctl. */
+static char *
+ctl_path(const char *data)
+{
+	const char *slash = strrchr(data, '/');
+	const char *dot = strrchr(data, '.');
+
+	if (dot == NULL || (slash != NULL && dot < slash) ||
+	    dot == (slash ? slash + 1 : data))
+		return ep_xasprintf("%s.ctl", data);
+	return ep_xasprintf("%.*s.ctl", (int)(dot - data), data);
+}
+
+static int
+write_ctl(const struct opts *o, const char *const *cols, size_t n,
+    struct ep_error *err)
+{
+	const char *base = strrchr(o->output, '/');
+	char *path = ctl_path(o->output), *text;
+	struct ep_out *out;
+	int rc = -1;
+
+	base = base ? base + 1 : o->output;
+	text = ep_dat_ctl(o->ctl, base, cols, n, NULL, err);
+	if (text == NULL)
+		goto done;
+	out = ep_out_open(path, err);
+	if (out == NULL)
+		goto done;
+	fputs(text, ep_out_file(out));
+	rc = ep_out_commit(out, err);
+done:
+	free(text);
+	free(path);
+	return rc;
+}
+
+static int
+run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
+{
+	const char *const *cols;
+	const char **mcols = NULL;
+	const char *const *ocols = NULL;
+	size_t ncols, nocols = 0;
+	struct mapper *mp = NULL;
+	struct ep_out *out = NULL;
+	struct sink s = { .fmt = o->fmt };
+	struct counts cn = { 0 };
+	struct ep_rec *row = ep_rec_new();
+	char **firstcols = NULL;
+	int rc = -1, r;
+
+	if (o->mapping != NULL) {
+		struct ep_mapping *m = ep_mapping_load(o->mapping, err);
+
+		if (m == NULL)
+			goto done;
+		mp = mapper_new(m);
+	}
+	if (ep_db_query(db, sql, o->params, o->nparams, err) < 0)
+		goto done;
+	cols = ep_db_columns(db, &ncols);
+	if (cols != NULL) {
+		ocols = cols;
+		nocols = ncols;
+		if (mp != NULL) {
+			if (mapper_columns(mp, o, cols, ncols, &mcols,
+			    &nocols, err) < 0)
+				goto done;
+			ocols = mcols;
+		}
+	}
+	out = ep_out_open(o->output ? o->output : "-", err);
+	if (out == NULL)
+		goto done;
+	s.fp = ep_out_file(out);
+	s.cols = ocols;
+	s.ncols = nocols;
+	if (o->fmt != OUT_DAT) {
+		s.w = ep_writer_new(s.fp, o->fmt == OUT_CSV ? EP_FMT_CSV :
+		    EP_FMT_NDJSON);
+		if (ocols != NULL)
+			ep_writer_set_fields(s.w, ocols, nocols);
+	}
+	while ((r = ep_db_next(db, row, err)) == 1) {
+		cn.rows++;
+		if (mp != NULL && cols == NULL && mcols == NULL) {
+			/* The backend could not name the columns up front. */
+			const char **names = ep_xcalloc(row->n + 1,
+			    sizeof(char *));
+
+			for (size_t i = 0; i < row->n; i++)
+				names[i] = row->f[i].name;
+			r = mapper_columns(mp, o, names, row->n, &mcols,
+			    &nocols, err);
+			free(names);
+			if (r < 0)
+				goto done;
+			s.cols = mcols;
+		}
+		if (mp != NULL) {
+			if (emit_mapped(mp, &s, row, &cn, err) < 0)
+				goto done;
+		} else {
+			if (emit(&s, row, err) < 0)
+				goto done;
+			cn.records++;
+		}
+		if (ep_progress && ep_verbosity >= 0 &&
+		    (cn.rows & 0xffff) == 0)
+			fprintf(stderr, "%s: %lu rows\r", ep_progname(),
+			    cn.rows);
+		if (o->ctl != NULL && ocols == NULL && mp == NULL &&
+		    firstcols == NULL) {
+			firstcols = ep_xcalloc(row->n + 1, sizeof(char *));
+			for (size_t i = 0; i < row->n; i++)
+				firstcols[i] = ep_xstrdup(row->f[i].name);
+			nocols = row->n;
+		}
+	}
+	if (r < 0)
+		goto done;
+	if (s.w != NULL && ep_writer_finish(s.w, err) < 0)
+		goto done;
+	if (o->ctl != NULL) {
+		const char *const *cc = ocols ? ocols : mcols ?
+		    (const char *const *)mcols :
+		    (const char *const *)firstcols;
+
+		if (cc == NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "cannot write the "
+			    "control file: no rows, and the database did not "
+			    "name the columns");
+			goto done;
+		}
+		if (write_ctl(o, cc, nocols, err) < 0)
+			goto done;
+	}
+	r = ep_out_commit(out, err);
+	out = NULL;
+	if (r < 0)
+		goto done;
+	if (ep_progress && ep_verbosity >= 0 && cn.rows > 0xffff)
+		fprintf(stderr, "\n");
+	if (mp != NULL)
+		ep_info(1, "%lu rows, %lu of unmapped courses or sections "
+		    "skipped, %lu duplicates dropped", cn.rows, mp->skipped,
+		    mp->dups);
+	ep_info(1, "%lu records", cn.records);
+	rc = 0;
+done:
+	if (rc != 0 && ep_progress && ep_verbosity >= 0 && cn.rows > 0xffff)
+		fprintf(stderr, "\n");
+	ep_out_abort(out);
+	ep_writer_free(s.w);
+	if (firstcols != NULL)
+		for (size_t i = 0; i < nocols; i++)
+			free(firstcols[i]);
+	free(firstcols);
+	free(mcols);
+	mapper_free(mp);
+	ep_rec_free(row);
+	return rc;
+}
