@@ -1,0 +1,810 @@
+/*
+ * diff.c - the enroll-diff store and matcher (see diff.h).
+ *
+ * An entry in the arena is a 12-byte header, the key bytes (each key
+ * component NUL-terminated, in --key order, then the --update-on value
+ * when that field is not part of the key) and the encoded record: per
+ * field a varint name id, a type byte (ep_type in the low 3 bits, 1 +
+ * key component in the high 5 when the value is that component) and,
+ * for values that are not key components, a varint length and the bytes.
+ * Entries are 4-byte aligned; a reference is (chunk << 22 | offset / 4),
+ * 0 being no entry.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "diff.h"
+
+#define CHUNK_SHIFT 24
+#define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
+#define MAX_CHUNKS 1024		/* 16 GB of entries */
+#define NPOS 64			/* field positions with a name-id cache */
+
+#define F_ACTUAL 0x01000000u
+#define F_MATCHED 0x02000000u
+#define F_DETACHED 0x04000000u	/* not in the table: half of an update */
+#define KLEN_MASK 0x00ffffffu
+
+struct ent {
+	uint32_t kf;		/* hashed key bytes | flags */
+	uint32_t slen;		/* stored key bytes */
+	uint32_t rlen;		/* encoded record bytes */
+};
+
+struct slot {
+	uint32_t h, ref;
+};
+
+struct name {
+	char *s;
+	size_t len;
+};
+
+struct ed_diff {
+	struct ed_opts o;
+	size_t ncomp;		/* stored key components */
+	char *chunk[MAX_CHUNKS];
+	size_t used[MAX_CHUNKS];
+	size_t nchunk;
+	struct slot *tab;
+	size_t tcap, tn;
+	struct name *names;
+	size_t nnames, namecap;
+	uint32_t *ntab;		/* name id + 1 by hash */
+	size_t ntcap;
+	uint32_t poscache[NPOS];
+	size_t kpos[ED_MAX_KEY + 1];
+	int nread;
+	unsigned long count[2];
+	struct ed_dups dups[2];
+	struct ed_change *chg;
+	size_t nchg, chgcap;
+	bool sorted;
+	char *kbuf, *rbuf;
+	size_t kcap, rcap;
+	char *oldname;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t
+hash_bytes(const char *p, size_t n)
+{
+	const uint64_t m = 0x9E3779B97F4A7C15ULL;
+	uint64_t h = 0x243F6A8885A308D3ULL ^ (n * m);
+	uint64_t w;
+
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 31;
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w) * m;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t
+put_varint(char *o, size_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		o[n++] = (char)(v | 0x80);
+		v >>= 7;
+	}
+	o[n++] = (char)v;
+	return n;
+}
+
+static size_t
+get_varint(const char **pp)
+{
+	const unsigned char *p = (const unsigned char *)*pp;
+	size_t v = 0;
+	int shift = 0;
+
+	while (*p & 0x80) {
+		v |= (size_t)(*p++ & 0x7F) << shift;
+		shift += 7;
+	}
+	v |= (size_t)*p++ << shift;
+	*pp = (const char *)p;
+	return v;
+}
+
+static void
+grow(char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	while (*cap < need)
+		*cap = *cap ? *cap * 2 : 4096;
+	*buf = ep_xrealloc(*buf, *cap);
+}
+
+static struct ent *
+ent_at(const struct ed_diff *d, uint32_t ref)
+{
+	return (struct ent *)(d->chunk[ref >> (CHUNK_SHIFT - 2)] +
+	    ((size_t)(ref & ((1u << (CHUNK_SHIFT - 2)) - 1)) << 2));
+}
+
+static const char *
+ent_key(const struct ent *e)
+{
+	return (const char *)(e + 1);
+}
+
+static const char *
+ent_rec(const struct ent *e)
+{
+	return (const char *)(e + 1) + e->slen;
+}
+
+/* Room for n bytes in the arena; returns the reference. */
+static uint32_t
+arena_alloc(struct ed_diff *d, size_t n, struct ent **out)
+{
+	size_t c = d->nchunk - 1;
+
+	n = (n + 3) & ~(size_t)3;
+	if (n > CHUNK_SIZE - 4)
+		ep_die(EP_EXIT_SOFTWARE, "internal error: entry of %zu bytes",
+		    n);
+	if (d->nchunk == 0 || d->used[c] + n > CHUNK_SIZE) {
+		if (d->nchunk == MAX_CHUNKS)
+			ep_die(EP_EXIT_NOMEM, "more than %d chunks of records",
+			    MAX_CHUNKS);
+		c = d->nchunk++;
+		d->chunk[c] = ep_xmalloc(CHUNK_SIZE);
+		d->used[c] = 4;	/* reference 0 means none */
+	}
+	*out = (struct ent *)(d->chunk[c] + d->used[c]);
+	d->used[c] += n;
+	return (uint32_t)((c << (CHUNK_SHIFT - 2)) |
+	    ((d->used[c] - n) >> 2));
+}
+
+/* ------------------------------------------------------------- names */
+
+static uint32_t
+name_id(struct ed_diff *d, size_t pos, const char *s, size_t len)
+{
+	size_t mask, i;
+	uint32_t id;
+
+	if (pos < NPOS) {
+		id = d->poscache[pos];
+		if (id < d->nnames && d->names[id].len == len &&
+		    memcmp(d->names[id].s, s, len) == 0)
+			return id;
+	}
+	if (d->nnames * 2 >= d->ntcap) {
+		size_t ncap = d->ntcap ? d->ntcap * 2 : 64;
+		uint32_t *nt = ep_xcalloc(ncap, sizeof(*nt));
+
+		for (size_t k = 0; k < d->nnames; k++) {
+			i = hash_bytes(d->names[k].s, d->names[k].len) &
+			    (ncap - 1);
+			while (nt[i])
+				i = (i + 1) & (ncap - 1);
+			nt[i] = (uint32_t)k + 1;
+		}
+		free(d->ntab);
+		d->ntab = nt;
+		d->ntcap = ncap;
+	}
+	mask = d->ntcap - 1;
+	for (i = hash_bytes(s, len) & mask; d->ntab[i]; i = (i + 1) & mask) {
+		id = d->ntab[i] - 1;
+		if (d->names[id].len == len &&
+		    memcmp(d->names[id].s, s, len) == 0)
+			goto found;
+	}
+	if (d->nnames == d->namecap) {
+		d->namecap = d->namecap ? d->namecap * 2 : 32;
+		d->names = ep_xrealloc(d->names,
+		    d->namecap * sizeof(*d->names));
+	}
+	id = (uint32_t)d->nnames++;
+	d->names[id].s = ep_xstrndup(s, len);
+	d->names[id].len = len;
+	d->ntab[i] = id + 1;
+found:
+	if (pos < NPOS)
+		d->poscache[pos] = id;
+	return id;
+}
+
+/* -------------------------------------------------------------- table */
+
+static void
+table_grow(struct ed_diff *d)
+{
+	size_t ncap = d->tcap ? d->tcap * 2 : 1024;
+	struct slot *nt = ep_xcalloc(ncap, sizeof(*nt));
+
+	for (size_t k = 0; k < d->tcap; k++) {
+		size_t i;
+
+		if (d->tab[k].ref == 0)
+			continue;
+		i = d->tab[k].h & (ncap - 1);
+		while (nt[i].ref)
+			i = (i + 1) & (ncap - 1);
+		nt[i] = d->tab[k];
+	}
+	free(d->tab);
+	d->tab = nt;
+	d->tcap = ncap;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static struct slot *
+table_find(struct ed_diff *d, uint32_t h, const char *key, size_t klen)
+{
+	size_t mask = d->tcap - 1, i = h & mask;
+
+	for (;; i = (i + 1) & mask) {
+		struct slot *s = &d->tab[i];
+		const struct ent *e;
+
+		if (s->ref == 0)
+			return s;
+		if (s->h != h)
+			continue;
+		e = ent_at(d, s->ref);
+		if ((e->kf & KLEN_MASK) == klen &&
+		    memcmp(ent_key(e), key, klen) == 0)
+			return s;
+	}
+}
+
+/* ------------------------------------------------------------ records */
+
+struct ed_diff *
+ed_new(const struct ed_opts *o)
+{
+	struct ed_diff *d = ep_xcalloc(1, sizeof(*d));
+
+	d->o = *o;
+	d->ncomp = o->nkey + (o->upd != NULL && o->updk < 0);
+	for (size_t i = 0; i < NPOS; i++)
+		d->poscache[i] = UINT32_MAX;
+	if (o->upd)
+		d->oldname = ep_xasprintf("old_%s", o->upd);
+	table_grow(d);
+	return d;
+}
+
+void
+ed_free(struct ed_diff *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->nchunk; i++)
+		free(d->chunk[i]);
+	free(d->tab);
+	for (size_t i = 0; i < d->nnames; i++)
+		free(d->names[i].s);
+	free(d->names);
+	free(d->ntab);
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < 3; i++)
+			free(d->dups[s].first[i]);
+	free(d->chg);
+	free(d->kbuf);
+	free(d->rbuf);
+	free(d->oldname);
+	free(d);
+}
+
+static int
+bad_rec(struct ep_reader *rd, struct ep_error *err, const char *fmt,
+    const char *field)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), fmt, field);
+	ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: %s", ep_reader_name(rd),
+	    ep_reader_line(rd), why);
+	return -1;
+}
+
+/* The field called name in rec, looked for first where it was last. */
+static const struct ep_field *
+find_field(const struct ep_rec *rec, const char *name, size_t *pos)
+{
+	if (*pos < rec->n && strcmp(rec->f[*pos].name, name) == 0)
+		return &rec->f[*pos];
+	for (size_t i = 0; i < rec->n; i++)
+		if (strcmp(rec->f[i].name, name) == 0) {
+			*pos = i;
+			return &rec->f[i];
+		}
+	return NULL;
+}
+
+/*
+ * Build the key of rec in d->kbuf: 0 with *klen (hashed part) and *slen
+ * (all stored) set, and d->kpos[] the field of each component (SIZE_MAX
+ * for an absent --update-on value); -1 on a missing key field.
+ */
+static int
+make_key(struct ed_diff *d, const struct ep_rec *rec, struct ep_reader *rd,
+    size_t *klen, size_t *slen, size_t *fpos, struct ep_error *err)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->ncomp; i++) {
+		const char *name = i < d->o.nkey ? d->o.key[i] : d->o.upd;
+		const struct ep_field *f = find_field(rec, name, &d->kpos[i]);
+		const char *v = "";
+		size_t vlen = 0;
+
+		if (f != NULL && f->type != EP_T_NULL) {
+			v = f->val;
+			vlen = f->vlen;
+			fpos[i] = d->kpos[i];
+		} else {
+			fpos[i] = SIZE_MAX;
+		}
+		if (i < d->o.nkey) {
+			if (fpos[i] == SIZE_MAX)
+				return bad_rec(rd, err,
+				    "missing field '%s'", name);
+			if (vlen == 0)
+				return bad_rec(rd, err, "empty field '%s'",
+				    name);
+		}
+		if (memchr(v, '\0', vlen) != NULL)
+			return bad_rec(rd, err, "NUL byte in field '%s'",
+			    name);
+		grow(&d->kbuf, &d->kcap, n + vlen + 1);
+		memcpy(d->kbuf + n, v, vlen);
+		n += vlen;
+		d->kbuf[n++] = '\0';
+		if (i + 1 == d->o.nkey)
+			*klen = n;
+	}
+	*slen = n;
+	return 0;
+}
+
+/* Store rec (key already in d->kbuf) as a new entry; its reference. */
+static uint32_t
+store(struct ed_diff *d, const struct ep_rec *rec, size_t klen, size_t slen,
+    const size_t *fpos, uint32_t flags)
+{
+	size_t rlen = 0;
+	struct ent *e;
+	uint32_t ref;
+
+	for (size_t j = 0; j < rec->n; j++) {
+		const struct ep_field *f = &rec->f[j];
+		unsigned kc = 0;
+
+		for (size_t i = 0; i < d->ncomp && kc == 0; i++)
+			if (fpos[i] == j)
+				kc = (unsigned)i + 1;
+		grow(&d->rbuf, &d->rcap, rlen + f->vlen + 16);
+		rlen += put_varint(d->rbuf + rlen, name_id(d, j, f->name,
+		    f->nlen));
+		d->rbuf[rlen++] = (char)(f->type | (kc << 3));
+		if (kc)
+			continue;
+		rlen += put_varint(d->rbuf + rlen, f->vlen);
+		memcpy(d->rbuf + rlen, f->val, f->vlen);
+		rlen += f->vlen;
+	}
+	ref = arena_alloc(d, sizeof(*e) + slen + rlen, &e);
+	e->kf = (uint32_t)klen | flags;
+	e->slen = (uint32_t)slen;
+	e->rlen = (uint32_t)rlen;
+	memcpy((char *)(e + 1), d->kbuf, slen);
+	memcpy((char *)(e + 1) + slen, d->rbuf, rlen);
+	return ref;
+}
+
+static void
+add_change(struct ed_diff *d, enum ed_op op, uint32_t ref, uint32_t oref)
+{
+	if (d->nchg == d->chgcap) {
+		d->chgcap = d->chgcap ? d->chgcap * 2 : 1024;
+		d->chg = ep_xrealloc(d->chg, d->chgcap * sizeof(*d->chg));
+	}
+	d->chg[d->nchg].op = op;
+	d->chg[d->nchg].ref = ref;
+	d->chg[d->nchg].oref = oref;
+	d->nchg++;
+}
+
+/* The n-th component of key (NUL-separated); its length in *len. */
+static const char *
+key_comp(const char *key, size_t n, size_t *len)
+{
+	while (n--)
+		key += strlen(key) + 1;
+	*len = strlen(key);
+	return key;
+}
+
+static void
+note_dup(struct ed_diff *d, enum ed_side side, struct ep_reader *rd)
+{
+	struct ed_dups *u = &d->dups[side];
+	char *s = NULL;
+	size_t len = 0, off = 0;
+	FILE *fp;
+
+	if (u->n++ >= 3)
+		return;
+	fp = open_memstream(&s, &len);
+	if (fp == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	for (size_t i = 0; i < d->o.nkey; i++) {
+		size_t vlen;
+		const char *v = key_comp(d->kbuf + off, 0, &vlen);
+
+		fprintf(fp, "%s%s=%s", i ? " " : "", d->o.key[i], v);
+		off += vlen + 1;
+	}
+	fprintf(fp, " (line %lu)", ep_reader_line(rd));
+	fclose(fp);
+	u->first[u->n - 1] = s;
+}
+
+static bool
+role_ok(const struct ed_diff *d, const struct ep_field *f)
+{
+	for (size_t i = 0; i < d->o.nroles; i++)
+		if (strcmp(d->o.roles[i], f->val) == 0)
+			return true;
+	return false;
+}
+
+int
+ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
+    struct ep_error *err)
+{
+	struct ep_rec *rec = ep_rec_new();
+	bool table = d->nread++ == 0;
+	uint32_t sflag = side == ED_ACTUAL ? F_ACTUAL : 0;
+	size_t fpos[ED_MAX_KEY + 1], rolepos = 0;
+	unsigned long nrec = 0;
+	int r;
+
+	while ((r = ep_reader_next(rd, rec, err)) == 1) {
+		size_t klen = 0, slen = 0;
+		uint32_t h;
+		struct slot *s;
+		struct ent *e;
+
+		if (ep_progress && (++nrec & 0xFFFFF) == 0)
+			fprintf(stderr, "\r%s: %s: %lu records",
+			    ep_progname(), ep_reader_name(rd), nrec);
+		if (d->o.roles) {
+			const struct ep_field *f = find_field(rec, "role",
+			    &rolepos);
+
+			if (f == NULL || f->type == EP_T_NULL) {
+				r = bad_rec(rd, err, "missing field '%s'",
+				    "role");
+				break;
+			}
+			if (!role_ok(d, f))
+				continue;
+		}
+		if (make_key(d, rec, rd, &klen, &slen, fpos, err) < 0) {
+			r = -1;
+			break;
+		}
+		if ((d->tn + 1) * 10 > d->tcap * 7)
+			table_grow(d);
+		h = (uint32_t)hash_bytes(d->kbuf, klen);
+		s = table_find(d, h, d->kbuf, klen);
+		if (s->ref == 0) {
+			s->h = h;
+			s->ref = store(d, rec, klen, slen, fpos, sflag);
+			d->tn++;
+			d->count[side]++;
+			continue;
+		}
+		e = ent_at(d, s->ref);
+		if (table || (e->kf & F_ACTUAL) == sflag ||
+		    (e->kf & F_MATCHED)) {
+			note_dup(d, side, rd);
+			continue;
+		}
+		e->kf |= F_MATCHED;
+		d->count[side]++;
+		if (d->ncomp > d->o.nkey) {
+			/* --update-on a field outside the key: compare it. */
+			size_t ol, nl;
+			const char *ov = key_comp(ent_key(e), d->o.nkey, &ol);
+			const char *nv = d->kbuf + klen;
+			uint32_t me, other = s->ref;
+
+			nl = slen - klen - 1;
+			if (ol == nl && memcmp(ov, nv, nl) == 0)
+				continue;
+			me = store(d, rec, klen, slen, fpos,
+			    sflag | F_DETACHED);
+			if (side == ED_DESIRED)
+				add_change(d, ED_UPDATE, me, other);
+			else
+				add_change(d, ED_UPDATE, other, me);
+		}
+	}
+	if (ep_progress && nrec > 0xFFFFF)
+		fputc('\n', stderr);
+	ep_rec_free(rec);
+	return r < 0 ? -1 : 0;
+}
+
+unsigned long
+ed_count(const struct ed_diff *d, enum ed_side side)
+{
+	return d->count[side];
+}
+
+const struct ed_dups *
+ed_dups(const struct ed_diff *d, enum ed_side side)
+{
+	return &d->dups[side];
+}
+
+/* ------------------------------------------------------------ changes */
+
+struct cand {
+	uint32_t ref;
+	int side;
+	const char *m;		/* the key without the --update-on part */
+	size_t mlen;
+};
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	size_t n = x->mlen < y->mlen ? x->mlen : y->mlen;
+	int c = memcmp(x->m, y->m, n);
+
+	if (c)
+		return c;
+	if (x->mlen != y->mlen)
+		return x->mlen < y->mlen ? -1 : 1;
+	return x->side - y->side;
+}
+
+static int
+chg_cmp(const void *a, const void *b, void *arg)
+{
+	const struct ed_change *x = a, *y = b;
+	const struct ed_diff *d = arg;
+	const struct ent *ex = ent_at(d, x->ref), *ey = ent_at(d, y->ref);
+	size_t lx = ex->kf & KLEN_MASK, ly = ey->kf & KLEN_MASK;
+	int c = memcmp(ent_key(ex), ent_key(ey), lx < ly ? lx : ly);
+
+	if (c)
+		return c;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return (int)x->op - (int)y->op;
+}
+
+/*
+ * --update-on a key field: of the unpaired records, a DESIRED and an
+ * ACTUAL that are alone in sharing the rest of the key are one update.
+ */
+static void
+pair_updates(struct ed_diff *d, struct cand *c, size_t n)
+{
+	char *mbuf;
+	size_t off = 0, total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += (ent_at(d, c[i].ref)->kf & KLEN_MASK) + 1;
+	mbuf = ep_xmalloc(total + 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct ent *e = ent_at(d, c[i].ref);
+		const char *k = ent_key(e);
+		size_t klen = e->kf & KLEN_MASK, pos = 0;
+
+		c[i].m = mbuf + off;
+		for (size_t comp = 0; pos < klen; comp++) {
+			size_t len = strlen(k + pos) + 1;
+
+			if ((int)comp != d->o.updk) {
+				memcpy(mbuf + off, k + pos, len);
+				off += len;
+			}
+			pos += len;
+		}
+		c[i].mlen = (size_t)(mbuf + off - c[i].m);
+	}
+	qsort(c, n, sizeof(*c), cand_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && c[j].mlen == c[i].mlen &&
+		    memcmp(c[j].m, c[i].m, c[i].mlen) == 0)
+			j++;
+		if (j - i == 2 && c[i].side == ED_DESIRED &&
+		    c[i + 1].side == ED_ACTUAL) {
+			add_change(d, ED_UPDATE, c[i].ref, c[i + 1].ref);
+		} else {
+			for (size_t k = i; k < j; k++)
+				add_change(d, c[k].side == ED_DESIRED ?
+				    ED_ADD : ED_DROP, c[k].ref, 0);
+		}
+		i = j;
+	}
+	free(mbuf);
+}
+
+struct ed_change *
+ed_changes(struct ed_diff *d, size_t *n)
+{
+	struct cand *c = NULL;
+	size_t nc = 0, ccap = 0;
+
+	if (d->sorted) {
+		*n = d->nchg;
+		return d->chg;
+	}
+	for (size_t k = 0; k < d->nchunk; k++) {
+		size_t off = 4;
+
+		while (off < d->used[k]) {
+			struct ent *e = (struct ent *)(d->chunk[k] + off);
+			uint32_t ref = (uint32_t)((k << (CHUNK_SHIFT - 2)) |
+			    (off >> 2));
+			int side = (e->kf & F_ACTUAL) ? ED_ACTUAL : ED_DESIRED;
+
+			off += (sizeof(*e) + e->slen + e->rlen + 3) &
+			    ~(size_t)3;
+			if (e->kf & (F_MATCHED | F_DETACHED))
+				continue;
+			if (d->o.updk < 0 || d->o.upd == NULL) {
+				add_change(d, side == ED_DESIRED ? ED_ADD :
+				    ED_DROP, ref, 0);
+				continue;
+			}
+			if (nc == ccap) {
+				ccap = ccap ? ccap * 2 : 1024;
+				c = ep_xrealloc(c, ccap * sizeof(*c));
+			}
+			c[nc].ref = ref;
+			c[nc].side = side;
+			nc++;
+		}
+	}
+	if (nc)
+		pair_updates(d, c, nc);
+	free(c);
+	qsort_r(d->chg, d->nchg, sizeof(*d->chg), chg_cmp, d);
+	d->sorted = true;
+	*n = d->nchg;
+	return d->chg;
+}
+
+/* ----------------------------------------------------- record decoding */
+
+struct it {
+	const char *p, *end, *key;
+};
+
+/* The next field of an encoded record; false at the end. */
+static bool
+next_field(struct it *it, uint32_t *id, enum ep_type *t, const char **v,
+    size_t *vlen)
+{
+	unsigned tk;
+
+	if (it->p >= it->end)
+		return false;
+	*id = (uint32_t)get_varint(&it->p);
+	tk = (unsigned char)*it->p++;
+	*t = (enum ep_type)(tk & 7);
+	if (tk >> 3) {
+		*v = key_comp(it->key, (tk >> 3) - 1, vlen);
+	} else {
+		*vlen = get_varint(&it->p);
+		*v = it->p;
+		it->p += *vlen;
+	}
+	return true;
+}
+
+static void
+it_init(const struct ed_diff *d, struct it *it, uint32_t ref)
+{
+	const struct ent *e = ent_at(d, ref);
+
+	it->key = ent_key(e);
+	it->p = ent_rec(e);
+	it->end = it->p + e->rlen;
+}
+
+static const char *const opname[] = { "add", "drop", "update" };
+
+void
+ed_change_rec(struct ed_diff *d, const struct ed_change *c,
+    struct ep_rec *out)
+{
+	struct it it;
+	uint32_t id;
+	enum ep_type t;
+	const char *v;
+	size_t vlen;
+
+	ep_rec_clear(out);
+	ep_rec_set(out, "op", EP_T_STR, opname[c->op],
+	    strlen(opname[c->op]));
+	it_init(d, &it, c->ref);
+	while (next_field(&it, &id, &t, &v, &vlen)) {
+		const char *name = d->names[id].s;
+
+		if (strcmp(name, "op") == 0 ||
+		    (d->oldname && strcmp(name, d->oldname) == 0))
+			continue;
+		ep_rec_set(out, name, t, v, vlen);
+	}
+	if (c->op != ED_UPDATE)
+		return;
+	it_init(d, &it, c->oref);
+	while (next_field(&it, &id, &t, &v, &vlen))
+		if (strcmp(d->names[id].s, d->o.upd) == 0) {
+			ep_rec_set(out, d->oldname, t, v, vlen);
+			return;
+		}
+	ep_rec_set(out, d->oldname, EP_T_NULL, NULL, 0);
+}
+
+void
+ed_change_names(struct ed_diff *d, const struct ed_change *c,
+    void (*fn)(const char *, void *), void *arg)
+{
+	struct it it;
+	uint32_t id;
+	enum ep_type t;
+	const char *v;
+	size_t vlen;
+
+	fn("op", arg);
+	it_init(d, &it, c->ref);
+	while (next_field(&it, &id, &t, &v, &vlen))
+		fn(d->names[id].s, arg);
+	if (c->op == ED_UPDATE)
+		fn(d->oldname, arg);
+}
+
+const char *
+ed_change_field(struct ed_diff *d, const struct ed_change *c,
+    const char *name, size_t *len)
+{
+	struct it it;
+	uint32_t id;
+	enum ep_type t;
+	const char *v;
+
+	it_init(d, &it, c->ref);
+	while (next_field(&it, &id, &t, &v, len))
+		if (strcmp(d->names[id].s, name) == 0)
+			return t == EP_T_NULL ? NULL : v;
+	return NULL;
+}

@@ -1,0 +1,84 @@
+/*
+ * diff.h - the enroll-diff engine: both inputs read into one compact
+ * store, matched by key, and the change set they imply.
+ *
+ * Memory is the point: a record is kept as its key bytes plus a compact
+ * encoding of its fields (name ids, type bytes, values; values equal to a
+ * key component are not stored twice) in 16 MB arena chunks, and found
+ * through an open-addressing table of (32-bit hash, arena reference)
+ * slots.  Only the first input read (the "table side", the smaller file
+ * when both are files) is kept whole; of the second only the records with
+ * no partner are kept.
+ */
+#ifndef ED_DIFF_H
+#define ED_DIFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rec.h"
+
+#define ED_MAX_KEY 30		/* key fields (a type byte holds 31) */
+
+enum ed_side { ED_DESIRED = 0, ED_ACTUAL = 1 };
+enum ed_op { ED_ADD = 0, ED_DROP = 1, ED_UPDATE = 2 };
+
+struct ed_opts {
+	const char *key[ED_MAX_KEY];
+	size_t nkey;
+	const char *upd;	/* --update-on FIELD, or NULL */
+	int updk;		/* index of upd in key, or -1 */
+	char **roles;		/* --roles, or NULL */
+	size_t nroles;
+};
+
+/* One change: ref is the record printed, oref the ACTUAL of an update. */
+struct ed_change {
+	uint32_t ref, oref;
+	enum ed_op op;
+};
+
+struct ed_dups {
+	unsigned long n;
+	char *first[3];		/* "course=... user=... (line N)" */
+};
+
+struct ed_diff;
+
+struct ed_diff *ed_new(const struct ed_opts *o);
+void ed_free(struct ed_diff *d);
+
+/*
+ * Read every record of rd as side.  The first call fills the table; the
+ * second matches against it.  -1 with err filled on bad input.
+ */
+int ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
+    struct ep_error *err);
+
+/* Unique records read (after --roles) of side. */
+unsigned long ed_count(const struct ed_diff *d, enum ed_side side);
+const struct ed_dups *ed_dups(const struct ed_diff *d, enum ed_side side);
+
+/*
+ * The change set, sorted by key bytes then op.  *n is set; the array
+ * belongs to d.
+ */
+struct ed_change *ed_changes(struct ed_diff *d, size_t *n);
+
+/* Fill out with the change record of c ("op" first). */
+void ed_change_rec(struct ed_diff *d, const struct ed_change *c,
+    struct ep_rec *out);
+
+/*
+ * Field names of c's record in order, "op" and old_FIELD included,
+ * as calls to fn(name, arg).
+ */
+void ed_change_names(struct ed_diff *d, const struct ed_change *c,
+    void (*fn)(const char *, void *), void *arg);
+
+/* The value text of field name in c's record (borrowed), or NULL. */
+const char *ed_change_field(struct ed_diff *d, const struct ed_change *c,
+    const char *name, size_t *len);
+
+#endif
