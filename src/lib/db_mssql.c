@@ -1,21 +1,613 @@
 /*
- * db_mssql.c - placeholder until the FreeTDS backend lands: every
- * mssql:// URL is refused as not supported.
+ * db_mssql.c - the SQL Server backend: mssql://USER@HOST[:PORT]/DATABASE
+ * through FreeTDS db-lib (-lsybdb), TDS 7.4.
+ *
+ * Connection: the login asks for TDS 7.4 (dbsetlversion), the client
+ * character set UTF-8 and the database of the URL; the host is given to
+ * dbopen as "HOST:PORT" (default port 1433), so no freetds.conf entry is
+ * needed.  Encryption is what the server asks for in its PRELOGIN answer
+ * (FreeTDS's default "request": TLS when the server offers it, plain TDS
+ * when it answers ENCRYPT_NOT_SUP); a site that must insist on TLS sets
+ * "encryption = require" in the freetds.conf that FREETDSCONF names.
+ *
+ * Parameters: placeholder i is written "@P<i>", the form SQL Server's own
+ * ODBC driver uses, and a query with parameters runs as an RPC call of
+ * sp_executesql with @stmt, @params (N'@P1 nvarchar(4000),...') and each
+ * value as an NVARCHAR (or NULL).  The values never enter the SQL text.
+ * db-lib cannot send an empty string (length 0 means NULL), so an empty
+ * value goes as NULL and the statement starts with SET @Pi = N''.
+ * Numbered names rather than the :names of the query: the ops interface
+ * hands the values over in placeholder order without their names, and a
+ * number cannot collide with the name of a T-SQL variable the query
+ * declares itself.  A query without parameters goes as a plain SQL batch.
+ *
+ * Values: integers JSON numbers, (n)varchar/text UTF-8 strings, NULL null,
+ * decimal/numeric/money strings with every digit the server sent (no
+ * float on the way), datetime/date/time ISO 8601 strings, bit booleans,
+ * floats numbers (NaN and infinities strings), binary hex digits.  Rows
+ * stream one dbnextrow at a time.
+ *
+ * Errors: db-lib reports through two process-wide callbacks; they keep
+ * the last server message (severity above 10) and the last library error
+ * in static buffers, which each call here clears first and reads after.
+ * Login refused (18456 and friends) 77; no connection 69; a server error
+ * in a query 65 with the server's text; a link lost mid-result 69.
  */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sybfront.h>
+#include <sybdb.h>
+
 #include "db.h"
+#include "secret.h"
+
+struct ms {
+	DBPROCESS *dbp;
+	char *where;		/* "mssql://user@host:port/db" for messages */
+	char **cols;		/* names of the current result's columns */
+	int *types;
+	int ncols;
+	bool rows;		/* a result set is being read */
+	char *buf;		/* conversion scratch */
+	size_t bufsz;
+};
+
+/* What the db-lib callbacks saw since the last clear_errors(). */
+static struct {
+	int msgno;		/* first server error (severity > 10) */
+	int severity;
+	char msg[512];
+	bool login_failed;
+	int dberr;		/* last library error */
+	int oserr;
+	char dbmsg[512];
+} last;
+
+static int nopen;		/* connections open: dbexit after the last */
+
+static void
+clear_errors(void)
+{
+	memset(&last, 0, sizeof(last));
+}
+
+static int
+msg_handler(DBPROCESS *dbp, DBINT msgno, int state, int severity,
+    char *text, char *server, char *proc, int line)
+{
+	(void)dbp, (void)state, (void)server, (void)proc, (void)line;
+	/* 18456 login failed, 18452 untrusted domain, 18470 disabled,
+	 * 18487/18488 password expired, 4060 cannot open the database. */
+	if (msgno == 18456 || msgno == 18452 || msgno == 18470 ||
+	    msgno == 18487 || msgno == 18488 || msgno == 4060)
+		last.login_failed = true;
+	if (severity > 10 && last.msgno == 0) {
+		last.msgno = msgno;
+		last.severity = severity;
+		snprintf(last.msg, sizeof(last.msg), "%s", text ? text : "");
+	}
+	return 0;
+}
+
+static int
+err_handler(DBPROCESS *dbp, int severity, int dberr, int oserr,
+    char *dbtext, char *ostext)
+{
+	(void)dbp, (void)severity;
+	/* "General SQL Server error: check messages" only points at the
+	 * message the other callback already has. */
+	if (dberr == SYBESMSG)
+		return INT_CANCEL;
+	last.dberr = dberr;
+	last.oserr = oserr;
+	if (oserr != DBNOERR && oserr != 0 && ostext != NULL)
+		snprintf(last.dbmsg, sizeof(last.dbmsg), "%s (%s)",
+		    dbtext ? dbtext : "", ostext);
+	else
+		snprintf(last.dbmsg, sizeof(last.dbmsg), "%s",
+		    dbtext ? dbtext : "");
+	/* INT_CANCEL: the failing call returns FAIL; the default would be
+	 * to exit the process. */
+	return INT_CANCEL;
+}
+
+/* The library's own text, without a trailing newline or full stop. */
+static const char *
+lib_text(void)
+{
+	size_t n = strlen(last.dbmsg);
+
+	while (n > 0 && (last.dbmsg[n - 1] == '\n' ||
+	    last.dbmsg[n - 1] == '.' || last.dbmsg[n - 1] == ' '))
+		last.dbmsg[--n] = '\0';
+	return n ? last.dbmsg : "unknown FreeTDS error";
+}
+
+/*
+ * Fill err after a failed call: a lost link is 69, a server error 65
+ * with its text, anything else from the library 69 (the library only
+ * fails on its own for I/O).
+ */
+static int
+fail(struct ms *m, const char *what, struct ep_error *err)
+{
+	if (m->dbp != NULL && DBDEAD(m->dbp))
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: connection to "
+		    "'%s' lost: %s", what, m->where, last.dberr ? lib_text() :
+		    "the server closed the connection");
+	else if (last.msgno != 0)
+		ep_error_set(err, EP_EXIT_DATAERR, "%s: SQL Server error %d: "
+		    "%s", what, last.msgno, last.msg);
+	else
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s on '%s': %s", what,
+		    m->where, lib_text());
+	return -1;
+}
+
+static void
+free_cols(struct ms *m)
+{
+	for (int i = 0; i < m->ncols; i++)
+		free(m->cols[i]);
+	free(m->cols);
+	free(m->types);
+	m->cols = NULL;
+	m->types = NULL;
+	m->ncols = 0;
+}
 
 static void *
 ms_open(const char *url, const char *password, int flags,
     struct ep_error *err)
 {
-	(void)url;
-	(void)password;
-	(void)flags;
-	ep_error_set(err, EP_EXIT_CONFIG, "mssql:// is not supported yet");
-	return NULL;
+	struct ep_url u;
+	struct ms *m = NULL;
+	LOGINREC *login = NULL;
+	char *server = NULL;
+	const char *db;
+	int port;
+
+	(void)flags;	/* read-only is up to the login's permissions */
+	if (ep_url_parse(url, &u, err) < 0)
+		return NULL;
+	db = u.path[0] == '/' ? u.path + 1 : u.path;
+	if (u.host == NULL || u.host[0] == '\0' || u.user == NULL ||
+	    u.user[0] == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "bad SQL Server URL '%s' "
+		    "(use mssql://USER@HOST[:PORT]/DATABASE)", url);
+		goto out;
+	}
+	port = u.port ? u.port : 1433;
+	if (nopen == 0 && dbinit() == FAIL) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "cannot initialise "
+		    "FreeTDS db-lib");
+		goto out;
+	}
+	nopen++;
+	dberrhandle(err_handler);
+	dbmsghandle(msg_handler);
+	/* A host that drops packets must not hang a cron job for ever. */
+	dbsetlogintime(30);
+
+	m = ep_xcalloc(1, sizeof(*m));
+	m->where = ep_xasprintf("mssql://%s@%s:%d/%s", u.user, u.host, port,
+	    db);
+	server = strchr(u.host, ':') != NULL ?
+	    ep_xasprintf("[%s]:%d", u.host, port) :
+	    ep_xasprintf("%s:%d", u.host, port);
+	clear_errors();
+	if ((login = dblogin()) == NULL) {
+		ep_error_set(err, EP_EXIT_NOMEM, "cannot allocate a login");
+		goto fail;
+	}
+	DBSETLUSER(login, u.user);
+	if (password != NULL)
+		DBSETLPWD(login, password);
+	DBSETLAPP(login, "edpipe");
+	DBSETLCHARSET(login, "UTF-8");
+	if (db[0] != '\0')
+		DBSETLDBNAME(login, db);
+	if (dbsetlversion(login, DBVERSION_74) == FAIL) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "this FreeTDS cannot "
+		    "speak TDS 7.4");
+		goto fail;
+	}
+	m->dbp = dbopen(login, server);
+	if (m->dbp == NULL) {
+		if (last.login_failed)
+			ep_error_set(err, EP_EXIT_NOPERM, "cannot log in to "
+			    "'%s': %s", m->where, last.msg[0] ? last.msg :
+			    "login refused");
+		else if (last.msgno != 0)
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "cannot "
+			    "connect to '%s': %s", m->where, last.msg);
+		else
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "cannot "
+			    "connect to '%s': %s", m->where, lib_text());
+		goto fail;
+	}
+	goto out;
+fail:
+	if (m != NULL) {
+		free(m->where);
+		free(m);
+		m = NULL;
+	}
+	if (--nopen == 0)
+		dbexit();
+out:
+	if (login != NULL)
+		dbloginfree(login);
+	free(server);
+	ep_url_free(&u);
+	return m;
+}
+
+/* Skip what is left of the current command's results. */
+static int
+drain(struct ms *m)
+{
+	RETCODE rc;
+
+	m->rows = false;
+	while ((rc = dbresults(m->dbp)) == SUCCEED)
+		while ((rc = dbnextrow(m->dbp)) != NO_MORE_ROWS)
+			if (rc == FAIL)
+				return -1;
+	return rc == FAIL || DBDEAD(m->dbp) ? -1 : 0;
+}
+
+/* Go to the first result that has columns, keeping their names. */
+static int
+first_result(struct ms *m, struct ep_error *err)
+{
+	RETCODE rc;
+
+	while ((rc = dbresults(m->dbp)) == SUCCEED) {
+		if (last.msgno != 0)
+			return fail(m, "query failed", err);
+		m->ncols = dbnumcols(m->dbp);
+		if (m->ncols > 0)
+			break;
+	}
+	if (rc == FAIL || last.msgno != 0 || DBDEAD(m->dbp))
+		return fail(m, "query failed", err);
+	if (rc == NO_MORE_RESULTS) {
+		m->ncols = 0;
+		return 0;
+	}
+	m->cols = ep_xcalloc((size_t)m->ncols, sizeof(*m->cols));
+	m->types = ep_xcalloc((size_t)m->ncols, sizeof(*m->types));
+	for (int i = 0; i < m->ncols; i++) {
+		const char *name = dbcolname(m->dbp, i + 1);
+
+		m->cols[i] = ep_xstrdup(name ? name : "");
+		m->types[i] = dbcoltype(m->dbp, i + 1);
+	}
+	m->rows = true;
+	return 0;
+}
+
+/* Stop whatever the last command still has to send. */
+static void
+reset(struct ms *m)
+{
+	free_cols(m);
+	if (m->rows) {
+		dbcancel(m->dbp);
+		m->rows = false;
+	}
+}
+
+static int
+ms_query(void *h, const char *sql, const char *const *values, size_t np,
+    struct ep_error *err)
+{
+	struct ms *m = h;
+	char *decl = NULL, *stmt = NULL, *name = NULL;
+	size_t dlen = 0, slen = 0;
+	FILE *fp;
+	int rc = -1;
+
+	reset(m);
+	clear_errors();
+	if (np == 0) {
+		if (dbcmd(m->dbp, sql) == FAIL || dbsqlexec(m->dbp) == FAIL)
+			return fail(m, "query failed", err);
+		return first_result(m, err);
+	}
+	/* @params: every value an nvarchar; nvarchar(max) past 4000
+	 * characters (an nvarchar(4000) would truncate it silently). */
+	fp = open_memstream(&decl, &dlen);
+	for (size_t i = 0; i < np; i++)
+		fprintf(fp, "%s@P%zu nvarchar(%s)", i ? "," : "", i + 1,
+		    values[i] && strlen(values[i]) > 4000 ? "max" : "4000");
+	fclose(fp);
+	/* db-lib sends a value of length 0 as NULL, so an empty string is
+	 * given as NULL and set to N'' by the statement itself. */
+	fp = open_memstream(&stmt, &slen);
+	for (size_t i = 0; i < np; i++)
+		if (values[i] != NULL && values[i][0] == '\0')
+			fprintf(fp, "SET @P%zu = N'';\n", i + 1);
+	fputs(sql, fp);
+	fclose(fp);
+	if (dbrpcinit(m->dbp, "sp_executesql", 0) == FAIL ||
+	    dbrpcparam(m->dbp, "@stmt", 0, SYBNTEXT, -1,
+	    (DBINT)strlen(stmt), (BYTE *)stmt) == FAIL ||
+	    dbrpcparam(m->dbp, "@params", 0, SYBNTEXT, -1,
+	    (DBINT)strlen(decl), (BYTE *)decl) == FAIL) {
+		fail(m, "query failed", err);
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		free(name);
+		name = ep_xasprintf("@P%zu", i + 1);
+		if (dbrpcparam(m->dbp, name, 0, SYBNTEXT, -1,
+		    values[i] ? (DBINT)strlen(values[i]) : 0,
+		    (BYTE *)values[i]) == FAIL) {
+			fail(m, "query failed", err);
+			goto out;
+		}
+	}
+	if (dbrpcsend(m->dbp) == FAIL || dbsqlok(m->dbp) == FAIL) {
+		fail(m, "query failed", err);
+		goto out;
+	}
+	rc = first_result(m, err);
+out:
+	if (rc < 0)
+		dbrpcinit(m->dbp, "", DBRPCRESET);
+	free(name);
+	free(stmt);
+	free(decl);
+	return rc;
+}
+
+static char *
+scratch(struct ms *m, size_t n)
+{
+	if (m->bufsz < n) {
+		m->buf = ep_xrealloc(m->buf, n);
+		m->bufsz = n;
+	}
+	return m->buf;
+}
+
+/* A date, time or both as ISO 8601, fraction trimmed of its zeros. */
+static void
+put_date(struct ms *m, struct ep_rec *row, const char *name, int type,
+    const BYTE *data)
+{
+	DBDATEREC2 d;
+	char s[64], frac[16] = "";
+	int n = 0;
+
+	memset(&d, 0, sizeof(d));
+	dbanydatecrack(m->dbp, &d, type, data);
+	if (d.datensecond > 0) {
+		size_t k;
+
+		snprintf(frac, sizeof(frac), ".%09d", (int)d.datensecond);
+		for (k = strlen(frac); frac[k - 1] == '0'; k--)
+			frac[k - 1] = '\0';
+	}
+	if (type != SYBMSTIME)
+		n = snprintf(s, sizeof(s), "%04d-%02d-%02d", (int)d.dateyear,
+		    (int)d.datemonth + 1, (int)d.datedmonth);
+	if (type != SYBMSDATE)
+		n += snprintf(s + n, sizeof(s) - (size_t)n,
+		    "%s%02d:%02d:%02d%s", n ? "T" : "", (int)d.datehour,
+		    (int)d.dateminute, (int)d.datesecond, frac);
+	ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
+}
+
+/* Set field name from column c (1-based) of the current row. */
+static int
+put_value(struct ms *m, struct ep_rec *row, int c, struct ep_error *err)
+{
+	const char *name = m->cols[c - 1];
+	int type = m->types[c - 1];
+	BYTE *data = dbdata(m->dbp, c);
+	DBINT len = dbdatlen(m->dbp, c);
+	char s[64], *p;
+	long long v;
+	double f;
+	int n;
+
+	if (data == NULL && len <= 0) {
+		ep_rec_set(row, name, EP_T_NULL, "null", 4);
+		return 0;
+	}
+	switch (type) {
+	case SYBINT1:
+	case SYBINT2:
+	case SYBINT4:
+	case SYBINT8:
+		if (type == SYBINT1)
+			v = *(DBTINYINT *)data;
+		else if (type == SYBINT2) {
+			DBSMALLINT x;
+
+			memcpy(&x, data, sizeof(x));
+			v = x;
+		} else if (type == SYBINT4) {
+			DBINT x;
+
+			memcpy(&x, data, sizeof(x));
+			v = x;
+		} else {
+			DBBIGINT x;
+
+			memcpy(&x, data, sizeof(x));
+			v = x;
+		}
+		n = snprintf(s, sizeof(s), "%lld", v);
+		ep_rec_set(row, name, EP_T_NUM, s, (size_t)n);
+		return 0;
+	case SYBBIT:
+	case SYBBITN:
+		ep_rec_set(row, name, EP_T_BOOL, *data ? "true" : "false",
+		    *data ? 4 : 5);
+		return 0;
+	case SYBFLT8:
+	case SYBREAL:
+		if (type == SYBREAL) {
+			DBREAL x;
+
+			memcpy(&x, data, sizeof(x));
+			f = x;
+		} else
+			memcpy(&f, data, sizeof(f));
+		if (!isfinite(f)) {
+			n = snprintf(s, sizeof(s), "%s", isnan(f) ? "NaN" :
+			    f < 0 ? "-Infinity" : "Infinity");
+			ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
+			return 0;
+		}
+		/* The shortest text that reads back as the same double. */
+		for (int prec = type == SYBREAL ? 9 : 15; prec <= 17; prec++) {
+			n = snprintf(s, sizeof(s), "%.*g", prec, f);
+			if (strtod(s, NULL) == f)
+				break;
+		}
+		ep_rec_set(row, name, EP_T_NUM, s, (size_t)n);
+		return 0;
+	case SYBDATETIME:
+	case SYBDATETIME4:
+	case SYBMSDATE:
+	case SYBMSTIME:
+	case SYBMSDATETIME2:
+		put_date(m, row, name, type, data);
+		return 0;
+	case SYBCHAR:
+	case SYBVARCHAR:
+	case SYBTEXT:
+	case SYBNTEXT:
+	case SYBNVARCHAR:
+		/* Already UTF-8: the login asked for that client charset. */
+		ep_rec_set(row, name, EP_T_STR, data ? (const char *)data : "",
+		    len > 0 ? (size_t)len : 0);
+		return 0;
+	case SYBBINARY:
+	case SYBVARBINARY:
+	case SYBIMAGE:
+		p = scratch(m, (size_t)len * 2 + 1);
+		for (DBINT i = 0; i < len; i++)
+			snprintf(p + 2 * i, 3, "%02x", data[i]);
+		ep_rec_set(row, name, EP_T_STR, p, (size_t)len * 2);
+		return 0;
+	default:
+		/* decimal, numeric, money, uniqueidentifier and the rest:
+		 * db-lib's own text, which keeps every digit. */
+		p = scratch(m, 256 + (size_t)len * 2);
+		n = dbconvert(m->dbp, type, data, len, SYBCHAR, (BYTE *)p,
+		    (DBINT)m->bufsz - 1);
+		if (n < 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "cannot convert "
+			    "column '%s' (SQL Server type %d) to text", name,
+			    type);
+			return -1;
+		}
+		ep_rec_set(row, name, EP_T_STR, p, (size_t)n);
+		return 0;
+	}
+}
+
+static int
+ms_next(void *h, struct ep_rec *row, struct ep_error *err)
+{
+	struct ms *m = h;
+	RETCODE rc;
+
+	if (!m->rows)
+		return 0;
+	rc = dbnextrow(m->dbp);
+	if (rc == REG_ROW) {
+		if (last.msgno != 0)
+			return fail(m, "query failed", err);
+		for (int c = 1; c <= m->ncols; c++)
+			if (put_value(m, row, c, err) < 0) {
+				reset(m);
+				return -1;
+			}
+		return 1;
+	}
+	if (rc == NO_MORE_ROWS) {
+		/* An error after the last row (or a second result set that
+		 * failed) must not pass for the end of the data. */
+		if (last.msgno != 0 || DBDEAD(m->dbp) || drain(m) < 0 ||
+		    last.msgno != 0) {
+			m->rows = false;
+			return fail(m, "query failed", err);
+		}
+		return 0;
+	}
+	m->rows = false;
+	if (rc == FAIL)
+		return fail(m, "reading rows failed", err);
+	/* A COMPUTE row or a full buffer: neither is asked for. */
+	ep_error_set(err, EP_EXIT_SOFTWARE, "unexpected row kind %d from "
+	    "db-lib", (int)rc);
+	return -1;
+}
+
+static int
+ms_exec(void *h, const char *sql, struct ep_error *err)
+{
+	struct ms *m = h;
+
+	reset(m);
+	clear_errors();
+	if (dbcmd(m->dbp, sql) == FAIL || dbsqlexec(m->dbp) == FAIL ||
+	    drain(m) < 0 || last.msgno != 0)
+		return fail(m, "statement failed", err);
+	return 0;
+}
+
+static void
+ms_close(void *h)
+{
+	struct ms *m = h;
+
+	if (m == NULL)
+		return;
+	free_cols(m);
+	dbclose(m->dbp);
+	free(m->where);
+	free(m->buf);
+	free(m);
+	if (--nopen == 0)
+		dbexit();
+}
+
+static char *
+ms_placeholder(size_t i, const char *name)
+{
+	(void)name;
+	return ep_xasprintf("@P%zu", i);
+}
+
+static const char *const *
+ms_columns(void *h, size_t *n)
+{
+	struct ms *m = h;
+
+	*n = (size_t)m->ncols;
+	return (const char *const *)m->cols;
 }
 
 const struct ep_db_ops ep_db_mssql_ops = {
 	.name = "mssql",
 	.open = ms_open,
+	.query = ms_query,
+	.next = ms_next,
+	.exec = ms_exec,
+	.close = ms_close,
+	.placeholder = ms_placeholder,
+	.columns = ms_columns,
+	.begin_sql = "BEGIN TRANSACTION",
 };
