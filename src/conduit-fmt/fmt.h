@@ -1,0 +1,82 @@
+/*
+ * fmt.h - the output formats of conduit-fmt: one call per input record,
+ * one at the end.  Only conduit-fmt uses this.
+ */
+#ifndef CONDUIT_FMT_H
+#define CONDUIT_FMT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "msg.h"
+#include "rec.h"
+
+enum target {
+	T_CONDUIT, T_CANVAS, T_FLATFILE, T_ONEROSTER, T_CLEVER, T_DAT,
+	T_CSV, T_NDJSON
+};
+
+/* A string-to-string map loaded from a JSON object file, in file order. */
+struct kvmap {
+	char **k, **v;
+	size_t n;
+	char *path;
+};
+
+struct clever;
+
+struct ctx {
+	enum target to;
+	struct kvmap *roles;		/* --role-map, or NULL */
+	struct kvmap *subjects;		/* --subject-map, or NULL */
+	char **fields;			/* --fields, or NULL */
+	size_t nfields;
+	char **two_digit;		/* --two-digit-grade-schools */
+	size_t ntwo;
+	bool two_digit_set;
+	bool skip_unmapped, keep_track, csv_safe;
+
+	FILE *fp;			/* where rows go */
+	char now_iso[32];		/* run time, OneRoster form */
+
+	/* The record being handled, for messages. */
+	const char *in_name;
+	unsigned long in_line;
+
+	unsigned long nin, nout;	/* records read, rows written */
+	unsigned long nunmapped;	/* skipped: role not mapped */
+	unsigned long nnoform;		/* updates with no form here */
+	unsigned long ndrops;		/* clever: drop records left out */
+	unsigned long nblank_subject;	/* clever: unknown subjects */
+
+	/* private to fmt.c */
+	bool header_done;
+	int delta;			/* oneroster: -1 unknown, 0, 1 */
+	struct ep_writer *w;
+	struct ep_rec *proj;
+	char **cols;			/* dat: columns from the first record */
+	size_t ncols;
+	struct clever *cl;
+};
+
+/* "conduit", "canvas", ... to a target; -1 for an unknown name. */
+int fmt_target(const char *name);
+/* The name and the usual file extension of a target. */
+const char *fmt_name(enum target t);
+const char *fmt_ext(enum target t);
+
+/*
+ * Load a JSON object of strings.  NULL with err: 66 missing, 78 not an
+ * object of strings.  With subjects, every value must be a Clever subject.
+ */
+struct kvmap *kvmap_load(const char *path, bool subjects,
+    struct ep_error *err);
+void kvmap_free(struct kvmap *m);
+
+/* Write what record r becomes.  0, or -1 with err (65 bad data, 74). */
+int fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err);
+/* Write what is still held (the last Clever section).  0 or -1. */
+int fmt_finish(struct ctx *c, struct ep_error *err);
+void fmt_free(struct ctx *c);
+
+#endif
