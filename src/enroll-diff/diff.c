@@ -10,6 +10,8 @@
  * Entries are 4-byte aligned; a reference is (chunk << 22 | offset / 4),
  * 0 being no entry.
  */
+#include <sys/mman.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +64,8 @@ struct ed_diff {
 	struct ed_change *chg;
 	size_t nchg, chgcap;
 	bool sorted;
-	char *kbuf, *rbuf;
-	size_t kcap, rcap;
+	char *rbuf;
+	size_t rcap;
 	char *oldname;
 };
 
@@ -154,6 +156,28 @@ ent_rec(const struct ent *e)
 	return (const char *)(e + 1) + e->slen;
 }
 
+/*
+ * A block of n bytes (zeroed when asked) on which the kernel may use huge
+ * pages: the table and the arena are read at random, and with 4 KB pages
+ * every lookup would also miss the TLB.
+ */
+static void *
+big_alloc(size_t n, bool zero)
+{
+	void *p;
+
+	if (n < ((size_t)2 << 20))
+		return zero ? ep_xcalloc(1, n) : ep_xmalloc(n);
+	if (posix_memalign(&p, (size_t)2 << 20, n) != 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+#ifdef MADV_HUGEPAGE
+	madvise(p, n, MADV_HUGEPAGE);
+#endif
+	if (zero)
+		memset(p, 0, n);
+	return p;
+}
+
 /* Room for n bytes in the arena; returns the reference. */
 static uint32_t
 arena_alloc(struct ed_diff *d, size_t n, struct ent **out)
@@ -169,7 +193,7 @@ arena_alloc(struct ed_diff *d, size_t n, struct ent **out)
 			ep_die(EP_EXIT_NOMEM, "more than %d chunks of records",
 			    MAX_CHUNKS);
 		c = d->nchunk++;
-		d->chunk[c] = ep_xmalloc(CHUNK_SIZE);
+		d->chunk[c] = big_alloc(CHUNK_SIZE, false);
 		d->used[c] = 4;	/* reference 0 means none */
 	}
 	*out = (struct ent *)(d->chunk[c] + d->used[c]);
@@ -235,7 +259,7 @@ static void
 table_grow(struct ed_diff *d)
 {
 	size_t ncap = d->tcap ? d->tcap * 2 : 1024;
-	struct slot *nt = ep_xcalloc(ncap, sizeof(*nt));
+	struct slot *nt = big_alloc(ncap * sizeof(*nt), true);
 
 	for (size_t k = 0; k < d->tcap; k++) {
 		size_t i;
@@ -306,7 +330,6 @@ ed_free(struct ed_diff *d)
 		for (int i = 0; i < 3; i++)
 			free(d->dups[s].first[i]);
 	free(d->chg);
-	free(d->kbuf);
 	free(d->rbuf);
 	free(d->oldname);
 	free(d);
@@ -338,32 +361,44 @@ find_field(const struct ep_rec *rec, const char *name, size_t *pos)
 	return NULL;
 }
 
+/* A record read but not yet matched (see ed_read). */
+struct pend {
+	struct ep_rec *rec;
+	char *key;		/* components, each NUL-terminated */
+	size_t kcap, klen, slen;
+	size_t fpos[ED_MAX_KEY + 1];	/* field of each component */
+	uint32_t h;
+	unsigned long line;
+};
+
 /*
- * Build the key of rec in d->kbuf: 0 with *klen (hashed part) and *slen
- * (all stored) set, and d->kpos[] the field of each component (SIZE_MAX
- * for an absent --update-on value); -1 on a missing key field.
+ * Build the key of p->rec in p->key: klen is the hashed part, slen all
+ * of it (with the --update-on value when that is not a key field), fpos
+ * the field of each component (SIZE_MAX for an absent --update-on
+ * value).  -1 with err on a missing or empty key field.
  */
 static int
-make_key(struct ed_diff *d, const struct ep_rec *rec, struct ep_reader *rd,
-    size_t *klen, size_t *slen, size_t *fpos, struct ep_error *err)
+make_key(struct ed_diff *d, struct pend *p, struct ep_reader *rd,
+    struct ep_error *err)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->ncomp; i++) {
 		const char *name = i < d->o.nkey ? d->o.key[i] : d->o.upd;
-		const struct ep_field *f = find_field(rec, name, &d->kpos[i]);
+		const struct ep_field *f = find_field(p->rec, name,
+		    &d->kpos[i]);
 		const char *v = "";
 		size_t vlen = 0;
 
 		if (f != NULL && f->type != EP_T_NULL) {
 			v = f->val;
 			vlen = f->vlen;
-			fpos[i] = d->kpos[i];
+			p->fpos[i] = d->kpos[i];
 		} else {
-			fpos[i] = SIZE_MAX;
+			p->fpos[i] = SIZE_MAX;
 		}
 		if (i < d->o.nkey) {
-			if (fpos[i] == SIZE_MAX)
+			if (p->fpos[i] == SIZE_MAX)
 				return bad_rec(rd, err,
 				    "missing field '%s'", name);
 			if (vlen == 0)
@@ -373,22 +408,22 @@ make_key(struct ed_diff *d, const struct ep_rec *rec, struct ep_reader *rd,
 		if (memchr(v, '\0', vlen) != NULL)
 			return bad_rec(rd, err, "NUL byte in field '%s'",
 			    name);
-		grow(&d->kbuf, &d->kcap, n + vlen + 1);
-		memcpy(d->kbuf + n, v, vlen);
+		grow(&p->key, &p->kcap, n + vlen + 1);
+		memcpy(p->key + n, v, vlen);
 		n += vlen;
-		d->kbuf[n++] = '\0';
+		p->key[n++] = '\0';
 		if (i + 1 == d->o.nkey)
-			*klen = n;
+			p->klen = n;
 	}
-	*slen = n;
+	p->slen = n;
 	return 0;
 }
 
-/* Store rec (key already in d->kbuf) as a new entry; its reference. */
+/* Store p as a new entry; its reference. */
 static uint32_t
-store(struct ed_diff *d, const struct ep_rec *rec, size_t klen, size_t slen,
-    const size_t *fpos, uint32_t flags)
+store(struct ed_diff *d, const struct pend *p, uint32_t flags)
 {
+	const struct ep_rec *rec = p->rec;
 	size_t rlen = 0;
 	struct ent *e;
 	uint32_t ref;
@@ -398,7 +433,7 @@ store(struct ed_diff *d, const struct ep_rec *rec, size_t klen, size_t slen,
 		unsigned kc = 0;
 
 		for (size_t i = 0; i < d->ncomp && kc == 0; i++)
-			if (fpos[i] == j)
+			if (p->fpos[i] == j)
 				kc = (unsigned)i + 1;
 		grow(&d->rbuf, &d->rcap, rlen + f->vlen + 16);
 		rlen += put_varint(d->rbuf + rlen, name_id(d, j, f->name,
@@ -410,12 +445,12 @@ store(struct ed_diff *d, const struct ep_rec *rec, size_t klen, size_t slen,
 		memcpy(d->rbuf + rlen, f->val, f->vlen);
 		rlen += f->vlen;
 	}
-	ref = arena_alloc(d, sizeof(*e) + slen + rlen, &e);
-	e->kf = (uint32_t)klen | flags;
-	e->slen = (uint32_t)slen;
+	ref = arena_alloc(d, sizeof(*e) + p->slen + rlen, &e);
+	e->kf = (uint32_t)p->klen | flags;
+	e->slen = (uint32_t)p->slen;
 	e->rlen = (uint32_t)rlen;
-	memcpy((char *)(e + 1), d->kbuf, slen);
-	memcpy((char *)(e + 1) + slen, d->rbuf, rlen);
+	memcpy((char *)(e + 1), p->key, p->slen);
+	memcpy((char *)(e + 1) + p->slen, d->rbuf, rlen);
 	return ref;
 }
 
@@ -443,7 +478,7 @@ key_comp(const char *key, size_t n, size_t *len)
 }
 
 static void
-note_dup(struct ed_diff *d, enum ed_side side, struct ep_reader *rd)
+note_dup(struct ed_diff *d, enum ed_side side, const struct pend *p)
 {
 	struct ed_dups *u = &d->dups[side];
 	char *s = NULL;
@@ -457,12 +492,12 @@ note_dup(struct ed_diff *d, enum ed_side side, struct ep_reader *rd)
 		ep_die(EP_EXIT_NOMEM, "out of memory");
 	for (size_t i = 0; i < d->o.nkey; i++) {
 		size_t vlen;
-		const char *v = key_comp(d->kbuf + off, 0, &vlen);
+		const char *v = key_comp(p->key + off, 0, &vlen);
 
 		fprintf(fp, "%s%s=%s", i ? " " : "", d->o.key[i], v);
 		off += vlen + 1;
 	}
-	fprintf(fp, " (line %lu)", ep_reader_line(rd));
+	fprintf(fp, " (line %lu)", p->line);
 	fclose(fp);
 	u->first[u->n - 1] = s;
 }
@@ -476,28 +511,83 @@ role_ok(const struct ed_diff *d, const struct ep_field *f)
 	return false;
 }
 
+/* Match or store one record of side. */
+static void
+process(struct ed_diff *d, const struct pend *p, enum ed_side side,
+    bool table)
+{
+	uint32_t sflag = side == ED_ACTUAL ? F_ACTUAL : 0, me, other;
+	struct slot *s;
+	struct ent *e;
+	const char *ov;
+	size_t ol, nl;
+
+	if ((d->tn + 1) * 10 > d->tcap * 7)
+		table_grow(d);
+	s = table_find(d, p->h, p->key, p->klen);
+	if (s->ref == 0) {
+		s->h = p->h;
+		s->ref = store(d, p, sflag);
+		d->tn++;
+		d->count[side]++;
+		return;
+	}
+	e = ent_at(d, s->ref);
+	if (table || (e->kf & F_ACTUAL) == sflag || (e->kf & F_MATCHED)) {
+		note_dup(d, side, p);
+		return;
+	}
+	e->kf |= F_MATCHED;
+	d->count[side]++;
+	if (d->ncomp == d->o.nkey)
+		return;
+	/* --update-on a field outside the key: compare it. */
+	ov = key_comp(ent_key(e), d->o.nkey, &ol);
+	nl = p->slen - p->klen - 1;
+	if (ol == nl && memcmp(ov, p->key + p->klen, nl) == 0)
+		return;
+	other = s->ref;
+	me = store(d, p, sflag | F_DETACHED);
+	if (side == ED_DESIRED)
+		add_change(d, ED_UPDATE, me, other);
+	else
+		add_change(d, ED_UPDATE, other, me);
+}
+
+/*
+ * Records go through a short ring so that the table slot of a record, and
+ * then the entry that slot points to, are fetched into the cache while
+ * the next records are parsed: at 5M records the table and the arena are
+ * far larger than the cache and each lookup would otherwise wait for
+ * memory twice.
+ */
+#define RING 8			/* power of two */
+#define LAG 6			/* records between parse and match */
+#define LAG2 3			/* ... and parse and the entry prefetch */
+
 int
 ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
     struct ep_error *err)
 {
-	struct ep_rec *rec = ep_rec_new();
+	struct pend ring[RING];
 	bool table = d->nread++ == 0;
-	uint32_t sflag = side == ED_ACTUAL ? F_ACTUAL : 0;
-	size_t fpos[ED_MAX_KEY + 1], rolepos = 0;
+	size_t rolepos = 0, head = 0, tail = 0;
 	unsigned long nrec = 0;
 	int r;
 
-	while ((r = ep_reader_next(rd, rec, err)) == 1) {
-		size_t klen = 0, slen = 0;
-		uint32_t h;
-		struct slot *s;
-		struct ent *e;
+	memset(ring, 0, sizeof(ring));
+	for (int i = 0; i < RING; i++)
+		ring[i].rec = ep_rec_new();
+	for (;;) {
+		struct pend *p = &ring[head & (RING - 1)];
 
+		if ((r = ep_reader_next(rd, p->rec, err)) != 1)
+			break;
 		if (ep_progress && (++nrec & 0xFFFFF) == 0)
 			fprintf(stderr, "\r%s: %s: %lu records",
 			    ep_progname(), ep_reader_name(rd), nrec);
 		if (d->o.roles) {
-			const struct ep_field *f = find_field(rec, "role",
+			const struct ep_field *f = find_field(p->rec, "role",
 			    &rolepos);
 
 			if (f == NULL || f->type == EP_T_NULL) {
@@ -508,50 +598,34 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 			if (!role_ok(d, f))
 				continue;
 		}
-		if (make_key(d, rec, rd, &klen, &slen, fpos, err) < 0) {
+		if (make_key(d, p, rd, err) < 0) {
 			r = -1;
 			break;
 		}
-		if ((d->tn + 1) * 10 > d->tcap * 7)
-			table_grow(d);
-		h = (uint32_t)hash_bytes(d->kbuf, klen);
-		s = table_find(d, h, d->kbuf, klen);
-		if (s->ref == 0) {
-			s->h = h;
-			s->ref = store(d, rec, klen, slen, fpos, sflag);
-			d->tn++;
-			d->count[side]++;
-			continue;
-		}
-		e = ent_at(d, s->ref);
-		if (table || (e->kf & F_ACTUAL) == sflag ||
-		    (e->kf & F_MATCHED)) {
-			note_dup(d, side, rd);
-			continue;
-		}
-		e->kf |= F_MATCHED;
-		d->count[side]++;
-		if (d->ncomp > d->o.nkey) {
-			/* --update-on a field outside the key: compare it. */
-			size_t ol, nl;
-			const char *ov = key_comp(ent_key(e), d->o.nkey, &ol);
-			const char *nv = d->kbuf + klen;
-			uint32_t me, other = s->ref;
+		p->h = (uint32_t)hash_bytes(p->key, p->klen);
+		p->line = ep_reader_line(rd);
+		__builtin_prefetch(&d->tab[p->h & (d->tcap - 1)]);
+		head++;
+		if (head - tail > LAG2) {
+			const struct pend *q = &ring[(head - 1 - LAG2) &
+			    (RING - 1)];
+			const struct slot *s = &d->tab[q->h & (d->tcap - 1)];
 
-			nl = slen - klen - 1;
-			if (ol == nl && memcmp(ov, nv, nl) == 0)
-				continue;
-			me = store(d, rec, klen, slen, fpos,
-			    sflag | F_DETACHED);
-			if (side == ED_DESIRED)
-				add_change(d, ED_UPDATE, me, other);
-			else
-				add_change(d, ED_UPDATE, other, me);
+			if (s->ref != 0 && s->h == q->h)
+				__builtin_prefetch(ent_at(d, s->ref), 1);
 		}
+		if (head - tail > LAG)
+			process(d, &ring[tail++ & (RING - 1)], side, table);
 	}
+	if (r == 0)
+		while (tail < head)
+			process(d, &ring[tail++ & (RING - 1)], side, table);
 	if (ep_progress && nrec > 0xFFFFF)
 		fputc('\n', stderr);
-	ep_rec_free(rec);
+	for (int i = 0; i < RING; i++) {
+		ep_rec_free(ring[i].rec);
+		free(ring[i].key);
+	}
 	return r < 0 ? -1 : 0;
 }
 
