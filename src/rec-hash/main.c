@@ -16,7 +16,6 @@
  * their text as written; an array or object value is bad input;
  * --normalize lower is ASCII only.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
