@@ -1,0 +1,103 @@
+/*
+ * fetch.h - what main.c, moodle.c and canvas.c of lms-fetch share: the
+ * options, the run state, and the ordered output units.
+ *
+ * Output order is fixed before any reply arrives: each piece of output
+ * (one course's roster, one term's course list, one report) is a unit,
+ * numbered in argument or mapping order.  Requests run in any order; a
+ * unit's records are kept until it and every unit before it are complete,
+ * then written.  Requests carry their unit's number as priority, so the
+ * next page of an early course goes before the first page of a late one
+ * and few records wait in memory.
+ */
+#ifndef LMS_FETCH_H
+#define LMS_FETCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "atomic.h"
+#include "http.h"
+#include "rec.h"
+
+struct strv {
+	char **v;
+	size_t n;
+};
+
+struct opts {
+	const char *lms;		/* "moodle" or "canvas" */
+	const char *what;		/* enrollments, courses, users, report */
+	const char *url;
+	const char *token_file;
+	const char *cacert;
+	const char *mapping;
+	struct strv course_ids;		/* moodle --course-id */
+	const char *field, *value;	/* moodle courses */
+	const char *account;
+	struct strv terms;
+	struct strv courses;		/* canvas --course */
+	struct strv types;
+	struct strv report_what;
+	int jobs, retries;
+	long retry_base_ms, timeout_s, report_timeout_s;
+	enum ep_fmt ofmt;
+	bool dry_run, partial;
+};
+
+struct unit {
+	char *label;			/* "course 4766", for messages */
+	struct ep_rec **recs;
+	size_t n, cap;
+	size_t index;
+	bool done, failed;
+};
+
+struct fetch {
+	const struct opts *o;
+	struct ep_http *http;
+	char *base;			/* --url without trailing '/' */
+	char *token;
+	struct unit **units;
+	size_t nunits, capunits, flushed;
+	struct ep_out *out;
+	struct ep_writer *w;
+	struct ep_error err;		/* the first failure; code 0: none */
+	unsigned long pages, records, failed_units;
+	long long t0, last_progress;
+};
+
+/* A new unit at the end of the output order. */
+struct unit *unit_add(struct fetch *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append a record to u (u takes it). */
+void unit_push(struct fetch *f, struct unit *u, struct ep_rec *rec);
+/* u is complete: write it and any complete units after it, in order. */
+int unit_done(struct fetch *f, struct unit *u);
+/*
+ * u failed with e.  Without --partial the run stops (returns -1, the
+ * callback's answer to the pool); with it u is left out of the output,
+ * a warning names it, and the run goes on (returns 0).  Either way the
+ * first error decides the exit status.
+ */
+int unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e);
+/* A reply page arrived: count it for --progress. */
+void fetch_page(struct fetch *f);
+
+/* Set field name of rec from JSON value v (NULL or missing: null). */
+void rec_set_json(struct ep_rec *rec, const char *name, json_t *v);
+/* Parse a reply body as JSON; NULL with err (69) naming what. */
+json_t *reply_json(const struct ep_http_req *r, const char *what,
+    struct ep_error *err);
+/* Append "/"-joined text to the base URL: a malloc'd URL. */
+char *url_join(const struct fetch *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Percent-encode s for a URL path segment or query value (malloc'd). */
+char *url_escape(const char *s);
+/* Split comma lists in every element of sv into sv (in place). */
+void strv_add(struct strv *sv, const char *arg);
+
+int moodle_run(struct fetch *f);
+int canvas_run(struct fetch *f);
+
+#endif

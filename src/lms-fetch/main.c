@@ -1,0 +1,624 @@
+/*
+ * lms-fetch - read courses, enrollments, users and reports from Moodle Web
+ * Services and the Canvas REST API as records.
+ *
+ * Moodle: the REST server (webservice/rest/server.php), one POST per call
+ * with wstoken in the body, never in a URL; errors arrive as HTTP 200 with
+ * a JSON {exception, errorcode, message} and are detected.  Canvas: the
+ * REST API with a Bearer header, per_page=100 and the Link rel="next"
+ * header followed as an opaque URL; provisioning reports are started,
+ * polled and downloaded one CSV per --what item.  Requests run
+ * concurrently through src/lib/http.c; output order never depends on
+ * completion order (see fetch.h).  A failed run writes nothing on stdout
+ * unless --partial, which writes every complete unit and still fails.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fetch.h"
+#include "secret.h"
+
+static const char usage_text[] =
+"usage: lms-fetch moodle enrollments (--mapping FILE | --course-id N...) [--url URL]\n"
+"       lms-fetch moodle courses [--field shortname --value X]\n"
+"       lms-fetch canvas courses --account ID [--term ID]...\n"
+"       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
+"       lms-fetch canvas users --account ID\n"
+"       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
+"\n"
+"Read an LMS through its web API and write records on stdout.\n"
+"\n"
+"Selection:\n"
+"      --mapping FILE       Moodle course mapping: every course in it\n"
+"      --course-id N        Moodle course id (repeat, or a comma list)\n"
+"      --field NAME         Moodle course field to match (id, ids,\n"
+"                           shortname, idnumber, category)\n"
+"      --value X            the value it must have\n"
+"      --account ID         Canvas account id\n"
+"      --term ID            Canvas enrollment term id (repeatable)\n"
+"      --course ID          Canvas course id (repeat, or a comma list)\n"
+"      --type TYPE          Canvas enrollment type (repeatable)\n"
+"      --what LIST          report CSVs: users, courses, enrollments,\n"
+"                           sections, terms, accounts, xlist, groups\n"
+"Connection:\n"
+"      --url URL            site URL (default $MOODLE_URL or $CANVAS_URL)\n"
+"      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
+"                           or $CANVAS_TOKEN)\n"
+"      --cacert FILE        CA certificates to verify the server with\n"
+"  -j, --jobs N             concurrent requests (default 8)\n"
+"      --retries N          retries of a failed request (default 5)\n"
+"      --retry-base-ms MS   first retry delay, doubled each time\n"
+"                           (default 1000)\n"
+"      --timeout SECONDS    one request's time limit (default 300)\n"
+"      --report-timeout SECONDS  how long to wait for a report (3600)\n"
+"Output:\n"
+"  -o, --output-format FMT  ndjson (default) or csv\n"
+"      --partial            on failure, still write the complete units\n"
+"  -n, --dry-run            print the requests instead of making them\n"
+"      --progress           pages, records and rate on stderr\n"
+"  -v, --verbose            report retries\n"
+"  -q, --quiet              errors only\n"
+"  -h, --help               this text\n"
+"      --version            the version\n";
+
+enum {
+	OPT_URL = EP_OPT_FIRST_PROGRAM, OPT_TOKEN_FILE, OPT_CACERT,
+	OPT_RETRIES, OPT_RETRY_BASE, OPT_TIMEOUT, OPT_REPORT_TIMEOUT,
+	OPT_PARTIAL, OPT_MAPPING, OPT_COURSE_ID, OPT_FIELD, OPT_VALUE,
+	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT
+};
+
+static void parse_args(int argc, char **argv, struct opts *o);
+static int setup(struct fetch *f, struct ep_error *err);
+static void flush(struct fetch *f);
+static void progress(struct fetch *f, bool last);
+static void strv_free(struct strv *sv);
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct fetch f;
+	struct ep_error err = { 0, "" };
+	int rc = 0;
+
+	ep_cli_init(argc, argv);
+	parse_args(argc, argv, &o);
+	memset(&f, 0, sizeof(f));
+	f.o = &o;
+	if (setup(&f, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
+	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) : canvas_run(&f);
+	if (rc == 0 && !o.dry_run && ep_http_run(f.http, &err) < 0 &&
+	    f.err.code == 0)
+		f.err = err;
+	if (rc != 0 || o.dry_run)
+		goto out;
+	progress(&f, true);
+	if (f.err.code == 0 && f.flushed < f.nunits)
+		ep_error_set(&f.err, EP_EXIT_SOFTWARE, "internal error: "
+		    "%zu units never completed", f.nunits - f.flushed);
+	if (f.err.code != 0 && o.partial) {
+		/* Everything complete goes out; the rest is named. */
+		for (size_t i = f.flushed; i < f.nunits; i++)
+			if (!f.units[i]->done) {
+				f.units[i]->done = f.units[i]->failed = true;
+				f.failed_units++;
+			}
+		flush(&f);
+		ep_warn("--partial: %lu of %zu units left out", f.failed_units,
+		    f.nunits);
+	}
+	if (f.err.code == 0 || o.partial) {
+		if (ep_writer_finish(f.w, &err) < 0 ||
+		    ep_out_commit(f.out, &err) < 0) {
+			f.out = NULL;
+			if (f.err.code == 0)
+				f.err = err;
+		}
+		f.out = NULL;
+	}
+	if (f.err.code != 0)
+		rc = ep_report(&f.err);
+out:
+	ep_out_abort(f.out);
+	ep_writer_free(f.w);
+	ep_http_free(f.http);
+	for (size_t i = 0; i < f.nunits; i++) {
+		for (size_t k = 0; k < f.units[i]->n; k++)
+			ep_rec_free(f.units[i]->recs[k]);
+		free(f.units[i]->recs);
+		free(f.units[i]->label);
+		free(f.units[i]);
+	}
+	free(f.units);
+	free(f.base);
+	free(f.token);
+	strv_free(&o.course_ids);
+	strv_free(&o.terms);
+	strv_free(&o.courses);
+	strv_free(&o.types);
+	strv_free(&o.report_what);
+	if (ep_close_stdout() != 0 && rc == 0)
+		rc = EP_EXIT_IOERR;
+	return rc;
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "retry-base-ms", required_argument, NULL, OPT_RETRY_BASE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "report-timeout", required_argument, NULL,
+		    OPT_REPORT_TIMEOUT },
+		{ "output-format", required_argument, NULL, 'o' },
+		{ "partial", no_argument, NULL, OPT_PARTIAL },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "mapping", required_argument, NULL, OPT_MAPPING },
+		{ "course-id", required_argument, NULL, OPT_COURSE_ID },
+		{ "field", required_argument, NULL, OPT_FIELD },
+		{ "value", required_argument, NULL, OPT_VALUE },
+		{ "account", required_argument, NULL, OPT_ACCOUNT },
+		{ "term", required_argument, NULL, OPT_TERM },
+		{ "course", required_argument, NULL, OPT_COURSE },
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "what", required_argument, NULL, OPT_WHAT },
+		EP_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *u = usage_text;
+	bool moodle, canvas;
+	int c, fmt;
+
+	memset(o, 0, sizeof(*o));
+	o->jobs = 8;
+	o->retries = 5;
+	o->retry_base_ms = 1000;
+	o->timeout_s = 300;
+	o->report_timeout_s = 3600;
+	o->ofmt = EP_FMT_NDJSON;
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:o:n",
+	    longopts, NULL)) != -1)
+		switch (c) {
+		case OPT_URL: o->url = optarg; break;
+		case OPT_TOKEN_FILE: o->token_file = optarg; break;
+		case OPT_CACERT: o->cacert = optarg; break;
+		case 'j':
+			o->jobs = (int)ep_cli_long(u, "--jobs", optarg, 256);
+			if (o->jobs < 1)
+				ep_usage_error(u, "option '--jobs' must be "
+				    "at least 1");
+			break;
+		case OPT_RETRIES:
+			o->retries = (int)ep_cli_long(u, "--retries", optarg,
+			    100);
+			break;
+		case OPT_RETRY_BASE:
+			o->retry_base_ms = ep_cli_long(u, "--retry-base-ms",
+			    optarg, 600000);
+			break;
+		case OPT_TIMEOUT:
+			o->timeout_s = ep_cli_long(u, "--timeout", optarg,
+			    86400);
+			if (o->timeout_s < 1)
+				ep_usage_error(u, "option '--timeout' must be "
+				    "at least 1");
+			break;
+		case OPT_REPORT_TIMEOUT:
+			o->report_timeout_s = ep_cli_long(u,
+			    "--report-timeout", optarg, 7 * 86400);
+			break;
+		case 'o':
+			fmt = ep_fmt_parse(optarg);
+			if (fmt < 0)
+				ep_usage_error(u, "unknown output format '%s'",
+				    optarg);
+			o->ofmt = (enum ep_fmt)fmt;
+			break;
+		case OPT_PARTIAL: o->partial = true; break;
+		case 'n': o->dry_run = true; break;
+		case OPT_MAPPING: o->mapping = optarg; break;
+		case OPT_COURSE_ID:
+			strv_add(&o->course_ids, optarg);
+			break;
+		case OPT_FIELD: o->field = optarg; break;
+		case OPT_VALUE: o->value = optarg; break;
+		case OPT_ACCOUNT: o->account = optarg; break;
+		case OPT_TERM: strv_add(&o->terms, optarg); break;
+		case OPT_COURSE: strv_add(&o->courses, optarg); break;
+		case OPT_TYPE: strv_add(&o->types, optarg); break;
+		case OPT_WHAT: strv_add(&o->report_what, optarg); break;
+		default:
+			ep_cli_common(c, argv, u);
+		}
+	argc -= optind;
+	argv += optind;
+	if (argc < 2)
+		ep_usage_error(u, "name a system and what to fetch");
+	o->lms = argv[0];
+	o->what = argv[1];
+	moodle = strcmp(o->lms, "moodle") == 0;
+	canvas = strcmp(o->lms, "canvas") == 0;
+	if (!moodle && !canvas)
+		ep_usage_error(u, "unknown system '%s' (moodle or canvas)",
+		    o->lms);
+	if (strcmp(o->what, "report") == 0 && canvas) {
+		if (argc != 3 || strcmp(argv[2], "provisioning") != 0)
+			ep_usage_error(u, "canvas report: only 'provisioning' "
+			    "is supported");
+	} else if (argc != 2) {
+		ep_usage_error(u, "unexpected argument '%s'", argv[2]);
+	}
+#define ONLY(cond, opt) do { if (!(cond)) ep_usage_error(u, \
+	"option '%s' does not apply to '%s %s'", opt, o->lms, o->what); \
+	} while (0)
+	if (moodle && strcmp(o->what, "enrollments") == 0) {
+		if ((o->mapping != NULL) == (o->course_ids.n > 0))
+			ep_usage_error(u, "give either --mapping or "
+			    "--course-id");
+		for (size_t i = 0; i < o->course_ids.n; i++)
+			(void)ep_cli_long(u, "--course-id", o->course_ids.v[i],
+			    (long)(~0UL >> 1));
+	} else if (moodle && strcmp(o->what, "courses") == 0) {
+		if ((o->field != NULL) != (o->value != NULL))
+			ep_usage_error(u, "--field and --value go together");
+		ONLY(o->mapping == NULL, "--mapping");
+		ONLY(o->course_ids.n == 0, "--course-id");
+	} else if (moodle) {
+		ep_usage_error(u, "unknown Moodle item '%s' (enrollments or "
+		    "courses)", o->what);
+	} else if (strcmp(o->what, "courses") == 0 ||
+	    strcmp(o->what, "users") == 0) {
+		if (o->account == NULL)
+			ep_usage_error(u, "canvas %s needs --account",
+			    o->what);
+		if (strcmp(o->what, "users") == 0)
+			ONLY(o->terms.n == 0, "--term");
+	} else if (strcmp(o->what, "enrollments") == 0) {
+		if ((o->courses.n > 0) == (o->account != NULL))
+			ep_usage_error(u, "give either --course or --account "
+			    "with --term");
+		if (o->account != NULL && o->terms.n == 0)
+			ep_usage_error(u, "--account needs --term");
+	} else if (strcmp(o->what, "report") == 0) {
+		static const char *const ok[] = { "users", "courses",
+		    "enrollments", "sections", "terms", "accounts", "xlist",
+		    "groups", NULL };
+
+		if (o->account == NULL || o->terms.n != 1 ||
+		    o->report_what.n == 0)
+			ep_usage_error(u, "canvas report provisioning needs "
+			    "--account, one --term and --what");
+		for (size_t i = 0; i < o->report_what.n; i++) {
+			size_t k;
+
+			for (k = 0; ok[k]; k++)
+				if (strcmp(ok[k], o->report_what.v[i]) == 0)
+					break;
+			if (ok[k] == NULL)
+				ep_usage_error(u, "--what: unknown report "
+				    "part '%s'", o->report_what.v[i]);
+		}
+	} else {
+		ep_usage_error(u, "unknown Canvas item '%s' (courses, "
+		    "enrollments, users or report)", o->what);
+	}
+	if (moodle) {
+		ONLY(o->account == NULL, "--account");
+		ONLY(o->terms.n == 0, "--term");
+		ONLY(o->courses.n == 0, "--course");
+		ONLY(o->types.n == 0, "--type");
+		ONLY(o->report_what.n == 0, "--what");
+	} else {
+		ONLY(o->mapping == NULL, "--mapping");
+		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->field == NULL, "--field");
+		ONLY(o->value == NULL, "--value");
+		if (strcmp(o->what, "enrollments") != 0)
+			ONLY(o->types.n == 0, "--type");
+		if (strcmp(o->what, "enrollments") != 0)
+			ONLY(o->courses.n == 0, "--course");
+		if (strcmp(o->what, "report") != 0)
+			ONLY(o->report_what.n == 0, "--what");
+	}
+#undef ONLY
+}
+
+/* Whether host is this machine, where plain http exposes nothing. */
+static bool
+loopback(const char *host)
+{
+	return host != NULL && (strcmp(host, "localhost") == 0 ||
+	    strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
+}
+
+static int
+setup(struct fetch *f, struct ep_error *err)
+{
+	const struct opts *o = f->o;
+	bool moodle = strcmp(o->lms, "moodle") == 0;
+	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
+	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
+	const char *url = o->url ? o->url : getenv(env_url);
+	struct ep_http_opts ho;
+	struct ep_url pu;
+	size_t n;
+
+	if (url == NULL || *url == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "no %s URL: give --url or "
+		    "set %s", o->lms, env_url);
+		return -1;
+	}
+	if (ep_url_parse(url, &pu, err) < 0)
+		return -1;
+	if ((strcmp(pu.scheme, "https") != 0 && strcmp(pu.scheme, "http")
+	    != 0) || pu.host == NULL || *pu.host == '\0') {
+		char *m = ep_url_mask(url);
+
+		ep_error_set(err, EP_EXIT_CONFIG, "'%s' is not an http(s) "
+		    "URL", m);
+		free(m);
+		ep_url_free(&pu);
+		return -1;
+	}
+	if (strcmp(pu.scheme, "http") == 0 && !loopback(pu.host)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "refusing to send a token "
+		    "over plain http to '%s': use https", pu.host);
+		ep_url_free(&pu);
+		return -1;
+	}
+	ep_url_free(&pu);
+	f->base = ep_xstrdup(url);
+	n = strlen(f->base);
+	while (n > 0 && f->base[n - 1] == '/')
+		f->base[--n] = '\0';
+	f->token = ep_secret_get(env_tok, o->token_file, !o->dry_run, err);
+	if (f->token == NULL && (err->code != 0 || !o->dry_run))
+		return -1;
+	if (o->dry_run)
+		return 0;
+	ep_http_opts_default(&ho);
+	ho.jobs = o->jobs;
+	ho.retries = o->retries;
+	ho.retry_base_ms = o->retry_base_ms;
+	if (ho.retry_max_ms < o->retry_base_ms)
+		ho.retry_max_ms = o->retry_base_ms;
+	ho.timeout_ms = o->timeout_s * 1000;
+	if (ho.connect_timeout_ms > ho.timeout_ms)
+		ho.connect_timeout_ms = ho.timeout_ms;
+	ho.cacert = o->cacert;
+	ho.bearer = moodle ? NULL : f->token;
+	ho.user_agent = "edpipe/" EP_VERSION " (lms-fetch)";
+	f->http = ep_http_new(&ho, err);
+	if (f->http == NULL)
+		return -1;
+	f->out = ep_out_open("-", err);
+	if (f->out == NULL)
+		return -1;
+	f->w = ep_writer_new(ep_out_file(f->out), o->ofmt);
+	f->t0 = ep_http_now_ms();
+	return 0;
+}
+
+struct unit *
+unit_add(struct fetch *f, const char *fmt, ...)
+{
+	struct unit *u = ep_xcalloc(1, sizeof(*u));
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&u->label, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	va_end(ap);
+	if (f->nunits == f->capunits) {
+		f->capunits = f->capunits ? f->capunits * 2 : 16;
+		f->units = ep_xrealloc(f->units,
+		    f->capunits * sizeof(*f->units));
+	}
+	u->index = f->nunits;
+	f->units[f->nunits++] = u;
+	return u;
+}
+
+void
+unit_push(struct fetch *f, struct unit *u, struct ep_rec *rec)
+{
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 64;
+		u->recs = ep_xrealloc(u->recs, u->cap * sizeof(*u->recs));
+	}
+	u->recs[u->n++] = rec;
+	f->records++;
+}
+
+static void
+flush(struct fetch *f)
+{
+	while (f->flushed < f->nunits && f->units[f->flushed]->done) {
+		struct unit *u = f->units[f->flushed++];
+		struct ep_error e;
+
+		for (size_t i = 0; i < u->n; i++) {
+			if (!u->failed && f->err.code != EP_EXIT_IOERR &&
+			    ep_writer_write(f->w, u->recs[i], &e) < 0) {
+				/* A write error trumps what went before. */
+				f->err = e;
+			}
+			ep_rec_free(u->recs[i]);
+		}
+		free(u->recs);
+		u->recs = NULL;
+		u->n = u->cap = 0;
+	}
+}
+
+int
+unit_done(struct fetch *f, struct unit *u)
+{
+	u->done = true;
+	flush(f);
+	return f->err.code == EP_EXIT_IOERR ? -1 : 0;
+}
+
+int
+unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e)
+{
+	if (f->err.code == 0)
+		f->err = *e;
+	if (!f->o->partial)
+		return -1;
+	ep_warn("%s", e->msg);
+	if (u != NULL && !u->done) {
+		u->failed = true;
+		f->failed_units++;
+		return unit_done(f, u);
+	}
+	return 0;
+}
+
+void
+fetch_page(struct fetch *f)
+{
+	f->pages++;
+	progress(f, false);
+}
+
+static void
+progress(struct fetch *f, bool last)
+{
+	long long now = ep_http_now_ms();
+	double secs;
+	struct ep_http_stats st;
+
+	if (!ep_progress || ep_verbosity < 0 || f->http == NULL)
+		return;
+	if (!last && now - f->last_progress < 500)
+		return;
+	f->last_progress = now;
+	secs = (double)(now - f->t0) / 1000.0;
+	ep_http_get_stats(f->http, &st);
+	fprintf(stderr, "%s: %lu pages, %lu records, %lu retries, %.1f "
+	    "pages/s%s", ep_progname(), f->pages, f->records, st.retries,
+	    secs > 0 ? (double)f->pages / secs : 0.0,
+	    last || !isatty(STDERR_FILENO) ? "\n" : "\r");
+}
+
+void
+rec_set_json(struct ep_rec *rec, const char *name, json_t *v)
+{
+	char buf[64];
+
+	if (v == NULL || json_is_null(v)) {
+		ep_rec_set(rec, name, EP_T_NULL, NULL, 0);
+	} else if (json_is_string(v)) {
+		ep_rec_set(rec, name, EP_T_STR, json_string_value(v),
+		    json_string_length(v));
+	} else if (json_is_integer(v)) {
+		int n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+
+		ep_rec_set(rec, name, EP_T_NUM, buf, (size_t)n);
+	} else if (json_is_boolean(v)) {
+		ep_rec_set(rec, name, EP_T_BOOL, json_is_true(v) ? "true" :
+		    "false", json_is_true(v) ? 4 : 5);
+	} else {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (s == NULL)
+			ep_die(EP_EXIT_NOMEM, "out of memory");
+		ep_rec_set(rec, name, json_is_real(v) ? EP_T_NUM : EP_T_RAW,
+		    s, strlen(s));
+		free(s);
+	}
+}
+
+json_t *
+reply_json(const struct ep_http_req *r, const char *what,
+    struct ep_error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(r->resp ? r->resp : "", r->resp_len,
+	    JSON_DECODE_ANY, &je);
+
+	if (j == NULL)
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is not "
+		    "JSON: %s (byte %zu of %zu)", what, je.text,
+		    (size_t)je.position, r->resp_len);
+	return j;
+}
+
+char *
+url_join(const struct fetch *f, const char *fmt, ...)
+{
+	va_list ap;
+	char *tail, *u;
+
+	va_start(ap, fmt);
+	if (vasprintf(&tail, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	va_end(ap);
+	u = ep_xasprintf("%s%s", f->base, tail);
+	free(tail);
+	return u;
+}
+
+char *
+url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = ep_xmalloc(strlen(s) * 3 + 1), *o = out;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+void
+strv_add(struct strv *sv, const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+
+		if (n > 0) {
+			sv->v = ep_xrealloc(sv->v, (sv->n + 1) *
+			    sizeof(*sv->v));
+			sv->v[sv->n++] = ep_xstrndup(p, n);
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+}
+
+static void
+strv_free(struct strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+}

@@ -1,0 +1,233 @@
+"""lms_common - what the Moodle and Canvas test servers share.
+
+A threading HTTP/1.1 server (keep-alive) on 127.0.0.1 with counters and
+fault injection, driven by two endpoints the tests call with curl:
+
+  GET /_reset?KEY=VALUE...  clear the counters and set the faults below
+  GET /_stats               the counters as JSON
+
+Faults (query keys of /_reset; also the server's --delay-ms option):
+  fault=429|403|500|502|503|drop|nothing|slow
+            429/403 are throttling replies (403 with "Rate Limit
+            Exceeded"), drop sends half a reply then closes the
+            connection, nothing closes it without a reply, slow waits
+            slow_ms before replying
+  every=K   the fault hits every K-th distinct request (by arrival: the
+            1st, K+1th, ...); random=P hits each with probability P
+            (seed=S) instead
+  times=T   how many attempts of a hit request fail (default 1)
+  retry_after=S   Retry-After on throttling and 503 replies
+  slow_ms=MS      delay of the slow fault (default 1500)
+  delay_ms=MS     delay of every reply
+  remaining=F     X-Rate-Limit-Remaining on every reply
+  expire=1        the token is refused as expired
+
+Counters: requests (API requests), keys (distinct ones), faults (faulty
+replies sent), retries (requests - keys), max_inflight, connections,
+early_retries (a retry that came before its Retry-After), token_in_url
+(a token seen in a query string), methods.
+"""
+import json
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+LOCK = threading.Lock()
+
+
+class State:
+    def __init__(self, delay_ms=0):
+        self.base_delay = delay_ms
+        self.reset({})
+
+    def reset(self, q):
+        def num(k, d, f=int):
+            return f(q[k][0]) if k in q else d
+        self.cfg = {
+            "fault": q.get("fault", [""])[0],
+            "every": num("every", 0),
+            "random": num("random", 0.0, float),
+            "seed": num("seed", 1),
+            "times": num("times", 1),
+            "retry_after": num("retry_after", 0),
+            "slow_ms": num("slow_ms", 1500),
+            "delay_ms": num("delay_ms", self.base_delay),
+            "remaining": q.get("remaining", [None])[0],
+            "expire": num("expire", 0),
+        }
+        self.extra = {k: v[0] for k, v in q.items() if k not in self.cfg}
+        self.rng = random.Random(self.cfg["seed"])
+        self.keys = {}          # key -> [index, attempts, hit]
+        self.not_before = {}
+        self.stats = {"requests": 0, "keys": 0, "faults": 0,
+                      "max_inflight": 0, "inflight": 0,
+                      "connections": 0, "early_retries": 0,
+                      "token_in_url": 0, "methods": {}}
+
+    def snapshot(self):
+        s = dict(self.stats)
+        s["retries"] = s["requests"] - s["keys"]
+        return s
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lms-test/1.0"
+    state = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        with LOCK:
+            self.state.stats["connections"] += 1
+
+    # -- plumbing -------------------------------------------------------
+    def send(self, status, body, ctype="application/json; charset=utf-8",
+             headers=()):
+        if isinstance(body, (dict, list)) or body is None:
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        rem = self.state.cfg["remaining"]
+        if rem is not None:
+            self.send_header("X-Rate-Limit-Remaining", rem)
+        self.send_header("X-Request-Cost", "0.5")
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n).decode() if n else ""
+
+    def control(self, u):
+        if u.path == "/_reset":
+            with LOCK:
+                self.state.reset(parse_qs(u.query))
+            self.send(200, {"ok": True})
+            return True
+        if u.path == "/_stats":
+            with LOCK:
+                snap = self.state.snapshot()
+            self.send(200, snap)
+            return True
+        return False
+
+    def handle_any(self):
+        u = urlsplit(self.path)
+        body = self.read_body() if self.command in ("POST", "PUT") else ""
+        if self.control(u):
+            return
+        st = self.state
+        key = (self.command, u.path, u.query, body)
+        now = time.monotonic()
+        with LOCK:
+            s = st.stats
+            s["requests"] += 1
+            s["methods"][self.command] = s["methods"].get(self.command, 0) + 1
+            s["inflight"] += 1
+            s["max_inflight"] = max(s["max_inflight"], s["inflight"])
+            if "access_token=" in u.query or "wstoken=" in u.query:
+                s["token_in_url"] += 1
+            k = st.keys.get(key)
+            if k is None:
+                idx = len(st.keys)
+                c = st.cfg
+                if c["random"] > 0:
+                    hit = st.rng.random() < c["random"]
+                elif c["every"] > 0:
+                    hit = idx % c["every"] == 0
+                else:
+                    hit = False
+                k = st.keys[key] = [idx, 0, hit and bool(c["fault"])]
+                s["keys"] += 1
+            else:
+                if now < st.not_before.get(key, 0):
+                    s["early_retries"] += 1
+            k[1] += 1
+            fault = st.cfg["fault"] if k[2] and k[1] <= st.cfg["times"] \
+                else ""
+            if fault:
+                s["faults"] += 1
+            delay = st.cfg["delay_ms"]
+        try:
+            if delay:
+                time.sleep(delay / 1000)
+            if fault:
+                self.fault(fault, key)
+            else:
+                self.api(u, parse_qs(u.query), parse_qs(body), body)
+        finally:
+            with LOCK:
+                st.stats["inflight"] -= 1
+
+    def fault(self, fault, key):
+        c = self.state.cfg
+        ra = c["retry_after"]
+        hdrs = [("Retry-After", str(ra))] if ra else []
+        if ra:
+            with LOCK:
+                self.state.not_before[key] = time.monotonic() + ra
+        if fault == "429":
+            self.send(429, {"errors": [{"message": "Too Many Requests"}]},
+                      headers=hdrs)
+        elif fault == "403":
+            self.send(403, "403 Forbidden (Rate Limit Exceeded)",
+                      "text/plain", hdrs)
+        elif fault in ("500", "502", "503"):
+            self.send(int(fault), "<html>server error</html>", "text/html",
+                      hdrs if fault == "503" else [])
+        elif fault == "slow":
+            time.sleep(c["slow_ms"] / 1000)
+            self.send(200, [])
+        elif fault == "drop":
+            body = json.dumps([{"id": 1, "name": "x" * 4000}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.hangup()
+        elif fault == "nothing":
+            self.hangup()
+
+    def hangup(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def do_GET(self):
+        self.handle_any()
+
+    def do_POST(self):
+        self.handle_any()
+
+    def do_PUT(self):
+        self.handle_any()
+
+    def do_DELETE(self):
+        self.handle_any()
+
+    def api(self, u, q, form, body):
+        raise NotImplementedError
+
+
+def serve(handler_cls, port, delay_ms):
+    handler_cls.state = State(delay_ms)
+    srv = ThreadingHTTPServer(("127.0.0.1", port), handler_cls)
+    srv.daemon_threads = True
+    srv.request_queue_size = 128
+    srv.serve_forever()
