@@ -220,11 +220,16 @@ put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
 			    v > 0 ? "Infinity" : "-Infinity");
 			return 0;
 		}
-		/* SQLite's own text form: "%!.15g", the shortest that reads
-		 * back as what was stored in a DECIMAL column. */
-		txt = (const char *)sqlite3_column_text(st, (int)i);
+		/* The shortest text that reads back as the same double, so
+		 * 12345678901234.25 in a DECIMAL column keeps its digits
+		 * (SQLite's own text form stops at 15). */
+		for (int prec = 15; prec <= 17; prec++) {
+			n = snprintf(buf, sizeof(buf), "%.*g", prec, v);
+			if (strtod(buf, NULL) == v)
+				break;
+		}
 		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
-		    EP_T_NUM, txt, strlen(txt));
+		    EP_T_NUM, buf, (size_t)n);
 		return 0;
 	}
 	case SQLITE_BLOB: {

@@ -1,0 +1,317 @@
+#!/usr/bin/env bats
+# sis-extract against SQLite: options, parameters, types, the mapping,
+# output formats and the error paths.  PostgreSQL: sis-extract-pg.bats.
+load helper
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	need sqlite3 python3
+	export DB=$BATS_FILE_TMPDIR/small.db
+	sqlite3 "$DB" <"$FIX/sis-extract/small.sql"
+	export DEMO=$BATS_FILE_TMPDIR/demo.db
+	"$ROOT/share/demo-sis/make-demo-sis" --students 300 --seed 7 "$DEMO"
+	export Q=$ROOT/share/queries
+}
+
+@test "the common options behave as in every program" {
+	common_cli_checks sis-extract
+}
+
+@test "writes rows with their types: numbers, strings, null, decimals, booleans, dates" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT * FROM t ORDER BY id'
+	assert_success
+	diff -u "$FIX/sis-extract/types.out.ndjson" <(printf '%s\n' "$output")
+}
+
+@test "writes CSV with null as an empty field and quoting where needed" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+		--sql 'SELECT id, name, credits, note FROM t ORDER BY id'
+	assert_success
+	assert_line --index 0 'id,name,credits,note'
+	assert_line --index 1 '1,Zoë Núñez,3.5,'
+	assert_line --index 2 '2,"O'"'"'Brien, Siobhán",12345678901234.25,"line one'
+	[ "${lines[-1]}" = '3,山田 美咲,,' ]
+}
+
+@test "CSV of an empty result still has its header" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	assert_output 'id,name'
+}
+
+@test "binds :name parameters and ignores :: casts, literals and comments" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" --param id=2 \
+		--sql "SELECT id, ':x' AS lit, \"a:b\" AS q /* :y */ -- :z
+		FROM (SELECT 1 AS \"a:b\", id FROM t) WHERE id = :id AND :id = id"
+	assert_success
+	assert_output '{"id":2,"lit":":x","q":1}'
+}
+
+@test "a parameter used but not given is a usage error" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT * FROM t WHERE id = :id AND name = :name' --param id=1
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"uses parameter ':name' but no value was given"* ]]
+}
+
+@test "a parameter given but not used is a usage error" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT * FROM t' --param term=2021WI
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"parameter 'term' is given but the query does not use ':term'"* ]]
+}
+
+@test "a malformed --param is a usage error" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT 1' --param 'no-equals'
+	assert_failure 2
+	[[ "$stderr" == *"expected NAME=VALUE"* ]]
+}
+
+@test "an injection attempt in a parameter comes back as data" {
+	local v="x'); DROP TABLE t; --"
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT :v AS v, count(*) AS n FROM t' --param "v=$v"
+	assert_success
+	assert_output "{\"v\":\"x'); DROP TABLE t; --\",\"n\":3}"
+	[ "$(sqlite3 "$DB" 'SELECT count(*) FROM t')" = 3 ]
+}
+
+@test "the database is opened read-only" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'DELETE FROM t'
+	assert_failure 77
+	[[ "$stderr" == *"readonly database"* ]]
+	[ "$(sqlite3 "$DB" 'SELECT count(*) FROM t')" = 3 ]
+}
+
+@test "a SQL error exits 65 with the database's message and no output" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT nosuch FROM t'
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "sis-extract: SQL error: no such column: nosuch"* ]]
+}
+
+@test "more than one statement is refused" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT 1; SELECT 2'
+	assert_failure 65
+	[[ "$stderr" == *"more than one statement"* ]]
+}
+
+@test "two result columns of one name are refused" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT id, name AS id FROM t'
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"two columns named 'id'"* ]]
+}
+
+@test "invalid UTF-8 in a row fails the run and passes nothing on" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql \
+		"SELECT id, CASE id WHEN 3 THEN CAST(x'41ff' AS TEXT) ELSE name END AS n FROM t ORDER BY id"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"row 3, column 'n': not valid UTF-8 at byte 2"* ]]
+	[[ "$stderr" != *records* ]]
+}
+
+@test "a failed run leaves no --output file behind" {
+	mkdir "$BATS_TEST_TMPDIR/o"
+	run --separate-stderr sis-extract --db "sqlite:$DB" -v \
+		--output "$BATS_TEST_TMPDIR/o/out.ndjson" --sql \
+		"SELECT CASE id WHEN 2 THEN CAST(x'ff' AS TEXT) ELSE name END AS n FROM t ORDER BY id"
+	assert_failure 65
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+	[[ "$stderr" != *records* ]]
+}
+
+@test "a missing SQLite file exits 66" {
+	run --separate-stderr sis-extract --db "sqlite:$BATS_TEST_TMPDIR/no.db" \
+		--sql 'SELECT 1'
+	assert_failure 66
+	[[ "$stderr" == *"cannot open SQLite database"*"no.db"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/no.db" ]
+}
+
+@test "a missing query file exits 66" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--query "$BATS_TEST_TMPDIR/none.sql"
+	assert_failure 66
+	[[ "$stderr" == *"cannot open query"* ]]
+}
+
+@test "a password in the URL is refused and not printed" {
+	run --separate-stderr sis-extract \
+		--db 'postgres://etl:hunter2@127.0.0.1/sis' --sql 'SELECT 1'
+	assert_failure 78
+	[[ "$stderr" == *"a password does not belong in the URL"* ]]
+	[[ "$stderr" != *hunter2* ]]
+}
+
+@test "an unknown URL scheme is a configuration error" {
+	run --separate-stderr sis-extract --db 'oracle://x@h/db' --sql 'SELECT 1'
+	assert_failure 78
+	[[ "$stderr" == *"unknown database URL scheme"* ]]
+}
+
+@test "option combinations are checked" {
+	run --separate-stderr sis-extract --sql 'SELECT 1'
+	assert_failure 2
+	[[ "$stderr" == *"--db is required"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
+		--query x.sql
+	assert_failure 2
+	[[ "$stderr" == *"exactly one of --query and --sql"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
+		-o xml
+	assert_failure 2
+	[[ "$stderr" == *"unknown output format 'xml'"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
+		-o dat --ctl T
+	assert_failure 2
+	[[ "$stderr" == *"--ctl needs --output PATH"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
+		--output x --ctl T
+	assert_failure 2
+	[[ "$stderr" == *"--ctl needs -o dat"* ]]
+}
+
+@test "a group-readable password file is refused" {
+	printf 'pw\n' >"$BATS_TEST_TMPDIR/pw"
+	chmod 640 "$BATS_TEST_TMPDIR/pw"
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
+		--password-file "$BATS_TEST_TMPDIR/pw"
+	assert_failure 77
+	[[ "$stderr" == *"readable by group or others"* ]]
+}
+
+@test "--mapping keeps mapped courses and sections, once per Moodle course" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -v \
+		--mapping "$FIX/sis-extract/map.json" \
+		--sql 'SELECT course, section, user, role FROM enr ORDER BY course, user, section'
+	assert_success
+	diff -u "$FIX/sis-extract/mapped.out.ndjson" <(printf '%s\n' "$output")
+	[[ "$stderr" == *"8 rows, 3 of unmapped courses or sections skipped, 2 duplicates dropped"* ]]
+	[[ "$stderr" == *"sis-extract: 6 records" ]]
+}
+
+@test "--course-column and --section-column name the query's columns" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--mapping "$FIX/sis-extract/map.json" --course-column EVENT_ID \
+		--section-column SEC --sql "SELECT course AS EVENT_ID, section AS SEC,
+		user FROM enr WHERE course = 'COUN8552'"
+	assert_success
+	assert_output '{"course":"COUN6552COUN855202Winter2021","section":"02","user":"1003","course_id":4766,"sis_course":"COUN8552"}'
+}
+
+@test "--mapping needs the course column in the result" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--mapping "$FIX/sis-extract/map.json" --sql 'SELECT user FROM enr'
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"returns no column 'course'"* ]]
+}
+
+@test "a missing mapping file exits 66" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--mapping "$BATS_TEST_TMPDIR/none.json" --sql 'SELECT 1 AS course'
+	assert_failure 66
+	[ -z "$output" ]
+}
+
+@test "-o dat writes SQL*Loader records and --ctl the control file beside them" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o dat \
+		--output "$BATS_TEST_TMPDIR/t.dat" --ctl SIS.T \
+		--sql 'SELECT id, name, note FROM t ORDER BY id'
+	assert_success
+	[ -z "$output" ]
+	printf '%s\n' '1|Zoë Núñez|#EOR#' '2|O'"'"'Brien, Siobhán|"line one' \
+		'line two ""quoted"" |pipe|"#EOR#' '3|山田 美咲|#EOR#' \
+		| diff -u - "$BATS_TEST_TMPDIR/t.dat"
+	grep -q "^INFILE 't.dat' \"str '#EOR#\\\\n'\"" "$BATS_TEST_TMPDIR/t.ctl"
+	grep -q '^INTO TABLE SIS.T' "$BATS_TEST_TMPDIR/t.ctl"
+	grep -q 'id CHAR(4000)' "$BATS_TEST_TMPDIR/t.ctl"
+}
+
+@test "the PowerCampus query keeps NULL separations and drops LOA, W and dropped rows" {
+	run --separate-stderr sis-extract --db "sqlite:$DEMO" -o csv \
+		--query "$Q/powercampus-enrollments.sql" \
+		--param year=2021 --param term=WINTER
+	assert_success
+	# The same rules computed independently with the sqlite3 shell.
+	want=$(sqlite3 "$DEMO" "SELECT count(*) FROM (SELECT DISTINCT
+		td.PEOPLE_CODE_ID, td.EVENT_ID, td.SECTION, td.FINAL_GRADE = 'AU'
+		FROM TRANSCRIPTDETAIL td JOIN ACADEMIC a USING (PEOPLE_CODE_ID)
+		WHERE td.ADD_DROP_WAIT = 'A'
+		AND coalesce(td.FINAL_GRADE, '') NOT IN ('W', 'WA')
+		AND coalesce(a.ENROLL_SEPARATION, '') NOT IN ('LOA','WITH','AWIT'))")
+	[ "${#lines[@]}" -eq $((want + 1)) ]
+	assert_line --index 0 'user,course,section,role,term,year,first_name,last_name,email'
+	# Students whose separation is NULL are there (mdlpipeline lost them).
+	nullsep=$(sqlite3 "$DEMO" "SELECT substr(PEOPLE_CODE_ID, 2) FROM ACADEMIC
+		WHERE ENROLL_SEPARATION IS NULL AND PEOPLE_CODE_ID IN (SELECT
+		PEOPLE_CODE_ID FROM TRANSCRIPTDETAIL WHERE ADD_DROP_WAIT = 'A'
+		AND FINAL_GRADE IS NULL) LIMIT 1")
+	[ -n "$nullsep" ]
+	assert_line --regexp "^$nullsep,"
+	loa=$(sqlite3 "$DEMO" "SELECT substr(PEOPLE_CODE_ID, 2) FROM ACADEMIC
+		WHERE ENROLL_SEPARATION = 'LOA' LIMIT 1")
+	refute_line --regexp "^$loa,"
+	refute_line --partial ',P0'
+}
+
+@test "the PowerSchool sections query runs on the demo database" {
+	local ps=$BATS_TEST_TMPDIR/ps.db
+	"$ROOT/share/demo-sis/make-demo-sis" --kind powerschool --students 100 \
+		--seed 3 "$ps"
+	run --separate-stderr sis-extract --db "sqlite:$ps" \
+		--query "$Q/powerschool-sections.sql" --param school=10 \
+		--param term=106
+	assert_success
+	[ "${#lines[@]}" -ge 4 ]
+	want=$(sqlite3 "$ps" "SELECT count(*) FROM sections s LEFT JOIN
+		sectionteacher st ON st.sectionid = s.id WHERE s.schoolid = 10
+		AND s.termid = 106")
+	[ "${#lines[@]}" -eq "$want" ]
+	assert_line --index 0 --regexp '^\{"school_id":10,"section_id":[0-9]+,'
+}
+
+@test "the demo generator is reproducible from its seed" {
+	local a=$BATS_TEST_TMPDIR/a.db b=$BATS_TEST_TMPDIR/b.db
+	"$ROOT/share/demo-sis/make-demo-sis" --students 50 --seed 11 "$a"
+	"$ROOT/share/demo-sis/make-demo-sis" --students 50 --seed 11 "$b"
+	[ "$(sqlite3 "$a" .dump)" = "$(sqlite3 "$b" .dump)" ]
+	[ "$(sqlite3 "$a" 'SELECT count(*) FROM PEOPLE')" = 50 ]
+	sqlite3 "$a" "SELECT count(*) FROM PEOPLE WHERE FIRST_NAME || LAST_NAME
+		GLOB '*[^ -~]*'" | grep -qv '^0$'
+}
+
+@test "100k rows stream out, and -v counts them after the last row" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -v --sql \
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+		WHERE i < 100000) SELECT i, 'Zoë ' || i AS name FROM n"
+	assert_success
+	[ "${#lines[@]}" -eq 100000 ]
+	[ "${lines[99999]}" = '{"i":100000,"name":"Zoë 100000"}' ]
+	[ "$stderr" = "sis-extract: 100000 records" ]
+}
+
+@test "a failed write to stdout exits non-zero" {
+	run --separate-stderr bash -c "sis-extract --db 'sqlite:$DB' \
+		--sql 'SELECT * FROM t' >/dev/full"
+	assert_failure 74
+	[[ "$stderr" == *"write error"* ]]
+}
+
+@test "an empty result gives empty output and exit 0" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql 'SELECT * FROM t WHERE 0'
+	assert_success
+	[ -z "$output" ]
+}
