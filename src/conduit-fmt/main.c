@@ -274,8 +274,11 @@ done:
 	kvmap_free(c.subjects);
 	free_list(c.fields, c.nfields);
 	free_list(c.two_digit, c.ntwo);
-	if (ep_close_stdout() != 0 && rc == 0)
-		rc = EP_EXIT_IOERR;
+	/* After a failure stdout holds nothing of ours: no second message. */
+	if (rc != 0)
+		fclose(stdout);
+	else
+		rc = ep_close_stdout();
 	return rc;
 }
 

@@ -1,0 +1,315 @@
+#!/usr/bin/env bats
+# conduit-fmt: every output format against golden files, the mapping
+# rules, and every error path (message, status, nothing passed on).
+
+bats_require_minimum_version 1.5.0
+load helper
+
+setup() {
+	F=$FIX/conduit-fmt
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# Run conduit-fmt and compare stdout with a golden file.
+golden() {
+	local want=$1
+	shift
+	run --separate-stderr conduit-fmt "$@"
+	assert_success
+	printf '%s\n' "$output" >got
+	diff -u "$F/$want" got
+}
+
+# A failing run: status, message on stderr, nothing on stdout.
+fails() {
+	local code=$1 msg=$2
+	shift 2
+	run --separate-stderr conduit-fmt "$@"
+	assert_failure "$code"
+	[ -z "$output" ]
+	[[ "$stderr" == *"$msg"* ]] || {
+		echo "stderr: $stderr" >&2
+		return 1
+	}
+}
+
+@test "keeps the common command-line conventions" {
+	common_cli_checks conduit-fmt
+}
+
+@test "--help synopsis matches the man page SYNOPSIS options" {
+	run conduit-fmt --help
+	assert_success
+	for o in --role-map --skip-unmapped --fields --subject-map \
+	    --keep-track --two-digit-grade-schools --output --log-dir \
+	    --csv-safe; do
+		grep -q -- "Fl ${o#--}" "$ROOT/man/conduit-fmt.1"
+		[[ "$output" == *"$o"* ]]
+	done
+}
+
+@test "conduit: action add/drop, role map, RFC 4180 quoting" {
+	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
+	    "$F/changes.ndjson"
+	[[ "$stderr" == *"1 update without a role change left out"* ]]
+}
+
+@test "conduit: CSV input is detected and gives the same file" {
+	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
+	    "$F/changes.csv"
+	golden conduit.out.csv --to conduit -i csv --role-map "$F/roles.json" \
+	    <"$F/changes.csv"
+}
+
+@test "conduit: without a role map roles pass through" {
+	run --separate-stderr conduit-fmt -t conduit "$F/changes.ndjson"
+	assert_success
+	assert_line --index 3 "drop,BIO101-01,P0003,AUD"
+}
+
+@test "canvas: status active/deleted/completed, old role deleted" {
+	golden canvas.out.csv -t canvas --role-map "$F/canvas-roles.json" \
+	    "$F/changes.ndjson"
+}
+
+@test "canvas: a section without a course is enough, neither is not" {
+	echo '{"section":"S1","user":"u","role":"student"}' >in
+	run --separate-stderr conduit-fmt -t canvas in
+	assert_success
+	assert_line --index 1 ",u,student,S1,active"
+	echo '{"user":"u","role":"student"}' >in
+	fails 65 "in:1: missing field 'course'" -t canvas in
+}
+
+@test "moodle-flatfile: add/del lines, role change, start and end times" {
+	golden flatfile.out.txt -t moodle-flatfile --role-map \
+	    "$F/roles.json" "$F/flat.ndjson"
+}
+
+@test "moodle-flatfile: a comma in a value is refused, not split" {
+	fails 65 "changes.ndjson:2: field 'course': 'HIST 1, \"Sec A\"' holds a comma" \
+	    -t moodle-flatfile "$F/changes.ndjson"
+}
+
+@test "moodle-flatfile: an unreadable date is refused" {
+	echo '{"course":"c","user":"u","role":"r","end_date":"next week"}' >in
+	fails 65 "in:1: field 'end_date': cannot read 'next week'" \
+	    -t moodle-flatfile in
+}
+
+@test "oneroster: delta file, stable sourcedIds, tobedeleted" {
+	SOURCE_DATE_EPOCH=1795000000 golden oneroster-delta.out.csv \
+	    -t oneroster "$F/oneroster-delta.ndjson"
+	# The drop of P0001 names the row that added it.
+	[ "$(sed -n 2p got | cut -d, -f1)" = "$(sed -n 7p got | cut -d, -f1)" ]
+}
+
+@test "oneroster: bulk file leaves status and dateLastModified blank" {
+	golden oneroster-bulk.out.csv -t oneroster "$F/oneroster-bulk.ndjson"
+}
+
+@test "oneroster: a role outside the 1.1 vocabulary is refused" {
+	fails 65 "changes.ndjson:1: missing field 'school'" -t oneroster \
+	    "$F/changes.ndjson"
+	echo '{"course":"c","school":"s","user":"u","role":"STU"}' >in
+	fails 65 "in:1: field 'role': 'STU' is not a OneRoster 1.1 role" \
+	    -t oneroster in
+}
+
+@test "oneroster: bulk and delta records are not mixed" {
+	printf '%s\n' '{"op":"add","course":"c","school":"s","user":"u","role":"student"}' \
+	    '{"course":"c","school":"s","user":"v","role":"student"}' >in
+	fails 65 "in:2: record lacks 'op' after change records" -t oneroster in
+}
+
+@test "oneroster: primary must be true or false" {
+	echo '{"course":"c","school":"s","user":"u","role":"teacher","primary":"yes"}' >in
+	fails 65 "in:1: field 'primary': 'yes' is not true or false" \
+	    -t oneroster in
+}
+
+@test "clever-sections: D118 rules done right" {
+	golden clever.out.csv -t clever-sections --subject-map \
+	    "$F/subjects.json" "$F/sections.ndjson"
+	# more than 10 teachers: a warning naming the section and who is out
+	[[ "$stderr" == *"sections.ndjson:5: section '2003' (school '3') has 12 teachers"*"leaving out 'K', 'L'"* ]]
+	[[ "$stderr" == *"1 section with a subject Clever does not know"* ]]
+}
+
+@test "clever-sections: --two-digit-grade-schools and --keep-track" {
+	golden clever-schools.out.csv -t clever-sections --subject-map \
+	    "$F/subjects.json" --keep-track --two-digit-grade-schools 5 \
+	    "$F/sections.ndjson"
+}
+
+@test "clever-sections: grade 11 outside the two-digit schools is an error" {
+	echo '{"school":"3","section":"1","teacher":"t","grade":11}' >in
+	fails 65 "in:1: section '1': cannot read grade '11'" \
+	    -t clever-sections --two-digit-grade-schools 5 in
+	run --separate-stderr conduit-fmt -t clever-sections in
+	assert_success
+	[[ "${lines[1]}" == *",11,,,"* ]]
+}
+
+@test "clever-sections: a section without a teacher is an error" {
+	printf '%s\n' '{"school":"3","section":"1","teacher":"t"}' \
+	    '{"school":"3","section":"2","grade":1}' >in
+	fails 65 "in:2: section '2' has no teacher" -t clever-sections in
+}
+
+@test "clever-sections: a section split over the input is an error" {
+	printf '%s\n' '{"school":"3","section":"1","teacher":"t"}' \
+	    '{"school":"3","section":"2","teacher":"t"}' \
+	    '{"school":"3","section":"1","teacher":"u"}' >in
+	fails 65 "in:3: section '1' appears again" -t clever-sections in
+	printf '%s\n' '{"school":"3","section":"1","teacher":"t"}' \
+	    '{"school":"4","section":"1","teacher":"u"}' >in
+	fails 65 "in:2: section '1' is given for school '3' and school '4'" \
+	    -t clever-sections in
+}
+
+@test "clever-sections: bad dates are refused" {
+	echo '{"school":"3","section":"1","teacher":"t","term_end":"June"}' >in
+	fails 65 "in:1: field 'term_end': cannot read 'June'" \
+	    -t clever-sections in
+}
+
+@test "clever-sections: the subject map must name Clever subjects" {
+	echo '{"Mat": "Mathematics"}' >map.json
+	echo '{"school":"3","section":"1","teacher":"t"}' >in
+	fails 78 "map.json: entry 'Mat': 'Mathematics' is not a Clever subject" \
+	    -t clever-sections --subject-map map.json in
+}
+
+@test "dat: '|' fields, enclosures, #EOR# records" {
+	golden dat.out.dat -t dat --fields course,user,role,name \
+	    "$F/changes.ndjson"
+}
+
+@test "dat: a value holding the record terminator is refused" {
+	printf '{"a":"x#EOR#\\ny"}\n' >in
+	fails 65 "in:1: field 'a' holds the SQL*Loader record terminator" \
+	    -t dat in
+}
+
+@test "dat: a field outside the first record's columns is refused" {
+	printf '%s\n' '{"a":"1"}' '{"a":"2","b":"3"}' >in
+	fails 65 "in:2: field 'b' is not among the columns" -t dat in
+}
+
+@test "csv: --fields chooses columns, --csv-safe defuses formulas" {
+	golden csv-safe.out.csv -t csv --csv-safe \
+	    --fields op,course,user,role,name "$F/changes.ndjson"
+}
+
+@test "csv: a field outside the header is refused with its location" {
+	fails 65 "changes.ndjson:4: field 'old_role' is not a column" -t csv "$F/changes.ndjson"
+}
+
+@test "ndjson: --fields keeps and orders fields, role map applies" {
+	golden ndjson-fields.out.ndjson -t ndjson --fields user,course,role \
+	    --role-map "$F/roles.json" "$F/changes.ndjson"
+}
+
+@test "a missing required field stops the run; nothing is passed on" {
+	printf '%s\n' '{"op":"add","course":"c","user":"u","role":"r"}' \
+	    '{"op":"add","course":"c","role":"r"}' >in
+	for t in conduit canvas moodle-flatfile; do
+		fails 65 "in:2: missing field 'user'" -t "$t" in
+	done
+}
+
+@test "an unknown op is refused" {
+	echo '{"op":"remove","course":"c","user":"u","role":"r"}' >in
+	fails 65 "in:1: field 'op': unknown value 'remove'" -t conduit in
+}
+
+@test "an unmapped role is exit 65 unless --skip-unmapped counts it" {
+	echo '{"STU":"student"}' >r.json
+	fails 65 "changes.ndjson:3: field 'role': role 'AUD' has no mapping in 'r.json'" \
+	    -t conduit --role-map r.json "$F/changes.ndjson"
+	run --separate-stderr conduit-fmt -t conduit --role-map r.json \
+	    --skip-unmapped "$F/changes.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+	[[ "$stderr" == *"2 records skipped: role not mapped"* ]]
+	run --separate-stderr conduit-fmt -q -t conduit --role-map r.json \
+	    --skip-unmapped "$F/changes.ndjson"
+	assert_success
+	[ -z "$stderr" ]
+}
+
+@test "a malformed record is exit 65 with file and line" {
+	printf '%s\n' '{"op":"add","course":"c","user":"u","role":"r"}' \
+	    '{"op":"add",' >in
+	run --separate-stderr conduit-fmt -t conduit in
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "conduit-fmt: in:2: "* ]]
+}
+
+@test "a missing input or map file is exit 66" {
+	fails 66 "nope.ndjson" -t conduit nope.ndjson
+	fails 66 "cannot open 'nope.json'" -t conduit --role-map nope.json \
+	    "$F/changes.ndjson"
+	echo '["student"]' >bad.json
+	fails 78 "bad.json: not a JSON object" -t conduit --role-map bad.json \
+	    "$F/changes.ndjson"
+}
+
+@test "option misuse is a usage error" {
+	fails 2 "--to FORMAT is required" "$F/changes.ndjson"
+	fails 2 "unknown format 'xml'" -t xml
+	fails 2 "--fields is for dat, csv and ndjson" -t conduit --fields a
+	fails 2 "are for clever-sections" -t conduit --keep-track
+	fails 2 "--role-map and --skip-unmapped do not apply" \
+	    -t clever-sections --skip-unmapped
+	fails 2 "--csv-safe is for CSV formats" -t dat --csv-safe
+	fails 2 "unknown input format 'xml'" -t csv -i xml
+}
+
+@test "empty input gives empty output" {
+	run --separate-stderr conduit-fmt -t conduit </dev/null
+	assert_success
+	[ -z "$output" ]
+	run --separate-stderr conduit-fmt -t clever-sections </dev/null
+	assert_success
+	[ -z "$output" ]
+}
+
+@test "--output writes atomically and keeps the old file on failure" {
+	conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    --output out.csv "$F/changes.ndjson" 2>/dev/null
+	diff -u "$F/conduit.out.csv" out.csv
+	echo '{"op":"add","course":"c","role":"r"}' >in
+	run --separate-stderr conduit-fmt -t conduit --output out.csv in
+	assert_failure 65
+	diff -u "$F/conduit.out.csv" out.csv
+	[ "$(ls -A | grep -c '^\.out')" -eq 0 ]
+}
+
+@test "--log-dir keeps a timestamped copy of each file" {
+	mkdir logs
+	export SOURCE_DATE_EPOCH=1795000000
+	run --separate-stderr conduit-fmt -t conduit --role-map \
+	    "$F/roles.json" --log-dir logs "$F/changes.ndjson"
+	assert_success
+	printf '%s\n' "$output" >got
+	diff -u "$F/conduit.out.csv" got
+	diff -u "$F/conduit.out.csv" logs/conduit-20261118T110640Z.csv
+	conduit-fmt -t conduit --log-dir logs --output o.csv \
+	    "$F/changes.ndjson" 2>/dev/null
+	cmp o.csv logs/conduit-20261118T110640Z-2.csv
+	# nothing produced, nothing logged
+	conduit-fmt -t conduit --log-dir logs </dev/null
+	[ "$(ls logs | wc -l)" -eq 2 ]
+	fails 74 "cannot use log directory 'nodir'" -t conduit --log-dir nodir \
+	    "$F/changes.ndjson"
+}
+
+@test "a failed write to stdout is exit 74" {
+	run --separate-stderr bash -c \
+	    'conduit-fmt -t conduit "$1" >/dev/full' _ "$F/changes.ndjson"
+	assert_failure 74
+	[ "$stderr" = "conduit-fmt: write error on stdout: No space left on device" ]
+}
