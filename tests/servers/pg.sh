@@ -43,7 +43,7 @@ start)
 		done
 	fi
 	as_pg "$PGBIN/initdb" -D "$dir/data" -U "$(super)" -E UTF8 \
-		--locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 \
+		--locale=C.UTF-8 --no-sync --auth-local=trust --auth-host=scram-sha-256 \
 		>"$dir/initdb.log" 2>&1
 	cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
