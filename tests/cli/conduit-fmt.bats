@@ -43,7 +43,7 @@ fails() {
 	for o in --role-map --skip-unmapped --fields --subject-map \
 	    --keep-track --two-digit-grade-schools --output --log-dir \
 	    --csv-safe; do
-		grep -q -- "Fl ${o#--}" "$ROOT/man/conduit-fmt.1"
+		grep -qF -- "Fl \\-${o#--}" "$ROOT/man/conduit-fmt.1"
 		[[ "$output" == *"$o"* ]]
 	done
 }
