@@ -337,6 +337,12 @@ open_input(const char *path, off_t *size, struct ep_error *err)
 	if (!is_stdin)
 		fclose(src);
 	*size = ftello(spool);
+	if (*size < 0 || fseeko(spool, 0, SEEK_SET) < 0) {
+		ep_error_set(err, EP_EXIT_IOERR, "cannot rewind the spool of "
+		    "'%s': %s", path, strerror(errno));
+		fclose(spool);
+		return NULL;
+	}
 	return spool;
 fail:
 	if (!is_stdin)
