@@ -572,7 +572,7 @@ class Conn(socketserver.BaseRequestHandler):
 
     def batch(self, p):
         sql = p[self.skip_headers(p):].decode("utf-16-le")
-        self.log("batch: %s", sql)
+        self.log("batch: %r", sql)
         try:
             self.run(sql, {}, TOK_DONE)
             self.put(tok_done(TOK_DONE, DONE_FINAL, 0, 0))
@@ -691,7 +691,7 @@ class Conn(socketserver.BaseRequestHandler):
                 raise SqlError(8145, "%s is not a parameter for procedure "
                                "sp_executesql." % pname)
             values[key] = val
-        self.log("rpc sp_executesql: %s %r", stmt, values)
+        self.log("rpc sp_executesql: %r %r", stmt, values)
         # db-lib sends empty strings as NULL: the client sets them with
         # leading "SET @P1 = N'';" statements, run here as T-SQL would.
         while True:
