@@ -85,3 +85,25 @@ lint:
 
 clean:
 	rm -rf build build-asan bin
+
+# Fuzzing (clang's libFuzzer): each target runs FUZZ_SECONDS, growing its
+# corpus in tests/fuzz/corpus/TARGET; crashes land in build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ndjson csv url
+FUZZ_LIB := src/lib/rec.c src/lib/msg.c src/lib/secret.c
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1 -std=c11 \
+	-D_GNU_SOURCE -Isrc/lib
+fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/new-$$t && \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=1 \
+			build/fuzz/new-$$t tests/fuzz/corpus/$$t 2>&1 \
+			| grep -E 'stat::|cov:|Done|ERROR' | tail -n 4 || exit 1; \
+		build/fuzz/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t \
+			build/fuzz/new-$$t >/dev/null 2>&1; \
+	done
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/targets.h $(FUZZ_LIB) $(HDRS)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB)
+.PHONY: fuzz

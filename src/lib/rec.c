@@ -874,7 +874,12 @@ check_utf8(struct ep_reader *rd, struct ep_error *err, const char *s,
     size_t len, unsigned long line)
 {
 	long off = ep_utf8_check(s, len);
+	const char *nul = memchr(s, '\0', len);
 
+	/* NUL is valid UTF-8 but no field of ours can hold it. */
+	if (nul != NULL && (off < 0 || nul - s < off))
+		return bad(rd, err, line, "NUL byte at byte %ld",
+		    (long)(nul - s) + 1);
 	if (off >= 0)
 		return bad(rd, err, line, "invalid UTF-8 at byte %ld", off + 1);
 	return 0;
@@ -1086,7 +1091,15 @@ next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 		    "row has %zu fields, the header has %zu",
 		    rd->tmp->n, rd->nhdr);
 	ep_rec_clear(rec);
-	buf_reserve(rec, rd->tmp->blen + 1);
+	{
+		/* Reserve names and values at once: nothing may move while
+		 * a name is not yet attached to its field. */
+		size_t need = rd->tmp->blen + 1;
+
+		for (size_t i = 0; i < rd->nhdr; i++)
+			need += strlen(rd->hdr[i]) + 1;
+		buf_reserve(rec, need);
+	}
 	for (size_t i = 0; i < rd->nhdr; i++) {
 		const struct ep_field *s = &rd->tmp->f[i];
 		struct ep_field *d;
@@ -1246,12 +1259,14 @@ ep_csv_put_field(FILE *fp, const char *s, size_t len, bool safe)
 	bool prefix = safe && len > 0 && (s[0] == '=' || s[0] == '+' ||
 	    s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
 
-	for (size_t i = 0; i < len; i++)
+	/* A leading byte-order mark is quoted so a reader cannot take it
+	 * for the file's own. */
+	if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		quote = true;
+	for (size_t i = 0; i < len && !quote; i++)
 		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' ||
-		    s[i] == '\r') {
+		    s[i] == '\r')
 			quote = true;
-			break;
-		}
 	if (!quote) {
 		if (prefix)
 			putc_unlocked('\'', fp);
@@ -1350,8 +1365,13 @@ ep_writer_write(struct ep_writer *w, const struct ep_rec *r,
 			f = &r->f[k];
 		else
 			f = ep_rec_get(r, w->cols[k]);
-		if (f == NULL || f->type == EP_T_NULL)
+		if (f == NULL || f->type == EP_T_NULL || f->vlen == 0) {
+			/* A lone empty value would be a blank line, which
+			 * readers skip: quote it. */
+			if (w->ncols == 1)
+				fputs_unlocked("\"\"", fp);
 			continue;
+		}
 		ep_csv_put_field(fp, f->val, f->vlen, w->safe);
 	}
 	putc_unlocked('\n', fp);

@@ -209,6 +209,22 @@ test_csv(void)
 	expect_bad("a,,c\n1,2,3\n", EP_FMT_CSV,
 	    "t.in:1: empty column name in header (column 2)",
 	    "csv: empty column name");
+	{
+		/* A NUL byte cannot live in a C string: refused. */
+		int rc;
+		FILE *fp = fmemopen("a,b\n1,x\0y\n", 9, "r");
+		struct ep_reader *rd = ep_reader_new(fp, "t.in", EP_FMT_CSV);
+		struct ep_rec *r = ep_rec_new();
+		struct ep_error err;
+
+		rc = ep_reader_next(rd, r, &err);
+		ok(rc == -1 && err.code == 65 &&
+		    strcmp(err.msg, "t.in:2: NUL byte at byte 4") == 0,
+		    "csv: NUL byte refused (%s)", err.msg);
+		ep_rec_free(r);
+		ep_reader_free(rd);
+		fclose(fp);
+	}
 	expect_bad("a,b\n1,\xc3\n", EP_FMT_CSV,
 	    "t.in:2: invalid UTF-8 at byte 3", "csv: invalid UTF-8");
 }
