@@ -176,8 +176,10 @@ main(int argc, char **argv)
 		o.url = argv[1];
 	}
 
-	if (parse_target(o.url, &t, &err) < 0)
+	if (parse_target(o.url, &t, &err) < 0) {
+		target_free(&t);
 		return ep_report(&err);
+	}
 	if (o.known_hosts == NULL)
 		o.known_hosts = kh = default_known_hosts();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
