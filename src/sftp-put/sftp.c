@@ -432,6 +432,7 @@ sftp_put(struct sftp *s, FILE *fp, off_t size, bool *retry,
 		    rc != CURLE_LOGIN_DENIED &&
 		    rc != CURLE_COULDNT_CONNECT &&
 		    rc != CURLE_COULDNT_RESOLVE_HOST &&
+		    rc != CURLE_FAILED_INIT &&
 		    rc != CURLE_REMOTE_FILE_NOT_FOUND)
 			remove_partial(s);
 		return -1;
