@@ -140,8 +140,8 @@ fail(struct ms *m, const char *what, struct ep_error *err)
 		    "'%s' lost: %s", what, m->where, last.dberr ? lib_text() :
 		    "the server closed the connection");
 	else if (last.msgno != 0)
-		ep_error_set(err, EP_EXIT_DATAERR, "%s: SQL Server error %d: "
-		    "%s", what, last.msgno, last.msg);
+		ep_error_set(err, EP_EXIT_DATAERR, "SQL error: %s (SQL Server "
+		    "error %d)", last.msg, last.msgno);
 	else
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s on '%s': %s", what,
 		    m->where, lib_text());
@@ -171,7 +171,6 @@ ms_open(const char *url, const char *password, int flags,
 	const char *db;
 	int port;
 
-	(void)flags;	/* read-only is up to the login's permissions */
 	if (ep_url_parse(url, &u, err) < 0)
 		return NULL;
 	db = u.path[0] == '/' ? u.path + 1 : u.path;
@@ -211,6 +210,11 @@ ms_open(const char *url, const char *password, int flags,
 	DBSETLCHARSET(login, "UTF-8");
 	if (db[0] != '\0')
 		DBSETLDBNAME(login, db);
+	/* ApplicationIntent=ReadOnly: an availability group routes the
+	 * session to a readable secondary.  It is a hint, not a guard:
+	 * what the login may change is up to its permissions. */
+	if (flags & EP_DB_READONLY)
+		DBSETLREADONLY(login, TRUE);
 	if (dbsetlversion(login, DBVERSION_74) == FAIL) {
 		ep_error_set(err, EP_EXIT_SOFTWARE, "this FreeTDS cannot "
 		    "speak TDS 7.4");
@@ -247,17 +251,26 @@ out:
 	return m;
 }
 
-/* Skip what is left of the current command's results. */
+/*
+ * Read what is left of the current command's results.  Returns 0, -1 on
+ * an error, or with one set -2 when another result set with columns
+ * follows (only one can become records; the rest is cancelled).
+ */
 static int
-drain(struct ms *m)
+drain(struct ms *m, bool one)
 {
 	RETCODE rc;
 
 	m->rows = false;
-	while ((rc = dbresults(m->dbp)) == SUCCEED)
+	while ((rc = dbresults(m->dbp)) == SUCCEED) {
+		if (one && dbnumcols(m->dbp) > 0) {
+			dbcancel(m->dbp);
+			return -2;
+		}
 		while ((rc = dbnextrow(m->dbp)) != NO_MORE_ROWS)
 			if (rc == FAIL)
 				return -1;
+	}
 	return rc == FAIL || DBDEAD(m->dbp) ? -1 : 0;
 }
 
@@ -539,11 +552,18 @@ ms_next(void *h, struct ep_rec *row, struct ep_error *err)
 	if (rc == NO_MORE_ROWS) {
 		/* An error after the last row (or a second result set that
 		 * failed) must not pass for the end of the data. */
-		if (last.msgno != 0 || DBDEAD(m->dbp) || drain(m) < 0 ||
-		    last.msgno != 0) {
-			m->rows = false;
-			return fail(m, "query failed", err);
+		int more = last.msgno != 0 || DBDEAD(m->dbp) ? -1 :
+		    drain(m, true);
+
+		m->rows = false;
+		if (more == -2 && last.msgno == 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "the query returns "
+			    "more than one result set (only one can be read "
+			    "as records)");
+			return -1;
 		}
+		if (more < 0 || last.msgno != 0)
+			return fail(m, "query failed", err);
 		return 0;
 	}
 	m->rows = false;
@@ -563,7 +583,7 @@ ms_exec(void *h, const char *sql, struct ep_error *err)
 	reset(m);
 	clear_errors();
 	if (dbcmd(m->dbp, sql) == FAIL || dbsqlexec(m->dbp) == FAIL ||
-	    drain(m) < 0 || last.msgno != 0)
+	    drain(m, false) < 0 || last.msgno != 0)
 		return fail(m, "statement failed", err);
 	return 0;
 }

@@ -204,6 +204,25 @@ def params_to_null(sql):
     return "".join(out)
 
 
+def split_statements(sql):
+    """The statements of a batch, split at the semicolons outside
+    literals and comments (SQLite runs one statement per call)."""
+    stmts, cur = [], []
+    for kind, text in split_sql(sql):
+        if kind != "code":
+            cur.append(text)
+            continue
+        parts = text.split(";")
+        for part in parts[:-1]:
+            cur.append(part)
+            stmts.append("".join(cur))
+            cur = []
+        cur.append(parts[-1])
+    stmts.append("".join(cur))
+    return [x for x in stmts if x.strip() and
+            any(k == "code" and t.strip() for k, t in split_sql(x))] or [""]
+
+
 def param_names(sql):
     """The @names used in sql, as written, each once (case-insensitive
     as in T-SQL); @@globals are not parameters."""
@@ -518,14 +537,14 @@ class Conn(socketserver.BaseRequestHandler):
             return p[ib:ib + 2 * cch]
 
         tdsver, psize = struct.unpack("<II", p[4:12])
-        flags3 = p[27]
+        typeflags, flags3 = p[26], p[27]
         user = field(40).decode("utf-16-le")
         raw = field(44)
         pw = bytes((((b ^ 0xA5) << 4) & 0xF0) | ((b ^ 0xA5) >> 4)
                    for b in raw).decode("utf-16-le")
         database = field(68).decode("utf-16-le")
-        self.log("login: user %r database %r tds %08x", user, database,
-                 tdsver)
+        self.log("login: user %r database %r tds %08x%s", user, database,
+                 tdsver, " read-only intent" if typeflags & 0x20 else "")
         if psize >= 512:
             self.packet_size = min(psize, 32767)
         srv = self.server
@@ -574,7 +593,8 @@ class Conn(socketserver.BaseRequestHandler):
         sql = p[self.skip_headers(p):].decode("utf-16-le")
         self.log("batch: %r", sql)
         try:
-            self.run(sql, {}, TOK_DONE)
+            for stmt in split_statements(sql):
+                self.run(stmt, {}, TOK_DONE)
             self.put(tok_done(TOK_DONE, DONE_FINAL, 0, 0))
         except SqlError as e:
             self.put(tok_msg(TOK_ERROR, e.number, e.text, e.severity,
@@ -713,7 +733,10 @@ class Conn(socketserver.BaseRequestHandler):
                                "expects the parameter '@%s', which was not "
                                "supplied." % (decl, stmt[:40], name))
             bind[name] = values[name.lower()]
-        self.run(stmt, bind, TOK_DONEINPROC)
+        for one in split_statements(stmt):
+            used = {k: v for k, v in bind.items()
+                    if k.lower() in [n.lower() for n in param_names(one)]}
+            self.run(one, used, TOK_DONEINPROC)
 
     # --- running SQL
     def run(self, sql, values, donetok):
