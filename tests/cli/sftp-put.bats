@@ -256,6 +256,18 @@ fingerprint() {
 	[ ! -e "$OUT/.taken.partial" ]
 }
 
+@test "a partial file of the wrong size is not renamed" {
+	# The server writes through the symlink into /dev/null, whose size
+	# is 0: the size check must catch it.
+	ln -s /dev/null "$OUT/.s.csv.partial"
+	run --separate-stderr put "$IN" "$BASE$OUT/s.csv"
+	assert_failure 74
+	[ -z "$output" ]
+	[[ "$stderr" == *"'$OUT/.s.csv.partial' on the server is shorter than the $(wc -c <"$IN") bytes sent; nothing renamed"* ]]
+	[ ! -e "$OUT/s.csv" ]
+	[ ! -L "$OUT/.s.csv.partial" ]
+}
+
 @test "a server killed mid-upload: non-zero exit and no file named NAME" {
 	export S2=$BATS_FILE_TMPDIR/srv2
 	"$SRV" start "$S2"
