@@ -1,0 +1,285 @@
+# shellcheck shell=bash
+# pipeline.sh - what the edpipe pipeline scripts share.  Sourced, not run.
+#
+# The including script sets PROG, USAGE (its help text) and CONF_VARS (the
+# configuration variables it knows), then calls, in this order:
+#
+#   ep_init "$@"          options -c FILE -n -q -v -h, the configuration
+#   ep_require NAME...    variables that must be set
+#   ep_need PROG...       programs that must be on PATH
+#   ep_lock               flock: one run at a time
+#   ep_start_run          the run directory, its log, status.json at exit
+#   ep_step NAME CMD...   each step; a failure ends the run, naming NAME
+#
+# Every run keeps its files in $EDPIPE_WORK_DIR/runs/STAMP/ (STAMP is the
+# UTC start time), with a symlink `last` to the newest: the records of
+# every step, STEP.err (what the step printed on stderr), run.log and
+# status.json.  Runs older than $EDPIPE_KEEP_DAYS days are removed.
+#
+# Exit status: a failed step's own status (3 safety limit, 65 bad data,
+# 69 service unavailable, 77 refused ...); 2 usage; 66 configuration file
+# missing; 75 another run holds the lock; 78 bad configuration.
+
+# Options, set by ep_init.
+DRY_RUN=0
+QUIET=0
+VERBOSE=0
+CONF=
+RUN=
+STEP=
+RUN_LOG=/dev/null
+STARTED=
+UPLOADED=false
+
+EP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+ep_die() {
+	local code=$1
+	shift
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	ep_log "error: $*"
+	exit "$code"
+}
+
+ep_warn() {
+	[ "$QUIET" = 1 ] || printf '%s: warning: %s\n' "$PROG" "$*" >&2
+	ep_log "warning: $*"
+}
+
+ep_say() {
+	[ "$QUIET" = 1 ] || printf '%s: %s\n' "$PROG" "$*" >&2
+	ep_log "$*"
+}
+
+ep_log() {
+	printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" \
+		>>"$RUN_LOG" 2>/dev/null || true
+}
+
+ep_usage() {
+	printf '%s\n' "$USAGE"
+	exit 0
+}
+
+ep_usage_error() {
+	printf '%s: %s\n' "$PROG" "$1" >&2
+	printf '%s\n' "$USAGE" | sed -n '1,/^$/p' | sed '/^$/d' >&2
+	printf "try '%s -h'\n" "$PROG" >&2
+	exit 2
+}
+
+ep_known() {
+	local v
+	for v in "${CONF_VARS[@]}" EDPIPE_WORK_DIR EDPIPE_KEEP_DAYS \
+		EDPIPE_LOCK_WAIT EDPIPE_BIN EDPIPE_SHARE; do
+		[ "$v" != "$1" ] || return 0
+	done
+	return 1
+}
+
+# ep_load_conf FILE: the NAME=VALUE lines of FILE (systemd
+# EnvironmentFile syntax: VALUE bare, "double" or 'single' quoted, never
+# expanded; blank lines and # comments ignored).  A name the script does
+# not know is an error, so is a secret.  A variable already set in the
+# environment wins over the file.
+ep_load_conf() {
+	local file=$1 line n=0 name value
+	[ -e "$file" ] || ep_die 66 "configuration '$file' does not exist"
+	[ -r "$file" ] || ep_die 77 "configuration '$file' is not readable"
+	while IFS= read -r line || [ -n "$line" ]; do
+		n=$((n + 1))
+		line=${line#"${line%%[![:space:]]*}"}
+		case $line in '' | '#'*) continue ;; esac
+		line=${line#export }
+		if [[ ! $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+			ep_die 78 "$file:$n: not a NAME=VALUE line"
+		fi
+		name=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+		case $name in
+		*PASSWORD | *TOKEN | *PASSPHRASE | *SECRET | *_KEY)
+			ep_die 78 "$file:$n: $name is a secret: keep it in" \
+				"the environment or in an owner-only file" \
+				"named by ${name}_FILE, never in the configuration"
+			;;
+		esac
+		ep_known "$name" || ep_die 78 "$file:$n: unknown variable '$name'"
+		if [[ $value =~ ^\"(.*)\"[[:space:]]*$ ]] ||
+			[[ $value =~ ^\'(.*)\'[[:space:]]*$ ]]; then
+			value=${BASH_REMATCH[1]}
+		else
+			value=${value%%[[:space:]]#*}
+			value=${value%"${value##*[![:space:]]}"}
+		fi
+		[ -n "${!name+x}" ] || printf -v "$name" '%s' "$value"
+	done <"$file"
+}
+
+ep_init() {
+	local o
+	case ${1:-} in --help) ep_usage ;; esac
+	while getopts ':c:nqvh' o; do
+		case $o in
+		c) CONF=$OPTARG ;;
+		n) DRY_RUN=1 ;;
+		q) QUIET=1 VERBOSE=0 ;;
+		v) VERBOSE=1 QUIET=0 ;;
+		h) ep_usage ;;
+		:) ep_usage_error "option -$OPTARG needs an argument" ;;
+		*) ep_usage_error "unknown option '-$OPTARG'" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	# shellcheck disable=SC2034 # the operands, for the script
+	ARGS=("$@")
+	CONF=${CONF:-${EDPIPE_CONF:-}}
+	[ -z "$CONF" ] || ep_load_conf "$CONF"
+	if [ -n "${EDPIPE_BIN:-}" ]; then
+		PATH=$EDPIPE_BIN:$PATH
+	elif [ -x "$EP_ROOT/bin/enroll-diff" ]; then
+		PATH=$EP_ROOT/bin:$PATH
+	fi
+	if [ -z "${EDPIPE_SHARE:-}" ]; then
+		EDPIPE_SHARE=$EP_ROOT/share
+		[ -d "$EDPIPE_SHARE/queries" ] ||
+			EDPIPE_SHARE=/usr/local/share/edpipe
+	fi
+	: "${EDPIPE_WORK_DIR:=/var/lib/edpipe/$PROG}"
+	: "${EDPIPE_KEEP_DAYS:=14}"
+	: "${EDPIPE_LOCK_WAIT:=0}"
+	[[ $EDPIPE_KEEP_DAYS =~ ^[0-9]+$ ]] ||
+		ep_die 78 "EDPIPE_KEEP_DAYS must be a number of days"
+	[[ $EDPIPE_LOCK_WAIT =~ ^[0-9]+$ ]] ||
+		ep_die 78 "EDPIPE_LOCK_WAIT must be a number of seconds"
+	export PATH
+}
+
+ep_require() {
+	local v
+	for v in "$@"; do
+		[ -n "${!v:-}" ] || ep_die 78 "$v is not set"
+	done
+}
+
+ep_need() {
+	local p
+	for p in "$@"; do
+		command -v "$p" >/dev/null 2>&1 ||
+			ep_die 78 "'$p' is not on PATH (set EDPIPE_BIN)"
+	done
+}
+
+# ep_lock: hold $EDPIPE_WORK_DIR/.lock for the rest of the run (the lock
+# goes with the process), waiting up to EDPIPE_LOCK_WAIT seconds for a
+# run that holds it; then refuse with 75, so cron tries again next time.
+ep_lock() {
+	local lock=$EDPIPE_WORK_DIR/.lock
+	mkdir -p "$EDPIPE_WORK_DIR" ||
+		ep_die 74 "cannot create '$EDPIPE_WORK_DIR'"
+	exec {LOCK_FD}>>"$lock" || ep_die 74 "cannot open '$lock'"
+	if ! flock -w "$EDPIPE_LOCK_WAIT" "$LOCK_FD"; then
+		ep_die 75 "another run holds '$lock'; not started"
+	fi
+}
+
+ep_start_run() {
+	local stamp n=1
+	STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	stamp=$(date -u +%Y%m%dT%H%M%SZ)
+	mkdir -p "$EDPIPE_WORK_DIR/runs"
+	find "$EDPIPE_WORK_DIR/runs" -mindepth 1 -maxdepth 1 -type d \
+		-mtime +"$EDPIPE_KEEP_DAYS" -exec rm -rf {} + 2>/dev/null || true
+	RUN=$EDPIPE_WORK_DIR/runs/$stamp
+	while [ -e "$RUN" ]; do
+		n=$((n + 1))
+		RUN=$EDPIPE_WORK_DIR/runs/$stamp-$n
+	done
+	mkdir "$RUN"
+	ln -sfn "runs/${RUN##*/}" "$EDPIPE_WORK_DIR/last"
+	RUN_LOG=$RUN/run.log
+	ep_log "$PROG started, configuration '${CONF:-none}'"
+	[ "$DRY_RUN" = 0 ] || ep_log "dry run: nothing will be uploaded"
+	trap 'ep_finish $?' EXIT
+}
+
+# The counts of a change file, as JSON: {"add": N, "drop": N, "update": N}.
+ep_counts() {
+	if [ -s "$1" ]; then
+		jq -n -c '[inputs.op] | {add: map(select(. == "add")) | length,
+			drop: map(select(. == "drop")) | length,
+			update: map(select(. == "update")) | length}' "$1"
+	else
+		echo '{"add":0,"drop":0,"update":0}'
+	fi
+}
+
+# At exit: status.json in the run directory, for people and monitors.
+ep_finish() {
+	local rc=$1 counts='{}'
+	trap - EXIT
+	[ -n "$RUN" ] || exit "$rc"
+	if [ -n "${CHANGES:-}" ] && [ -f "$CHANGES" ]; then
+		counts=$(ep_counts "$CHANGES" 2>/dev/null) || counts='{}'
+	fi
+	jq -n --arg script "$PROG" --arg run "$RUN" --arg started "$STARTED" \
+		--arg ended "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		--arg step "$STEP" --argjson exit "$rc" \
+		--argjson uploaded "$UPLOADED" --argjson dry "$DRY_RUN" \
+		--argjson counts "$counts" \
+		--arg file "${UPLOAD_FILE:-}" --arg url "${UPLOAD_URL:-}" \
+		'{script: $script, status: (if $exit == 0 then "ok" else
+		"failed" end), exit: $exit, failed_step: (if $exit == 0 then
+		null else $step end), started: $started, ended: $ended,
+		dry_run: ($dry == 1), changes: $counts, uploaded: $uploaded,
+		file: $file, url: $url, run: $run}' >"$RUN/status.json" \
+		2>/dev/null || true
+	ep_log "$PROG ended with status $rc"
+	exit "$rc"
+}
+
+# ep_step NAME CMD [ARG...]: run one step.  Its stderr goes to
+# $RUN/NAME.err and the run log (and to our stderr unless -q).  A failure
+# stops the run with the step's own exit status and a message naming it;
+# nothing after it runs, so nothing is uploaded.
+ep_step() {
+	local name=$1 rc=0
+	shift
+	STEP=$name
+	ep_log "step $name: $(printf '%q ' "$@")"
+	[ "$VERBOSE" = 0 ] || printf '%s: step %s: %s\n' "$PROG" "$name" "$*" >&2
+	"$@" 2>"$RUN/$name.err" || rc=$?
+	if [ -s "$RUN/$name.err" ]; then
+		sed 's/^/    /' "$RUN/$name.err" >>"$RUN_LOG"
+		if [ "$rc" -ne 0 ] || [ "$QUIET" = 0 ]; then
+			cat "$RUN/$name.err" >&2
+		fi
+	else
+		rm -f "$RUN/$name.err"
+	fi
+	if [ "$rc" -ne 0 ]; then
+		ep_die "$rc" "step '$name' failed with exit status $rc;" \
+			"nothing uploaded; run files in $RUN"
+	fi
+}
+
+# ep_sftp_args: sftp-put's options from SFTP_KNOWN_HOSTS, SFTP_IDENTITY,
+# SFTP_PASSWORD_FILE, SFTP_RETRIES and -n, into the array SFTP_ARGS.
+ep_sftp_args() {
+	SFTP_ARGS=()
+	[ -z "${SFTP_KNOWN_HOSTS:-}" ] ||
+		SFTP_ARGS+=(--known-hosts "$SFTP_KNOWN_HOSTS")
+	[ -z "${SFTP_IDENTITY:-}" ] || SFTP_ARGS+=(--identity "$SFTP_IDENTITY")
+	[ -z "${SFTP_PASSWORD_FILE:-}" ] ||
+		SFTP_ARGS+=(--password-file "$SFTP_PASSWORD_FILE")
+	[ -z "${SFTP_RETRIES:-}" ] || SFTP_ARGS+=(--retries "$SFTP_RETRIES")
+	[ "$DRY_RUN" = 0 ] || SFTP_ARGS+=(--dry-run)
+	return 0
+}
+
+# ep_upload FILE URL: the last step.  UPLOADED turns true only once
+# sftp-put has renamed the file into place.
+ep_upload() {
+	UPLOAD_FILE=$1 UPLOAD_URL=$2
+	ep_sftp_args
+	ep_step sftp-put sftp-put "${SFTP_ARGS[@]}" "$1" "$2"
+	[ "$DRY_RUN" = 1 ] || UPLOADED=true
+}
