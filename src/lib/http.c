@@ -532,6 +532,10 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 				long p = (long)((double)h->o.retry_base_ms *
 				    (1.0 - rem / h->o.low_remaining));
 
+				if (h->limit > 1)
+					ep_info(1, "X-Rate-Limit-Remaining is "
+					    "%.1f: slowing down to one request "
+					    "at a time", rem);
 				h->limit = 1;
 				if (h->hold_until < now + p)
 					h->hold_until = now + p;

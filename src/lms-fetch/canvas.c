@@ -506,13 +506,14 @@ status_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		json_decref(j);
 		return report_fail(rp, &err);
 	}
-	json_decref(j);
 	if (ep_http_now_ms() - rp->started > f->o->report_timeout_s * 1000) {
 		ep_error_set(&err, EP_EXIT_TEMPFAIL, "%s: still '%s' after "
 		    "%ld s (--report-timeout)", what, status,
 		    f->o->report_timeout_s);
+		json_decref(j);
 		return report_fail(rp, &err);
 	}
+	json_decref(j);
 	report_poll(rp, rp->poll_ms);
 	if (rp->poll_ms < 30 * f->o->retry_base_ms && rp->poll_ms < 30000)
 		rp->poll_ms *= 2;

@@ -2,6 +2,7 @@
 """canvas_server - a Canvas REST API stand-in for tests.
 
     canvas_server.py PORT --token TOKEN --fixture DIR [--delay-ms MS]
+                     [--tls CERT KEY]
 
 Follows the Canvas API documentation (doc/api/pagination.md, throttling.md,
 account_reports_controller.rb): Authorization: Bearer TOKEN; lists are
@@ -10,7 +11,8 @@ header of absolute URLs with opaque bookmark page tokens (rel current,
 first, next; no last); an unknown token gives 401 with WWW-Authenticate.
 
   GET  /api/v1/accounts/:id/courses    enrollment_term_id filters
-  GET  /api/v1/courses/:id/enrollments  type[] filters
+  GET  /api/v1/courses/:id/enrollments  type[] filters (course 403:
+       a permission refusal)
   GET  /api/v1/accounts/:id/users
   POST /api/v1/accounts/:id/reports/provisioning_csv   parameters[PART]
   GET  /api/v1/accounts/:id/reports/provisioning_csv/:rid
@@ -110,6 +112,10 @@ class Canvas(lms_common.Handler):
                 cs = [c for c in cs if str(c.get("enrollment_term_id")) == t]
             return self.page(u, q, cs)
         m = re.fullmatch(r"/api/v1/courses/(\w+)/enrollments", u.path)
+        if m and self.command == "GET" and m.group(1) == "403":
+            # A real permission refusal: 403 without "Rate Limit".
+            return self.send(403, {"status": "unauthorized", "errors": [
+                {"message": "user not authorized to perform that action"}]})
         if m and self.command == "GET":
             es = SITE["enrollments"].get(m.group(1))
             if es is None:
@@ -218,12 +224,13 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--fixture", required=True)
     ap.add_argument("--delay-ms", type=int, default=0)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
     TOKEN = a.token
     FIXDIR = a.fixture
     with open(os.path.join(FIXDIR, "site.json")) as f:
         SITE = json.load(f)
-    lms_common.serve(Canvas, a.port, a.delay_ms)
+    lms_common.serve(Canvas, a.port, a.delay_ms, a.tls)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Faults (query keys of /_reset; also the server's --delay-ms option):
   retry_after=S   Retry-After on throttling and 503 replies
   slow_ms=MS      delay of the slow fault (default 1500)
   delay_ms=MS     delay of every reply
+  jitter_ms=MS    a further random delay (0..MS) of every reply
   remaining=F     X-Rate-Limit-Remaining on every reply
   expire=1        the token is refused as expired
 
@@ -57,6 +58,7 @@ class State:
             "delay_ms": num("delay_ms", self.base_delay),
             "remaining": q.get("remaining", [None])[0],
             "expire": num("expire", 0),
+            "jitter_ms": num("jitter_ms", 0),
         }
         self.extra = {k: v[0] for k, v in q.items() if k not in self.cfg}
         self.rng = random.Random(self.cfg["seed"])
@@ -160,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault:
                 s["faults"] += 1
             delay = st.cfg["delay_ms"]
+            if st.cfg["jitter_ms"]:
+                delay += st.rng.randint(0, st.cfg["jitter_ms"])
         try:
             if delay:
                 time.sleep(delay / 1000)
@@ -225,9 +229,15 @@ class Handler(BaseHTTPRequestHandler):
         raise NotImplementedError
 
 
-def serve(handler_cls, port, delay_ms):
+def serve(handler_cls, port, delay_ms, tls=None):
+    """Serve forever; tls is (certfile, keyfile) for https."""
     handler_cls.state = State(delay_ms)
     srv = ThreadingHTTPServer(("127.0.0.1", port), handler_cls)
     srv.daemon_threads = True
     srv.request_queue_size = 128
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.serve_forever()

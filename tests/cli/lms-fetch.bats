@@ -1,0 +1,473 @@
+#!/usr/bin/env bats
+# lms-fetch against the loopback Moodle and Canvas test servers
+# (tests/servers/moodle_server.py, canvas_server.py), with faults injected
+# through their /_reset endpoint and checked through /_stats.
+
+load helper
+bats_require_minimum_version 1.5.0
+
+MTOKEN=moodle-test-token-5f2a
+CTOKEN=canvas-test-token-9c41
+# Short backoff so retries take milliseconds.
+FAST=(--retry-base-ms 20)
+
+setup_file() {
+	need python3 curl jq openssl
+	local d=$BATS_FILE_TMPDIR
+	MPORT=$(free_port)
+	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
+		--token "$MTOKEN" --fixture "$FIX/lms-fetch/moodle/site.json" \
+		>"$d/moodle.log" 2>&1 &
+	echo $! >"$d/moodle.pid"
+	CPORT=$(free_port)
+	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
+		--token "$CTOKEN" --fixture "$FIX/lms-fetch/canvas" \
+		>"$d/canvas.log" 2>&1 &
+	echo $! >"$d/canvas.pid"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$d/key.pem" \
+		-out "$d/cert.pem" >/dev/null 2>&1
+	TPORT=$(free_port)
+	python3 "$ROOT/tests/servers/canvas_server.py" "$TPORT" \
+		--token "$CTOKEN" --fixture "$FIX/lms-fetch/canvas" \
+		--tls "$d/cert.pem" "$d/key.pem" >"$d/tls.log" 2>&1 &
+	echo $! >"$d/tls.pid"
+	export MPORT CPORT TPORT
+	wait_port "$MPORT"
+	wait_port "$CPORT"
+	wait_port "$TPORT"
+}
+
+teardown_file() {
+	local p
+	for p in moodle canvas tls; do
+		[ ! -f "$BATS_FILE_TMPDIR/$p.pid" ] ||
+			kill "$(cat "$BATS_FILE_TMPDIR/$p.pid")" 2>/dev/null || true
+	done
+}
+
+setup() {
+	export MOODLE_TOKEN=$MTOKEN CANVAS_TOKEN=$CTOKEN
+	export MOODLE_URL=http://127.0.0.1:$MPORT
+	export CANVAS_URL=http://127.0.0.1:$CPORT
+	curl -fsS "$MOODLE_URL/_reset" >/dev/null
+	curl -fsS "$CANVAS_URL/_reset" >/dev/null
+}
+
+# faults SERVER QUERY: reset the server's counters and set its faults.
+faults() {
+	curl -fsS "$1/_reset?$2" >/dev/null
+}
+
+# stat SERVER KEY: one counter.
+stat() {
+	curl -fsS "$1/_stats" | jq -r ".$2"
+}
+
+# same FILE: stdout holds exactly the records of fixture FILE.
+same() {
+	diff -u <(jq -c . "$FIX/lms-fetch/$1") <(printf '%s\n' "$output" |
+		jq -c .)
+}
+
+MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
+
+@test "common options: --help, --version, unknown option" {
+	common_cli_checks lms-fetch
+	run --separate-stderr lms-fetch --help
+	assert_output --partial "lms-fetch canvas report provisioning"
+}
+
+@test "bad command lines are usage errors (exit 2) with nothing on stdout" {
+	local args
+	for args in "" "moodle" "blackboard courses" "moodle grades" \
+		"moodle enrollments" \
+		"moodle enrollments --mapping x --course-id 1" \
+		"moodle enrollments --course-id abc" \
+		"moodle courses --field shortname" \
+		"canvas courses" "canvas enrollments --account 1" \
+		"canvas enrollments --course 1 --account 1 --term 2" \
+		"canvas report provisioning --account 1 --term 5" \
+		"canvas report provisioning --account 1 --term 5 --what grades" \
+		"canvas report sis --account 1 --term 5 --what users" \
+		"canvas users --account 1 --type StudentEnrollment" \
+		"moodle courses --account 1" "--jobs 0 canvas users --account 1"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr lms-fetch $args
+		[ "$status" -eq 2 ] || { echo "args: $args"; false; }
+		[ -z "$output" ]
+		[[ "$stderr" == "lms-fetch: "* ]]
+		[[ "$stderr" == *"try 'lms-fetch --help'"* ]]
+	done
+}
+
+@test "moodle enrollments: one record per course, user and role, in mapping order" {
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)"
+	assert_success
+	same moodle-enrollments.out.ndjson
+	[ "$(stat "$MOODLE_URL" token_in_url)" -eq 0 ]
+	[ "$(stat "$MOODLE_URL" 'methods.POST')" -eq 3 ]
+}
+
+@test "moodle enrollments: users without idnumber are kept with idnumber \"\"" {
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4766
+	assert_success
+	run jq -c 'select(.user=="cnoid" or .user=="dempty") |
+		[.user, .idnumber]' <<<"$output"
+	assert_output $'["cnoid",""]\n["dempty",""]'
+}
+
+@test "moodle enrollments: --course-id order decides the output order" {
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4748 \
+		--course-id 4766,4800 --url "$MOODLE_URL/"
+	assert_success
+	diff -u <(jq -c 'select(.course_id==4748)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson"
+		jq -c 'select(.course_id==4766)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+}
+
+@test "moodle enrollments: an empty course gives no records and exit 0" {
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4800
+	assert_success
+	[ -z "$output" ]
+}
+
+@test "moodle courses: all, or those matching --field and --value" {
+	run --separate-stderr lms-fetch moodle courses
+	assert_success
+	same moodle-courses.out.ndjson
+	run --separate-stderr lms-fetch moodle courses --field shortname \
+		--value BSC5102Winter2021
+	assert_success
+	[ "$(jq -r .id <<<"$output")" = 4748 ]
+	[ "${#lines[@]}" -eq 1 ]
+}
+
+@test "moodle: an invalid token (error in HTTP 200) exits 77, token never shown" {
+	MOODLE_TOKEN=wrong-token-123 run --separate-stderr lms-fetch moodle \
+		enrollments --mapping "$(MAP)"
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" == *"invalidtoken: Invalid token - token not found"* ]]
+	[[ "$stderr" != *wrong-token-123* ]]
+}
+
+@test "moodle: an expired token (accessexception) exits 77" {
+	faults "$MOODLE_URL" expire=1
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)"
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" == *"token expired"* ]]
+}
+
+@test "moodle: other Moodle errors exit 69 with Moodle's message" {
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4766 \
+		--course-id 9999
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"no course with id 9999"* ]]
+	printf '{"X9":{"courses":["X"],"id":9999}}\n' >"$BATS_TEST_TMPDIR/m.json"
+	run --separate-stderr lms-fetch moodle enrollments \
+		--mapping "$BATS_TEST_TMPDIR/m.json"
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"course 9999: Moodle error invalidrecord: Can't find data record in database table course."* ]]
+}
+
+@test "token from --token-file (mode 600); a group-readable one is refused" {
+	local t=$BATS_TEST_TMPDIR/token
+	printf '%s\n' "$MTOKEN" >"$t"
+	chmod 600 "$t"
+	unset MOODLE_TOKEN
+	run --separate-stderr lms-fetch moodle courses --token-file "$t"
+	assert_success
+	same moodle-courses.out.ndjson
+	chmod 640 "$t"
+	run --separate-stderr lms-fetch moodle courses --token-file "$t"
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" != *"$MTOKEN"* ]]
+}
+
+@test "missing token, missing URL, and plain http off this machine exit 78" {
+	MOODLE_TOKEN= run --separate-stderr lms-fetch moodle courses
+	assert_failure 78
+	[[ "$stderr" == *MOODLE_TOKEN* ]]
+	MOODLE_URL= run --separate-stderr lms-fetch moodle courses
+	assert_failure 78
+	[[ "$stderr" == *"give --url or set MOODLE_URL"* ]]
+	run --separate-stderr lms-fetch canvas users --account 1 \
+		--url http://lms.example.edu
+	assert_failure 78
+	[[ "$stderr" == *"refusing to send a token over plain http"* ]]
+	[ -z "$output" ]
+}
+
+@test "--dry-run prints the requests, masks the token and sends nothing" {
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		--dry-run
+	assert_success
+	[[ "$output" != *"$MTOKEN"* ]]
+	[ "$(grep -c '^POST http://127.0.0.1:.*/webservice/rest/server.php$' \
+		<<<"$output")" -eq 3 ]
+	[[ "$output" == *"wstoken=****&wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=4766"* ]]
+	run --separate-stderr lms-fetch canvas enrollments --course 201 -n \
+		--type StudentEnrollment
+	assert_success
+	[[ "$output" == "GET http://127.0.0.1:$CPORT/api/v1/courses/201/enrollments?per_page=100&type%5B%5D=StudentEnrollment" ]]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+}
+
+@test "canvas enrollments: Link paging across many pages, Bearer header only" {
+	faults "$CANVAS_URL" "max_per_page=7&link_lower=1"
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202
+	assert_success
+	same canvas-enrollments.out.ndjson
+	# 251 enrollments of 201 in pages of 7, and one page of 202.
+	[ "$(stat "$CANVAS_URL" requests)" -eq 37 ]
+	[ "$(stat "$CANVAS_URL" token_in_url)" -eq 0 ]
+}
+
+@test "canvas enrollments --account --term lists the term's courses first" {
+	faults "$CANVAS_URL" "max_per_page=10&jitter_ms=20"
+	run --separate-stderr lms-fetch canvas enrollments --account 1 \
+		--term 5 --jobs 6
+	assert_success
+	same canvas-enrollments.out.ndjson
+}
+
+@test "canvas enrollments --type filters by enrollment type" {
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--type TeacherEnrollment
+	assert_success
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -r '.role + " " + .user' <<<"$output")" = "teacher S00011" ]
+}
+
+@test "canvas courses and users: flattened records in --term order" {
+	run --separate-stderr lms-fetch canvas courses --account 1 --term 6 \
+		--term 5
+	assert_success
+	same canvas-courses.out.ndjson
+	faults "$CANVAS_URL" max_per_page=30
+	run --separate-stderr lms-fetch canvas users --account 1
+	assert_success
+	same canvas-users.out.ndjson
+}
+
+@test "N jobs really run concurrently, and the output order stays fixed" {
+	faults "$CANVAS_URL" "delay_ms=400&jitter_ms=100"
+	run --separate-stderr lms-fetch canvas courses --account 1 --jobs 4 \
+		--term 6,5,7,8,9,10,11,12
+	assert_success
+	same canvas-courses.out.ndjson
+	local s
+	s=$(curl -fsS "$CANVAS_URL/_stats")
+	[ "$(jq .max_inflight <<<"$s")" -eq 4 ]
+	# Keep-alive: 8 requests over at most 4 connections (+1: this one).
+	[ "$(jq .connections <<<"$s")" -le 5 ]
+}
+
+@test "429 with Retry-After is retried after the delay it asks for" {
+	faults "$CANVAS_URL" "fault=429&every=4&retry_after=1"
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202 \
+		"${FAST[@]}"
+	assert_success
+	same canvas-enrollments.out.ndjson
+	local s
+	s=$(curl -fsS "$CANVAS_URL/_stats")
+	[ "$(jq .faults <<<"$s")" -eq 1 ]
+	[ "$(jq .retries <<<"$s")" -eq 1 ]
+	[ "$(jq .early_retries <<<"$s")" -eq 0 ]
+}
+
+@test "403 Rate Limit Exceeded is retried; another 403 exits 77 at once" {
+	faults "$CANVAS_URL" "fault=403&every=2&times=2"
+	run --separate-stderr lms-fetch canvas courses --account 1 --term 6 \
+		--term 5 "${FAST[@]}" -v
+	assert_success
+	same canvas-courses.out.ndjson
+	[ "$(stat "$CANVAS_URL" retries)" -eq 2 ]
+	[[ "$stderr" == *"HTTP 403 (throttled); retry 1 of 5"* ]]
+	faults "$CANVAS_URL" ""
+	run --separate-stderr lms-fetch canvas enrollments --course 403 \
+		"${FAST[@]}"
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" == *"HTTP 403: user not authorized"* ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 1 ]
+}
+
+@test "random 5xx replies are retried and the records are exact" {
+	faults "$CANVAS_URL" "fault=503&random=0.4&seed=7&max_per_page=60"
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202 \
+		"${FAST[@]}"
+	assert_success
+	same canvas-enrollments.out.ndjson
+	[ "$(stat "$CANVAS_URL" faults)" -ge 1 ]
+	[ "$(stat "$CANVAS_URL" retries)" -eq "$(stat "$CANVAS_URL" faults)" ]
+	faults "$MOODLE_URL" "fault=500&every=1"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		"${FAST[@]}"
+	assert_success
+	same moodle-enrollments.out.ndjson
+	[ "$(stat "$MOODLE_URL" retries)" -eq 3 ]
+}
+
+@test "a connection closed mid-reply, or with no reply, is retried" {
+	faults "$CANVAS_URL" "fault=drop&every=2&max_per_page=60"
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202 \
+		"${FAST[@]}"
+	assert_success
+	same canvas-enrollments.out.ndjson
+	[ "$(stat "$CANVAS_URL" faults)" -eq 3 ]
+	faults "$MOODLE_URL" "fault=nothing&every=2"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		"${FAST[@]}"
+	assert_success
+	same moodle-enrollments.out.ndjson
+	[ "$(stat "$MOODLE_URL" faults)" -eq 2 ]
+}
+
+@test "a reply slower than --timeout is retried" {
+	faults "$MOODLE_URL" "fault=slow&slow_ms=3000&every=3"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		--timeout 1 "${FAST[@]}"
+	assert_success
+	same moodle-enrollments.out.ndjson
+	[ "$(stat "$MOODLE_URL" retries)" -eq 1 ]
+}
+
+@test "slows down when X-Rate-Limit-Remaining runs low" {
+	faults "$CANVAS_URL" "remaining=3.5&max_per_page=60"
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202 \
+		"${FAST[@]}" -v
+	assert_success
+	same canvas-enrollments.out.ndjson
+	[[ "$stderr" == *"X-Rate-Limit-Remaining is 3.5: slowing down"* ]]
+}
+
+@test "after the last retry: exit 75 and nothing on stdout" {
+	faults "$CANVAS_URL" "fault=503&every=2&times=100"
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202 \
+		--retries 2 "${FAST[@]}"
+	assert_failure 75
+	[ -z "$output" ]
+	[[ "$stderr" == *"HTTP 503 after 3 attempts"* ]]
+	[ "$(stat "$CANVAS_URL" faults)" -eq 3 ]
+}
+
+@test "--partial writes the complete courses and still fails" {
+	run --separate-stderr lms-fetch canvas enrollments --course 202,999,201 \
+		--partial
+	assert_failure 69
+	[[ "$stderr" == *"enrollments of course 999: HTTP 404"* ]]
+	[[ "$stderr" == *"1 of 3 units left out"* ]]
+	diff -u <(jq -c 'select(.course_id==202)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson"
+		jq -c 'select(.course_id==201)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	run --separate-stderr lms-fetch canvas enrollments --course 202,999,201
+	assert_failure 69
+	[ -z "$output" ]
+}
+
+@test "canvas: an invalid or expired token exits 77 with Canvas's message" {
+	CANVAS_TOKEN=nope-nope run --separate-stderr lms-fetch canvas users \
+		--account 1
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" == *"HTTP 401: Invalid access token."* ]]
+	[[ "$stderr" != *nope-nope* ]]
+	faults "$CANVAS_URL" expire=1
+	run --separate-stderr lms-fetch canvas courses --account 1
+	assert_failure 77
+}
+
+@test "provisioning report: one report per part, polled, downloaded, rows as records" {
+	faults "$CANVAS_URL" report_polls=3
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5 --what users,courses --what enrollments "${FAST[@]}"
+	assert_success
+	same canvas-report.out.ndjson
+	[ "$(stat "$CANVAS_URL" reports_started)" -eq 3 ]
+	[ "$(stat "$CANVAS_URL" report_polls)" -eq 9 ]
+	[ "$(stat "$CANVAS_URL" 'methods.POST')" -eq 3 ]
+}
+
+@test "provisioning report: an expired download URL is fetched afresh" {
+	faults "$CANVAS_URL" expire_downloads=1
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5 --what enrollments "${FAST[@]}"
+	assert_success
+	diff -u <(jq -c 'select(.report=="enrollments")' \
+		"$FIX/lms-fetch/canvas-report.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	[ "$(stat "$CANVAS_URL" downloads)" -eq 2 ]
+}
+
+@test "provisioning report: status error exits 69, a slow one 75" {
+	faults "$CANVAS_URL" report_status=error
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5 --what users "${FAST[@]}"
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"ended with status 'error': Generating the report failed."* ]]
+	faults "$CANVAS_URL" report_polls=100000
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5 --what users --report-timeout 0 "${FAST[@]}"
+	assert_failure 75
+	[ -z "$output" ]
+	[[ "$stderr" == *"after 0 s (--report-timeout)"* ]]
+}
+
+@test "https: verified against --cacert, refused without it" {
+	local u=https://127.0.0.1:$TPORT
+	run --separate-stderr lms-fetch canvas courses --account 1 --term 6,5 \
+		--url "$u" --cacert "$BATS_FILE_TMPDIR/cert.pem"
+	assert_success
+	same canvas-courses.out.ndjson
+	run --separate-stderr lms-fetch canvas courses --account 1 --url "$u"
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"certificate"* ]]
+}
+
+@test "-o csv writes a header and one row per record" {
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-o csv
+	assert_success
+	[ "${lines[0]}" = "course,course_id,user,user_id,idnumber,email,name,role" ]
+	[ "${#lines[@]}" -eq "$(($(wc -l <"$FIX/lms-fetch/moodle-enrollments.out.ndjson") + 1))" ]
+	[[ "$output" == *"COUN6552COUN855202Winter2021,4766,cnoid,103,,cnoid@example.edu,Cleo Noid,student"* ]]
+}
+
+@test "--progress reports pages and records on stderr" {
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		--progress
+	assert_success
+	[[ "$stderr" == *"lms-fetch: 3 pages, 10 records"* ]]
+}
+
+@test "bad mapping files: 66 when missing, 65 when malformed" {
+	run --separate-stderr lms-fetch moodle enrollments \
+		--mapping "$BATS_TEST_TMPDIR/none.json"
+	assert_failure 66
+	[ -z "$output" ]
+	printf '{"A": {"courses": ["X"], "id": "x"}\n' >"$BATS_TEST_TMPDIR/bad.json"
+	run --separate-stderr lms-fetch moodle enrollments \
+		--mapping "$BATS_TEST_TMPDIR/bad.json"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"bad.json"* ]]
+}
+
+@test "a write error on stdout is an error" {
+	run --separate-stderr bash -c \
+		'lms-fetch moodle enrollments --mapping "$1" >/dev/full' _ "$(MAP)"
+	assert_failure 74
+}
