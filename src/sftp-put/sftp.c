@@ -49,6 +49,7 @@ struct sftp {
 	curl_off_t sent, received;
 	bool read_failed;
 	time_t last_progress;
+	curl_off_t last_shown;
 };
 
 /* Percent-encode a path for a URL, keeping '/' and unreserved bytes. */
@@ -217,8 +218,10 @@ progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 
 	(void)dltotal;
 	(void)dlnow;
-	if (ultotal > 0 && (now != s->last_progress || ulnow == ultotal)) {
+	if (ultotal > 0 && ulnow != s->last_shown &&
+	    (now != s->last_progress || ulnow == ultotal)) {
 		s->last_progress = now;
+		s->last_shown = ulnow;
 		fprintf(stderr, "\r%s: %jd of %jd bytes (%d%%)",
 		    ep_progname(), (intmax_t)ulnow, (intmax_t)ultotal,
 		    (int)(ulnow * 100 / ultotal));
@@ -403,6 +406,7 @@ sftp_put(struct sftp *s, FILE *fp, off_t size, bool *retry,
 	}
 	s->in = fp;
 	s->sent = 0;
+	s->last_shown = -1;
 	s->read_failed = false;
 
 	/* 1. Upload to .NAME.partial (created or truncated). */
