@@ -328,8 +328,9 @@ print_dups(struct ed_diff *d, enum ed_side side, const char *name)
 
 	if (u->n == 0)
 		return;
-	ep_warn("%s: %lu duplicate key%s, each counted once: %s%s%s%s%s%s",
-	    name, u->n, u->n == 1 ? "" : "s", u->first[0],
+	ep_warn("%s: %lu record%s repeat%s an earlier key, counted once: "
+	    "%s%s%s%s%s%s", name, u->n, u->n == 1 ? "" : "s",
+	    u->n == 1 ? "s" : "", u->first[0],
 	    u->first[1] ? "; " : "", u->first[1] ? u->first[1] : "",
 	    u->first[2] ? "; " : "", u->first[2] ? u->first[2] : "",
 	    u->n > 3 ? "; ..." : "");
@@ -408,12 +409,14 @@ refuse(const struct opts *o, size_t ndrop, unsigned long nd,
 	if ((double)ndrop <= limit)
 		return 0;
 	if (o->max_pct)
-		ep_err("refusing %zu drops: more than --max-drop %s of the "
+		ep_err("refusing %zu drop%s: more than --max-drop %s of the "
 		    "%lu ACTUAL records%s (%.0f); a higher --max-drop "
-		    "overrides", ndrop, o->max_text, na, of, limit);
+		    "overrides", ndrop, ndrop == 1 ? "" : "s", o->max_text,
+		    na, of, limit);
 	else
-		ep_err("refusing %zu drops: more than --max-drop %s; a higher "
-		    "--max-drop overrides", ndrop, o->max_text);
+		ep_err("refusing %zu drop%s: more than --max-drop %s; a "
+		    "higher --max-drop overrides", ndrop, ndrop == 1 ? "" : "s",
+		    o->max_text);
 	return EP_EXIT_REFUSED;
 }
 

@@ -1,0 +1,421 @@
+#!/usr/bin/env bats
+# enroll-diff: the change set between DESIRED and ACTUAL enrollments.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+setup() {
+	F=$FIX/enroll-diff
+	T=$BATS_TEST_TMPDIR
+}
+
+# run enroll-diff with the drop limit out of the way (small fixtures
+# would trip the default 10%)
+ed() {
+	run --separate-stderr enroll-diff --max-drop 100% "$@"
+}
+
+@test "common options: --help, --version, unknown option" {
+	common_cli_checks enroll-diff
+}
+
+@test "--help synopsis matches the man page SYNOPSIS" {
+	need mandoc
+	run --separate-stderr enroll-diff --help
+	assert_success
+	help=$(sed -n '1,/^$/p' <<<"$output" | sed 's/^usage: //' | tr -s ' \n' '  ')
+	man=$(mandoc -Tascii "$ROOT/man/enroll-diff.1" | col -b |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | tr -s ' \n' '  ')
+	[ -n "$help" ]
+	[ "$(echo $help)" = "$(echo $man)" ]
+}
+
+@test "usage errors exit 2 with nothing on stdout" {
+	run --separate-stderr enroll-diff "$F/basic.desired.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"expected DESIRED and ACTUAL, got 1 argument"* ]]
+	run --separate-stderr enroll-diff - -
+	assert_failure 2
+	[[ "$stderr" == *"cannot both be stdin"* ]]
+	run --separate-stderr enroll-diff --only remove a b
+	assert_failure 2
+	[[ "$stderr" == *"unknown op 'remove'"* ]]
+	run --separate-stderr enroll-diff --max-drop 150% a b
+	assert_failure 2
+	[[ "$stderr" == *"'150%' is not a percentage"* ]]
+	run --separate-stderr enroll-diff --max-drop ten a b
+	assert_failure 2
+	run --separate-stderr enroll-diff --key role --update-on role a b
+	assert_failure 2
+	[[ "$stderr" == *"leaves no key field"* ]]
+	run --separate-stderr enroll-diff --key course,,user a b
+	assert_failure 2
+	[[ "$stderr" == *"empty name"* ]]
+	run --separate-stderr enroll-diff -o xml a b
+	assert_failure 2
+	[[ "$stderr" == *"unknown format 'xml'"* ]]
+}
+
+@test "adds and drops, sorted by key, fields from DESIRED or ACTUAL" {
+	ed "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	diff -u "$F/basic.out.ndjson" - <<<"$output"
+	[ -z "$stderr" ]
+}
+
+@test "output is the same whatever the input order" {
+	tac "$F/basic.desired.ndjson" >"$T/d"
+	tac "$F/basic.actual.ndjson" >"$T/a"
+	ed "$T/d" "$T/a"
+	assert_success
+	diff -u "$F/basic.out.ndjson" - <<<"$output"
+}
+
+@test "DESIRED as CSV, ACTUAL as NDJSON: number and string keys match, unicode keys" {
+	ed "$F/mixed.desired.csv" "$F/mixed.actual.ndjson"
+	assert_success
+	diff -u "$F/mixed.out.ndjson" - <<<"$output"
+	# and the other way round: ACTUAL as CSV
+	ed "$F/mixed.actual.ndjson" "$F/mixed.desired.csv"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == '{"op":"add","course":"Ünïcode-Kurs","user":"Jürgen","role":"student"}' ]]
+	[[ "${lines[1]}" == '{"op":"drop","course":"Ünïcode-Kurs","user":"李","role":"teacher","name":"李"}' ]]
+}
+
+@test "-o csv: op then every field in first-seen order" {
+	ed -o csv "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	diff -u "$F/basic.out.csv" - <<<"$output"
+	[ "${lines[0]}" = "op,course,user,role,name,section,lms_id" ]
+}
+
+@test "-i csv reads both inputs as CSV" {
+	printf 'course,user,role\nC1,u1,student\n' >"$T/d.txt"
+	printf 'course,user,role\nC1,u2,student\n' >"$T/a.txt"
+	ed -i csv "$T/d.txt" "$T/a.txt"
+	assert_success
+	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
+	run --separate-stderr enroll-diff -i ndjson "$T/d.txt" "$T/a.txt"
+	assert_failure 65
+	[ -z "$output" ]
+}
+
+@test "--update-on role turns a role change into one update with old_role" {
+	ed --update-on role "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	diff -u "$F/basic-update.out.ndjson" - <<<"$output"
+}
+
+@test "--update-on role pairs only a lone DESIRED with a lone ACTUAL" {
+	ed --update-on role "$F/roles.desired.ndjson" "$F/roles.actual.ndjson"
+	assert_success
+	diff -u "$F/roles-update.out.ndjson" - <<<"$output"
+}
+
+@test "--update-on status compares status on records paired by the whole key" {
+	ed --update-on status "$F/status.desired.ndjson" "$F/status.actual.ndjson"
+	assert_success
+	diff -u "$F/status.out.ndjson" - <<<"$output"
+	# update records keep DESIRED's fields and add old_status
+	assert_line --index 0 '{"op":"update","course":"C1","user":"u2","role":"student","status":"suspended","old_status":"active"}'
+}
+
+@test "--update-on when ACTUAL is the smaller file" {
+	# the smaller input is kept in memory: same result either way
+	cat "$F/status.desired.ndjson" - >"$T/d" <<'EOF'
+{"course":"C9","user":"u1","role":"student","status":"active","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}
+EOF
+	ed --update-on status "$T/d" "$F/status.actual.ndjson"
+	assert_success
+	assert_line --index 0 '{"op":"update","course":"C1","user":"u2","role":"student","status":"suspended","old_status":"active"}'
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "--key chooses the fields that identify a record" {
+	ed --key course,user "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	# u3 is in MATH-101 on both sides: no change with role out of the key
+	[ "${#lines[@]}" -eq 2 ]
+	assert_line --index 0 --partial '"op":"add","course":"MATH-101","user":"u2"'
+	assert_line --index 1 --partial '"op":"drop","course":"MATH-101","user":"u4"'
+}
+
+@test "duplicate keys count once, are reported on stderr, never a double add" {
+	ed "$F/dups.desired.ndjson" "$F/dups.actual.ndjson"
+	assert_success
+	diff -u "$F/dups.out.ndjson" - <<<"$output"
+	[ "$(grep -c '"user":"u1"' <<<"$output")" -eq 1 ]
+	[[ "$stderr" == *"dups.desired.ndjson: 5 records repeat an earlier key, counted once: course=C1 user=u1 role=student (line 2);"* ]]
+	[[ "$stderr" == *"; ..."* ]]
+	[[ "$stderr" == *"dups.actual.ndjson: 1 record repeats an earlier key, counted once: course=C1 user=u9 role=student (line 3)"* ]]
+	run --separate-stderr enroll-diff -q --max-drop 100% "$F/dups.desired.ndjson" "$F/dups.actual.ndjson"
+	assert_success
+	[ -z "$stderr" ]
+}
+
+@test "a record missing a key field is bad input: located message, 65, no output" {
+	cp "$F/basic.desired.ndjson" "$T/desired.ndjson"
+	cp "$F/basic.actual.ndjson" "$T/actual.ndjson"
+	echo '{"course":"MATH-101","role":"student"}' >>"$T/actual.ndjson"
+	cd "$T"
+	ed desired.ndjson actual.ndjson
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: actual.ndjson:5: missing field 'user'" ]
+	# in DESIRED too, and a null key is missing
+	echo '{"course":"MATH-101","user":"u7","role":null}' >>desired.ndjson
+	ed desired.ndjson "$F/basic.actual.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: desired.ndjson:5: missing field 'role'" ]
+}
+
+@test "an empty key value is bad input" {
+	printf 'course,user,role\nC1,,student\n' >"$T/d.csv"
+	ed "$T/d.csv" "$F/basic.actual.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/d.csv:2: empty field 'user'" ]
+}
+
+@test "bad JSON in ACTUAL after many good records: 65 and nothing on stdout" {
+	for i in $(seq 1 300); do
+		echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
+	done >"$T/d"
+	{ head -n 200 "$T/d"; echo '{"course":"C1","user":"x",'; } >"$T/a"
+	ed "$T/d" "$T/a"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: $T/a:201: invalid JSON: "* ]]
+	# bad CSV in DESIRED read from stdin
+	ed - "$T/a" <<<$'course,user,role\nC1,"u1,student\n'
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: stdin:2: unterminated quoted field" ]]
+}
+
+@test "a missing input file exits 66 with nothing on stdout" {
+	ed "$F/basic.desired.ndjson" "$T/nope.ndjson"
+	assert_failure 66
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: cannot open '$T/nope.ndjson': No such file or directory" ]]
+	ed "$T/nope.ndjson" -
+	assert_failure 66
+}
+
+@test "either input may be stdin" {
+	ed - "$F/basic.actual.ndjson" <"$F/basic.desired.ndjson"
+	assert_success
+	diff -u "$F/basic.out.ndjson" - <<<"$output"
+	ed "$F/basic.desired.ndjson" - <"$F/basic.actual.ndjson"
+	assert_success
+	diff -u "$F/basic.out.ndjson" - <<<"$output"
+}
+
+@test "--only filters ops" {
+	ed --only add "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(grep -c '"op":"add"' <<<"$output")" -eq 2 ]
+	ed --only drop,update --update-on role "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+	assert_line --index 0 --partial '"op":"update"'
+	assert_line --index 1 --partial '"op":"drop"'
+}
+
+@test "--only add is not refused for drops it does not print" {
+	run --separate-stderr enroll-diff --max-drop 0 --only add "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--roles leaves enrollments of other roles alone" {
+	ed --roles student "$F/roles.desired.ndjson" "$F/roles.actual.ndjson"
+	assert_success
+	# teacher, ta and editingteacher records are neither added nor dropped
+	[ "${#lines[@]}" -eq 2 ]
+	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
+	ed --roles student,ta "$F/roles.desired.ndjson" "$F/roles.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 3 ]
+	assert_line --index 1 '{"op":"drop","course":"C1","user":"u1","role":"ta"}'
+}
+
+@test "--roles needs a role on every record" {
+	printf 'course,user\nC1,u1\n' >"$T/d.csv"
+	ed --key course,user --roles student "$T/d.csv" "$T/d.csv"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/d.csv:2: missing field 'role'" ]
+}
+
+@test "--summary prints counts per op and per course on stderr" {
+	ed --summary --update-on role "$F/roles.desired.ndjson" "$F/roles.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 5 ]
+	[ "${stderr_lines[0]}" = "enroll-diff: summary: 2 add, 2 drop, 1 update (DESIRED 4 records, ACTUAL 4)" ]
+	[ "${stderr_lines[1]}" = "enroll-diff: summary: course 'C1': 2 add, 1 drop, 1 update" ]
+	[ "${stderr_lines[2]}" = "enroll-diff: summary: course 'C2': 0 add, 1 drop, 0 update" ]
+}
+
+@test "an empty DESIRED is refused with exit 3, even with a high limit" {
+	: >"$T/empty"
+	ed "$T/empty" "$F/basic.actual.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 4 drops: DESIRED '$T/empty' has no records; --allow-empty overrides" ]
+	# a CSV header alone is empty too
+	echo 'course,user,role' >"$T/hdr.csv"
+	run --separate-stderr enroll-diff --max-drop 1000 "$T/hdr.csv" "$F/basic.actual.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+}
+
+@test "--allow-empty with a limit that allows it drops everything" {
+	: >"$T/empty"
+	ed --allow-empty "$T/empty" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+	[ "$(grep -c '"op":"drop"' <<<"$output")" -eq 4 ]
+	# --allow-empty alone still meets the default 10% limit
+	run --separate-stderr enroll-diff --allow-empty "$T/empty" "$F/basic.actual.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[[ "$stderr" == *"refusing 4 drops: more than --max-drop 10% of the 4 ACTUAL records (0); a higher --max-drop overrides" ]]
+}
+
+@test "drops beyond the default 10% are refused with exit 3" {
+	for i in $(seq 1 100); do
+		echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
+	done >"$T/a"
+	head -n 90 "$T/a" >"$T/d90"
+	head -n 89 "$T/a" >"$T/d89"
+	run --separate-stderr enroll-diff "$T/d90" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 10 ]
+	run --separate-stderr enroll-diff "$T/d89" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 11 drops: more than --max-drop 10% of the 100 ACTUAL records (10); a higher --max-drop overrides" ]
+	run --separate-stderr enroll-diff --max-drop 11% "$T/d89" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 11 ]
+	run --separate-stderr enroll-diff --max-drop 10.5% "$T/d89" "$T/a"
+	assert_failure 3
+}
+
+@test "--max-drop N is a count" {
+	run --separate-stderr enroll-diff --max-drop 1 "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 2 drops: more than --max-drop 1; a higher --max-drop overrides" ]
+	run --separate-stderr enroll-diff --max-drop 2 "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "--max-drop percentages count ACTUAL records of the --roles given" {
+	# 10 students and 10 teachers; 2 students go: 20% of students
+	for i in $(seq 1 10); do
+		echo "{\"course\":\"C1\",\"user\":\"s$i\",\"role\":\"student\"}"
+		echo "{\"course\":\"C1\",\"user\":\"t$i\",\"role\":\"teacher\"}"
+	done >"$T/a"
+	grep -v '"s[12]"' "$T/a" >"$T/d"
+	run --separate-stderr enroll-diff --max-drop 10% "$T/d" "$T/a"
+	assert_success
+	run --separate-stderr enroll-diff --roles student --max-drop 10% "$T/d" "$T/a"
+	assert_failure 3
+	[[ "$stderr" == *"refusing 2 drops: more than --max-drop 10% of the 10 ACTUAL records of the roles given by --roles (1)"* ]]
+	run --separate-stderr enroll-diff --roles student --max-drop 20% "$T/d" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--exit-code exits 1 when changes are found, 0 when none" {
+	run --separate-stderr enroll-diff --exit-code --max-drop 100% "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_failure 1
+	[ "${#lines[@]}" -eq 4 ]
+	run --separate-stderr enroll-diff --exit-code "$F/basic.desired.ndjson" "$F/basic.desired.ndjson"
+	assert_success
+	[ -z "$output" ]
+	run --separate-stderr enroll-diff "$F/basic.desired.ndjson" "$F/basic.desired.ndjson"
+	assert_success
+	[ -z "$output" ]
+}
+
+@test "an input field called op is replaced, not repeated" {
+	echo '{"op":"old","course":"C1","user":"u1","role":"student"}' >"$T/d"
+	echo '{"course":"C1","user":"u2","role":"student"}' >"$T/a"
+	ed "$T/d" "$T/a"
+	assert_success
+	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+}
+
+@test "a write error on stdout exits 74" {
+	run bash -c "enroll-diff --max-drop 100% '$F/basic.desired.ndjson' '$F/basic.actual.ndjson' >/dev/full"
+	assert_failure 74
+	assert_output --partial "write error"
+}
+
+@test "property: adds and drops equal sort|comm on the keys of random inputs" {
+	need python3 jq
+	cat >"$T/gen.py" <<'EOF'
+import csv, json, random, sys
+seed, out = int(sys.argv[1]), sys.argv[2]
+r = random.Random(seed)
+vals = ["a", "b", "Zoë", "李", "x,y", 'q"t', "Ünï", "10", "9", "z z"]
+def key():
+    return (r.choice(vals[:6]), r.choice(vals), r.choice(["student", "teacher"]))
+for side in ("d", "a"):
+    n = r.randrange(0, 40)
+    recs = [key() for _ in range(n)]   # duplicates happen on purpose
+    if side == "d" and not recs:
+        recs = [key()]
+    if r.random() < 0.5:
+        with open("%s/%s" % (out, side), "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["course", "user", "role", "n"])
+            for i, k in enumerate(recs):
+                w.writerow(list(k) + [i])
+    else:
+        with open("%s/%s" % (out, side), "w") as f:
+            for i, k in enumerate(recs):
+                u = int(k[1]) if k[1].isdigit() and r.random() < .5 else k[1]
+                f.write(json.dumps({"n": i, "course": k[0], "user": u,
+                                    "role": k[2]}, ensure_ascii=False) + "\n")
+EOF
+	keys() { # file -> sorted unique "course<TAB>user<TAB>role" lines
+		python3 -c '
+import csv, json, sys
+t = open(sys.argv[1], encoding="utf-8").read()
+if t.lstrip().startswith("{"):
+    rows = [json.loads(l) for l in t.splitlines() if l.strip()]
+else:
+    rows = list(csv.DictReader(t.splitlines()))
+for x in rows:
+    print("\t".join(str(x[k]) for k in ("course", "user", "role")))
+' "$1" | LC_ALL=C sort -u
+	}
+	for seed in $(seq 1 25); do
+		python3 "$T/gen.py" "$seed" "$T"
+		keys "$T/d" >"$T/dk"
+		keys "$T/a" >"$T/ak"
+		LC_ALL=C comm -23 "$T/dk" "$T/ak" >"$T/want-add"
+		LC_ALL=C comm -13 "$T/dk" "$T/ak" >"$T/want-drop"
+		enroll-diff -q --max-drop 100% "$T/d" "$T/a" >"$T/out"
+		for op in add drop; do
+			jq -r --arg op "$op" 'select(.op == $op)
+			    | [.course, .user, .role] | map(tostring) | join("\t")' \
+			    "$T/out" >"$T/got-$op"
+			diff -u "$T/want-$op" "$T/got-$op"
+		done
+		# the output order is byte order of the keys
+		jq -r '[.course, .user, .role] | map(tostring) | join("\t")' \
+		    "$T/out" | LC_ALL=C sort -c
+	done
+}
