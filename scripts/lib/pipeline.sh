@@ -31,7 +31,8 @@ RUN_LOG=/dev/null
 STARTED=
 UPLOADED=false
 
-EP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+EP_ROOT=${BASH_SOURCE[0]%/*}/../..
+EP_ROOT=$(cd "$EP_ROOT" && pwd)
 
 ep_die() {
 	local code=$1
@@ -51,9 +52,18 @@ ep_say() {
 	ep_log "$*"
 }
 
+# ep_now VAR: the UTC time, ISO 8601 (no process: runs are short and
+# every fork counts on a loaded machine).
+ep_now() {
+	local TZ=UTC0
+	printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+}
+
 ep_log() {
-	printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" \
-		>>"$RUN_LOG" 2>/dev/null || true
+	local now
+	[ "$RUN_LOG" != /dev/null ] || return 0
+	ep_now now
+	printf '%s %s\n' "$now" "$*" >>"$RUN_LOG" 2>/dev/null || true
 }
 
 ep_usage() {
@@ -114,8 +124,20 @@ ep_load_conf() {
 	done <"$file"
 }
 
+# A command that fails outside ep_step (a bug, a full disk) must not end
+# the run silently: say where, and exit 70.
+ep_unexpected() {
+	local after=
+	trap - ERR
+	[ -z "$STEP" ] || after=" after step '$STEP'"
+	ep_die 70 "unexpected failure (status $1) at line $2 of" \
+		"$PROG$after; nothing uploaded${RUN:+; run files in $RUN}"
+}
+
 ep_init() {
 	local o
+	set -E
+	trap 'ep_unexpected $? $LINENO' ERR
 	case ${1:-} in --help) ep_usage ;; esac
 	while getopts ':c:nqvh' o; do
 		case $o in
@@ -183,8 +205,8 @@ ep_lock() {
 
 ep_start_run() {
 	local stamp n=1
-	STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-	stamp=$(date -u +%Y%m%dT%H%M%SZ)
+	ep_now STARTED
+	stamp=${STARTED//[-:]/}
 	mkdir -p "$EDPIPE_WORK_DIR/runs"
 	find "$EDPIPE_WORK_DIR/runs" -mindepth 1 -maxdepth 1 -type d \
 		-mtime +"$EDPIPE_KEEP_DAYS" -exec rm -rf {} + 2>/dev/null || true
@@ -201,27 +223,29 @@ ep_start_run() {
 	trap 'ep_finish $?' EXIT
 }
 
-# The counts of a change file, as JSON: {"add": N, "drop": N, "update": N}.
+# ep_counts FILE: the ops of a change file counted into ADDS, DROPS and
+# UPDATES.
 ep_counts() {
-	if [ -s "$1" ]; then
-		jq -n -c '[inputs.op] | {add: map(select(. == "add")) | length,
-			drop: map(select(. == "drop")) | length,
-			update: map(select(. == "update")) | length}' "$1"
-	else
-		echo '{"add":0,"drop":0,"update":0}'
-	fi
+	ADDS=0 DROPS=0 UPDATES=0
+	[ -s "$1" ] || return 0
+	read -r ADDS DROPS UPDATES < <(jq -n -r '[inputs.op] |
+		"\(map(select(. == "add")) | length) \(map(select(. ==
+		"drop")) | length) \(map(select(. == "update")) | length)"' "$1")
 }
 
 # At exit: status.json in the run directory, for people and monitors.
 ep_finish() {
-	local rc=$1 counts='{}'
+	local rc=$1 counts='{}' ended
 	trap - EXIT
 	[ -n "$RUN" ] || exit "$rc"
 	if [ -n "${CHANGES:-}" ] && [ -f "$CHANGES" ]; then
-		counts=$(ep_counts "$CHANGES" 2>/dev/null) || counts='{}'
+		[ -n "${ADDS:-}" ] || ep_counts "$CHANGES" 2>/dev/null || true
+		counts="{\"add\": ${ADDS:-0}, \"drop\": ${DROPS:-0},"
+		counts+=" \"update\": ${UPDATES:-0}}"
 	fi
+	ep_now ended
 	jq -n --arg script "$PROG" --arg run "$RUN" --arg started "$STARTED" \
-		--arg ended "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		--arg ended "$ended" \
 		--arg step "$STEP" --argjson exit "$rc" \
 		--argjson uploaded "$UPLOADED" --argjson dry "$DRY_RUN" \
 		--argjson counts "$counts" \
@@ -233,6 +257,7 @@ ep_finish() {
 		file: $file, url: $url, run: $run}' >"$RUN/status.json" \
 		2>/dev/null || true
 	ep_log "$PROG ended with status $rc"
+	find "$RUN" -maxdepth 1 -name '*.err' -empty -delete 2>/dev/null || true
 	exit "$rc"
 }
 
@@ -252,8 +277,6 @@ ep_step() {
 		if [ "$rc" -ne 0 ] || [ "$QUIET" = 0 ]; then
 			cat "$RUN/$name.err" >&2
 		fi
-	else
-		rm -f "$RUN/$name.err"
 	fi
 	if [ "$rc" -ne 0 ]; then
 		ep_die "$rc" "step '$name' failed with exit status $rc;" \

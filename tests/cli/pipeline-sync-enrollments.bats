@@ -1,0 +1,300 @@
+#!/usr/bin/env bats
+# scripts/sync-enrollments end to end: the demo SIS in SQLite, the Moodle
+# test server (tests/servers/moodle_server.py) serving the demo's recorded
+# roster, and a real sshd (tests/servers/sshd.sh) as Conduit's drop box.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+SCRIPT=$ROOT/scripts/sync-enrollments
+SRV=$ROOT/tests/servers/sshd.sh
+TOKEN=moodle-sync-token-7d1e
+SNAP=$ROOT/share/demo/moodle-enrollments.ndjson
+
+setup_file() {
+	need python3 jq flock ssh-keygen sqlite3 curl
+	local d=$BATS_FILE_TMPDIR
+	"$ROOT/share/demo-sis/make-demo-sis" "$d/sis.db"
+	# The Moodle site whose enrolled users are the recorded snapshot.
+	jq -s '{courses: (group_by(.course_id) | map({id: .[0].course_id,
+		shortname: .[0].course, fullname: .[0].course})),
+		enrolled: (group_by(.course_id) | map({key: (.[0].course_id
+		| tostring), value: (group_by(.user_id) | map({id: .[0].user_id,
+		username: .[0].user, fullname: .[0].name, email: .[0].email,
+		idnumber: .[0].idnumber, roles: map({roleid: ({student: 5,
+		auditingstudent: 14, editingteacher: 3}[.role]), name: "",
+		shortname: .role, sortorder: 0})}))}) | from_entries)}' \
+		"$SNAP" >"$d/site.json"
+	MPORT=$(free_port)
+	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
+		--token "$TOKEN" --fixture "$d/site.json" >"$d/moodle.log" 2>&1 &
+	echo $! >"$d/moodle.pid"
+	printf '%s\n' "$TOKEN" >"$d/token"
+	chmod 600 "$d/token"
+	export S=$d/srv MPORT
+	"$SRV" start "$S"
+	wait_port "$MPORT"
+}
+
+teardown_file() {
+	[ ! -f "$BATS_FILE_TMPDIR/moodle.pid" ] ||
+		kill "$(cat "$BATS_FILE_TMPDIR/moodle.pid")" 2>/dev/null || true
+	[ -z "${S:-}" ] || "$SRV" stop "$S"
+}
+
+setup() {
+	curl -fsS "http://127.0.0.1:$MPORT/_reset" >/dev/null
+	T=$BATS_TEST_TMPDIR
+	OUTBOX=$T/outbox
+	W=$T/work
+	mkdir -p "$OUTBOX"
+	CONF=$T/sync.env
+	cat >"$CONF" <<EOF
+# sync-enrollments test configuration
+SIS_DB=sqlite:$BATS_FILE_TMPDIR/sis.db
+SIS_PARAMS="year=2021 term=WINTER"
+MOODLE_MAPPING=$ROOT/share/demo/moodle-map.json
+MOODLE_URL=http://127.0.0.1:$MPORT
+MOODLE_TOKEN_FILE=$BATS_FILE_TMPDIR/token
+SFTP_URL=sftp://$(id -un)@127.0.0.1:$(cat "$S/port")$OUTBOX/enrollments.csv
+SFTP_KNOWN_HOSTS=$S/known_hosts
+SFTP_IDENTITY=$S/id_ed25519
+EDPIPE_WORK_DIR=$W
+EOF
+	unset EDPIPE_CONF MOODLE_TOKEN SIS_PASSWORD
+}
+
+# expected_changes: "op,course,user,role" lines that make the Moodle
+# roster (students and auditors with an idnumber) equal DESIRED, computed
+# with sort and comm, independently of enroll-diff.
+expected_changes() {
+	local k='[.course, .user, .role] | @csv'
+	jq -r "$k" "$W/last/desired.ndjson" | tr -d '"' | sort >"$T/want"
+	jq -r 'select(.idnumber != "" and (.role == "student" or
+		.role == "auditingstudent")) | .user = .idnumber | '"$k" "$SNAP" |
+		tr -d '"' | sort >"$T/have"
+	{
+		comm -23 "$T/want" "$T/have" | sed 's/^/add,/'
+		comm -13 "$T/want" "$T/have" | sed 's/^/drop,/'
+	} | sort
+}
+
+@test "usage: -h prints the configuration variables; a bad option exits 2" {
+	run --separate-stderr "$SCRIPT" -h
+	assert_success
+	assert_line --index 0 --partial "usage: sync-enrollments [-c FILE]"
+	assert_output --partial "SYNC_MAX_DROP"
+	run --separate-stderr "$SCRIPT" -x
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"sync-enrollments: unknown option '-x'"* ]]
+	run --separate-stderr "$SCRIPT" -c "$CONF" extra
+	assert_failure 2
+}
+
+@test "end to end: SQLite, Moodle and sshd; the uploaded Conduit file is the change set" {
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" == *"sync-enrollments: 8 adds, 4 drops uploaded to sftp://"* ]]
+	# Moodle as lms-fetch read it is the recorded snapshot of the demo.
+	diff -u <(jq -c . "$SNAP" | sort) <(jq -c . "$W/last/moodle.ndjson" | sort)
+	# The file on the server, in the run directory and in the log: one.
+	cmp "$OUTBOX/enrollments.csv" "$W/last/enrollments.csv"
+	cmp "$OUTBOX/enrollments.csv" "$W"/log/conduit-*.csv
+	[ "$(ls -A "$OUTBOX")" = enrollments.csv ]
+	assert_equal "$(head -n 1 "$OUTBOX/enrollments.csv")" \
+		"action,shortname,idnumber,role"
+	diff -u <(expected_changes) <(tail -n +2 "$OUTBOX/enrollments.csv" | sort)
+	[ "$(wc -l <"$OUTBOX/enrollments.csv")" -eq 13 ]
+	# The account without an idnumber is reported, not added or dropped.
+	[[ "$stderr" == *"1 Moodle enrollments have no idnumber"* ]]
+	jq -e 'select(.user == "guest.auditor")' "$W/last/no-idnumber.ndjson"
+	run grep -c guest.auditor "$OUTBOX/enrollments.csv"
+	assert_output 0
+	# Teachers are outside SYNC_ROLES: never dropped.
+	run grep -c editingteacher "$OUTBOX/enrollments.csv"
+	assert_output 0
+	jq -e '.status == "ok" and .uploaded and .changes == {add: 8,
+		drop: 4, update: 0} and .failed_step == null' "$W/last/status.json"
+	grep -q 'step sftp-put: sftp-put' "$W/last/run.log"
+}
+
+@test "no changes: nothing is uploaded, a file still in the outbox is left, and the run says so" {
+	"$ROOT/bin/sis-extract" --db "sqlite:$BATS_FILE_TMPDIR/sis.db" \
+		--query "$ROOT/share/queries/powercampus-enrollments.sql" \
+		--param year=2021 --param term=WINTER \
+		--mapping "$ROOT/share/demo/moodle-map.json" |
+		jq -c '.idnumber = .user' >"$T/insync.ndjson"
+	echo "action,shortname,idnumber,role" >"$OUTBOX/enrollments.csv"
+	run --separate-stderr env MOODLE_SNAPSHOT="$T/insync.ndjson" \
+		"$SCRIPT" -c "$CONF"
+	assert_success
+	[[ "$stderr" == *"no changes: nothing uploaded"* ]]
+	[ ! -s "$W/last/changes.ndjson" ]
+	[ ! -s "$W/last/enrollments.csv" ]
+	[ "$(cat "$OUTBOX/enrollments.csv")" = "action,shortname,idnumber,role" ]
+	[ ! -d "$W/log" ] || [ -z "$(ls -A "$W/log")" ]
+	jq -e '.status == "ok" and .uploaded == false and .changes.add == 0' \
+		"$W/last/status.json"
+}
+
+# failed STEP STATUS: the run failed in STEP with STATUS and sent nothing.
+failed() {
+	assert_failure "$2"
+	[ -z "$output" ]
+	[[ "$stderr" == *"sync-enrollments: step '$1' failed with exit status $2; nothing uploaded"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	jq -e --arg s "$1" --argjson x "$2" '.status == "failed" and
+		.exit == $x and .failed_step == $s and .uploaded == false' \
+		"$W/last/status.json"
+}
+
+@test "a refused Moodle token stops the run at lms-fetch (77): nothing uploaded" {
+	echo wrong-token >"$T/bad-token"
+	chmod 600 "$T/bad-token"
+	run --separate-stderr env MOODLE_TOKEN_FILE="$T/bad-token" \
+		"$SCRIPT" -c "$CONF"
+	failed lms-fetch 77
+	[ ! -e "$W/last/changes.ndjson" ]
+	[ ! -e "$W/log" ] || [ -z "$(ls -A "$W/log")" ]
+	[[ "$stderr" != *wrong-token* ]]
+}
+
+@test "a course Moodle does not know stops the run at lms-fetch (69), not a half roster" {
+	jq '. + {"GONE100Winter2021": {"courses": ["GONE100"], "id": 9999}}' \
+		"$ROOT/share/demo/moodle-map.json" >"$T/map.json"
+	run --separate-stderr env MOODLE_MAPPING="$T/map.json" "$SCRIPT" -c "$CONF"
+	failed lms-fetch 69
+	[[ "$stderr" == *"Can't find data record"* ]]
+	[ ! -e "$W/last/enrollments.csv" ]
+}
+
+@test "more drops than SYNC_MAX_DROP: enroll-diff refuses (3), nothing formatted or uploaded" {
+	run --separate-stderr env SYNC_MAX_DROP=2 "$SCRIPT" -c "$CONF"
+	failed enroll-diff 3
+	[ ! -s "$W/last/changes.ndjson" ]
+	[ ! -e "$W/last/enrollments.csv" ]
+	[ -s "$W/last/desired.ndjson" ]
+	[ -s "$W/last/actual.ndjson" ]
+}
+
+@test "an empty SIS result is refused: Moodle is never emptied" {
+	run --separate-stderr env SIS_PARAMS="year=1999 term=WINTER" \
+		"$SCRIPT" -c "$CONF"
+	failed enroll-diff 3
+	[ ! -s "$W/last/desired.ndjson" ]
+}
+
+@test "a missing SIS database stops the run at sis-extract (66)" {
+	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
+	failed sis-extract 66
+	[ ! -e "$W/last/moodle.ndjson" ]
+}
+
+@test "an unknown SFTP host key: sftp-put refuses (77) and the run is not reported as uploaded" {
+	: >"$T/empty_known_hosts"
+	run --separate-stderr env SFTP_KNOWN_HOSTS="$T/empty_known_hosts" \
+		"$SCRIPT" -c "$CONF"
+	failed sftp-put 77
+	# The file was made and kept for inspection, just not sent.
+	[ -s "$W/last/enrollments.csv" ]
+}
+
+@test "-n: a dry run makes every file and checks the server, uploads nothing" {
+	run --separate-stderr "$SCRIPT" -n -c "$CONF"
+	assert_success
+	[[ "$stderr" == *"dry run: 8 adds, 4 drops NOT uploaded"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	[ -s "$W/last/enrollments.csv" ]
+	jq -e '.dry_run and .uploaded == false' "$W/last/status.json"
+}
+
+@test "the lock: a second run while the first holds it exits 75 and touches nothing" {
+	mkdir -p "$W"
+	exec {fd}>>"$W/.lock"
+	flock "$fd"
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	exec {fd}>&-
+	assert_failure 75
+	[[ "$stderr" == *"another run holds '$W/.lock'; not started"* ]]
+	[ ! -e "$W/runs" ]
+	[ -z "$(ls -A "$OUTBOX")" ]
+}
+
+@test "two real runs at once: the second is refused, the first completes" {
+	# A slow Moodle keeps the first run inside lms-fetch.
+	curl -fsS "http://127.0.0.1:$MPORT/_reset?delay_ms=700" >/dev/null
+	"$SCRIPT" -q -c "$CONF" 2>"$T/first.err" &
+	local first=$! i
+	for i in $(seq 1 100); do
+		grep -qs 'step lms-fetch' "$W"/runs/*/run.log && break
+		sleep 0.1
+	done
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_failure 75
+	wait "$first"
+	[ "$(ls "$W/runs" | wc -l)" -eq 1 ]
+	[ -s "$OUTBOX/enrollments.csv" ]
+}
+
+@test "EDPIPE_LOCK_WAIT waits for a run that ends in time" {
+	mkdir -p "$W"
+	(
+		flock 9
+		sleep 1
+	) 9>>"$W/.lock" &
+	local holder=$!
+	sleep 0.3
+	run --separate-stderr env EDPIPE_LOCK_WAIT=20 "$SCRIPT" -n -c "$CONF"
+	wait "$holder"
+	assert_success
+}
+
+@test "configuration: secrets, unknown names and malformed lines are refused (78)" {
+	cp "$CONF" "$T/secret.env"
+	echo "MOODLE_TOKEN=$TOKEN" >>"$T/secret.env"
+	run --separate-stderr "$SCRIPT" -c "$T/secret.env"
+	assert_failure 78
+	[[ "$stderr" == *"secret.env:11: MOODLE_TOKEN is a secret"* ]]
+	[[ "$stderr" != *"$TOKEN"* ]]
+	[ ! -e "$W" ]
+	cp "$CONF" "$T/typo.env"
+	echo "SYNC_MAXDROP=5%" >>"$T/typo.env"
+	run --separate-stderr "$SCRIPT" -c "$T/typo.env"
+	assert_failure 78
+	[[ "$stderr" == *"typo.env:11: unknown variable 'SYNC_MAXDROP'"* ]]
+	printf 'SIS_DB sqlite:x\n' >"$T/bad.env"
+	run --separate-stderr "$SCRIPT" -c "$T/bad.env"
+	assert_failure 78
+	[[ "$stderr" == *"bad.env:1: not a NAME=VALUE line"* ]]
+	grep -v '^SFTP_URL=' "$CONF" >"$T/nourl.env"
+	run --separate-stderr "$SCRIPT" -c "$T/nourl.env"
+	assert_failure 78
+	[[ "$stderr" == *"SFTP_URL is not set"* ]]
+	run --separate-stderr "$SCRIPT" -c "$T/none.env"
+	assert_failure 66
+}
+
+@test "configuration: \$EDPIPE_CONF names the file; the environment wins over it" {
+	run --separate-stderr env EDPIPE_CONF="$CONF" SYNC_MAX_DROP=1 "$SCRIPT"
+	failed enroll-diff 3
+	grep -q -- '--max-drop 1 ' "$W/last/run.log"
+}
+
+@test "the example configuration parses (the run fails only at the database)" {
+	run --separate-stderr env EDPIPE_WORK_DIR="$W" EDPIPE_LOG_DIR="$W/log" \
+		SIS_DB="sqlite:$T/none.db" "$SCRIPT" \
+		-c "$ROOT/scripts/examples/sync-enrollments.env"
+	failed sis-extract 66
+}
+
+@test "run directories older than EDPIPE_KEEP_DAYS are removed; 'last' is the newest" {
+	mkdir -p "$W/runs/20200101T000000Z"
+	touch -d '2020-01-02' "$W/runs/20200101T000000Z"
+	run --separate-stderr env EDPIPE_KEEP_DAYS=3 "$SCRIPT" -n -c "$CONF"
+	assert_success
+	[ ! -e "$W/runs/20200101T000000Z" ]
+	[ "$(ls "$W/runs" | wc -l)" -eq 1 ]
+	[ "$(readlink "$W/last")" = "runs/$(ls "$W/runs")" ]
+}
