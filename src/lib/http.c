@@ -620,13 +620,22 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 	}
 }
 
+/* Free a request whose callback will never run, and its callback arg. */
+static void
+drop(struct ep_http_req *r)
+{
+	if (r->arg_free != NULL && r->fn_arg_ != NULL)
+		r->arg_free(r->fn_arg_);
+	ep_http_req_free(r);
+}
+
 static void
 free_list(struct ep_http_req *r)
 {
 	while (r != NULL) {
 		struct ep_http_req *n = r->next_;
 
-		ep_http_req_free(r);
+		drop(r);
 		r = n;
 	}
 }
@@ -640,7 +649,7 @@ abandon(struct ep_http *h)
 	while ((r = h->active) != NULL) {
 		h->active = r->next_;
 		req_drop_easy(h, r);
-		ep_http_req_free(r);
+		drop(r);
 	}
 	h->running = 0;
 	free_list(h->queue);
@@ -689,7 +698,7 @@ ep_http_run(struct ep_http *h, struct ep_error *err)
 			h->queue = r->next_;
 			r->next_ = NULL;
 			if (start(h, r, err) < 0) {
-				ep_http_req_free(r);
+				drop(r);
 				abandon(h);
 				return -1;
 			}

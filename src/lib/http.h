@@ -83,6 +83,9 @@ struct ep_http_req {
 				 * sent to another host after a redirect */
 	long prio;		/* lower starts first; default: submit order */
 	void *udata;		/* the caller's, untouched */
+	void (*arg_free)(void *arg); /* frees the callback's arg when the
+				 * request is abandoned (run stopped or
+				 * pool freed) before its callback ran */
 
 	/* Filled before the callback runs. */
 	long status;		/* HTTP status of the last attempt, 0: none */

@@ -83,6 +83,12 @@ pager_free(struct pager *p)
 	}
 }
 
+static void
+pager_free_v(void *p)
+{
+	pager_free(p);
+}
+
 static struct pager *
 pager_new(struct fetch *f, struct unit *u, enum kind kind, const char *what)
 {
@@ -109,6 +115,7 @@ get(struct fetch *f, char *url, long prio, struct pager *p)
 		pager_free(p);
 		return;
 	}
+	r->arg_free = pager_free_v;
 	ep_http_submit(f->http, r, paged_done, p);
 }
 
@@ -252,6 +259,7 @@ paged_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		ep_http_req_header(n, "Accept: application/json");
 		n->auth = ep_http_same_origin(r->next_url, f->base);
 		n->prio = r->prio;
+		n->arg_free = pager_free_v;
 		ep_http_submit(f->http, n, paged_done, p);
 		return 0;
 	}
@@ -356,6 +364,12 @@ report_free(struct report *rp)
 		free(rp->status_url);
 		free(rp);
 	}
+}
+
+static void
+report_free_v(void *rp)
+{
+	report_free(rp);
 }
 
 static int
@@ -492,6 +506,7 @@ status_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		d->auth = ep_http_same_origin(url, f->base);
 		d->prio = r->prio;
 		json_decref(j);
+		d->arg_free = report_free_v;
 		ep_http_submit(h, d, download_done, rp);
 		return 0;
 	}
@@ -527,6 +542,7 @@ report_poll(struct report *rp, long delay_ms)
 
 	ep_http_req_header(r, "Accept: application/json");
 	r->prio = (long)rp->u->index + 1;
+	r->arg_free = report_free_v;
 	ep_http_submit_after(rp->f->http, r, delay_ms, status_done, rp);
 }
 
@@ -563,6 +579,7 @@ submit_report(struct fetch *f, const char *part)
 	rp->started = ep_http_now_ms();
 	rp->poll_ms = f->o->retry_base_ms > 0 ? f->o->retry_base_ms : 1;
 	r->prio = (long)rp->u->index + 1;
+	r->arg_free = report_free_v;
 	ep_http_submit(f->http, r, status_done, rp);
 }
 

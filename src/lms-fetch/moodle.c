@@ -95,6 +95,12 @@ call_free(struct call *c)
 	}
 }
 
+static void
+call_free_v(void *c)
+{
+	call_free(c);
+}
+
 static const char *
 str_or_empty(json_t *v)
 {
@@ -186,6 +192,7 @@ submit_course(struct fetch *f, long long id, const char *shortname)
 		c->shortname = ep_xstrdup(shortname);
 		c->u = unit_add(f, "course %lld", id);
 		r->prio = (long)c->u->index;
+		r->arg_free = call_free_v;
 		ep_http_submit(f->http, r, enrolled_done, c);
 	}
 }
@@ -304,6 +311,7 @@ moodle_run(struct fetch *f)
 		c = ep_xcalloc(1, sizeof(*c));
 		c->f = f;
 		c->u = unit_add(f, "courses");
+		r->arg_free = call_free_v;
 		ep_http_submit(f->http, r, courses_done, c);
 		return 0;
 	}
@@ -346,6 +354,7 @@ moodle_run(struct fetch *f)
 		}
 		c = ep_xcalloc(1, sizeof(*c));
 		c->f = f;
+		r->arg_free = call_free_v;
 		ep_http_submit(f->http, r, lookup_done, c);
 	}
 	return 0;
