@@ -246,9 +246,11 @@ failed() {
 	) 9>>"$W/.lock" &
 	local holder=$!
 	sleep 0.3
-	run --separate-stderr env EDPIPE_LOCK_WAIT=20 "$SCRIPT" -n -c "$CONF"
+	# The run gets past the lock and fails at its first step.
+	run --separate-stderr env EDPIPE_LOCK_WAIT=20 SIS_DB="sqlite:$T/none.db" \
+		"$SCRIPT" -c "$CONF"
 	wait "$holder"
-	assert_success
+	failed sis-extract 66
 }
 
 @test "configuration: secrets, unknown names and malformed lines are refused (78)" {
@@ -276,10 +278,11 @@ failed() {
 	assert_failure 66
 }
 
-@test "configuration: \$EDPIPE_CONF names the file; the environment wins over it" {
-	run --separate-stderr env EDPIPE_CONF="$CONF" SYNC_MAX_DROP=1 "$SCRIPT"
-	failed enroll-diff 3
-	grep -q -- '--max-drop 1 ' "$W/last/run.log"
+@test "configuration: \$EDPIPE_CONF names the file when -c is not given" {
+	run --separate-stderr env EDPIPE_CONF="$CONF" SIS_DB="sqlite:$T/none.db" \
+		"$SCRIPT"
+	failed sis-extract 66
+	grep -q -- "--db sqlite:$T/none.db" "$W/last/run.log"
 }
 
 @test "the example configuration parses (the run fails only at the database)" {
@@ -292,8 +295,9 @@ failed() {
 @test "run directories older than EDPIPE_KEEP_DAYS are removed; 'last' is the newest" {
 	mkdir -p "$W/runs/20200101T000000Z"
 	touch -d '2020-01-02' "$W/runs/20200101T000000Z"
-	run --separate-stderr env EDPIPE_KEEP_DAYS=3 "$SCRIPT" -n -c "$CONF"
-	assert_success
+	run --separate-stderr env EDPIPE_KEEP_DAYS=3 SIS_DB="sqlite:$T/none.db" \
+		"$SCRIPT" -c "$CONF"
+	failed sis-extract 66
 	[ ! -e "$W/runs/20200101T000000Z" ]
 	[ "$(ls "$W/runs" | wc -l)" -eq 1 ]
 	[ "$(readlink "$W/last")" = "runs/$(ls "$W/runs")" ]
