@@ -770,7 +770,8 @@ ed_changes(struct ed_diff *d, size_t *n)
 	if (nc)
 		pair_updates(d, c, nc);
 	free(c);
-	qsort_r(d->chg, d->nchg, sizeof(*d->chg), chg_cmp, d);
+	if (d->nchg > 1)
+		qsort_r(d->chg, d->nchg, sizeof(*d->chg), chg_cmp, d);
 	d->sorted = true;
 	*n = d->nchg;
 	return d->chg;
