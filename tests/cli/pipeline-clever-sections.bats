@@ -1,0 +1,127 @@
+#!/usr/bin/env bats
+# scripts/clever-sections end to end: the demo PowerSchool database in
+# SQLite and a real sshd (tests/servers/sshd.sh) standing in for Clever.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+SCRIPT=$ROOT/scripts/clever-sections
+SRV=$ROOT/tests/servers/sshd.sh
+
+setup_file() {
+	need python3 jq flock ssh-keygen sqlite3
+	"$ROOT/share/demo-sis/make-demo-sis" --kind powerschool \
+		"$BATS_FILE_TMPDIR/ps.db"
+	export S=$BATS_FILE_TMPDIR/srv
+	"$SRV" start "$S"
+}
+
+teardown_file() {
+	[ -z "${S:-}" ] || "$SRV" stop "$S"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	OUTBOX=$T/clever
+	W=$T/work
+	DB=$BATS_FILE_TMPDIR/ps.db
+	mkdir -p "$OUTBOX"
+	CONF=$T/clever.env
+	cat >"$CONF" <<EOF
+SIS_DB=sqlite:$DB
+CLEVER_TERMS="5:104 10:106 10:107 999:110"
+CLEVER_SUBJECT_MAP=$ROOT/scripts/examples/clever-subjects.json
+CLEVER_TWO_DIGIT_GRADE_SCHOOLS=5,10
+SFTP_URL=sftp://$(id -un)@127.0.0.1:$(cat "$S/port")$OUTBOX/sections.csv
+SFTP_KNOWN_HOSTS=$S/known_hosts
+SFTP_IDENTITY=$S/id_ed25519
+EDPIPE_WORK_DIR=$W
+EOF
+	unset EDPIPE_CONF SIS_PASSWORD
+}
+
+# failed STEP STATUS MESSAGE: the run failed in STEP and sent nothing.
+failed() {
+	assert_failure "$2"
+	[ -z "$output" ]
+	[[ "$stderr" == *"clever-sections: $3"* ]]
+	[ ! -e "$OUTBOX/sections.csv" ] || [ "$(cat "$OUTBOX/sections.csv")" = old ]
+	jq -e --arg s "$1" --argjson x "$2" '.status == "failed" and
+		.exit == $x and .failed_step == $s and .uploaded == false' \
+		"$W/last/status.json"
+}
+
+@test "end to end: every section of the configured terms reaches the server, quoted" {
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_success
+	[ -z "$output" ]
+	cmp "$OUTBOX/sections.csv" "$W/last/sections.csv"
+	cmp "$OUTBOX/sections.csv" "$W"/log/clever-sections-*.csv
+	# One row per section, counted by the sqlite3 shell.
+	want=$(sqlite3 "$DB" "SELECT count(*) FROM sections WHERE
+		(schoolid, termid) IN (VALUES (5, 104), (10, 106), (10, 107))")
+	[ "$want" -gt 0 ]
+	[ "$(($(wc -l <"$OUTBOX/sections.csv") - 1))" -eq "$want" ]
+	[[ "$stderr" == *"clever-sections: $want sections uploaded to sftp://"* ]]
+	head -n 1 "$OUTBOX/sections.csv" |
+		grep -q '^School_id,Section_id,Teacher_id,Teacher_2_id,'
+	# A course name holding a comma is quoted, not split (D118's bug).
+	name=$(sqlite3 "$DB" "SELECT c.course_name FROM sections s JOIN courses c
+		USING (course_number) WHERE c.course_name LIKE '%,%' AND
+		(s.schoolid, s.termid) IN (VALUES (5, 104), (10, 106), (10, 107))
+		LIMIT 1")
+	[ -z "$name" ] || grep -qF "\"$name\"" "$OUTBOX/sections.csv"
+	# The school with no sections in its term is named, not skipped silently.
+	[[ "$stderr" == *"warning: school 999, term 110: no sections"* ]]
+	# Every subject went through the map: none left blank.
+	[[ "$stderr" != *"subject Clever does not know"* ]]
+	jq -e '.status == "ok" and .uploaded' "$W/last/status.json"
+}
+
+@test "a failing term stops the run before the upload; the old file stays" {
+	echo old >"$OUTBOX/sections.csv"
+	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
+	failed sis-extract-5-104 66 "step 'sis-extract-5-104' failed with exit status 66; nothing uploaded"
+	[ ! -e "$W/last/sections-10-106.ndjson" ]
+}
+
+@test "a bad subject map stops the run at conduit-fmt; nothing uploaded" {
+	echo '{"Eng": "Literature"}' >"$T/subjects.json"
+	run --separate-stderr env CLEVER_SUBJECT_MAP="$T/subjects.json" \
+		"$SCRIPT" -c "$CONF"
+	failed conduit-fmt 78 "step 'conduit-fmt' failed with exit status 78; nothing uploaded"
+	[ -s "$W/last/sections.ndjson" ]
+}
+
+@test "no sections in any term is refused (3): Clever is never sent an empty file" {
+	run --separate-stderr env CLEVER_TERMS="999:110 1:100" "$SCRIPT" -c "$CONF"
+	failed collect 3 "no sections in any configured term"
+	[ ! -e "$W/last/sections.csv" ]
+}
+
+@test "a dry run checks the server and uploads nothing" {
+	run --separate-stderr "$SCRIPT" -n -c "$CONF"
+	assert_success
+	[[ "$stderr" == *"dry run: "*" sections NOT uploaded"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+}
+
+@test "configuration errors: malformed CLEVER_TERMS, a password in the file (78)" {
+	run --separate-stderr env CLEVER_TERMS="5-104" "$SCRIPT" -c "$CONF"
+	assert_failure 78
+	[[ "$stderr" == *"CLEVER_TERMS: '5-104' is not SCHOOL:TERM"* ]]
+	echo "SFTP_PASSWORD=hunter2" >>"$CONF"
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_failure 78
+	[[ "$stderr" == *"SFTP_PASSWORD is a secret"* ]]
+	[[ "$stderr" != *hunter2* ]]
+	[ ! -e "$W/runs" ]
+}
+
+@test "the example configuration parses (the run fails only at the database)" {
+	run --separate-stderr env EDPIPE_WORK_DIR="$W" EDPIPE_LOG_DIR="$W/log" \
+		SIS_DB="sqlite:$T/none.db" "$SCRIPT" \
+		-c "$ROOT/scripts/examples/clever-sections.env"
+	assert_failure 66
+	[[ "$stderr" == *"step 'sis-extract-1-3100' failed"* ]]
+}
