@@ -448,14 +448,82 @@ struct sink {
 	struct ep_writer *w;
 	const char *const *cols;	/* NULL: the record's own fields */
 	size_t ncols;
+	bool direct;		/* rows are written without ep_writer */
+	char **jnames;		/* "\"name\":" for each column (NDJSON) */
 };
 
+/*
+ * Write r.  A database row has the result's columns in result order, so
+ * once the CSV header is out the row is written directly, without the
+ * general writer's per-field name matching (a third of the run time on a
+ * million rows).
+ */
 static int
 emit(struct sink *s, const struct ep_rec *r, struct ep_error *err)
 {
+	FILE *fp = s->fp;
+
 	if (s->fmt == OUT_DAT)
-		return ep_dat_put_rec(s->fp, r, s->cols, s->ncols, err);
-	return ep_writer_write(s->w, r, err);
+		return ep_dat_put_rec(fp, r, s->cols, s->ncols, err);
+	if (!s->direct || r->n != s->ncols)
+		return ep_writer_write(s->w, r, err);
+	if (s->fmt == OUT_CSV) {
+		for (size_t k = 0; k < r->n; k++) {
+			if (k)
+				putc_unlocked(',', fp);
+			if (r->f[k].type != EP_T_NULL)
+				ep_csv_put_field(fp, r->f[k].val, r->f[k].vlen,
+				    false);
+		}
+	} else {
+		putc_unlocked('{', fp);
+		for (size_t k = 0; k < r->n; k++) {
+			const struct ep_field *f = &r->f[k];
+
+			if (k)
+				putc_unlocked(',', fp);
+			fwrite_unlocked(s->jnames[k], 1, strlen(s->jnames[k]),
+			    fp);
+			if (f->type == EP_T_STR)
+				ep_json_put_string(fp, f->val, f->vlen);
+			else
+				fwrite_unlocked(f->val, 1, f->vlen, fp);
+		}
+		putc_unlocked('}', fp);
+	}
+	putc_unlocked('\n', fp);
+	if (ferror(fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "write error: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Prepare emit's direct path: the CSV header, the NDJSON names. */
+static void
+direct_setup(struct sink *s)
+{
+	s->direct = true;
+	if (s->fmt == OUT_CSV) {
+		/* The header now, through the writer; rows bypass it.  A
+		 * write error shows in ferror at the first row or the end. */
+		ep_writer_finish(s->w, NULL);
+		return;
+	}
+	s->jnames = ep_xcalloc(s->ncols + 1, sizeof(char *));
+	for (size_t k = 0; k < s->ncols; k++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+
+		if (m == NULL)
+			ep_die(EP_EXIT_NOMEM, "out of memory");
+		ep_json_put_string(m, s->cols[k], strlen(s->cols[k]));
+		putc(':', m);
+		fclose(m);
+		s->jnames[k] = buf;
+	}
 }
 
 /* Write row once per mapping entry it belongs to. */
@@ -612,6 +680,8 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 		    EP_FMT_NDJSON);
 		if (ocols != NULL)
 			ep_writer_set_fields(s.w, ocols, nocols);
+		if (cols != NULL && mp == NULL)
+			direct_setup(&s);
 	}
 	while ((r = ep_db_next(db, row, err)) == 1) {
 		cn.rows++;
@@ -684,6 +754,10 @@ done:
 		fprintf(stderr, "\n");
 	ep_out_abort(out);
 	ep_writer_free(s.w);
+	if (s.jnames != NULL)
+		for (size_t k = 0; k < s.ncols; k++)
+			free(s.jnames[k]);
+	free(s.jnames);
 	if (firstcols != NULL)
 		for (size_t i = 0; i < nocols; i++)
 			free(firstcols[i]);

@@ -28,11 +28,12 @@ super() {
 	if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
 }
 
-cmd=$1 dir=$2
+cmd=$1
+mkdir -p "$2"
+dir=$(cd "$2" && pwd)
 case $cmd in
 start)
 	port=$3
-	mkdir -p "$dir"
 	if [ "$(id -u)" -eq 0 ]; then
 		chown postgres "$dir"
 		# Let the postgres user reach DIR through the test's tmp dirs.
