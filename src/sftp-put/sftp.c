@@ -73,12 +73,19 @@ url_path(const char *path)
 	return out;
 }
 
-/* A path as a quoted argument of a libcurl SFTP quote command. */
+/*
+ * A path as a quoted argument of a libcurl SFTP quote command.  libcurl
+ * expands "/~/" only in unquoted arguments, so a home-relative path is
+ * sent relative instead: the SFTP server resolves it from the login
+ * directory.
+ */
 static char *
 quote_arg(const char *path)
 {
 	char *out = ep_xmalloc(strlen(path) * 2 + 3), *o = out;
 
+	if (strncmp(path, "/~/", 3) == 0)
+		path += 3;
 	*o++ = '"';
 	for (const char *p = path; *p; p++) {
 		if (*p == '"' || *p == '\\')
@@ -369,7 +376,7 @@ static void
 remove_partial(struct sftp *s)
 {
 	struct curl_slist *q;
-	char *a = quote_arg(s->part_path), *cmd = ep_xasprintf("*rm %s", a);
+	char *a = quote_arg(s->part_path), *cmd = ep_xasprintf("rm %s", a);
 	CURLcode rc;
 
 	q = curl_slist_append(NULL, cmd);
@@ -378,7 +385,10 @@ remove_partial(struct sftp *s)
 	curl_easy_setopt(s->curl, CURLOPT_QUOTE, q);
 	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT, 5L);
 	rc = curl_easy_perform(s->curl);
-	if (rc != CURLE_OK)
+	if (rc == CURLE_QUOTE_ERROR)
+		ep_info(1, "no partial file '%s' to remove: %s", s->part_path,
+		    why(s, rc));
+	else if (rc != CURLE_OK)
 		ep_warn("cannot remove the partial file '%s': %s; the next "
 		    "upload overwrites it", s->part_path, why(s, rc));
 	else

@@ -33,8 +33,12 @@ setup_file() {
 	export PWDIR=$BATS_FILE_TMPDIR/pw
 	mkdir -p "$PWDIR"
 	if [ "$(id -u)" -eq 0 ]; then
-		id -u "$TEST_USER" >/dev/null 2>&1 ||
-			useradd -M -d /nonexistent -s /bin/sh "$TEST_USER"
+		# Its home is the directory, so /~/ paths can be tested.
+		if id -u "$TEST_USER" >/dev/null 2>&1; then
+			usermod -d "$PWDIR" "$TEST_USER"
+		else
+			useradd -M -d "$PWDIR" -s /bin/sh "$TEST_USER"
+		fi
 		echo "$TEST_USER:$TEST_PASSWORD" | chpasswd
 		chown "$TEST_USER" "$PWDIR"
 		local d=$PWDIR
@@ -48,6 +52,9 @@ setup_file() {
 teardown_file() {
 	[ -z "${S:-}" ] || "$SRV" stop "$S"
 	[ -z "${S2:-}" ] || "$SRV" stop "$S2"
+	if [ "$(id -u)" -eq 0 ] && id -u "$TEST_USER" >/dev/null 2>&1; then
+		usermod -d /nonexistent "$TEST_USER"
+	fi
 }
 
 setup() {
@@ -194,6 +201,15 @@ fingerprint() {
 	run --separate-stderr sftp-put --known-hosts "$KH" --password-file "$BATS_TEST_TMPDIR/pw" "$IN" "sftp://$TEST_USER@127.0.0.1:$PORT$PWDIR/f.csv"
 	assert_success
 	cmp "$IN" "$PWDIR/f.csv"
+}
+
+@test "a /~/ path is relative to the login directory" {
+	need_root
+	echo old >"$PWDIR/h.csv"
+	run --separate-stderr env SFTP_PASSWORD="$TEST_PASSWORD" sftp-put --known-hosts "$KH" "$IN" "sftp://$TEST_USER@127.0.0.1:$PORT/~/h.csv"
+	assert_success
+	cmp "$IN" "$PWDIR/h.csv"
+	[ ! -e "$PWDIR/.h.csv.partial" ]
 }
 
 @test "a wrong password is refused with 77, once, and never printed" {
