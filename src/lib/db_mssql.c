@@ -145,6 +145,11 @@ fail(struct ms *m, const char *what, struct ep_error *err)
 	else
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s on '%s': %s", what,
 		    m->where, lib_text());
+	/* Whatever the failed command still has to send is not wanted, and
+	 * would block the next command ("results pending"). */
+	if (m->dbp != NULL && !DBDEAD(m->dbp))
+		dbcancel(m->dbp);
+	m->rows = false;
 	return -1;
 }
 
@@ -159,6 +164,8 @@ free_cols(struct ms *m)
 	m->types = NULL;
 	m->ncols = 0;
 }
+
+static int drain(struct ms *m, bool one);
 
 static void *
 ms_open(const char *url, const char *password, int flags,
@@ -232,6 +239,16 @@ ms_open(const char *url, const char *password, int flags,
 		else
 			ep_error_set(err, EP_EXIT_UNAVAILABLE, "cannot "
 			    "connect to '%s': %s", m->where, lib_text());
+		goto fail;
+	}
+	/* SQL Server's default TEXTSIZE (4096 bytes for clients that do not
+	 * set one) would cut text and nvarchar(max) values short without a
+	 * word; ODBC drivers raise it the same way on every connection. */
+	if (dbcmd(m->dbp, "SET TEXTSIZE 2147483647") == FAIL ||
+	    dbsqlexec(m->dbp) == FAIL || drain(m, false) < 0 ||
+	    last.msgno != 0) {
+		fail(m, "cannot set up the session", err);
+		dbclose(m->dbp);
 		goto fail;
 	}
 	goto out;

@@ -284,8 +284,20 @@ test_errors(struct ep_db *db, int port)
 	    "syntax error: message (%s)", err.msg);
 	free(out);
 
-	out = run(db, "SELECT 1 AS one", NULL, 0, &rc, &err, NULL);
-	is_str(out, "{\"one\":1}\n", "the connection is usable after errors");
+	struct ep_db_param x = { "x", "1" };
+
+	out = run(db, "SELECT * FROM no_such_table WHERE a = :x", &x, 1, &rc,
+	    &err, NULL);
+	is_int(rc, 65, "SQL error through sp_executesql: 65");
+	free(out);
+	out = run(db, "SELECT CASE WHEN id < 3 THEN id ELSE 'x' END AS v "
+	    "FROM people ORDER BY id", NULL, 0, &rc, &err, NULL);
+	is_int(rc, 65, "error after two rows: 65 (%s)", err.msg);
+	free(out);
+
+	out = run(db, "SELECT :x AS one", &x, 1, &rc, &err, NULL);
+	is_str(out, "{\"one\":\"1\"}\n",
+	    "the connection is usable after errors");
 	free(out);
 
 	is_int(ep_db_exec(db, "CREATE TEMP TABLE t(x INT)", &err), 0,
