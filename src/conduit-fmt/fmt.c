@@ -373,6 +373,11 @@ conduit_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	}
 	if ((k = map_role(c, "role", role, &mrole, err)) <= 0)
 		return k;
+	if (mold != NULL && strcmp(mold, mrole) == 0) {
+		/* Two SIS roles, one LMS role: nothing changes there. */
+		c->nnoform++;
+		return 0;
+	}
 	v[1] = course;
 	v[2] = user;
 	if (op == OP_UPDATE) {
@@ -399,7 +404,7 @@ canvas_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	static const char *const statuses[] = {
 		"active", "completed", "inactive", "deleted"
 	};
-	const char *course, *section, *user, *role, *old, *mrole, *mold;
+	const char *course, *section, *user, *role, *old, *mrole, *mold = NULL;
 	const char *st, *v[5];
 	enum op op;
 	bool has;
@@ -422,6 +427,8 @@ canvas_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 		return k;
 	if ((k = map_role(c, "role", role, &mrole, err)) <= 0)
 		return k;
+	if (old != NULL && strcmp(mold, mrole) == 0)
+		old = NULL;
 	st = opt_val(r, "status");
 	st = st ? in_list(st, statuses, NELEM(statuses), true) : NULL;
 	if (op == OP_DROP)
@@ -571,6 +578,10 @@ flatfile_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 		return k;
 	if (flat_check(c, "role", mrole, err) < 0)
 		return -1;
+	if (mold != NULL && strcmp(mold, mrole) == 0) {
+		c->nnoform++;
+		return 0;
+	}
 	if (op == OP_UPDATE)
 		flat_line(c, "del", mold, user, course, false, 0, 0);
 	flat_line(c, op == OP_DROP ? "del" : "add", mrole, user, course,
@@ -668,6 +679,8 @@ oneroster_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 		return k;
 	if ((k = map_role(c, "role", role, &mrole, err)) <= 0)
 		return k;
+	if (old != NULL && strcmp(mold, mrole) == 0)
+		old = NULL;
 
 	v[0] = opt_val(r, "sourcedId");
 	if (v[0] == NULL) {

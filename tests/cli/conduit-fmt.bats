@@ -67,6 +67,19 @@ fails() {
 	assert_line --index 3 "drop,BIO101-01,P0003,AUD"
 }
 
+@test "an update between two SIS roles with one LMS role writes no change" {
+	echo '{"STU":"student","AU":"student"}' >r.json
+	echo '{"op":"update","course":"c","user":"u","role":"STU","old_role":"AU"}' >in
+	run --separate-stderr conduit-fmt -t conduit --role-map r.json in
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" == *"1 update without a role change left out"* ]]
+	run --separate-stderr conduit-fmt -t canvas --role-map r.json in
+	assert_success
+	assert_output "course_id,user_id,role,section_id,status
+c,u,student,,active"
+}
+
 @test "canvas: status active/deleted/completed, old role deleted" {
 	golden canvas.out.csv -t canvas --role-map "$F/canvas-roles.json" \
 	    "$F/changes.ndjson"
