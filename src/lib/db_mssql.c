@@ -17,9 +17,10 @@
  * db-lib cannot send an empty string (length 0 means NULL), so an empty
  * value goes as NULL and the statement starts with SET @Pi = N''.
  * Numbered names rather than the :names of the query: the ops interface
- * hands the values over in placeholder order without their names, and a
- * number cannot collide with the name of a T-SQL variable the query
- * declares itself.  A query without parameters goes as a plain SQL batch.
+ * hands the values over in placeholder order without their names (a
+ * query that DECLAREs its own @P1 would clash).  A query without
+ * parameters goes as a plain SQL batch.  Each session starts with SET
+ * TEXTSIZE 2147483647 so long text is not cut at the server's default.
  *
  * Values: integers JSON numbers, (n)varchar/text UTF-8 strings, NULL null,
  * decimal/numeric/money strings with every digit the server sent (no
