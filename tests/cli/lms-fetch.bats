@@ -83,14 +83,11 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	for args in "" "moodle" "blackboard courses" "moodle grades" \
 		"moodle enrollments" \
 		"moodle enrollments --mapping x --course-id 1" \
-		"moodle enrollments --course-id abc" \
 		"moodle courses --field shortname" \
 		"canvas courses" "canvas enrollments --account 1" \
 		"canvas enrollments --course 1 --account 1 --term 2" \
 		"canvas report provisioning --account 1 --term 5" \
 		"canvas report provisioning --account 1 --term 5 --what grades" \
-		"canvas report sis --account 1 --term 5 --what users" \
-		"canvas users --account 1 --type StudentEnrollment" \
 		"moodle courses --account 1" "--jobs 0 canvas users --account 1"; do
 		# shellcheck disable=SC2086
 		run --separate-stderr lms-fetch $args
