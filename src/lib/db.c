@@ -4,8 +4,10 @@
  * and the values in placeholder order to the backend.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "secret.h"
@@ -376,4 +378,520 @@ ep_sql_params(const char *sql, char *(*ph)(size_t i, const char *name),
 	*names = nm;
 	*nnames = nn;
 	return out;
+}
+
+/* ------------------------------------------------------------ loading */
+
+int
+ep_db_exec_params(struct ep_db *db, const char *sql,
+    const struct ep_db_param *params, size_t np, struct ep_error *err)
+{
+	struct ep_rec *row = ep_rec_new();
+	int rc;
+
+	rc = ep_db_query(db, sql, params, np, err);
+	while (rc == 0 && (rc = ep_db_next(db, row, err)) == 1)
+		rc = 0;
+	ep_rec_free(row);
+	return rc < 0 ? -1 : 0;
+}
+
+static bool
+is_mssql(const struct ep_db *db)
+{
+	return db->ops == &ep_db_mssql_ops;
+}
+
+/* Append name (len bytes) quoted to out at *olen. */
+static void
+quote_part(struct ep_db *db, char *out, size_t *olen, const char *name,
+    size_t len)
+{
+	char open = is_mssql(db) ? '[' : '"', close = is_mssql(db) ? ']' :
+	    '"';
+
+	out[(*olen)++] = open;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == close)
+			out[(*olen)++] = close;
+		out[(*olen)++] = name[i];
+	}
+	out[(*olen)++] = close;
+}
+
+char *
+ep_db_quote(struct ep_db *db, const char *name, bool qualified)
+{
+	size_t len = strlen(name), olen = 0;
+	char *out = ep_xmalloc(3 * len + 3);
+	const char *dot = qualified ? strchr(name, '.') : NULL;
+
+	if (dot != NULL) {
+		quote_part(db, out, &olen, name, (size_t)(dot - name));
+		out[olen++] = '.';
+		quote_part(db, out, &olen, dot + 1, strlen(dot + 1));
+	} else {
+		quote_part(db, out, &olen, name, len);
+	}
+	out[olen] = '\0';
+	return out;
+}
+
+const char *
+ep_db_type(struct ep_db *db, const char *generic, bool key)
+{
+	static const struct {
+		const char *names[3];
+		const char *sqlite, *pg, *mssql;
+	} types[] = {
+		{ { "text", "string", NULL }, "TEXT", "text",
+		    "nvarchar(max)" },
+		{ { "int", "integer", NULL }, "INTEGER", "integer", "int" },
+		{ { "bigint", NULL, NULL }, "INTEGER", "bigint", "bigint" },
+		{ { "numeric", "decimal", NULL }, "NUMERIC", "numeric",
+		    "decimal(38,10)" },
+		{ { "float", "real", "double" }, "REAL", "double precision",
+		    "float" },
+		{ { "date", NULL, NULL }, "DATE", "date", "date" },
+		{ { "timestamp", "datetime", NULL }, "TIMESTAMP", "timestamp",
+		    "datetime2" },
+		{ { "bool", "boolean", NULL }, "BOOLEAN", "boolean", "bit" },
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		for (size_t k = 0; k < 3 && types[i].names[k]; k++) {
+			if (strcasecmp(generic, types[i].names[k]) != 0)
+				continue;
+			if (db->ops == &ep_db_pg_ops)
+				return types[i].pg;
+			if (!is_mssql(db))
+				return types[i].sqlite;
+			/* An index key holds at most 900 bytes. */
+			if (i == 0 && key)
+				return "nvarchar(450)";
+			return types[i].mssql;
+		}
+	return NULL;
+}
+
+enum load_path { L_COPY, L_PREP, L_BATCH, L_UPSERT };
+
+struct ep_db_load {
+	struct ep_db *db;
+	enum load_path path;
+	size_t ncols, nkeys;
+	char *qtable;
+	char **qcols;
+	size_t *keyidx;		/* the key columns' positions in cols */
+	bool *iskey;
+	char *finish_sql;	/* COPY upsert: from the stage to the table */
+	char *row_sql;		/* batch: the INSERT of a full batch;
+				 * upsert: the UPDATE */
+	char *ins_sql;		/* upsert: the INSERT ... WHERE NOT EXISTS */
+	char **vals;		/* batch: queued values, maxrows * ncols */
+	size_t nrows, maxrows;
+	unsigned long rows, flushed;
+	bool in_copy, in_prep;
+	struct ep_rec *scratch;
+};
+
+/* The n placeholders first, first + 1, ... joined by ", ". */
+static void
+put_placeholders(struct ep_db *db, FILE *m, size_t first, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *p = db->ops->placeholder(first + i, "p");
+
+		fprintf(m, "%s%s", i ? ", " : "", p);
+		free(p);
+	}
+}
+
+static void
+put_cols(FILE *m, char **q, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(m, "%s%s", i ? ", " : "", q[i]);
+}
+
+/* " ON CONFLICT (keys) DO UPDATE SET c = excluded.c, ..." */
+static void
+put_on_conflict(FILE *m, const struct ep_db_load *ld)
+{
+	bool any = false;
+
+	fprintf(m, " ON CONFLICT (");
+	for (size_t k = 0; k < ld->nkeys; k++)
+		fprintf(m, "%s%s", k ? ", " : "", ld->qcols[ld->keyidx[k]]);
+	fprintf(m, ") DO ");
+	for (size_t i = 0; i < ld->ncols; i++) {
+		if (ld->iskey[i])
+			continue;
+		fprintf(m, "%s%s = excluded.%s", any ? ", " : "UPDATE SET ",
+		    ld->qcols[i], ld->qcols[i]);
+		any = true;
+	}
+	if (!any)
+		fprintf(m, "NOTHING");
+}
+
+/* " k1 = ph AND k2 = ph" with placeholders from first. */
+static void
+put_key_match(struct ep_db *db, FILE *m, const struct ep_db_load *ld,
+    size_t first)
+{
+	for (size_t k = 0; k < ld->nkeys; k++) {
+		char *p = db->ops->placeholder(first + k, "p");
+
+		fprintf(m, "%s%s = %s", k ? " AND " : "",
+		    ld->qcols[ld->keyidx[k]], p);
+		free(p);
+	}
+}
+
+static FILE *
+mem_open(char **buf, size_t *len)
+{
+	FILE *m = open_memstream(buf, len);
+
+	if (m == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	return m;
+}
+
+/* "INSERT INTO t (cols) VALUES (...), (...)" for nrows rows. */
+static char *
+batch_sql(struct ep_db_load *ld, size_t nrows)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = mem_open(&buf, &len);
+
+	fprintf(m, "INSERT INTO %s (", ld->qtable);
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, ") VALUES ");
+	for (size_t r = 0; r < nrows; r++) {
+		fprintf(m, "%s(", r ? ", " : "");
+		put_placeholders(ld->db, m, r * ld->ncols + 1, ld->ncols);
+		fprintf(m, ")");
+	}
+	fclose(m);
+	return buf;
+}
+
+/* Run sql with values through the backend and drop its rows. */
+static int
+run_values(struct ep_db_load *ld, const char *sql, const char *const *v,
+    size_t n, struct ep_error *err)
+{
+	struct ep_db *db = ld->db;
+	int rc;
+
+	db->active = false;
+	if (db->ops->query(db->h, sql, v, n, err) < 0)
+		return -1;
+	while ((rc = db->ops->next(db->h, ld->scratch, err)) == 1)
+		ep_rec_clear(ld->scratch);
+	ep_rec_clear(ld->scratch);
+	return rc;
+}
+
+static void
+free_queued(struct ep_db_load *ld)
+{
+	for (size_t i = 0; i < ld->nrows * ld->ncols; i++)
+		free(ld->vals[i]);
+	ld->nrows = 0;
+}
+
+static int
+flush_batch(struct ep_db_load *ld, struct ep_error *err)
+{
+	char *sql;
+	int rc;
+
+	if (ld->nrows == 0)
+		return 0;
+	sql = ld->nrows == ld->maxrows ? ld->row_sql : batch_sql(ld,
+	    ld->nrows);
+	rc = run_values(ld, sql, (const char *const *)ld->vals,
+	    ld->nrows * ld->ncols, err);
+	if (sql != ld->row_sql)
+		free(sql);
+	free_queued(ld);
+	if (rc == 0)
+		ld->flushed = ld->rows;
+	return rc;
+}
+
+struct ep_db_load *
+ep_db_load_begin(struct ep_db *db, const char *table,
+    const char *const *cols, size_t ncols, const char *const *keys,
+    size_t nkeys, struct ep_error *err)
+{
+	struct ep_db_load *ld = ep_xcalloc(1, sizeof(*ld));
+	const struct ep_db_ops *ops = db->ops;
+	const char *target;
+	char *buf = NULL, *stage = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	ld->db = db;
+	ld->ncols = ncols;
+	ld->nkeys = nkeys;
+	ld->qtable = ep_db_quote(db, table, true);
+	ld->qcols = ep_xcalloc(ncols + 1, sizeof(char *));
+	ld->iskey = ep_xcalloc(ncols + 1, sizeof(bool));
+	ld->keyidx = ep_xcalloc(nkeys + 1, sizeof(size_t));
+	ld->scratch = ep_rec_new();
+	for (size_t i = 0; i < ncols; i++)
+		ld->qcols[i] = ep_db_quote(db, cols[i], false);
+	for (size_t k = 0; k < nkeys; k++) {
+		size_t i;
+
+		for (i = 0; i < ncols; i++)
+			if (strcmp(keys[k], cols[i]) == 0)
+				break;
+		if (i == ncols) {
+			ep_error_set(err, EP_EXIT_USAGE, "key column '%s' is "
+			    "not among the loaded columns", keys[k]);
+			goto fail;
+		}
+		ld->keyidx[k] = i;
+		ld->iskey[i] = true;
+	}
+	db->active = false;
+	if (ops->copy_begin != NULL) {
+		ld->path = L_COPY;
+		target = ld->qtable;
+		if (nkeys > 0) {
+			/* Rows go to a stage first: COPY cannot upsert. */
+			m = mem_open(&buf, &len);
+			fprintf(m, "CREATE TEMP TABLE edpipe_load_stage ON "
+			    "COMMIT DROP AS SELECT ");
+			put_cols(m, ld->qcols, ncols);
+			fprintf(m, " FROM %s WITH NO DATA", ld->qtable);
+			fclose(m);
+			if (ep_db_exec(db, buf, err) < 0)
+				goto fail;
+			free(buf);
+			buf = NULL;
+			m = mem_open(&buf, &len);
+			fprintf(m, "INSERT INTO %s (", ld->qtable);
+			put_cols(m, ld->qcols, ncols);
+			fprintf(m, ") SELECT ");
+			put_cols(m, ld->qcols, ncols);
+			fprintf(m, " FROM edpipe_load_stage");
+			put_on_conflict(m, ld);
+			fprintf(m, "; DROP TABLE edpipe_load_stage");
+			fclose(m);
+			ld->finish_sql = buf;
+			buf = NULL;
+			stage = ep_xstrdup("edpipe_load_stage");
+			target = stage;
+		}
+		m = mem_open(&buf, &len);
+		fprintf(m, "COPY %s (", target);
+		put_cols(m, ld->qcols, ncols);
+		fprintf(m, ") FROM STDIN");
+		fclose(m);
+		ld->in_copy = true;
+		if (ops->copy_begin(db->h, buf, err) < 0) {
+			unsigned long bad;
+
+			ld->in_copy = false;
+			ops->copy_end(db->h, &bad, NULL);
+			goto fail;
+		}
+	} else if (ops->prep_begin != NULL) {
+		ld->path = L_PREP;
+		m = mem_open(&buf, &len);
+		fprintf(m, "INSERT INTO %s (", ld->qtable);
+		put_cols(m, ld->qcols, ncols);
+		fprintf(m, ") VALUES (");
+		put_placeholders(db, m, 1, ncols);
+		fprintf(m, ")");
+		if (nkeys > 0)
+			put_on_conflict(m, ld);
+		fclose(m);
+		if (ops->prep_begin(db->h, buf, err) < 0)
+			goto fail;
+		ld->in_prep = true;
+	} else if (nkeys > 0) {
+		/* Portable upsert, one row at a time: UPDATE, then INSERT
+		 * when no row has the keys. */
+		ld->path = L_UPSERT;
+		ld->vals = ep_xcalloc(2 * ncols + 1, sizeof(char *));
+		if (nkeys < ncols) {
+			bool any = false;
+
+			m = mem_open(&buf, &len);
+			fprintf(m, "UPDATE %s SET ", ld->qtable);
+			for (size_t i = 0, p = 1; i < ncols; i++) {
+				char *ph;
+
+				if (ld->iskey[i])
+					continue;
+				ph = ops->placeholder(p++, "p");
+				fprintf(m, "%s%s = %s", any ? ", " : "",
+				    ld->qcols[i], ph);
+				free(ph);
+				any = true;
+			}
+			fprintf(m, " WHERE ");
+			put_key_match(db, m, ld, ncols - nkeys + 1);
+			fclose(m);
+			ld->row_sql = buf;
+			buf = NULL;
+		}
+		m = mem_open(&buf, &len);
+		fprintf(m, "INSERT INTO %s (", ld->qtable);
+		put_cols(m, ld->qcols, ncols);
+		fprintf(m, ") SELECT ");
+		put_placeholders(db, m, 1, ncols);
+		fprintf(m, " WHERE NOT EXISTS (SELECT 1 FROM %s WHERE ",
+		    ld->qtable);
+		put_key_match(db, m, ld, ncols + 1);
+		fprintf(m, ")");
+		fclose(m);
+		ld->ins_sql = buf;
+		buf = NULL;
+	} else {
+		/* SQL Server takes at most 2100 parameters and 1000 rows. */
+		ld->path = L_BATCH;
+		ld->maxrows = 2000 / ncols;
+		if (ld->maxrows > 1000)
+			ld->maxrows = 1000;
+		if (ld->maxrows == 0)
+			ld->maxrows = 1;
+		ld->vals = ep_xcalloc(ld->maxrows * ncols + 1,
+		    sizeof(char *));
+		ld->row_sql = batch_sql(ld, ld->maxrows);
+	}
+	free(buf);
+	free(stage);
+	return ld;
+fail:
+	free(buf);
+	free(stage);
+	ep_db_load_free(ld);
+	return NULL;
+}
+
+static char *
+value_dup(const struct ep_field *f)
+{
+	if (f == NULL || f->type == EP_T_NULL)
+		return NULL;
+	return ep_xstrndup(f->val, f->vlen);
+}
+
+static int
+upsert_row(struct ep_db_load *ld, const struct ep_field *const *vals,
+    struct ep_error *err)
+{
+	size_t n = ld->ncols, p = 0;
+	int rc = 0;
+
+	if (ld->row_sql != NULL) {
+		for (size_t i = 0; i < n; i++)
+			if (!ld->iskey[i])
+				ld->vals[p++] = value_dup(vals[i]);
+		for (size_t k = 0; k < ld->nkeys; k++)
+			ld->vals[p++] = value_dup(vals[ld->keyidx[k]]);
+		rc = run_values(ld, ld->row_sql, (const char *const *)ld->vals,
+		    p, err);
+		for (size_t i = 0; i < p; i++)
+			free(ld->vals[i]);
+	}
+	if (rc < 0)
+		return -1;
+	p = 0;
+	for (size_t i = 0; i < n; i++)
+		ld->vals[p++] = value_dup(vals[i]);
+	for (size_t k = 0; k < ld->nkeys; k++)
+		ld->vals[p++] = value_dup(vals[ld->keyidx[k]]);
+	rc = run_values(ld, ld->ins_sql, (const char *const *)ld->vals, p,
+	    err);
+	for (size_t i = 0; i < p; i++)
+		free(ld->vals[i]);
+	return rc;
+}
+
+int
+ep_db_load_row(struct ep_db_load *ld, const struct ep_field *const *vals,
+    struct ep_error *err)
+{
+	const struct ep_db_ops *ops = ld->db->ops;
+
+	ld->rows++;
+	switch (ld->path) {
+	case L_COPY:
+		return ops->copy_row(ld->db->h, vals, ld->ncols, err);
+	case L_PREP:
+		return ops->prep_row(ld->db->h, vals, ld->ncols, err);
+	case L_UPSERT:
+		return upsert_row(ld, vals, err);
+	case L_BATCH:
+		for (size_t i = 0; i < ld->ncols; i++)
+			ld->vals[ld->nrows * ld->ncols + i] = value_dup(vals[i]);
+		if (++ld->nrows == ld->maxrows)
+			return flush_batch(ld, err);
+		return 0;
+	}
+	return 0;
+}
+
+int
+ep_db_load_end(struct ep_db_load *ld, unsigned long *bad_row,
+    struct ep_error *err)
+{
+	struct ep_db *db = ld->db;
+	int rc = 0;
+
+	if (bad_row != NULL)
+		*bad_row = 0;
+	switch (ld->path) {
+	case L_COPY:
+		ld->in_copy = false;
+		rc = db->ops->copy_end(db->h, bad_row, err);
+		if (rc == 0 && ld->finish_sql != NULL)
+			rc = ep_db_exec(db, ld->finish_sql, err);
+		break;
+	case L_PREP:
+		ld->in_prep = false;
+		db->ops->prep_end(db->h);
+		break;
+	case L_BATCH:
+		rc = flush_batch(ld, err);
+		break;
+	case L_UPSERT:
+		break;
+	}
+	return rc;
+}
+
+void
+ep_db_load_free(struct ep_db_load *ld)
+{
+	if (ld == NULL)
+		return;
+	if (ld->in_copy)
+		ld->db->ops->copy_end(ld->db->h, NULL, NULL);
+	if (ld->in_prep)
+		ld->db->ops->prep_end(ld->db->h);
+	if (ld->path == L_BATCH && ld->vals != NULL)
+		free_queued(ld);
+	for (size_t i = 0; i < ld->ncols; i++)
+		free(ld->qcols[i]);
+	free(ld->qcols);
+	free(ld->qtable);
+	free(ld->iskey);
+	free(ld->keyidx);
+	free(ld->finish_sql);
+	free(ld->row_sql);
+	free(ld->ins_sql);
+	free(ld->vals);
+	ep_rec_free(ld->scratch);
+	free(ld);
 }

@@ -27,6 +27,7 @@
 #ifndef EP_DB_H
 #define EP_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "msg.h"
@@ -63,6 +64,32 @@ struct ep_db_ops {
 	const char *const *(*columns)(void *h, size_t *n);
 	/* Optional: the SQL that starts a transaction (NULL: "BEGIN"). */
 	const char *begin_sql;
+	/*
+	 * Optional bulk loading, used by ep_db_load_*.  A backend offers
+	 * COPY (a statement that reads rows from the client), or a prepared
+	 * statement run once per row, or neither (then ep_db_load_* send
+	 * batched multi-row INSERTs through query).  vals has n entries;
+	 * NULL or an EP_T_NULL field is SQL NULL.
+	 *
+	 * copy_begin runs sql (a COPY ... FROM STDIN), copy_row queues one
+	 * row, copy_end sends the rest and reads the outcome, setting
+	 * *bad_row (when not NULL) to the 1-based row the server blamed, or
+	 * 0.  After a failed copy_begin or copy_row, copy_end must still be
+	 * called (it ends the COPY and returns -1).
+	 */
+	int (*copy_begin)(void *h, const char *sql, struct ep_error *err);
+	int (*copy_row)(void *h, const struct ep_field *const *vals,
+	    size_t n, struct ep_error *err);
+	int (*copy_end)(void *h, unsigned long *bad_row,
+	    struct ep_error *err);
+	/*
+	 * prep_begin prepares sql (placeholders 1..n as the placeholder op
+	 * writes them), prep_row binds vals and runs it, prep_end frees it.
+	 */
+	int (*prep_begin)(void *h, const char *sql, struct ep_error *err);
+	int (*prep_row)(void *h, const struct ep_field *const *vals,
+	    size_t n, struct ep_error *err);
+	void (*prep_end)(void *h);
 };
 
 extern const struct ep_db_ops ep_db_sqlite_ops;
@@ -97,6 +124,63 @@ int ep_db_rollback(struct ep_db *db, struct ep_error *err);
 const struct ep_db_ops *ep_db_backend(struct ep_db *db, void **handle);
 /* Close the connection and free db; NULL is a no-op. */
 void ep_db_close(struct ep_db *db);
+
+/*
+ * Run sql with its :name parameters as ep_db_query does, and read and
+ * drop any rows it returns (INSERT, UPDATE, DDL with parameters).
+ */
+int ep_db_exec_params(struct ep_db *db, const char *sql,
+    const struct ep_db_param *params, size_t np, struct ep_error *err);
+
+/*
+ * An identifier quoted for the backend, malloc'd: "name" with '"'
+ * doubled (SQL Server: [name] with ']' doubled, since db-lib sessions
+ * start with QUOTED_IDENTIFIER off).  With qualified, each part of
+ * SCHEMA.NAME is quoted on its own, so names holding '.' cannot be
+ * reached that way.  Any byte is harmless inside the quotes; a name with
+ * a NUL cannot be passed.
+ */
+char *ep_db_quote(struct ep_db *db, const char *name, bool qualified);
+
+/*
+ * The backend's column type for a generic type name: text, int
+ * (integer), bigint, numeric (decimal), float (real, double), date,
+ * timestamp (datetime), bool (boolean).  key: the column is part of a
+ * primary key (SQL Server cannot index nvarchar(max)).  NULL for an
+ * unknown name.  Static storage.
+ */
+const char *ep_db_type(struct ep_db *db, const char *generic, bool key);
+
+/*
+ * Bulk loading into an existing table (db-load), inside a transaction
+ * the caller began.  table is NAME or SCHEMA.NAME, unquoted (quoted here
+ * with ep_db_quote); cols are the columns every row gives values for,
+ * in order; with nkeys > 0 rows are upserted on keys (a subset of cols):
+ * a row whose keys match an existing row updates its other columns.
+ *
+ * Paths: PostgreSQL COPY FROM STDIN (upsert: COPY into a temporary
+ * table, then INSERT ... SELECT ... ON CONFLICT), SQLite one prepared
+ * INSERT (... ON CONFLICT ... DO UPDATE) run per row, otherwise
+ * multi-row INSERTs with bound parameters, or per row UPDATE then
+ * INSERT ... WHERE NOT EXISTS for an upsert.  ON CONFLICT needs a
+ * unique index or primary key on exactly the key columns.
+ *
+ * Errors of a row may only show at ep_db_load_end (COPY, batches); then
+ * *bad_row is the 1-based row number when the server said, else 0.
+ * Free with ep_db_load_free (also after an error; it does not roll back).
+ */
+struct ep_db_load;
+
+struct ep_db_load *ep_db_load_begin(struct ep_db *db, const char *table,
+    const char *const *cols, size_t ncols, const char *const *keys,
+    size_t nkeys, struct ep_error *err);
+/* Add one row: vals[i] is column i's value (NULL: SQL NULL). */
+int ep_db_load_row(struct ep_db_load *ld, const struct ep_field *const *vals,
+    struct ep_error *err);
+/* Send what is queued and finish; 0 or -1 with err and *bad_row. */
+int ep_db_load_end(struct ep_db_load *ld, unsigned long *bad_row,
+    struct ep_error *err);
+void ep_db_load_free(struct ep_db_load *ld);
 
 /*
  * Find the ":name" parameters of sql, outside string literals, quoted

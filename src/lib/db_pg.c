@@ -36,6 +36,9 @@ struct pg {
 	enum coltype *ctype;
 	size_t ncols;
 	unsigned long rows;
+	char *cbuf;		/* COPY data not yet sent */
+	size_t clen, ccap;
+	bool copying;		/* a COPY FROM STDIN is open */
 };
 
 static void
@@ -426,6 +429,7 @@ pg_close(void *h)
 	drain(p);
 	cols_free(p);
 	PQfinish(p->conn);
+	free(p->cbuf);
 	free(p);
 }
 
@@ -434,6 +438,153 @@ pg_placeholder(size_t i, const char *name)
 {
 	(void)name;
 	return ep_xasprintf("$%zu", i);
+}
+
+/* ---------------------------------------------------- COPY FROM STDIN */
+
+#define COPY_CHUNK (256 * 1024)
+
+static int
+pg_copy_begin(void *h, const char *sql, struct ep_error *err)
+{
+	struct pg *p = h;
+	PGresult *r;
+	int rc = 0;
+
+	drain(p);
+	cols_free(p);
+	p->rows = 0;
+	p->clen = 0;
+	r = PQexec(p->conn, sql);
+	if (PQresultStatus(r) == PGRES_COPY_IN) {
+		p->copying = true;
+	} else {
+		result_error(p, r, err);
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+copy_flush(struct pg *p, struct ep_error *err)
+{
+	if (p->clen == 0)
+		return 0;
+	if (PQputCopyData(p->conn, p->cbuf, (int)p->clen) != 1) {
+		result_error(p, NULL, err);
+		return -1;
+	}
+	p->clen = 0;
+	return 0;
+}
+
+/*
+ * One row in COPY's text format: tab between columns, \N for NULL, and
+ * backslash, tab, newline and carriage return escaped.
+ */
+static int
+pg_copy_row(void *h, const struct ep_field *const *vals, size_t n,
+    struct ep_error *err)
+{
+	struct pg *p = h;
+
+	if (!p->copying) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "no COPY in progress");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ep_field *f = vals[i];
+		size_t need = (f ? 2 * f->vlen : 0) + 4;
+		char *o;
+
+		if (p->clen + need > p->ccap) {
+			p->ccap = p->clen + need + COPY_CHUNK;
+			p->cbuf = ep_xrealloc(p->cbuf, p->ccap);
+		}
+		o = p->cbuf + p->clen;
+		if (i > 0)
+			*o++ = '\t';
+		if (f == NULL || f->type == EP_T_NULL) {
+			*o++ = '\\';
+			*o++ = 'N';
+		} else {
+			const char *v = f->val, *end = f->val + f->vlen;
+
+			for (; v < end; v++)
+				switch (*v) {
+				case '\\': *o++ = '\\'; *o++ = '\\'; break;
+				case '\t': *o++ = '\\'; *o++ = 't'; break;
+				case '\n': *o++ = '\\'; *o++ = 'n'; break;
+				case '\r': *o++ = '\\'; *o++ = 'r'; break;
+				default: *o++ = *v;
+				}
+		}
+		p->clen = (size_t)(o - p->cbuf);
+	}
+	if (p->clen + 1 > p->ccap) {
+		p->ccap = p->clen + 1 + COPY_CHUNK;
+		p->cbuf = ep_xrealloc(p->cbuf, p->ccap);
+	}
+	p->cbuf[p->clen++] = '\n';
+	p->rows++;
+	if (p->clen >= COPY_CHUNK)
+		return copy_flush(p, err);
+	return 0;
+}
+
+/* The COPY data line an error's CONTEXT names ("COPY t, line 3, ..."). */
+static unsigned long
+context_line(const PGresult *r)
+{
+	const char *c = r ? PQresultErrorField(r, PG_DIAG_CONTEXT) : NULL;
+	const char *l = c ? strstr(c, ", line ") : NULL;
+
+	return l ? strtoul(l + 7, NULL, 10) : 0;
+}
+
+static int
+pg_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
+{
+	struct pg *p = h;
+	PGresult *r;
+	int rc = 0;
+
+	if (bad_row != NULL)
+		*bad_row = 0;
+	if (!p->copying) {
+		/* copy_begin failed: whatever is pending goes. */
+		while ((r = PQgetResult(p->conn)) != NULL)
+			PQclear(r);
+		return -1;
+	}
+	p->copying = false;
+	if (err == NULL) {
+		/* Abandoned: tell the server, so the COPY fails. */
+		PQputCopyEnd(p->conn, "abandoned by the client");
+		p->clen = 0;
+	} else if (copy_flush(p, err) < 0) {
+		rc = -1;
+	} else if (PQputCopyEnd(p->conn, NULL) != 1) {
+		result_error(p, NULL, err);
+		rc = -1;
+	}
+	while ((r = PQgetResult(p->conn)) != NULL) {
+		if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK) {
+			result_error(p, r, err);
+			if (bad_row != NULL)
+				*bad_row = context_line(r);
+			rc = -1;
+		}
+		PQclear(r);
+		if (PQstatus(p->conn) == CONNECTION_BAD)
+			break;
+	}
+	if (rc == 0 && PQstatus(p->conn) == CONNECTION_BAD) {
+		result_error(p, NULL, err);
+		rc = -1;
+	}
+	return rc;
 }
 
 const struct ep_db_ops ep_db_pg_ops = {
@@ -445,4 +596,7 @@ const struct ep_db_ops ep_db_pg_ops = {
 	.close = pg_close,
 	.placeholder = pg_placeholder,
 	.columns = pg_columns,
+	.copy_begin = pg_copy_begin,
+	.copy_row = pg_copy_row,
+	.copy_end = pg_copy_end,
 };

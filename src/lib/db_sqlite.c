@@ -31,6 +31,7 @@ struct sq {
 	enum coltype *ctype;
 	size_t ncols;
 	unsigned long row;
+	sqlite3_stmt *ins;	/* the prepared statement of a load */
 };
 
 static void
@@ -322,6 +323,7 @@ sq_close(void *h)
 	if (s == NULL)
 		return;
 	sq_reset(s);
+	sqlite3_finalize(s->ins);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
@@ -334,6 +336,94 @@ sq_placeholder(size_t i, const char *name)
 	return ep_xasprintf("?%zu", i);
 }
 
+/* ------------------------------------------------- prepared loading */
+
+static int
+sq_prep_begin(void *h, const char *sql, struct ep_error *err)
+{
+	struct sq *s = h;
+	int rc;
+
+	sq_reset(s);
+	sqlite3_finalize(s->ins);
+	s->ins = NULL;
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &s->ins, NULL);
+	if (rc != SQLITE_OK) {
+		ep_error_set(err, sq_code(rc), "SQL error: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* An integer literal that fits in 64 bits: *v. */
+static bool
+int_literal(const char *t, size_t n, sqlite3_int64 *v)
+{
+	char *end;
+	long long x;
+
+	if (n == 0 || n > 20 || (t[0] == '0' && n > 1) ||
+	    (t[0] == '-' && (n == 1 || t[1] == '0')))
+		return false;
+	errno = 0;
+	x = strtoll(t, &end, 10);
+	if (errno != 0 || end != t + n)
+		return false;
+	*v = x;
+	return true;
+}
+
+/*
+ * Bind by record type: NULL as NULL, true/false as 1/0 (what a BOOLEAN
+ * column holds in SQLite), integer numbers as integers, everything else
+ * as text, which the column's affinity converts as it would a literal.
+ */
+static int
+sq_prep_row(void *h, const struct ep_field *const *vals, size_t n,
+    struct ep_error *err)
+{
+	struct sq *s = h;
+	sqlite3_stmt *st = s->ins;
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		const struct ep_field *f = vals[i];
+		sqlite3_int64 v;
+		int k = (int)i + 1;
+
+		if (f == NULL || f->type == EP_T_NULL)
+			rc = sqlite3_bind_null(st, k);
+		else if (f->type == EP_T_BOOL)
+			rc = sqlite3_bind_int(st, k, f->val[0] == 't');
+		else if (f->type == EP_T_NUM && int_literal(f->val, f->vlen,
+		    &v))
+			rc = sqlite3_bind_int64(st, k, v);
+		else
+			rc = sqlite3_bind_text(st, k, f->val, (int)f->vlen,
+			    SQLITE_STATIC);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		ep_error_set(err, sq_code(rc), "SQL error: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sq_prep_end(void *h)
+{
+	struct sq *s = h;
+
+	sqlite3_finalize(s->ins);
+	s->ins = NULL;
+}
+
 const struct ep_db_ops ep_db_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -343,4 +433,7 @@ const struct ep_db_ops ep_db_sqlite_ops = {
 	.close = sq_close,
 	.placeholder = sq_placeholder,
 	.columns = sq_columns,
+	.prep_begin = sq_prep_begin,
+	.prep_row = sq_prep_row,
+	.prep_end = sq_prep_end,
 };

@@ -1,0 +1,968 @@
+/*
+ * db-load - load records into a database table (SQLite, PostgreSQL, SQL
+ * Server) in one transaction: every record goes in, or none does.
+ *
+ * Modes: append inserts; replace deletes every row and refills the table
+ * inside the transaction (readers see the old rows until the commit, never
+ * an empty table); upsert inserts or updates on --key.  The columns loaded
+ * are the fields of the first record that the table has; a field the
+ * table lacks is an error naming it (--ignore-extra leaves it out); a
+ * table column no record names gets its default (NULL).  A later record
+ * may lack fields (they load as NULL) but may not bring a table column
+ * the first record did not have.  In CSV input an empty field is NULL,
+ * as in PostgreSQL's COPY ... CSV (CSV cannot tell the two apart).
+ *
+ * --create makes the table from the first record's fields when it does
+ * not exist: text columns, or the types of --types, and a primary key on
+ * --key.  --status-table writes one row about the run (job, table_name,
+ * status, rows, started_at, finished_at, message) in a transaction of its
+ * own after the load committed or rolled back, creating the table first.
+ *
+ * Upsert needs a unique index (or primary key) on exactly the key columns
+ * in PostgreSQL and SQLite (INSERT ... ON CONFLICT); SQL Server runs an
+ * UPDATE and then an INSERT ... WHERE NOT EXISTS per record.  Two records
+ * with the same key are an error (the second would silently win).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli.h"
+#include "db.h"
+#include "rec.h"
+#include "secret.h"
+
+static const char usage_text[] =
+"usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
+"               [--key COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
+"               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
+"               [--allow-empty] [-i ndjson|csv] [--password-file FILE]\n"
+"               [-v | -q] [FILE]\n"
+"\n"
+"Load records into a database table in one transaction.\n"
+"\n"
+"  --db URL              sqlite:PATH, postgres://USER@HOST[:PORT]/DB or\n"
+"                        mssql://USER@HOST[:PORT]/DB (no password in it)\n"
+"  --table NAME          the table (NAME or SCHEMA.NAME)\n"
+"  --mode M              append (default), replace (delete and refill in\n"
+"                        the transaction) or upsert (on --key)\n"
+"  --key COL[,COL...]    the key columns of upsert; with --create the\n"
+"                        primary key\n"
+"  --create              create the table from the first record's fields\n"
+"                        when it does not exist\n"
+"  --types COL=TYPE,...  column types for --create: text, int, bigint,\n"
+"                        numeric, float, date, timestamp, bool\n"
+"  --status-table NAME   write a status row about the run into NAME\n"
+"  --job NAME            the job named in the status row\n"
+"  --skip                load nothing, write a 'skipped' status row\n"
+"  --ignore-extra        leave out fields the table does not have\n"
+"  --allow-empty         let replace empty the table on empty input\n"
+"  -i, --input-format F  ndjson or csv (default: from the first byte)\n"
+"  --password-file FILE  the database password (else SIS_PASSWORD)\n"
+"  -v, --verbose         the row count and detail on stderr\n"
+"  -q, --quiet           only errors on stderr\n"
+"  -h, --help            this help\n"
+"      --version         the version\n"
+"\n"
+"Exit: 0 ok, 2 usage, 3 replace refused on empty input, 65 bad record,\n"
+"SQL or constraint error, 66 missing file, 69 database unreachable or\n"
+"lost, 77 login refused, 78 bad URL.\n";
+
+enum {
+	OPT_DB = EP_OPT_FIRST_PROGRAM,
+	OPT_TABLE, OPT_MODE, OPT_KEY, OPT_CREATE, OPT_TYPES, OPT_STATUS,
+	OPT_JOB, OPT_SKIP, OPT_IGNORE_EXTRA, OPT_ALLOW_EMPTY,
+	OPT_PASSWORD_FILE
+};
+
+enum mode { M_APPEND, M_REPLACE, M_UPSERT };
+
+struct opts {
+	const char *db, *table, *status_table, *job, *password_file;
+	const char *file;
+	enum mode mode;
+	enum ep_fmt fmt;
+	char **keys;		/* split --key */
+	size_t nkeys;
+	char **type_col, **type_name;	/* split --types */
+	size_t ntypes;
+	bool create, skip, ignore_extra, allow_empty;
+};
+
+/* What the status row reports. */
+struct outcome {
+	unsigned long rows;	/* rows committed */
+	char started[32], finished[32];
+};
+
+static void split_list(const char *usage, const char *opt, const char *arg,
+    char ***out, size_t *n);
+static void parse_types(struct opts *o, const char *arg);
+static int load(const struct opts *o, struct ep_db *db, struct outcome *res,
+    struct ep_error *err);
+static int write_status(const struct opts *o, struct ep_db *db,
+    const char *status, const struct outcome *res, const char *message,
+    struct ep_error *err);
+static void now_utc(char *buf, size_t size);
+
+static const char *const mode_names[] = { "append", "replace", "upsert" };
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "table", required_argument, NULL, OPT_TABLE },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "create", no_argument, NULL, OPT_CREATE },
+		{ "types", required_argument, NULL, OPT_TYPES },
+		{ "status-table", required_argument, NULL, OPT_STATUS },
+		{ "job", required_argument, NULL, OPT_JOB },
+		{ "skip", no_argument, NULL, OPT_SKIP },
+		{ "ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
+		{ "input-format", required_argument, NULL, 'i' },
+		{ "password-file", required_argument, NULL,
+		    OPT_PASSWORD_FILE },
+		EP_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o = { .mode = M_APPEND, .fmt = EP_FMT_AUTO };
+	struct outcome res = { 0 };
+	struct ep_error e = { 0 }, se = { 0 };
+	struct ep_db *db = NULL, *sdb = NULL;
+	char *password = NULL, *msg = NULL;
+	int c, rc = 0, lrc;
+	int f;
+
+	ep_cli_init(argc, argv);
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "i:",
+	    longopts, NULL)) != -1)
+		switch (c) {
+		case OPT_DB: o.db = optarg; break;
+		case OPT_TABLE: o.table = optarg; break;
+		case OPT_MODE:
+			if (strcmp(optarg, "append") == 0)
+				o.mode = M_APPEND;
+			else if (strcmp(optarg, "replace") == 0)
+				o.mode = M_REPLACE;
+			else if (strcmp(optarg, "upsert") == 0)
+				o.mode = M_UPSERT;
+			else
+				ep_usage_error(usage_text, "unknown mode '%s' "
+				    "(use append, replace or upsert)", optarg);
+			break;
+		case OPT_KEY:
+			split_list(usage_text, "--key", optarg, &o.keys,
+			    &o.nkeys);
+			break;
+		case OPT_CREATE: o.create = true; break;
+		case OPT_TYPES: parse_types(&o, optarg); break;
+		case OPT_STATUS: o.status_table = optarg; break;
+		case OPT_JOB: o.job = optarg; break;
+		case OPT_SKIP: o.skip = true; break;
+		case OPT_IGNORE_EXTRA: o.ignore_extra = true; break;
+		case OPT_ALLOW_EMPTY: o.allow_empty = true; break;
+		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
+		case 'i':
+			f = ep_fmt_parse(optarg);
+			if (f < 0)
+				ep_usage_error(usage_text, "unknown input "
+				    "format '%s' (use ndjson or csv)", optarg);
+			o.fmt = (enum ep_fmt)f;
+			break;
+		default:
+			ep_cli_common(c, argv, usage_text);
+		}
+	if (optind < argc)
+		o.file = argv[optind++];
+	if (optind < argc)
+		ep_usage_error(usage_text, "unexpected argument '%s' (one "
+		    "input file at most)", argv[optind]);
+	if (o.db == NULL)
+		ep_usage_error(usage_text, "--db is required");
+	if (o.table == NULL || o.table[0] == '\0')
+		ep_usage_error(usage_text, "--table is required");
+	if (o.mode == M_UPSERT && o.nkeys == 0)
+		ep_usage_error(usage_text, "--mode upsert needs --key");
+	if (o.nkeys > 0 && o.mode != M_UPSERT && !o.create)
+		ep_usage_error(usage_text, "--key needs --mode upsert or "
+		    "--create");
+	if (o.ntypes > 0 && !o.create)
+		ep_usage_error(usage_text, "--types needs --create");
+	if ((o.status_table == NULL) != (o.job == NULL))
+		ep_usage_error(usage_text, "--status-table and --job go "
+		    "together");
+	if (o.skip && o.status_table == NULL)
+		ep_usage_error(usage_text, "--skip needs --status-table and "
+		    "--job");
+
+	password = ep_secret_get("SIS_PASSWORD", o.password_file, false, &e);
+	if (password == NULL && e.code != 0)
+		goto fail;
+	now_utc(res.started, sizeof(res.started));
+	db = ep_db_open(o.db, password, 0, &e);
+	if (db == NULL)
+		goto fail;
+	if (o.skip) {
+		now_utc(res.finished, sizeof(res.finished));
+		if (write_status(&o, db, "skipped", &res, "skipped (--skip)",
+		    &e) < 0)
+			goto fail;
+		ep_info(1, "'%s' skipped", o.table);
+		goto out;
+	}
+	lrc = load(&o, db, &res, &e);
+	now_utc(res.finished, sizeof(res.finished));
+	if (o.status_table != NULL) {
+		sdb = db;
+		/* After a lost connection the status needs a new one. */
+		if (lrc < 0 && e.code == EP_EXIT_UNAVAILABLE) {
+			sdb = ep_db_open(o.db, password, 0, &se);
+			if (sdb == NULL)
+				ep_err("cannot write the status row: %s",
+				    se.msg);
+		}
+		msg = lrc < 0 ? ep_mask_secrets(e.msg) :
+		    ep_xasprintf("%lu rows (%s)", res.rows,
+		    mode_names[o.mode]);
+		if (sdb != NULL && write_status(&o, sdb, lrc < 0 ? "failed" :
+		    "successful", &res, msg, &se) < 0) {
+			if (lrc == 0) {
+				e = se;
+				goto fail;
+			}
+			ep_err("cannot write the status row: %s", se.msg);
+		}
+		if (sdb == db)
+			sdb = NULL;
+	}
+	if (lrc < 0)
+		goto fail;
+	goto out;
+fail:
+	rc = ep_report(&e);
+	if (rc == EP_EXIT_USAGE)
+		ep_usage(usage_text, EP_EXIT_USAGE);
+out:
+	ep_db_close(sdb);
+	ep_db_close(db);
+	free(msg);
+	free(password);
+	for (size_t i = 0; i < o.nkeys; i++)
+		free(o.keys[i]);
+	free(o.keys);
+	for (size_t i = 0; i < o.ntypes; i++) {
+		free(o.type_col[i]);
+		free(o.type_name[i]);
+	}
+	free(o.type_col);
+	free(o.type_name);
+	if (ep_close_stdout() != 0 && rc == 0)
+		rc = EP_EXIT_IOERR;
+	return rc;
+}
+
+/* Split "a,b,c" into malloc'd names; an empty name is a usage error. */
+static void
+split_list(const char *usage, const char *opt, const char *arg,
+    char ***out, size_t *n)
+{
+	const char *p = arg;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0)
+			ep_usage_error(usage, "%s '%s': an empty name", opt,
+			    arg);
+		*out = ep_xrealloc(*out, (*n + 1) * sizeof(**out));
+		(*out)[(*n)++] = ep_xstrndup(p, len);
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+}
+
+/* "a=int,b=date": the names are checked against the records later. */
+static void
+parse_types(struct opts *o, const char *arg)
+{
+	char **items = NULL;
+	size_t n = 0;
+
+	split_list(usage_text, "--types", arg, &items, &n);
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(items[i], '=');
+
+		if (eq == NULL || eq == items[i] || eq[1] == '\0')
+			ep_usage_error(usage_text, "--types '%s': expected "
+			    "COL=TYPE", items[i]);
+		o->type_col = ep_xrealloc(o->type_col, (o->ntypes + 1) *
+		    sizeof(char *));
+		o->type_name = ep_xrealloc(o->type_name, (o->ntypes + 1) *
+		    sizeof(char *));
+		o->type_col[o->ntypes] = ep_xstrndup(items[i],
+		    (size_t)(eq - items[i]));
+		o->type_name[o->ntypes] = ep_xstrdup(eq + 1);
+		o->ntypes++;
+		free(items[i]);
+	}
+	free(items);
+}
+
+static void
+now_utc(char *buf, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* -------------------------------------------------------- the table */
+
+/*
+ * The columns of table, or NULL with err (the table is missing or the
+ * query failed).  *n columns; the array and names are malloc'd.
+ */
+static char **
+table_columns(struct ep_db *db, const char *table, size_t *n,
+    struct ep_error *err)
+{
+	char *q = ep_db_quote(db, table, true);
+	char *sql = ep_xasprintf("SELECT * FROM %s WHERE 1 = 0", q);
+	struct ep_rec *row = ep_rec_new();
+	const char *const *cols;
+	char **out = NULL;
+	int r;
+
+	*n = 0;
+	r = ep_db_query(db, sql, NULL, 0, err);
+	if (r == 0) {
+		cols = ep_db_columns(db, n);
+		out = ep_xcalloc(*n + 1, sizeof(char *));
+		for (size_t i = 0; i < *n; i++)
+			out[i] = ep_xstrdup(cols[i]);
+		while ((r = ep_db_next(db, row, err)) == 1)
+			;
+		if (r < 0) {
+			for (size_t i = 0; i < *n; i++)
+				free(out[i]);
+			free(out);
+			out = NULL;
+		}
+	}
+	ep_rec_free(row);
+	free(sql);
+	free(q);
+	return out;
+}
+
+static void
+free_list(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The table's spelling of name: exact, else one case-insensitive match. */
+static const char *
+find_column(char **cols, size_t n, const char *name)
+{
+	const char *found = NULL;
+	int nfound = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(cols[i], name) == 0)
+			return cols[i];
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(cols[i], name) == 0) {
+			found = cols[i];
+			nfound++;
+		}
+	return nfound == 1 ? found : NULL;
+}
+
+/* CREATE TABLE from the first record's fields. */
+static int
+create_table(const struct opts *o, struct ep_db *db,
+    const struct ep_rec *first, struct ep_error *err)
+{
+	char *buf = NULL, *q;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int rc;
+
+	if (m == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	q = ep_db_quote(db, o->table, true);
+	fprintf(m, "CREATE TABLE %s (", q);
+	free(q);
+	for (size_t i = 0; i < first->n; i++) {
+		const char *name = first->f[i].name, *gen = "text", *type;
+		bool key = false;
+
+		for (size_t k = 0; k < o->ntypes; k++)
+			if (strcmp(o->type_col[k], name) == 0)
+				gen = o->type_name[k];
+		for (size_t k = 0; k < o->nkeys; k++)
+			key |= strcmp(o->keys[k], name) == 0;
+		type = ep_db_type(db, gen, key);
+		q = ep_db_quote(db, name, false);
+		fprintf(m, "%s%s %s%s", i ? ", " : "", q, type,
+		    key ? " NOT NULL" : "");
+		free(q);
+	}
+	if (o->nkeys > 0) {
+		fprintf(m, ", PRIMARY KEY (");
+		for (size_t k = 0; k < o->nkeys; k++) {
+			q = ep_db_quote(db, o->keys[k], false);
+			fprintf(m, "%s%s", k ? ", " : "", q);
+			free(q);
+		}
+		fprintf(m, ")");
+	}
+	fprintf(m, ")");
+	fclose(m);
+	rc = ep_db_exec(db, buf, err);
+	free(buf);
+	return rc;
+}
+
+/* -------------------------------------------------- duplicate keys */
+
+/* A set of key tuples (with the line each came from), for upsert. */
+struct keyset {
+	struct kentry {
+		uint64_t h;
+		char *key;	/* the values, each ended by '\0' */
+		size_t len;
+		unsigned long line;
+	} *e;
+	size_t n, cap;
+};
+
+static uint64_t
+fnv(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h | 1;
+}
+
+/* Add key; 0, or the line of an earlier record with the same key. */
+static unsigned long
+keyset_add(struct keyset *ks, const char *key, size_t len,
+    unsigned long line)
+{
+	uint64_t h = fnv(key, len);
+	size_t i;
+
+	if (2 * (ks->n + 1) > ks->cap) {
+		size_t ncap = ks->cap ? ks->cap * 2 : 1024;
+		struct kentry *ne = ep_xcalloc(ncap, sizeof(*ne));
+
+		for (size_t k = 0; k < ks->cap; k++) {
+			if (ks->e[k].h == 0)
+				continue;
+			for (i = ks->e[k].h & (ncap - 1); ne[i].h != 0;
+			    i = (i + 1) & (ncap - 1))
+				;
+			ne[i] = ks->e[k];
+		}
+		free(ks->e);
+		ks->e = ne;
+		ks->cap = ncap;
+	}
+	for (i = h & (ks->cap - 1); ks->e[i].h != 0;
+	    i = (i + 1) & (ks->cap - 1))
+		if (ks->e[i].h == h && ks->e[i].len == len &&
+		    memcmp(ks->e[i].key, key, len) == 0)
+			return ks->e[i].line;
+	ks->e[i].h = h;
+	ks->e[i].key = ep_xmalloc(len + 1);
+	memcpy(ks->e[i].key, key, len);
+	ks->e[i].len = len;
+	ks->e[i].line = line;
+	ks->n++;
+	return 0;
+}
+
+static void
+keyset_free(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->cap; i++)
+		free(ks->e[i].key);
+	free(ks->e);
+}
+
+/* ---------------------------------------------------------- loading */
+
+struct loader {
+	const struct opts *o;
+	struct ep_reader *rd;
+	bool csv;
+	char **names;		/* the loaded fields (first record's names) */
+	const char **cols;	/* the table's spelling of each */
+	long *pos;		/* first record's field k -> column or -1 */
+	size_t nfirst, ncols;
+	char **tcols;		/* the table's columns */
+	size_t ntcols;
+	size_t *keyidx;
+	const struct ep_field **vals;
+	struct keyset ks;
+	char *kbuf;
+	size_t kcap;
+	uint32_t *lines;	/* the input line of each row, for COPY */
+	size_t nlines, linecap;
+};
+
+/* A location prefix for a message about the current record. */
+static void
+locate(struct loader *l, unsigned long line, struct ep_error *err)
+{
+	char *msg = ep_xasprintf("%s:%lu: %s", ep_reader_name(l->rd), line,
+	    err->msg);
+
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	free(msg);
+}
+
+/* The column index of a field of a record other than the first. */
+static long
+lookup(struct loader *l, const struct ep_rec *r, size_t k,
+    struct ep_error *err)
+{
+	const char *name = r->f[k].name;
+	unsigned long line = ep_reader_line(l->rd);
+
+	if (k < l->nfirst && strcmp(name, l->names[k]) == 0)
+		return l->pos[k];
+	for (size_t i = 0; i < l->nfirst; i++)
+		if (strcmp(name, l->names[i]) == 0)
+			return l->pos[i];
+	if (find_column(l->tcols, l->ntcols, name) != NULL) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: field '%s' was "
+		    "not in the first record (db-load takes its columns from "
+		    "the first record)", ep_reader_name(l->rd), line, name);
+		return -2;
+	}
+	if (l->o->ignore_extra)
+		return -1;
+	ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: field '%s' is not a "
+	    "column of table '%s' (use --ignore-extra to leave it out)",
+	    ep_reader_name(l->rd), line, name, l->o->table);
+	return -2;
+}
+
+/* Fill l->vals from r; check upsert keys.  0 or -1 with err. */
+static int
+row_values(struct loader *l, const struct ep_rec *r, struct ep_error *err)
+{
+	unsigned long line = ep_reader_line(l->rd), prev;
+	size_t klen = 0;
+
+	for (size_t i = 0; i < l->ncols; i++)
+		l->vals[i] = NULL;
+	for (size_t k = 0; k < r->n; k++) {
+		const struct ep_field *f = &r->f[k];
+		long c = lookup(l, r, k, err);
+
+		if (c == -2)
+			return -1;
+		if (c < 0)
+			continue;
+		/* CSV has no NULL: an empty field is one, as in COPY. */
+		if (l->csv && f->vlen == 0)
+			continue;
+		l->vals[c] = f;
+	}
+	if (l->o->mode != M_UPSERT)
+		return 0;
+	for (size_t k = 0; k < l->o->nkeys; k++) {
+		const struct ep_field *f = l->vals[l->keyidx[k]];
+
+		if (f == NULL || f->type == EP_T_NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: key field "
+			    "'%s' is missing or null", ep_reader_name(l->rd),
+			    line, l->o->keys[k]);
+			return -1;
+		}
+		if (klen + f->vlen + 1 > l->kcap) {
+			l->kcap = (klen + f->vlen + 1) * 2;
+			l->kbuf = ep_xrealloc(l->kbuf, l->kcap);
+		}
+		memcpy(l->kbuf + klen, f->val, f->vlen + 1);
+		klen += f->vlen + 1;
+	}
+	prev = keyset_add(&l->ks, l->kbuf, klen, line);
+	if (prev != 0) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: the key of this "
+		    "record repeats the record of line %lu",
+		    ep_reader_name(l->rd), line, prev);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Work out the loaded columns from the first record and the table's
+ * columns.  0 or -1 with err.
+ */
+static int
+plan_columns(struct loader *l, const struct ep_rec *first,
+    struct ep_error *err)
+{
+	const struct opts *o = l->o;
+	char *extra = NULL;
+	size_t elen = 0;
+	FILE *m = NULL;
+
+	l->nfirst = first->n;
+	l->names = ep_xcalloc(first->n + 1, sizeof(char *));
+	l->pos = ep_xcalloc(first->n + 1, sizeof(long));
+	l->cols = ep_xcalloc(first->n + 1, sizeof(char *));
+	for (size_t k = 0; k < first->n; k++) {
+		const char *name = first->f[k].name;
+		const char *col = find_column(l->tcols, l->ntcols, name);
+
+		l->names[k] = ep_xstrdup(name);
+		for (size_t i = 0; i < k; i++)
+			if (col != NULL && l->cols[l->pos[i]] == col) {
+				ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: "
+				    "fields '%s' and '%s' are both column "
+				    "'%s'", ep_reader_name(l->rd),
+				    ep_reader_line(l->rd), l->names[i], name,
+				    col);
+				return -1;
+			}
+		if (col == NULL) {
+			l->pos[k] = -1;
+			if (m == NULL) {
+				m = open_memstream(&extra, &elen);
+				if (m == NULL)
+					ep_die(EP_EXIT_NOMEM, "out of memory");
+			} else {
+				fputs(", ", m);
+			}
+			fprintf(m, "'%s'", name);
+			continue;
+		}
+		l->pos[k] = (long)l->ncols;
+		l->cols[l->ncols++] = col;
+	}
+	if (m != NULL)
+		fclose(m);
+	if (extra != NULL && !o->ignore_extra) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: table '%s' has no "
+		    "column for field%s %s (use --ignore-extra to leave %s "
+		    "out)", ep_reader_name(l->rd), ep_reader_line(l->rd),
+		    o->table, strchr(extra, ',') ? "s" : "", extra,
+		    strchr(extra, ',') ? "them" : "it");
+		free(extra);
+		return -1;
+	}
+	if (extra != NULL)
+		ep_info(1, "leaving out field(s) %s", extra);
+	free(extra);
+	if (l->ncols == 0) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: no field of the "
+		    "record is a column of table '%s'", ep_reader_name(l->rd),
+		    ep_reader_line(l->rd), o->table);
+		return -1;
+	}
+	l->keyidx = ep_xcalloc(o->nkeys + 1, sizeof(size_t));
+	for (size_t k = 0; k < o->nkeys && o->mode == M_UPSERT; k++) {
+		const char *col = find_column(l->tcols, l->ntcols, o->keys[k]);
+		size_t i;
+
+		for (i = 0; i < l->ncols; i++)
+			if (col != NULL && l->cols[i] == col)
+				break;
+		if (i == l->ncols) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: key '%s' "
+			    "is not a field of the record%s",
+			    ep_reader_name(l->rd), ep_reader_line(l->rd),
+			    o->keys[k], col == NULL ? " nor a column of the "
+			    "table" : "");
+			return -1;
+		}
+		l->keyidx[k] = i;
+	}
+	l->vals = ep_xcalloc(l->ncols + 1, sizeof(*l->vals));
+	return 0;
+}
+
+/* Check --types and --key against the fields of the first record. */
+static int
+check_create(const struct opts *o, struct ep_db *db,
+    const struct ep_rec *first, struct ep_error *err)
+{
+	for (size_t k = 0; k < o->ntypes; k++) {
+		if (ep_rec_get(first, o->type_col[k]) == NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "--types names "
+			    "'%s', which the first record does not have",
+			    o->type_col[k]);
+			return -1;
+		}
+		if (ep_db_type(db, o->type_name[k], false) == NULL) {
+			ep_error_set(err, EP_EXIT_USAGE, "--types: unknown "
+			    "type '%s' (use text, int, bigint, numeric, "
+			    "float, date, timestamp or bool)",
+			    o->type_name[k]);
+			return -1;
+		}
+	}
+	for (size_t k = 0; k < o->nkeys; k++)
+		if (ep_rec_get(first, o->keys[k]) == NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "--key names '%s', "
+			    "which the first record does not have",
+			    o->keys[k]);
+			return -1;
+		}
+	return 0;
+}
+
+static void
+remember_line(struct loader *l, unsigned long line)
+{
+	if (l->nlines == l->linecap) {
+		l->linecap = l->linecap ? l->linecap * 2 : 4096;
+		l->lines = ep_xrealloc(l->lines, l->linecap *
+		    sizeof(*l->lines));
+	}
+	l->lines[l->nlines++] = line > UINT32_MAX ? 0 : (uint32_t)line;
+}
+
+static void
+loader_free(struct loader *l)
+{
+	free_list(l->names, l->nfirst);
+	free(l->pos);
+	free(l->cols);
+	free_list(l->tcols, l->ntcols);
+	free(l->keyidx);
+	free(l->vals);
+	keyset_free(&l->ks);
+	free(l->kbuf);
+	free(l->lines);
+	ep_reader_free(l->rd);
+}
+
+/*
+ * Read every record and load it in one transaction.  0 with res->rows,
+ * or -1 with err after a rollback.
+ */
+static int
+load(const struct opts *o, struct ep_db *db, struct outcome *res,
+    struct ep_error *err)
+{
+	struct loader l = { .o = o };
+	struct ep_rec *rec = ep_rec_new();
+	struct ep_db_load *ld = NULL;
+	struct ep_error te = { 0 };
+	unsigned long rows = 0, bad = 0;
+	bool in_tx = false, exists;
+	int rc = -1, r;
+
+	l.rd = ep_reader_open(o->file ? o->file : "-", o->fmt, err);
+	if (l.rd == NULL)
+		goto done;
+	r = ep_reader_next(l.rd, rec, err);
+	if (r < 0)
+		goto done;
+	l.csv = ep_reader_format(l.rd) == EP_FMT_CSV;
+	if (r == 0 && o->mode == M_REPLACE && !o->allow_empty) {
+		ep_error_set(err, EP_EXIT_REFUSED, "refusing to empty table "
+		    "'%s': the input holds no records (use --allow-empty)",
+		    o->table);
+		goto done;
+	}
+	if (r == 0 && o->mode != M_REPLACE) {
+		ep_info(1, "no records: nothing to load");
+		rc = 0;
+		goto done;
+	}
+	if (r == 1 && o->create && check_create(o, db, rec, err) < 0)
+		goto done;
+	/* Look before the transaction: a failed statement inside one
+	 * aborts it in PostgreSQL. */
+	l.tcols = table_columns(db, o->table, &l.ntcols, &te);
+	exists = l.tcols != NULL;
+	if (!exists && (!o->create || r == 0 ||
+	    te.code != EP_EXIT_DATAERR)) {
+		*err = te;
+		goto done;
+	}
+	if (ep_db_begin(db, err) < 0)
+		goto done;
+	in_tx = true;
+	if (!exists) {
+		if (create_table(o, db, rec, err) < 0)
+			goto done;
+		l.tcols = table_columns(db, o->table, &l.ntcols, err);
+		if (l.tcols == NULL)
+			goto done;
+		ep_info(1, "created table '%s'", o->table);
+	}
+	if (o->mode == M_REPLACE) {
+		char *q = ep_db_quote(db, o->table, true);
+		char *sql = ep_xasprintf("DELETE FROM %s", q);
+
+		r = ep_db_exec(db, sql, err) < 0 ? -1 : r;
+		free(sql);
+		free(q);
+		if (r < 0)
+			goto done;
+	}
+	if (r == 1) {
+		if (plan_columns(&l, rec, err) < 0)
+			goto done;
+		/* Keys in the table's spelling, in --key order. */
+		const char **keys = ep_xcalloc(o->nkeys + 1, sizeof(char *));
+		size_t nk = o->mode == M_UPSERT ? o->nkeys : 0;
+
+		for (size_t k = 0; k < nk; k++)
+			keys[k] = l.cols[l.keyidx[k]];
+		ld = ep_db_load_begin(db, o->table, l.cols, l.ncols, keys, nk,
+		    err);
+		free(keys);
+		if (ld == NULL)
+			goto done;
+	}
+	while (r == 1) {
+		unsigned long line = ep_reader_line(l.rd);
+
+		if (row_values(&l, rec, err) < 0)
+			goto done;
+		remember_line(&l, line);
+		if (ep_db_load_row(ld, l.vals, err) < 0) {
+			if (err->code == EP_EXIT_DATAERR)
+				locate(&l, line, err);
+			goto done;
+		}
+		rows++;
+		if (ep_progress && ep_verbosity >= 0 && (rows & 0xffff) == 0)
+			fprintf(stderr, "%s: %lu rows\r", ep_progname(), rows);
+		r = ep_reader_next(l.rd, rec, err);
+	}
+	if (r < 0)
+		goto done;
+	if (ld != NULL) {
+		r = ep_db_load_end(ld, &bad, err);
+		ep_db_load_free(ld);
+		ld = NULL;
+		if (r < 0) {
+			if (bad > 0 && bad <= l.nlines && l.lines[bad - 1])
+				locate(&l, l.lines[bad - 1], err);
+			goto done;
+		}
+	}
+	if (ep_db_commit(db, err) < 0)
+		goto done;
+	in_tx = false;
+	res->rows = rows;
+	ep_info(1, "%lu rows loaded into '%s' (%s)", rows, o->table,
+	    mode_names[o->mode]);
+	rc = 0;
+done:
+	if (ep_progress && ep_verbosity >= 0 && rows > 0xffff)
+		fprintf(stderr, "\n");
+	ep_db_load_free(ld);
+	if (in_tx && ep_db_rollback(db, &te) < 0)
+		ep_info(1, "rollback: %s", te.msg);
+	ep_rec_free(rec);
+	loader_free(&l);
+	return rc;
+}
+
+/* ----------------------------------------------------------- status */
+
+static int
+write_status(const struct opts *o, struct ep_db *db, const char *status,
+    const struct outcome *res, const char *message, struct ep_error *err)
+{
+	static const char *const cols[] = { "job", "table_name", "status",
+	    "rows", "started_at", "finished_at", "message" };
+	static const char *const types[] = { "text", "text", "text",
+	    "bigint", "timestamp", "timestamp", "text" };
+	struct ep_error te = { 0 };
+	char rows[32], *q, *sql, *buf = NULL, *qc[7];
+	size_t ncols = 0, len = 0;
+	char **have;
+	FILE *m;
+	int rc = -1;
+
+	snprintf(rows, sizeof(rows), "%lu", res->rows);
+	struct ep_db_param p[] = {
+		{ "job", o->job }, { "table_name", o->table },
+		{ "status", status }, { "rows", rows },
+		{ "started_at", res->started },
+		{ "finished_at", res->finished }, { "message", message },
+	};
+
+	q = ep_db_quote(db, o->status_table, true);
+	for (size_t i = 0; i < 7; i++)
+		qc[i] = ep_db_quote(db, cols[i], false);
+	have = table_columns(db, o->status_table, &ncols, &te);
+	if (have == NULL && te.code != EP_EXIT_DATAERR) {
+		*err = te;
+		goto done;
+	}
+	if (ep_db_begin(db, err) < 0)
+		goto done;
+	if (have == NULL) {
+		m = open_memstream(&buf, &len);
+		if (m == NULL)
+			ep_die(EP_EXIT_NOMEM, "out of memory");
+		fprintf(m, "CREATE TABLE %s (", q);
+		for (size_t i = 0; i < 7; i++)
+			fprintf(m, "%s%s %s", i ? ", " : "", qc[i],
+			    ep_db_type(db, types[i], false));
+		fprintf(m, ")");
+		fclose(m);
+		if (ep_db_exec(db, buf, err) < 0)
+			goto rollback;
+	}
+	sql = ep_xasprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s) "
+	    "VALUES (:job, :table_name, :status, :rows, :started_at, "
+	    ":finished_at, :message)", q, qc[0], qc[1], qc[2], qc[3], qc[4],
+	    qc[5], qc[6]);
+	rc = ep_db_exec_params(db, sql, p, 7, err);
+	free(sql);
+	if (rc == 0)
+		rc = ep_db_commit(db, err);
+	if (rc == 0)
+		goto done;
+rollback:
+	rc = -1;
+	ep_db_rollback(db, &te);
+done:
+	if (rc < 0 && err->code != 0) {
+		char *msg = ep_xasprintf("status table '%s': %s",
+		    o->status_table, err->msg);
+
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		free(msg);
+	}
+	free_list(have, ncols);
+	for (size_t i = 0; i < 7; i++)
+		free(qc[i]);
+	free(q);
+	free(buf);
+	return rc;
+}
