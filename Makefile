@@ -22,7 +22,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 HDRS    := $(wildcard src/lib/*.h)
 
-.PHONY: all check check-asan check-all install clean bench lint
+.PHONY: all check check-asan check-all install clean bench lint demo
 all: $(addprefix $(BIN)/,$(PROGS)) $(UNIT_BIN)
 
 $(B)/lib/%.o: src/lib/%.c $(HDRS)
@@ -78,10 +78,17 @@ install: all
 	for p in $(PROGS); do [ ! -f man/$$p.1 ] || \
 		install -m 644 man/$$p.1 $(DESTDIR)$(PREFIX)/share/man/man1; done
 	cp -R share/. $(DESTDIR)$(PREFIX)/share/edpipe/
+	install -d $(DESTDIR)$(PREFIX)/lib/edpipe
+	cp -R scripts $(DESTDIR)$(PREFIX)/lib/edpipe/
 
 lint:
 	for m in man/*.1; do mandoc -Tlint -W warning $$m || exit 1; done
-	shellcheck scripts/* tests/run tests/total .ci/run
+	shellcheck -x $$(grep -l '^#!.*sh' scripts/* scripts/lib/* bench/*/run \
+		2>/dev/null) tests/run tests/total .ci/run
+
+# The sync pipeline end to end on a demo SIS and a recorded Moodle roster.
+demo: all
+	scripts/demo
 
 clean:
 	rm -rf build build-asan bin
