@@ -1,0 +1,766 @@
+/*
+ * canvas.c - lms-push against the Canvas REST API.
+ *
+ * Each change is its own little sequence of calls, all changes running
+ * concurrently (--jobs):
+ *
+ *   add     POST /api/v1/courses/:course/enrollments (or
+ *           /sections/:section/enrollments when the record names one) with
+ *           enrollment[user_id], enrollment[type] (or enrollment[role_id]
+ *           for a --role-id role), enrollment_state active, notify false;
+ *   drop    the enrollment id (the record's enrollment_id, else looked up
+ *           with GET .../enrollments?user_id=), then DELETE
+ *           /api/v1/courses/:id/enrollments/:eid?task=conclude|delete|
+ *           inactivate (--drop-as); every matching enrollment (one per
+ *           section) is dropped;
+ *   update  an add of the new role, then a drop of the old one.
+ *
+ * A course or user without a Canvas id in the record is named by its SIS
+ * id (sis_course_id:X, sis_user_id:X, sis_section_id:X).  When the reply
+ * to a POST is lost, the user's enrollments are read before it is sent
+ * again, once.  401 stops the run (77); 403 that is not throttling fails
+ * only its change.
+ *
+ * --sis-import sends every change as one enrollments.csv (course_id,
+ * user_id, role, section_id, status) to POST /api/v1/accounts/:id/
+ * sis_imports and polls it to the end.  Canvas reports problems as text
+ * ([file, message] pairs): a message that names a change's user and
+ * course fails that change; the others go to stderr.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "push.h"
+
+static const char *const drop_task[] = { "conclude", "delete",
+    "inactivate" };
+static const char *const drop_state[] = { "completed", "deleted",
+    "inactive" };
+
+enum step { S_ADD, S_CHECK, S_FIND, S_DELETE };
+
+struct cop {
+	struct push *p;
+	struct change *c;
+	enum step step;
+	long long *eid, *ecid;	/* enrollments to drop, and their courses */
+	size_t neid, next;
+	int dropped;
+};
+
+static void start(struct cop *k);
+
+static int
+canvas_check(const struct ep_http_req *r, const char *what,
+    struct ep_error *err)
+{
+	json_t *j, *e;
+	const char *m = NULL;
+
+	if (ep_http_check(r, err) == 0)
+		return 0;
+	if (r->err.code != 0)
+		return -1;
+	if (r->status == 403 || (r->status >= 400 && r->status < 500 &&
+	    r->status != 401))
+		err->code = EP_EXIT_DIFF;	/* this change only */
+	j = r->resp ? json_loadb(r->resp, r->resp_len, 0, NULL) : NULL;
+	e = json_object_get(j, "errors");
+	if (json_is_array(e))
+		m = json_string_value(json_object_get(json_array_get(e, 0),
+		    "message"));
+	else if (json_is_string(e))
+		m = json_string_value(e);
+	else if (json_is_object(e)) {
+		/* {"errors": {"field": [{"message": ...}]}} */
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(e, key, v) {
+			m = json_string_value(json_object_get(
+			    json_array_get(v, 0), "message"));
+			if (m != NULL)
+				break;
+		}
+	}
+	if (m == NULL)
+		m = json_string_value(json_object_get(j, "message"));
+	if (m != NULL)
+		ep_error_set(err, err->code, "%s: HTTP %ld: %s", what,
+		    r->status, m);
+	json_decref(j);
+	return -1;
+}
+
+static const char *const base_roles[][2] = {
+	{ "StudentEnrollment", "student" },
+	{ "TeacherEnrollment", "teacher" },
+	{ "TaEnrollment", "ta" },
+	{ "ObserverEnrollment", "observer" },
+	{ "DesignerEnrollment", "designer" },
+};
+
+/* The role name of an enrollment, as lms-fetch writes it. */
+static const char *
+role_name(json_t *e)
+{
+	const char *type = json_string_value(json_object_get(e, "type"));
+	const char *role = json_string_value(json_object_get(e, "role"));
+
+	if (role != NULL && (type == NULL || strcmp(role, type) != 0))
+		return role;
+	for (size_t i = 0; type && i < sizeof(base_roles) /
+	    sizeof(base_roles[0]); i++)
+		if (strcmp(type, base_roles[i][0]) == 0)
+			return base_roles[i][1];
+	return role ? role : type;
+}
+
+static const char *
+role_type(const char *role)
+{
+	for (size_t i = 0; role && i < sizeof(base_roles) /
+	    sizeof(base_roles[0]); i++)
+		if (strcmp(role, base_roles[i][1]) == 0)
+			return base_roles[i][0];
+	return NULL;
+}
+
+/* The course of c in a URL: its Canvas id, or sis_course_id:X. */
+static char *
+course_ref(const struct change *c)
+{
+	char *e, *s;
+
+	if (c->course_id > 0)
+		return ep_xasprintf("%lld", c->course_id);
+	e = url_escape(c->course);
+	s = ep_xasprintf("sis_course_id:%s", e);
+	free(e);
+	return s;
+}
+
+static char *
+user_ref(const struct change *c)
+{
+	if (c->user_id > 0)
+		return ep_xasprintf("%lld", c->user_id);
+	return ep_xasprintf("sis_user_id:%s", c->user);
+}
+
+static void
+cop_free(struct cop *k)
+{
+	if (k != NULL) {
+		free(k->eid);
+		free(k->ecid);
+		free(k);
+	}
+}
+
+static void
+cop_free_v(void *k)
+{
+	cop_free(k);
+}
+
+static int step_done(struct ep_http *h, struct ep_http_req *r, void *arg);
+
+static void
+submit_step(struct cop *k, struct ep_http_req *r)
+{
+	k->p->calls++;
+	ep_http_req_header(r, "Accept: application/json");
+	if (k->p->o->dry_run) {
+		ep_http_describe(stdout, r);
+		ep_http_req_free(r);
+		return;
+	}
+	r->arg_free = cop_free_v;
+	ep_http_submit(k->p->http, r, step_done, k);
+}
+
+/* The role this step is about: an update's old role when dropping. */
+static const char *
+step_role(const struct cop *k)
+{
+	return k->c->op == OP_UPDATE && k->step >= S_FIND ? k->c->old_role :
+	    k->c->role;
+}
+
+static void
+send_add(struct cop *k)
+{
+	struct change *c = k->c;
+	const char *sec = ep_rec_str(c->rec, "section_id");
+	char *url, *cr, *ur = user_ref(c);
+	struct ep_http_req *r;
+	long long rid = opt_role_id(k->p->o, c->role);
+	const char *type = role_type(c->role);
+
+	if (sec != NULL && *sec >= '0' && *sec <= '9') {
+		url = url_join(k->p, "/api/v1/sections/%s/enrollments", sec);
+	} else if (c->section != NULL) {
+		char *e = url_escape(c->section);
+
+		url = url_join(k->p, "/api/v1/sections/sis_section_id:%s/"
+		    "enrollments", e);
+		free(e);
+	} else {
+		cr = course_ref(c);
+		url = url_join(k->p, "/api/v1/courses/%s/enrollments", cr);
+		free(cr);
+	}
+	r = ep_http_req_new("POST", url);
+	free(url);
+	ep_http_req_form(r, "enrollment[user_id]", ur);
+	free(ur);
+	if (rid > 0) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "%lld", rid);
+		ep_http_req_form(r, "enrollment[role_id]", v);
+	} else {
+		ep_http_req_form(r, "enrollment[type]", type);
+	}
+	ep_http_req_form(r, "enrollment[enrollment_state]", "active");
+	ep_http_req_form(r, "enrollment[notify]", "false");
+	k->step = S_ADD;
+	submit_step(k, r);
+}
+
+/* Read the user's enrollments in the course (to drop, or to check). */
+static void
+send_find(struct cop *k, enum step step)
+{
+	char *cr = course_ref(k->c), *ur = user_ref(k->c), *ue = url_escape(ur);
+	char *url = url_join(k->p, "/api/v1/courses/%s/enrollments?user_id=%s"
+	    "&per_page=100&state%%5B%%5D=active&state%%5B%%5D=invited"
+	    "&state%%5B%%5D=inactive&state%%5B%%5D=completed", cr, ue);
+
+	free(cr);
+	free(ur);
+	free(ue);
+	k->step = step;
+	submit_step(k, ep_http_req_new("GET", url));
+	free(url);
+}
+
+static void
+send_delete(struct cop *k)
+{
+	char *url;
+
+	if (k->p->o->dry_run) {
+		char *cr = course_ref(k->c);
+
+		url = url_join(k->p, "/api/v1/courses/%s/enrollments/%s?task=%s",
+		    cr, k->neid ? "ID" : ":enrollment_id",
+		    drop_task[k->p->o->drop_as]);
+		free(cr);
+	} else {
+		url = url_join(k->p, "/api/v1/courses/%lld/enrollments/%lld"
+		    "?task=%s", k->ecid[k->next], k->eid[k->next],
+		    drop_task[k->p->o->drop_as]);
+	}
+	k->step = S_DELETE;
+	submit_step(k, ep_http_req_new("DELETE", url));
+	free(url);
+}
+
+/* The add went through: finish, or go on to drop the old role. */
+static void
+added(struct cop *k, const char *how)
+{
+	struct change *c = k->c;
+
+	if (c->op == OP_UPDATE && c->old_role != NULL &&
+	    strcmp(c->old_role, c->role) != 0) {
+		send_find(k, S_FIND);
+		return;
+	}
+	change_ok(c, "enrolled as %s%s", c->role, how);
+	cop_free(k);
+}
+
+static void
+dropped(struct cop *k, const char *how)
+{
+	struct change *c = k->c;
+
+	if (c->op == OP_UPDATE)
+		change_ok(c, "role changed from %s to %s%s", c->old_role,
+		    c->role, how);
+	else
+		change_ok(c, "%s%s", how, "");
+	cop_free(k);
+}
+
+/* The user's enrollments arrived: pick those to drop, or check an add. */
+static int
+found(struct cop *k, json_t *list)
+{
+	const char *role = step_role(k);
+	const char *target = drop_state[k->p->o->drop_as];
+	size_t n = json_array_size(list), already = 0, match = 0;
+
+	free(k->eid);
+	free(k->ecid);
+	k->neid = k->next = 0;
+	k->eid = ep_xcalloc(n + 1, sizeof(*k->eid));
+	k->ecid = ep_xcalloc(n + 1, sizeof(*k->ecid));
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(list, i);
+		const char *rn = role_name(e);
+		const char *st = json_string_value(json_object_get(e,
+		    "enrollment_state"));
+		const char *sec = json_string_value(json_object_get(e,
+		    "sis_section_id"));
+
+		if (rn == NULL || (role != NULL && strcmp(rn, role) != 0))
+			continue;
+		if (k->step == S_CHECK) {
+			if (st != NULL && (strcmp(st, "active") == 0 ||
+			    strcmp(st, "invited") == 0))
+				match++;
+			continue;
+		}
+		if (k->c->op == OP_DROP && k->c->section != NULL &&
+		    (sec == NULL || strcmp(sec, k->c->section) != 0))
+			continue;
+		match++;
+		if (st != NULL && strcmp(st, target) == 0) {
+			already++;
+			continue;
+		}
+		k->eid[k->neid] = json_integer_value(json_object_get(e,
+		    "id"));
+		k->ecid[k->neid++] = json_integer_value(json_object_get(e,
+		    "course_id"));
+	}
+	if (k->step == S_CHECK) {
+		if (match > 0) {
+			added(k, " (confirmed after a lost reply)");
+		} else if (k->c->resends++ < 1) {
+			send_add(k);
+		} else {
+			change_failf(k->c, "the reply to the enrollment POST "
+			    "was lost twice and the enrollment is not there");
+			cop_free(k);
+		}
+		return 0;
+	}
+	if (match == 0) {
+		change_failf(k->c, "no %s enrollment of user %s in course %s "
+		    "to drop", role ? role : "", k->c->user ? k->c->user : "",
+		    k->c->course ? k->c->course : "");
+		cop_free(k);
+		return 0;
+	}
+	if (k->neid == 0) {
+		char how[64];
+
+		snprintf(how, sizeof(how), k->c->op == OP_DROP ? "already %s" :
+		    " (the old enrollment was already %s)", target);
+		dropped(k, how);
+		return 0;
+	}
+	send_delete(k);
+	return 0;
+}
+
+static int
+step_done(struct ep_http *h, struct ep_http_req *r, void *arg)
+{
+	struct cop *k = arg;
+	struct change *c = k->c;
+	struct ep_error err;
+	const char *what = k->step == S_ADD ? "enrollment POST" :
+	    k->step == S_DELETE ? "enrollment DELETE" : "enrollment lookup";
+	json_t *j;
+	int rc;
+
+	(void)h;
+	if (k->step == S_ADD && outcome_unknown(r)) {
+		ep_info(1, "%s: the reply was lost; reading the enrollments "
+		    "before sending it again", what);
+		send_find(k, S_CHECK);
+		return 0;
+	}
+	if (canvas_check(r, what, &err) < 0 ||
+	    (j = reply_json(r, what, &err)) == NULL) {
+		rc = change_fail(k->p, c, &err);
+		cop_free(k);
+		return rc;
+	}
+	switch (k->step) {
+	case S_ADD:
+		added(k, "");
+		break;
+	case S_CHECK:
+	case S_FIND:
+		if (!json_is_array(j)) {
+			ep_error_set(&err, EP_EXIT_UNAVAILABLE, "%s: the reply "
+			    "is not a list", what);
+			rc = change_fail(k->p, c, &err);
+			cop_free(k);
+			json_decref(j);
+			return rc;
+		}
+		found(k, j);
+		break;
+	case S_DELETE:
+		k->dropped++;
+		if (++k->next < k->neid) {
+			send_delete(k);
+		} else {
+			char how[64];
+
+			snprintf(how, sizeof(how), "%s%s",
+			    k->p->o->drop_as == DROP_CONCLUDE ? "concluded" :
+			    k->p->o->drop_as == DROP_DELETE ? "deleted" :
+			    "inactivated", k->dropped > 1 ? " (every "
+			    "section)" : "");
+			if (c->op == OP_UPDATE)
+				dropped(k, "");
+			else
+				dropped(k, how);
+		}
+		break;
+	}
+	json_decref(j);
+	return 0;
+}
+
+static void
+start(struct cop *k)
+{
+	struct change *c = k->c;
+
+	if ((c->op != OP_DROP && c->role != NULL && role_type(c->role) ==
+	    NULL && opt_role_id(k->p->o, c->role) == 0)) {
+		change_failf(c, "unknown Canvas role '%s': base roles are "
+		    "student, teacher, ta, observer and designer; give "
+		    "--role-id %s=ID for a custom role", c->role, c->role);
+		cop_free(k);
+		return;
+	}
+	if (c->op == OP_DROP) {
+		if (c->enrollment_id > 0 && c->course_id > 0) {
+			k->eid = ep_xcalloc(1, sizeof(*k->eid));
+			k->ecid = ep_xcalloc(1, sizeof(*k->ecid));
+			k->eid[0] = c->enrollment_id;
+			k->ecid[0] = c->course_id;
+			k->neid = 1;
+			send_delete(k);
+		} else {
+			send_find(k, S_FIND);
+			if (k->p->o->dry_run)
+				send_delete(k);
+		}
+	} else {
+		send_add(k);
+		if (k->p->o->dry_run && c->op == OP_UPDATE &&
+		    c->old_role != NULL && strcmp(c->old_role, c->role) != 0) {
+			send_find(k, S_FIND);
+			send_delete(k);
+		}
+	}
+	if (k->p->o->dry_run)
+		cop_free(k);
+}
+
+/* --- SIS import --- */
+
+struct import {
+	struct push *p;
+	char *status_url;
+	long long started, id;
+	long poll_ms;
+};
+
+static void
+import_free(void *arg)
+{
+	struct import *im = arg;
+
+	if (im != NULL) {
+		free(im->status_url);
+		free(im);
+	}
+}
+
+static void
+csv_row(FILE *fp, const char *const *v)
+{
+	for (int i = 0; i < 5; i++) {
+		if (i)
+			fputc(',', fp);
+		ep_csv_put_field(fp, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0,
+		    false);
+	}
+	fputc('\n', fp);
+}
+
+/* enrollments.csv for every change; those that cannot be written fail. */
+static char *
+import_csv(struct push *p, size_t *len)
+{
+	const char *status = drop_state[p->o->drop_as];
+	char *buf = NULL;
+	FILE *fp = open_memstream(&buf, len);
+	static const char *const head[] = { "course_id", "user_id", "role",
+	    "section_id", "status" };
+
+	if (fp == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	csv_row(fp, head);
+	for (size_t i = 0; i < p->n; i++) {
+		struct change *c = &p->ch[i];
+		const char *v[5];
+
+		if (c->course == NULL || c->user == NULL) {
+			change_failf(c, "a SIS import needs the SIS ids "
+			    "'course' and 'user'");
+			continue;
+		}
+		v[0] = c->course;
+		v[1] = c->user;
+		v[2] = c->role;
+		v[3] = c->section;
+		v[4] = c->op == OP_DROP ? status : "active";
+		csv_row(fp, v);
+		if (c->op == OP_UPDATE && c->old_role != NULL &&
+		    strcmp(c->old_role, c->role) != 0) {
+			v[2] = c->old_role;
+			v[4] = status;
+			csv_row(fp, v);
+		}
+	}
+	if (fclose(fp) != 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	return buf;
+}
+
+/* Whether word occurs in s as a whole token. */
+static bool
+has_token(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *q = s; n > 0 && (q = strstr(q, word)) != NULL; q++) {
+		char a = q == s ? ' ' : q[-1], b = q[n];
+
+		if (strchr(" ,:;()'\"", a) && (b == '\0' ||
+		    strchr(" ,:;()'\"", b)))
+			return true;
+	}
+	return false;
+}
+
+/* Give each [file, message] to the change it names, or to stderr. */
+static void
+import_messages(struct import *im, json_t *list, const char *kind)
+{
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *m = json_array_get(list, i);
+		const char *file = json_string_value(json_array_get(m, 0));
+		const char *msg = json_string_value(json_array_get(m, 1));
+		bool used = false;
+
+		if (msg == NULL)
+			continue;
+		for (size_t k = 0; k < im->p->n; k++) {
+			struct change *c = &im->p->ch[k];
+
+			if (c->done || !has_token(msg, c->user) ||
+			    !has_token(msg, c->course))
+				continue;
+			change_failf(c, "SIS import %lld: %s: %s", im->id,
+			    kind, msg);
+			used = true;
+		}
+		if (!used)
+			ep_warn("SIS import %lld: %s: %s: %s", im->id, kind,
+			    file ? file : "?", msg);
+	}
+}
+
+static void
+import_all(struct import *im, bool ok, int code, const char *fmt,
+    const char *a, const char *b)
+{
+	for (size_t k = 0; k < im->p->n; k++) {
+		struct change *c = &im->p->ch[k];
+
+		if (c->done)
+			continue;
+		if (ok) {
+			change_ok(c, fmt, a, b);
+		} else {
+			change_failf(c, fmt, a, b);
+			c->unreachable = code == EP_EXIT_TEMPFAIL;
+		}
+	}
+}
+
+static void import_poll(struct import *im, long delay);
+
+static int
+import_done(struct ep_http *h, struct ep_http_req *r, void *arg)
+{
+	struct import *im = arg;
+	struct push *p = im->p;
+	struct ep_error err;
+	const char *st;
+	char idbuf[32];
+	json_t *j;
+
+	(void)h;
+	if (im->status_url == NULL && outcome_unknown(r)) {
+		/* Never sent twice: a second import would apply it all
+		 * again after the first. */
+		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "the reply to the "
+		    "SIS import POST was lost: look for it in GET "
+		    "/api/v1/accounts/%s/sis_imports before sending it again",
+		    p->o->account);
+		import_all(im, false, 0, "%s%s", err.msg, "");
+		import_free(im);
+		return 0;
+	}
+	if (canvas_check(r, "SIS import", &err) < 0 ||
+	    (j = reply_json(r, "SIS import", &err)) == NULL) {
+		if (err.code == EP_EXIT_NOPERM ||
+		    err.code == EP_EXIT_SOFTWARE) {
+			p->fatal = err;
+			import_free(im);
+			return -1;
+		}
+		import_all(im, false, err.code, "%s%s", err.msg, "");
+		import_free(im);
+		return 0;
+	}
+	if (im->status_url == NULL) {
+		json_t *id = json_object_get(j, "id");
+		char *a = url_escape(p->o->account);
+
+		if (!json_is_integer(id)) {
+			json_decref(j);
+			free(a);
+			import_all(im, false, 0, "%s%s", "SIS import: the "
+			    "reply has no import id", "");
+			import_free(im);
+			return 0;
+		}
+		im->id = json_integer_value(id);
+		im->status_url = url_join(p, "/api/v1/accounts/%s/sis_imports/"
+		    "%lld", a, im->id);
+		free(a);
+		ep_info(1, "SIS import %lld started", im->id);
+	}
+	st = json_string_value(json_object_get(j, "workflow_state"));
+	if (st == NULL)
+		st = "";
+	snprintf(idbuf, sizeof(idbuf), "%lld", im->id);
+	if (strcmp(st, "imported") == 0 ||
+	    strcmp(st, "imported_with_messages") == 0) {
+		import_messages(im, json_object_get(j, "processing_errors"),
+		    "error");
+		import_messages(im, json_object_get(j, "processing_warnings"),
+		    "warning");
+		import_all(im, true, 0, "SIS import %s: %s", idbuf, st);
+	} else if (strcmp(st, "failed") == 0 ||
+	    strcmp(st, "failed_with_messages") == 0 ||
+	    strcmp(st, "aborted") == 0) {
+		json_t *e = json_object_get(j, "processing_errors");
+		const char *first = json_string_value(json_array_get(
+		    json_array_get(e, 0), 1));
+
+		import_messages(im, e, "error");
+		for (size_t k = 0; k < p->n; k++)
+			if (!p->ch[k].done)
+				change_failf(&p->ch[k], "SIS import %s: %s%s%s",
+				    idbuf, st, first ? ": " : "",
+				    first ? first : "");
+	} else if (ep_http_now_ms() - im->started >
+	    p->o->import_timeout_s * 1000) {
+		char m[256];
+
+		snprintf(m, sizeof(m), "SIS import %s: still '%s' after %ld s "
+		    "(--import-timeout)", idbuf, st, p->o->import_timeout_s);
+		import_all(im, false, EP_EXIT_TEMPFAIL, "%s%s", m, "");
+	} else {
+		json_decref(j);
+		import_poll(im, im->poll_ms);
+		if (im->poll_ms < 30000)
+			im->poll_ms *= 2;
+		return 0;
+	}
+	json_decref(j);
+	import_free(im);
+	return 0;
+}
+
+static void
+import_poll(struct import *im, long delay)
+{
+	struct ep_http_req *r = ep_http_req_new("GET", im->status_url);
+
+	ep_http_req_header(r, "Accept: application/json");
+	r->arg_free = import_free;
+	ep_http_submit_after(im->p->http, r, delay, import_done, im);
+}
+
+static int
+sis_import(struct push *p)
+{
+	size_t len;
+	char *csv = import_csv(p, &len);
+	char *a = url_escape(p->o->account);
+	char *url = url_join(p, "/api/v1/accounts/%s/sis_imports?import_type="
+	    "instructure_csv&extension=csv", a);
+	struct ep_http_req *r = ep_http_req_new("POST", url);
+	struct import *im;
+
+	free(a);
+	free(url);
+	ep_http_req_header(r, "Content-Type: text/csv; charset=utf-8");
+	ep_http_req_header(r, "Accept: application/json");
+	if (p->o->dry_run) {
+		ep_http_describe(stdout, r);
+		fwrite(csv, 1, len, stdout);
+		printf("GET %s/api/v1/accounts/%s/sis_imports/:id (until it "
+		    "ends)\n", p->base, p->o->account);
+		free(csv);
+		ep_http_req_free(r);
+		return 0;
+	}
+	r->body = csv;
+	r->body_len = len;
+	im = ep_xcalloc(1, sizeof(*im));
+	im->p = p;
+	im->started = ep_http_now_ms();
+	im->poll_ms = p->o->retry_base_ms > 0 ? p->o->retry_base_ms : 1;
+	r->arg_free = import_free;
+	ep_http_submit(p->http, r, import_done, im);
+	run_pool(p);
+	return 0;
+}
+
+int
+canvas_push(struct push *p)
+{
+	if (p->o->sis_import)
+		return sis_import(p);
+	for (size_t i = 0; i < p->n; i++) {
+		struct cop *k = ep_xcalloc(1, sizeof(*k));
+
+		k->p = p;
+		k->c = &p->ch[i];
+		start(k);
+	}
+	if (!p->o->dry_run)
+		run_pool(p);
+	return 0;
+}

@@ -1,0 +1,654 @@
+/*
+ * lms-push - apply a change set (enroll-diff's add, drop and update
+ * records) through the Moodle Web Services or the Canvas REST API, for
+ * sites that take no bulk file, and write one result record per change.
+ *
+ * Every change is read and checked before the first call, so bad input
+ * applies nothing.  The calls go through src/lib/http.c (concurrency,
+ * retries with backoff, throttling); a write call whose reply was lost is
+ * never sent again before the LMS has been asked whether it took effect.
+ * Results are written in input order: the change, then "result" (ok or
+ * failed) and "message".  Exit 0 when every change is ok, 1 when some
+ * failed, 75 when the LMS stayed unreachable, 77 when the token was
+ * refused (the changes not yet tried are failed "not attempted").
+ * See moodle.c and canvas.c for what each LMS is sent.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "cli.h"
+#include "push.h"
+#include "secret.h"
+
+static const char usage_text[] =
+"usage: lms-push moodle [--url URL] [--user-field FIELD] [--role-id NAME=ID]... [FILE]\n"
+"       lms-push canvas [--url URL] [--drop-as conclude|delete|inactivate] [FILE]\n"
+"       lms-push canvas [--url URL] --sis-import --account ID [FILE]\n"
+"\n"
+"Apply change records (op add, drop or update) through the LMS's web API\n"
+"and write one result record per change on stdout, in input order.\n"
+"\n"
+"Moodle:\n"
+"      --user-field FIELD   what 'user' holds: username (default),\n"
+"                           idnumber, email or id\n"
+"      --role-id NAME=ID    the id of role NAME (repeat, or a comma list)\n"
+"      --batch-size N       enrolments per call (default 100)\n"
+"Canvas:\n"
+"      --drop-as TASK       conclude (default), delete or inactivate\n"
+"      --sis-import         send one enrollments.csv as a SIS import\n"
+"      --account ID         the root account of the SIS import\n"
+"      --import-timeout SECONDS  how long to wait for it (3600)\n"
+"Connection:\n"
+"      --url URL            site URL (default $MOODLE_URL or $CANVAS_URL)\n"
+"      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
+"                           or $CANVAS_TOKEN)\n"
+"      --cacert FILE        CA certificates to verify the server with\n"
+"  -j, --jobs N             concurrent requests (default 8)\n"
+"      --retries N          retries of a failed request (default 5)\n"
+"      --retry-base-ms MS   first retry delay, doubled each time\n"
+"                           (default 1000)\n"
+"      --timeout SECONDS    one request's time limit (default 300)\n"
+"Input and output:\n"
+"  -i, --input-format FMT   ndjson or csv (default: detected)\n"
+"  -o, --output-format FMT  ndjson (default) or csv\n"
+"  -n, --dry-run            print the calls instead of making them\n"
+"      --progress           show progress on stderr\n"
+"  -v, --verbose            report retries\n"
+"  -q, --quiet              errors only\n"
+"  -h, --help               this text\n"
+"      --version            the version\n";
+
+enum {
+	OPT_URL = EP_OPT_FIRST_PROGRAM, OPT_TOKEN_FILE, OPT_CACERT,
+	OPT_RETRIES, OPT_RETRY_BASE, OPT_TIMEOUT, OPT_USER_FIELD,
+	OPT_ROLE_ID, OPT_BATCH, OPT_DROP_AS, OPT_SIS_IMPORT, OPT_ACCOUNT,
+	OPT_IMPORT_TIMEOUT
+};
+
+static void parse_args(int argc, char **argv, struct opts *o);
+static int read_changes(struct push *p, struct ep_error *err);
+static int setup(struct push *p, struct ep_error *err);
+static int write_results(struct push *p, struct ep_error *err);
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct push p;
+	struct ep_error err = { 0, "" };
+	bool unreachable = false, failed = false;
+	int rc = 0;
+
+	ep_cli_init(argc, argv);
+	parse_args(argc, argv, &o);
+	memset(&p, 0, sizeof(p));
+	p.o = &o;
+	if (read_changes(&p, &err) < 0 || setup(&p, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
+	rc = strcmp(o.lms, "moodle") == 0 ? moodle_push(&p) : canvas_push(&p);
+	if (rc != 0 || o.dry_run)
+		goto out;
+	for (size_t i = 0; i < p.n; i++) {
+		struct change *c = &p.ch[i];
+
+		if (!c->done) {
+			struct ep_error e;
+
+			if (p.fatal.code == 0)
+				ep_error_set(&p.fatal, EP_EXIT_SOFTWARE,
+				    "internal error: change %zu never "
+				    "finished", i + 1);
+			ep_error_set(&e, 1, "not attempted: %s",
+			    p.fatal.msg);
+			c->done = true;
+			c->msg = ep_xstrdup(e.msg);
+		}
+		failed |= !c->ok;
+		unreachable |= c->unreachable;
+	}
+	if (write_results(&p, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
+	if (p.fatal.code != 0)
+		rc = ep_report(&p.fatal);
+	else if (unreachable)
+		rc = EP_EXIT_TEMPFAIL;
+	else if (failed)
+		rc = EP_EXIT_DIFF;
+	if (failed && ep_verbosity >= 0 && p.fatal.code == 0) {
+		size_t nf = 0;
+
+		for (size_t i = 0; i < p.n; i++)
+			nf += !p.ch[i].ok;
+		ep_err("%zu of %zu changes failed%s", nf, p.n, unreachable ?
+		    " (the LMS stayed unreachable)" : "");
+	}
+out:
+	ep_http_free(p.http);
+	for (size_t i = 0; i < p.n; i++) {
+		ep_rec_free(p.ch[i].rec);
+		free(p.ch[i].msg);
+	}
+	free(p.ch);
+	free(p.base);
+	free(p.token);
+	for (size_t i = 0; i < o.nroles; i++)
+		free(o.roles[i].name);
+	free(o.roles);
+	if (ep_close_stdout() != 0 && rc == 0)
+		rc = EP_EXIT_IOERR;
+	return rc;
+}
+
+static void
+add_roles(struct opts *o, const char *u, const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		const char *eq = memchr(p, '=', n);
+		char *end;
+		long long id;
+
+		if (n > 0) {
+			if (eq == NULL || eq == p)
+				ep_usage_error(u, "--role-id: expected NAME=ID, "
+				    "got '%.*s'", (int)n, p);
+			id = strtoll(eq + 1, &end, 10);
+			if (end != p + n || end == eq + 1 || id <= 0)
+				ep_usage_error(u, "--role-id: bad id in '%.*s'",
+				    (int)n, p);
+			o->roles = ep_xrealloc(o->roles, (o->nroles + 1) *
+			    sizeof(*o->roles));
+			o->roles[o->nroles].name = ep_xstrndup(p,
+			    (size_t)(eq - p));
+			o->roles[o->nroles++].id = id;
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "retry-base-ms", required_argument, NULL, OPT_RETRY_BASE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "input-format", required_argument, NULL, 'i' },
+		{ "output-format", required_argument, NULL, 'o' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "user-field", required_argument, NULL, OPT_USER_FIELD },
+		{ "role-id", required_argument, NULL, OPT_ROLE_ID },
+		{ "batch-size", required_argument, NULL, OPT_BATCH },
+		{ "drop-as", required_argument, NULL, OPT_DROP_AS },
+		{ "sis-import", no_argument, NULL, OPT_SIS_IMPORT },
+		{ "account", required_argument, NULL, OPT_ACCOUNT },
+		{ "import-timeout", required_argument, NULL,
+		    OPT_IMPORT_TIMEOUT },
+		EP_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const fields[] = { "username", "idnumber",
+	    "email", "id", NULL };
+	const char *u = usage_text, *drop_as = NULL;
+	bool moodle, batch_set = false;
+	int c, fmt;
+
+	memset(o, 0, sizeof(*o));
+	o->jobs = 8;
+	o->retries = 5;
+	o->batch = 100;
+	o->retry_base_ms = 1000;
+	o->timeout_s = 300;
+	o->import_timeout_s = 3600;
+	o->ofmt = EP_FMT_NDJSON;
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:i:o:n",
+	    longopts, NULL)) != -1)
+		switch (c) {
+		case OPT_URL: o->url = optarg; break;
+		case OPT_TOKEN_FILE: o->token_file = optarg; break;
+		case OPT_CACERT: o->cacert = optarg; break;
+		case 'j':
+			o->jobs = (int)ep_cli_long(u, "--jobs", optarg, 256);
+			if (o->jobs < 1)
+				ep_usage_error(u, "option '--jobs' must be "
+				    "at least 1");
+			break;
+		case OPT_RETRIES:
+			o->retries = (int)ep_cli_long(u, "--retries", optarg,
+			    100);
+			break;
+		case OPT_RETRY_BASE:
+			o->retry_base_ms = ep_cli_long(u, "--retry-base-ms",
+			    optarg, 600000);
+			break;
+		case OPT_TIMEOUT:
+			o->timeout_s = ep_cli_long(u, "--timeout", optarg,
+			    86400);
+			if (o->timeout_s < 1)
+				ep_usage_error(u, "option '--timeout' must be "
+				    "at least 1");
+			break;
+		case OPT_IMPORT_TIMEOUT:
+			o->import_timeout_s = ep_cli_long(u,
+			    "--import-timeout", optarg, 7 * 86400);
+			break;
+		case 'i':
+		case 'o':
+			fmt = ep_fmt_parse(optarg);
+			if (fmt < 0)
+				ep_usage_error(u, "unknown %s format '%s'",
+				    c == 'i' ? "input" : "output", optarg);
+			if (c == 'i')
+				o->ifmt = (enum ep_fmt)fmt;
+			else
+				o->ofmt = (enum ep_fmt)fmt;
+			break;
+		case 'n': o->dry_run = true; break;
+		case OPT_USER_FIELD: o->user_field = optarg; break;
+		case OPT_ROLE_ID: add_roles(o, u, optarg); break;
+		case OPT_BATCH:
+			o->batch = (int)ep_cli_long(u, "--batch-size", optarg,
+			    10000);
+			if (o->batch < 1)
+				ep_usage_error(u, "option '--batch-size' must "
+				    "be at least 1");
+			batch_set = true;
+			break;
+		case OPT_DROP_AS: drop_as = optarg; break;
+		case OPT_SIS_IMPORT: o->sis_import = true; break;
+		case OPT_ACCOUNT: o->account = optarg; break;
+		default:
+			ep_cli_common(c, argv, u);
+		}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		ep_usage_error(u, "name a system (moodle or canvas)");
+	if (argc > 2)
+		ep_usage_error(u, "unexpected argument '%s'", argv[2]);
+	o->lms = argv[0];
+	o->file = argc == 2 ? argv[1] : "-";
+	moodle = strcmp(o->lms, "moodle") == 0;
+	if (!moodle && strcmp(o->lms, "canvas") != 0)
+		ep_usage_error(u, "unknown system '%s' (moodle or canvas)",
+		    o->lms);
+#define ONLY(cond, opt) do { if (!(cond)) ep_usage_error(u, \
+	"option '%s' does not apply to %s", opt, o->lms); } while (0)
+	if (moodle) {
+		ONLY(drop_as == NULL, "--drop-as");
+		ONLY(!o->sis_import, "--sis-import");
+		ONLY(o->account == NULL, "--account");
+		if (o->user_field == NULL)
+			o->user_field = "username";
+		for (c = 0; fields[c]; c++)
+			if (strcmp(fields[c], o->user_field) == 0)
+				break;
+		if (fields[c] == NULL)
+			ep_usage_error(u, "--user-field: unknown field '%s' "
+			    "(username, idnumber, email or id)",
+			    o->user_field);
+	} else {
+		ONLY(o->user_field == NULL, "--user-field");
+		ONLY(!batch_set, "--batch-size");
+		if (drop_as == NULL || strcmp(drop_as, "conclude") == 0)
+			o->drop_as = DROP_CONCLUDE;
+		else if (strcmp(drop_as, "delete") == 0)
+			o->drop_as = DROP_DELETE;
+		else if (strcmp(drop_as, "inactivate") == 0)
+			o->drop_as = DROP_INACTIVATE;
+		else
+			ep_usage_error(u, "--drop-as: unknown task '%s' "
+			    "(conclude, delete or inactivate)", drop_as);
+		if (o->sis_import != (o->account != NULL))
+			ep_usage_error(u, "--sis-import and --account go "
+			    "together");
+	}
+#undef ONLY
+}
+
+/* A non-negative integer field of r, or 0 when absent or not one. */
+static long long
+num_field(const struct ep_rec *r, const char *name)
+{
+	const char *s = ep_rec_str(r, name);
+	char *end;
+	long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return 0;
+	v = strtoll(s, &end, 10);
+	return *end == '\0' && v > 0 ? v : 0;
+}
+
+/* A string field of r, NULL when absent, null or empty. */
+static const char *
+str_field(const struct ep_rec *r, const char *name)
+{
+	const char *s = ep_rec_str(r, name);
+
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+static int
+read_changes(struct push *p, struct ep_error *err)
+{
+	struct ep_reader *rd = ep_reader_open(p->o->file, p->o->ifmt, err);
+	size_t cap = 0;
+	int n;
+
+	if (rd == NULL)
+		return -1;
+	for (;;) {
+		struct ep_rec *r = ep_rec_new();
+		struct change *c;
+		const char *op, *missing = NULL;
+
+		n = ep_reader_next(rd, r, err);
+		if (n <= 0) {
+			ep_rec_free(r);
+			break;
+		}
+		if (p->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			p->ch = ep_xrealloc(p->ch, cap * sizeof(*p->ch));
+		}
+		c = &p->ch[p->n++];
+		memset(c, 0, sizeof(*c));
+		c->rec = r;
+		c->line = ep_reader_line(rd);
+		op = ep_rec_str(r, "op");
+		if (op == NULL)
+			missing = "op";
+		else if (strcmp(op, "add") == 0)
+			c->op = OP_ADD;
+		else if (strcmp(op, "drop") == 0)
+			c->op = OP_DROP;
+		else if (strcmp(op, "update") == 0)
+			c->op = OP_UPDATE;
+		else {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: unknown op "
+			    "'%s' (add, drop or update)", ep_reader_name(rd),
+			    c->line, op);
+			n = -1;
+			break;
+		}
+		c->course = str_field(r, "course");
+		c->user = str_field(r, "user");
+		c->role = str_field(r, "role");
+		c->old_role = str_field(r, "old_role");
+		c->section = str_field(r, "section");
+		c->status = str_field(r, "status");
+		c->course_id = num_field(r, "course_id");
+		c->user_id = num_field(r, "user_id");
+		c->role_id = num_field(r, "role_id");
+		c->enrollment_id = num_field(r, "enrollment_id");
+		if (missing == NULL && c->course == NULL && c->course_id == 0)
+			missing = "course";
+		if (missing == NULL && c->user == NULL && c->user_id == 0)
+			missing = "user";
+		if (missing == NULL && c->role == NULL && c->op != OP_DROP)
+			missing = "role";
+		if (missing != NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: missing "
+			    "field '%s'", ep_reader_name(rd), c->line,
+			    missing);
+			n = -1;
+			break;
+		}
+	}
+	ep_reader_free(rd);
+	return n < 0 ? -1 : 0;
+}
+
+/* Whether host is this machine, where plain http exposes nothing. */
+static bool
+loopback(const char *host)
+{
+	return host != NULL && (strcmp(host, "localhost") == 0 ||
+	    strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
+}
+
+static int
+setup(struct push *p, struct ep_error *err)
+{
+	const struct opts *o = p->o;
+	bool moodle = strcmp(o->lms, "moodle") == 0;
+	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
+	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
+	const char *url = o->url ? o->url : getenv(env_url);
+	struct ep_http_opts ho;
+	struct ep_url pu;
+	size_t n;
+
+	if (url == NULL || *url == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "no %s URL: give --url or "
+		    "set %s", o->lms, env_url);
+		return -1;
+	}
+	if (ep_url_parse(url, &pu, err) < 0)
+		return -1;
+	if ((strcmp(pu.scheme, "https") != 0 && strcmp(pu.scheme, "http")
+	    != 0) || pu.host == NULL || *pu.host == '\0') {
+		char *m = ep_url_mask(url);
+
+		ep_error_set(err, EP_EXIT_CONFIG, "'%s' is not an http(s) "
+		    "URL", m);
+		free(m);
+		ep_url_free(&pu);
+		return -1;
+	}
+	if (strcmp(pu.scheme, "http") == 0 && !loopback(pu.host)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "refusing to send a token "
+		    "over plain http to '%s': use https", pu.host);
+		ep_url_free(&pu);
+		return -1;
+	}
+	ep_url_free(&pu);
+	p->base = ep_xstrdup(url);
+	n = strlen(p->base);
+	while (n > 0 && p->base[n - 1] == '/')
+		p->base[--n] = '\0';
+	p->token = ep_secret_get(env_tok, o->token_file, !o->dry_run, err);
+	if (p->token == NULL && (err->code != 0 || !o->dry_run))
+		return -1;
+	if (o->dry_run)
+		return 0;
+	ep_http_opts_default(&ho);
+	ho.jobs = o->jobs;
+	ho.retries = o->retries;
+	ho.retry_base_ms = o->retry_base_ms;
+	if (ho.retry_max_ms < o->retry_base_ms)
+		ho.retry_max_ms = o->retry_base_ms;
+	ho.timeout_ms = o->timeout_s * 1000;
+	if (ho.connect_timeout_ms > ho.timeout_ms)
+		ho.connect_timeout_ms = ho.timeout_ms;
+	ho.cacert = o->cacert;
+	ho.bearer = moodle ? NULL : p->token;
+	ho.user_agent = "edpipe/" EP_VERSION " (lms-push)";
+	p->http = ep_http_new(&ho, err);
+	return p->http == NULL ? -1 : 0;
+}
+
+static int
+write_results(struct push *p, struct ep_error *err)
+{
+	struct ep_out *out = ep_out_open("-", err);
+	struct ep_writer *w;
+	int rc = 0;
+
+	if (out == NULL)
+		return -1;
+	w = ep_writer_new(ep_out_file(out), p->o->ofmt);
+	for (size_t i = 0; i < p->n && rc == 0; i++) {
+		struct change *c = &p->ch[i];
+
+		ep_rec_set_str(c->rec, "result", c->ok ? "ok" : "failed");
+		ep_rec_set_str(c->rec, "message", c->msg ? c->msg : "");
+		rc = ep_writer_write(w, c->rec, err);
+	}
+	if (rc == 0)
+		rc = ep_writer_finish(w, err);
+	ep_writer_free(w);
+	if (rc < 0) {
+		ep_out_abort(out);
+		return -1;
+	}
+	return ep_out_commit(out, err);
+}
+
+void
+change_ok(struct change *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->done)
+		return;
+	c->done = c->ok = true;
+	free(c->msg);
+	c->msg = NULL;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		if (vasprintf(&c->msg, fmt, ap) < 0)
+			ep_die(EP_EXIT_NOMEM, "out of memory");
+		va_end(ap);
+	}
+}
+
+void
+change_failf(struct change *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->done)
+		return;
+	c->done = true;
+	c->ok = false;
+	free(c->msg);
+	va_start(ap, fmt);
+	if (vasprintf(&c->msg, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	va_end(ap);
+}
+
+int
+change_fail(struct push *p, struct change *c, const struct ep_error *e)
+{
+	bool stop = e->code == EP_EXIT_NOPERM || e->code == EP_EXIT_SOFTWARE;
+
+	if (stop) {
+		/* The whole run is refused: leave c to "not attempted". */
+		if (p->fatal.code == 0)
+			p->fatal = *e;
+		return -1;
+	}
+	if (c != NULL && !c->done) {
+		char *m = ep_mask_secrets(e->msg);
+
+		change_failf(c, "%s", m);
+		free(m);
+		c->unreachable = e->code == EP_EXIT_TEMPFAIL;
+	}
+	return 0;
+}
+
+long long
+opt_role_id(const struct opts *o, const char *name)
+{
+	for (size_t i = 0; name != NULL && i < o->nroles; i++)
+		if (strcmp(o->roles[i].name, name) == 0)
+			return o->roles[i].id;
+	return 0;
+}
+
+json_t *
+reply_json(const struct ep_http_req *r, const char *what,
+    struct ep_error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(r->resp ? r->resp : "", r->resp_len,
+	    JSON_DECODE_ANY, &je);
+
+	if (j == NULL)
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is not "
+		    "JSON: %s (byte %zu of %zu)", what, je.text,
+		    (size_t)je.position, r->resp_len);
+	return j;
+}
+
+char *
+url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = ep_xmalloc(strlen(s) * 3 + 1), *o = out;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *
+url_join(const struct push *p, const char *fmt, ...)
+{
+	va_list ap;
+	char *tail, *u;
+
+	va_start(ap, fmt);
+	if (vasprintf(&tail, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	va_end(ap);
+	u = ep_xasprintf("%s%s", p->base, tail);
+	free(tail);
+	return u;
+}
+
+bool
+outcome_unknown(const struct ep_http_req *r)
+{
+	/*
+	 * http.c retries a write only when the server cannot have acted
+	 * (refused connection, 429, 503), and gives 75 when those run out.
+	 * A transport failure after that (69 with no status: a dropped
+	 * connection, a timeout) or a 5xx other than 503 may have come
+	 * after the server did the work.
+	 */
+	if (r->err.code == EP_EXIT_UNAVAILABLE && r->status == 0)
+		return true;
+	return r->err.code == 0 && r->status >= 500 && r->status != 503 &&
+	    r->status != 501 && r->status != 505;
+}
+
+void
+run_pool(struct push *p)
+{
+	struct ep_error err = { 0, "" };
+
+	if (ep_http_run(p->http, &err) < 0 && p->fatal.code == 0 &&
+	    err.code != 0)
+		p->fatal = err;
+}
