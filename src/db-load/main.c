@@ -65,6 +65,8 @@ static const char usage_text[] =
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  -v, --verbose         the row count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
+"      --progress        the row count while loading (default when\n"
+"                        stderr is a terminal)\n"
 "  -h, --help            this help\n"
 "      --version         the version\n"
 "\n"
@@ -867,7 +869,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		ep_db_load_free(ld);
 		ld = NULL;
 		if (r < 0) {
-			if (bad > 0 && bad <= l.nlines && l.lines[bad - 1])
+			if (bad > 0 && bad <= l.nlines && l.lines[bad - 1] &&
+			    err->code == EP_EXIT_DATAERR)
 				locate(&l, l.lines[bad - 1], err);
 			goto done;
 		}
