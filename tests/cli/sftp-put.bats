@@ -51,10 +51,15 @@ setup_file() {
 
 teardown_file() {
 	[ -z "${S:-}" ] || "$SRV" stop "$S"
-	[ -z "${S2:-}" ] || "$SRV" stop "$S2"
 	if [ "$(id -u)" -eq 0 ] && id -u "$TEST_USER" >/dev/null 2>&1; then
 		usermod -d /nonexistent "$TEST_USER"
 	fi
+}
+
+# The servers a test starts for itself, stopped even when it fails.
+teardown() {
+	[ -z "${S2:-}" ] || "$SRV" stop "$S2"
+	[ -z "${S3:-}" ] || "$SRV" stop "$S3"
 }
 
 setup() {
@@ -343,6 +348,30 @@ fingerprint() {
 	[[ "$stderr" == *"retrying in 1 s (attempt 2 of 3)"* ]]
 	[[ "$stderr" == *"retrying in 2 s (attempt 3 of 3)"* ]]
 	[[ "$stderr" == *"(gave up after 3 attempts)"* ]]
+}
+
+@test "a retry succeeds once the server is up, sending stdin again" {
+	local port3 pid rc=0
+	port3=$(free_port)
+	export S3=$BATS_TEST_TMPDIR/srv3
+	mkdir -p "$S3"
+	cp "$KEY" "$KEY.pub" "$S3/"
+	# known_hosts appears with the server, before the second attempt
+	# reads it.
+	seq 1 3000 | sftp-put --known-hosts "$S3/known_hosts" -i "$S3/id_ed25519" -r 3 - \
+		"sftp://$ME@127.0.0.1:$port3$OUT/r.txt" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		grep -q 'retrying in 1 s' "$BATS_TEST_TMPDIR/err" 2>/dev/null && break
+		sleep 0.05
+	done
+	SSHD_PORT=$port3 "$SRV" start "$S3"
+	wait "$pid" || rc=$?
+	"$SRV" stop "$S3"
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" -eq 0 ]
+	grep -q "Couldn't connect to server" "$BATS_TEST_TMPDIR/err"
+	seq 1 3000 | cmp - "$OUT/r.txt"
 }
 
 @test "a missing input file is 66 and nothing is uploaded" {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # sshd.sh - a throw-away OpenSSH sshd for the sftp-put tests.
 #
-#   sshd.sh start DIR   generate a host key, a client key, authorized_keys,
+#   sshd.sh start DIR   generate a host key, a client key (unless DIR has
+#                       one), authorized_keys,
 #                       known_hosts and sshd_config in DIR, start sshd on a
-#                       free port of 127.0.0.1; DIR/port and DIR/sshd.pid
-#                       tell where it listens and which process it is
+#                       free port of 127.0.0.1 (or on $SSHD_PORT); DIR/port
+#                       and DIR/sshd.pid tell where it listens and which
+#                       process it is
 #   sshd.sh stop DIR    stop that sshd by its pid
 #   sshd.sh kill DIR    SIGKILL that sshd and every process it started (the
 #                       per-connection servers too): a server dying mid-way
@@ -52,13 +54,15 @@ start() {
 	local dir=$1 port i
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	rm -f "$dir"/host_key* "$dir"/id_ed25519*
+	rm -f "$dir"/host_key*
 	ssh-keygen -q -t ed25519 -N '' -C test-host -f "$dir/host_key"
-	ssh-keygen -q -t ed25519 -N '' -C test-client -f "$dir/id_ed25519"
+	# A client key already in DIR (with its .pub) is kept.
+	[ -s "$dir/id_ed25519" ] && [ -s "$dir/id_ed25519.pub" ] ||
+		ssh-keygen -q -t ed25519 -N '' -C test-client -f "$dir/id_ed25519" <<<y >/dev/null
 	cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
 	# /run/sshd is OpenSSH's privilege separation directory.
 	[ -d /run/sshd ] || mkdir -p /run/sshd 2>/dev/null || true
-	port=$(free_port)
+	port=${SSHD_PORT:-$(free_port)}
 	cat >"$dir/sshd_config" <<EOF
 Port $port
 ListenAddress 127.0.0.1
