@@ -95,7 +95,7 @@ struct target {
 	char *shown;	/* masked URL for messages */
 };
 
-static int parse_target(const char *url, struct target *t,
+static int parse_target(const char *url, bool need_name, struct target *t,
     struct ep_error *err);
 static void target_free(struct target *t);
 static FILE *open_input(const char *path, off_t *size, struct ep_error *err);
@@ -176,7 +176,7 @@ main(int argc, char **argv)
 		o.url = argv[1];
 	}
 
-	if (parse_target(o.url, &t, &err) < 0) {
+	if (parse_target(o.url, !o.print_host_key, &t, &err) < 0) {
 		target_free(&t);
 		return ep_report(&err);
 	}
@@ -216,8 +216,10 @@ out:
 	return rc;
 }
 
+/* Split url; a URL that names no file is refused when need_name. */
 static int
-parse_target(const char *url, struct target *t, struct ep_error *err)
+parse_target(const char *url, bool need_name, struct target *t,
+    struct ep_error *err)
 {
 	const char *slash;
 
@@ -249,6 +251,11 @@ parse_target(const char *url, struct target *t, struct ep_error *err)
 		return -1;
 	}
 	slash = strrchr(t->u.path, '/');
+	if (!need_name) {
+		t->dir = ep_xstrdup("/");
+		t->name = ep_xstrdup("");
+		return 0;
+	}
 	if (slash == NULL || slash[1] == '\0' || strcmp(slash, "/.") == 0 ||
 	    strcmp(slash, "/..") == 0) {
 		ep_error_set(err, EP_EXIT_CONFIG, "URL '%s' does not name a "

@@ -174,7 +174,7 @@ fingerprint() {
 }
 
 @test "--print-host-key prints a known_hosts line that then verifies" {
-	run --separate-stderr sftp-put --known-hosts /dev/null --print-host-key "$BASE/whatever"
+	run --separate-stderr sftp-put --known-hosts /dev/null --print-host-key "sftp://127.0.0.1:$PORT"
 	assert_success
 	[ "$output" = "$(cat "$KH")" ]
 	[[ "$stderr" == *"$(fingerprint)"* ]]
