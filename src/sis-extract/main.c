@@ -59,6 +59,8 @@ static const char usage_text[] =
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  -v, --verbose         the record count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
+"      --progress        rows and rate on stderr (default when stderr is\n"
+"                        a terminal); --no-progress turns it off\n"
 "  -h, --help            this help\n"
 "      --version         the version\n"
 "\n"
