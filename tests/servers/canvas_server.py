@@ -19,8 +19,29 @@ first, next; no last); an unknown token gives 401 with WWW-Authenticate.
   GET  /files/:rid/download?verifier=V  302 to /_blob/:rid (the CSV; a
        zip when the report asked for several parts)
 
+  POST /api/v1/courses/:ref/enrollments, /api/v1/sections/:ref/enrollments
+       enrollment[user_id], enrollment[type] or enrollment[role_id],
+       enrollment[enrollment_state]; an existing enrollment of the user in
+       that section and role is made active and returned, as Canvas does
+  DELETE /api/v1/courses/:ref/enrollments/:id?task=conclude|delete|
+       inactivate|deactivate   sets enrollment_state completed, deleted,
+       inactive
+  POST /api/v1/accounts/:id/sis_imports   a raw enrollments.csv body;
+  GET  /api/v1/accounts/:id/sis_imports/:iid   created, then importing,
+       then (after sis_polls polls, default 2) imported or
+       imported_with_messages with processing_warnings for rows naming an
+       unknown user or course; /_reset sis_status=failed makes it end
+       failed_with_messages with processing_errors and nothing applied
+A :ref is an id or sis_course_id:X / sis_section_id:X; user ids may be
+sis_user_id:X.  GET enrollments filters user_id and state[] (default
+active and invited).
+
 DIR holds site.json {"courses": [...], "users": [...], "enrollments":
-{"<course id>": [...]}} and report-PART.csv files.
+{"<course id>": [...]}, "sections": [{id, sis_section_id, course_id}],
+"roles": [{id, label, base_role_type}]} and report-PART.csv files.
+Writes change the site in memory; /_reset reloads it, /_state shows the
+enrollments.  Counters add enroll_posts, enroll_deletes, sis_imports,
+sis_polls.
 
 Extra /_reset keys: max_per_page=N, link_lower=1 (header named "link"),
 report_polls=N (status polls before complete, default 2),
@@ -64,7 +85,90 @@ def bump(name, n=1):
         st[name] = st.get(name, 0) + n
 
 
+BASE_TYPES = {"StudentEnrollment": "student", "TeacherEnrollment": "teacher",
+              "TaEnrollment": "ta", "ObserverEnrollment": "observer",
+              "DesignerEnrollment": "designer"}
+TASK_STATE = {"conclude": "completed", "delete": "deleted",
+              "inactivate": "inactive", "deactivate": "inactive"}
+IMPORTS = {}
+
+
+def find_course(ref):
+    for c in SITE["courses"]:
+        if ref == str(c["id"]) or ref == "sis_course_id:%s" % \
+                c.get("sis_course_id"):
+            return c
+    return None
+
+
+def find_user(ref):
+    for u in SITE["users"]:
+        if ref == str(u["id"]) or ref == "sis_user_id:%s" % \
+                u.get("sis_user_id"):
+            return u
+    return None
+
+
+def find_section(ref):
+    for s in SITE.get("sections", []):
+        if ref == str(s["id"]) or ref == "sis_section_id:%s" % \
+                s.get("sis_section_id"):
+            return s
+    return None
+
+
+def default_section(course):
+    return {"id": 90000 + course["id"], "sis_section_id": None,
+            "course_id": course["id"]}
+
+
+def enroll(course, section, user, type_, role, role_id, state):
+    """Create (or reactivate) an enrollment; the enrollment object."""
+    lst = SITE["enrollments"].setdefault(str(course["id"]), [])
+    for e in lst:
+        if e["user_id"] == user["id"] and e["role"] == role and \
+                e["course_section_id"] == section["id"] and \
+                e["enrollment_state"] != "deleted":
+            e["enrollment_state"] = state
+            return e
+    e = {"id": 70000 + sum(len(v) for v in SITE["enrollments"].values()),
+         "course_id": course["id"],
+         "sis_course_id": course.get("sis_course_id"),
+         "course_section_id": section["id"],
+         "sis_section_id": section.get("sis_section_id"),
+         "user_id": user["id"], "sis_user_id": user.get("sis_user_id"),
+         "type": type_, "role": role, "role_id": role_id,
+         "enrollment_state": state,
+         "limit_privileges_to_course_section": False,
+         "created_at": "2024-09-01T00:00:00Z",
+         "user": {k: user.get(k) for k in ("id", "name", "sortable_name",
+                                            "short_name", "sis_user_id",
+                                            "login_id")}}
+    lst.append(e)
+    return e
+
+
+def base_role(name):
+    """(type, role, role_id) of a role name or id, or None."""
+    for t, n in BASE_TYPES.items():
+        if name == n or name == t:
+            return t, t, None
+    for r in SITE.get("roles", []):
+        if name in (r["label"], str(r["id"])):
+            return r["base_role_type"], r["label"], r["id"]
+    return None
+
+
 class Canvas(lms_common.Handler):
+    def reload(self):
+        global SITE
+        with open(os.path.join(FIXDIR, "site.json")) as f:
+            SITE = json.load(f)
+        IMPORTS.clear()
+
+    def data(self):
+        return SITE["enrollments"]
+
     def base(self):
         return "http://%s" % self.headers.get("Host")
 
@@ -111,18 +215,39 @@ class Canvas(lms_common.Handler):
                 t = q["enrollment_term_id"][0]
                 cs = [c for c in cs if str(c.get("enrollment_term_id")) == t]
             return self.page(u, q, cs)
-        m = re.fullmatch(r"/api/v1/courses/(\w+)/enrollments", u.path)
+        m = re.fullmatch(r"/api/v1/(courses|sections)/([^/]+)/enrollments",
+                         u.path)
+        if m and self.command == "POST":
+            return self.post_enrollment(m.group(1), m.group(2), form)
+        m = re.fullmatch(r"/api/v1/courses/([^/]+)/enrollments/(\d+)",
+                         u.path)
+        if m and self.command == "DELETE":
+            return self.delete_enrollment(m.group(1), int(m.group(2)), q)
+        m = re.fullmatch(r"/api/v1/accounts/(\w+)/sis_imports", u.path)
+        if m and self.command == "POST":
+            return self.start_import(body, q)
+        m = re.fullmatch(r"/api/v1/accounts/(\w+)/sis_imports/(\d+)",
+                         u.path)
+        if m and self.command == "GET":
+            return self.poll_import(int(m.group(2)))
+        m = re.fullmatch(r"/api/v1/courses/([^/]+)/enrollments", u.path)
         if m and self.command == "GET" and m.group(1) == "403":
             # A real permission refusal: 403 without "Rate Limit".
             return self.send(403, {"status": "unauthorized", "errors": [
                 {"message": "user not authorized to perform that action"}]})
         if m and self.command == "GET":
-            es = SITE["enrollments"].get(m.group(1))
+            c = find_course(m.group(1))
+            es = SITE["enrollments"].get(str(c["id"])) if c else None
             if es is None:
                 return self.not_found()
             types = q.get("type[]")
             if types:
                 es = [e for e in es if e["type"] in types]
+            states = q.get("state[]", ["active", "invited"])
+            es = [e for e in es if e["enrollment_state"] in states]
+            if "user_id" in q:
+                usr = find_user(q["user_id"][0])
+                es = [e for e in es if usr and e["user_id"] == usr["id"]]
             return self.page(u, q, es)
         m = re.fullmatch(r"/api/v1/accounts/(\w+)/users", u.path)
         if m and self.command == "GET":
@@ -139,6 +264,118 @@ class Canvas(lms_common.Handler):
         if m and self.command == "GET":
             return self.download(int(m.group(1)), q)
         self.not_found()
+
+    def post_enrollment(self, kind, ref, form):
+        bump("enroll_posts")
+
+        def one(k):
+            return form.get("enrollment[%s]" % k, [None])[0]
+        with lms_common.LOCK:
+            if kind == "courses":
+                course = find_course(ref)
+                section = default_section(course) if course else None
+            else:
+                section = find_section(ref)
+                course = find_course(str(section["course_id"])) \
+                    if section else None
+            user = find_user(one("user_id") or "")
+            if course is None or user is None:
+                return self.not_found()
+            br = base_role(one("role_id") or one("type") or "")
+            if br is None:
+                return self.send(400, {"errors": {"type": [{
+                    "attribute": "type", "type": "invalid",
+                    "message": "invalid enrollment type"}]}})
+            e = enroll(course, section, user, br[0], br[1], br[2],
+                       one("enrollment_state") or "invited")
+            e = dict(e)
+        self.send(200, e)
+
+    def delete_enrollment(self, ref, eid, q):
+        bump("enroll_deletes")
+        task = q.get("task", ["conclude"])[0]
+        with lms_common.LOCK:
+            c = find_course(ref)
+            e = next((e for e in SITE["enrollments"].get(
+                str(c["id"]) if c else "", []) if e["id"] == eid), None)
+            if e is None or task not in TASK_STATE:
+                return self.not_found()
+            e["enrollment_state"] = TASK_STATE[task]
+            e = dict(e)
+        self.send(200, e)
+
+    def start_import(self, body, q):
+        bump("sis_imports")
+        with lms_common.LOCK:
+            iid = len(IMPORTS) + 1
+            IMPORTS[iid] = {"csv": body, "polls": 0, "result": None,
+                            "ctype": self.headers.get("Content-Type", "")}
+        self.send(200, {"id": iid, "workflow_state": "created",
+                        "progress": 0, "data": {
+                            "import_type": q.get("import_type", [""])[0]}})
+
+    def poll_import(self, iid):
+        im = IMPORTS.get(iid)
+        if im is None:
+            return self.not_found()
+        bump("sis_polls")
+        ex = self.state.extra
+        with lms_common.LOCK:
+            im["polls"] += 1
+            if im["polls"] < int(ex.get("sis_polls", 2)):
+                obj = {"id": iid, "workflow_state": "importing",
+                       "progress": 50}
+            else:
+                if im["result"] is None:
+                    im["result"] = self.run_import(im, ex)
+                obj = dict(im["result"], id=iid, progress=100)
+        self.send(200, obj)
+
+    def run_import(self, im, ex):
+        import csv as csvmod
+        if ex.get("sis_status") == "failed":
+            return {"workflow_state": "failed_with_messages",
+                    "processing_errors": [["enrollments.csv", "Error while "
+                                           "importing CSV. Please contact "
+                                           "support."]],
+                    "processing_warnings": []}
+        warns = []
+        if not im["ctype"].startswith("text/csv"):
+            warns.append(["", "Couldn't find Canvas CSV import headers"])
+        for row in csvmod.DictReader(io.StringIO(im["csv"])):
+            course = find_course("sis_course_id:%s" % row["course_id"])
+            user = find_user("sis_user_id:%s" % row["user_id"])
+            sec = find_section("sis_section_id:%s" % row["section_id"]) \
+                if row.get("section_id") else None
+            if course is None or user is None:
+                warns.append(["enrollments.csv", (
+                    "Neither course nor section existed for user enrollment "
+                    "(Course ID: %s, Section ID: %s, User ID: %s)" if not
+                    course else "User not found for enrollment (User ID: "
+                    "%s, Course ID: %s, Section ID: %s, Role: %s)") % ((
+                        row["course_id"], row["section_id"], row["user_id"])
+                    if not course else (row["user_id"], row["course_id"],
+                                        row["section_id"], row["role"]))])
+                continue
+            br = base_role(row["role"])
+            if br is None:
+                warns.append(["enrollments.csv", "Improper role \"%s\" for "
+                              "an enrollment (User ID: %s, Course ID: %s)" % (
+                                  row["role"], row["user_id"],
+                                  row["course_id"])])
+                continue
+            section = sec or default_section(course)
+            st = row["status"]
+            if st == "active":
+                enroll(course, section, user, br[0], br[1], br[2], "active")
+                continue
+            for e in SITE["enrollments"].get(str(course["id"]), []):
+                if e["user_id"] == user["id"] and e["role"] == br[1] and \
+                        (sec is None or e["course_section_id"] == sec["id"]):
+                    e["enrollment_state"] = st
+        return {"workflow_state": "imported_with_messages" if warns else
+                "imported", "processing_warnings": warns,
+                "processing_errors": []}
 
     def start_report(self, form):
         parts = [k[len("parameters["):-1] for k, v in form.items()

@@ -5,16 +5,23 @@ fault injection, driven by two endpoints the tests call with curl:
 
   GET /_reset?KEY=VALUE...  clear the counters and set the faults below
   GET /_stats               the counters as JSON
+  GET /_state               the server's data as JSON (what writes did)
+
+/_reset also reloads the server's data from its fixture (Handler.reload),
+so writes of one test do not leak into the next.
 
 Faults (query keys of /_reset; also the server's --delay-ms option):
-  fault=429|403|500|502|503|drop|nothing|slow
+  fault=429|403|500|502|503|drop|nothing|slow|lost
             429/403 are throttling replies (403 with "Rate Limit
             Exceeded"), drop sends half a reply then closes the
             connection, nothing closes it without a reply, slow waits
-            slow_ms before replying
+            slow_ms before replying, lost does what was asked (a write
+            takes effect) and then closes the connection without a reply
   every=K   the fault hits every K-th distinct request (by arrival: the
             1st, K+1th, ...); random=P hits each with probability P
             (seed=S) instead
+  match=S   only requests whose "METHOD PATH?QUERY BODY" holds S can be
+            hit (and only they are counted by every=K)
   times=T   how many attempts of a hit request fail (default 1)
   retry_after=S   Retry-After on throttling and 503 replies
   slow_ms=MS      delay of the slow fault (default 1500)
@@ -59,10 +66,12 @@ class State:
             "remaining": q.get("remaining", [None])[0],
             "expire": num("expire", 0),
             "jitter_ms": num("jitter_ms", 0),
+            "match": q.get("match", [""])[0],
         }
         self.extra = {k: v[0] for k, v in q.items() if k not in self.cfg}
         self.rng = random.Random(self.cfg["seed"])
         self.keys = {}          # key -> [index, attempts, hit]
+        self.eligible = 0
         self.not_before = {}
         self.stats = {"requests": 0, "keys": 0, "faults": 0,
                       "max_inflight": 0, "inflight": 0,
@@ -95,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
+        if getattr(self, "discard", False):
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -116,7 +127,13 @@ class Handler(BaseHTTPRequestHandler):
         if u.path == "/_reset":
             with LOCK:
                 self.state.reset(parse_qs(u.query))
+                self.reload()
             self.send(200, {"ok": True})
+            return True
+        if u.path == "/_state":
+            with LOCK:
+                snap = self.data()
+            self.send(200, snap)
             return True
         if u.path == "/_stats":
             with LOCK:
@@ -143,9 +160,14 @@ class Handler(BaseHTTPRequestHandler):
                 s["token_in_url"] += 1
             k = st.keys.get(key)
             if k is None:
-                idx = len(st.keys)
                 c = st.cfg
-                if c["random"] > 0:
+                idx = st.eligible
+                eligible = not c["match"] or c["match"] in "%s %s?%s %s" % (
+                    self.command, u.path, u.query, body)
+                st.eligible += eligible
+                if not eligible:
+                    hit = False
+                elif c["random"] > 0:
                     hit = st.rng.random() < c["random"]
                 elif c["every"] > 0:
                     hit = idx % c["every"] == 0
@@ -167,7 +189,12 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if delay:
                 time.sleep(delay / 1000)
-            if fault:
+            if fault == "lost":
+                self.discard = True
+                self.api(u, parse_qs(u.query), parse_qs(body), body)
+                self.discard = False
+                self.hangup()
+            elif fault:
                 self.fault(fault, key)
             else:
                 self.api(u, parse_qs(u.query), parse_qs(body), body)
@@ -227,6 +254,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def api(self, u, q, form, body):
         raise NotImplementedError
+
+    def reload(self):
+        """Reload the data from the fixture (called under LOCK)."""
+
+    def data(self):
+        """The data writes change, for /_state (called under LOCK)."""
+        return {}
 
 
 def serve(handler_cls, port, delay_ms, tls=None):

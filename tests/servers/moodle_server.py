@@ -14,9 +14,25 @@ with {"exception", "errorcode", "message"}.  Functions:
   core_course_get_courses_by_field [field, value]   {"courses": [...],
       "warnings": []}; field '' (all), id, ids, shortname, idnumber,
       category
+  core_user_get_users_by_field field, values[i]   the users whose field
+      (id, idnumber, username, email) is one of the values
+  enrol_manual_enrol_users enrolments[i][roleid, userid, courseid,
+      suspend]   all or nothing, as Moodle's delegated transaction: the
+      first bad enrolment fails the call (wsnoinstance for a course with
+      "manual": false, wsusercannotassign for an unknown role, invalidrecord
+      for an unknown user or course) and nothing is applied; null on success
+  enrol_manual_unenrol_users enrolments[i][userid, courseid]   the same;
+      the user loses every role in the course
+  core_role_unassign_roles unassignments[i][roleid, userid, contextlevel
+      course, instanceid]   one role taken away, the enrolment kept
 
-SITE.json: {"courses": [{id, shortname, fullname, ...}],
-            "enrolled": {"<courseid>": [user, ...]}}
+SITE.json: {"courses": [{id, shortname, fullname, ..., manual}],
+            "enrolled": {"<courseid>": [user, ...]},
+            "users": [user, ...] (optional: users enrolled nowhere),
+            "roles": [{id, shortname}] (optional: default the standard
+            ones, 1 manager .. 5 student)}
+Writes change the site in memory; /_reset reloads it, /_state shows it.
+Counters add ws_FUNCTION (calls per function).
 --synthetic C:U makes C courses (ids 1..C) of U users each.
 Fault injection and counters: see lms_common.py.
 """
@@ -37,6 +53,15 @@ def err(exception, code, message):
 
 
 class Moodle(lms_common.Handler):
+    def reload(self):
+        global SITE
+        if FIXTURE:
+            with open(FIXTURE) as f:
+                SITE = json.load(f)
+
+    def data(self):
+        return SITE.get("enrolled", {})
+
     def api(self, u, q, form, body):
         p = dict(q)
         p.update(form)
@@ -62,7 +87,19 @@ class Moodle(lms_common.Handler):
                 "- check validuntil time for the token)"))
             return
         fn = one("wsfunction")
-        if fn == "core_enrol_get_enrolled_users":
+        with lms_common.LOCK:
+            st = self.state.stats
+            st["ws_" + str(fn)] = st.get("ws_" + str(fn), 0) + 1
+        if fn in WRITES:
+            with lms_common.LOCK:
+                res = WRITES[fn](p)
+            self.send(200, res)
+        elif fn == "core_user_get_users_by_field":
+            field = one("field", "")
+            vals = {v[0] for k, v in p.items() if k.startswith("values[")}
+            self.send(200, [u for u in all_users().values()
+                            if str(u.get(field, "")) in vals])
+        elif fn == "core_enrol_get_enrolled_users":
             cid = one("courseid")
             if cid is None:
                 self.send(200, err(
@@ -104,6 +141,124 @@ def enrolled(cid):
     return SITE["enrolled"].get(cid, [])
 
 
+FIXTURE = None
+STD_ROLES = [{"id": 1, "shortname": "manager"},
+             {"id": 2, "shortname": "coursecreator"},
+             {"id": 3, "shortname": "editingteacher"},
+             {"id": 4, "shortname": "teacher"},
+             {"id": 5, "shortname": "student"}]
+
+
+def all_users():
+    """Every user of the site by id: the fixture's list and the enrolled."""
+    us = {}
+    for u in SITE.get("users", []):
+        us[u["id"]] = u
+    for lst in SITE.get("enrolled", {}).values():
+        for u in lst:
+            us.setdefault(u["id"], {k: v for k, v in u.items()
+                                    if k not in ("roles",)})
+    return us
+
+
+def items(p, name, fields):
+    """enrolments[i][field] form values as a list of dicts, by i."""
+    out = {}
+    for k, v in p.items():
+        if not k.startswith(name + "["):
+            continue
+        i, f = k[len(name) + 1:].rstrip("]").split("][")
+        out.setdefault(int(i), {})[f] = v[0]
+    return [out[i] for i in sorted(out)]
+
+
+def check(e, need_role):
+    """The Moodle error for enrolment e, or None."""
+    cid, uid = e.get("courseid", e.get("instanceid")), e.get("userid")
+    course = next((c for c in SITE["courses"] if str(c["id"]) == cid), None)
+    if course is None:
+        return err("dml_missing_record_exception", "invalidrecord",
+                   "Can't find data record in database table course.")
+    if not course.get("manual", True):
+        return err("moodle_exception", "wsnoinstance",
+                   "Manual enrolment plugin instance doesn't exist or is "
+                   "disabled for the course (id = %s)" % cid)
+    if not any(str(u) == uid for u in all_users()):
+        return err("dml_missing_record_exception", "invalidrecord",
+                   "Can't find data record in database table user.")
+    if need_role and role_of(e.get("roleid")) is None:
+        return err("moodle_exception", "wsusercannotassign",
+                   "You don't have the permission to assign this role "
+                   "(%s) to this user (%s) in this course(%s)."
+                   % (e.get("roleid"), uid, cid))
+    return None
+
+
+def role_of(rid):
+    return next((r for r in SITE.get("roles", STD_ROLES)
+                 if str(r["id"]) == str(rid)), None)
+
+
+def member(cid, uid):
+    return next((u for u in SITE["enrolled"].setdefault(cid, [])
+                 if str(u["id"]) == uid), None)
+
+
+def enrol(p):
+    es = items(p, "enrolments", None)
+    for e in es:
+        bad = check(e, True)
+        if bad:
+            return bad
+    for e in es:
+        m = member(e["courseid"], e["userid"])
+        if m is None:
+            m = dict(all_users()[int(e["userid"])])
+            m["roles"] = []
+            SITE["enrolled"][e["courseid"]].append(m)
+            SITE["enrolled"][e["courseid"]].sort(key=lambda u: u["id"])
+        r = role_of(e["roleid"])
+        if not any(x["roleid"] == r["id"] for x in m["roles"]):
+            m["roles"].append({"roleid": r["id"], "name": "",
+                               "shortname": r["shortname"],
+                               "sortorder": 0})
+    return None
+
+
+def unenrol(p):
+    es = items(p, "enrolments", None)
+    for e in es:
+        bad = check(e, False)
+        if bad:
+            return bad
+    for e in es:
+        lst = SITE["enrolled"].setdefault(e["courseid"], [])
+        lst[:] = [u for u in lst if str(u["id"]) != e["userid"]]
+    return None
+
+
+def unassign(p):
+    es = items(p, "unassignments", None)
+    for e in es:
+        if e.get("contextlevel") != "course":
+            return err("invalid_parameter_exception", "invalidparameter",
+                       "Invalid parameter value detected")
+        bad = check(e, True)
+        if bad:
+            return bad
+    for e in es:
+        m = member(e["instanceid"], e["userid"])
+        if m is not None:
+            m["roles"] = [r for r in m["roles"]
+                          if str(r["roleid"]) != e["roleid"]]
+    return None
+
+
+WRITES = {"enrol_manual_enrol_users": enrol,
+          "enrol_manual_unenrol_users": unenrol,
+          "core_role_unassign_roles": unassign}
+
+
 def courses_by(field, value):
     if "synthetic" in SITE:
         all_c = [{"id": i, "shortname": "C%d" % i, "fullname": "Course %d"
@@ -121,7 +276,7 @@ def courses_by(field, value):
 
 
 def main():
-    global SITE, TOKEN
+    global SITE, TOKEN, FIXTURE
     ap = argparse.ArgumentParser()
     ap.add_argument("port", type=int)
     ap.add_argument("--token", required=True)
@@ -134,6 +289,7 @@ def main():
         c, n = a.synthetic.split(":")
         SITE = {"synthetic": (int(c), int(n))}
     else:
+        FIXTURE = a.fixture
         with open(a.fixture) as f:
             SITE = json.load(f)
     lms_common.serve(Moodle, a.port, a.delay_ms)
