@@ -72,30 +72,35 @@ key_file() {
 	run --separate-stderr rec-hash -a ripemd160 -f user "$D/users.ndjson"
 	assert_success
 	[ -z "$stderr" ]
-	[ "${#lines[@]}" -eq 4 ]
 	# Zo\u00eb in the file is the same name as the literal Zoë.
-	[ "$(jq -r .user <<<"${lines[1]}")" = "$(rmd 'Zoë')" ]
-	[ "$(jq -r .user <<<"${lines[2]}")" = "$(rmd '李雷')" ]
-	[ "$(jq -r .user <<<"${lines[3]}")" = "$(rmd "O'Brien, \"Pat\"")" ]
-	[ "$(jq -r .user <<<"${lines[0]}")" = "$(rmd alice)" ]
-	[ "$(printf '%s' 'Zoë' | openssl dgst -ripemd160 -r | cut -c1-40)" = \
-		"$(jq -r .user <<<"${lines[1]}")" ]
+	printf '%s\n' "$(rmd alice)" "$(rmd 'Zoë')" "$(rmd '李雷')" \
+		"$(rmd "O'Brien, \"Pat\"")" >"$T/want"
+	diff -u "$T/want" <(jq -r .user <<<"$output")
+	[ "$(printf '%s' 'Zoë' | openssl dgst -ripemd160)" = \
+		"RIPEMD-160(stdin)= $(jq -r .user <<<"${lines[1]}")" ]
 }
 
 @test "ripemd160 and sha256 agree with Python's hashlib on every record" {
-	if ! python3 -c "import hashlib; hashlib.new('ripemd160')" 2>/dev/null; then
+	rec-hash -a ripemd160 -f user "$D/users.ndjson" | jq -r .user >"$T/got"
+	rec-hash -a sha256 -f user "$D/users.ndjson" | jq -r .user >>"$T/got"
+	# One interpreter start for both (python3 may be a slow wrapper).
+	python3 -c '
+import hashlib, json, sys
+try:
+    hashlib.new("ripemd160")
+except ValueError:
+    print("no-ripemd160")
+    sys.exit(0)
+users = [json.loads(l)["user"] for l in open(sys.argv[1], encoding="utf-8")]
+for algo in ("ripemd160", "sha256"):
+    for u in users:
+        print(hashlib.new(algo, u.encode("utf-8")).hexdigest())
+' "$D/users.ndjson" >"$T/want"
+	if [ "$(cat "$T/want")" = no-ripemd160 ]; then
 		skip "this Python's hashlib has no ripemd160 (openssl dgst is checked above)"
 	fi
-	for algo in ripemd160 sha256; do
-		rec-hash -a $algo -f user "$D/users.ndjson" | jq -r .user >"$T/got"
-		python3 -c '
-import hashlib, json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    u = json.loads(line)["user"]
-    print(hashlib.new(sys.argv[2], u.encode("utf-8")).hexdigest())
-' "$D/users.ndjson" $algo >"$T/want"
-		diff -u "$T/want" "$T/got"
-	done
+	[ "$(wc -l <"$T/want")" -eq 8 ]
+	diff -u "$T/want" "$T/got"
 }
 
 @test "hmac-sha256 agrees with Python's hmac on every record, key reused" {
