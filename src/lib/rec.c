@@ -477,11 +477,44 @@ struct jp {
 	const char *why;
 };
 
-static void
+/* Inlined: compact NDJSON has no white space, so this is one test. */
+static inline __attribute__((always_inline)) void
 skip_ws(struct jp *j)
 {
 	while (j->p < j->end && is_ws(*j->p))
 		j->p++;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/*
+ * The first byte of p[0..end) that ends a plain string run: '"', '\\'
+ * or a control character.  Eight bytes at a time: for each test the
+ * lowest flagged byte is exact (borrows only run upwards), and the byte
+ * loop re-checks from there.
+ */
+static inline const char *
+plain_run(const char *p, const char *end)
+{
+	while (end - p >= 8) {
+		uint64_t w, m;
+
+		memcpy(&w, p, 8);
+		m = (((w ^ (ONES * '"')) - ONES) & ~(w ^ (ONES * '"'))) |
+		    (((w ^ (ONES * '\\')) - ONES) & ~(w ^ (ONES * '\\'))) |
+		    ((w - ONES * 0x20) & ~w);
+		m &= HIGHS;
+		if (m) {
+			p += __builtin_ctzll(m) / 8;
+			break;
+		}
+		p += 8;
+	}
+	while (p < end && *p != '"' && *p != '\\' &&
+	    (unsigned char)*p >= 0x20)
+		p++;
+	return p;
 }
 
 static int
@@ -542,12 +575,9 @@ parse_string(struct jp *j, char *out)
 	char *o = out;
 
 	for (;;) {
-		const char *q = j->p;
-
 		/* Copy the plain run in one go. */
-		while (q < j->end && *q != '"' && *q != '\\' &&
-		    (unsigned char)*q >= 0x20)
-			q++;
+		const char *q = plain_run(j->p, j->end);
+
 		memcpy(o, j->p, (size_t)(q - j->p));
 		o += q - j->p;
 		j->p = q;
