@@ -757,8 +757,7 @@ batch_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	}
 	if (err.code == EP_EXIT_DATAERR && b->n > 1) {
 		/* One bad enrolment fails them all: find it. */
-		ep_info(1, "%s: %s; splitting the batch of %zu",
-		    kind_fn[b->kind], err.msg, b->n);
+		ep_info(1, "%s; splitting the batch of %zu", err.msg, b->n);
 		submit_batch(m, b->kind, b->idx, b->n / 2);
 		submit_batch(m, b->kind, b->idx + b->n / 2, b->n - b->n / 2);
 		batch_free(b);
