@@ -22,7 +22,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 HDRS    := $(wildcard src/lib/*.h)
 
-.PHONY: all check check-asan check-all install clean bench lint demo
+.PHONY: all check check-asan check-all check-valgrind install clean bench lint demo
 all: $(addprefix $(BIN)/,$(PROGS)) $(UNIT_BIN)
 
 $(B)/lib/%.o: src/lib/%.c $(HDRS)
@@ -62,6 +62,19 @@ SAN = -fsanitize=address,undefined -fno-omit-frame-pointer \
 check-asan:
 	$(MAKE) B=build-asan BIN=build-asan/bin CFLAGS="-O1 -g" \
 		EXTRA_CFLAGS="$(SAN)" LDFLAGS="$(SAN)" check
+
+# The suite once more with every program run under valgrind (slow; not in
+# CI): each bin/PROG is wrapped so that a memory error or a definite leak
+# exits 99, which every test then sees as a wrong status.
+check-valgrind: all
+	rm -rf build/valgrind-bin && mkdir -p build/valgrind-bin
+	for p in $(PROGS); do \
+		printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --trace-children=no "%s" "$$@"\n' \
+			"$(CURDIR)/$(BIN)/$$p" >build/valgrind-bin/$$p; \
+		chmod +x build/valgrind-bin/$$p; done
+	EDPIPE_BIN=$(CURDIR)/build/valgrind-bin EDPIPE_UNIT=$(CURDIR)/$(B)/unit \
+		EDPIPE_UNIT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		EDPIPE_TEST_TIMEOUT=1800 tests/run
 
 # What CI runs: both suites, then one total line.
 check-all:
