@@ -21,33 +21,25 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# SIGKILL a process and all its descendants (found through /proc, so no
-# procps is needed), stopping them all first so that none can react.
+# A process and all its descendants, from /proc/PID/task/*/children (no
+# procps needed).
+tree() {
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+		tree "$c"
+	done
+}
+
+# SIGKILL a process and all its descendants, stopping them all first so
+# that none can react (or finish its work) in between.
 kill_tree() {
-	python3 -c '
-import os, signal, sys
-kids = {}
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                s = f.read()
-        except OSError:
-            continue
-        ppid = int(s[s.rindex(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(d))
-todo, tree = [int(sys.argv[1])], []
-while todo:
-    p = todo.pop()
-    tree.append(p)
-    todo += kids.get(p, [])
-for sig in (signal.SIGSTOP, signal.SIGKILL):
-    for p in tree:
-        try:
-            os.kill(p, sig)
-        except OSError:
-            pass
-' "$1"
+	local all
+	all=$(tree "$1")
+	# shellcheck disable=SC2086
+	kill -STOP $all 2>/dev/null || true
+	# shellcheck disable=SC2086
+	kill -KILL $all 2>/dev/null || true
 }
 
 start() {
