@@ -45,10 +45,16 @@ ep_db_open(const char *url, const char *password, int flags,
 	else if (strcmp(u.scheme, "mssql") == 0 ||
 	    strcmp(u.scheme, "sqlserver") == 0)
 		ops = &ep_db_mssql_ops;
+	else if (strcmp(u.scheme, "mysql") == 0 ||
+	    strcmp(u.scheme, "mariadb") == 0)
+		ops = &ep_db_mysql_ops;
+	else if (strcmp(u.scheme, "odbc") == 0)
+		ops = &ep_db_odbc_ops;
 	else {
 		ep_error_set(err, EP_EXIT_CONFIG, "unknown database URL "
-		    "scheme in '%s' (use sqlite:PATH, postgres://USER@HOST/DB "
-		    "or mssql://USER@HOST/DB)", masked);
+		    "scheme in '%s' (use sqlite:PATH, postgres://USER@HOST/DB, "
+		    "mssql://USER@HOST/DB, mysql://USER@HOST/DB or odbc:DSN)",
+		    masked);
 		goto fail;
 	}
 	h = ops->open(url, password, flags, err);

@@ -6,6 +6,10 @@
  *   postgres://USER@HOST[:PORT]/DB        PostgreSQL through libpq
  *                                         (also postgresql://)
  *   mssql://USER@HOST[:PORT]/DB           SQL Server through FreeTDS db-lib
+ *   mysql://USER@HOST[:PORT]/DB           MySQL/MariaDB through libmariadb
+ *                                         (also mariadb://)
+ *   odbc:DSN, odbc:Driver=...;...         anything with an ODBC driver,
+ *                                         through unixODBC
  *
  * The password is never part of the URL: the caller reads it with
  * ep_secret_get (SIS_PASSWORD or --password-file) and passes it here.
@@ -95,6 +99,7 @@ struct ep_db_ops {
 extern const struct ep_db_ops ep_db_sqlite_ops;
 extern const struct ep_db_ops ep_db_pg_ops;
 extern const struct ep_db_ops ep_db_mssql_ops;
+extern const struct ep_db_ops ep_db_odbc_ops, ep_db_mysql_ops;
 
 struct ep_db;
 
