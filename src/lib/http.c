@@ -309,6 +309,13 @@ start(struct ep_http *h, struct ep_http_req *r, struct ep_error *err)
 	} else {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 	}
+	/*
+	 * libcurl silently sends a request again when a reused connection
+	 * dies before any reply byte: a write could then happen twice.  A
+	 * non-idempotent request gets a connection of its own.
+	 */
+	if (!r->idempotent)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	if (r->body != NULL || strcmp(r->method, "POST") == 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
 		    (long)r->body_len);

@@ -1,0 +1,455 @@
+#!/usr/bin/env bats
+# lms-push against the loopback Moodle and Canvas test servers
+# (tests/servers/moodle_server.py, canvas_server.py), whose data every
+# test resets through /_reset and reads back through /_state or lms-fetch.
+
+load helper
+bats_require_minimum_version 1.5.0
+
+MTOKEN=moodle-push-token-7d3e
+CTOKEN=canvas-push-token-2b8f
+FAST=(--retry-base-ms 10)
+
+setup_file() {
+	need python3 curl jq
+	local d=$BATS_FILE_TMPDIR
+	MPORT=$(free_port)
+	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
+		--token "$MTOKEN" --fixture "$FIX/lms-push/moodle/site.json" \
+		>"$d/moodle.log" 2>&1 &
+	echo $! >"$d/moodle.pid"
+	CPORT=$(free_port)
+	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
+		--token "$CTOKEN" --fixture "$FIX/lms-push/canvas" \
+		>"$d/canvas.log" 2>&1 &
+	echo $! >"$d/canvas.pid"
+	export MPORT CPORT
+	wait_port "$MPORT"
+	wait_port "$CPORT"
+}
+
+teardown_file() {
+	local p
+	for p in moodle canvas; do
+		[ ! -f "$BATS_FILE_TMPDIR/$p.pid" ] ||
+			kill "$(cat "$BATS_FILE_TMPDIR/$p.pid")" 2>/dev/null || true
+	done
+}
+
+setup() {
+	export MOODLE_TOKEN=$MTOKEN CANVAS_TOKEN=$CTOKEN
+	export MOODLE_URL=http://127.0.0.1:$MPORT
+	export CANVAS_URL=http://127.0.0.1:$CPORT
+	curl -fsS "$MOODLE_URL/_reset" >/dev/null
+	curl -fsS "$CANVAS_URL/_reset" >/dev/null
+	T=$BATS_TEST_TMPDIR
+}
+
+faults() {
+	curl -fsS "$1/_reset?$2" >/dev/null
+}
+
+stat() {
+	curl -fsS "$1/_stats" | jq -r ".$2 // 0"
+}
+
+# mroles COURSE_ID: "user:role,role" lines of a Moodle course, by user.
+mroles() {
+	curl -fsS "$MOODLE_URL/_state" | jq -r --arg c "$1" \
+		'.[$c][] | .username + ":" + ([.roles[].shortname] | join(","))'
+}
+
+# cstate COURSE_ID: "user role state section" lines of a Canvas course.
+cstate() {
+	curl -fsS "$CANVAS_URL/_state" | jq -r --arg c "$1" '.[$c][] |
+		"\(.sis_user_id) \(.role) \(.enrollment_state) \(.sis_section_id)"'
+}
+
+# results: "user op result" per output record.
+results() {
+	jq -r '"\(.user) \(.op) \(.result)"' <<<"$output"
+}
+
+@test "common options: --help, --version, unknown option" {
+	common_cli_checks lms-push
+	run --separate-stderr lms-push --help
+	assert_output --partial "lms-push canvas [--url URL] --sis-import --account ID [FILE]"
+}
+
+@test "bad command lines are usage errors (exit 2) with nothing on stdout" {
+	local args
+	for args in "" "blackboard" "moodle a b" "moodle --drop-as delete" \
+		"canvas --user-field idnumber" "canvas --sis-import" \
+		"canvas --account 1" "canvas --drop-as remove" \
+		"moodle --user-field phone" "moodle --role-id student" \
+		"moodle --role-id student=x" "moodle --batch-size 0" \
+		"canvas --batch-size 5" "--jobs 0 moodle"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr lms-push $args
+		[ "$status" -eq 2 ] || { echo "args: $args"; false; }
+		[ -z "$output" ]
+		[[ "$stderr" == "lms-push: "* ]]
+		[[ "$stderr" == *"try 'lms-push --help'"* ]]
+	done
+}
+
+@test "bad input exits 65 with its line, applies nothing and writes nothing" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
+		'{"op":"move","course":"MATH101","user":"fay","role":"student"}' >"$T/bad.ndjson"
+	run --separate-stderr lms-push moodle "$T/bad.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-push: $T/bad.ndjson:2: unknown op 'move' (add, drop or update)" ]]
+	printf '%s\n' '{"op":"add","course":"MATH101","role":"student"}' >"$T/bad2.ndjson"
+	run --separate-stderr lms-push moodle "$T/bad2.ndjson"
+	assert_failure 65
+	[[ "$stderr" == *"bad2.ndjson:1: missing field 'user'"* ]]
+	run --separate-stderr lms-push moodle "$T/none.ndjson"
+	assert_failure 66
+	[ -z "$output" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+}
+
+@test "empty input: no calls, no output, exit 0" {
+	run --separate-stderr lms-push moodle </dev/null
+	assert_success
+	[ -z "$output" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+}
+
+@test "moodle: adds, drops, a role change and a role drop are applied" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101","user":"eve","role":"student"}
+	{"op":"add","course":"HIST200","user":"fay","role":"editingteacher"}
+	{"op":"drop","course":"MATH101","user":"dee","role":"student"}
+	{"op":"update","course":"MATH101","user":"cai","role":"teacher","old_role":"student"}
+	{"op":"drop","course":"HIST200","user":"gus","role":"auditingstudent"}
+	EOF2
+	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_success
+	diff -u <(printf '%s\n' "eve add ok" "fay add ok" "dee drop ok" \
+		"cai update ok" "gus drop ok") <(results)
+	# Input fields first, then result and message.
+	[ "$(head -1 <<<"$output" | jq -c 'keys_unsorted')" = \
+		'["op","course","user","role","result","message"]' ]
+	diff -u <(printf '%s\n' ann:student cai:teacher eve:student) \
+		<(mroles 10)
+	# gus keeps his student role: the drop unassigned one role only.
+	diff -u <(printf '%s\n' ben:editingteacher fay:editingteacher \
+		gus:student) <(mroles 11)
+	[ "$(jq -r 'select(.user=="cai").message' <<<"$output")" = \
+		"role changed from student to teacher" ]
+}
+
+@test "moodle: enrolments go in batches, lookups are cached within a run" {
+	for u in eve fay ann ben cai; do
+		printf '{"op":"add","course":"ARTS300","user":"%s","role":"student"}\n' "$u"
+		printf '{"op":"add","course":"HIST200","user":"%s","role":"student"}\n' "$u"
+	done | sed 's/ARTS300/MATH101/' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_success
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_core_user_get_users_by_field)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_core_course_get_courses_by_field)" -eq 2 ]
+	faults "$MOODLE_URL" ""
+	run --separate-stderr lms-push moodle --batch-size 3 "$T/c.ndjson"
+	assert_success
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 4 ]
+	[ "$(mroles 11 | grep -c student)" -eq 6 ]
+}
+
+@test "moodle: a refused change among good ones fails alone (exit 1), the batch is split" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101","user":"eve","role":"student"}
+	{"op":"add","course":"HIST200","user":"fay","role":"student"}
+	{"op":"add","course":"ARTS300","user":"ann","role":"student"}
+	{"op":"add","course":"MATH101","user":"fay","role":"student"}
+	EOF2
+	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_failure 1
+	diff -u <(printf '%s\n' "eve add ok" "fay add ok" "ann add failed" \
+		"fay add ok") <(results)
+	[[ "$(jq -r 'select(.result=="failed").message' <<<"$output")" == *"Moodle error wsnoinstance: Manual enrolment plugin instance doesn't exist"* ]]
+	[[ "$stderr" == *"1 of 4 changes failed"* ]]
+	# 1 batch of 4, halves of 2, and the half with the bad one split again.
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 5 ]
+	diff -u <(printf '%s\n' ann:student cai:student dee:student \
+		eve:student fay:student) <(mroles 10)
+}
+
+@test "moodle: unknown users, courses and roles fail their changes only" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101","user":"zed","role":"student"}
+	{"op":"add","course":"NOPE999","user":"eve","role":"student"}
+	{"op":"add","course":"MATH101","user":"eve","role":"wizard"}
+	{"op":"add","course":"MATH101","user":"fay","role":"student"}
+	EOF2
+	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_failure 1
+	run jq -r '.result + ": " + .message' <<<"$output"
+	assert_line --index 0 "failed: no user with username 'zed' in Moodle (or the token may not see it)"
+	assert_line --index 1 "failed: no course with shortname 'NOPE999' in Moodle (or the token may not see it)"
+	assert_line --index 2 "failed: unknown role 'wizard': give --role-id wizard=ID"
+	assert_line --index 3 "ok: enrolled as student"
+}
+
+@test "moodle: role ids from --role-id or learnt from a roster; --user-field idnumber" {
+	printf '%s\n' '{"op":"add","course":"HIST200","user":"1005","role":"auditingstudent"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field idnumber "$T/c.ndjson"
+	assert_success
+	# Learnt from gus, who holds auditingstudent (14) in HIST200.
+	[ "$(stat "$MOODLE_URL" ws_core_enrol_get_enrolled_users)" -eq 1 ]
+	mroles 11 | grep -qx 'eve:auditingstudent'
+	faults "$MOODLE_URL" ""
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"auditingstudent"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle --role-id auditingstudent=14 "$T/c.ndjson"
+	assert_success
+	[ "$(stat "$MOODLE_URL" ws_core_enrol_get_enrolled_users)" -eq 0 ]
+	mroles 10 | grep -qx 'eve:auditingstudent'
+}
+
+@test "moodle: a drop already in effect is ok with nothing sent" {
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = "not enrolled: nothing to do" ]
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_unenrol_users)" -eq 0 ]
+}
+
+@test "moodle: an invalid token exits 77, the token never shown" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
+	MOODLE_TOKEN=wrong-token-123 run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_failure 77
+	[[ "$stderr" == *"invalidtoken: Invalid token - token not found"* ]]
+	[[ "$stderr$output" != *wrong-token-123* ]]
+	[[ "$(jq -r '.result + ": " + .message' <<<"$output")" == "failed: not attempted: core_"*": Moodle error invalidtoken: Invalid token - token not found" ]]
+	diff -u <(printf '%s\n' ann:student cai:student dee:student) <(mroles 10)
+}
+
+@test "an LMS that stays unreachable: exit 75, every change failed" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
+		'{"op":"drop","course":"MATH101","user":"dee","role":"student"}' >"$T/c.ndjson"
+	local port
+	port=$(free_port)
+	run --separate-stderr lms-push moodle --url "http://127.0.0.1:$port" \
+		--retries 2 "${FAST[@]}" "$T/c.ndjson"
+	assert_failure 75
+	[ "$(jq -r .result <<<"$output" | sort -u)" = failed ]
+	[[ "$(jq -r .message <<<"$output" | head -1)" == *"after 3 attempts"* ]]
+	[[ "$stderr" == *"(the LMS stayed unreachable)"* ]]
+	printf '%s\n' '{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}' >"$T/cc.ndjson"
+	run --separate-stderr lms-push canvas --url "http://127.0.0.1:$port" \
+		--retries 1 "${FAST[@]}" "$T/cc.ndjson"
+	assert_failure 75
+}
+
+@test "moodle: a lost reply is checked against the roster, never sent twice" {
+	faults "$MOODLE_URL" "fault=lost&match=enrol_manual_enrol_users&every=1"
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
+		'{"op":"add","course":"HIST200","user":"fay","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle "${FAST[@]}" -v "$T/c.ndjson"
+	assert_success
+	[ "$(stat "$MOODLE_URL" faults)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_core_enrol_get_enrolled_users)" -eq 2 ]
+	[ "$(jq -r .message <<<"$output" | sort -u)" = \
+		"enrolled as student (confirmed after a lost reply)" ]
+	[ "$(mroles 10 | grep -c '^eve:student$')" -eq 1 ]
+	[[ "$stderr" == *"the reply was lost; reading 2 course roster(s)"* ]]
+}
+
+@test "moodle: a lost reply whose call did not take effect is sent once more" {
+	# 'nothing' closes the connection before the server acted.
+	faults "$MOODLE_URL" "fault=nothing&match=enrol_manual_enrol_users&every=1"
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle "${FAST[@]}" "$T/c.ndjson"
+	assert_success
+	# Sent, lost unheard, roster read, sent again and carried out.
+	[ "$(stat "$MOODLE_URL" faults)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_core_enrol_get_enrolled_users)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
+	[ "$(jq -r .message <<<"$output")" = "enrolled as student" ]
+	faults "$MOODLE_URL" "fault=nothing&match=enrol_manual_enrol_users&every=1&times=9"
+	run --separate-stderr lms-push moodle "${FAST[@]}" "$T/c.ndjson"
+	assert_failure 1
+	[[ "$(jq -r .message <<<"$output")" == *"the reply was lost twice"* ]]
+	[ "$(stat "$MOODLE_URL" faults)" -eq 2 ]
+	[ "$(stat "$MOODLE_URL" 'methods.POST')" -eq 6 ]
+}
+
+@test "--dry-run prints the calls with the token masked and sends nothing" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
+		'{"op":"drop","course":"MATH101","user":"dee","role":"student","course_id":10,"user_id":204}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle -n "$T/c.ndjson"
+	assert_success
+	[[ "$output" != *"$MTOKEN"* ]]
+	[[ "$output" == *"wstoken=****&wsfunction=enrol_manual_enrol_users"* ]]
+	[[ "$output" == *"wsfunction=enrol_manual_unenrol_users&moodlewsrestformat=json&enrolments%5B0%5D%5Buserid%5D=204&enrolments%5B0%5D%5Bcourseid%5D=10"* ]]
+	[[ "$output" == *"value=MATH101"* ]]
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}' >"$T/cc.ndjson"
+	run --separate-stderr lms-push canvas -n --drop-as delete "$T/cc.ndjson"
+	assert_success
+	assert_line --index 1 --partial "DELETE http://127.0.0.1:$CPORT/api/v1/courses/sis_course_id:MATH101-F24/enrollments/:enrollment_id?task=delete"
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+}
+
+@test "canvas: adds (course and section form), a role change and drops are applied" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
+	{"op":"add","course":"MATH101-F24","user":"S2","role":"ta","section":"MATH101-F24-01"}
+	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
+	{"op":"update","course":"HIST200-F24","user":"S2","role":"ta","old_role":"teacher"}
+	{"op":"add","course":"MATH101-F24","user":"S1","role":"Grader"}
+	EOF2
+	run --separate-stderr lms-push canvas --role-id Grader=19 "$T/c.ndjson"
+	assert_success
+	diff -u <(printf '%s\n' "S1 StudentEnrollment active null" \
+		"S4 StudentEnrollment completed null" \
+		"S3 StudentEnrollment active MATH101-F24-01" \
+		"S5 StudentEnrollment active null" \
+		"S2 TaEnrollment active MATH101-F24-01" \
+		"S1 Grader active null" | sort) <(cstate 501 | sort)
+	diff -u <(printf '%s\n' "S2 TeacherEnrollment completed null" \
+		"S2 TaEnrollment active null") <(cstate 502)
+	[ "$(stat "$CANVAS_URL" token_in_url)" -eq 0 ]
+}
+
+@test "canvas: --drop-as delete and inactivate; a drop by enrollment_id needs no lookup" {
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas --drop-as delete "$T/c.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = deleted ]
+	cstate 501 | grep -qx 'S4 StudentEnrollment deleted null'
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S1","role":"student","course_id":501,"enrollment_id":60001}' >"$T/c.ndjson"
+	faults "$CANVAS_URL" ""
+	run --separate-stderr lms-push canvas --drop-as inactivate "$T/c.ndjson"
+	assert_success
+	[ "$(stat "$CANVAS_URL" requests)" -eq 1 ]
+	[ "$(stat "$CANVAS_URL" 'methods.DELETE')" -eq 1 ]
+	cstate 501 | grep -qx 'S1 StudentEnrollment inactive null'
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S3","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = concluded ]
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = "already completed" ]
+}
+
+@test "canvas: unknown users, courses and roles fail alone; a 401 exits 77" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S9","role":"student"}
+	{"op":"add","course":"NOPE","user":"S1","role":"student"}
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"wizard"}
+	{"op":"drop","course":"HIST200-F24","user":"S5","role":"student"}
+	{"op":"add","course":"HIST200-F24","user":"S5","role":"student"}
+	EOF2
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_failure 1
+	run jq -r '.result + ": " + .message' <<<"$output"
+	assert_line --index 0 "failed: enrollment POST: HTTP 404: The specified resource does not exist."
+	assert_line --index 1 "failed: enrollment POST: HTTP 404: The specified resource does not exist."
+	assert_line --index 2 --partial "failed: unknown Canvas role 'wizard'"
+	assert_line --index 3 "failed: no student enrollment of user S5 in course HIST200-F24 to drop"
+	assert_line --index 4 "ok: enrolled as student"
+	CANVAS_TOKEN=nope-nope run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_failure 77
+	[[ "$stderr" == *"HTTP 401: Invalid access token."* ]]
+	[[ "$stderr$output" != *nope-nope* ]]
+}
+
+@test "canvas: a POST whose reply is lost is checked, not repeated" {
+	faults "$CANVAS_URL" "fault=lost&match=POST&every=1"
+	printf '%s\n' '{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas "${FAST[@]}" "$T/c.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = \
+		"enrolled as student (confirmed after a lost reply)" ]
+	[ "$(stat "$CANVAS_URL" enroll_posts)" -eq 1 ]
+	[ "$(cstate 501 | grep -c '^S5 ')" -eq 1 ]
+}
+
+@test "canvas --sis-import: one enrollments.csv, polled; warnings fail their rows" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
+	{"op":"add","course":"MATH101-F24","user":"S9","role":"student"}
+	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
+	EOF2
+	faults "$CANVAS_URL" sis_polls=3
+	run --separate-stderr lms-push canvas --sis-import --account 1 \
+		"${FAST[@]}" "$T/c.ndjson"
+	assert_failure 1
+	diff -u <(printf '%s\n' "S5 add ok" "S9 add failed" "S4 drop ok") <(results)
+	[ "$(jq -r 'select(.user=="S9").message' <<<"$output")" = \
+		"SIS import 1: warning: User not found for enrollment (User ID: S9, Course ID: MATH101-F24, Section ID: , Role: student)" ]
+	[ "$(stat "$CANVAS_URL" sis_imports)" -eq 1 ]
+	[ "$(stat "$CANVAS_URL" sis_polls)" -eq 3 ]
+	cstate 501 | grep -qx 'S5 StudentEnrollment active null'
+	cstate 501 | grep -qx 'S4 StudentEnrollment completed null'
+}
+
+@test "canvas --sis-import: a failed import fails every change" {
+	faults "$CANVAS_URL" sis_status=failed
+	printf '%s\n' '{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas --sis-import --account 1 \
+		"${FAST[@]}" "$T/c.ndjson"
+	assert_failure 1
+	[ "$(jq -r .message <<<"$output")" = \
+		"SIS import 1: failed_with_messages: Error while importing CSV. Please contact support." ]
+	[ "$(cstate 501 | grep -c '^S5 ')" -eq 0 ]
+	run --separate-stderr lms-push canvas --sis-import --account 1 -n \
+		"$T/c.ndjson"
+	assert_success
+	assert_line --index 1 "course_id,user_id,role,section_id,status"
+	assert_line --index 2 "MATH101-F24,S5,student,,active"
+}
+
+@test "round trip: push, then lms-fetch and enroll-diff give no changes" {
+	cat >"$T/desired.ndjson" <<-'EOF2'
+	{"course":"MATH101","user":"ann","role":"student"}
+	{"course":"MATH101","user":"cai","role":"teacher"}
+	{"course":"MATH101","user":"eve","role":"student"}
+	{"course":"HIST200","user":"ben","role":"editingteacher"}
+	{"course":"HIST200","user":"fay","role":"student"}
+	{"course":"HIST200","user":"gus","role":"student"}
+	EOF2
+	local map=$FIX/lms-push/moodle-map.json
+	lms-fetch moodle enrollments --mapping "$map" >"$T/actual.ndjson"
+	enroll-diff --max-drop 50% "$T/desired.ndjson" "$T/actual.ndjson" \
+		>"$T/changes.ndjson"
+	[ "$(wc -l <"$T/changes.ndjson")" -ge 5 ]
+	run --separate-stderr lms-push moodle "$T/changes.ndjson"
+	assert_success
+	lms-fetch moodle enrollments --mapping "$map" >"$T/actual2.ndjson"
+	run --separate-stderr enroll-diff --max-drop 50% "$T/desired.ndjson" \
+		"$T/actual2.ndjson"
+	assert_success
+	[ -z "$output" ]
+	# The same through Canvas, with CSV input.
+	cat >"$T/cdesired.ndjson" <<-'EOF2'
+	{"course":"MATH101-F24","user":"S1","role":"student"}
+	{"course":"MATH101-F24","user":"S5","role":"student"}
+	{"course":"HIST200-F24","user":"S2","role":"ta"}
+	EOF2
+	lms-fetch canvas enrollments --course 501,502 >"$T/cactual.ndjson"
+	enroll-diff --max-drop 100% -o csv "$T/cdesired.ndjson" \
+		"$T/cactual.ndjson" >"$T/cchanges.csv"
+	run --separate-stderr lms-push canvas "$T/cchanges.csv"
+	assert_success
+	lms-fetch canvas enrollments --course 501,502 >"$T/cactual2.ndjson"
+	run --separate-stderr enroll-diff --max-drop 100% "$T/cdesired.ndjson" \
+		"$T/cactual2.ndjson"
+	assert_success
+	[ -z "$output" ]
+}
+
+@test "-o csv writes the results as CSV; a write error on stdout is an error" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle -o csv "$T/c.ndjson"
+	assert_success
+	assert_line --index 0 "op,course,user,role,result,message"
+	assert_line --index 1 "add,MATH101,eve,student,ok,enrolled as student"
+	run --separate-stderr bash -c 'lms-push moodle "$1" >/dev/full' _ "$T/c.ndjson"
+	assert_failure 74
+}
