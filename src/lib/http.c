@@ -738,6 +738,10 @@ ep_http_run(struct ep_http *h, struct ep_error *err)
 			continue;
 		if (h->running == 0 && h->queue == NULL && h->waiting == NULL)
 			break;
+		/* Retries queued by the callbacks above wake us too. */
+		for (struct ep_http_req *w = h->waiting; w; w = w->next_)
+			if (w->ready_at_ < wake)
+				wake = w->ready_at_;
 		now = ep_http_now_ms();
 		if (wake > now) {
 			mc = curl_multi_poll(h->multi, NULL, 0,
