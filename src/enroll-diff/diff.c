@@ -59,6 +59,7 @@ struct ed_diff {
 	uint32_t poscache[NPOS];
 	size_t kpos[ED_MAX_KEY + 1];
 	int nread;
+	size_t hint;		/* bytes of the first input, 0 unknown */
 	unsigned long count[2];
 	struct ed_dups dups[2];
 	struct ed_change *chg;
@@ -255,10 +256,10 @@ found:
 
 /* -------------------------------------------------------------- table */
 
+/* Rehash into ncap slots (a power of two, larger than now). */
 static void
-table_grow(struct ed_diff *d)
+table_resize(struct ed_diff *d, size_t ncap)
 {
-	size_t ncap = d->tcap ? d->tcap * 2 : 1024;
 	struct slot *nt = big_alloc(ncap * sizeof(*nt), true);
 
 	for (size_t k = 0; k < d->tcap; k++) {
@@ -274,6 +275,35 @@ table_grow(struct ed_diff *d)
 	free(d->tab);
 	d->tab = nt;
 	d->tcap = ncap;
+}
+
+static void
+table_grow(struct ed_diff *d)
+{
+	table_resize(d, d->tcap ? d->tcap * 2 : 1024);
+}
+
+void
+ed_size_hint(struct ed_diff *d, size_t bytes)
+{
+	d->hint = bytes;
+}
+
+/*
+ * Size the table once for the whole input, from the first records' size
+ * and the file size: growing by doubling rehashes every slot again at
+ * each step, each move a cache miss once the table outgrows the cache.
+ */
+static void
+presize(struct ed_diff *d, double bytes_per_rec)
+{
+	double want = (double)d->hint / bytes_per_rec * 1.08;
+	size_t cap = d->tcap;
+
+	while ((double)cap * 0.7 < want && cap < ((size_t)1 << 32))
+		cap *= 2;
+	if (cap > d->tcap)
+		table_resize(d, cap);
 }
 
 /* The slot holding key, or the empty slot where it would go. */
@@ -573,6 +603,7 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 	bool table = d->nread++ == 0;
 	size_t rolepos = 0, head = 0, tail = 0;
 	unsigned long nrec = 0;
+	double recbytes = 0;
 	int r;
 
 	memset(ring, 0, sizeof(ring));
@@ -586,6 +617,14 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		if (ep_progress && (++nrec & 0xFFFFF) == 0)
 			fprintf(stderr, "\r%s: %s: %lu records",
 			    ep_progname(), ep_reader_name(rd), nrec);
+		if (table && d->hint && nrec <= 1024) {
+			/* About the record's NDJSON length. */
+			for (size_t i = 0; i < p->rec->n; i++)
+				recbytes += (double)(p->rec->f[i].nlen +
+				    p->rec->f[i].vlen + 6);
+			if (nrec == 1024)
+				presize(d, recbytes / 1024 + 2);
+		}
 		if (d->o.roles) {
 			const struct ep_field *f = find_field(p->rec, "role",
 			    &rolepos);

@@ -50,6 +50,12 @@ struct ed_diff *ed_new(const struct ed_opts *o);
 void ed_free(struct ed_diff *d);
 
 /*
+ * The size in bytes of the input to be read first, when known: the table
+ * is then sized once rather than grown step by step.
+ */
+void ed_size_hint(struct ed_diff *d, size_t bytes);
+
+/*
  * Read every record of rd as side.  The first call fills the table; the
  * second matches against it.  -1 with err filled on bad input.
  */

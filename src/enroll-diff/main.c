@@ -126,12 +126,17 @@ main(int argc, char **argv)
 			goto out;
 		}
 	/* Keep the smaller input whole; of the other only the changes. */
-	if (stat(argv[0], &st[0]) == 0 && stat(argv[1], &st[1]) == 0 &&
-	    S_ISREG(st[0].st_mode) && S_ISREG(st[1].st_mode) &&
+	for (int s = 0; s < 2; s++)
+		if (strcmp(argv[s], "-") == 0 || stat(argv[s], &st[s]) < 0 ||
+		    !S_ISREG(st[s].st_mode))
+			st[s].st_size = -1;
+	if (st[0].st_size >= 0 && st[1].st_size >= 0 &&
 	    st[1].st_size < st[0].st_size)
 		first = ED_ACTUAL;
 
 	d = ed_new(&o.ed);
+	if (st[first].st_size > 0)
+		ed_size_hint(d, (size_t)st[first].st_size);
 	if (ed_read(d, rd[first], first, &err) < 0 ||
 	    ed_read(d, rd[!first], !first, &err) < 0) {
 		rc = ep_report(&err);
