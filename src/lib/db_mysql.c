@@ -1,20 +1,681 @@
 /*
- * db_mysql.c - placeholder while the backend is written (issue 12).
+ * db_mysql.c - the MySQL / MariaDB backend through libmariadb.
+ *
+ * mysql://USER@HOST[:PORT]/DB[?key=value&...] (also mariadb://).  HOST
+ * may be a socket file, percent-encoded (%2Frun%2Fmysqld%2Fmysqld.sock).
+ * Keys: connect_timeout (seconds, default 10), ssl=require (refuse a
+ * server without TLS).  The session uses utf8mb4, and sql_mode gains
+ * ANSI_QUOTES so "name" is an identifier
+ * as in standard SQL (and as ep_db_quote writes it): strings go in
+ * single quotes.  LOAD DATA LOCAL is switched off, so a hostile server
+ * cannot ask for the client's files.
+ *
+ * Queries run as server-side prepared statements with each value bound
+ * as a string (MYSQL_TYPE_STRING), never pasted into the SQL.  The
+ * ops interface hands values over per distinct :name while '?' is
+ * positional, so placeholder i is written "?" plus an invisible marker
+ * "\1i\2" that query() strips while it maps each '?' to its value (a
+ * name used twice binds twice).  Rows are fetched one at a time with
+ * no mysql_stmt_store_result, so the result streams from the socket and
+ * memory stays flat; a value longer than the bound buffer is read again
+ * whole with mysql_stmt_fetch_column.
+ *
+ * Values: integer types numbers, tinyint(1) and bit(1) booleans (the
+ * form MySQL gives BOOLEAN), bit(n) numbers, decimal strings with every
+ * digit, float/double numbers (NaN cannot occur), date/datetime/
+ * timestamp ISO 8601 strings ("T" between date and time), time strings,
+ * text UTF-8 strings, binary/blob hex digits, NULL null.
+ *
+ * Errors: access denied 77, no server 69, unknown database 78, a SQL
+ * error 65 with the server's text, a link lost mid-result 69, deadlock or
+ * lock wait timeout 75.
  */
-#include "db.h"
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static void *
-mysql_open(const char *url, const char *password, int flags,
+#include <mariadb/mysql.h>
+#include <mariadb/errmsg.h>
+#include <mariadb/mysqld_error.h>
+
+#include "db.h"
+#include "secret.h"
+
+#define MY_BUF 256		/* first buffer for a text value */
+
+enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_BITS, C_DATETIME, C_HEX };
+
+struct my {
+	MYSQL *conn;
+	MYSQL_STMT *stmt;
+	char **cols;
+	enum coltype *ctype;
+	MYSQL_BIND *rb;		/* result binds, one per column */
+	char **rbuf;
+	unsigned long *rlen;
+	my_bool *rnull, *rerr;
+	double *rdbl;
+	size_t ncols;
+	bool rows;		/* a result is being read */
+	unsigned long nrows;
+	char *big;		/* a value longer than its buffer */
+	size_t bigcap;
+	char *hex;
+	size_t hexcap;
+};
+
+static void
+cols_free(struct my *m)
+{
+	for (size_t i = 0; i < m->ncols; i++) {
+		free(m->cols[i]);
+		free(m->rbuf[i]);
+	}
+	free(m->cols);
+	free(m->ctype);
+	free(m->rb);
+	free(m->rbuf);
+	free(m->rlen);
+	free(m->rnull);
+	free(m->rerr);
+	free(m->rdbl);
+	m->cols = NULL;
+	m->ctype = NULL;
+	m->rb = NULL;
+	m->rbuf = NULL;
+	m->rlen = NULL;
+	m->rnull = m->rerr = NULL;
+	m->rdbl = NULL;
+	m->ncols = 0;
+}
+
+/* Drop the current statement and what is left of its result. */
+static void
+stmt_end(struct my *m)
+{
+	if (m->stmt != NULL)
+		mysql_stmt_close(m->stmt);
+	m->stmt = NULL;
+	m->rows = false;
+	cols_free(m);
+}
+
+static void
+pct_decode(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
+		    isxdigit((unsigned char)s[2])) {
+			char hex[3] = { s[1], s[2], 0 };
+
+			*o++ = (char)strtol(hex, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+static bool
+lost(unsigned e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST ||
+	    e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
+	    e == CR_SERVER_LOST_EXTENDED || e == ER_CONNECTION_KILLED ||
+	    e == ER_SERVER_SHUTDOWN || e == ER_QUERY_INTERRUPTED;
+}
+
+/* Fill err from an error number, SQLSTATE and message. */
+static void
+set_error(struct my *m, unsigned e, const char *state, const char *msg,
     struct ep_error *err)
 {
-	(void)password;
+	if (lost(e)) {
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "lost the connection "
+		    "to the database after %lu rows: %s", m->nrows, msg);
+	} else if (e == ER_DBACCESS_DENIED_ERROR ||
+	    e == ER_TABLEACCESS_DENIED_ERROR ||
+	    e == ER_COLUMNACCESS_DENIED_ERROR ||
+	    e == ER_SPECIFIC_ACCESS_DENIED_ERROR ||
+	    e == ER_ACCESS_DENIED_ERROR || strncmp(state, "28", 2) == 0) {
+		ep_error_set(err, EP_EXIT_NOPERM, "SQL error: %s", msg);
+	} else if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT) {
+		ep_error_set(err, EP_EXIT_TEMPFAIL, "SQL error: %s", msg);
+	} else if (strncmp(state, "08", 2) == 0) {
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "lost the connection "
+		    "to the database after %lu rows: %s", m->nrows, msg);
+	} else {
+		ep_error_set(err, EP_EXIT_DATAERR, "SQL error: %s", msg);
+	}
+}
+
+static void
+conn_error(struct my *m, struct ep_error *err)
+{
+	set_error(m, mysql_errno(m->conn), mysql_sqlstate(m->conn),
+	    mysql_error(m->conn), err);
+}
+
+static void
+stmt_error(struct my *m, struct ep_error *err)
+{
+	/* An error while rows stream is kept on the connection. */
+	if (mysql_stmt_errno(m->stmt) == 0) {
+		conn_error(m, err);
+		return;
+	}
+	set_error(m, mysql_stmt_errno(m->stmt), mysql_stmt_sqlstate(m->stmt),
+	    mysql_stmt_error(m->stmt), err);
+}
+
+static int
+connect_code(unsigned e)
+{
+	switch (e) {
+	case ER_ACCESS_DENIED_ERROR:
+	case ER_DBACCESS_DENIED_ERROR:
+	case ER_ACCESS_DENIED_NO_PASSWORD_ERROR:
+	case ER_NOT_SUPPORTED_AUTH_MODE:
+	case CR_AUTH_PLUGIN_CANNOT_LOAD:
+	case ER_PASSWORD_NO_MATCH:
+	case ER_HOST_NOT_PRIVILEGED:
+		return EP_EXIT_NOPERM;
+	case ER_BAD_DB_ERROR:
+		return EP_EXIT_CONFIG;
+	default:
+		return EP_EXIT_UNAVAILABLE;
+	}
+}
+
+static void *
+my_open(const char *url, const char *password, int flags,
+    struct ep_error *err)
+{
+	char *masked = NULL, *qcopy = NULL;
+	const char *host, *sock = NULL;
+	unsigned timeout = 10;
+	my_bool off = 0, on = 1, ssl = 0;
+	struct ep_url u;
+	struct my *m = NULL;
+	MYSQL *conn = NULL;
+
 	(void)flags;
-	ep_error_set(err, EP_EXIT_CONFIG, "'%s': the mysql backend is not "
-	    "built yet", url);
-	return NULL;
+	if (ep_url_parse(url, &u, err) < 0)
+		return NULL;
+	masked = ep_url_mask(url);
+	if (u.host == NULL || u.path[0] != '/' || u.path[1] == '\0' ||
+	    strchr(u.path + 1, '/') != NULL) {
+		ep_error_set(err, EP_EXIT_CONFIG, "malformed MySQL URL '%s' "
+		    "(use mysql://USER@HOST[:PORT]/DB)", masked);
+		goto out;
+	}
+	pct_decode(u.host);
+	host = u.host;
+	if (host[0] == '/') {
+		sock = host;
+		host = "localhost";
+	}
+	if (u.query != NULL) {
+		char *save = NULL, *kv;
+
+		qcopy = ep_xstrdup(u.query);
+		for (kv = strtok_r(qcopy, "&", &save); kv != NULL;
+		    kv = strtok_r(NULL, "&", &save)) {
+			char *end;
+
+			if (strncmp(kv, "connect_timeout=", 16) == 0) {
+				timeout = (unsigned)strtoul(kv + 16, &end, 10);
+				if (*end == '\0' && timeout > 0)
+					continue;
+			} else if (strcmp(kv, "ssl=require") == 0) {
+				ssl = 1;
+				continue;
+			}
+			ep_error_set(err, EP_EXIT_CONFIG, "bad connection "
+			    "option in '%s' (known: connect_timeout=SECONDS, "
+			    "ssl=require)", masked);
+			goto out;
+		}
+	}
+	conn = mysql_init(NULL);
+	if (conn == NULL) {
+		ep_error_set(err, EP_EXIT_NOMEM, "cannot connect to '%s': out "
+		    "of memory", masked);
+		goto out;
+	}
+	mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(conn, MYSQL_OPT_LOCAL_INFILE, &off);
+	mysql_options(conn, MYSQL_OPT_RECONNECT, &off);
+	if (ssl)
+		mysql_options(conn, MYSQL_OPT_SSL_ENFORCE, &on);
+	/* Standard SQL quoting for identifiers, and strict values. */
+	mysql_options(conn, MYSQL_INIT_COMMAND, "SET SESSION sql_mode = "
+	    "CONCAT(@@sql_mode, ',ANSI_QUOTES')");
+	if (mysql_real_connect(conn, host, u.user, password ? password : "",
+	    u.path + 1, (unsigned)u.port, sock, 0) == NULL) {
+		ep_error_set(err, connect_code(mysql_errno(conn)), "cannot "
+		    "connect to '%s': %s", masked, mysql_error(conn));
+		mysql_close(conn);
+		goto out;
+	}
+	m = ep_xcalloc(1, sizeof(*m));
+	m->conn = conn;
+out:
+	free(qcopy);
+	free(masked);
+	ep_url_free(&u);
+	return m;
+}
+
+/*
+ * Placeholders: "?" and the marker "\1<i>\2".  Strip the markers from
+ * sql into a new string and return, for each '?', the 0-based value
+ * index in *idx (malloc'd, *n long).
+ */
+static char *
+positional(const char *sql, size_t **idx, size_t *n)
+{
+	size_t len = strlen(sql), o = 0, cnt = 0;
+	char *out = ep_xmalloc(len + 1);
+	size_t *ix = ep_xcalloc(len / 3 + 1, sizeof(*ix));
+
+	for (size_t i = 0; i < len; i++) {
+		if (sql[i] == '?' && sql[i + 1] == '\1' &&
+		    isdigit((unsigned char)sql[i + 2])) {
+			char *end;
+			unsigned long v = strtoul(sql + i + 2, &end, 10);
+
+			if (*end == '\2' && v > 0) {
+				ix[cnt++] = v - 1;
+				out[o++] = '?';
+				i = (size_t)(end - sql);
+				continue;
+			}
+		}
+		out[o++] = sql[i];
+	}
+	out[o] = '\0';
+	*idx = ix;
+	*n = cnt;
+	return out;
+}
+
+static char *
+my_placeholder(size_t i, const char *name)
+{
+	(void)name;
+	return ep_xasprintf("?\1%zu\2", i);
+}
+
+static enum coltype
+col_type(const MYSQL_FIELD *f)
+{
+	switch (f->type) {
+	case MYSQL_TYPE_TINY:
+		if (f->length == 1)
+			return C_BOOL;
+		return C_NUM;
+	case MYSQL_TYPE_SHORT:
+	case MYSQL_TYPE_LONG:
+	case MYSQL_TYPE_INT24:
+	case MYSQL_TYPE_LONGLONG:
+	case MYSQL_TYPE_YEAR:
+		return C_NUM;
+	case MYSQL_TYPE_FLOAT:
+	case MYSQL_TYPE_DOUBLE:
+		return C_FLOAT;
+	case MYSQL_TYPE_BIT:
+		return f->length == 1 ? C_BOOL : C_BITS;
+	case MYSQL_TYPE_DATETIME:
+	case MYSQL_TYPE_TIMESTAMP:
+	case MYSQL_TYPE_DATETIME2:
+	case MYSQL_TYPE_TIMESTAMP2:
+		return C_DATETIME;
+	case MYSQL_TYPE_TINY_BLOB:
+	case MYSQL_TYPE_MEDIUM_BLOB:
+	case MYSQL_TYPE_LONG_BLOB:
+	case MYSQL_TYPE_BLOB:
+	case MYSQL_TYPE_STRING:
+	case MYSQL_TYPE_VAR_STRING:
+	case MYSQL_TYPE_VARCHAR:
+		/* Character set 63 is "binary": bytes, not text. */
+		return f->charsetnr == 63 ? C_HEX : C_STR;
+	case MYSQL_TYPE_GEOMETRY:
+		return C_HEX;
+	default:
+		/* decimal, date, time, json, enum, set */
+		return C_STR;
+	}
+}
+
+/* Describe and bind the result columns of m->stmt (none: no result). */
+static int
+bind_result(struct my *m, struct ep_error *err)
+{
+	MYSQL_RES *meta = mysql_stmt_result_metadata(m->stmt);
+	MYSQL_FIELD *f;
+	size_t n;
+
+	if (meta == NULL) {
+		if (mysql_stmt_errno(m->stmt) != 0) {
+			stmt_error(m, err);
+			return -1;
+		}
+		return 0;
+	}
+	n = mysql_num_fields(meta);
+	f = mysql_fetch_fields(meta);
+	m->ncols = n;
+	m->cols = ep_xcalloc(n + 1, sizeof(char *));
+	m->ctype = ep_xcalloc(n + 1, sizeof(*m->ctype));
+	m->rb = ep_xcalloc(n + 1, sizeof(*m->rb));
+	m->rbuf = ep_xcalloc(n + 1, sizeof(char *));
+	m->rlen = ep_xcalloc(n + 1, sizeof(*m->rlen));
+	m->rnull = ep_xcalloc(n + 1, sizeof(*m->rnull));
+	m->rerr = ep_xcalloc(n + 1, sizeof(*m->rerr));
+	m->rdbl = ep_xcalloc(n + 1, sizeof(*m->rdbl));
+	for (size_t i = 0; i < n; i++) {
+		MYSQL_BIND *b = &m->rb[i];
+
+		m->cols[i] = ep_xstrndup(f[i].name, f[i].name_length);
+		m->ctype[i] = col_type(&f[i]);
+		b->length = &m->rlen[i];
+		b->is_null = &m->rnull[i];
+		b->error = &m->rerr[i];
+		if (m->ctype[i] == C_FLOAT) {
+			b->buffer_type = MYSQL_TYPE_DOUBLE;
+			b->buffer = &m->rdbl[i];
+			b->buffer_length = sizeof(double);
+			continue;
+		}
+		m->rbuf[i] = ep_xmalloc(MY_BUF);
+		b->buffer_type = m->ctype[i] == C_HEX || m->ctype[i] ==
+		    C_BITS ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
+		b->buffer = m->rbuf[i];
+		b->buffer_length = MY_BUF;
+	}
+	mysql_free_result(meta);
+	if (mysql_stmt_bind_result(m->stmt, m->rb)) {
+		stmt_error(m, err);
+		return -1;
+	}
+	m->rows = true;
+	return 0;
+}
+
+static int
+my_query(void *h, const char *sql, const char *const *values, size_t np,
+    struct ep_error *err)
+{
+	struct my *m = h;
+	MYSQL_BIND *pb = NULL;
+	unsigned long *plen = NULL;
+	size_t *idx = NULL, n = 0;
+	char *text;
+	int rc = -1;
+
+	stmt_end(m);
+	m->nrows = 0;
+	text = positional(sql, &idx, &n);
+	m->stmt = mysql_stmt_init(m->conn);
+	if (m->stmt == NULL) {
+		conn_error(m, err);
+		goto out;
+	}
+	if (mysql_stmt_prepare(m->stmt, text, strlen(text)) != 0) {
+		stmt_error(m, err);
+		goto out;
+	}
+	if (mysql_stmt_param_count(m->stmt) != n) {
+		ep_error_set(err, EP_EXIT_DATAERR, "SQL error: the statement "
+		    "has %lu '?' placeholders of its own (use :name "
+		    "parameters)", mysql_stmt_param_count(m->stmt) -
+		    (unsigned long)n);
+		goto out;
+	}
+	pb = ep_xcalloc(n + 1, sizeof(*pb));
+	plen = ep_xcalloc(n + 1, sizeof(*plen));
+	for (size_t i = 0; i < n; i++) {
+		const char *v = idx[i] < np ? values[idx[i]] : NULL;
+
+		if (v == NULL) {
+			pb[i].buffer_type = MYSQL_TYPE_NULL;
+			continue;
+		}
+		pb[i].buffer_type = MYSQL_TYPE_STRING;
+		pb[i].buffer = (void *)v;
+		plen[i] = strlen(v);
+		pb[i].buffer_length = plen[i];
+		pb[i].length = &plen[i];
+	}
+	if (n > 0 && mysql_stmt_bind_param(m->stmt, pb)) {
+		stmt_error(m, err);
+		goto out;
+	}
+	if (mysql_stmt_execute(m->stmt) != 0) {
+		stmt_error(m, err);
+		goto out;
+	}
+	rc = bind_result(m, err);
+out:
+	if (rc < 0)
+		stmt_end(m);
+	free(pb);
+	free(plen);
+	free(idx);
+	free(text);
+	return rc;
+}
+
+/* The shortest text that reads back as the same double. */
+static size_t
+put_double(char *s, size_t size, double f)
+{
+	int n = 0;
+
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(s, size, "%.*g", prec, f);
+		if (strtod(s, NULL) == f)
+			break;
+	}
+	return (size_t)n;
+}
+
+static void
+put_hex(struct my *m, struct ep_rec *row, const char *name,
+    const unsigned char *p, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	if (2 * len + 1 > m->hexcap) {
+		m->hexcap = 2 * len + 1;
+		m->hex = ep_xrealloc(m->hex, m->hexcap);
+	}
+	for (size_t i = 0; i < len; i++) {
+		m->hex[2 * i] = digits[p[i] >> 4];
+		m->hex[2 * i + 1] = digits[p[i] & 15];
+	}
+	ep_rec_set(row, name, EP_T_STR, m->hex, 2 * len);
+}
+
+static int
+put_value(struct my *m, struct ep_rec *row, size_t i, struct ep_error *err)
+{
+	const char *name = m->cols[i];
+	char s[64], *v = m->rbuf[i];
+	size_t len = m->rlen[i];
+
+	if (m->rnull[i]) {
+		ep_rec_set(row, name, EP_T_NULL, NULL, 0);
+		return 0;
+	}
+	if (m->ctype[i] == C_FLOAT) {
+		double f = m->rdbl[i];
+
+		if (!isfinite(f)) {
+			len = (size_t)snprintf(s, sizeof(s), "%s", isnan(f) ?
+			    "NaN" : f < 0 ? "-Infinity" : "Infinity");
+			ep_rec_set(row, name, EP_T_STR, s, len);
+		} else {
+			len = put_double(s, sizeof(s), f);
+			ep_rec_set(row, name, EP_T_NUM, s, len);
+		}
+		return 0;
+	}
+	if (len > MY_BUF) {
+		/* Cut short: read the whole value into the spare buffer. */
+		MYSQL_BIND b;
+
+		if (len + 1 > m->bigcap) {
+			m->bigcap = len + 1;
+			m->big = ep_xrealloc(m->big, m->bigcap);
+		}
+		memset(&b, 0, sizeof(b));
+		b.buffer_type = m->rb[i].buffer_type;
+		b.buffer = m->big;
+		b.buffer_length = len + 1;
+		if (mysql_stmt_fetch_column(m->stmt, &b, (unsigned)i, 0)) {
+			stmt_error(m, err);
+			return -1;
+		}
+		v = m->big;
+	}
+	switch (m->ctype[i]) {
+	case C_NUM:
+		ep_rec_set(row, name, EP_T_NUM, v, len);
+		break;
+	case C_BOOL: {
+		/* tinyint(1) comes as its digits, bit(1) as one byte. */
+		bool t = len > 0 && ((v[0] != '0' && v[0] != '\0') ||
+		    len > 1);
+
+		ep_rec_set(row, name, EP_T_BOOL, t ? "true" : "false",
+		    t ? 4 : 5);
+		break;
+	}
+	case C_BITS: {
+		unsigned long long x = 0;
+
+		for (size_t k = 0; k < len; k++)
+			x = x << 8 | (unsigned char)v[k];
+		len = (size_t)snprintf(s, sizeof(s), "%llu", x);
+		ep_rec_set(row, name, EP_T_NUM, s, len);
+		break;
+	}
+	case C_DATETIME:
+		if (len > 10 && v[10] == ' ')
+			v[10] = 'T';
+		/* datetime(3) sends "09:05:06.000": as the others, drop the
+		 * zeros of an empty fraction. */
+		if (len > 19 && v[19] == '.') {
+			while (len > 20 && v[len - 1] == '0')
+				len--;
+			if (len == 20)
+				len = 19;
+		}
+		ep_rec_set(row, name, EP_T_STR, v, len);
+		break;
+	case C_HEX:
+		put_hex(m, row, name, (const unsigned char *)v, len);
+		break;
+	default:
+		ep_rec_set(row, name, EP_T_STR, v, len);
+	}
+	return 0;
+}
+
+static int
+my_next(void *h, struct ep_rec *row, struct ep_error *err)
+{
+	struct my *m = h;
+	int r;
+
+	if (!m->rows)
+		return 0;
+	r = mysql_stmt_fetch(m->stmt);
+	if (r == MYSQL_NO_DATA) {
+		m->rows = false;
+		return 0;
+	}
+	if (r == 1) {
+		stmt_error(m, err);
+		stmt_end(m);
+		return -1;
+	}
+	/* MYSQL_DATA_TRUNCATED: put_value reads the long values again. */
+	m->nrows++;
+	for (size_t i = 0; i < m->ncols; i++)
+		if (put_value(m, row, i, err) < 0) {
+			stmt_end(m);
+			return -1;
+		}
+	return 1;
+}
+
+static int
+my_exec(void *h, const char *sql, struct ep_error *err)
+{
+	struct my *m = h;
+	MYSQL_RES *r;
+
+	stmt_end(m);
+	if (mysql_real_query(m->conn, sql, strlen(sql)) != 0) {
+		conn_error(m, err);
+		return -1;
+	}
+	/* Drop any result it returned (and those of further statements). */
+	do {
+		r = mysql_use_result(m->conn);
+		if (r != NULL) {
+			while (mysql_fetch_row(r) != NULL)
+				;
+			mysql_free_result(r);
+		}
+	} while (mysql_next_result(m->conn) == 0);
+	if (mysql_errno(m->conn) != 0) {
+		conn_error(m, err);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const *
+my_columns(void *h, size_t *n)
+{
+	struct my *m = h;
+
+	*n = m->ncols;
+	return (const char *const *)m->cols;
+}
+
+static void
+my_close(void *h)
+{
+	struct my *m = h;
+
+	if (m == NULL)
+		return;
+	stmt_end(m);
+	mysql_close(m->conn);
+	free(m->big);
+	free(m->hex);
+	free(m);
 }
 
 const struct ep_db_ops ep_db_mysql_ops = {
 	.name = "mysql",
-	.open = mysql_open,
+	.open = my_open,
+	.query = my_query,
+	.next = my_next,
+	.exec = my_exec,
+	.close = my_close,
+	.placeholder = my_placeholder,
+	.columns = my_columns,
+	.begin_sql = "START TRANSACTION",
 };
