@@ -110,6 +110,60 @@ main(void)
 	}
 	is_int(ep_db_rollback(db, &e), -1, "db: rollback outside a "
 	    "transaction fails");
+	{
+		char *q = ep_db_quote(db, "x\"; DROP TABLE t; --", false);
+		char *qq = ep_db_quote(db, "s.t\"", true);
+		const char *cols[] = { "a", "b" };
+		struct ep_field f1 = { .name = "a", .val = "7", .vlen = 1,
+		    .type = EP_T_NUM };
+		struct ep_field f2 = { .name = "b", .val = "x\ty", .vlen = 3,
+		    .type = EP_T_STR };
+		struct ep_field f3 = { .name = "b", .val = "z", .vlen = 1,
+		    .type = EP_T_STR };
+		const struct ep_field *r1[] = { &f1, &f2 }, *r2[] = { &f1,
+		    &f3 }, *r3[] = { &f1, NULL };
+		struct ep_db_load *ld;
+		unsigned long bad = 9;
+
+		is_str(q, "\"x\"\"; DROP TABLE t; --\"", "quote: doubles \"");
+		is_str(qq, "\"s\".\"t\"\"\"", "quote: SCHEMA.NAME parts");
+		is_str(ep_db_type(db, "int", false), "INTEGER",
+		    "type: int in SQLite");
+		ok(ep_db_type(db, "blob", false) == NULL, "type: unknown");
+		free(q);
+		free(qq);
+		is_int(ep_db_exec(db, "CREATE TABLE u (a INTEGER PRIMARY KEY, "
+		    "b TEXT)", &e), 0, "load: table");
+		ld = ep_db_load_begin(db, "u", cols, 2, NULL, 0, &e);
+		ok(ld != NULL, "load: begin");
+		is_int(ep_db_load_row(ld, r1, &e), 0, "load: row");
+		is_int(ep_db_load_end(ld, &bad, &e), 0, "load: end");
+		is_int(bad, 0, "load: no bad row");
+		ep_db_load_free(ld);
+		ld = ep_db_load_begin(db, "u", cols, 2, NULL, 0, &e);
+		is_int(ep_db_load_row(ld, r2, &e), -1, "load: duplicate key");
+		is_int(e.code, EP_EXIT_DATAERR, "load: constraint is 65");
+		ep_db_load_free(ld);
+		ld = ep_db_load_begin(db, "u", cols, 2, cols, 1, &e);
+		is_int(ep_db_load_row(ld, r2, &e), 0, "load: upsert row");
+		is_int(ep_db_load_end(ld, NULL, &e), 0, "load: upsert end");
+		ep_db_load_free(ld);
+		is_int(ep_db_query(db, "SELECT a, b FROM u", NULL, 0, &e), 0,
+		    "load: read back");
+		is_int(ep_db_next(db, row, &e), 1, "load: one row");
+		is_str(ep_rec_str(row, "b"), "z", "load: upsert updated");
+		is_int(ep_db_next(db, row, &e), 0, "load: only one row");
+		ld = ep_db_load_begin(db, "u", cols, 2, cols, 1, &e);
+		is_int(ep_db_load_row(ld, r3, &e), 0, "load: NULL value");
+		is_int(ep_db_load_end(ld, NULL, &e), 0, "load: end again");
+		ep_db_load_free(ld);
+		is_int(ep_db_query(db, "SELECT b FROM u", NULL, 0, &e), 0,
+		    "load: read NULL back");
+		is_int(ep_db_next(db, row, &e), 1, "load: the row");
+		is_int(ep_rec_get(row, "b")->type, EP_T_NULL, "load: NULL");
+		ok(ep_db_load_begin(db, "nope", cols, 2, NULL, 0, &e) == NULL,
+		    "load: a missing table fails at begin");
+	}
 	ep_db_close(db);
 	ep_db_close(NULL);
 
