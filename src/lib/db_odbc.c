@@ -1,20 +1,895 @@
 /*
- * db_odbc.c - placeholder while the backend is written (issue 12).
+ * db_odbc.c - any database with an ODBC driver, through unixODBC
+ * (-lodbc): Oracle (PowerSchool, Banner) with Oracle's Instant Client
+ * driver, DB2, and the SQLite and PostgreSQL drivers the tests use.
+ *
+ * odbc:DSN                      a data source of odbc.ini
+ * odbc:Driver=NAME;Server=...   a full connection string (any text with
+ *                               an '=' in it), keys as the driver takes them
+ *
+ * The password is the caller's secret: PWD={...} is added to the string
+ * handed to SQLDriverConnect and never printed; a PWD or Password key in
+ * the URL itself is refused (it would show in ps(1)).  ODBCSYSINI and
+ * ODBCINI name the directory of odbcinst.ini and the odbc.ini file, as
+ * for every unixODBC program.
+ *
+ * Parameters: '?' markers bound with SQLBindParameter as wide text
+ * (SQL_C_WCHAR, UTF-16), and text columns read as wide text, so the
+ * driver converts to and from the server's character set whatever the
+ * locale.  The SQL text, the connection string and column names go
+ * through the narrow calls as UTF-8 bytes: unixODBC narrows wide SQL for
+ * an ANSI driver (the SQLite one) by dropping the high byte, which
+ * would mangle any non-ASCII literal; a Unicode driver (psqlODBC) reads
+ * the narrow text in the locale's character set, so LC_CTYPE is made
+ * C.UTF-8 when the locale's is not UTF-8.  As in db_mysql.c, placeholder i is written
+ * "?\1i\2" and the marker stripped before SQLPrepare, mapping each '?'
+ * to its value.  Rows stream one SQLFetch at a time; text is read with
+ * SQLGetData in chunks, so a long value needs no size known in advance.
+ *
+ * Values by the type SQLDescribeCol gives: integers numbers, bit booleans,
+ * decimal/numeric strings (Oracle's NUMBER included), float/real/double
+ * numbers, date/time/timestamp ISO 8601 strings, character types UTF-8
+ * strings, binary hex digits, NULL null.
+ *
+ * Transactions: ODBC has no portable BEGIN, so exec() takes "BEGIN" to
+ * mean autocommit off, and "COMMIT" / "ROLLBACK" to mean SQLEndTran and
+ * autocommit on again.
+ *
+ * Errors carry the driver's diagnostic record (SQLGetDiagRec) without
+ * its "[vendor][driver]" tags, and the SQLSTATE picks the exit code:
+ * 28xxx 77, 08xxx and timeouts 69, IMxxx (no such DSN or driver) 78,
+ * 40001 75, anything else in a query 65.
  */
-#include "db.h"
+#include <ctype.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
-static void *
-odbc_open(const char *url, const char *password, int flags,
+#include <sql.h>
+#include <sqlext.h>
+
+#include "db.h"
+#include "secret.h"
+
+#define CHUNK 4096		/* bytes asked of SQLGetData at a time */
+
+enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_DATE, C_TIME, C_TS, C_HEX };
+
+struct od {
+	SQLHENV env;
+	SQLHDBC dbc;
+	SQLHSTMT stmt;		/* the current statement, or NULL */
+	char *where;		/* the URL, for messages */
+	char **cols;
+	enum coltype *ctype;
+	size_t ncols;
+	bool rows;
+	unsigned long nrows;
+	SQLWCHAR **pval;	/* the bound parameters' UTF-16 text */
+	SQLLEN *pind;
+	size_t np;
+	char *buf;		/* one value, as UTF-8 or bytes */
+	size_t len, cap;
+	char *tmp;
+	size_t tmpcap;
+};
+
+/* ------------------------------------------------------------- UTF-16 */
+
+/* UTF-8 to NUL-terminated UTF-16 (invalid bytes become U+FFFD). */
+static SQLWCHAR *
+to_wide(const char *s, size_t len, size_t *out_units)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	SQLWCHAR *w = ep_xcalloc(len + 1, sizeof(SQLWCHAR) * 2);
+	size_t o = 0;
+
+	while (p < end) {
+		unsigned long c = *p;
+		int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 :
+		    (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+
+		bool ok = n >= 0 && (size_t)(end - p) > (size_t)n;
+
+		if (ok && n > 0) {
+			c &= 0x3fu >> n;
+			for (int k = 1; k <= n; k++) {
+				if ((p[k] & 0xc0) != 0x80) {
+					ok = false;
+					break;
+				}
+				c = c << 6 | (p[k] & 0x3f);
+			}
+		}
+		if (!ok) {
+			w[o++] = 0xfffd;
+			p++;
+			continue;
+		}
+		p += n + 1;
+		if (c >= 0x10000) {
+			c -= 0x10000;
+			w[o++] = (SQLWCHAR)(0xd800 | (c >> 10));
+			w[o++] = (SQLWCHAR)(0xdc00 | (c & 0x3ff));
+		} else {
+			w[o++] = (SQLWCHAR)c;
+		}
+	}
+	w[o] = 0;
+	if (out_units != NULL)
+		*out_units = o;
+	return w;
+}
+
+/* Append n UTF-16 units as UTF-8 to o->buf (a lone surrogate: U+FFFD).
+ * A high surrogate at the end of the chunk is kept in *pending. */
+static void
+put_wide(struct od *o, const SQLWCHAR *w, size_t n, unsigned *pending)
+{
+	if (o->len + 4 * n + 8 > o->cap) {
+		o->cap = o->len + 4 * n + 8 + CHUNK;
+		o->buf = ep_xrealloc(o->buf, o->cap);
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned long c = w[i];
+		char *b = o->buf + o->len;
+
+		if (*pending) {
+			if (c >= 0xdc00 && c <= 0xdfff) {
+				c = 0x10000 + ((*pending - 0xd800) << 10) +
+				    (c - 0xdc00);
+				*pending = 0;
+			} else {
+				*pending = 0;
+				memcpy(b, "\xef\xbf\xbd", 3);
+				o->len += 3;
+				b += 3;
+			}
+		}
+		if (c >= 0xd800 && c <= 0xdbff) {
+			*pending = (unsigned)c;
+			continue;
+		}
+		if (c >= 0xdc00 && c <= 0xdfff)
+			c = 0xfffd;
+		if (c < 0x80) {
+			b[0] = (char)c;
+			o->len += 1;
+		} else if (c < 0x800) {
+			b[0] = (char)(0xc0 | c >> 6);
+			b[1] = (char)(0x80 | (c & 0x3f));
+			o->len += 2;
+		} else if (c < 0x10000) {
+			b[0] = (char)(0xe0 | c >> 12);
+			b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+			b[2] = (char)(0x80 | (c & 0x3f));
+			o->len += 3;
+		} else {
+			b[0] = (char)(0xf0 | c >> 18);
+			b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+			b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+			b[3] = (char)(0x80 | (c & 0x3f));
+			o->len += 4;
+		}
+	}
+}
+
+/* -------------------------------------------------------- diagnostics */
+
+/*
+ * The first diagnostic record of handle: its SQLSTATE in state[6] and its
+ * text, without leading "[vendor]" tags, trailing newlines or ';', in msg.
+ */
+static void
+diag(SQLSMALLINT type, SQLHANDLE h, char state[6], char *msg, size_t size)
+{
+	SQLCHAR st[6] = "", text[1024] = "";
+	SQLINTEGER native = 0;
+	SQLSMALLINT len = 0;
+	const char *s = (const char *)text;
+	size_t n;
+
+	if (h == NULL || !SQL_SUCCEEDED(SQLGetDiagRec(type, h, 1, st,
+	    &native, text, sizeof(text), &len))) {
+		memcpy(state, "HY000", 6);
+		snprintf(msg, size, "the driver gave no reason");
+		return;
+	}
+	memcpy(state, st, 6);
+	state[5] = '\0';
+	while (*s == '[' && strchr(s, ']') != NULL)
+		s = strchr(s, ']') + 1;
+	while (*s == ' ')
+		s++;
+	n = strcspn(s, "\n");
+	while (n > 0 && (s[n - 1] == ';' || s[n - 1] == ' ' ||
+	    s[n - 1] == '\r'))
+		n--;
+	if (n >= size)
+		n = size - 1;
+	memcpy(msg, s, n);
+	msg[n] = '\0';
+}
+
+static int
+state_code(const char *st, const char *msg, bool connecting)
+{
+	if (strncmp(st, "28", 2) == 0 || strcmp(st, "42501") == 0)
+		return EP_EXIT_NOPERM;
+	/* psqlODBC reports a refused login as 08001 with the server's text. */
+	if (connecting && (strstr(msg, "authentication") != NULL ||
+	    strstr(msg, "password") != NULL ||
+	    strstr(msg, "Access denied") != NULL ||
+	    strstr(msg, "ORA-01017") != NULL))
+		return EP_EXIT_NOPERM;
+	if (strncmp(st, "IM", 2) == 0)
+		return EP_EXIT_CONFIG;
+	if (strncmp(st, "08", 2) == 0 || strcmp(st, "HYT00") == 0 ||
+	    strcmp(st, "HYT01") == 0)
+		return EP_EXIT_UNAVAILABLE;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return EP_EXIT_TEMPFAIL;
+	return connecting ? EP_EXIT_UNAVAILABLE : EP_EXIT_DATAERR;
+}
+
+static void
+stmt_error(struct od *o, SQLSMALLINT type, SQLHANDLE h,
     struct ep_error *err)
 {
-	(void)password;
-	(void)flags;
-	ep_error_set(err, EP_EXIT_CONFIG, "'%s': the odbc backend is not "
-	    "built yet", url);
+	char st[6], msg[900];
+	int code;
+
+	diag(type, h, st, msg, sizeof(msg));
+	code = state_code(st, msg, false);
+	if (code == EP_EXIT_UNAVAILABLE)
+		ep_error_set(err, code, "lost the connection to the database "
+		    "after %lu rows: %s (SQLSTATE %s)", o->nrows, msg, st);
+	else
+		ep_error_set(err, code, "SQL error: %s (SQLSTATE %s)", msg,
+		    st);
+}
+
+/* -------------------------------------------------------- connecting */
+
+/* Does the connection string carry a password key? */
+static bool
+has_password(const char *cs)
+{
+	const char *p = cs;
+
+	while (*p) {
+		size_t k;
+
+		while (*p == ';' || *p == ' ')
+			p++;
+		k = strcspn(p, "=;");
+		if (p[k] == '=' && ((k == 3 && strncasecmp(p, "PWD", 3) == 0) ||
+		    (k == 8 && strncasecmp(p, "Password", 8) == 0)))
+			return true;
+		p += k;
+		if (*p == '=') {
+			p++;
+			if (*p == '{') {
+				/* A braced value may hold ';'; "}}" is one '}'. */
+				for (p++; *p; p++)
+					if (*p == '}' && *++p != '}')
+						break;
+			}
+			p += strcspn(p, ";");
+		}
+	}
+	return false;
+}
+
+static void
+od_free(struct od *o)
+{
+	if (o == NULL)
+		return;
+	if (o->dbc != NULL)
+		SQLFreeHandle(SQL_HANDLE_DBC, o->dbc);
+	if (o->env != NULL)
+		SQLFreeHandle(SQL_HANDLE_ENV, o->env);
+	free(o->where);
+	free(o->buf);
+	free(o->tmp);
+	free(o);
+}
+
+static void *
+od_open(const char *url, const char *password, int flags,
+    struct ep_error *err)
+{
+	const char *cs = url + strlen("odbc:");
+	char *full = NULL, st[6], msg[900];
+	struct od *o;
+	SQLRETURN r;
+	FILE *m;
+	size_t len = 0;
+
+	if (strncasecmp(url, "odbc:", 5) != 0 || *cs == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "malformed ODBC URL '%s' "
+		    "(use odbc:DSN or odbc:Driver=...;...)", url);
+		return NULL;
+	}
+	if (has_password(cs)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "refusing the ODBC "
+		    "connection string: a password does not belong in it (set "
+		    "SIS_PASSWORD or use --password-file)");
+		return NULL;
+	}
+	/* Unicode drivers (psqlODBC) read narrow SQL text in the locale's
+	 * character set; edpipe's text is UTF-8 whatever the locale. */
+	if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0 &&
+	    setlocale(LC_CTYPE, "C.UTF-8") != NULL) {
+		/* psqlODBC asks setlocale(LC_CTYPE, "") again. */
+		unsetenv("LC_ALL");
+		setenv("LC_CTYPE", "C.UTF-8", 1);
+	}
+	o = ep_xcalloc(1, sizeof(*o));
+	o->where = ep_xstrdup(url);
+	m = open_memstream(&full, &len);
+	if (m == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	fputs(strchr(cs, '=') ? "" : "DSN=", m);
+	fputs(cs, m);
+	if (password != NULL) {
+		fputs(cs[strlen(cs) - 1] == ';' ? "PWD={" : ";PWD={", m);
+		for (const char *p = password; *p; p++) {
+			if (*p == '}')
+				fputc('}', m);
+			fputc(*p, m);
+		}
+		fputc('}', m);
+	}
+	fclose(m);
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE,
+	    &o->env)) || !SQL_SUCCEEDED(SQLSetEnvAttr(o->env,
+	    SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0)) ||
+	    !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, o->env, &o->dbc))) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "cannot initialise "
+		    "unixODBC");
+		goto fail;
+	}
+	SQLSetConnectAttr(o->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)10, 0);
+	if (flags & EP_DB_READONLY)
+		SQLSetConnectAttr(o->dbc, SQL_ATTR_ACCESS_MODE,
+		    (SQLPOINTER)SQL_MODE_READ_ONLY, 0);
+	r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)full, SQL_NTS, NULL, 0, NULL,
+	    SQL_DRIVER_NOPROMPT);
+	if (!SQL_SUCCEEDED(r)) {
+		diag(SQL_HANDLE_DBC, o->dbc, st, msg, sizeof(msg));
+		ep_error_set(err, state_code(st, msg, true), "cannot connect "
+		    "to '%s': %s (SQLSTATE %s)", url, msg, st);
+		SQLFreeHandle(SQL_HANDLE_DBC, o->dbc);
+		o->dbc = NULL;
+		goto fail;
+	}
+	free(full);
+	return o;
+fail:
+	free(full);
+	od_free(o);
 	return NULL;
+}
+
+/* ------------------------------------------------------------ queries */
+
+static void
+cols_free(struct od *o)
+{
+	for (size_t i = 0; i < o->ncols; i++)
+		free(o->cols[i]);
+	free(o->cols);
+	free(o->ctype);
+	o->cols = NULL;
+	o->ctype = NULL;
+	o->ncols = 0;
+}
+
+static void
+params_free(struct od *o)
+{
+	for (size_t i = 0; i < o->np; i++)
+		free(o->pval[i]);
+	free(o->pval);
+	free(o->pind);
+	o->pval = NULL;
+	o->pind = NULL;
+	o->np = 0;
+}
+
+static void
+stmt_end(struct od *o)
+{
+	if (o->stmt != NULL) {
+		SQLFreeStmt(o->stmt, SQL_CLOSE);
+		SQLFreeHandle(SQL_HANDLE_STMT, o->stmt);
+	}
+	o->stmt = NULL;
+	o->rows = false;
+	cols_free(o);
+	params_free(o);
+}
+
+/* See db_mysql.c: "?\1<i>\2" to "?" and each '?''s 0-based value index. */
+static char *
+positional(const char *sql, size_t **idx, size_t *n)
+{
+	size_t len = strlen(sql), o = 0, cnt = 0;
+	char *out = ep_xmalloc(len + 1);
+	size_t *ix = ep_xcalloc(len / 3 + 1, sizeof(*ix));
+
+	for (size_t i = 0; i < len; i++) {
+		if (sql[i] == '?' && sql[i + 1] == '\1' &&
+		    isdigit((unsigned char)sql[i + 2])) {
+			char *end;
+			unsigned long v = strtoul(sql + i + 2, &end, 10);
+
+			if (*end == '\2' && v > 0) {
+				ix[cnt++] = v - 1;
+				out[o++] = '?';
+				i = (size_t)(end - sql);
+				continue;
+			}
+		}
+		out[o++] = sql[i];
+	}
+	out[o] = '\0';
+	*idx = ix;
+	*n = cnt;
+	return out;
+}
+
+static char *
+od_placeholder(size_t i, const char *name)
+{
+	(void)name;
+	return ep_xasprintf("?\1%zu\2", i);
+}
+
+static enum coltype
+col_type(SQLSMALLINT t)
+{
+	switch (t) {
+	case SQL_TINYINT:
+	case SQL_SMALLINT:
+	case SQL_INTEGER:
+	case SQL_BIGINT:
+		return C_NUM;
+	case SQL_REAL:
+	case SQL_FLOAT:
+	case SQL_DOUBLE:
+		return C_FLOAT;
+	case SQL_BIT:
+		return C_BOOL;
+	case SQL_TYPE_DATE:
+	case SQL_DATE:
+		return C_DATE;
+	case SQL_TYPE_TIME:
+	case SQL_TIME:
+		return C_TIME;
+	case SQL_TYPE_TIMESTAMP:
+	case SQL_TIMESTAMP:
+		return C_TS;
+	case SQL_BINARY:
+	case SQL_VARBINARY:
+	case SQL_LONGVARBINARY:
+		return C_HEX;
+	default:
+		/* decimal, numeric, the character types, GUID, ... */
+		return C_STR;
+	}
+}
+
+static int
+describe(struct od *o, struct ep_error *err)
+{
+	SQLSMALLINT n = 0;
+
+	if (!SQL_SUCCEEDED(SQLNumResultCols(o->stmt, &n))) {
+		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+		return -1;
+	}
+	if (n <= 0)
+		return 0;
+	o->ncols = (size_t)n;
+	o->cols = ep_xcalloc(o->ncols + 1, sizeof(char *));
+	o->ctype = ep_xcalloc(o->ncols + 1, sizeof(*o->ctype));
+	for (SQLUSMALLINT i = 1; i <= n; i++) {
+		SQLCHAR name[1024];
+		SQLSMALLINT nlen = 0, type = 0, digits = 0, null = 0;
+		SQLULEN size = 0;
+
+		if (!SQL_SUCCEEDED(SQLDescribeCol(o->stmt, i, name,
+		    sizeof(name), &nlen, &type, &size, &digits, &null))) {
+			stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+			return -1;
+		}
+		o->cols[i - 1] = ep_xstrdup((char *)name);
+		o->ctype[i - 1] = col_type(type);
+	}
+	o->rows = true;
+	return 0;
+}
+
+static int
+od_query(void *h, const char *sql, const char *const *values, size_t np,
+    struct ep_error *err)
+{
+	struct od *o = h;
+	size_t *idx = NULL, n = 0;
+	char *text;
+	SQLRETURN r;
+	int rc = -1;
+
+	stmt_end(o);
+	o->nrows = 0;
+	text = positional(sql, &idx, &n);
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
+	    &o->stmt))) {
+		o->stmt = NULL;
+		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+		goto out;
+	}
+	if (!SQL_SUCCEEDED(SQLPrepare(o->stmt, (SQLCHAR *)text, SQL_NTS))) {
+		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+		goto out;
+	}
+	o->pval = ep_xcalloc(n + 1, sizeof(*o->pval));
+	o->pind = ep_xcalloc(n + 1, sizeof(*o->pind));
+	o->np = n;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = idx[i] < np ? values[idx[i]] : NULL;
+		size_t units = 0;
+
+		if (v == NULL) {
+			o->pind[i] = SQL_NULL_DATA;
+			o->pval[i] = ep_xcalloc(1, sizeof(SQLWCHAR));
+		} else {
+			o->pval[i] = to_wide(v, strlen(v), &units);
+			o->pind[i] = (SQLLEN)(units * sizeof(SQLWCHAR));
+		}
+		r = SQLBindParameter(o->stmt, (SQLUSMALLINT)(i + 1),
+		    SQL_PARAM_INPUT, SQL_C_WCHAR, SQL_WVARCHAR,
+		    units > 0 ? units : 1, 0, o->pval[i],
+		    (SQLLEN)((units + 1) * sizeof(SQLWCHAR)), &o->pind[i]);
+		if (!SQL_SUCCEEDED(r)) {
+			stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+			goto out;
+		}
+	}
+	r = SQLExecute(o->stmt);
+	if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
+		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+		goto out;
+	}
+	rc = describe(o, err);
+out:
+	if (rc < 0)
+		stmt_end(o);
+	free(idx);
+	free(text);
+	return rc;
+}
+
+/*
+ * Read column i of the current row whole into o->buf (o->len bytes):
+ * as UTF-8 from wide text, or as bytes.  0, 1 for NULL, -1 on error.
+ */
+static int
+get_chunks(struct od *o, SQLUSMALLINT col, bool binary,
+    struct ep_error *err)
+{
+	unsigned pending = 0;
+
+	o->len = 0;
+	if (o->tmpcap < CHUNK) {
+		o->tmpcap = CHUNK;
+		o->tmp = ep_xrealloc(o->tmp, o->tmpcap);
+	}
+	for (;;) {
+		SQLLEN ind = 0;
+		SQLRETURN r = SQLGetData(o->stmt, col, binary ? SQL_C_BINARY :
+		    SQL_C_WCHAR, o->tmp, (SQLLEN)o->tmpcap, &ind);
+		size_t got;
+
+		if (r == SQL_NO_DATA)
+			break;
+		if (!SQL_SUCCEEDED(r)) {
+			stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+			return -1;
+		}
+		if (ind == SQL_NULL_DATA)
+			return 1;
+		/* Truncated (01004): the buffer is full, less the NUL. */
+		if (r == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL ||
+		    (size_t)ind >= o->tmpcap))
+			got = binary ? o->tmpcap : o->tmpcap - sizeof(SQLWCHAR);
+		else
+			got = (size_t)ind;
+		if (binary) {
+			if (o->len + got + 1 > o->cap) {
+				o->cap = o->len + got + 1 + CHUNK;
+				o->buf = ep_xrealloc(o->buf, o->cap);
+			}
+			memcpy(o->buf + o->len, o->tmp, got);
+			o->len += got;
+		} else {
+			put_wide(o, (const SQLWCHAR *)(void *)o->tmp,
+			    got / sizeof(SQLWCHAR), &pending);
+		}
+		if (r == SQL_SUCCESS)
+			break;
+	}
+	if (pending) {
+		unsigned none = 0;
+		SQLWCHAR bad = 0xfffd;
+
+		put_wide(o, &bad, 1, &none);
+	}
+	return 0;
+}
+
+static size_t
+put_double(char *s, size_t size, double f)
+{
+	int n = 0;
+
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(s, size, "%.*g", prec, f);
+		if (strtod(s, NULL) == f)
+			break;
+	}
+	return (size_t)n;
+}
+
+/* ".5" for 500000000 ns, "" for 0: the fraction without trailing 0s. */
+static int
+put_fraction(char *s, size_t size, SQLUINTEGER ns)
+{
+	int n;
+
+	if (ns == 0) {
+		s[0] = '\0';
+		return 0;
+	}
+	n = snprintf(s, size, ".%09u", (unsigned)ns);
+	while (n > 1 && s[n - 1] == '0')
+		s[--n] = '\0';
+	return n;
+}
+
+static int
+put_value(struct od *o, struct ep_rec *row, size_t i, struct ep_error *err)
+{
+	const char *name = o->cols[i];
+	SQLUSMALLINT col = (SQLUSMALLINT)(i + 1);
+	SQLLEN ind = 0;
+	SQLRETURN r = SQL_SUCCESS;
+	char s[96], frac[16];
+	int n;
+
+	switch (o->ctype[i]) {
+	case C_FLOAT: {
+		double f = 0;
+
+		r = SQLGetData(o->stmt, col, SQL_C_DOUBLE, &f, sizeof(f),
+		    &ind);
+		if (!SQL_SUCCEEDED(r))
+			break;
+		if (ind == SQL_NULL_DATA)
+			goto null;
+		if (!isfinite(f)) {
+			n = snprintf(s, sizeof(s), "%s", isnan(f) ? "NaN" :
+			    f < 0 ? "-Infinity" : "Infinity");
+			ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
+		} else {
+			ep_rec_set(row, name, EP_T_NUM, s,
+			    put_double(s, sizeof(s), f));
+		}
+		return 0;
+	}
+	case C_DATE: {
+		SQL_DATE_STRUCT d;
+
+		r = SQLGetData(o->stmt, col, SQL_C_TYPE_DATE, &d, sizeof(d),
+		    &ind);
+		if (!SQL_SUCCEEDED(r))
+			break;
+		if (ind == SQL_NULL_DATA)
+			goto null;
+		n = snprintf(s, sizeof(s), "%04d-%02u-%02u", d.year, d.month,
+		    d.day);
+		ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
+		return 0;
+	}
+	case C_TIME: {
+		SQL_TIME_STRUCT t;
+
+		r = SQLGetData(o->stmt, col, SQL_C_TYPE_TIME, &t, sizeof(t),
+		    &ind);
+		if (!SQL_SUCCEEDED(r))
+			break;
+		if (ind == SQL_NULL_DATA)
+			goto null;
+		n = snprintf(s, sizeof(s), "%02u:%02u:%02u", t.hour,
+		    t.minute, t.second);
+		ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
+		return 0;
+	}
+	case C_TS: {
+		SQL_TIMESTAMP_STRUCT t;
+
+		r = SQLGetData(o->stmt, col, SQL_C_TYPE_TIMESTAMP, &t,
+		    sizeof(t), &ind);
+		if (!SQL_SUCCEEDED(r))
+			break;
+		if (ind == SQL_NULL_DATA)
+			goto null;
+		put_fraction(frac, sizeof(frac), t.fraction);
+		n = snprintf(s, sizeof(s), "%04d-%02u-%02uT%02u:%02u:%02u%s",
+		    t.year, t.month, t.day, t.hour, t.minute, t.second, frac);
+		ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
+		return 0;
+	}
+	case C_HEX: {
+		static const char digits[] = "0123456789abcdef";
+		size_t len;
+		char *hex;
+
+		n = get_chunks(o, col, true, err);
+		if (n < 0)
+			return -1;
+		if (n == 1)
+			goto null;
+		len = o->len;
+		hex = ep_xmalloc(2 * len + 1);
+		for (size_t k = 0; k < len; k++) {
+			hex[2 * k] = digits[(unsigned char)o->buf[k] >> 4];
+			hex[2 * k + 1] = digits[(unsigned char)o->buf[k] & 15];
+		}
+		ep_rec_set(row, name, EP_T_STR, hex, 2 * len);
+		free(hex);
+		return 0;
+	}
+	default:
+		n = get_chunks(o, col, false, err);
+		if (n < 0)
+			return -1;
+		if (n == 1)
+			goto null;
+		if (o->ctype[i] == C_NUM) {
+			ep_rec_set(row, name, EP_T_NUM, o->buf, o->len);
+		} else if (o->ctype[i] == C_BOOL) {
+			bool t = o->len > 0 && o->buf[0] != '0' &&
+			    o->buf[0] != 'f' && o->buf[0] != 'F';
+
+			ep_rec_set(row, name, EP_T_BOOL, t ? "true" : "false",
+			    t ? 4 : 5);
+		} else {
+			ep_rec_set(row, name, EP_T_STR, o->buf, o->len);
+		}
+		return 0;
+	}
+	stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+	return -1;
+null:
+	ep_rec_set(row, name, EP_T_NULL, NULL, 0);
+	return 0;
+}
+
+static int
+od_next(void *h, struct ep_rec *row, struct ep_error *err)
+{
+	struct od *o = h;
+	SQLRETURN r;
+
+	if (!o->rows)
+		return 0;
+	r = SQLFetch(o->stmt);
+	if (r == SQL_NO_DATA) {
+		o->rows = false;
+		return 0;
+	}
+	if (!SQL_SUCCEEDED(r)) {
+		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+		stmt_end(o);
+		return -1;
+	}
+	o->nrows++;
+	for (size_t i = 0; i < o->ncols; i++)
+		if (put_value(o, row, i, err) < 0) {
+			stmt_end(o);
+			return -1;
+		}
+	return 1;
+}
+
+static int
+end_tran(struct od *o, SQLSMALLINT how, struct ep_error *err)
+{
+	SQLRETURN r = SQLEndTran(SQL_HANDLE_DBC, o->dbc, how);
+
+	if (!SQL_SUCCEEDED(r)) {
+		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+		SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT,
+		    (SQLPOINTER)SQL_AUTOCOMMIT_ON, 0);
+		return -1;
+	}
+	SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT,
+	    (SQLPOINTER)SQL_AUTOCOMMIT_ON, 0);
+	return 0;
+}
+
+static int
+od_exec(void *h, const char *sql, struct ep_error *err)
+{
+	struct od *o = h;
+	SQLRETURN r;
+	int rc = 0;
+
+	stmt_end(o);
+	if (strcasecmp(sql, "BEGIN") == 0) {
+		if (!SQL_SUCCEEDED(SQLSetConnectAttr(o->dbc,
+		    SQL_ATTR_AUTOCOMMIT, (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0))) {
+			stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcasecmp(sql, "COMMIT") == 0)
+		return end_tran(o, SQL_COMMIT, err);
+	if (strcasecmp(sql, "ROLLBACK") == 0)
+		return end_tran(o, SQL_ROLLBACK, err);
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
+	    &o->stmt))) {
+		o->stmt = NULL;
+		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+		return -1;
+	}
+	r = SQLExecDirect(o->stmt, (SQLCHAR *)sql, SQL_NTS);
+	if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
+		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+		rc = -1;
+	}
+	stmt_end(o);
+	return rc;
+}
+
+static const char *const *
+od_columns(void *h, size_t *n)
+{
+	struct od *o = h;
+
+	*n = o->ncols;
+	return (const char *const *)o->cols;
+}
+
+static void
+od_close(void *h)
+{
+	struct od *o = h;
+
+	if (o == NULL)
+		return;
+	stmt_end(o);
+	if (o->dbc != NULL)
+		SQLDisconnect(o->dbc);
+	od_free(o);
 }
 
 const struct ep_db_ops ep_db_odbc_ops = {
 	.name = "odbc",
-	.open = odbc_open,
+	.open = od_open,
+	.query = od_query,
+	.next = od_next,
+	.exec = od_exec,
+	.close = od_close,
+	.placeholder = od_placeholder,
+	.columns = od_columns,
 };
