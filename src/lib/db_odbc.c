@@ -523,6 +523,7 @@ od_query(void *h, const char *sql, const char *const *values, size_t np,
 {
 	struct od *o = h;
 	size_t *idx = NULL, n = 0;
+	SQLSMALLINT nmark = 0;
 	char *text;
 	SQLRETURN r;
 	int rc = -1;
@@ -538,6 +539,13 @@ od_query(void *h, const char *sql, const char *const *values, size_t np,
 	}
 	if (!SQL_SUCCEEDED(SQLPrepare(o->stmt, (SQLCHAR *)text, SQL_NTS))) {
 		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
+		goto out;
+	}
+	if (SQL_SUCCEEDED(SQLNumParams(o->stmt, &nmark)) && nmark >= 0 &&
+	    (size_t)nmark != n) {
+		ep_error_set(err, EP_EXIT_DATAERR, "SQL error: the statement "
+		    "has %zu '?' placeholders of its own (use :name "
+		    "parameters)", (size_t)nmark - n);
 		goto out;
 	}
 	o->pval = ep_xcalloc(n + 1, sizeof(*o->pval));
