@@ -38,8 +38,9 @@ INSERT INTO people VALUES
   2.5, '');
 SQL
 	# BoolsAsChar=0: booleans as SQL_BIT rather than psqlODBC's default
-	# char(5).
-	export URL="odbc:Driver=PostgreSQL test;Server=127.0.0.1;Port=$PGPORT_T;Database=sis;UID=etl;BoolsAsChar=0"
+	# char(5); UseDeclareFetch=1: rows come from a cursor 2000 at a time
+	# (psqlODBC otherwise reads the whole result before the first row).
+	export URL="odbc:Driver=PostgreSQL test;Server=127.0.0.1;Port=$PGPORT_T;Database=sis;UID=etl;BoolsAsChar=0;UseDeclareFetch=1;Fetch=2000"
 	export SIS_PASSWORD=s3cret-pw
 	export URL_DOWN="odbc:Driver=PostgreSQL test;Server=127.0.0.1;Port=$(free_port);Database=sis;UID=etl"
 	export BAD_COLUMN='column "nosuch" does not exist (SQLSTATE 42703)'
