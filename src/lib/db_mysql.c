@@ -45,11 +45,18 @@
 
 #define MY_BUF 256		/* first buffer for a text value */
 
+static void my_prep_end(void *h);
+
 enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_BITS, C_DATETIME, C_HEX };
 
 struct my {
 	MYSQL *conn;
 	MYSQL_STMT *stmt;
+	MYSQL_STMT *pstmt;	/* db-load's prepared INSERT */
+	size_t pn;		/* its parameters */
+	MYSQL_BIND *pb;
+	unsigned long *plen;
+	signed char *pbool;
 	char **cols;
 	enum coltype *ctype;
 	MYSQL_BIND *rb;		/* result binds, one per column */
@@ -662,10 +669,184 @@ my_close(void *h)
 	if (m == NULL)
 		return;
 	stmt_end(m);
+	my_prep_end(m);
 	mysql_close(m->conn);
 	free(m->big);
 	free(m->hex);
 	free(m);
+}
+
+/* ------------------------------------------------------ bulk loading */
+
+/* Append the quoted identifier at *p ("..." with "" doubled) to m. */
+static const char *
+copy_ident(FILE *f, const char *p)
+{
+	const char *s = p;
+
+	if (*p != '"')
+		return NULL;
+	for (p++; *p; p++)
+		if (*p == '"' && *++p != '"')
+			break;
+	fwrite(s, 1, (size_t)(p - s), f);
+	return p;
+}
+
+/*
+ * db.c writes a SQLite/PostgreSQL upsert: INSERT ... ON CONFLICT (k) DO
+ * UPDATE SET "c" = excluded."c", ... (or DO NOTHING).  MySQL says ON
+ * DUPLICATE KEY UPDATE "c" = VALUES("c"), and the key is whichever
+ * unique index the row collides with.
+ */
+static char *
+upsert_sql(const char *sql)
+{
+	const char *on = strstr(sql, " ON CONFLICT (");
+	const char *p;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (on == NULL)
+		return ep_xstrdup(sql);
+	f = open_memstream(&buf, &len);
+	if (f == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	fwrite(sql, 1, (size_t)(on - sql), f);
+	fputs(" ON DUPLICATE KEY UPDATE ", f);
+	p = strstr(on, ") DO ");
+	if (p != NULL && strncmp(p, ") DO NOTHING", 12) == 0) {
+		/* Update a key column to itself: no change, no error. */
+		p = on + strlen(" ON CONFLICT (");
+		if (copy_ident(f, p) == NULL)
+			goto bad;
+		fputs(" = ", f);
+		copy_ident(f, p);
+	} else if (p != NULL && strncmp(p, ") DO UPDATE SET ", 16) == 0) {
+		p += 16;
+		while (*p) {
+			p = copy_ident(f, p);
+			if (p == NULL || strncmp(p, " = excluded.", 12) != 0)
+				goto bad;
+			fputs(" = VALUES(", f);
+			p = copy_ident(f, p + 12);
+			if (p == NULL)
+				goto bad;
+			fputc(')', f);
+			if (strncmp(p, ", ", 2) == 0) {
+				fputs(", ", f);
+				p += 2;
+			} else if (*p != '\0') {
+				goto bad;
+			}
+		}
+	} else {
+		goto bad;
+	}
+	fclose(f);
+	return buf;
+bad:
+	fclose(f);
+	free(buf);
+	return ep_xstrdup(sql);
+}
+
+static void
+my_prep_end(void *h)
+{
+	struct my *m = h;
+
+	if (m->pstmt != NULL)
+		mysql_stmt_close(m->pstmt);
+	m->pstmt = NULL;
+	free(m->pb);
+	free(m->plen);
+	free(m->pbool);
+	m->pb = NULL;
+	m->plen = NULL;
+	m->pbool = NULL;
+	m->pn = 0;
+}
+
+static int
+my_prep_begin(void *h, const char *sql, struct ep_error *err)
+{
+	struct my *m = h;
+	char *my = upsert_sql(sql), *text;
+	size_t *idx = NULL, n = 0;
+	int rc = -1;
+
+	stmt_end(m);
+	my_prep_end(m);
+	m->nrows = 0;
+	text = positional(my, &idx, &n);
+	m->pstmt = mysql_stmt_init(m->conn);
+	if (m->pstmt == NULL) {
+		conn_error(m, err);
+		goto out;
+	}
+	if (mysql_stmt_prepare(m->pstmt, text, strlen(text)) != 0) {
+		set_error(m, mysql_stmt_errno(m->pstmt),
+		    mysql_stmt_sqlstate(m->pstmt), mysql_stmt_error(m->pstmt),
+		    err);
+		goto out;
+	}
+	m->pn = n;
+	m->pb = ep_xcalloc(n + 1, sizeof(*m->pb));
+	m->plen = ep_xcalloc(n + 1, sizeof(*m->plen));
+	m->pbool = ep_xcalloc(n + 1, sizeof(*m->pbool));
+	rc = 0;
+out:
+	if (rc < 0)
+		my_prep_end(m);
+	free(idx);
+	free(text);
+	free(my);
+	return rc;
+}
+
+/* One row: booleans go as 1 or 0 (BOOLEAN is tinyint(1)), the rest as
+ * text the server converts to the column's type. */
+static int
+my_prep_row(void *h, const struct ep_field *const *vals, size_t n,
+    struct ep_error *err)
+{
+	struct my *m = h;
+
+	if (m->pstmt == NULL || n != m->pn) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "no prepared statement "
+		    "for %zu values", n);
+		return -1;
+	}
+	memset(m->pb, 0, n * sizeof(*m->pb));
+	for (size_t i = 0; i < n; i++) {
+		const struct ep_field *f = vals[i];
+		MYSQL_BIND *b = &m->pb[i];
+
+		if (f == NULL || f->type == EP_T_NULL) {
+			b->buffer_type = MYSQL_TYPE_NULL;
+		} else if (f->type == EP_T_BOOL) {
+			m->pbool[i] = f->val[0] == 't';
+			b->buffer_type = MYSQL_TYPE_TINY;
+			b->buffer = &m->pbool[i];
+		} else {
+			b->buffer_type = MYSQL_TYPE_STRING;
+			b->buffer = (void *)f->val;
+			m->plen[i] = f->vlen;
+			b->buffer_length = f->vlen;
+			b->length = &m->plen[i];
+		}
+	}
+	if ((n > 0 && mysql_stmt_bind_param(m->pstmt, m->pb)) ||
+	    mysql_stmt_execute(m->pstmt) != 0) {
+		set_error(m, mysql_stmt_errno(m->pstmt),
+		    mysql_stmt_sqlstate(m->pstmt), mysql_stmt_error(m->pstmt),
+		    err);
+		return -1;
+	}
+	m->nrows++;
+	return 0;
 }
 
 const struct ep_db_ops ep_db_mysql_ops = {
@@ -678,4 +859,7 @@ const struct ep_db_ops ep_db_mysql_ops = {
 	.placeholder = my_placeholder,
 	.columns = my_columns,
 	.begin_sql = "START TRANSACTION",
+	.prep_begin = my_prep_begin,
+	.prep_row = my_prep_row,
+	.prep_end = my_prep_end,
 };
