@@ -50,7 +50,10 @@ SQL
 @test "ODBC/SQLite: a SQL error after rows have streamed passes nothing on" { be_late_error; }
 
 @test "ODBC: a DSN of odbc.ini, and non-ASCII text in the SQL itself" {
-	run --separate-stderr sis-extract --db odbc:sis \
+	# The SQLite driver leaks what it reads of a DSN's odbc.ini entry
+	# (under ASan the leak check would fail the run for the driver's sake).
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		run --separate-stderr sis-extract --db odbc:sis \
 		--sql "SELECT 'é 😀' AS lit, name AS \"naïve\" FROM people WHERE id = 3"
 	assert_success
 	assert_output '{"lit":"é 😀","naïve":"山田 美咲 😀"}'
