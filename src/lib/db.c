@@ -470,6 +470,13 @@ ep_db_type(struct ep_db *db, const char *generic, bool key)
 				continue;
 			if (db->ops == &ep_db_pg_ops)
 				return types[i].pg;
+			if (db->ops == &ep_db_mysql_ops)
+				/* TEXT cannot be a key without a prefix length;
+				 * NUMERIC alone would be DECIMAL(10,0). */
+				return i == 0 ? (key ? "varchar(255)" : "text") :
+				    i == 3 ? "decimal(38,10)" : i == 4 ? "double" :
+				    i == 6 ? "datetime" : i == 2 ? "bigint" :
+				    types[i].sqlite;
 			if (!is_mssql(db))
 				return types[i].sqlite;
 			/* An index key holds at most 900 bytes. */
