@@ -833,3 +833,66 @@ ep_http_get_stats(const struct ep_http *h, struct ep_http_stats *st)
 	*st = h->st;
 	st->limit = h->limit;
 }
+
+/* Whether host is this machine, where plain http exposes nothing. */
+static bool
+loopback(const char *host)
+{
+	return host != NULL && (strcmp(host, "localhost") == 0 ||
+	    strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
+}
+
+int
+ep_lms_site_open(const char *lms, const char *url, const char *token_file,
+    bool dry_run, struct ep_http_opts *ho, char **base, char **token,
+    struct ep_http **http, struct ep_error *err)
+{
+	bool moodle = strcmp(lms, "moodle") == 0;
+	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
+	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
+	struct ep_url pu;
+	size_t n;
+
+	if (url == NULL)
+		url = getenv(env_url);
+	if (url == NULL || *url == '\0') {
+		ep_error_set(err, EP_EXIT_CONFIG, "no %s URL: give --url or "
+		    "set %s", lms, env_url);
+		return -1;
+	}
+	if (ep_url_parse(url, &pu, err) < 0)
+		return -1;
+	if ((strcmp(pu.scheme, "https") != 0 && strcmp(pu.scheme, "http")
+	    != 0) || pu.host == NULL || *pu.host == '\0') {
+		char *m = ep_url_mask(url);
+
+		ep_error_set(err, EP_EXIT_CONFIG, "'%s' is not an http(s) "
+		    "URL", m);
+		free(m);
+		ep_url_free(&pu);
+		return -1;
+	}
+	if (strcmp(pu.scheme, "http") == 0 && !loopback(pu.host)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "refusing to send a token "
+		    "over plain http to '%s': use https", pu.host);
+		ep_url_free(&pu);
+		return -1;
+	}
+	ep_url_free(&pu);
+	*base = ep_xstrdup(url);
+	n = strlen(*base);
+	while (n > 0 && (*base)[n - 1] == '/')
+		(*base)[--n] = '\0';
+	*token = ep_secret_get(env_tok, token_file, !dry_run, err);
+	if (*token == NULL && (err->code != 0 || !dry_run))
+		return -1;
+	if (dry_run)
+		return 0;
+	if (ho->retry_max_ms < ho->retry_base_ms)
+		ho->retry_max_ms = ho->retry_base_ms;
+	if (ho->connect_timeout_ms > ho->timeout_ms)
+		ho->connect_timeout_ms = ho->timeout_ms;
+	ho->bearer = moodle ? NULL : *token;
+	*http = ep_http_new(ho, err);
+	return *http == NULL ? -1 : 0;
+}

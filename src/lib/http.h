@@ -176,4 +176,19 @@ bool ep_http_same_origin(const char *a, const char *b);
 /* Milliseconds on a monotonic clock. */
 long long ep_http_now_ms(void);
 
+/*
+ * Open an LMS site for lms-fetch and lms-push.  lms is "moodle" or
+ * "canvas"; url is --url or NULL for $MOODLE_URL / $CANVAS_URL, which must
+ * be https (plain http only to this machine, where a token crosses no
+ * network); the token comes from token_file or $MOODLE_TOKEN /
+ * $CANVAS_TOKEN (optional when dry_run).  ho holds the caller's pool
+ * settings; the Canvas token becomes its bearer.  Sets *base (the URL
+ * without trailing slashes) and *token (malloc'd; NULL possible in a dry
+ * run) and, unless dry_run, *http.  0, or -1 with err (78 bad URL or no
+ * token, 77/66 token file refused or missing).
+ */
+int ep_lms_site_open(const char *lms, const char *url, const char *token_file,
+    bool dry_run, struct ep_http_opts *ho, char **base, char **token,
+    struct ep_http **http, struct ep_error *err);
+
 #endif

@@ -415,72 +415,24 @@ read_changes(struct push *p, struct ep_error *err)
 	return n < 0 ? -1 : 0;
 }
 
-/* Whether host is this machine, where plain http exposes nothing. */
-static bool
-loopback(const char *host)
-{
-	return host != NULL && (strcmp(host, "localhost") == 0 ||
-	    strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
-}
-
 static int
 setup(struct push *p, struct ep_error *err)
 {
 	const struct opts *o = p->o;
-	bool moodle = strcmp(o->lms, "moodle") == 0;
-	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
-	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
-	const char *url = o->url ? o->url : getenv(env_url);
 	struct ep_http_opts ho;
-	struct ep_url pu;
-	size_t n;
 
-	if (url == NULL || *url == '\0') {
-		ep_error_set(err, EP_EXIT_CONFIG, "no %s URL: give --url or "
-		    "set %s", o->lms, env_url);
-		return -1;
-	}
-	if (ep_url_parse(url, &pu, err) < 0)
-		return -1;
-	if ((strcmp(pu.scheme, "https") != 0 && strcmp(pu.scheme, "http")
-	    != 0) || pu.host == NULL || *pu.host == '\0') {
-		char *m = ep_url_mask(url);
-
-		ep_error_set(err, EP_EXIT_CONFIG, "'%s' is not an http(s) "
-		    "URL", m);
-		free(m);
-		ep_url_free(&pu);
-		return -1;
-	}
-	if (strcmp(pu.scheme, "http") == 0 && !loopback(pu.host)) {
-		ep_error_set(err, EP_EXIT_CONFIG, "refusing to send a token "
-		    "over plain http to '%s': use https", pu.host);
-		ep_url_free(&pu);
-		return -1;
-	}
-	ep_url_free(&pu);
-	p->base = ep_xstrdup(url);
-	n = strlen(p->base);
-	while (n > 0 && p->base[n - 1] == '/')
-		p->base[--n] = '\0';
-	p->token = ep_secret_get(env_tok, o->token_file, !o->dry_run, err);
-	if (p->token == NULL && (err->code != 0 || !o->dry_run))
-		return -1;
-	if (o->dry_run)
-		return 0;
 	ep_http_opts_default(&ho);
 	ho.jobs = o->jobs;
 	ho.retries = o->retries;
 	ho.retry_base_ms = o->retry_base_ms;
-	if (ho.retry_max_ms < o->retry_base_ms)
-		ho.retry_max_ms = o->retry_base_ms;
 	ho.timeout_ms = o->timeout_s * 1000;
-	if (ho.connect_timeout_ms > ho.timeout_ms)
-		ho.connect_timeout_ms = ho.timeout_ms;
 	ho.cacert = o->cacert;
-	ho.bearer = moodle ? NULL : p->token;
 	ho.user_agent = "edpipe/" EP_VERSION " (lms-push)";
-	p->http = ep_http_new(&ho, err);
+	if (ep_lms_site_open(o->lms, o->url, o->token_file, o->dry_run, &ho,
+	    &p->base, &p->token, &p->http, err) < 0)
+		return -1;
+	if (o->dry_run)
+		return 0;
 	return p->http == NULL ? -1 : 0;
 }
 
