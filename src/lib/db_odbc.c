@@ -228,8 +228,15 @@ state_code(const char *st, const char *msg, bool connecting)
 		return EP_EXIT_NOPERM;
 	if (strncmp(st, "IM", 2) == 0)
 		return EP_EXIT_CONFIG;
+	/* 57P0x: the server shut the session down (PostgreSQL's operator
+	 * intervention); drivers also report a dropped link as HY000 with
+	 * the server's or libpq's words, depending on when it noticed. */
 	if (strncmp(st, "08", 2) == 0 || strcmp(st, "HYT00") == 0 ||
-	    strcmp(st, "HYT01") == 0)
+	    strcmp(st, "HYT01") == 0 || strncmp(st, "57P0", 4) == 0 ||
+	    strstr(msg, "terminating connection") != NULL ||
+	    strstr(msg, "server closed the connection") != NULL ||
+	    strstr(msg, "no connection to the server") != NULL ||
+	    strstr(msg, "could not receive data from server") != NULL)
 		return EP_EXIT_UNAVAILABLE;
 	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
 		return EP_EXIT_TEMPFAIL;
