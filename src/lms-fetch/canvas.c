@@ -211,7 +211,7 @@ paged_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 
 	(void)h;
 	j = canvas_check(r, p->what, &err) < 0 ? NULL :
-	    reply_json(r, p->what, &err);
+	    ep_lms_reply_json(r, p->what, &err);
 	if (j != NULL && !json_is_array(j)) {
 		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "%s: the reply is "
 		    "not a list", p->what);
@@ -465,7 +465,7 @@ status_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	snprintf(what, sizeof(what), "provisioning report (%s)", rp->part);
 	if (canvas_check(r, what, &err) < 0)
 		return report_fail(rp, &err);
-	j = reply_json(r, what, &err);
+	j = ep_lms_reply_json(r, what, &err);
 	if (j == NULL)
 		return report_fail(rp, &err);
 	if (rp->status_url == NULL) {

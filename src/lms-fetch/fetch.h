@@ -18,6 +18,7 @@
 
 #include "atomic.h"
 #include "http.h"
+#include "lmsjson.h"
 #include "rec.h"
 
 struct strv {
@@ -86,9 +87,6 @@ void fetch_page(struct fetch *f);
 
 /* Set field name of rec from JSON value v (NULL or missing: null). */
 void rec_set_json(struct ep_rec *rec, const char *name, json_t *v);
-/* Parse a reply body as JSON; NULL with err (69) naming what. */
-json_t *reply_json(const struct ep_http_req *r, const char *what,
-    struct ep_error *err);
 /* Append "/"-joined text to the base URL: a malloc'd URL. */
 char *url_join(const struct fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

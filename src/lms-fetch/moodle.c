@@ -59,31 +59,7 @@ ws_request(const struct fetch *f, const char *function)
 static json_t *
 ws_reply(const struct ep_http_req *r, const char *what, struct ep_error *err)
 {
-	json_t *j, *exc;
-
-	if (ep_http_check(r, err) < 0)
-		return NULL;
-	j = reply_json(r, what, err);
-	if (j == NULL)
-		return NULL;
-	exc = json_is_object(j) ? json_object_get(j, "exception") : NULL;
-	if (exc != NULL) {
-		const char *code = json_string_value(json_object_get(j,
-		    "errorcode"));
-		const char *msg = json_string_value(json_object_get(j,
-		    "message"));
-		bool auth = code != NULL && (strcmp(code, "invalidtoken") == 0 ||
-		    (strcmp(code, "accessexception") == 0 && msg != NULL &&
-		    strcasestr(msg, "invalid token") != NULL));
-
-		ep_error_set(err, auth ? EP_EXIT_NOPERM : EP_EXIT_UNAVAILABLE,
-		    "%s: Moodle error %s: %s", what, code ? code : "(none)",
-		    msg ? msg : json_string_value(exc) ? json_string_value(exc)
-		    : "(no message)");
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ep_moodle_reply(r, what, EP_EXIT_UNAVAILABLE, err);
 }
 
 static void

@@ -389,7 +389,7 @@ step_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		return 0;
 	}
 	if (canvas_check(r, what, &err) < 0 ||
-	    (j = reply_json(r, what, &err)) == NULL) {
+	    (j = ep_lms_reply_json(r, what, &err)) == NULL) {
 		rc = change_fail(k->p, c, &err);
 		cop_free(k);
 		return rc;
@@ -469,6 +469,15 @@ start(struct cop *k)
 	}
 	if (k->p->o->dry_run)
 		cop_free(k);
+}
+
+/* Whether two changes are about the same user in the same course. */
+static bool
+same_pair(const struct change *a, const struct change *b)
+{
+	return a->course != NULL && b->course != NULL && a->user != NULL &&
+	    b->user != NULL && strcmp(a->course, b->course) == 0 &&
+	    strcmp(a->user, b->user) == 0;
 }
 
 /* --- SIS import --- */
@@ -630,7 +639,7 @@ import_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		return 0;
 	}
 	if (canvas_check(r, "SIS import", &err) < 0 ||
-	    (j = reply_json(r, "SIS import", &err)) == NULL) {
+	    (j = ep_lms_reply_json(r, "SIS import", &err)) == NULL) {
 		if (err.code == EP_EXIT_NOPERM ||
 		    err.code == EP_EXIT_SOFTWARE) {
 			p->fatal = err;
@@ -751,16 +760,40 @@ sis_import(struct push *p)
 int
 canvas_push(struct push *p)
 {
+	size_t *round, rounds = 1;
+
 	if (p->o->sis_import)
 		return sis_import(p);
-	for (size_t i = 0; i < p->n; i++) {
-		struct cop *k = ep_xcalloc(1, sizeof(*k));
+	/*
+	 * Changes run concurrently, but two changes of one user in one
+	 * course (a drop, then an add) must happen in input order: the nth
+	 * change of a (course, user) pair goes in round n, after the pool
+	 * has finished the round before.
+	 */
+	round = ep_xcalloc(p->n ? p->n : 1, sizeof(*round));
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (round[j] == round[i] && same_pair(&p->ch[i],
+			    &p->ch[j])) {
+				round[i]++;
+				j = (size_t)-1;	/* rescan: the new round may clash */
+				if (round[i] + 1 > rounds)
+					rounds = round[i] + 1;
+			}
+	for (size_t r = 0; r < rounds && p->fatal.code == 0; r++) {
+		for (size_t i = 0; i < p->n; i++) {
+			struct cop *k;
 
-		k->p = p;
-		k->c = &p->ch[i];
-		start(k);
+			if (round[i] != r)
+				continue;
+			k = ep_xcalloc(1, sizeof(*k));
+			k->p = p;
+			k->c = &p->ch[i];
+			start(k);
+		}
+		if (!p->o->dry_run)
+			run_pool(p);
 	}
-	if (!p->o->dry_run)
-		run_pool(p);
+	free(round);
 	return 0;
 }

@@ -527,21 +527,6 @@ opt_role_id(const struct opts *o, const char *name)
 	return 0;
 }
 
-json_t *
-reply_json(const struct ep_http_req *r, const char *what,
-    struct ep_error *err)
-{
-	json_error_t je;
-	json_t *j = json_loadb(r->resp ? r->resp : "", r->resp_len,
-	    JSON_DECODE_ANY, &je);
-
-	if (j == NULL)
-		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is not "
-		    "JSON: %s (byte %zu of %zu)", what, je.text,
-		    (size_t)je.position, r->resp_len);
-	return j;
-}
-
 char *
 url_escape(const char *s)
 {

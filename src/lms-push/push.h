@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "http.h"
+#include "lmsjson.h"
 #include "rec.h"
 
 enum op { OP_ADD, OP_DROP, OP_UPDATE };
@@ -78,9 +79,6 @@ void change_failf(struct change *c, const char *fmt, ...)
 
 /* The role id of name from --role-id, or 0. */
 long long opt_role_id(const struct opts *o, const char *name);
-/* Parse a reply body as JSON; NULL with err (69) naming what. */
-json_t *reply_json(const struct ep_http_req *r, const char *what,
-    struct ep_error *err);
 /* Percent-encode s for a URL path segment or query value (malloc'd). */
 char *url_escape(const char *s);
 /* Append text to the base URL: a malloc'd URL. */

@@ -354,7 +354,10 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	assert_failure 75
 	[ -z "$output" ]
 	[[ "$stderr" == *"HTTP 503 after 3 attempts"* ]]
-	[ "$(stat "$CANVAS_URL" faults)" -eq 3 ]
+	# Three attempts of the request that failed; the other course's
+	# requests run concurrently and may meet a fault too, before the
+	# run stops: how many depends on timing.
+	[ "$(stat "$CANVAS_URL" faults)" -ge 3 ]
 }
 
 @test "--partial writes the complete courses and still fails" {

@@ -1,0 +1,53 @@
+/*
+ * lmsjson.c - JSON replies of the LMS APIs, and Moodle's error object.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "lmsjson.h"
+
+json_t *
+ep_lms_reply_json(const struct ep_http_req *r, const char *what,
+    struct ep_error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(r->resp ? r->resp : "", r->resp_len,
+	    JSON_DECODE_ANY, &je);
+
+	if (j == NULL)
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is not "
+		    "JSON: %s (byte %zu of %zu)", what, je.text,
+		    (size_t)je.position, r->resp_len);
+	return j;
+}
+
+json_t *
+ep_moodle_reply(const struct ep_http_req *r, const char *what,
+    int other_code, struct ep_error *err)
+{
+	json_t *j, *exc;
+
+	if (ep_http_check(r, err) < 0)
+		return NULL;
+	j = ep_lms_reply_json(r, what, err);
+	if (j == NULL)
+		return NULL;
+	exc = json_is_object(j) ? json_object_get(j, "exception") : NULL;
+	if (exc != NULL) {
+		const char *code = json_string_value(json_object_get(j,
+		    "errorcode"));
+		const char *msg = json_string_value(json_object_get(j,
+		    "message"));
+		bool auth = code != NULL && (strcmp(code, "invalidtoken") == 0 ||
+		    (strcmp(code, "accessexception") == 0 && msg != NULL &&
+		    strcasestr(msg, "invalid token") != NULL));
+
+		ep_error_set(err, auth ? EP_EXIT_NOPERM : other_code,
+		    "%s: Moodle error %s: %s", what, code ? code : "(none)",
+		    msg ? msg : json_string_value(exc) ? json_string_value(exc)
+		    : "(no message)");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
