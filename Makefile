@@ -109,8 +109,8 @@ clean:
 # Fuzzing (clang's libFuzzer): each target runs FUZZ_SECONDS, growing its
 # corpus in tests/fuzz/corpus/TARGET; crashes land in build/fuzz/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := ndjson csv url
-FUZZ_LIB := src/lib/rec.c src/lib/msg.c src/lib/secret.c
+FUZZ_TARGETS := ndjson csv url mapping
+FUZZ_LIB := src/lib/rec.c src/lib/msg.c src/lib/secret.c src/lib/mapping.c
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1 -std=c11 \
 	-D_GNU_SOURCE -Isrc/lib
 fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
@@ -125,5 +125,5 @@ fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 	done
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/targets.h $(FUZZ_LIB) $(HDRS)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) -ljansson
 .PHONY: fuzz

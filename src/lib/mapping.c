@@ -27,13 +27,14 @@ ep_mapping_free(struct ep_mapping *m)
 	free(m);
 }
 
+static struct ep_mapping *check(json_t *root, const char *path,
+    struct ep_error *err);
+
 struct ep_mapping *
 ep_mapping_load(const char *path, struct ep_error *err)
 {
-	struct ep_mapping *m = NULL;
 	json_error_t je;
-	json_t *root, *val;
-	const char *key;
+	json_t *root;
 	FILE *fp;
 
 	fp = fopen(path, "r");
@@ -50,6 +51,32 @@ ep_mapping_load(const char *path, struct ep_error *err)
 		    path, je.line, je.text);
 		return NULL;
 	}
+	return check(root, path, err);
+}
+
+struct ep_mapping *
+ep_mapping_parse(const char *buf, size_t len, const char *name,
+    struct ep_error *err)
+{
+	json_error_t je;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+
+	if (root == NULL) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%d: invalid JSON: %s",
+		    name, je.line, je.text);
+		return NULL;
+	}
+	return check(root, name, err);
+}
+
+/* Check the shape of root (which this steals) and build the mapping. */
+static struct ep_mapping *
+check(json_t *root, const char *path, struct ep_error *err)
+{
+	struct ep_mapping *m = NULL;
+	json_t *val;
+	const char *key;
+
 	if (!json_is_object(root)) {
 		ep_error_set(err, EP_EXIT_DATAERR,
 		    "%s: the mapping must be a JSON object", path);

@@ -34,6 +34,10 @@ struct ep_mapping {
  * "FILE:LINE:" or "FILE: entry 'KEY':" when malformed.
  */
 struct ep_mapping *ep_mapping_load(const char *path, struct ep_error *err);
+/* The same checks on a mapping already in memory; name is used in
+ * messages as the path is. */
+struct ep_mapping *ep_mapping_parse(const char *buf, size_t len,
+    const char *name, struct ep_error *err);
 void ep_mapping_free(struct ep_mapping *m);
 
 #endif

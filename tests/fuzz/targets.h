@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "rec.h"
+#include "mapping.h"
 #include "secret.h"
 
 /* Read every record of data in format fmt; write them in format out.
@@ -110,6 +111,31 @@ fuzz_url(const uint8_t *data, size_t size)
 		ep_url_free(&u);
 	}
 	free(s);
+	return 0;
+}
+
+/* The course mapping: accepted or refused with "fuzz:" and a reason; an
+ * accepted one has every course code and shortname non-empty. */
+static int
+fuzz_mapping(const uint8_t *data, size_t size)
+{
+	struct ep_error err;
+	struct ep_mapping *m = ep_mapping_parse((const char *)data, size,
+	    "fuzz", &err);
+
+	if (m == NULL) {
+		if (strncmp(err.msg, "fuzz", 4) != 0)
+			abort();
+		return 0;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i].ncourses == 0)
+			abort();
+		for (size_t k = 0; k < m->e[i].ncourses; k++)
+			if (*m->e[i].courses[k] == '\0')
+				abort();
+	}
+	ep_mapping_free(m);
 	return 0;
 }
 

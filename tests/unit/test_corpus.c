@@ -57,5 +57,6 @@ main(void)
 	replay("ndjson", fuzz_ndjson);
 	replay("csv", fuzz_csv);
 	replay("url", fuzz_url);
+	replay("mapping", fuzz_mapping);
 	return done_testing();
 }
