@@ -425,11 +425,23 @@ unit_done(struct fetch *f, struct unit *u)
 int
 unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e)
 {
+	struct ep_error le = *e;
+	size_t n;
+
+	/* Name the unit ("course 4766: ...") when the message does not:
+	 * a transport error only knows the URL, the same for every Moodle
+	 * call. */
+	if (u != NULL && u->label != NULL) {
+		n = strlen(u->label);
+		if (strncmp(e->msg, u->label, n) != 0 || e->msg[n] != ':')
+			ep_error_set(&le, e->code, "%s: %s", u->label,
+			    e->msg);
+	}
 	if (f->err.code == 0)
-		f->err = *e;
+		f->err = le;
 	if (!f->o->partial)
 		return -1;
-	ep_warn("%s", e->msg);
+	ep_warn("%s", le.msg);
 	if (u != NULL && !u->done) {
 		u->failed = true;
 		f->failed_units++;

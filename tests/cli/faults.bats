@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Fault injection across the record programs: a full disk under --output,
 # a downstream that closes early (SIGPIPE), SIGTERM in the middle of a run.
-# (Servers that die mid-stream are tested with each network program:
+# (Servers that die mid-stream are also tested with each network program:
 # sis-extract-pg, sis-extract-mssql, lms-fetch, sftp-put.)
 
 bats_require_minimum_version 1.5.0
@@ -136,4 +136,31 @@ PY
 	[ "$st" -eq 143 ] || fail "conduit-fmt exited $st, not by SIGTERM"
 	run ls -A "$BATS_TEST_TMPDIR/out"
 	assert_output ""
+}
+
+# An LMS that dies in the middle of a fetch: the records already read are
+# not passed on as if they were the whole roster.
+@test "an LMS server killed mid-fetch: exit 75, nothing on stdout" {
+	local port spid fpid st=0
+	port=$(free_port)
+	python3 "$ROOT/tests/servers/moodle_server.py" "$port" --token t0k3n \
+		--synthetic 400:5 --delay-ms 20 >"$BATS_TEST_TMPDIR/server.log" 2>&1 &
+	spid=$!
+	wait_port "$port"
+	MOODLE_TOKEN=t0k3n lms-fetch moodle enrollments --url "http://127.0.0.1:$port" \
+		--course-id "$(seq -s, 1 400)" --jobs 2 --retries 2 --retry-base-ms 20 \
+		--timeout 5 >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	fpid=$!
+	# Let some courses come back first.
+	for _ in $(seq 100); do
+		[ "$(curl -fsS "http://127.0.0.1:$port/_stats" | jq .keys)" -ge 20 ] && break
+		sleep 0.05
+	done
+	kill -KILL "$spid"
+	wait "$spid" 2>/dev/null || true
+	wait "$fpid" || st=$?
+	[ "$st" -eq 75 ] || fail "lms-fetch exited $st: $(cat "$BATS_TEST_TMPDIR/err")"
+	[ ! -s "$BATS_TEST_TMPDIR/out" ] || fail "records were passed on"
+	grep -q "^lms-fetch: course [0-9]*: " "$BATS_TEST_TMPDIR/err" ||
+		fail "no message naming the course: $(cat "$BATS_TEST_TMPDIR/err")"
 }
