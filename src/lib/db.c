@@ -674,7 +674,23 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		ld->iskey[i] = true;
 	}
 	db->active = false;
-	if (ops->copy_begin != NULL) {
+	if (ops == &ep_db_odbc_ops && nkeys == 0) {
+		/* ODBC's copy ops take an INSERT, run with parameter arrays
+		 * (the portable upsert below handles keys). */
+		ld->path = L_COPY;
+		m = mem_open(&buf, &len);
+		fprintf(m, "INSERT INTO %s (", ld->qtable);
+		put_cols(m, ld->qcols, ncols);
+		fprintf(m, ") VALUES (");
+		put_placeholders(db, m, 1, ncols);
+		fprintf(m, ")");
+		fclose(m);
+		ld->in_copy = true;
+		if (ops->copy_begin(db->h, buf, err) < 0) {
+			ld->in_copy = false;
+			goto fail;
+		}
+	} else if (ops->copy_begin != NULL && ops != &ep_db_odbc_ops) {
 		ld->path = L_COPY;
 		target = ld->qtable;
 		if (nkeys > 0) {
@@ -791,11 +807,15 @@ fail:
 	return NULL;
 }
 
+/* A value as bound text; ODBC binds booleans as 1/0, as its bulk path
+ * does (an Oracle or SQLite table holds truth as a number). */
 static char *
-value_dup(const struct ep_field *f)
+value_dup(const struct ep_db_load *ld, const struct ep_field *f)
 {
 	if (f == NULL || f->type == EP_T_NULL)
 		return NULL;
+	if (f->type == EP_T_BOOL && ld->db->ops == &ep_db_odbc_ops)
+		return ep_xstrdup(f->val[0] == 't' ? "1" : "0");
 	return ep_xstrndup(f->val, f->vlen);
 }
 
@@ -809,9 +829,9 @@ upsert_row(struct ep_db_load *ld, const struct ep_field *const *vals,
 	if (ld->row_sql != NULL) {
 		for (size_t i = 0; i < n; i++)
 			if (!ld->iskey[i])
-				ld->vals[p++] = value_dup(vals[i]);
+				ld->vals[p++] = value_dup(ld, vals[i]);
 		for (size_t k = 0; k < ld->nkeys; k++)
-			ld->vals[p++] = value_dup(vals[ld->keyidx[k]]);
+			ld->vals[p++] = value_dup(ld, vals[ld->keyidx[k]]);
 		rc = run_values(ld, ld->row_sql, (const char *const *)ld->vals,
 		    p, err);
 		for (size_t i = 0; i < p; i++)
@@ -821,9 +841,9 @@ upsert_row(struct ep_db_load *ld, const struct ep_field *const *vals,
 		return -1;
 	p = 0;
 	for (size_t i = 0; i < n; i++)
-		ld->vals[p++] = value_dup(vals[i]);
+		ld->vals[p++] = value_dup(ld, vals[i]);
 	for (size_t k = 0; k < ld->nkeys; k++)
-		ld->vals[p++] = value_dup(vals[ld->keyidx[k]]);
+		ld->vals[p++] = value_dup(ld, vals[ld->keyidx[k]]);
 	rc = run_values(ld, ld->ins_sql, (const char *const *)ld->vals, p,
 	    err);
 	for (size_t i = 0; i < p; i++)
@@ -847,7 +867,7 @@ ep_db_load_row(struct ep_db_load *ld, const struct ep_field *const *vals,
 		return upsert_row(ld, vals, err);
 	case L_BATCH:
 		for (size_t i = 0; i < ld->ncols; i++)
-			ld->vals[ld->nrows * ld->ncols + i] = value_dup(vals[i]);
+			ld->vals[ld->nrows * ld->ncols + i] = value_dup(ld, vals[i]);
 		if (++ld->nrows == ld->maxrows)
 			return flush_batch(ld, err);
 		return 0;

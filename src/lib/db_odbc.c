@@ -44,6 +44,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@
 #include "secret.h"
 
 #define CHUNK 4096		/* bytes asked of SQLGetData at a time */
+#define BATCH 1000		/* rows per parameter array (bulk load) */
+#define BATCH_BYTES (8u << 20)	/* ... and at most this much bound text */
 
 enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_DATE, C_TIME, C_TS, C_HEX };
 
@@ -76,7 +79,26 @@ struct od {
 	size_t len, cap;
 	char *tmp;
 	size_t tmpcap;
+	/* The bulk load (copy_* ops): a prepared INSERT run with arrays of
+	 * parameters, bmax rows at a time, bn of them queued. */
+	SQLHSTMT bstmt;
+	size_t bcols, bmax, bn;
+	SQLWCHAR **bq;		/* queued values, bn * bcols, NULL: NULL */
+	size_t *bqlen;		/* their lengths in UTF-16 units */
+	size_t *bwidth;		/* each column's widest queued value */
+	SQLWCHAR **barr;	/* per column: the bound array */
+	SQLLEN **bind;		/* per column: the indicators */
+	SQLUSMALLINT *bstat;	/* per row: SQL_PARAM_SUCCESS, _ERROR... */
+	SQLULEN bdone;		/* rows the driver processed */
+	unsigned long bsent;	/* rows executed before this batch */
+	unsigned long bbad;	/* a failed batch: the row blamed, or 0 */
+	bool bfailed;
+	bool bsave;		/* SAVEPOINT works: a failed batch is rerun
+				 * row by row to find the bad row */
+	struct ep_error berr;
 };
+
+static void bulk_free(struct od *o);
 
 /* ------------------------------------------------------------- UTF-16 */
 
@@ -893,9 +915,343 @@ od_close(void *h)
 	if (o == NULL)
 		return;
 	stmt_end(o);
+	bulk_free(o);
 	if (o->dbc != NULL)
 		SQLDisconnect(o->dbc);
 	od_free(o);
+}
+
+/* -------------------------------------------------------- bulk loading */
+
+/*
+ * db-load's rows go through one prepared INSERT executed with arrays of
+ * parameters (SQL_ATTR_PARAMSET_SIZE): a driver that supports them
+ * sends many rows per round trip (psqlODBC), and SQL_ATTR_PARAM_STATUS_PTR
+ * says which row failed, so the caller can name its input line.  A
+ * driver that refuses arrays runs one row per SQLExecute.  These are the
+ * copy_* ops of db.h: copy_begin takes the INSERT (placeholders as
+ * od_placeholder writes them) in place of a COPY.  A SQL error of a batch
+ * is kept and reported by copy_end with the row it blamed (later rows are
+ * dropped unsent); a lost connection fails at once.  Booleans bind as
+ * 1 and 0, which every SQL type for truth takes (Oracle has no boolean).
+ */
+static void
+bulk_clear(struct od *o)
+{
+	for (size_t i = 0; i < o->bn * o->bcols; i++)
+		free(o->bq[i]);
+	o->bn = 0;
+	for (size_t c = 0; c < o->bcols; c++)
+		o->bwidth[c] = 0;
+}
+
+static void
+bulk_free(struct od *o)
+{
+	if (o->bstmt != NULL) {
+		SQLFreeStmt(o->bstmt, SQL_CLOSE);
+		SQLFreeHandle(SQL_HANDLE_STMT, o->bstmt);
+		o->bstmt = NULL;
+	}
+	if (o->bq != NULL)
+		bulk_clear(o);
+	for (size_t c = 0; c < o->bcols; c++) {
+		if (o->barr != NULL)
+			free(o->barr[c]);
+		if (o->bind != NULL)
+			free(o->bind[c]);
+	}
+	free(o->bq);
+	free(o->bqlen);
+	free(o->bwidth);
+	free(o->barr);
+	free(o->bind);
+	free(o->bstat);
+	o->bq = NULL;
+	o->bqlen = NULL;
+	o->bwidth = NULL;
+	o->barr = NULL;
+	o->bind = NULL;
+	o->bstat = NULL;
+	o->bcols = 0;
+}
+
+/* Run sql on a statement of its own; true when it succeeded. */
+static bool
+direct(struct od *o, const char *sql)
+{
+	SQLHSTMT st;
+	SQLRETURN r;
+
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &st)))
+		return false;
+	r = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
+	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	return SQL_SUCCEEDED(r) || r == SQL_NO_DATA;
+}
+
+/* Bind row i of the queued arrays alone (PARAMSET_SIZE 1), or all of
+ * them (i == SIZE_MAX). */
+static int
+bulk_bind(struct od *o, size_t i, struct ep_error *err)
+{
+	size_t n = i == SIZE_MAX ? o->bn : 1, first = i == SIZE_MAX ? 0 : i;
+
+	if (o->bmax > 1 && !SQL_SUCCEEDED(SQLSetStmtAttr(o->bstmt,
+	    SQL_ATTR_PARAMSET_SIZE, (SQLPOINTER)(SQLULEN)n, 0))) {
+		stmt_error(o, SQL_HANDLE_STMT, o->bstmt, err);
+		return -1;
+	}
+	for (size_t c = 0; c < o->bcols; c++) {
+		size_t w = o->bwidth[c] + 1;
+		SQLRETURN r = SQLBindParameter(o->bstmt, (SQLUSMALLINT)(c + 1),
+		    SQL_PARAM_INPUT, SQL_C_WCHAR, SQL_WVARCHAR,
+		    w > 1 ? w - 1 : 1, 0, o->barr[c] + first * w,
+		    (SQLLEN)(w * sizeof(SQLWCHAR)), o->bind[c] + first);
+
+		if (!SQL_SUCCEEDED(r)) {
+			stmt_error(o, SQL_HANDLE_STMT, o->bstmt, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+od_copy_begin(void *h, const char *sql, struct ep_error *err)
+{
+	struct od *o = h;
+	size_t *idx = NULL, n = 0;
+	SQLSMALLINT nmark = 0;
+	SQLULEN got = 0;
+	char *text;
+	int rc = -1;
+
+	stmt_end(o);
+	bulk_free(o);
+	o->bsent = 0;
+	o->bbad = 0;
+	o->bfailed = false;
+	o->nrows = 0;
+	text = positional(sql, &idx, &n);
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
+	    &o->bstmt))) {
+		o->bstmt = NULL;
+		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+		goto out;
+	}
+	if (!SQL_SUCCEEDED(SQLPrepare(o->bstmt, (SQLCHAR *)text, SQL_NTS))) {
+		stmt_error(o, SQL_HANDLE_STMT, o->bstmt, err);
+		goto out;
+	}
+	if (SQL_SUCCEEDED(SQLNumParams(o->bstmt, &nmark)) &&
+	    (size_t)nmark != n) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "the bulk INSERT has %d "
+		    "markers for %zu values", (int)nmark, n);
+		goto out;
+	}
+	o->bcols = n;
+	o->bmax = 1;
+	if (SQL_SUCCEEDED(SQLSetStmtAttr(o->bstmt, SQL_ATTR_PARAMSET_SIZE,
+	    (SQLPOINTER)(SQLULEN)BATCH, 0)) &&
+	    SQL_SUCCEEDED(SQLGetStmtAttr(o->bstmt, SQL_ATTR_PARAMSET_SIZE,
+	    &got, 0, NULL)) && got == BATCH)
+		o->bmax = BATCH;
+	o->bq = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bq));
+	o->bqlen = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bqlen));
+	o->bwidth = ep_xcalloc(n + 1, sizeof(*o->bwidth));
+	o->barr = ep_xcalloc(n + 1, sizeof(*o->barr));
+	o->bind = ep_xcalloc(n + 1, sizeof(*o->bind));
+	o->bstat = ep_xcalloc(o->bmax, sizeof(*o->bstat));
+	for (size_t c = 0; c < n; c++)
+		o->bind[c] = ep_xcalloc(o->bmax, sizeof(SQLLEN));
+	SQLSetStmtAttr(o->bstmt, SQL_ATTR_PARAM_STATUS_PTR, o->bstat, 0);
+	SQLSetStmtAttr(o->bstmt, SQL_ATTR_PARAMS_PROCESSED_PTR, &o->bdone,
+	    0);
+	/* Not every database has savepoints (SQL Server spells them
+	 * SAVE TRANSACTION); without, a failed batch names its row only
+	 * when the driver's status array does. */
+	o->bsave = o->bmax > 1 && direct(o, "SAVEPOINT edpipe_batch") &&
+	    direct(o, "RELEASE SAVEPOINT edpipe_batch");
+	rc = 0;
+out:
+	if (rc < 0)
+		bulk_free(o);
+	free(idx);
+	free(text);
+	return rc;
+}
+
+/* Run the queued rows.  0 (a SQL error is kept in o->berr), or -1 when
+ * the connection is lost or the driver fails otherwise. */
+static int
+bulk_flush(struct od *o, struct ep_error *err)
+{
+	size_t n = o->bn;
+	SQLRETURN r;
+	char st[6], msg[900];
+	int code;
+
+	if (n == 0 || o->bfailed)
+		return 0;
+	for (size_t c = 0; c < o->bcols; c++) {
+		size_t w = o->bwidth[c] + 1;
+
+		free(o->barr[c]);
+		o->barr[c] = ep_xcalloc(n * w, sizeof(SQLWCHAR));
+		for (size_t i = 0; i < n; i++) {
+			const SQLWCHAR *v = o->bq[i * o->bcols + c];
+			size_t len = o->bqlen[i * o->bcols + c];
+
+			if (v == NULL) {
+				o->bind[c][i] = SQL_NULL_DATA;
+				continue;
+			}
+			memcpy(o->barr[c] + i * w, v, len * sizeof(SQLWCHAR));
+			o->bind[c][i] = (SQLLEN)(len * sizeof(SQLWCHAR));
+		}
+	}
+	if (bulk_bind(o, SIZE_MAX, err) < 0)
+		return -1;
+	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
+		o->bsave = false;
+	for (size_t i = 0; i < n; i++)
+		o->bstat[i] = SQL_PARAM_UNUSED;
+	o->bdone = 0;
+	r = SQLExecute(o->bstmt);
+	if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+		/* With arrays, a row may fail while SQLExecute succeeds
+		 * with info. */
+		size_t i;
+
+		for (i = 0; i < n && o->bstat[i] != SQL_PARAM_ERROR; i++)
+			;
+		if (o->bmax == 1 || i == n) {
+			SQLFreeStmt(o->bstmt, SQL_CLOSE);
+			if (o->bsave)
+				direct(o, "RELEASE SAVEPOINT edpipe_batch");
+			o->bsent += n;
+			o->nrows = o->bsent;
+			bulk_clear(o);
+			return 0;
+		}
+	}
+	diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
+	code = state_code(st, msg, false);
+	if (code == EP_EXIT_UNAVAILABLE) {
+		ep_error_set(err, code, "lost the connection to the database "
+		    "after %lu rows: %s (SQLSTATE %s)", o->bsent, msg, st);
+		return -1;
+	}
+	ep_error_set(&o->berr, code, "SQL error: %s (SQLSTATE %s)", msg, st);
+	o->bfailed = true;
+	o->bbad = n == 1 ? o->bsent + 1 : 0;
+	/* The status array names the row when some rows before it
+	 * succeeded (psqlODBC marks every row of a failed batch). */
+	for (size_t i = 0; n > 1 && i < n; i++) {
+		if (o->bstat[i] == SQL_PARAM_ERROR) {
+			if (i > 0)
+				o->bbad = o->bsent + i + 1;
+			break;
+		}
+		if (o->bstat[i] != SQL_PARAM_SUCCESS &&
+		    o->bstat[i] != SQL_PARAM_SUCCESS_WITH_INFO)
+			break;
+	}
+	/* Else go back to before the batch and run it a row at a time:
+	 * the first row that fails is the bad one, with its own error. */
+	SQLFreeStmt(o->bstmt, SQL_CLOSE);
+	if (n > 1 && o->bbad == 0 && o->bsave &&
+	    direct(o, "ROLLBACK TO SAVEPOINT edpipe_batch")) {
+		for (size_t i = 0; i < n; i++) {
+			if (bulk_bind(o, i, err) < 0)
+				return -1;
+			r = SQLExecute(o->bstmt);
+			if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+				SQLFreeStmt(o->bstmt, SQL_CLOSE);
+				continue;
+			}
+			diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
+			code = state_code(st, msg, false);
+			if (code == EP_EXIT_UNAVAILABLE) {
+				ep_error_set(err, code, "lost the connection "
+				    "to the database after %lu rows: %s "
+				    "(SQLSTATE %s)", o->bsent + i, msg, st);
+				return -1;
+			}
+			ep_error_set(&o->berr, code, "SQL error: %s "
+			    "(SQLSTATE %s)", msg, st);
+			o->bbad = o->bsent + i + 1;
+			break;
+		}
+	}
+	SQLFreeStmt(o->bstmt, SQL_CLOSE);
+	bulk_clear(o);
+	return 0;
+}
+
+static int
+od_copy_row(void *h, const struct ep_field *const *vals, size_t n,
+    struct ep_error *err)
+{
+	struct od *o = h;
+	size_t bytes = 0;
+
+	if (o->bstmt == NULL || n != o->bcols) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "ODBC bulk load: %zu "
+		    "values for %zu columns", n, o->bcols);
+		return -1;
+	}
+	if (o->bfailed)
+		return 0;
+	for (size_t c = 0; c < n; c++) {
+		const struct ep_field *f = vals[c];
+		size_t k = o->bn * n + c, units = 0;
+
+		if (f == NULL || f->type == EP_T_NULL) {
+			o->bq[k] = NULL;
+			o->bqlen[k] = 0;
+			continue;
+		}
+		if (f->type == EP_T_BOOL)
+			o->bq[k] = to_wide(f->val[0] == 't' ? "1" : "0", 1,
+			    &units);
+		else
+			o->bq[k] = to_wide(f->val, f->vlen, &units);
+		o->bqlen[k] = units;
+		if (units > o->bwidth[c])
+			o->bwidth[c] = units;
+	}
+	o->bn++;
+	for (size_t c = 0; c < n; c++)
+		bytes += (o->bwidth[c] + 1) * sizeof(SQLWCHAR);
+	if (o->bn == o->bmax || bytes * o->bn >= BATCH_BYTES)
+		return bulk_flush(o, err);
+	return 0;
+}
+
+static int
+od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
+{
+	struct od *o = h;
+	struct ep_error te = { 0 };
+	int rc = 0;
+
+	if (bad_row != NULL)
+		*bad_row = 0;
+	if (o->bstmt == NULL)
+		return -1;
+	if (bulk_flush(o, err != NULL ? err : &te) < 0)
+		rc = -1;
+	else if (o->bfailed) {
+		if (err != NULL)
+			*err = o->berr;
+		if (bad_row != NULL)
+			*bad_row = o->bbad;
+		rc = -1;
+	}
+	bulk_free(o);
+	return rc;
 }
 
 const struct ep_db_ops ep_db_odbc_ops = {
@@ -907,4 +1263,7 @@ const struct ep_db_ops ep_db_odbc_ops = {
 	.close = od_close,
 	.placeholder = od_placeholder,
 	.columns = od_columns,
+	.copy_begin = od_copy_begin,
+	.copy_row = od_copy_row,
+	.copy_end = od_copy_end,
 };
