@@ -7,29 +7,43 @@
 #include "lmsjson.h"
 
 json_t *
-ep_lms_reply_json(const struct ep_http_req *r, const char *what,
+ep_lms_json(const char *body, size_t len, const char *what,
     struct ep_error *err)
 {
 	json_error_t je;
-	json_t *j = json_loadb(r->resp ? r->resp : "", r->resp_len,
+	json_t *j = json_loadb(body ? body : "", body ? len : 0,
 	    JSON_DECODE_ANY, &je);
 
 	if (j == NULL)
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is not "
 		    "JSON: %s (byte %zu of %zu)", what, je.text,
-		    (size_t)je.position, r->resp_len);
+		    (size_t)je.position, body ? len : 0);
 	return j;
+}
+
+json_t *
+ep_lms_reply_json(const struct ep_http_req *r, const char *what,
+    struct ep_error *err)
+{
+	return ep_lms_json(r->resp, r->resp_len, what, err);
 }
 
 json_t *
 ep_moodle_reply(const struct ep_http_req *r, const char *what,
     int other_code, struct ep_error *err)
 {
-	json_t *j, *exc;
-
 	if (ep_http_check(r, err) < 0)
 		return NULL;
-	j = ep_lms_reply_json(r, what, err);
+	return ep_moodle_json(r->resp, r->resp_len, what, other_code, err);
+}
+
+json_t *
+ep_moodle_json(const char *body, size_t len, const char *what,
+    int other_code, struct ep_error *err)
+{
+	json_t *j, *exc;
+
+	j = ep_lms_json(body, len, what, err);
 	if (j == NULL)
 		return NULL;
 	exc = json_is_object(j) ? json_object_get(j, "exception") : NULL;

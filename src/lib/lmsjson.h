@@ -26,4 +26,14 @@ json_t *ep_lms_reply_json(const struct ep_http_req *r, const char *what,
 json_t *ep_moodle_reply(const struct ep_http_req *r, const char *what,
     int other_code, struct ep_error *err);
 
+/*
+ * The same two on a reply body alone (len bytes, body NULL when len is 0),
+ * once the transport and HTTP status have been checked: no request and no
+ * network needed, so they can be tested and fuzzed on their own.
+ */
+json_t *ep_lms_json(const char *body, size_t len, const char *what,
+    struct ep_error *err);
+json_t *ep_moodle_json(const char *body, size_t len, const char *what,
+    int other_code, struct ep_error *err);
+
 #endif

@@ -19,6 +19,7 @@
 #include "atomic.h"
 #include "http.h"
 #include "lmsjson.h"
+#include "lmsparse.h"
 #include "rec.h"
 
 struct strv {

@@ -52,16 +52,6 @@ ws_request(const struct fetch *f, const char *function)
 	return r;
 }
 
-/*
- * The reply of a call as JSON, or NULL with err: transport and HTTP
- * failures, a body that is not JSON, and Moodle's error object.
- */
-static json_t *
-ws_reply(const struct ep_http_req *r, const char *what, struct ep_error *err)
-{
-	return ep_moodle_reply(r, what, EP_EXIT_UNAVAILABLE, err);
-}
-
 static void
 call_free(struct call *c)
 {
@@ -77,36 +67,14 @@ call_free_v(void *c)
 	call_free(c);
 }
 
-static const char *
-str_or_empty(json_t *v)
-{
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
+/* Hand the records of a parse to unit u (which takes them). */
 static void
-user_records(struct call *c, json_t *user)
+push_all(struct fetch *f, struct unit *u, struct ep_lms_out *out)
 {
-	json_t *roles = json_object_get(user, "roles");
-	size_t nroles = json_is_array(roles) ? json_array_size(roles) : 0;
-
-	for (size_t i = 0; i < (nroles ? nroles : 1); i++) {
-		struct ep_rec *rec = ep_rec_new();
-		char id[32];
-		json_t *role = nroles ? json_array_get(roles, i) : NULL;
-
-		ep_rec_set_str(rec, "course", c->shortname);
-		snprintf(id, sizeof(id), "%lld", c->course_id);
-		ep_rec_set(rec, "course_id", EP_T_NUM, id, strlen(id));
-		rec_set_json(rec, "user", json_object_get(user, "username"));
-		rec_set_json(rec, "user_id", json_object_get(user, "id"));
-		ep_rec_set_str(rec, "idnumber",
-		    str_or_empty(json_object_get(user, "idnumber")));
-		rec_set_json(rec, "email", json_object_get(user, "email"));
-		rec_set_json(rec, "name", json_object_get(user, "fullname"));
-		rec_set_json(rec, "role", role ? json_object_get(role,
-		    "shortname") : NULL);
-		unit_push(c->f, c->u, rec);
-	}
+	for (size_t i = 0; i < out->nrecs; i++)
+		unit_push(f, u, out->recs[i]);
+	out->nrecs = 0;
+	ep_lms_out_free(out);
 }
 
 static int
@@ -114,34 +82,23 @@ enrolled_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 {
 	struct call *c = arg;
 	struct fetch *f = c->f;
+	struct ep_lms_out out = { 0 };
 	struct ep_error err;
 	char what[128];
-	json_t *j;
 	int rc;
 
 	(void)h;
 	snprintf(what, sizeof(what), "core_enrol_get_enrolled_users for "
 	    "course %lld", c->course_id);
-	j = ws_reply(r, what, &err);
-	if (j != NULL && !json_is_array(j)) {
-		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "%s: the reply is "
-		    "not a list of users", what);
-		json_decref(j);
-		j = NULL;
-	}
-	if (j == NULL) {
+	if (ep_http_check(r, &err) < 0 ||
+	    ep_moodle_parse_enrolled(r->resp, r->resp_len, what,
+	    c->shortname, c->course_id, &out, &err) < 0) {
 		rc = unit_fail(f, c->u, &err);
 		call_free(c);
 		return rc;
 	}
 	fetch_page(f);
-	for (size_t i = 0; i < json_array_size(j); i++) {
-		json_t *user = json_array_get(j, i);
-
-		if (json_is_object(user))
-			user_records(c, user);
-	}
-	json_decref(j);
+	push_all(f, c->u, &out);
 	rc = unit_done(f, c->u);
 	call_free(c);
 	return rc;
@@ -180,54 +137,39 @@ lookup_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	struct call *c = arg;
 	struct fetch *f = c->f;
 	const struct opts *o = f->o;
+	struct ep_lms_out out = { 0 };
 	struct ep_error err;
-	json_t *j, *courses;
+	long long *ids;
 
 	(void)h;
 	call_free(c);
-	j = ws_reply(r, "core_course_get_courses_by_field", &err);
-	if (j == NULL)
+	if (ep_http_check(r, &err) < 0)
 		return unit_fail(f, NULL, &err);
-	courses = json_object_get(j, "courses");
+	ids = ep_xcalloc(o->course_ids.n + 1, sizeof(*ids));
+	for (size_t i = 0; i < o->course_ids.n; i++)
+		ids[i] = strtoll(o->course_ids.v[i], NULL, 10);
+	if (ep_moodle_parse_lookup(r->resp, r->resp_len, ids,
+	    o->course_ids.n, &out, &err) < 0) {
+		free(ids);
+		return unit_fail(f, NULL, &err);
+	}
 	for (size_t i = 0; i < o->course_ids.n; i++) {
-		long long want = strtoll(o->course_ids.v[i], NULL, 10);
-		const char *sn = NULL;
-
-		for (size_t k = 0; k < json_array_size(courses); k++) {
-			json_t *cj = json_array_get(courses, k);
-
-			if (json_integer_value(json_object_get(cj, "id")) ==
-			    want)
-				sn = json_string_value(json_object_get(cj,
-				    "shortname"));
-		}
-		if (sn == NULL) {
+		if (out.texts[i] == NULL) {
 			ep_error_set(&err, EP_EXIT_UNAVAILABLE, "Moodle has "
 			    "no course with id %lld (or the token may not "
-			    "see it)", want);
+			    "see it)", ids[i]);
 			if (unit_fail(f, NULL, &err) < 0) {
-				json_decref(j);
+				free(ids);
+				ep_lms_out_free(&out);
 				return -1;
 			}
 			continue;
 		}
-		submit_course(f, want, sn);
+		submit_course(f, ids[i], out.texts[i]);
 	}
-	json_decref(j);
+	free(ids);
+	ep_lms_out_free(&out);
 	return 0;
-}
-
-static void
-course_record(struct fetch *f, struct unit *u, json_t *cj)
-{
-	static const char *const fields[] = { "id", "shortname", "fullname",
-	    "displayname", "idnumber", "categoryid", "categoryname",
-	    "visible", "format", "startdate", "enddate", NULL };
-	struct ep_rec *rec = ep_rec_new();
-
-	for (int i = 0; fields[i]; i++)
-		rec_set_json(rec, fields[i], json_object_get(cj, fields[i]));
-	unit_push(f, u, rec);
 }
 
 static int
@@ -236,33 +178,18 @@ courses_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	struct call *c = arg;
 	struct fetch *f = c->f;
 	struct unit *u = c->u;
+	struct ep_lms_out out = { 0 };
 	struct ep_error err;
-	json_t *j, *courses, *warnings;
 
 	(void)h;
 	call_free(c);
-	j = ws_reply(r, "core_course_get_courses_by_field", &err);
-	if (j == NULL)
+	if (ep_http_check(r, &err) < 0 ||
+	    ep_moodle_parse_courses(r->resp, r->resp_len, &out, &err) < 0)
 		return unit_fail(f, u, &err);
-	courses = json_object_get(j, "courses");
-	if (!json_is_array(courses)) {
-		json_decref(j);
-		ep_error_set(&err, EP_EXIT_UNAVAILABLE,
-		    "core_course_get_courses_by_field: the reply has no "
-		    "course list");
-		return unit_fail(f, u, &err);
-	}
 	fetch_page(f);
-	for (size_t i = 0; i < json_array_size(courses); i++)
-		course_record(f, u, json_array_get(courses, i));
-	warnings = json_object_get(j, "warnings");
-	for (size_t i = 0; i < json_array_size(warnings); i++) {
-		const char *m = json_string_value(json_object_get(
-		    json_array_get(warnings, i), "message"));
-
-		ep_warn("Moodle: %s", m ? m : "(warning without message)");
-	}
-	json_decref(j);
+	for (size_t i = 0; i < out.ntexts; i++)
+		ep_warn("Moodle: %s", out.texts[i]);
+	push_all(f, u, &out);
 	return unit_done(f, u);
 }
 
