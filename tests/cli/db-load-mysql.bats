@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # db-load into a real MariaDB server started for this file
-# (tests/servers/mariadb.sh): one InnoDB transaction through a prepared
-# INSERT per row, booleans, upsert as ON DUPLICATE KEY UPDATE, rollback
-# on a bad row, the status row, login errors.
+# (tests/servers/mariadb.sh): the shared db-load behaviour tests
+# (db-load-backends.bash) through one InnoDB transaction of prepared
+# INSERTs (upsert as ON DUPLICATE KEY UPDATE), then what only MySQL has:
+# the column types --create gives.
 load helper
+load db-load-backends
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -20,83 +22,55 @@ GRANT ALL ON sis.* TO 'etl'@'127.0.0.1';
 SQL
 	export URL="mysql://etl@127.0.0.1:$MYPORT/sis"
 	export SIS_PASSWORD=s3cret-pw
+	URL_DOWN="mysql://etl@127.0.0.1:$(free_port)/sis"
+	export URL_DOWN
+	export T_DEC="decimal(30,2)" T_BOOL=boolean T_TS=datetime
+	export NOT_NULL_ERR="Column 'name' cannot be null"
 }
 
 teardown_file() {
 	"$ROOT/tests/servers/mariadb.sh" stop "$MYDIR"
 }
 
+bl_exec() {
+	{
+		echo "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');"
+		cat
+	} | "$ROOT/tests/servers/mariadb.sh" sql "$MYDIR" sis
+}
+
 setup() {
-	"$ROOT/tests/servers/mariadb.sh" sql "$MYDIR" sis <<'SQL'
-DROP TABLE IF EXISTS people, load_status;
-CREATE TABLE people (id integer PRIMARY KEY, name varchar(100) NOT NULL,
-  credits decimal(12,2), active boolean, born date, note text,
-  added varchar(10) DEFAULT 'dflt') ENGINE=InnoDB;
-INSERT INTO people (id, name) VALUES (99, 'old row');
-SQL
-	cat >"$BATS_TEST_TMPDIR/in.ndjson" <<'EOF2'
-{"id":1,"name":"Zoë 😀","credits":"1.50","active":true,"born":"2001-02-03","note":null}
-{"id":2,"name":"x'); DROP TABLE people; --","credits":2,"active":false,"born":null,"note":"a\tb\\c"}
-EOF2
+	bl_reset
 }
 
-dump() {
-	sis-extract --db "$URL" --sql 'SELECT * FROM people ORDER BY id'
-}
-
-@test "MySQL load: types, booleans, NULLs, escapes, UTF-8 and SQL in values" {
-	run --separate-stderr db-load --db "$URL" --table people "$BATS_TEST_TMPDIR/in.ndjson"
-	assert_success
-	[ -z "$output" ]
-	run dump
-	assert_output '{"id":1,"name":"Zoë 😀","credits":"1.50","active":true,"born":"2001-02-03","note":null,"added":"dflt"}
-{"id":2,"name":"x'"'"'); DROP TABLE people; --","credits":"2.00","active":false,"born":null,"note":"a\tb\\c","added":"dflt"}
-{"id":99,"name":"old row","credits":null,"active":null,"born":null,"note":null,"added":"dflt"}'
-}
-
-@test "MySQL load: a bad row rolls the whole load back and names its line" {
-	printf '{"id":3,"name":"ok"}\n{"id":4,"name":null}\n' >"$BATS_TEST_TMPDIR/bad.ndjson"
-	run --separate-stderr db-load --db "$URL" --table people --mode replace \
-		"$BATS_TEST_TMPDIR/bad.ndjson"
-	assert_failure 65
-	[[ "$stderr" == *"bad.ndjson:2: SQL error: Column 'name' cannot be null"* ]]
-	run dump
-	assert_output '{"id":99,"name":"old row","credits":null,"active":null,"born":null,"note":null,"added":"dflt"}'
-}
-
-@test "MySQL load: upsert updates on the key; twice is the same as once" {
-	db-load --db "$URL" --table people "$BATS_TEST_TMPDIR/in.ndjson"
-	printf '{"id":1,"name":"new"}\n{"id":5,"name":"five"}\n' >"$BATS_TEST_TMPDIR/up.ndjson"
-	for _ in 1 2; do
-		run --separate-stderr db-load --db "$URL" --table people \
-			--mode upsert --key id "$BATS_TEST_TMPDIR/up.ndjson"
-		assert_success
-	done
-	run sis-extract --db "$URL" --sql 'SELECT id, name, credits FROM people ORDER BY id'
-	assert_output '{"id":1,"name":"new","credits":"1.50"}
-{"id":2,"name":"x'"'"'); DROP TABLE people; --","credits":"2.00"}
-{"id":5,"name":"five","credits":null}
-{"id":99,"name":"old row","credits":null}'
-}
-
-@test "MySQL load: the status row is written on success and on failure" {
-	run --separate-stderr db-load --db "$URL" --table people \
-		--status-table load_status --job j1 "$BATS_TEST_TMPDIR/in.ndjson"
-	assert_success
-	run --separate-stderr db-load --db "$URL" --table people \
-		--status-table load_status --job j1 "$BATS_TEST_TMPDIR/in.ndjson"
-	assert_failure 65
-	run sis-extract --db "$URL" --sql 'SELECT job, status, `rows` FROM load_status ORDER BY started_at, status DESC'
-	assert_line --index 0 '{"job":"j1","status":"successful","rows":2}'
-	assert_line --index 1 '{"job":"j1","status":"failed","rows":0}'
-}
-
+@test "MySQL load: types, NULL and '', UTF-8, SQL in values" { bl_types; }
+@test "MySQL load: quotes and SQL in table and column names" { bl_identifiers; }
+@test "MySQL load: a bad row rolls all back and names its line; replace keeps the old rows" { bl_rollback; }
+@test "MySQL load: upsert twice is the same as once" { bl_upsert; }
+@test "MySQL load: the status row on success and on failure" { bl_status; }
 @test "MySQL load: a wrong password is 77 and never shown; no server is 69" {
-	SIS_PASSWORD=wrong-pw-4711 run --separate-stderr db-load --db "$URL" \
-		--table people "$BATS_TEST_TMPDIR/in.ndjson"
-	assert_failure 77
-	[[ "$stderr" != *wrong-pw-4711* ]]
-	run --separate-stderr db-load --db "mysql://etl@127.0.0.1:$(free_port)/sis" \
-		--table people "$BATS_TEST_TMPDIR/in.ndjson"
-	assert_failure 69
+	bl_wrong_password
+	bl_unreachable
+}
+
+@test "MySQL load: --create makes MySQL types and a primary key on --key" {
+	printf '{"id":1,"code":"A-1","title":"Algebra","start":"2024-09-01","open":true,"fee":"12.50","at":"2024-09-01 08:00:00"}\n' | {
+		run --separate-stderr db-load --db "$URL" --table created --create \
+			--types id=bigint,start=date,open=bool,fee=numeric,at=timestamp \
+			--key id,code
+		assert_success
+	}
+	run bl_query "SELECT column_name AS c, column_type AS t, column_key AS k
+		FROM information_schema.columns WHERE table_schema = 'sis'
+		AND table_name = 'created' ORDER BY ordinal_position"
+	assert_output '{"c":"id","t":"bigint(20)","k":"PRI"}
+{"c":"code","t":"varchar(255)","k":"PRI"}
+{"c":"title","t":"text","k":""}
+{"c":"start","t":"date","k":""}
+{"c":"open","t":"tinyint(1)","k":""}
+{"c":"fee","t":"decimal(38,10)","k":""}
+{"c":"at","t":"datetime","k":""}'
+	run bl_query 'SELECT * FROM created'
+	assert_output '{"id":1,"code":"A-1","title":"Algebra","start":"2024-09-01","open":true,"fee":"12.5000000000","at":"2024-09-01T08:00:00"}'
+	bl_exec <<<'DROP TABLE created'
 }

@@ -56,8 +56,10 @@ psql_super() {
 @test "ODBC/psqlODBC load: a bad row rolls all back and names its line; replace keeps the old rows" { bl_rollback; }
 @test "ODBC/psqlODBC load: upsert twice is the same as once" { bl_upsert; }
 @test "ODBC/psqlODBC load: the status row on success and on failure" { bl_status; }
-@test "ODBC/psqlODBC load: a wrong password is 77 and never shown" { bl_wrong_password; }
-@test "ODBC/psqlODBC load: no server is 69" { bl_unreachable; }
+@test "ODBC/psqlODBC load: a wrong password is 77 and never shown; no server is 69" {
+	bl_wrong_password
+	bl_unreachable
+}
 
 @test "ODBC/psqlODBC load: a session killed mid-load is 69, the old rows stay, the status row is written" {
 	local fifo=$BATS_TEST_TMPDIR/fifo pid i
