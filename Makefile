@@ -107,15 +107,41 @@ clean:
 	rm -rf build build-asan bin
 
 # Fuzzing (clang's libFuzzer): each target runs FUZZ_SECONDS, growing its
-# corpus in tests/fuzz/corpus/TARGET; crashes land in build/fuzz/.
+# corpus in tests/fuzz/corpus/TARGET; crashes land in build/fuzz/.  One
+# fuzzer at a time (-jobs=1 is libFuzzer's default).  `make fuzz-cov`
+# replays each corpus through a coverage build (clang source-based
+# coverage) and prints the line and region coverage of the files each
+# target exercises.  `make fuzz FUZZ_TARGETS=tds` runs only some.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := ndjson csv url mapping
+FUZZ_TARGETS ?= ndjson csv url mapping moodle canvas http_headers tds
 FUZZ_LIB := src/lib/rec.c src/lib/msg.c src/lib/secret.c src/lib/mapping.c
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1 -std=c11 \
 	-D_GNU_SOURCE -Isrc/lib
+FUZZ_COV_FLAGS := -fprofile-instr-generate -fcoverage-mapping -g -O0 \
+	-std=c11 -D_GNU_SOURCE -Isrc/lib
+FUZZ_HDRS := $(wildcard tests/fuzz/*.h)
+# Per target: extra sources and libraries, and the files (or, after a
+# colon, the functions of one file) whose coverage fuzz-cov reports.
+FUZZ_LMS := src/lib/lmsparse.c src/lib/lmsjson.c src/lib/http.c
+fuzz_moodle_SRC := $(FUZZ_LMS)
+fuzz_canvas_SRC := $(FUZZ_LMS)
+fuzz_http_headers_SRC := src/lib/http.c
+fuzz_tds_SRC := src/lib/tdsval.c
+fuzz_moodle_LIBS := -lcurl
+fuzz_canvas_LIBS := -lcurl
+fuzz_http_headers_LIBS := -lcurl
+fuzz_tds_LIBS := -lsybdb -lm
+fuzz_ndjson_COV := src/lib/rec.c
+fuzz_csv_COV := src/lib/rec.c
+fuzz_url_COV := src/lib/secret.c:ep_url_parse,ep_url_mask,ep_url_free
+fuzz_mapping_COV := src/lib/mapping.c
+fuzz_moodle_COV := src/lib/lmsparse.c src/lib/lmsjson.c
+fuzz_canvas_COV := src/lib/lmsparse.c src/lib/lmsjson.c
+fuzz_http_headers_COV := src/lib/http.c:ep_http_link_next,rel_has_next
+fuzz_tds_COV := src/lib/tdsval.c
 fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 	for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz/new-$$t && \
+		mkdir -p build/fuzz/new-$$t tests/fuzz/corpus/$$t && \
 		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
 			-artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=1 \
 			build/fuzz/new-$$t tests/fuzz/corpus/$$t 2>&1 \
@@ -123,7 +149,21 @@ fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 		build/fuzz/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t \
 			build/fuzz/new-$$t >/dev/null 2>&1; \
 	done
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/targets.h $(FUZZ_LIB) $(HDRS)
+fuzz-cov: $(addprefix build/fuzz-cov/fuzz_,$(FUZZ_TARGETS))
+	@printf '%-14s %7s %8s %8s  %s\n' target inputs lines regions files
+	@$(foreach t,$(FUZZ_TARGETS),tests/fuzz/cov-run $(t) \
+		$(fuzz_$(t)_COV) || exit 1;)
+.PHONY: fuzz fuzz-cov
+define fuzz_rules
+build/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_HDRS) $(FUZZ_LIB) \
+		$$(fuzz_$(1)_SRC) $(HDRS)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) -ljansson
-.PHONY: fuzz
+	clang $(FUZZ_FLAGS) -o $$@ $$< $(FUZZ_LIB) $$(fuzz_$(1)_SRC) \
+		$$(fuzz_$(1)_LIBS) -ljansson
+build/fuzz-cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c tests/fuzz/cov_main.c \
+		$(FUZZ_HDRS) $(FUZZ_LIB) $$(fuzz_$(1)_SRC) $(HDRS)
+	@mkdir -p build/fuzz-cov
+	clang $(FUZZ_COV_FLAGS) -o $$@ $$< tests/fuzz/cov_main.c $(FUZZ_LIB) \
+		$$(fuzz_$(1)_SRC) $$(fuzz_$(1)_LIBS) -ljansson
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rules,$(t))))

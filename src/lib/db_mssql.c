@@ -22,11 +22,11 @@
  * parameters goes as a plain SQL batch.  Each session starts with SET
  * TEXTSIZE 2147483647 so long text is not cut at the server's default.
  *
- * Values: integers JSON numbers, (n)varchar/text UTF-8 strings, NULL null,
- * decimal/numeric/money strings with every digit the server sent (no
- * float on the way), datetime/date/time ISO 8601 strings, bit booleans,
- * floats numbers (NaN and infinities strings), binary hex digits.  Rows
- * stream one dbnextrow at a time.
+ * Values (tdsval.c): integers JSON numbers, (n)varchar/text UTF-8
+ * strings, NULL null, decimal/numeric/money strings with every digit the
+ * server sent (no float on the way), datetime/date/time ISO 8601 strings,
+ * bit booleans, floats numbers (NaN and infinities strings), binary hex
+ * digits.  Rows stream one dbnextrow at a time.
  *
  * Errors: db-lib reports through two process-wide callbacks; they keep
  * the last server message (severity above 10) and the last library error
@@ -35,7 +35,6 @@
  * in a query 65 with the server's text; a link lost mid-result 69.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +44,7 @@
 
 #include "db.h"
 #include "secret.h"
+#include "tdsval.h"
 
 struct ms {
 	DBPROCESS *dbp;
@@ -398,154 +398,19 @@ out:
 	return rc;
 }
 
-static char *
-scratch(struct ms *m, size_t n)
-{
-	if (m->bufsz < n) {
-		m->buf = ep_xrealloc(m->buf, n);
-		m->bufsz = n;
-	}
-	return m->buf;
-}
-
-/* A date, time or both as ISO 8601, fraction trimmed of its zeros. */
-static void
-put_date(struct ms *m, struct ep_rec *row, const char *name, int type,
-    const BYTE *data)
-{
-	DBDATEREC2 d;
-	char s[64], frac[16] = "";
-	int n = 0;
-
-	memset(&d, 0, sizeof(d));
-	dbanydatecrack(m->dbp, &d, type, data);
-	if (d.datensecond > 0) {
-		size_t k;
-
-		snprintf(frac, sizeof(frac), ".%09d", (int)d.datensecond);
-		for (k = strlen(frac); frac[k - 1] == '0'; k--)
-			frac[k - 1] = '\0';
-	}
-	if (type != SYBMSTIME)
-		n = snprintf(s, sizeof(s), "%04d-%02d-%02d", (int)d.dateyear,
-		    (int)d.datemonth + 1, (int)d.datedmonth);
-	if (type != SYBMSDATE)
-		n += snprintf(s + n, sizeof(s) - (size_t)n,
-		    "%s%02d:%02d:%02d%s", n ? "T" : "", (int)d.datehour,
-		    (int)d.dateminute, (int)d.datesecond, frac);
-	ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
-}
-
 /* Set field name from column c (1-based) of the current row. */
 static int
 put_value(struct ms *m, struct ep_rec *row, int c, struct ep_error *err)
 {
-	const char *name = m->cols[c - 1];
-	int type = m->types[c - 1];
 	BYTE *data = dbdata(m->dbp, c);
 	DBINT len = dbdatlen(m->dbp, c);
-	char s[64], *p;
-	long long v;
-	double f;
-	int n;
 
 	if (data == NULL && len <= 0) {
-		ep_rec_set(row, name, EP_T_NULL, "null", 4);
+		ep_rec_set(row, m->cols[c - 1], EP_T_NULL, "null", 4);
 		return 0;
 	}
-	switch (type) {
-	case SYBINT1:
-	case SYBINT2:
-	case SYBINT4:
-	case SYBINT8:
-		if (type == SYBINT1)
-			v = *(DBTINYINT *)data;
-		else if (type == SYBINT2) {
-			DBSMALLINT x;
-
-			memcpy(&x, data, sizeof(x));
-			v = x;
-		} else if (type == SYBINT4) {
-			DBINT x;
-
-			memcpy(&x, data, sizeof(x));
-			v = x;
-		} else {
-			DBBIGINT x;
-
-			memcpy(&x, data, sizeof(x));
-			v = x;
-		}
-		n = snprintf(s, sizeof(s), "%lld", v);
-		ep_rec_set(row, name, EP_T_NUM, s, (size_t)n);
-		return 0;
-	case SYBBIT:
-	case SYBBITN:
-		ep_rec_set(row, name, EP_T_BOOL, *data ? "true" : "false",
-		    *data ? 4 : 5);
-		return 0;
-	case SYBFLT8:
-	case SYBREAL:
-		if (type == SYBREAL) {
-			DBREAL x;
-
-			memcpy(&x, data, sizeof(x));
-			f = x;
-		} else
-			memcpy(&f, data, sizeof(f));
-		if (!isfinite(f)) {
-			n = snprintf(s, sizeof(s), "%s", isnan(f) ? "NaN" :
-			    f < 0 ? "-Infinity" : "Infinity");
-			ep_rec_set(row, name, EP_T_STR, s, (size_t)n);
-			return 0;
-		}
-		/* The shortest text that reads back as the same double. */
-		for (int prec = type == SYBREAL ? 9 : 15; prec <= 17; prec++) {
-			n = snprintf(s, sizeof(s), "%.*g", prec, f);
-			if (strtod(s, NULL) == f)
-				break;
-		}
-		ep_rec_set(row, name, EP_T_NUM, s, (size_t)n);
-		return 0;
-	case SYBDATETIME:
-	case SYBDATETIME4:
-	case SYBMSDATE:
-	case SYBMSTIME:
-	case SYBMSDATETIME2:
-		put_date(m, row, name, type, data);
-		return 0;
-	case SYBCHAR:
-	case SYBVARCHAR:
-	case SYBTEXT:
-	case SYBNTEXT:
-	case SYBNVARCHAR:
-		/* Already UTF-8: the login asked for that client charset. */
-		ep_rec_set(row, name, EP_T_STR, data ? (const char *)data : "",
-		    len > 0 ? (size_t)len : 0);
-		return 0;
-	case SYBBINARY:
-	case SYBVARBINARY:
-	case SYBIMAGE:
-		p = scratch(m, (size_t)len * 2 + 1);
-		for (DBINT i = 0; i < len; i++)
-			snprintf(p + 2 * i, 3, "%02x", data[i]);
-		ep_rec_set(row, name, EP_T_STR, p, (size_t)len * 2);
-		return 0;
-	default:
-		/* decimal, numeric, money, uniqueidentifier and the rest:
-		 * db-lib's own text, which keeps every digit. */
-		p = scratch(m, 256 + (size_t)len * 2);
-		n = dbconvert(m->dbp, type, data, len, SYBCHAR, (BYTE *)p,
-		    (DBINT)m->bufsz - 1);
-		if (n < 0) {
-			ep_error_set(err, EP_EXIT_DATAERR, "cannot convert "
-			    "column '%s' (SQL Server type %d) to text", name,
-			    type);
-			return -1;
-		}
-		ep_rec_set(row, name, EP_T_STR, p, (size_t)n);
-		return 0;
-	}
+	return ep_tds_value(row, m->cols[c - 1], m->types[c - 1], data, len,
+	    &m->buf, &m->bufsz, err);
 }
 
 static int

@@ -397,12 +397,8 @@ rel_has_next(const char *p, size_t n)
 	return false;
 }
 
-/*
- * Find rel="next" in one Link header value ("<u>; rel=next, <v>; ...").
- * Returns a malloc'd URL, resolved against base when relative, or NULL.
- */
-static char *
-link_next(const char *v, const char *base)
+char *
+ep_http_link_next(const char *v, const char *base)
 {
 	const char *p = v;
 
@@ -528,7 +524,7 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 			r->content_type = ep_xstrdup(ct);
 		for (size_t i = 0; !r->next_url &&
 		    (v = header(e, "Link", i)) != NULL; i++)
-			r->next_url = link_next(v, r->url);
+			r->next_url = ep_http_link_next(v, r->url);
 		v = header(e, "X-Rate-Limit-Remaining", 0);
 		if (v != NULL) {
 			double rem = strtod(v, NULL);

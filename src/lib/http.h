@@ -173,6 +173,12 @@ void ep_http_get_stats(const struct ep_http *h, struct ep_http_stats *st);
  * to decide whether a download URL may see the token. */
 bool ep_http_same_origin(const char *a, const char *b);
 
+/*
+ * Find rel="next" in one Link header value ("<u>; rel=next, <v>; ...").
+ * Returns a malloc'd URL, resolved against base when relative, or NULL.
+ */
+char *ep_http_link_next(const char *v, const char *base);
+
 /* Milliseconds on a monotonic clock. */
 long long ep_http_now_ms(void);
 

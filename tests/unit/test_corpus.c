@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "../fuzz/targets.h"
+#include "../fuzz/targets_lms.h"
+#include "../fuzz/targets_tds.h"
 #include "tap.h"
 
 static void
@@ -58,5 +60,9 @@ main(void)
 	replay("csv", fuzz_csv);
 	replay("url", fuzz_url);
 	replay("mapping", fuzz_mapping);
+	replay("moodle", fuzz_moodle);
+	replay("canvas", fuzz_canvas);
+	replay("http_headers", fuzz_http_headers);
+	replay("tds", fuzz_tds);
 	return done_testing();
 }
