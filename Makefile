@@ -135,8 +135,15 @@ fuzz_ndjson_COV := src/lib/rec.c
 fuzz_csv_COV := src/lib/rec.c
 fuzz_url_COV := src/lib/secret.c:ep_url_parse,ep_url_mask,ep_url_free
 fuzz_mapping_COV := src/lib/mapping.c
-fuzz_moodle_COV := src/lib/lmsparse.c src/lib/lmsjson.c
-fuzz_canvas_COV := src/lib/lmsparse.c src/lib/lmsjson.c
+FUZZ_OUT := ep_lms_out_free,ep_lms_out_rec,ep_lms_out_text,ep_lms_rec_json
+fuzz_moodle_COV := src/lib/lmsjson.c src/lib/lmsparse.c:$(FUZZ_OUT),$\
+	str_or_empty,user_records,ep_moodle_parse_enrolled,$\
+	ep_moodle_parse_courses,ep_moodle_parse_lookup
+fuzz_canvas_COV := src/lib/lmsjson.c:ep_lms_json src/lib/lmsparse.c:$\
+	$(FUZZ_OUT),put,course_record,role_name,enrollment_record,$\
+	user_record,ep_canvas_parse_page,ep_canvas_error_text,$\
+	ep_canvas_check,ep_canvas_report_free,$\
+	ep_canvas_parse_report_status,ep_canvas_parse_report_csv
 fuzz_http_headers_COV := src/lib/http.c:ep_http_link_next,rel_has_next
 fuzz_tds_COV := src/lib/tdsval.c
 fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
