@@ -674,9 +674,11 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		ld->iskey[i] = true;
 	}
 	db->active = false;
-	if (ops == &ep_db_odbc_ops && nkeys == 0) {
+	if ((ops == &ep_db_odbc_ops && nkeys == 0) ||
+	    ops == &ep_db_mysql_ops) {
 		/* ODBC's copy ops take an INSERT, run with parameter arrays
-		 * (the portable upsert below handles keys). */
+		 * (the portable upsert below handles keys); MySQL's run it
+		 * as multi-row INSERTs, its ON CONFLICT rewritten. */
 		ld->path = L_COPY;
 		m = mem_open(&buf, &len);
 		fprintf(m, "INSERT INTO %s (", ld->qtable);
@@ -684,6 +686,8 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		fprintf(m, ") VALUES (");
 		put_placeholders(db, m, 1, ncols);
 		fprintf(m, ")");
+		if (nkeys > 0)
+			put_on_conflict(m, ld);
 		fclose(m);
 		ld->in_copy = true;
 		if (ops->copy_begin(db->h, buf, err) < 0) {

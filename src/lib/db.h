@@ -75,10 +75,11 @@ struct ep_db_ops {
 	 * batched multi-row INSERTs through query).  vals has n entries;
 	 * NULL or an EP_T_NULL field is SQL NULL.
 	 *
-	 * copy_begin runs sql (a COPY ... FROM STDIN), copy_row queues one
-	 * row, copy_end sends the rest and reads the outcome, setting
-	 * *bad_row (when not NULL) to the 1-based row the server blamed, or
-	 * 0.  After a failed copy_begin or copy_row, copy_end must still be
+	 * copy_begin runs sql (a COPY ... FROM STDIN; for ODBC and MySQL
+	 * the one-row INSERT, with ON CONFLICT for a MySQL upsert),
+	 * copy_row queues one row, copy_end sends the rest and reads the
+	 * outcome, setting *bad_row (when not NULL) to the 1-based row the
+	 * server blamed, or 0.  After a failed copy_begin or copy_row, copy_end must still be
 	 * called (it ends the COPY and returns -1).
 	 */
 	int (*copy_begin)(void *h, const char *sql, struct ep_error *err);
@@ -165,7 +166,9 @@ const char *ep_db_type(struct ep_db *db, const char *generic, bool key);
  *
  * Paths: PostgreSQL COPY FROM STDIN (upsert: COPY into a temporary
  * table, then INSERT ... SELECT ... ON CONFLICT), SQLite one prepared
- * INSERT (... ON CONFLICT ... DO UPDATE) run per row, otherwise
+ * INSERT (... ON CONFLICT ... DO UPDATE) run per row, ODBC one prepared
+ * INSERT run with parameter arrays, MySQL prepared multi-row INSERTs
+ * (upsert: ON DUPLICATE KEY UPDATE), otherwise
  * multi-row INSERTs with bound parameters, or per row UPDATE then
  * INSERT ... WHERE NOT EXISTS for an upsert.  ON CONFLICT needs a
  * unique index or primary key on exactly the key columns.

@@ -18,7 +18,8 @@
  * name used twice binds twice).  Rows are fetched one at a time with
  * no mysql_stmt_store_result, so the result streams from the socket and
  * memory stays flat; a value longer than the bound buffer is read again
- * whole with mysql_stmt_fetch_column.
+ * whole with mysql_stmt_fetch_column.  db-load's rows go as prepared
+ * multi-row INSERTs, up to 1000 rows each (see "bulk loading" below).
  *
  * Values: integer types numbers, tinyint(1) and bit(1) booleans (the
  * form MySQL gives BOOLEAN), bit(n) numbers, decimal strings with every
@@ -45,18 +46,30 @@
 
 #define MY_BUF 256		/* first buffer for a text value */
 
-static void my_prep_end(void *h);
+struct my;
+static void bulk_free(struct my *m);
 
 enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_BITS, C_DATETIME, C_HEX };
 
 struct my {
 	MYSQL *conn;
 	MYSQL_STMT *stmt;
-	MYSQL_STMT *pstmt;	/* db-load's prepared INSERT */
-	size_t pn;		/* its parameters */
-	MYSQL_BIND *pb;
+	/* db-load's bulk path (the copy_* ops): the INSERT of one row and
+	 * that of bmax rows, bn rows queued (pn values each). */
+	MYSQL_STMT *pstmt, *bstmt;
+	char *bhead, *btuple, *btail;	/* the INSERT's text around and of
+					 * its row of placeholders */
+	size_t pn, bmax, bn;
+	MYSQL_BIND *pb;		/* bmax * pn binds */
 	unsigned long *plen;
 	signed char *pbool;
+	size_t *poff;		/* each text value's offset in parena */
+	char *parena;
+	size_t palen, pacap;
+	size_t bbytes, bmaxbytes;	/* the queued rows' packet size */
+	bool bfailed;		/* a batch failed: berr, bbad */
+	unsigned long bbad;
+	struct ep_error berr;
 	char **cols;
 	enum coltype *ctype;
 	MYSQL_BIND *rb;		/* result binds, one per column */
@@ -669,7 +682,7 @@ my_close(void *h)
 	if (m == NULL)
 		return;
 	stmt_end(m);
-	my_prep_end(m);
+	bulk_free(m);
 	mysql_close(m->conn);
 	free(m->big);
 	free(m->hex);
@@ -752,101 +765,366 @@ bad:
 	return ep_xstrdup(sql);
 }
 
-static void
-my_prep_end(void *h)
-{
-	struct my *m = h;
+/*
+ * The copy_* ops of db.h take db.c's one-row INSERT (with its ON
+ * CONFLICT for an upsert) in place of a COPY.  Rows are queued and sent
+ * bmax at a time as one prepared multi-row INSERT, "VALUES (?,..),
+ * (?,..),..." (bmax * columns <= 60000 of the protocol's 65535
+ * placeholders, at most 1000 rows), prepared at the first full batch and
+ * run for every later one; a shorter batch (the last one, or one cut
+ * short so its packet stays under half of max_allowed_packet) gets a
+ * statement of its own, a single row the one-row INSERT.  Values bind
+ * as the server-side prepared path always did: NULL, booleans as
+ * tinyint 1/0 (BOOLEAN is tinyint(1)), the rest as text the server
+ * converts to the column's type.
+ *
+ * Each batch of more than one row runs after SAVEPOINT edpipe_batch.
+ * When the server refuses it (a SQL error), the batch is rolled back to
+ * the savepoint and run again a row at a time with the one-row INSERT:
+ * the first row that fails is the bad one, reported by copy_end with its
+ * own error and its row number so db-load names its input line; later
+ * rows are dropped unsent.  A lost connection fails at once (69).
+ */
+#define BULK_ROWS 1000
+#define BULK_PARAMS 60000
+#define BULK_BYTES (8u << 20)
+#define BULK_CELL 12		/* a value's overhead in COM_STMT_EXECUTE */
 
+static void
+bulk_free(struct my *m)
+{
 	if (m->pstmt != NULL)
 		mysql_stmt_close(m->pstmt);
-	m->pstmt = NULL;
+	if (m->bstmt != NULL)
+		mysql_stmt_close(m->bstmt);
+	m->pstmt = m->bstmt = NULL;
+	free(m->bhead);
+	free(m->btuple);
+	free(m->btail);
 	free(m->pb);
 	free(m->plen);
 	free(m->pbool);
+	free(m->poff);
+	free(m->parena);
+	m->bhead = m->btuple = m->btail = NULL;
 	m->pb = NULL;
 	m->plen = NULL;
 	m->pbool = NULL;
-	m->pn = 0;
+	m->poff = NULL;
+	m->parena = NULL;
+	m->pn = m->bmax = m->bn = 0;
+	m->palen = m->pacap = m->bbytes = 0;
+}
+
+/* Run sql with no result; true when it succeeded. */
+static bool
+plain(struct my *m, const char *sql)
+{
+	return mysql_real_query(m->conn, sql, strlen(sql)) == 0;
+}
+
+static void
+pstmt_error(struct my *m, MYSQL_STMT *st, struct ep_error *err)
+{
+	if (st == NULL || mysql_stmt_errno(st) == 0)
+		conn_error(m, err);
+	else
+		set_error(m, mysql_stmt_errno(st), mysql_stmt_sqlstate(st),
+		    mysql_stmt_error(st), err);
+}
+
+/* The INSERT of nrows rows, prepared; NULL with err. */
+static MYSQL_STMT *
+bulk_prepare(struct my *m, size_t nrows, struct ep_error *err)
+{
+	size_t hl = strlen(m->bhead), tl = strlen(m->btuple);
+	size_t len = hl + nrows * (tl + 2) + strlen(m->btail), o = hl;
+	char *sql = ep_xmalloc(len + 1);
+	MYSQL_STMT *st = mysql_stmt_init(m->conn);
+
+	memcpy(sql, m->bhead, hl);
+	for (size_t r = 0; r < nrows; r++) {
+		if (r > 0) {
+			memcpy(sql + o, ", ", 2);
+			o += 2;
+		}
+		memcpy(sql + o, m->btuple, tl);
+		o += tl;
+	}
+	strcpy(sql + o, m->btail);
+	if (st == NULL) {
+		conn_error(m, err);
+	} else if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+		pstmt_error(m, st, err);
+		mysql_stmt_close(st);
+		st = NULL;
+	} else if (mysql_stmt_param_count(st) != nrows * m->pn) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "MySQL bulk load: the "
+		    "INSERT has %lu placeholders for %zu values",
+		    mysql_stmt_param_count(st), nrows * m->pn);
+		mysql_stmt_close(st);
+		st = NULL;
+	}
+	free(sql);
+	return st;
+}
+
+/* Where the row of placeholders of db.c's INSERT starts (at its '(')
+ * and ends (*end, past its ')'): after the first " VALUES " outside the
+ * quoted identifiers.  NULL when there is none. */
+static const char *
+values_row(const char *sql, const char **end)
+{
+	bool quoted = false;
+
+	for (const char *p = sql; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && strncmp(p, " VALUES (", 9) == 0) {
+			const char *e = strchr(p + 8, ')');
+
+			if (e == NULL)
+				return NULL;
+			*end = e + 1;
+			return p + 8;
+		}
+	}
+	return NULL;
 }
 
 static int
-my_prep_begin(void *h, const char *sql, struct ep_error *err)
+my_copy_begin(void *h, const char *sql, struct ep_error *err)
 {
 	struct my *m = h;
-	char *my = upsert_sql(sql), *text;
-	size_t *idx = NULL, n = 0;
+	char *my = upsert_sql(sql), *head, *tail, *text;
+	const char *row, *end = NULL;
+	size_t *idx = NULL, n = 0, k;
+	MYSQL_RES *res;
+	MYSQL_ROW r;
 	int rc = -1;
 
 	stmt_end(m);
-	my_prep_end(m);
+	bulk_free(m);
 	m->nrows = 0;
-	text = positional(my, &idx, &n);
-	m->pstmt = mysql_stmt_init(m->conn);
-	if (m->pstmt == NULL) {
-		conn_error(m, err);
+	m->bfailed = false;
+	m->bbad = 0;
+	row = values_row(my, &end);
+	if (row == NULL) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "MySQL bulk load: no "
+		    "VALUES in '%s'", my);
 		goto out;
 	}
-	if (mysql_stmt_prepare(m->pstmt, text, strlen(text)) != 0) {
-		set_error(m, mysql_stmt_errno(m->pstmt),
-		    mysql_stmt_sqlstate(m->pstmt), mysql_stmt_error(m->pstmt),
-		    err);
-		goto out;
-	}
+	head = ep_xstrndup(my, (size_t)(row - my));
+	m->bhead = positional(head, &idx, &k);
+	free(head);
+	free(idx);
+	text = ep_xstrndup(row, (size_t)(end - row));
+	m->btuple = positional(text, &idx, &n);
+	free(text);
+	free(idx);
+	tail = ep_xstrdup(end);
+	m->btail = positional(tail, &idx, &k);
+	free(tail);
+	free(idx);
 	m->pn = n;
-	m->pb = ep_xcalloc(n + 1, sizeof(*m->pb));
-	m->plen = ep_xcalloc(n + 1, sizeof(*m->plen));
-	m->pbool = ep_xcalloc(n + 1, sizeof(*m->pbool));
+	m->pstmt = bulk_prepare(m, 1, err);
+	if (m->pstmt == NULL)
+		goto out;
+	m->bmax = n > 0 ? BULK_PARAMS / n : BULK_ROWS;
+	if (m->bmax > BULK_ROWS)
+		m->bmax = BULK_ROWS;
+	if (m->bmax == 0)
+		m->bmax = 1;
+	/* Keep each batch's packet under half of what the server takes. */
+	m->bmaxbytes = BULK_BYTES;
+	if (plain(m, "SELECT @@max_allowed_packet") &&
+	    (res = mysql_store_result(m->conn)) != NULL) {
+		if ((r = mysql_fetch_row(res)) != NULL && r[0] != NULL &&
+		    strtoull(r[0], NULL, 10) / 2 < m->bmaxbytes)
+			m->bmaxbytes = (size_t)(strtoull(r[0], NULL, 10) / 2);
+		mysql_free_result(res);
+	}
+	m->pb = ep_xcalloc(m->bmax * n + 1, sizeof(*m->pb));
+	m->plen = ep_xcalloc(m->bmax * n + 1, sizeof(*m->plen));
+	m->pbool = ep_xcalloc(m->bmax * n + 1, sizeof(*m->pbool));
+	m->poff = ep_xcalloc(m->bmax * n + 1, sizeof(*m->poff));
 	rc = 0;
 out:
 	if (rc < 0)
-		my_prep_end(m);
-	free(idx);
-	free(text);
+		bulk_free(m);
 	free(my);
 	return rc;
 }
 
-/* One row: booleans go as 1 or 0 (BOOLEAN is tinyint(1)), the rest as
- * text the server converts to the column's type. */
+/* Bind nrows queued rows from row first to st and run it; 0, or -1 with
+ * err. */
 static int
-my_prep_row(void *h, const struct ep_field *const *vals, size_t n,
+bulk_exec(struct my *m, MYSQL_STMT *st, size_t first, size_t nrows,
+    struct ep_error *err)
+{
+	MYSQL_BIND *b = m->pb + first * m->pn;
+
+	if ((m->pn > 0 && mysql_stmt_bind_param(st, b)) ||
+	    mysql_stmt_execute(st) != 0) {
+		pstmt_error(m, st, err);
+		return -1;
+	}
+	m->nrows += nrows;
+	return 0;
+}
+
+static void
+bulk_clear(struct my *m)
+{
+	m->bn = 0;
+	m->palen = 0;
+	m->bbytes = 0;
+}
+
+/* Send the queued rows.  0 (a SQL error is kept in m->berr), or -1 when
+ * the connection is lost or the statement cannot be prepared. */
+static int
+bulk_flush(struct my *m, struct ep_error *err)
+{
+	size_t n = m->bn;
+	MYSQL_STMT *st = m->pstmt;
+	struct ep_error e = { 0 };
+	int rc;
+
+	if (n == 0 || m->bfailed) {
+		bulk_clear(m);
+		return 0;
+	}
+	/* The arena is complete: point the text values into it. */
+	for (size_t k = 0; k < n * m->pn; k++)
+		if (m->pb[k].buffer_type == MYSQL_TYPE_STRING)
+			m->pb[k].buffer = m->parena + m->poff[k];
+	if (n == m->bmax && n > 1) {
+		if (m->bstmt == NULL)
+			m->bstmt = bulk_prepare(m, n, err);
+		st = m->bstmt;
+	} else if (n > 1) {
+		st = bulk_prepare(m, n, err);
+	}
+	if (st == NULL)
+		return -1;
+	if (n > 1 && !plain(m, "SAVEPOINT edpipe_batch")) {
+		conn_error(m, err);
+		rc = -1;
+		goto out;
+	}
+	rc = bulk_exec(m, st, 0, n, &e);
+	if (rc == 0)
+		goto out;
+	rc = 0;
+	if (e.code == EP_EXIT_UNAVAILABLE) {
+		*err = e;
+		rc = -1;
+		goto out;
+	}
+	m->bfailed = true;
+	m->berr = e;
+	m->bbad = n == 1 ? m->nrows + 1 : 0;
+	/* Back to before the batch, then a row at a time: the first row
+	 * that fails is the bad one, with its own error. */
+	if (n > 1 && e.code == EP_EXIT_DATAERR &&
+	    plain(m, "ROLLBACK TO SAVEPOINT edpipe_batch")) {
+		for (size_t i = 0; i < n; i++) {
+			if (bulk_exec(m, m->pstmt, i, 1, &e) == 0)
+				continue;
+			if (e.code == EP_EXIT_UNAVAILABLE) {
+				*err = e;
+				rc = -1;
+				goto out;
+			}
+			m->berr = e;
+			m->bbad = m->nrows + 1;
+			break;
+		}
+	}
+out:
+	if (st != m->pstmt && st != m->bstmt)
+		mysql_stmt_close(st);
+	bulk_clear(m);
+	return rc;
+}
+
+static int
+my_copy_row(void *h, const struct ep_field *const *vals, size_t n,
     struct ep_error *err)
 {
 	struct my *m = h;
+	size_t bytes = 0;
 
 	if (m->pstmt == NULL || n != m->pn) {
-		ep_error_set(err, EP_EXIT_SOFTWARE, "no prepared statement "
-		    "for %zu values", n);
+		ep_error_set(err, EP_EXIT_SOFTWARE, "MySQL bulk load: %zu "
+		    "values for %zu columns", n, m->pn);
 		return -1;
 	}
-	memset(m->pb, 0, n * sizeof(*m->pb));
+	if (m->bfailed)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (vals[i] != NULL && vals[i]->type != EP_T_NULL)
+			bytes += vals[i]->vlen;
+	bytes += n * BULK_CELL;
+	if (m->bn > 0 && m->bbytes + bytes > m->bmaxbytes &&
+	    bulk_flush(m, err) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct ep_field *f = vals[i];
-		MYSQL_BIND *b = &m->pb[i];
+		size_t k = m->bn * n + i;
+		MYSQL_BIND *b = &m->pb[k];
 
+		memset(b, 0, sizeof(*b));
 		if (f == NULL || f->type == EP_T_NULL) {
 			b->buffer_type = MYSQL_TYPE_NULL;
 		} else if (f->type == EP_T_BOOL) {
-			m->pbool[i] = f->val[0] == 't';
+			m->pbool[k] = f->val[0] == 't';
 			b->buffer_type = MYSQL_TYPE_TINY;
-			b->buffer = &m->pbool[i];
+			b->buffer = &m->pbool[k];
 		} else {
+			if (m->palen + f->vlen > m->pacap) {
+				m->pacap = (m->palen + f->vlen) * 2 + 4096;
+				m->parena = ep_xrealloc(m->parena, m->pacap);
+			}
+			memcpy(m->parena + m->palen, f->val, f->vlen);
+			m->poff[k] = m->palen;
+			m->palen += f->vlen;
 			b->buffer_type = MYSQL_TYPE_STRING;
-			b->buffer = (void *)f->val;
-			m->plen[i] = f->vlen;
+			m->plen[k] = f->vlen;
 			b->buffer_length = f->vlen;
-			b->length = &m->plen[i];
+			b->length = &m->plen[k];
 		}
 	}
-	if ((n > 0 && mysql_stmt_bind_param(m->pstmt, m->pb)) ||
-	    mysql_stmt_execute(m->pstmt) != 0) {
-		set_error(m, mysql_stmt_errno(m->pstmt),
-		    mysql_stmt_sqlstate(m->pstmt), mysql_stmt_error(m->pstmt),
-		    err);
-		return -1;
-	}
-	m->nrows++;
+	m->bn++;
+	m->bbytes += bytes;
+	if (m->bn == m->bmax)
+		return bulk_flush(m, err);
 	return 0;
+}
+
+static int
+my_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
+{
+	struct my *m = h;
+	struct ep_error te = { 0 };
+	int rc = 0;
+
+	if (bad_row != NULL)
+		*bad_row = 0;
+	if (m->pstmt == NULL)
+		return -1;
+	if (bulk_flush(m, err != NULL ? err : &te) < 0) {
+		rc = -1;
+	} else if (m->bfailed) {
+		if (err != NULL)
+			*err = m->berr;
+		if (bad_row != NULL)
+			*bad_row = m->bbad;
+		rc = -1;
+	}
+	bulk_free(m);
+	return rc;
 }
 
 const struct ep_db_ops ep_db_mysql_ops = {
@@ -859,7 +1137,7 @@ const struct ep_db_ops ep_db_mysql_ops = {
 	.placeholder = my_placeholder,
 	.columns = my_columns,
 	.begin_sql = "START TRANSACTION",
-	.prep_begin = my_prep_begin,
-	.prep_row = my_prep_row,
-	.prep_end = my_prep_end,
+	.copy_begin = my_copy_begin,
+	.copy_row = my_copy_row,
+	.copy_end = my_copy_end,
 };
