@@ -86,8 +86,6 @@ int unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e);
 /* A reply page arrived: count it for --progress. */
 void fetch_page(struct fetch *f);
 
-/* Set field name of rec from JSON value v (NULL or missing: null). */
-void rec_set_json(struct ep_rec *rec, const char *name, json_t *v);
 /* Append "/"-joined text to the base URL: a malloc'd URL. */
 char *url_join(const struct fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

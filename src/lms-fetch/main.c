@@ -477,35 +477,6 @@ progress(struct fetch *f, bool last)
 	    last || !isatty(STDERR_FILENO) ? "\n" : "\r");
 }
 
-void
-rec_set_json(struct ep_rec *rec, const char *name, json_t *v)
-{
-	char buf[64];
-
-	if (v == NULL || json_is_null(v)) {
-		ep_rec_set(rec, name, EP_T_NULL, NULL, 0);
-	} else if (json_is_string(v)) {
-		ep_rec_set(rec, name, EP_T_STR, json_string_value(v),
-		    json_string_length(v));
-	} else if (json_is_integer(v)) {
-		int n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v));
-
-		ep_rec_set(rec, name, EP_T_NUM, buf, (size_t)n);
-	} else if (json_is_boolean(v)) {
-		ep_rec_set(rec, name, EP_T_BOOL, json_is_true(v) ? "true" :
-		    "false", json_is_true(v) ? 4 : 5);
-	} else {
-		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-		if (s == NULL)
-			ep_die(EP_EXIT_NOMEM, "out of memory");
-		ep_rec_set(rec, name, json_is_real(v) ? EP_T_NUM : EP_T_RAW,
-		    s, strlen(s));
-		free(s);
-	}
-}
-
 char *
 url_join(const struct fetch *f, const char *fmt, ...)
 {
