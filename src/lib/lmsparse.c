@@ -348,6 +348,18 @@ ep_canvas_error_text(const char *body, size_t len)
 		    "message"));
 	else if (json_is_string(e))
 		m = json_string_value(e);
+	else if (json_is_object(e)) {
+		/* {"errors": {"field": [{"message": ...}]}} */
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(e, key, v) {
+			m = json_string_value(json_object_get(
+			    json_array_get(v, 0), "message"));
+			if (m != NULL)
+				break;
+		}
+	}
 	if (m == NULL)
 		m = json_string_value(json_object_get(j, "message"));
 	s = m ? ep_xstrdup(m) : NULL;

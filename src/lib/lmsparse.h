@@ -87,7 +87,8 @@ int ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 
 /*
  * Canvas's own text in an error reply ({"errors": [{"message": ...}]},
- * {"errors": "..."} or {"message": ...}): malloc'd, or NULL.
+ * {"errors": {"field": [{"message": ...}]}}, {"errors": "..."} or
+ * {"message": ...}): malloc'd, or NULL.
  */
 char *ep_canvas_error_text(const char *body, size_t len);
 

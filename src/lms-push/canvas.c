@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmsparse.h"
 #include "push.h"
 
 static const char *const drop_task[] = { "conclude", "delete",
@@ -51,45 +52,16 @@ struct cop {
 
 static void start(struct cop *k);
 
+/* ep_canvas_check, where a 4xx other than 401 fails this change only. */
 static int
 canvas_check(const struct ep_http_req *r, const char *what,
     struct ep_error *err)
 {
-	json_t *j, *e;
-	const char *m = NULL;
-
-	if (ep_http_check(r, err) == 0)
+	if (ep_canvas_check(r, what, err) == 0)
 		return 0;
-	if (r->err.code != 0)
-		return -1;
-	if (r->status == 403 || (r->status >= 400 && r->status < 500 &&
-	    r->status != 401))
-		err->code = EP_EXIT_DIFF;	/* this change only */
-	j = r->resp ? json_loadb(r->resp, r->resp_len, 0, NULL) : NULL;
-	e = json_object_get(j, "errors");
-	if (json_is_array(e))
-		m = json_string_value(json_object_get(json_array_get(e, 0),
-		    "message"));
-	else if (json_is_string(e))
-		m = json_string_value(e);
-	else if (json_is_object(e)) {
-		/* {"errors": {"field": [{"message": ...}]}} */
-		const char *key;
-		json_t *v;
-
-		json_object_foreach(e, key, v) {
-			m = json_string_value(json_object_get(
-			    json_array_get(v, 0), "message"));
-			if (m != NULL)
-				break;
-		}
-	}
-	if (m == NULL)
-		m = json_string_value(json_object_get(j, "message"));
-	if (m != NULL)
-		ep_error_set(err, err->code, "%s: HTTP %ld: %s", what,
-		    r->status, m);
-	json_decref(j);
+	if (r->err.code == 0 && (r->status == 403 ||
+	    (r->status >= 400 && r->status < 500 && r->status != 401)))
+		err->code = EP_EXIT_DIFF;
 	return -1;
 }
 

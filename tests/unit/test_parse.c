@@ -134,6 +134,11 @@ test_canvas(void)
 	    "authorized\"}]}"));
 	is_str(m ? m : "(none)", "user not authorized", "canvas: error text");
 	free(m);
+	m = ep_canvas_error_text(S("{\"errors\":{\"user_id\":[{\"attribute\":"
+	    "\"user_id\",\"message\":\"is invalid\"}]}}"));
+	is_str(m ? m : "(none)", "is invalid",
+	    "canvas: error text from a per-field errors object");
+	free(m);
 	m = ep_canvas_error_text(S("not json"));
 	ok(m == NULL, "canvas: no error text in a non-JSON body");
 
