@@ -926,6 +926,14 @@ my_copy_begin(void *h, const char *sql, struct ep_error *err)
 	m->btail = positional(tail, &idx, &k);
 	free(tail);
 	free(idx);
+	/* Without strict mode a multi-row INSERT would store a NULL given
+	 * for a NOT NULL column as the type's default, where one row
+	 * fails: keep a bad value an error, whatever the server's mode. */
+	if (!plain(m, "SET SESSION sql_mode = CONCAT(@@sql_mode, "
+	    "',STRICT_TRANS_TABLES')")) {
+		conn_error(m, err);
+		goto out;
+	}
 	m->pn = n;
 	m->pstmt = bulk_prepare(m, 1, err);
 	if (m->pstmt == NULL)
