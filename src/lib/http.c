@@ -8,11 +8,14 @@
  * callback, then sleep in curl_multi_poll until a socket or the next timer.
  */
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "http.h"
 #include "secret.h"
 
@@ -836,6 +839,90 @@ loopback(const char *host)
 {
 	return host != NULL && (strcmp(host, "localhost") == 0 ||
 	    strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
+}
+
+char *
+ep_url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = ep_xmalloc(strlen(s) * 3 + 1), *o = out;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *
+ep_url_join(const char *base, const char *fmt, ...)
+{
+	va_list ap;
+	char *tail, *u;
+
+	va_start(ap, fmt);
+	if (vasprintf(&tail, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	va_end(ap);
+	u = ep_xasprintf("%s%s", base, tail);
+	free(tail);
+	return u;
+}
+
+void
+ep_lms_conn_init(struct ep_lms_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	ep_http_opts_default(&c->http);
+}
+
+bool
+ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
+    const char *usage)
+{
+	switch (opt) {
+	case EP_OPT_LMS_URL:
+		c->url = arg;
+		return true;
+	case EP_OPT_LMS_TOKEN_FILE:
+		c->token_file = arg;
+		return true;
+	case EP_OPT_LMS_CACERT:
+		c->http.cacert = arg;
+		return true;
+	case 'j':
+		c->http.jobs = (int)ep_cli_long(usage, "--jobs", arg, 256);
+		if (c->http.jobs < 1)
+			ep_usage_error(usage, "option '--jobs' must be at "
+			    "least 1");
+		return true;
+	case EP_OPT_LMS_RETRIES:
+		c->http.retries = (int)ep_cli_long(usage, "--retries", arg,
+		    100);
+		return true;
+	case EP_OPT_LMS_RETRY_BASE:
+		c->http.retry_base_ms = ep_cli_long(usage, "--retry-base-ms",
+		    arg, 600000);
+		return true;
+	case EP_OPT_LMS_TIMEOUT:
+		c->http.timeout_ms = 1000 * ep_cli_long(usage, "--timeout",
+		    arg, 86400);
+		if (c->http.timeout_ms < 1000)
+			ep_usage_error(usage, "option '--timeout' must be at "
+			    "least 1");
+		return true;
+	default:
+		return false;
+	}
 }
 
 int

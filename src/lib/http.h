@@ -182,6 +182,45 @@ char *ep_http_link_next(const char *v, const char *base);
 /* Milliseconds on a monotonic clock. */
 long long ep_http_now_ms(void);
 
+/* s with every byte but A-Z a-z 0-9 - . _ ~ : percent-encoded (malloc'd). */
+char *ep_url_escape(const char *s);
+/* base followed by the printf-formatted rest (malloc'd). */
+char *ep_url_join(const char *base, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * The connection options lms-fetch and lms-push share, parsed one way:
+ * put EP_LMS_LONGOPTS in the getopt table and "j:" in the short options,
+ * start from ep_lms_conn_init, and offer every option getopt returns to
+ * ep_lms_conn_opt first.
+ */
+enum {
+	EP_OPT_LMS_URL = 0x1080, EP_OPT_LMS_TOKEN_FILE, EP_OPT_LMS_CACERT,
+	EP_OPT_LMS_RETRIES, EP_OPT_LMS_RETRY_BASE, EP_OPT_LMS_TIMEOUT
+};
+#define EP_LMS_LONGOPTS \
+	{ "url", required_argument, NULL, EP_OPT_LMS_URL }, \
+	{ "token-file", required_argument, NULL, EP_OPT_LMS_TOKEN_FILE }, \
+	{ "cacert", required_argument, NULL, EP_OPT_LMS_CACERT }, \
+	{ "jobs", required_argument, NULL, 'j' }, \
+	{ "retries", required_argument, NULL, EP_OPT_LMS_RETRIES }, \
+	{ "retry-base-ms", required_argument, NULL, EP_OPT_LMS_RETRY_BASE }, \
+	{ "timeout", required_argument, NULL, EP_OPT_LMS_TIMEOUT }
+
+struct ep_lms_conn {
+	const char *url;		/* --url, or NULL: $MOODLE_URL, ... */
+	const char *token_file;		/* --token-file, or NULL */
+	struct ep_http_opts http;	/* --jobs, --retries, --retry-base-ms,
+					 * --timeout, --cacert */
+};
+
+/* Defaults: ep_http_opts_default, no URL, no token file. */
+void ep_lms_conn_init(struct ep_lms_conn *c);
+/* Take option opt (a getopt result) with argument arg into c: true when
+ * it was one of EP_LMS_LONGOPTS; a bad value is a usage error. */
+bool ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
+    const char *usage);
+
 /*
  * Open an LMS site for lms-fetch and lms-push.  lms is "moodle" or
  * "canvas"; url is --url or NULL for $MOODLE_URL / $CANVAS_URL, which must

@@ -137,7 +137,7 @@ types_query(const struct opts *o)
 	char *q = ep_xstrdup("");
 
 	for (size_t i = 0; i < o->types.n; i++) {
-		char *t = url_escape(o->types.v[i]);
+		char *t = ep_url_escape(o->types.v[i]);
 		char *n = ep_xasprintf("%s&type%%5B%%5D=%s", q, t);
 
 		free(t);
@@ -150,8 +150,8 @@ types_query(const struct opts *o)
 static void
 submit_enrollments(struct fetch *f, const char *course)
 {
-	char *c = url_escape(course), *tq = types_query(f->o);
-	char *url = url_join(f, "/api/v1/courses/%s/enrollments?per_page=100%s",
+	char *c = ep_url_escape(course), *tq = types_query(f->o);
+	char *url = ep_url_join(f->base, "/api/v1/courses/%s/enrollments?per_page=100%s",
 	    c, tq);
 	struct pager *p = NULL;
 	long prio = 0;
@@ -172,9 +172,9 @@ submit_enrollments(struct fetch *f, const char *course)
 static void
 submit_listing(struct fetch *f, size_t term)
 {
-	char *a = url_escape(f->o->account);
-	char *t = url_escape(f->o->terms.v[term]);
-	char *url = url_join(f, "/api/v1/accounts/%s/courses?per_page=100"
+	char *a = ep_url_escape(f->o->account);
+	char *t = ep_url_escape(f->o->terms.v[term]);
+	char *url = ep_url_join(f->base, "/api/v1/accounts/%s/courses?per_page=100"
 	    "&enrollment_term_id=%s", a, t);
 	struct pager *p = NULL;
 
@@ -303,9 +303,9 @@ status_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	    rp->status_url == NULL, &st, &err);
 	if (rp->status_url == NULL && st.has_id) {
 		/* The reply to the POST that started it. */
-		char *a = url_escape(f->o->account);
+		char *a = ep_url_escape(f->o->account);
 
-		rp->status_url = url_join(f, "/api/v1/accounts/%s/reports/"
+		rp->status_url = ep_url_join(f->base, "/api/v1/accounts/%s/reports/"
 		    "provisioning_csv/%lld", a, st.id);
 		free(a);
 	}
@@ -333,7 +333,7 @@ status_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	}
 	ep_canvas_report_free(&st);
 	report_poll(rp, rp->poll_ms);
-	if (rp->poll_ms < 30 * f->o->retry_base_ms && rp->poll_ms < 30000)
+	if (rp->poll_ms < 30 * f->o->conn.http.retry_base_ms && rp->poll_ms < 30000)
 		rp->poll_ms *= 2;
 	return 0;
 }
@@ -352,8 +352,8 @@ report_poll(struct report *rp, long delay_ms)
 static void
 submit_report(struct fetch *f, const char *part)
 {
-	char *a = url_escape(f->o->account);
-	char *url = url_join(f, "/api/v1/accounts/%s/reports/provisioning_csv",
+	char *a = ep_url_escape(f->o->account);
+	char *url = ep_url_join(f->base, "/api/v1/accounts/%s/reports/provisioning_csv",
 	    a);
 	struct ep_http_req *r = ep_http_req_new("POST", url);
 	char *pname = ep_xasprintf("parameters[%s]", part);
@@ -380,7 +380,7 @@ submit_report(struct fetch *f, const char *part)
 	rp->part = part;
 	rp->u = unit_add(f, "%s report", part);
 	rp->started = ep_http_now_ms();
-	rp->poll_ms = f->o->retry_base_ms > 0 ? f->o->retry_base_ms : 1;
+	rp->poll_ms = f->o->conn.http.retry_base_ms > 0 ? f->o->conn.http.retry_base_ms : 1;
 	r->prio = (long)rp->u->index + 1;
 	r->arg_free = report_free_v;
 	ep_http_submit(f->http, r, status_done, rp);
@@ -390,16 +390,16 @@ int
 canvas_run(struct fetch *f)
 {
 	const struct opts *o = f->o;
-	char *a = o->account ? url_escape(o->account) : NULL;
+	char *a = o->account ? ep_url_escape(o->account) : NULL;
 
 	if (strcmp(o->what, "courses") == 0) {
 		for (size_t i = 0; i < (o->terms.n ? o->terms.n : 1); i++) {
-			char *t = o->terms.n ? url_escape(o->terms.v[i]) : NULL;
+			char *t = o->terms.n ? ep_url_escape(o->terms.v[i]) : NULL;
 			char *what = t ? ep_xasprintf("courses of account %s "
 			    "in term %s", o->account, o->terms.v[i]) :
 			    ep_xasprintf("courses of account %s", o->account);
 
-			submit_list(f, EP_CANVAS_COURSES, url_join(f, "/api/v1/"
+			submit_list(f, EP_CANVAS_COURSES, ep_url_join(f->base, "/api/v1/"
 			    "accounts/%s/courses?per_page=100%s%s", a,
 			    t ? "&enrollment_term_id=" : "", t ? t : ""),
 			    what);
@@ -409,7 +409,7 @@ canvas_run(struct fetch *f)
 	} else if (strcmp(o->what, "users") == 0) {
 		char *what = ep_xasprintf("users of account %s", o->account);
 
-		submit_list(f, EP_CANVAS_USERS, url_join(f, "/api/v1/accounts/%s/"
+		submit_list(f, EP_CANVAS_USERS, ep_url_join(f->base, "/api/v1/accounts/%s/"
 		    "users?per_page=100", a), what);
 		free(what);
 	} else if (strcmp(o->what, "enrollments") == 0) {

@@ -30,9 +30,7 @@ struct strv {
 struct opts {
 	const char *lms;		/* "moodle" or "canvas" */
 	const char *what;		/* enrollments, courses, users, report */
-	const char *url;
-	const char *token_file;
-	const char *cacert;
+	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *mapping;
 	struct strv course_ids;		/* moodle --course-id */
 	const char *field, *value;	/* moodle courses */
@@ -41,8 +39,7 @@ struct opts {
 	struct strv courses;		/* canvas --course */
 	struct strv types;
 	struct strv report_what;
-	int jobs, retries;
-	long retry_base_ms, timeout_s, report_timeout_s;
+	long report_timeout_s;
 	enum ep_fmt ofmt;
 	bool dry_run, partial;
 };
@@ -86,11 +83,6 @@ int unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e);
 /* A reply page arrived: count it for --progress. */
 void fetch_page(struct fetch *f);
 
-/* Append "/"-joined text to the base URL: a malloc'd URL. */
-char *url_join(const struct fetch *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Percent-encode s for a URL path segment or query value (malloc'd). */
-char *url_escape(const char *s);
 /* Split comma lists in every element of sv into sv (in place). */
 void strv_add(struct strv *sv, const char *arg);
 

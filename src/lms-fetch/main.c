@@ -66,8 +66,7 @@ static const char usage_text[] =
 "      --version            the version\n";
 
 enum {
-	OPT_URL = EP_OPT_FIRST_PROGRAM, OPT_TOKEN_FILE, OPT_CACERT,
-	OPT_RETRIES, OPT_RETRY_BASE, OPT_TIMEOUT, OPT_REPORT_TIMEOUT,
+	OPT_REPORT_TIMEOUT = EP_OPT_FIRST_PROGRAM,
 	OPT_PARTIAL, OPT_MAPPING, OPT_COURSE_ID, OPT_FIELD, OPT_VALUE,
 	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT
 };
@@ -154,13 +153,7 @@ static void
 parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "url", required_argument, NULL, OPT_URL },
-		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "retries", required_argument, NULL, OPT_RETRIES },
-		{ "retry-base-ms", required_argument, NULL, OPT_RETRY_BASE },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		EP_LMS_LONGOPTS,
 		{ "report-timeout", required_argument, NULL,
 		    OPT_REPORT_TIMEOUT },
 		{ "output-format", required_argument, NULL, 'o' },
@@ -183,39 +176,14 @@ parse_args(int argc, char **argv, struct opts *o)
 	int c, fmt;
 
 	memset(o, 0, sizeof(*o));
-	o->jobs = 8;
-	o->retries = 5;
-	o->retry_base_ms = 1000;
-	o->timeout_s = 300;
+	ep_lms_conn_init(&o->conn);
 	o->report_timeout_s = 3600;
 	o->ofmt = EP_FMT_NDJSON;
 	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:o:n",
-	    longopts, NULL)) != -1)
+	    longopts, NULL)) != -1) {
+		if (ep_lms_conn_opt(&o->conn, c, optarg, u))
+			continue;
 		switch (c) {
-		case OPT_URL: o->url = optarg; break;
-		case OPT_TOKEN_FILE: o->token_file = optarg; break;
-		case OPT_CACERT: o->cacert = optarg; break;
-		case 'j':
-			o->jobs = (int)ep_cli_long(u, "--jobs", optarg, 256);
-			if (o->jobs < 1)
-				ep_usage_error(u, "option '--jobs' must be "
-				    "at least 1");
-			break;
-		case OPT_RETRIES:
-			o->retries = (int)ep_cli_long(u, "--retries", optarg,
-			    100);
-			break;
-		case OPT_RETRY_BASE:
-			o->retry_base_ms = ep_cli_long(u, "--retry-base-ms",
-			    optarg, 600000);
-			break;
-		case OPT_TIMEOUT:
-			o->timeout_s = ep_cli_long(u, "--timeout", optarg,
-			    86400);
-			if (o->timeout_s < 1)
-				ep_usage_error(u, "option '--timeout' must be "
-				    "at least 1");
-			break;
 		case OPT_REPORT_TIMEOUT:
 			o->report_timeout_s = ep_cli_long(u,
 			    "--report-timeout", optarg, 7 * 86400);
@@ -243,6 +211,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		default:
 			ep_cli_common(c, argv, u);
 		}
+	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 2)
@@ -342,14 +311,9 @@ setup(struct fetch *f, struct ep_error *err)
 	const struct opts *o = f->o;
 	struct ep_http_opts ho;
 
-	ep_http_opts_default(&ho);
-	ho.jobs = o->jobs;
-	ho.retries = o->retries;
-	ho.retry_base_ms = o->retry_base_ms;
-	ho.timeout_ms = o->timeout_s * 1000;
-	ho.cacert = o->cacert;
+	ho = o->conn.http;
 	ho.user_agent = "edpipe/" EP_VERSION " (lms-fetch)";
-	if (ep_lms_site_open(o->lms, o->url, o->token_file, o->dry_run, &ho,
+	if (ep_lms_site_open(o->lms, o->conn.url, o->conn.token_file, o->dry_run, &ho,
 	    &f->base, &f->token, &f->http, err) < 0)
 		return -1;
 	if (o->dry_run)
@@ -475,43 +439,6 @@ progress(struct fetch *f, bool last)
 	    "pages/s%s", ep_progname(), f->pages, f->records, st.retries,
 	    secs > 0 ? (double)f->pages / secs : 0.0,
 	    last || !isatty(STDERR_FILENO) ? "\n" : "\r");
-}
-
-char *
-url_join(const struct fetch *f, const char *fmt, ...)
-{
-	va_list ap;
-	char *tail, *u;
-
-	va_start(ap, fmt);
-	if (vasprintf(&tail, fmt, ap) < 0)
-		ep_die(EP_EXIT_NOMEM, "out of memory");
-	va_end(ap);
-	u = ep_xasprintf("%s%s", f->base, tail);
-	free(tail);
-	return u;
-}
-
-char *
-url_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = ep_xmalloc(strlen(s) * 3 + 1), *o = out;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
-			*o++ = (char)c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
 }
 
 void

@@ -107,7 +107,7 @@ course_ref(const struct change *c)
 
 	if (c->course_id > 0)
 		return ep_xasprintf("%lld", c->course_id);
-	e = url_escape(c->course);
+	e = ep_url_escape(c->course);
 	s = ep_xasprintf("sis_course_id:%s", e);
 	free(e);
 	return s;
@@ -172,16 +172,16 @@ send_add(struct cop *k)
 	const char *type = role_type(c->role);
 
 	if (sec != NULL && *sec >= '0' && *sec <= '9') {
-		url = url_join(k->p, "/api/v1/sections/%s/enrollments", sec);
+		url = ep_url_join(k->p->base, "/api/v1/sections/%s/enrollments", sec);
 	} else if (c->section != NULL) {
-		char *e = url_escape(c->section);
+		char *e = ep_url_escape(c->section);
 
-		url = url_join(k->p, "/api/v1/sections/sis_section_id:%s/"
+		url = ep_url_join(k->p->base, "/api/v1/sections/sis_section_id:%s/"
 		    "enrollments", e);
 		free(e);
 	} else {
 		cr = course_ref(c);
-		url = url_join(k->p, "/api/v1/courses/%s/enrollments", cr);
+		url = ep_url_join(k->p->base, "/api/v1/courses/%s/enrollments", cr);
 		free(cr);
 	}
 	r = ep_http_req_new("POST", url);
@@ -206,8 +206,8 @@ send_add(struct cop *k)
 static void
 send_find(struct cop *k, enum step step)
 {
-	char *cr = course_ref(k->c), *ur = user_ref(k->c), *ue = url_escape(ur);
-	char *url = url_join(k->p, "/api/v1/courses/%s/enrollments?user_id=%s"
+	char *cr = course_ref(k->c), *ur = user_ref(k->c), *ue = ep_url_escape(ur);
+	char *url = ep_url_join(k->p->base, "/api/v1/courses/%s/enrollments?user_id=%s"
 	    "&per_page=100&state%%5B%%5D=active&state%%5B%%5D=invited"
 	    "&state%%5B%%5D=inactive&state%%5B%%5D=completed", cr, ue);
 
@@ -227,12 +227,12 @@ send_delete(struct cop *k)
 	if (k->p->o->dry_run) {
 		char *cr = course_ref(k->c);
 
-		url = url_join(k->p, "/api/v1/courses/%s/enrollments/%s?task=%s",
+		url = ep_url_join(k->p->base, "/api/v1/courses/%s/enrollments/%s?task=%s",
 		    cr, k->neid ? "ID" : ":enrollment_id",
 		    drop_task[k->p->o->drop_as]);
 		free(cr);
 	} else {
-		url = url_join(k->p, "/api/v1/courses/%lld/enrollments/%lld"
+		url = ep_url_join(k->p->base, "/api/v1/courses/%lld/enrollments/%lld"
 		    "?task=%s", k->ecid[k->next], k->eid[k->next],
 		    drop_task[k->p->o->drop_as]);
 	}
@@ -624,7 +624,7 @@ import_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	}
 	if (im->status_url == NULL) {
 		json_t *id = json_object_get(j, "id");
-		char *a = url_escape(p->o->account);
+		char *a = ep_url_escape(p->o->account);
 
 		if (!json_is_integer(id)) {
 			json_decref(j);
@@ -635,7 +635,7 @@ import_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 			return 0;
 		}
 		im->id = json_integer_value(id);
-		im->status_url = url_join(p, "/api/v1/accounts/%s/sis_imports/"
+		im->status_url = ep_url_join(p->base, "/api/v1/accounts/%s/sis_imports/"
 		    "%lld", a, im->id);
 		free(a);
 		ep_info(1, "SIS import %lld started", im->id);
@@ -698,8 +698,8 @@ sis_import(struct push *p)
 {
 	size_t len;
 	char *csv = import_csv(p, &len);
-	char *a = url_escape(p->o->account);
-	char *url = url_join(p, "/api/v1/accounts/%s/sis_imports?import_type="
+	char *a = ep_url_escape(p->o->account);
+	char *url = ep_url_join(p->base, "/api/v1/accounts/%s/sis_imports?import_type="
 	    "instructure_csv&extension=csv", a);
 	struct ep_http_req *r = ep_http_req_new("POST", url);
 	struct import *im;
@@ -722,7 +722,7 @@ sis_import(struct push *p)
 	im = ep_xcalloc(1, sizeof(*im));
 	im->p = p;
 	im->started = ep_http_now_ms();
-	im->poll_ms = p->o->retry_base_ms > 0 ? p->o->retry_base_ms : 1;
+	im->poll_ms = p->o->conn.http.retry_base_ms > 0 ? p->o->conn.http.retry_base_ms : 1;
 	r->arg_free = import_free;
 	ep_http_submit(p->http, r, import_done, im);
 	run_pool(p);

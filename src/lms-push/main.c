@@ -62,8 +62,7 @@ static const char usage_text[] =
 "      --version            the version\n";
 
 enum {
-	OPT_URL = EP_OPT_FIRST_PROGRAM, OPT_TOKEN_FILE, OPT_CACERT,
-	OPT_RETRIES, OPT_RETRY_BASE, OPT_TIMEOUT, OPT_USER_FIELD,
+	OPT_USER_FIELD = EP_OPT_FIRST_PROGRAM,
 	OPT_ROLE_ID, OPT_BATCH, OPT_DROP_AS, OPT_SIS_IMPORT, OPT_ACCOUNT,
 	OPT_IMPORT_TIMEOUT
 };
@@ -181,13 +180,7 @@ static void
 parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "url", required_argument, NULL, OPT_URL },
-		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "retries", required_argument, NULL, OPT_RETRIES },
-		{ "retry-base-ms", required_argument, NULL, OPT_RETRY_BASE },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		EP_LMS_LONGOPTS,
 		{ "input-format", required_argument, NULL, 'i' },
 		{ "output-format", required_argument, NULL, 'o' },
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -209,40 +202,15 @@ parse_args(int argc, char **argv, struct opts *o)
 	int c, fmt;
 
 	memset(o, 0, sizeof(*o));
-	o->jobs = 8;
-	o->retries = 5;
+	ep_lms_conn_init(&o->conn);
 	o->batch = 100;
-	o->retry_base_ms = 1000;
-	o->timeout_s = 300;
 	o->import_timeout_s = 3600;
 	o->ofmt = EP_FMT_NDJSON;
 	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:i:o:n",
-	    longopts, NULL)) != -1)
+	    longopts, NULL)) != -1) {
+		if (ep_lms_conn_opt(&o->conn, c, optarg, u))
+			continue;
 		switch (c) {
-		case OPT_URL: o->url = optarg; break;
-		case OPT_TOKEN_FILE: o->token_file = optarg; break;
-		case OPT_CACERT: o->cacert = optarg; break;
-		case 'j':
-			o->jobs = (int)ep_cli_long(u, "--jobs", optarg, 256);
-			if (o->jobs < 1)
-				ep_usage_error(u, "option '--jobs' must be "
-				    "at least 1");
-			break;
-		case OPT_RETRIES:
-			o->retries = (int)ep_cli_long(u, "--retries", optarg,
-			    100);
-			break;
-		case OPT_RETRY_BASE:
-			o->retry_base_ms = ep_cli_long(u, "--retry-base-ms",
-			    optarg, 600000);
-			break;
-		case OPT_TIMEOUT:
-			o->timeout_s = ep_cli_long(u, "--timeout", optarg,
-			    86400);
-			if (o->timeout_s < 1)
-				ep_usage_error(u, "option '--timeout' must be "
-				    "at least 1");
-			break;
 		case OPT_IMPORT_TIMEOUT:
 			o->import_timeout_s = ep_cli_long(u,
 			    "--import-timeout", optarg, 7 * 86400);
@@ -275,6 +243,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		default:
 			ep_cli_common(c, argv, u);
 		}
+	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
@@ -421,14 +390,9 @@ setup(struct push *p, struct ep_error *err)
 	const struct opts *o = p->o;
 	struct ep_http_opts ho;
 
-	ep_http_opts_default(&ho);
-	ho.jobs = o->jobs;
-	ho.retries = o->retries;
-	ho.retry_base_ms = o->retry_base_ms;
-	ho.timeout_ms = o->timeout_s * 1000;
-	ho.cacert = o->cacert;
+	ho = o->conn.http;
 	ho.user_agent = "edpipe/" EP_VERSION " (lms-push)";
-	if (ep_lms_site_open(o->lms, o->url, o->token_file, o->dry_run, &ho,
+	if (ep_lms_site_open(o->lms, o->conn.url, o->conn.token_file, o->dry_run, &ho,
 	    &p->base, &p->token, &p->http, err) < 0)
 		return -1;
 	if (o->dry_run)
@@ -525,43 +489,6 @@ opt_role_id(const struct opts *o, const char *name)
 		if (strcmp(o->roles[i].name, name) == 0)
 			return o->roles[i].id;
 	return 0;
-}
-
-char *
-url_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = ep_xmalloc(strlen(s) * 3 + 1), *o = out;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
-			*o++ = (char)c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
-char *
-url_join(const struct push *p, const char *fmt, ...)
-{
-	va_list ap;
-	char *tail, *u;
-
-	va_start(ap, fmt);
-	if (vasprintf(&tail, fmt, ap) < 0)
-		ep_die(EP_EXIT_NOMEM, "out of memory");
-	va_end(ap);
-	u = ep_xasprintf("%s%s", p->base, tail);
-	free(tail);
-	return u;
 }
 
 bool

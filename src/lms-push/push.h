@@ -27,15 +27,13 @@ struct role_id {
 struct opts {
 	const char *lms;		/* "moodle" or "canvas" */
 	const char *file;		/* input, "-" for stdin */
-	const char *url;
-	const char *token_file;
-	const char *cacert;
+	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *user_field;		/* moodle: username, idnumber, ... */
 	const char *account;		/* canvas --sis-import */
 	struct role_id *roles;		/* --role-id NAME=ID */
 	size_t nroles;
-	int jobs, retries, batch;
-	long retry_base_ms, timeout_s, import_timeout_s;
+	int batch;
+	long import_timeout_s;
 	enum ep_fmt ifmt, ofmt;
 	enum drop_as drop_as;
 	bool dry_run, sis_import;
@@ -79,11 +77,6 @@ void change_failf(struct change *c, const char *fmt, ...)
 
 /* The role id of name from --role-id, or 0. */
 long long opt_role_id(const struct opts *o, const char *name);
-/* Percent-encode s for a URL path segment or query value (malloc'd). */
-char *url_escape(const char *s);
-/* Append text to the base URL: a malloc'd URL. */
-char *url_join(const struct push *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* Whether a finished write call's outcome is unknown: the request may
  * have reached the server but no reply said what it did. */
 bool outcome_unknown(const struct ep_http_req *r);
