@@ -313,8 +313,8 @@ setup(struct fetch *f, struct ep_error *err)
 
 	ho = o->conn.http;
 	ho.user_agent = "edpipe/" EP_VERSION " (lms-fetch)";
-	if (ep_lms_site_open(o->lms, o->conn.url, o->conn.token_file, o->dry_run, &ho,
-	    &f->base, &f->token, &f->http, err) < 0)
+	if (ep_lms_site_open(o->lms, o->conn.url, o->conn.token_file,
+	    o->dry_run, &ho, &f->base, &f->token, &f->http, err) < 0)
 		return -1;
 	if (o->dry_run)
 		return 0;
