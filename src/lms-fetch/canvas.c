@@ -57,7 +57,8 @@ pager_free_v(void *p)
 }
 
 static struct pager *
-pager_new(struct fetch *f, struct unit *u, enum ep_canvas_kind kind, const char *what)
+pager_new(struct fetch *f, struct unit *u, enum ep_canvas_kind kind,
+    const char *what)
 {
 	struct pager *p = ep_xcalloc(1, sizeof(*p));
 
@@ -151,8 +152,8 @@ static void
 submit_enrollments(struct fetch *f, const char *course)
 {
 	char *c = ep_url_escape(course), *tq = types_query(f->o);
-	char *url = ep_url_join(f->base, "/api/v1/courses/%s/enrollments?per_page=100%s",
-	    c, tq);
+	char *url = ep_url_join(f->base,
+	    "/api/v1/courses/%s/enrollments?per_page=100%s", c, tq);
 	struct pager *p = NULL;
 	long prio = 0;
 
@@ -196,7 +197,8 @@ submit_listing(struct fetch *f, size_t term)
 }
 
 static void
-submit_list(struct fetch *f, enum ep_canvas_kind kind, char *url, const char *what)
+submit_list(struct fetch *f, enum ep_canvas_kind kind, char *url,
+    const char *what)
 {
 	struct pager *p = NULL;
 	long prio = 0;
@@ -353,8 +355,8 @@ static void
 submit_report(struct fetch *f, const char *part)
 {
 	char *a = ep_url_escape(f->o->account);
-	char *url = ep_url_join(f->base, "/api/v1/accounts/%s/reports/provisioning_csv",
-	    a);
+	char *url = ep_url_join(f->base,
+	    "/api/v1/accounts/%s/reports/provisioning_csv", a);
 	struct ep_http_req *r = ep_http_req_new("POST", url);
 	char *pname = ep_xasprintf("parameters[%s]", part);
 	struct report *rp;
@@ -380,7 +382,8 @@ submit_report(struct fetch *f, const char *part)
 	rp->part = part;
 	rp->u = unit_add(f, "%s report", part);
 	rp->started = ep_http_now_ms();
-	rp->poll_ms = f->o->conn.http.retry_base_ms > 0 ? f->o->conn.http.retry_base_ms : 1;
+	rp->poll_ms = f->o->conn.http.retry_base_ms > 0 ?
+	    f->o->conn.http.retry_base_ms : 1;
 	r->prio = (long)rp->u->index + 1;
 	r->arg_free = report_free_v;
 	ep_http_submit(f->http, r, status_done, rp);

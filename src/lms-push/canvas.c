@@ -722,7 +722,8 @@ sis_import(struct push *p)
 	im = ep_xcalloc(1, sizeof(*im));
 	im->p = p;
 	im->started = ep_http_now_ms();
-	im->poll_ms = p->o->conn.http.retry_base_ms > 0 ? p->o->conn.http.retry_base_ms : 1;
+	im->poll_ms = p->o->conn.http.retry_base_ms > 0 ?
+	    p->o->conn.http.retry_base_ms : 1;
 	r->arg_free = import_free;
 	ep_http_submit(p->http, r, import_done, im);
 	run_pool(p);
