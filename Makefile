@@ -69,11 +69,11 @@ check-asan:
 check-valgrind: all
 	rm -rf build/valgrind-bin && mkdir -p build/valgrind-bin
 	for p in $(PROGS); do \
-		printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --trace-children=no "%s" "$$@"\n' \
+		printf '#!/bin/sh\nexec valgrind -q --suppressions=$(CURDIR)/tests/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --trace-children=no "%s" "$$@"\n' \
 			"$(CURDIR)/$(BIN)/$$p" >build/valgrind-bin/$$p; \
 		chmod +x build/valgrind-bin/$$p; done
 	EDPIPE_BIN=$(CURDIR)/build/valgrind-bin EDPIPE_UNIT=$(CURDIR)/$(B)/unit \
-		EDPIPE_UNIT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		EDPIPE_UNIT_WRAP="valgrind -q --suppressions=$(CURDIR)/tests/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 		EDPIPE_TEST_TIMEOUT=1800 tests/run
 
 # What CI runs: both suites, then one total line.
