@@ -21,9 +21,9 @@
  * an ANSI driver (the SQLite one) by dropping the high byte, which
  * would mangle any non-ASCII literal; a Unicode driver (psqlODBC) reads
  * the narrow text in the locale's character set, so LC_CTYPE is made
- * C.UTF-8 when the locale's is not UTF-8.  As in db_mysql.c, placeholder i is written
- * "?\1i\2" and the marker stripped before SQLPrepare, mapping each '?'
- * to its value.  Rows stream one SQLFetch at a time; text is read with
+ * C.UTF-8 when the locale's is not UTF-8.  As in db_mysql.c, placeholder
+ * i is written "?\1i\2" and the marker stripped before SQLPrepare,
+ * mapping each '?' to its value.  Rows stream one SQLFetch at a time; text is read with
  * SQLGetData in chunks, so a long value needs no size known in advance.
  *
  * Values by the type SQLDescribeCol gives: integers numbers, bit booleans,
