@@ -114,7 +114,8 @@ clean:
 # target exercises.  `make fuzz FUZZ_TARGETS=tds` runs only some.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= ndjson csv url mapping moodle canvas http_headers tds
-FUZZ_LIB := src/lib/rec.c src/lib/msg.c src/lib/secret.c src/lib/mapping.c
+FUZZ_LIB := src/lib/rec.c src/lib/msg.c src/lib/secret.c src/lib/mapping.c \
+	src/lib/cli.c
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1 -std=c11 \
 	-D_GNU_SOURCE -Isrc/lib
 FUZZ_COV_FLAGS := -fprofile-instr-generate -fcoverage-mapping -g -O0 \
