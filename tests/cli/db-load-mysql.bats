@@ -2,8 +2,10 @@
 # db-load into a real MariaDB server started for this file
 # (tests/servers/mariadb.sh): the shared db-load behaviour tests
 # (db-load-backends.bash) through one InnoDB transaction of prepared
-# INSERTs (upsert as ON DUPLICATE KEY UPDATE), then what only MySQL has:
-# the column types --create gives.
+# multi-row INSERTs (upsert as ON DUPLICATE KEY UPDATE), then what only
+# MySQL has: the column types --create gives, the edges of its batches,
+# a bad row found by rerunning its batch, the packet limit, a server
+# without strict mode, a connection killed mid-load.
 load helper
 load db-load-backends
 bats_require_minimum_version 1.5.0
@@ -144,6 +146,19 @@ bl_rows() {
 {"id":999,"name":"a999","dflt":"dflt"}
 {"id":1000,"name":"b1000","dflt":"dflt"}
 {"id":2500,"name":"b2500","dflt":"dflt"}'
+	# Only key columns (ON DUPLICATE KEY UPDATE k = k): twice is once.
+	local _
+	for _ in 1 2; do
+		printf '{"k":"a"}\n{"k":"b"}\n' | {
+			run --separate-stderr db-load --db "$URL" --table keys_only \
+				--create --mode upsert --key k
+			assert_success
+		}
+	done
+	run bl_query 'SELECT k FROM keys_only ORDER BY k'
+	bl_exec <<<'DROP TABLE keys_only'
+	assert_output '{"k":"a"}
+{"k":"b"}'
 }
 
 @test "MySQL load: long values cut batches short under max_allowed_packet" {
