@@ -226,27 +226,37 @@ course_record(json_t *c)
 	return rec;
 }
 
-/* The SIS import role name of an enrollment: its base role, or the
- * custom role's name. */
-static const char *
-role_name(json_t *e)
+static const char *const base_roles[][2] = {
+	{ "StudentEnrollment", "student" },
+	{ "TeacherEnrollment", "teacher" },
+	{ "TaEnrollment", "ta" },
+	{ "ObserverEnrollment", "observer" },
+	{ "DesignerEnrollment", "designer" },
+};
+
+const char *
+ep_canvas_role_name(json_t *e)
 {
-	static const char *const base[][2] = {
-		{ "StudentEnrollment", "student" },
-		{ "TeacherEnrollment", "teacher" },
-		{ "TaEnrollment", "ta" },
-		{ "ObserverEnrollment", "observer" },
-		{ "DesignerEnrollment", "designer" },
-	};
 	const char *type = json_string_value(json_object_get(e, "type"));
 	const char *role = json_string_value(json_object_get(e, "role"));
 
 	if (role != NULL && (type == NULL || strcmp(role, type) != 0))
 		return role;
-	for (size_t i = 0; type && i < sizeof(base) / sizeof(base[0]); i++)
-		if (strcmp(type, base[i][0]) == 0)
-			return base[i][1];
+	for (size_t i = 0; type && i < sizeof(base_roles) /
+	    sizeof(base_roles[0]); i++)
+		if (strcmp(type, base_roles[i][0]) == 0)
+			return base_roles[i][1];
 	return role ? role : type;
+}
+
+const char *
+ep_canvas_role_type(const char *role)
+{
+	for (size_t i = 0; role && i < sizeof(base_roles) /
+	    sizeof(base_roles[0]); i++)
+		if (strcmp(role, base_roles[i][1]) == 0)
+			return base_roles[i][0];
+	return NULL;
 }
 
 static struct ep_rec *
@@ -254,7 +264,7 @@ enrollment_record(json_t *e)
 {
 	struct ep_rec *rec = ep_rec_new();
 	json_t *user = json_object_get(e, "user");
-	const char *role = role_name(e);
+	const char *role = ep_canvas_role_name(e);
 
 	put(rec, "course", e, "sis_course_id");
 	put(rec, "course_id", e, "course_id");

@@ -68,6 +68,15 @@ int ep_moodle_parse_lookup(const char *body, size_t len,
     const long long *ids, size_t n, struct ep_lms_out *out,
     struct ep_error *err);
 
+/*
+ * The SIS import role name of a Canvas enrollment object: its base role
+ * ("student" for StudentEnrollment, ...) or the custom role's name.
+ */
+const char *ep_canvas_role_name(json_t *e);
+/* The enrollment type of a base role name ("student" ->
+ * "StudentEnrollment"), or NULL for a custom role. */
+const char *ep_canvas_role_type(const char *role);
+
 enum ep_canvas_kind {
 	EP_CANVAS_COURSES,
 	EP_CANVAS_ENROLLMENTS,

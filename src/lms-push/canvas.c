@@ -65,40 +65,6 @@ canvas_check(const struct ep_http_req *r, const char *what,
 	return -1;
 }
 
-static const char *const base_roles[][2] = {
-	{ "StudentEnrollment", "student" },
-	{ "TeacherEnrollment", "teacher" },
-	{ "TaEnrollment", "ta" },
-	{ "ObserverEnrollment", "observer" },
-	{ "DesignerEnrollment", "designer" },
-};
-
-/* The role name of an enrollment, as lms-fetch writes it. */
-static const char *
-role_name(json_t *e)
-{
-	const char *type = json_string_value(json_object_get(e, "type"));
-	const char *role = json_string_value(json_object_get(e, "role"));
-
-	if (role != NULL && (type == NULL || strcmp(role, type) != 0))
-		return role;
-	for (size_t i = 0; type && i < sizeof(base_roles) /
-	    sizeof(base_roles[0]); i++)
-		if (strcmp(type, base_roles[i][0]) == 0)
-			return base_roles[i][1];
-	return role ? role : type;
-}
-
-static const char *
-role_type(const char *role)
-{
-	for (size_t i = 0; role && i < sizeof(base_roles) /
-	    sizeof(base_roles[0]); i++)
-		if (strcmp(role, base_roles[i][1]) == 0)
-			return base_roles[i][0];
-	return NULL;
-}
-
 /* The course of c in a URL: its Canvas id, or sis_course_id:X. */
 static char *
 course_ref(const struct change *c)
@@ -169,7 +135,7 @@ send_add(struct cop *k)
 	char *url, *cr, *ur = user_ref(c);
 	struct ep_http_req *r;
 	long long rid = opt_role_id(k->p->o, c->role);
-	const char *type = role_type(c->role);
+	const char *type = ep_canvas_role_type(c->role);
 
 	if (sec != NULL && *sec >= '0' && *sec <= '9') {
 		url = ep_url_join(k->p->base, "/api/v1/sections/%s/enrollments", sec);
@@ -284,7 +250,7 @@ found(struct cop *k, json_t *list)
 	k->ecid = ep_xcalloc(n + 1, sizeof(*k->ecid));
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(list, i);
-		const char *rn = role_name(e);
+		const char *rn = ep_canvas_role_name(e);
 		const char *st = json_string_value(json_object_get(e,
 		    "enrollment_state"));
 		const char *sec = json_string_value(json_object_get(e,
@@ -410,8 +376,9 @@ start(struct cop *k)
 {
 	struct change *c = k->c;
 
-	if ((c->op != OP_DROP && c->role != NULL && role_type(c->role) ==
-	    NULL && opt_role_id(k->p->o, c->role) == 0)) {
+	if (c->op != OP_DROP && c->role != NULL &&
+	    ep_canvas_role_type(c->role) == NULL &&
+	    opt_role_id(k->p->o, c->role) == 0) {
 		change_failf(c, "unknown Canvas role '%s': base roles are "
 		    "student, teacher, ta, observer and designer; give "
 		    "--role-id %s=ID for a custom role", c->role, c->role);
