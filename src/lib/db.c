@@ -501,6 +501,7 @@ struct ep_db_load {
 	char *row_sql;		/* batch: the INSERT of a full batch;
 				 * upsert: the UPDATE */
 	char *ins_sql;		/* upsert: the INSERT ... WHERE NOT EXISTS */
+	char *plain_sql;	/* upsert with ops->changes: INSERT VALUES */
 	char **vals;		/* batch: queued values, maxrows * ncols */
 	size_t nrows, maxrows;
 	unsigned long rows, flushed;
@@ -751,10 +752,38 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 			goto fail;
 		ld->in_prep = true;
 	} else if (nkeys > 0) {
-		/* Portable upsert, one row at a time: UPDATE, then INSERT
-		 * when no row has the keys. */
+		/*
+		 * Portable upsert, one row at a time: UPDATE, then INSERT
+		 * when no row has the keys.  When the backend counts what
+		 * the UPDATE matched (ODBC), that count decides and the
+		 * INSERT is a plain VALUES one, which every database takes
+		 * (Oracle's and DB2's SELECT needs a FROM); a table of key
+		 * columns only gets an UPDATE that sets a key to itself.
+		 */
 		ld->path = L_UPSERT;
 		ld->vals = ep_xcalloc(2 * ncols + 1, sizeof(char *));
+		if (nkeys == ncols && ops->changes != NULL) {
+			const char *k0 = ld->qcols[ld->keyidx[0]];
+
+			m = mem_open(&buf, &len);
+			fprintf(m, "UPDATE %s SET %s = %s WHERE ", ld->qtable,
+			    k0, k0);
+			put_key_match(db, m, ld, 1);
+			fclose(m);
+			ld->row_sql = buf;
+			buf = NULL;
+		}
+		if (ops->changes != NULL) {
+			m = mem_open(&buf, &len);
+			fprintf(m, "INSERT INTO %s (", ld->qtable);
+			put_cols(m, ld->qcols, ncols);
+			fprintf(m, ") VALUES (");
+			put_placeholders(db, m, 1, ncols);
+			fprintf(m, ")");
+			fclose(m);
+			ld->plain_sql = buf;
+			buf = NULL;
+		}
 		if (nkeys < ncols) {
 			bool any = false;
 
@@ -828,6 +857,7 @@ upsert_row(struct ep_db_load *ld, const struct ep_field *const *vals,
     struct ep_error *err)
 {
 	size_t n = ld->ncols, p = 0;
+	const char *sql = ld->ins_sql;
 	int rc = 0;
 
 	if (ld->row_sql != NULL) {
@@ -843,13 +873,20 @@ upsert_row(struct ep_db_load *ld, const struct ep_field *const *vals,
 	}
 	if (rc < 0)
 		return -1;
+	if (ld->plain_sql != NULL && ld->row_sql != NULL) {
+		long c = ld->db->ops->changes(ld->db->h);
+
+		if (c > 0)
+			return 0;	/* updated */
+		if (c == 0)
+			sql = ld->plain_sql;
+	}
 	p = 0;
 	for (size_t i = 0; i < n; i++)
 		ld->vals[p++] = value_dup(ld, vals[i]);
-	for (size_t k = 0; k < ld->nkeys; k++)
+	for (size_t k = 0; sql == ld->ins_sql && k < ld->nkeys; k++)
 		ld->vals[p++] = value_dup(ld, vals[ld->keyidx[k]]);
-	rc = run_values(ld, ld->ins_sql, (const char *const *)ld->vals, p,
-	    err);
+	rc = run_values(ld, sql, (const char *const *)ld->vals, p, err);
 	for (size_t i = 0; i < p; i++)
 		free(ld->vals[i]);
 	return rc;
@@ -928,6 +965,7 @@ ep_db_load_free(struct ep_db_load *ld)
 	free(ld->finish_sql);
 	free(ld->row_sql);
 	free(ld->ins_sql);
+	free(ld->plain_sql);
 	free(ld->vals);
 	ep_rec_free(ld->scratch);
 	free(ld);

@@ -95,6 +95,12 @@ struct ep_db_ops {
 	int (*prep_row)(void *h, const struct ep_field *const *vals,
 	    size_t n, struct ep_error *err);
 	void (*prep_end)(void *h);
+	/*
+	 * Optional: the rows the last query changed or matched (an UPDATE's
+	 * count), or -1 when the driver cannot say.  With it, the portable
+	 * upsert inserts with plain VALUES when the UPDATE found no row.
+	 */
+	long (*changes)(void *h);
 };
 
 extern const struct ep_db_ops ep_db_sqlite_ops;

@@ -72,6 +72,7 @@ struct od {
 	size_t ncols;
 	bool rows;
 	unsigned long nrows;
+	long changes;		/* SQLRowCount of the last query, or -1 */
 	SQLWCHAR **pval;	/* the bound parameters' UTF-16 text */
 	SQLLEN *pind;
 	size_t np;
@@ -559,6 +560,7 @@ od_query(void *h, const char *sql, const char *const *values, size_t np,
 
 	stmt_end(o);
 	o->nrows = 0;
+	o->changes = -1;
 	text = positional(sql, &idx, &n);
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
 	    &o->stmt))) {
@@ -604,6 +606,15 @@ od_query(void *h, const char *sql, const char *const *values, size_t np,
 	if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
 		stmt_error(o, SQL_HANDLE_STMT, o->stmt, err);
 		goto out;
+	}
+	if (r == SQL_NO_DATA) {
+		/* A searched UPDATE or DELETE that found no row. */
+		o->changes = 0;
+	} else {
+		SQLLEN cnt = -1;
+
+		if (SQL_SUCCEEDED(SQLRowCount(o->stmt, &cnt)))
+			o->changes = (long)cnt;
 	}
 	rc = describe(o, err);
 out:
@@ -1254,6 +1265,12 @@ od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 	return rc;
 }
 
+static long
+od_changes(void *h)
+{
+	return ((struct od *)h)->changes;
+}
+
 const struct ep_db_ops ep_db_odbc_ops = {
 	.name = "odbc",
 	.open = od_open,
@@ -1266,4 +1283,5 @@ const struct ep_db_ops ep_db_odbc_ops = {
 	.copy_begin = od_copy_begin,
 	.copy_row = od_copy_row,
 	.copy_end = od_copy_end,
+	.changes = od_changes,
 };

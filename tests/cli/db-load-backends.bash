@@ -135,6 +135,17 @@ bl_upsert() {
 	assert_success
 	run bl_query 'SELECT id, name, credits, active FROM people ORDER BY id'
 	assert_output "$once"
+	# A table of key columns only: an existing pair stays one row.
+	printf '%s\n' '{"c":1,"u":1}' '{"c":1,"u":2}' >"$BATS_TEST_TMPDIR/k1.ndjson"
+	printf '%s\n' '{"c":1,"u":2}' '{"c":2,"u":1}' >"$BATS_TEST_TMPDIR/k2.ndjson"
+	for f in k1 k2 k2; do
+		run --separate-stderr db-load --db "$URL" --table pairs --create \
+			--types c=int,u=int --mode upsert --key c,u \
+			"$BATS_TEST_TMPDIR/$f.ndjson"
+		assert_success
+	done
+	run bl_query 'SELECT c, u FROM pairs ORDER BY c, u'
+	assert_output $'{"c":1,"u":1}\n{"c":1,"u":2}\n{"c":2,"u":1}'
 }
 
 # The status row after a load that committed and one that rolled back
