@@ -209,6 +209,41 @@ ep_db_rollback(struct ep_db *db, struct ep_error *err)
 	return ep_db_exec(db, "ROLLBACK", err);
 }
 
+char *
+ep_db_qmark_placeholder(size_t i, const char *name)
+{
+	(void)name;
+	return ep_xasprintf("?\1%zu\2", i);
+}
+
+char *
+ep_db_positional(const char *sql, size_t **idx, size_t *n)
+{
+	size_t len = strlen(sql), o = 0, cnt = 0;
+	char *out = ep_xmalloc(len + 1);
+	size_t *ix = ep_xcalloc(len / 3 + 1, sizeof(*ix));
+
+	for (size_t i = 0; i < len; i++) {
+		if (sql[i] == '?' && sql[i + 1] == '\1' &&
+		    isdigit((unsigned char)sql[i + 2])) {
+			char *end;
+			unsigned long v = strtoul(sql + i + 2, &end, 10);
+
+			if (*end == '\2' && v > 0) {
+				ix[cnt++] = v - 1;
+				out[o++] = '?';
+				i = (size_t)(end - sql);
+				continue;
+			}
+		}
+		out[o++] = sql[i];
+	}
+	out[o] = '\0';
+	*idx = ix;
+	*n = cnt;
+	return out;
+}
+
 const struct ep_db_ops *
 ep_db_backend(struct ep_db *db, void **handle)
 {

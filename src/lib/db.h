@@ -132,6 +132,16 @@ const char *const *ep_db_columns(struct ep_db *db, size_t *n);
 int ep_db_begin(struct ep_db *db, struct ep_error *err);
 int ep_db_commit(struct ep_db *db, struct ep_error *err);
 int ep_db_rollback(struct ep_db *db, struct ep_error *err);
+/*
+ * For backends whose driver takes plain '?' markers (MySQL, ODBC):
+ * placeholder i is written "?\1i\2" (an invisible marker keeps its
+ * number), and ep_db_positional strips the markers from sql into a new
+ * string, setting (*idx)[j] to the 0-based value index of the j-th '?'
+ * (*idx malloc'd, *n long).  A '?' of the query's own is left alone.
+ */
+char *ep_db_qmark_placeholder(size_t i, const char *name);
+char *ep_db_positional(const char *sql, size_t **idx, size_t *n);
+
 /* The backend in use and its handle, for backend-specific fast paths. */
 const struct ep_db_ops *ep_db_backend(struct ep_db *db, void **handle);
 /* Close the connection and free db; NULL is a no-op. */

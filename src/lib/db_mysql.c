@@ -293,46 +293,6 @@ out:
 	return m;
 }
 
-/*
- * Placeholders: "?" and the marker "\1<i>\2".  Strip the markers from
- * sql into a new string and return, for each '?', the 0-based value
- * index in *idx (malloc'd, *n long).
- */
-static char *
-positional(const char *sql, size_t **idx, size_t *n)
-{
-	size_t len = strlen(sql), o = 0, cnt = 0;
-	char *out = ep_xmalloc(len + 1);
-	size_t *ix = ep_xcalloc(len / 3 + 1, sizeof(*ix));
-
-	for (size_t i = 0; i < len; i++) {
-		if (sql[i] == '?' && sql[i + 1] == '\1' &&
-		    isdigit((unsigned char)sql[i + 2])) {
-			char *end;
-			unsigned long v = strtoul(sql + i + 2, &end, 10);
-
-			if (*end == '\2' && v > 0) {
-				ix[cnt++] = v - 1;
-				out[o++] = '?';
-				i = (size_t)(end - sql);
-				continue;
-			}
-		}
-		out[o++] = sql[i];
-	}
-	out[o] = '\0';
-	*idx = ix;
-	*n = cnt;
-	return out;
-}
-
-static char *
-my_placeholder(size_t i, const char *name)
-{
-	(void)name;
-	return ep_xasprintf("?\1%zu\2", i);
-}
-
 static enum coltype
 col_type(const MYSQL_FIELD *f)
 {
@@ -442,7 +402,7 @@ my_query(void *h, const char *sql, const char *const *values, size_t np,
 
 	stmt_end(m);
 	m->nrows = 0;
-	text = positional(sql, &idx, &n);
+	text = ep_db_positional(sql, &idx, &n);
 	m->stmt = mysql_stmt_init(m->conn);
 	if (m->stmt == NULL) {
 		conn_error(m, err);
@@ -915,15 +875,15 @@ my_copy_begin(void *h, const char *sql, struct ep_error *err)
 		goto out;
 	}
 	head = ep_xstrndup(my, (size_t)(row - my));
-	m->bhead = positional(head, &idx, &k);
+	m->bhead = ep_db_positional(head, &idx, &k);
 	free(head);
 	free(idx);
 	text = ep_xstrndup(row, (size_t)(end - row));
-	m->btuple = positional(text, &idx, &n);
+	m->btuple = ep_db_positional(text, &idx, &n);
 	free(text);
 	free(idx);
 	tail = ep_xstrdup(end);
-	m->btail = positional(tail, &idx, &k);
+	m->btail = ep_db_positional(tail, &idx, &k);
 	free(tail);
 	free(idx);
 	/* Without strict mode a multi-row INSERT would store a NULL given
@@ -1142,7 +1102,7 @@ const struct ep_db_ops ep_db_mysql_ops = {
 	.next = my_next,
 	.exec = my_exec,
 	.close = my_close,
-	.placeholder = my_placeholder,
+	.placeholder = ep_db_qmark_placeholder,
 	.columns = my_columns,
 	.begin_sql = "START TRANSACTION",
 	.copy_begin = my_copy_begin,

@@ -446,42 +446,6 @@ stmt_end(struct od *o)
 	params_free(o);
 }
 
-/* See db_mysql.c: "?\1<i>\2" to "?" and each '?''s 0-based value index. */
-static char *
-positional(const char *sql, size_t **idx, size_t *n)
-{
-	size_t len = strlen(sql), o = 0, cnt = 0;
-	char *out = ep_xmalloc(len + 1);
-	size_t *ix = ep_xcalloc(len / 3 + 1, sizeof(*ix));
-
-	for (size_t i = 0; i < len; i++) {
-		if (sql[i] == '?' && sql[i + 1] == '\1' &&
-		    isdigit((unsigned char)sql[i + 2])) {
-			char *end;
-			unsigned long v = strtoul(sql + i + 2, &end, 10);
-
-			if (*end == '\2' && v > 0) {
-				ix[cnt++] = v - 1;
-				out[o++] = '?';
-				i = (size_t)(end - sql);
-				continue;
-			}
-		}
-		out[o++] = sql[i];
-	}
-	out[o] = '\0';
-	*idx = ix;
-	*n = cnt;
-	return out;
-}
-
-static char *
-od_placeholder(size_t i, const char *name)
-{
-	(void)name;
-	return ep_xasprintf("?\1%zu\2", i);
-}
-
 static enum coltype
 col_type(SQLSMALLINT t)
 {
@@ -561,7 +525,7 @@ od_query(void *h, const char *sql, const char *const *values, size_t np,
 	stmt_end(o);
 	o->nrows = 0;
 	o->changes = -1;
-	text = positional(sql, &idx, &n);
+	text = ep_db_positional(sql, &idx, &n);
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
 	    &o->stmt))) {
 		o->stmt = NULL;
@@ -941,7 +905,7 @@ od_close(void *h)
  * says which row failed, so the caller can name its input line.  A
  * driver that refuses arrays runs one row per SQLExecute.  These are the
  * copy_* ops of db.h: copy_begin takes the INSERT (placeholders as
- * od_placeholder writes them) in place of a COPY.  A SQL error of a batch
+ * ep_db_qmark_placeholder writes them) in place of a COPY.  A SQL error of a batch
  * is kept and reported by copy_end with the row it blamed (later rows are
  * dropped unsent); a lost connection fails at once.  Booleans bind as
  * 1 and 0, which every SQL type for truth takes (Oracle has no boolean).
@@ -1044,7 +1008,7 @@ od_copy_begin(void *h, const char *sql, struct ep_error *err)
 	o->bbad = 0;
 	o->bfailed = false;
 	o->nrows = 0;
-	text = positional(sql, &idx, &n);
+	text = ep_db_positional(sql, &idx, &n);
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
 	    &o->bstmt))) {
 		o->bstmt = NULL;
@@ -1278,7 +1242,7 @@ const struct ep_db_ops ep_db_odbc_ops = {
 	.next = od_next,
 	.exec = od_exec,
 	.close = od_close,
-	.placeholder = od_placeholder,
+	.placeholder = ep_db_qmark_placeholder,
 	.columns = od_columns,
 	.copy_begin = od_copy_begin,
 	.copy_row = od_copy_row,
