@@ -122,25 +122,6 @@ stmt_end(struct my *m)
 	cols_free(m);
 }
 
-static void
-pct_decode(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
-		    isxdigit((unsigned char)s[2])) {
-			char hex[3] = { s[1], s[2], 0 };
-
-			*o++ = (char)strtol(hex, NULL, 16);
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 static bool
 lost(unsigned e)
 {
@@ -234,7 +215,7 @@ my_open(const char *url, const char *password, int flags,
 		    "(use mysql://USER@HOST[:PORT]/DB)", masked);
 		goto out;
 	}
-	pct_decode(u.host);
+	ep_pct_decode(u.host);
 	host = u.host;
 	if (host[0] == '/') {
 		sock = host;

@@ -69,26 +69,6 @@ drain(struct pg *p)
 	p->busy = false;
 }
 
-/* Decode %XX in place: a socket directory as host is "%2Frun%2Fpg". */
-static void
-pct_decode(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
-		    isxdigit((unsigned char)s[2])) {
-			char hex[3] = { s[1], s[2], 0 };
-
-			*o++ = (char)strtol(hex, NULL, 16);
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* The first line of a libpq message, without "FATAL:  " or "ERROR:  ". */
 static void
 first_line(char *out, size_t size, const char *msg)
@@ -142,7 +122,7 @@ pg_open(const char *url, const char *password, int flags,
 		    "'%s' (use postgres://USER@HOST[:PORT]/DB)", masked);
 		goto out;
 	}
-	pct_decode(u.host);
+	ep_pct_decode(u.host);
 	keys[n] = "host", vals[n++] = u.host;
 	if (u.port) {
 		port = ep_xasprintf("%d", u.port);

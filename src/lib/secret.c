@@ -66,24 +66,31 @@ ep_secret_get(const char *envname, const char *path, bool required,
 	return s;
 }
 
-static char *
-pct_decode(const char *s, size_t n)
+void
+ep_pct_decode(char *s)
 {
-	char *out = ep_xmalloc(n + 1), *o = out;
+	char *o = s;
 
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n &&
-		    isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = { s[i + 1], s[i + 2], 0 };
+	for (; *s; s++) {
+		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
+		    isxdigit((unsigned char)s[2])) {
+			char hex[3] = { s[1], s[2], 0 };
 
 			*o++ = (char)strtol(hex, NULL, 16);
-			i += 2;
+			s += 2;
 		} else {
-			*o++ = s[i];
+			*o++ = *s;
 		}
 	}
 	*o = '\0';
+}
+
+static char *
+pct_decode(const char *s, size_t n)
+{
+	char *out = ep_xstrndup(s, n);
+
+	ep_pct_decode(out);
 	return out;
 }
 

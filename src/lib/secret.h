@@ -42,6 +42,8 @@ struct ep_url {
  */
 int ep_url_parse(const char *s, struct ep_url *u, struct ep_error *err);
 void ep_url_free(struct ep_url *u);
+/* Decode %XX in place (a socket directory as a URL's host: "%2Frun%2Fpg"). */
+void ep_pct_decode(char *s);
 
 /*
  * A malloc'd copy of url fit to print: the password in the user part and
