@@ -7,14 +7,21 @@
  * field a varint name id, a type byte (ep_type in the low 3 bits, 1 +
  * key component in the high 5 when the value is that component) and,
  * for values that are not key components, a varint length and the bytes.
+ * When the first input is a regular NDJSON file its entries (F_LAZY)
+ * hold, in place of the encoded record, the record's byte offset (8
+ * bytes) and length (4) in that file: it is read again, with the same
+ * parser, only when it becomes a change (materialize).  That halves the
+ * store and skips encoding the records that match, most of them.
  * Entries are 4-byte aligned; a reference is (chunk << 22 | offset / 4),
  * 0 being no entry.
  */
 #include <sys/mman.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "diff.h"
@@ -27,6 +34,7 @@
 #define F_ACTUAL 0x01000000u
 #define F_MATCHED 0x02000000u
 #define F_DETACHED 0x04000000u	/* not in the table: half of an update */
+#define F_LAZY 0x08000000u	/* record kept as its place in the file */
 #define KLEN_MASK 0x00ffffffu
 
 struct ent {
@@ -68,6 +76,8 @@ struct ed_diff {
 	char *rbuf;
 	size_t rcap;
 	char *oldname;
+	int lazyfd;		/* the first input, a regular file, or -1 */
+	const char *lazyname;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -289,6 +299,13 @@ ed_size_hint(struct ed_diff *d, size_t bytes)
 	d->hint = bytes;
 }
 
+void
+ed_lazy(struct ed_diff *d, int fd, const char *name)
+{
+	d->lazyfd = fd;
+	d->lazyname = name;
+}
+
 /*
  * Size the table once for the whole input, from the first records' size
  * and the file size: growing by doubling rehashes every slot again at
@@ -340,6 +357,7 @@ ed_new(const struct ed_opts *o)
 		d->poscache[i] = UINT32_MAX;
 	if (o->upd)
 		d->oldname = ep_xasprintf("old_%s", o->upd);
+	d->lazyfd = -1;
 	table_grow(d);
 	return d;
 }
@@ -399,17 +417,20 @@ struct pend {
 	size_t fpos[ED_MAX_KEY + 1];	/* field of each component */
 	uint32_t h;
 	unsigned long line;
+	unsigned long long off;	/* place in the file (lazy entries) */
+	size_t len;
 };
 
 /*
  * Build the key of p->rec in p->key: klen is the hashed part, slen all
  * of it (with the --update-on value when that is not a key field), fpos
  * the field of each component (SIZE_MAX for an absent --update-on
- * value).  -1 with err on a missing or empty key field.
+ * value).  -1 with *why (a format for *field) on a missing or empty key
+ * field.
  */
 static int
-make_key(struct ed_diff *d, struct pend *p, struct ep_reader *rd,
-    struct ep_error *err)
+make_key(struct ed_diff *d, struct pend *p, const char **why,
+    const char **field)
 {
 	size_t n = 0;
 
@@ -427,17 +448,21 @@ make_key(struct ed_diff *d, struct pend *p, struct ep_reader *rd,
 		} else {
 			p->fpos[i] = SIZE_MAX;
 		}
+		*field = name;
 		if (i < d->o.nkey) {
-			if (p->fpos[i] == SIZE_MAX)
-				return bad_rec(rd, err,
-				    "missing field '%s'", name);
-			if (vlen == 0)
-				return bad_rec(rd, err, "empty field '%s'",
-				    name);
+			if (p->fpos[i] == SIZE_MAX) {
+				*why = "missing field '%s'";
+				return -1;
+			}
+			if (vlen == 0) {
+				*why = "empty field '%s'";
+				return -1;
+			}
 		}
-		if (memchr(v, '\0', vlen) != NULL)
-			return bad_rec(rd, err, "NUL byte in field '%s'",
-			    name);
+		if (memchr(v, '\0', vlen) != NULL) {
+			*why = "NUL byte in field '%s'";
+			return -1;
+		}
 		grow(&p->key, &p->kcap, n + vlen + 1);
 		memcpy(p->key + n, v, vlen);
 		n += vlen;
@@ -458,7 +483,15 @@ store(struct ed_diff *d, const struct pend *p, uint32_t flags)
 	struct ent *e;
 	uint32_t ref;
 
-	for (size_t j = 0; j < rec->n; j++) {
+	if (flags & F_LAZY) {
+		uint32_t len = (uint32_t)p->len;
+
+		grow(&d->rbuf, &d->rcap, 12);
+		memcpy(d->rbuf, &p->off, 8);
+		memcpy(d->rbuf + 8, &len, 4);
+		rlen = 12;
+	}
+	for (size_t j = 0; j < rec->n && !(flags & F_LAZY); j++) {
 		const struct ep_field *f = &rec->f[j];
 		unsigned kc = 0;
 
@@ -557,7 +590,8 @@ process(struct ed_diff *d, const struct pend *p, enum ed_side side,
 	s = table_find(d, p->h, p->key, p->klen);
 	if (s->ref == 0) {
 		s->h = p->h;
-		s->ref = store(d, p, sflag);
+		s->ref = store(d, p, sflag |
+		    (table && d->lazyfd >= 0 ? F_LAZY : 0));
 		d->tn++;
 		d->count[side]++;
 		return;
@@ -611,10 +645,16 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		ring[i].rec = ep_rec_new();
 	for (;;) {
 		struct pend *p = &ring[head & (RING - 1)];
+		const char *why, *field;
 
 		if ((r = ep_reader_next(rd, p->rec, err)) != 1)
 			break;
-		if (ep_progress && (++nrec & 0xFFFFF) == 0)
+		if (table && d->lazyfd >= 0) {
+			if (ep_reader_format(rd) != EP_FMT_NDJSON)
+				d->lazyfd = -1;
+			p->off = ep_reader_offset(rd, &p->len);
+		}
+		if ((++nrec & 0xFFFFF) == 0 && ep_progress)
 			fprintf(stderr, "\r%s: %s: %lu records",
 			    ep_progname(), ep_reader_name(rd), nrec);
 		if (table && d->hint && nrec <= 1024) {
@@ -637,8 +677,8 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 			if (!role_ok(d, f))
 				continue;
 		}
-		if (make_key(d, p, rd, err) < 0) {
-			r = -1;
+		if (make_key(d, p, &why, &field) < 0) {
+			r = bad_rec(rd, err, why, field);
 			break;
 		}
 		p->h = (uint32_t)hash_bytes(p->key, p->klen);
@@ -769,15 +809,116 @@ pair_updates(struct ed_diff *d, struct cand *c, size_t n)
 	free(mbuf);
 }
 
-struct ed_change *
-ed_changes(struct ed_diff *d, size_t *n)
+/* A lazy reference to read back: where, and the change field to set. */
+struct lz {
+	unsigned long long off;
+	uint32_t *ref;
+};
+
+static int
+lz_cmp(const void *a, const void *b)
+{
+	const struct lz *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Read the record of lazy entry *ref again and store it whole. */
+static int
+reread(struct ed_diff *d, uint32_t *ref, struct pend *p, char **buf,
+    size_t *cap, struct ep_error *err)
+{
+	const struct ent *e = ent_at(d, *ref);
+	unsigned long long off;
+	uint32_t len;
+	size_t got = 0;
+	const char *why, *field;
+
+	memcpy(&off, ent_rec(e), 8);
+	memcpy(&len, ent_rec(e) + 8, 4);
+	grow(buf, cap, (size_t)len + 1);
+	while (got < len) {
+		ssize_t k = pread(d->lazyfd, *buf + got, len - got,
+		    (off_t)(off + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			ep_error_set(err, EP_EXIT_IOERR, "%s: read error: %s",
+			    d->lazyname, strerror(errno));
+			return -1;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	if (got != len || ep_ndjson_parse(p->rec, *buf, len, &why) < 0 ||
+	    make_key(d, p, &why, &field) < 0 || p->slen != e->slen ||
+	    memcmp(p->key, ent_key(e), p->slen) != 0) {
+		ep_error_set(err, EP_EXIT_IOERR, "%s: changed while being "
+		    "read (the record at byte %llu)", d->lazyname, off);
+		return -1;
+	}
+	*ref = store(d, p, (e->kf & F_ACTUAL) | F_MATCHED | F_DETACHED);
+	return 0;
+}
+
+/*
+ * Replace the lazy references of the changes by whole records, read in
+ * file order.
+ */
+static int
+materialize(struct ed_diff *d, struct ep_error *err)
+{
+	struct lz *l = NULL;
+	size_t nl = 0, cap = 0;
+	struct pend p;
+	int rc = 0;
+
+	for (size_t i = 0; i < d->nchg; i++)
+		for (int k = 0; k < 2; k++) {
+			uint32_t *ref = k ? &d->chg[i].oref : &d->chg[i].ref;
+			const struct ent *e;
+
+			if (*ref == 0 || !((e = ent_at(d, *ref))->kf & F_LAZY))
+				continue;
+			if (nl == cap) {
+				cap = cap ? cap * 2 : 1024;
+				l = ep_xrealloc(l, cap * sizeof(*l));
+			}
+			memcpy(&l[nl].off, ent_rec(e), 8);
+			l[nl++].ref = ref;
+		}
+	if (nl == 0)
+		return 0;
+	qsort(l, nl, sizeof(*l), lz_cmp);
+	memset(&p, 0, sizeof(p));
+	p.rec = ep_rec_new();
+	{
+		char *buf = NULL;
+		size_t bcap = 0;
+
+		for (size_t i = 0; i < nl && rc == 0; i++)
+			rc = reread(d, l[i].ref, &p, &buf, &bcap, err);
+		free(buf);
+	}
+	ep_rec_free(p.rec);
+	free(p.key);
+	free(l);
+	return rc;
+}
+
+int
+ed_changes(struct ed_diff *d, struct ed_change **chg, size_t *n,
+    struct ep_error *err)
 {
 	struct cand *c = NULL;
 	size_t nc = 0, ccap = 0;
 
 	if (d->sorted) {
+		*chg = d->chg;
 		*n = d->nchg;
-		return d->chg;
+		return 0;
 	}
 	for (size_t k = 0; k < d->nchunk; k++) {
 		size_t off = 4;
@@ -809,11 +950,14 @@ ed_changes(struct ed_diff *d, size_t *n)
 	if (nc)
 		pair_updates(d, c, nc);
 	free(c);
+	if (materialize(d, err) < 0)
+		return -1;
 	if (d->nchg > 1)
 		qsort_r(d->chg, d->nchg, sizeof(*d->chg), chg_cmp, d);
 	d->sorted = true;
+	*chg = d->chg;
 	*n = d->nchg;
-	return d->chg;
+	return 0;
 }
 
 /* ----------------------------------------------------- record decoding */

@@ -56,6 +56,14 @@ void ed_free(struct ed_diff *d);
 void ed_size_hint(struct ed_diff *d, size_t bytes);
 
 /*
+ * The first input is a regular file open on fd (read by the reader,
+ * name in messages): when it is NDJSON, its records are kept as their
+ * place in the file and read again with pread() only if they become
+ * changes.  A record that is not what it was is then an error (74).
+ */
+void ed_lazy(struct ed_diff *d, int fd, const char *name);
+
+/*
  * Read every record of rd as side.  The first call fills the table; the
  * second matches against it.  -1 with err filled on bad input.
  */
@@ -67,10 +75,12 @@ unsigned long ed_count(const struct ed_diff *d, enum ed_side side);
 const struct ed_dups *ed_dups(const struct ed_diff *d, enum ed_side side);
 
 /*
- * The change set, sorted by key bytes then op.  *n is set; the array
- * belongs to d.
+ * The change set, sorted by key bytes then op, in *chg (the array
+ * belongs to d) and *n.  -1 with err filled when a lazy record cannot
+ * be read again.
  */
-struct ed_change *ed_changes(struct ed_diff *d, size_t *n);
+int ed_changes(struct ed_diff *d, struct ed_change **chg, size_t *n,
+    struct ep_error *err);
 
 /* Fill out with the change record of c ("op" first). */
 void ed_change_rec(struct ed_diff *d, const struct ed_change *c,

@@ -137,6 +137,10 @@ main(int argc, char **argv)
 	d = ed_new(&o.ed);
 	if (st[first].st_size > 0)
 		ed_size_hint(d, (size_t)st[first].st_size);
+	if (st[first].st_size >= 0 && fstat(fileno(ep_reader_file(rd[first])),
+	    &st[first]) == 0 && S_ISREG(st[first].st_mode))
+		ed_lazy(d, fileno(ep_reader_file(rd[first])),
+		    ep_reader_name(rd[first]));
 	if (ed_read(d, rd[first], first, &err) < 0 ||
 	    ed_read(d, rd[!first], !first, &err) < 0) {
 		rc = ep_report(&err);
@@ -145,7 +149,10 @@ main(int argc, char **argv)
 	print_dups(d, ED_DESIRED, ep_reader_name(rd[0]));
 	print_dups(d, ED_ACTUAL, ep_reader_name(rd[1]));
 
-	all = ed_changes(d, &nall);
+	if (ed_changes(d, &all, &nall, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
 	sel = ep_xcalloc(nall + 1, sizeof(*sel));
 	for (size_t i = 0; i < nall; i++)
 		if (o.only & (1u << all[i].op)) {

@@ -274,6 +274,10 @@ struct ep_reader {
 	bool eof, first, failed;
 	unsigned long line;	/* lines consumed so far */
 	unsigned long recline;	/* line where the last record began */
+	unsigned long long base;	/* input bytes before buf[0] */
+	unsigned long long recoff;	/* offset of the last record */
+	size_t reclen;		/* its length, final newline excluded */
+	bool nl;		/* the last line ended in a newline */
 	/* CSV */
 	char **hdr;
 	size_t nhdr;
@@ -340,6 +344,20 @@ ep_reader_line(const struct ep_reader *rd)
 	return rd->recline;
 }
 
+unsigned long long
+ep_reader_offset(const struct ep_reader *rd, size_t *len)
+{
+	if (len)
+		*len = rd->reclen;
+	return rd->recoff;
+}
+
+FILE *
+ep_reader_file(const struct ep_reader *rd)
+{
+	return rd->fp;
+}
+
 const char *
 ep_reader_name(const struct ep_reader *rd)
 {
@@ -389,6 +407,7 @@ fill(struct ep_reader *rd, struct ep_error *err)
 		return 0;
 	if (rd->start > 0) {
 		memmove(rd->buf, rd->buf + rd->start, rd->end - rd->start);
+		rd->base += rd->start;
 		rd->end -= rd->start;
 		rd->start = 0;
 	}
@@ -434,6 +453,7 @@ next_line(struct ep_reader *rd, char **line, size_t *len,
 			*len = (size_t)(nl - base);
 			rd->start += *len + 1;
 			rd->line++;
+			rd->nl = true;
 			if (*len > EP_MAX_RECORD)
 				return bad(rd, err, rd->line,
 				    "line longer than %d bytes",
@@ -456,6 +476,7 @@ next_line(struct ep_reader *rd, char **line, size_t *len,
 			*len = avail;
 			rd->start = rd->end;
 			rd->line++;
+			rd->nl = false;
 			return 1;
 		}
 		/* The buffer may have moved; rescan from where we were. */
@@ -915,6 +936,23 @@ check_utf8(struct ep_reader *rd, struct ep_error *err, const char *s,
 	return 0;
 }
 
+int
+ep_ndjson_parse(struct ep_rec *rec, const char *s, size_t len,
+    const char **why)
+{
+	if (ep_utf8_check(s, len) >= 0) {
+		ep_rec_clear(rec);
+		*why = "invalid UTF-8";
+		return -1;
+	}
+	if (memchr(s, '\0', len) != NULL) {
+		ep_rec_clear(rec);
+		*why = "NUL byte";
+		return -1;
+	}
+	return parse_object(rec, s, len, why);
+}
+
 static int
 next_ndjson(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 {
@@ -934,6 +972,8 @@ next_ndjson(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 			break;	/* skip blank lines */
 	}
 	rd->recline = rd->line;
+	rd->recoff = rd->base + (unsigned long long)(line - rd->buf);
+	rd->reclen = len;
 	if (check_utf8(rd, err, line, len, rd->line) < 0)
 		return -1;
 	if (parse_object(rec, line, len, &why) < 0)
@@ -1008,6 +1048,8 @@ csv_record(struct ep_reader *rd, struct ep_error *err)
 			if (len == 0 || (len == 1 && line[0] == '\r'))
 				continue;
 			rd->recline = rd->line;
+			rd->recoff = rd->base +
+			    (unsigned long long)(line - rd->buf);
 		}
 		if (check_utf8(rd, err, line, len, rd->line) < 0)
 			return -1;
@@ -1083,6 +1125,8 @@ csv_record(struct ep_reader *rd, struct ep_error *err)
 			continue;
 		}
 		tmp_push(rd);
+		rd->reclen = (size_t)(rd->base + rd->start - rd->recoff) -
+		    rd->nl;
 		return 1;
 	}
 }

@@ -100,6 +100,16 @@ int ep_reader_next(struct ep_reader *rd, struct ep_rec *rec,
     struct ep_error *err);
 /* The line on which the last record returned began (1-based). */
 unsigned long ep_reader_line(const struct ep_reader *rd);
+/*
+ * Where the last record returned lies in the input: the byte offset of
+ * its first line (a byte-order mark skipped counts) and, in *len when
+ * not NULL, its length in bytes up to the end of its last line, that
+ * line's newline excluded.  With pread() on a regular file this reads
+ * the record again: for NDJSON, ep_ndjson_parse then decodes it.
+ */
+unsigned long long ep_reader_offset(const struct ep_reader *rd, size_t *len);
+/* The stream the reader reads (borrowed: the reader still closes it). */
+FILE *ep_reader_file(const struct ep_reader *rd);
 /* The input name used in messages. */
 const char *ep_reader_name(const struct ep_reader *rd);
 /* The detected (or given) format; EP_FMT_AUTO before the first read. */
@@ -108,6 +118,14 @@ enum ep_fmt ep_reader_format(const struct ep_reader *rd);
 const char *const *ep_reader_header(const struct ep_reader *rd, size_t *n);
 /* Free the reader, closing a file it opened. */
 void ep_reader_free(struct ep_reader *rd);
+
+/*
+ * Parse one NDJSON line (len bytes, no newline) into rec with the
+ * reader's rules (UTF-8, no NUL, one flat object).  0, or -1 with *why
+ * set to a static reason and rec empty.
+ */
+int ep_ndjson_parse(struct ep_rec *rec, const char *s, size_t len,
+    const char **why);
 
 /*
  * A record writer.  NDJSON writes fields in record order.  CSV writes a

@@ -416,3 +416,108 @@ EOF
 		done
 	done
 }
+
+# A regular NDJSON file read first (the smaller) keeps only each record's
+# place and is read again for the records that become changes: the output
+# must be what reading it from stdin (kept whole) gives.
+lazy_inputs() {
+	{
+		echo '{"course":"C\u00e9","user":"u1","role":"student","n":1}'
+		echo '{"course":"C\"q","user":"u2","role":"student","x":[1,{"a":null}]}'
+		echo '{"course":"C1","user":4766,"role":"student","name":"Zo\u00eb \"Z\""}'
+		echo '{"user":"u3","course":"C1","role":"teacher","status":"active","op":"x"}'
+		echo '{"course":"C1","user":"u4","role":"student","status":"active"}'
+		echo '{"course":"C1","user":"u5","role":"student","e":1.5e3,"t":true}'
+		echo '{"course":"李","user":"ü","role":"student","n":null}'
+	} >"$T/small"
+	{
+		echo '{"course":"C1","user":"4766","role":"student","name":"other"}'
+		echo '{"course":"C1","user":"u3","role":"teacher","status":"dropped"}'
+		echo '{"course":"C1","user":"u4","role":"teacher","status":"active"}'
+		echo '{"course":"Cé","user":"u1","role":"student","n":2}'
+		echo '{"course":"C2","user":"u9","role":"student","pad":"a longer line so that this file is the bigger one"}'
+		echo '{"course":"C\u0022q","user":"u7","role":"student","pad":"and more padding here"}'
+	} >"$T/big"
+}
+
+@test "the smaller NDJSON file, read again for its changes, gives the same output as stdin" {
+	lazy_inputs
+	local opts
+	for opts in "" "--update-on status" "--update-on role" "-o csv" \
+	    "--summary" "--only drop" "--key course,user"; do
+		# DESIRED smaller: its adds come back from the file
+		ed $opts "$T/small" "$T/big"
+		assert_success
+		echo "$output" >"$T/lazy"
+		echo "$stderr" >"$T/lazy.err"
+		ed $opts - "$T/big" <"$T/small"
+		assert_success
+		[ -s "$T/lazy" ]
+		diff -u <(echo "$output") "$T/lazy"
+		diff -u <(echo "$stderr" | sed 's/^enroll-diff: stdin:/enroll-diff: F:/') \
+		    <(sed "s|^enroll-diff: $T/small:|enroll-diff: F:|" "$T/lazy.err")
+		# ACTUAL smaller: its drops come back from the file
+		ed $opts "$T/big" "$T/small"
+		assert_success
+		echo "$output" >"$T/lazy"
+		ed $opts "$T/big" - <"$T/small"
+		assert_success
+		diff -u <(echo "$output") "$T/lazy"
+	done
+	# the unicode and escaped keys and the number key were really read
+	ed "$T/small" "$T/big"
+	[[ "$output" == *'{"op":"add","course":"C\"q","user":"u2","role":"student","x":[1,{"a":null}]}'* ]]
+	[[ "$output" == *'{"op":"add","course":"李","user":"ü","role":"student","n":null}'* ]]
+	[[ "$output" != *'"user":4766'* ]]
+}
+
+@test "a bad line late in the bigger input still fails 65 with its line" {
+	for i in $(seq 1 100); do
+		echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
+	done >"$T/d"
+	for i in $(seq 1 400); do
+		if [ "$i" = 350 ]; then
+			echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\",\"role\":\"x\"}"
+		else
+			echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
+		fi
+	done >"$T/a"
+	ed "$T/d" "$T/a"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/a:350: invalid JSON: duplicate field name" ]
+	sed -i '350s/.*/{"course":"C1","user":"\\u0000","role":"student"}/' "$T/a"
+	ed "$T/d" "$T/a"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/a:350: invalid JSON: \\u0000 in string" ]
+}
+
+@test "a DESIRED file changed before its changes are read again: 74, no output" {
+	for i in $(seq 1 50); do
+		echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
+	done >"$T/d"
+	mkfifo "$T/fifo"
+	enroll-diff --max-drop 100% "$T/d" - <"$T/fifo" >"$T/out" 2>"$T/err" &
+	local pid=$! fd pos= w
+	# (not fd 3: bats writes its results there)
+	exec {w}>"$T/fifo"
+	# wait until all of DESIRED was read (its descriptor at the end)
+	while [ "$pos" != "$(stat -c %s "$T/d")" ]; do
+		for fd in /proc/$pid/fd/*; do
+			[ "$(readlink "$fd")" = "$T/d" ] &&
+				pos=$(awk '/^pos:/ { print $2 }' /proc/$pid/fdinfo/${fd##*/})
+		done
+		kill -0 $pid
+	done
+	# same size, one key byte changed: u1 becomes v1
+	printf v | dd of="$T/d" bs=1 seek=23 conv=notrunc status=none
+	[ "$(head -c 25 "$T/d")" = '{"course":"C1","user":"v1' ]
+	echo '{"course":"C1","user":"u2","role":"student"}' >&$w
+	exec {w}>&-
+	local rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 74 ]
+	[ ! -s "$T/out" ]
+	[ "$(cat "$T/err")" = "enroll-diff: $T/d: changed while being read (the record at byte 0)" ]
+}

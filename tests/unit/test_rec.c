@@ -357,6 +357,119 @@ test_open(void)
 	    "or directory", "open: message");
 }
 
+/* Every record's offset and length point at its text in the input. */
+static void
+check_offsets(const char *text, enum ep_fmt fmt, const char *name,
+    int want_n)
+{
+	FILE *fp = fmemopen((void *)text, strlen(text), "r");
+	struct ep_reader *rd = ep_reader_new(fp, "t.in", fmt);
+	struct ep_rec *r = ep_rec_new(), *again = ep_rec_new();
+	struct ep_error err = { 0, "" };
+	int n = 0, bad = 0;
+
+	while (ep_reader_next(rd, r, &err) == 1) {
+		size_t len;
+		unsigned long long off = ep_reader_offset(rd, &len);
+		const char *why;
+
+		n++;
+		if (off + len > strlen(text) || (off + len < strlen(text) &&
+		    text[off + len] != '\n')) {
+			bad++;
+			continue;
+		}
+		if (fmt != EP_FMT_NDJSON)
+			continue;
+		/* Parsed again from its place: the same record. */
+		if (ep_ndjson_parse(again, text + off, len, &why) < 0 ||
+		    again->n != r->n) {
+			bad++;
+			continue;
+		}
+		for (size_t i = 0; i < r->n; i++)
+			if (strcmp(again->f[i].name, r->f[i].name) != 0 ||
+			    again->f[i].vlen != r->f[i].vlen ||
+			    memcmp(again->f[i].val, r->f[i].val,
+			    r->f[i].vlen) != 0 ||
+			    again->f[i].type != r->f[i].type)
+				bad++;
+	}
+	is_int(n, want_n, "offset: %s: records", name);
+	is_int(bad, 0, "offset: %s: each at its offset", name);
+	ep_rec_free(r);
+	ep_rec_free(again);
+	ep_reader_free(rd);
+	fclose(fp);
+}
+
+static void
+test_offset(void)
+{
+	char *big = NULL, *line;
+	size_t blen = 0;
+	FILE *o = open_memstream(&big, &blen);
+	struct ep_rec *r = ep_rec_new();
+	const char *why = NULL;
+	size_t len;
+
+	check_offsets("\xEF\xBB\xBF{\"a\":1}\n\n  \n{\"a\":\"\\u00e9\"}\r\n"
+	    "{\"b\":[1,{\"c\":null}]}", EP_FMT_NDJSON, "BOM, blank lines, "
+	    "CRLF, no final newline", 3);
+	/* Longer than the reader's first buffer: offsets across refills. */
+	for (int i = 0; i < 3000; i++)
+		fprintf(o, "{\"course\":\"C%d\",\"user\":%d,\"pad\":\"%*s\"}\n",
+		    i, i, i % 97, "");
+	fclose(o);
+	check_offsets(big, EP_FMT_NDJSON, "3000 records, 64 KB refills",
+	    3000);
+	check_offsets(big, EP_FMT_AUTO, "same, format detected", 3000);
+	free(big);
+	check_offsets("a,b\n1,\"x\ny\"\n\n2,z\r\n3,w", EP_FMT_CSV,
+	    "CSV: quoted newline, blank line, CRLF", 3);
+	/* ep_reader_offset covers the whole CSV record. */
+	{
+		const char *t = "a,b\n1,\"x\ny\"\n2,z\n";
+		FILE *fp = fmemopen((void *)t, strlen(t), "r");
+		struct ep_reader *rd = ep_reader_new(fp, "t.in", EP_FMT_CSV);
+		struct ep_error err = { 0, "" };
+		unsigned long long off;
+
+		ep_reader_next(rd, r, &err);
+		off = ep_reader_offset(rd, &len);
+		ok(off == 4 && len == 7, "offset: CSV record over two lines "
+		    "(got %llu+%zu)", off, len);
+		ep_reader_next(rd, r, &err);
+		off = ep_reader_offset(rd, &len);
+		ok(off == 12 && len == 3, "offset: next CSV record (got "
+		    "%llu+%zu)", off, len);
+		ok(ep_reader_file(rd) == fp, "reader: its stream");
+		ep_reader_free(rd);
+		fclose(fp);
+	}
+	/* ep_ndjson_parse keeps the reader's rules. */
+	line = "{\"user\":\"\\u00e9\\\"x\",\"n\":4766}";
+	ok(ep_ndjson_parse(r, line, strlen(line), &why) == 0 && r->n == 2 &&
+	    strcmp(r->f[0].val, "\xC3\xA9\"x") == 0 &&
+	    r->f[1].type == EP_T_NUM && strcmp(r->f[1].val, "4766") == 0,
+	    "parse: escapes decoded, number kept as text");
+	line = "{\"a\":1,\"a\":2}";
+	ok(ep_ndjson_parse(r, line, strlen(line), &why) < 0 && r->n == 0 &&
+	    strcmp(why, "duplicate field name") == 0, "parse: duplicate name");
+	line = "{\"a\":\"\xC3\"}";
+	ok(ep_ndjson_parse(r, line, strlen(line), &why) < 0 &&
+	    strcmp(why, "invalid UTF-8") == 0, "parse: bad UTF-8");
+	ok(ep_ndjson_parse(r, "{\"a\":\"\0\"}", 9, &why) < 0 &&
+	    strcmp(why, "NUL byte") == 0, "parse: NUL byte");
+	line = "{\"a\":1} x";
+	ok(ep_ndjson_parse(r, line, strlen(line), &why) < 0 &&
+	    strcmp(why, "text after the object") == 0, "parse: trailing text");
+	line = "[1]";
+	ok(ep_ndjson_parse(r, line, strlen(line), &why) < 0,
+	    "parse: not an object");
+	ep_rec_free(r);
+}
+
 int
 main(void)
 {
@@ -367,5 +480,6 @@ main(void)
 	test_roundtrip();
 	test_writer();
 	test_open();
+	test_offset();
 	return done_testing();
 }
