@@ -66,6 +66,7 @@ struct ed_diff {
 	size_t ntcap;
 	uint32_t poscache[NPOS];
 	size_t kpos[ED_MAX_KEY + 1];
+	size_t knlen[ED_MAX_KEY + 1];	/* name lengths of the components */
 	int nread;
 	size_t hint;		/* bytes of the first input, 0 unknown */
 	unsigned long count[2];
@@ -353,6 +354,8 @@ ed_new(const struct ed_opts *o)
 
 	d->o = *o;
 	d->ncomp = o->nkey + (o->upd != NULL && o->updk < 0);
+	for (size_t i = 0; i < d->ncomp; i++)
+		d->knlen[i] = strlen(i < o->nkey ? o->key[i] : o->upd);
 	for (size_t i = 0; i < NPOS; i++)
 		d->poscache[i] = UINT32_MAX;
 	if (o->upd)
@@ -395,14 +398,20 @@ bad_rec(struct ep_reader *rd, struct ep_error *err, const char *fmt,
 	return -1;
 }
 
-/* The field called name in rec, looked for first where it was last. */
+/*
+ * The field called name (nlen bytes) in rec, looked for first where it
+ * was last.
+ */
 static const struct ep_field *
-find_field(const struct ep_rec *rec, const char *name, size_t *pos)
+find_field(const struct ep_rec *rec, const char *name, size_t nlen,
+    size_t *pos)
 {
-	if (*pos < rec->n && strcmp(rec->f[*pos].name, name) == 0)
+	if (*pos < rec->n && rec->f[*pos].nlen == nlen &&
+	    memcmp(rec->f[*pos].name, name, nlen) == 0)
 		return &rec->f[*pos];
 	for (size_t i = 0; i < rec->n; i++)
-		if (strcmp(rec->f[i].name, name) == 0) {
+		if (rec->f[i].nlen == nlen &&
+		    memcmp(rec->f[i].name, name, nlen) == 0) {
 			*pos = i;
 			return &rec->f[i];
 		}
@@ -437,7 +446,7 @@ make_key(struct ed_diff *d, struct pend *p, const char **why,
 	for (size_t i = 0; i < d->ncomp; i++) {
 		const char *name = i < d->o.nkey ? d->o.key[i] : d->o.upd;
 		const struct ep_field *f = find_field(p->rec, name,
-		    &d->kpos[i]);
+		    d->knlen[i], &d->kpos[i]);
 		const char *v = "";
 		size_t vlen = 0;
 
@@ -625,9 +634,9 @@ process(struct ed_diff *d, const struct pend *p, enum ed_side side,
  * far larger than the cache and each lookup would otherwise wait for
  * memory twice.
  */
-#define RING 8			/* power of two */
-#define LAG 6			/* records between parse and match */
-#define LAG2 3			/* ... and parse and the entry prefetch */
+#define RING 16			/* power of two */
+#define LAG 12			/* records between parse and match */
+#define LAG2 6			/* ... and parse and the entry prefetch */
 
 int
 ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
@@ -667,7 +676,7 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		}
 		if (d->o.roles) {
 			const struct ep_field *f = find_field(p->rec, "role",
-			    &rolepos);
+			    4, &rolepos);
 
 			if (f == NULL || f->type == EP_T_NULL) {
 				r = bad_rec(rd, err, "missing field '%s'",

@@ -827,8 +827,10 @@ parse_object(struct ep_rec *rec, const char *s, size_t len, const char **why)
 		name = rec->buf + rec->blen;
 		if ((n = parse_string(&j, name)) < 0)
 			goto fail;
+		/* Length and first byte first: most names differ there. */
 		for (size_t i = 0; i < rec->n; i++)
 			if ((size_t)n == rec->f[i].nlen &&
+			    rec->f[i].name[0] == name[0] &&
 			    memcmp(rec->f[i].name, name, (size_t)n) == 0) {
 				j.why = "duplicate field name";
 				goto fail;
