@@ -8,7 +8,9 @@
  * through an open-addressing table of (32-bit hash, arena reference)
  * slots.  Only the first input read (the "table side", the smaller file
  * when both are files) is kept whole; of the second only the records with
- * no partner are kept.
+ * no partner are kept.  When the table side is a regular NDJSON file
+ * (ed_lazy), its records are kept as key bytes plus their place in the
+ * file, and read again only for the changes.
  */
 #ifndef ED_DIFF_H
 #define ED_DIFF_H
