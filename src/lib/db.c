@@ -653,6 +653,26 @@ free_queued(struct ep_db_load *ld)
 	ld->nrows = 0;
 }
 
+/* "INSERT INTO t (cols) VALUES (placeholders)", with the upsert
+ * clause when on_conflict (malloc'd). */
+static char *
+insert_sql(struct ep_db_load *ld, bool on_conflict)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = mem_open(&buf, &len);
+
+	fprintf(m, "INSERT INTO %s (", ld->qtable);
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, ") VALUES (");
+	put_placeholders(ld->db, m, 1, ld->ncols);
+	fprintf(m, ")");
+	if (on_conflict)
+		put_on_conflict(m, ld);
+	fclose(m);
+	return buf;
+}
+
 static int
 flush_batch(struct ep_db_load *ld, struct ep_error *err)
 {
@@ -716,15 +736,7 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		 * (the portable upsert below handles keys); MySQL's run it
 		 * as multi-row INSERTs, its ON CONFLICT rewritten. */
 		ld->path = L_COPY;
-		m = mem_open(&buf, &len);
-		fprintf(m, "INSERT INTO %s (", ld->qtable);
-		put_cols(m, ld->qcols, ncols);
-		fprintf(m, ") VALUES (");
-		put_placeholders(db, m, 1, ncols);
-		fprintf(m, ")");
-		if (nkeys > 0)
-			put_on_conflict(m, ld);
-		fclose(m);
+		buf = insert_sql(ld, nkeys > 0);
 		ld->in_copy = true;
 		if (ops->copy_begin(db->h, buf, err) < 0) {
 			ld->in_copy = false;
@@ -774,15 +786,7 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		}
 	} else if (ops->prep_begin != NULL) {
 		ld->path = L_PREP;
-		m = mem_open(&buf, &len);
-		fprintf(m, "INSERT INTO %s (", ld->qtable);
-		put_cols(m, ld->qcols, ncols);
-		fprintf(m, ") VALUES (");
-		put_placeholders(db, m, 1, ncols);
-		fprintf(m, ")");
-		if (nkeys > 0)
-			put_on_conflict(m, ld);
-		fclose(m);
+		buf = insert_sql(ld, nkeys > 0);
 		if (ops->prep_begin(db->h, buf, err) < 0)
 			goto fail;
 		ld->in_prep = true;
@@ -809,15 +813,7 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 			buf = NULL;
 		}
 		if (ops->changes != NULL) {
-			m = mem_open(&buf, &len);
-			fprintf(m, "INSERT INTO %s (", ld->qtable);
-			put_cols(m, ld->qcols, ncols);
-			fprintf(m, ") VALUES (");
-			put_placeholders(db, m, 1, ncols);
-			fprintf(m, ")");
-			fclose(m);
-			ld->plain_sql = buf;
-			buf = NULL;
+			ld->plain_sql = insert_sql(ld, false);
 		}
 		if (nkeys < ncols) {
 			bool any = false;
