@@ -5,27 +5,12 @@
 # (db-load-backends.bash) through the parameter-array bulk path, logins,
 # and a session killed in the middle of a load.
 load helper
+load odbc
 load db-load-backends
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	need psql
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need initdb
-	drv=$(ls /usr/lib/*/odbc/psqlodbcw.so 2>/dev/null | head -1)
-	if [ -z "$drv" ]; then
-		[ "${CI:-}" != true ] || { echo "odbc-postgresql is missing under CI" >&2; return 1; }
-		skip "odbc-postgresql is not installed"
-	fi
-	export ODBCSYSINI=$BATS_FILE_TMPDIR/odbc
-	mkdir -p "$ODBCSYSINI"
-	printf '[PostgreSQL test]\nDriver=%s\n' "$drv" >"$ODBCSYSINI/odbcinst.ini"
-	export PGDIR=$BATS_FILE_TMPDIR/pg
-	PGPORT_T=$(free_port)
-	export PGPORT_T
-	"$ROOT/tests/servers/pg.sh" start "$PGDIR" "$PGPORT_T" >/dev/null
-	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" \
-		-c "CREATE ROLE etl LOGIN PASSWORD 's3cret-pw'" \
-		-c "CREATE DATABASE sis OWNER etl ENCODING 'UTF8'"
+	odbc_pg_start || return 1
 	# BoolsAsChar=0: booleans as SQL_BIT rather than char(5).
 	export URL="odbc:Driver=PostgreSQL test;Server=127.0.0.1;Port=$PGPORT_T;Database=sis;UID=etl;BoolsAsChar=0"
 	export SIS_PASSWORD=s3cret-pw

@@ -4,27 +4,12 @@
 # (tests/servers/pg.sh): the shared backend behaviour tests
 # (sis-extract-backends.bash), logins, and a connection lost mid-result.
 load helper
+load odbc
 load sis-extract-backends
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	need psql
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need initdb
-	drv=$(ls /usr/lib/*/odbc/psqlodbcw.so 2>/dev/null | head -1)
-	if [ -z "$drv" ]; then
-		[ "${CI:-}" != true ] || { echo "odbc-postgresql is missing under CI" >&2; return 1; }
-		skip "odbc-postgresql is not installed"
-	fi
-	export ODBCSYSINI=$BATS_FILE_TMPDIR/odbc
-	mkdir -p "$ODBCSYSINI"
-	printf '[PostgreSQL test]\nDriver=%s\n' "$drv" >"$ODBCSYSINI/odbcinst.ini"
-	export PGDIR=$BATS_FILE_TMPDIR/pg
-	PGPORT_T=$(free_port)
-	export PGPORT_T
-	"$ROOT/tests/servers/pg.sh" start "$PGDIR" "$PGPORT_T" >/dev/null
-	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" \
-		-c "CREATE ROLE etl LOGIN PASSWORD 's3cret-pw'" \
-		-c "CREATE DATABASE sis OWNER etl ENCODING 'UTF8'"
+	odbc_pg_start || return 1
 	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis <<'SQL'
 SET ROLE etl;
 CREATE TABLE people (id integer, big bigint, name varchar(100),

@@ -4,19 +4,13 @@
 # (ODBCSYSINI): the shared backend behaviour tests
 # (sis-extract-backends.bash), then DSNs, connection strings and errors.
 load helper
+load odbc
 load sis-extract-backends
 bats_require_minimum_version 1.5.0
 
 setup_file() {
 	need sqlite3
-	drv=$(ls /usr/lib/*/odbc/libsqlite3odbc.so 2>/dev/null | head -1)
-	if [ -z "$drv" ]; then
-		[ "${CI:-}" != true ] || { echo "libsqliteodbc is missing under CI" >&2; return 1; }
-		skip "libsqliteodbc is not installed"
-	fi
-	export ODBCSYSINI=$BATS_FILE_TMPDIR/odbc
-	mkdir -p "$ODBCSYSINI"
-	printf '[SQLite3 test]\nDriver=%s\n' "$drv" >"$ODBCSYSINI/odbcinst.ini"
+	odbc_driver "SQLite3 test" libsqlite3odbc.so libsqliteodbc || return 1
 	export DB=$BATS_FILE_TMPDIR/sis.db
 	printf '[sis]\nDriver=SQLite3 test\nDatabase=%s\n' "$DB" \
 		>"$ODBCSYSINI/odbc.ini"
