@@ -149,11 +149,16 @@ fuzz_http_headers_COV := src/lib/http.c:ep_http_link_next,rel_has_next
 fuzz_tds_COV := src/lib/tdsval.c
 fuzz: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 	for t in $(FUZZ_TARGETS); do \
+		echo "== $$t: $(FUZZ_SECONDS) s"; \
+		rm -f build/fuzz/crash-$$t-*; \
 		mkdir -p build/fuzz/new-$$t tests/fuzz/corpus/$$t && \
 		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
 			-artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=1 \
 			build/fuzz/new-$$t tests/fuzz/corpus/$$t 2>&1 \
-			| grep -E 'stat::|cov:|Done|ERROR' | tail -n 4 || exit 1; \
+			| grep -E 'stat::|cov:|Done|ERROR' | tail -n 6; \
+		if ls build/fuzz/crash-$$t-* >/dev/null 2>&1; then \
+			echo "fuzz: $$t found a failing input:" \
+				build/fuzz/crash-$$t-*; exit 1; fi; \
 		build/fuzz/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t \
 			build/fuzz/new-$$t >/dev/null 2>&1; \
 	done
