@@ -7,21 +7,12 @@
 # a bad row found by rerunning its batch, the packet limit, a server
 # without strict mode, a connection killed mid-load.
 load helper
+load dbservers
 load db-load-backends
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	need mariadb
-	command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need mariadbd
-	export MYDIR=$BATS_FILE_TMPDIR/my
-	MYPORT=$(free_port)
-	export MYPORT
-	"$ROOT/tests/servers/mariadb.sh" start "$MYDIR" "$MYPORT" >/dev/null
-	"$ROOT/tests/servers/mariadb.sh" sql "$MYDIR" <<'SQL'
-CREATE DATABASE sis CHARACTER SET utf8mb4;
-CREATE USER 'etl'@'127.0.0.1' IDENTIFIED BY 's3cret-pw';
-GRANT ALL ON sis.* TO 'etl'@'127.0.0.1';
-SQL
+	mysql_start
 	export URL="mysql://etl@127.0.0.1:$MYPORT/sis"
 	export SIS_PASSWORD=s3cret-pw
 	URL_DOWN="mysql://etl@127.0.0.1:$(free_port)/sis"

@@ -5,7 +5,7 @@
 # (db-load-backends.bash) through the parameter-array bulk path, logins,
 # and a session killed in the middle of a load.
 load helper
-load odbc
+load dbservers
 load db-load-backends
 bats_require_minimum_version 1.5.0
 

@@ -5,7 +5,7 @@
 # through the parameter-array bulk path, then what differs for a file
 # database without a login.
 load helper
-load odbc
+load dbservers
 load db-load-backends
 bats_require_minimum_version 1.5.0
 

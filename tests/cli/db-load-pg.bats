@@ -4,18 +4,11 @@
 # bad value, a constraint error or a killed backend, upsert, --create,
 # quoting, the status row, 100k records, login errors.
 load helper
+load dbservers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	need psql
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need initdb
-	export PGDIR=$BATS_FILE_TMPDIR/pg
-	PGPORT_T=$(free_port)
-	export PGPORT_T
-	"$ROOT/tests/servers/pg.sh" start "$PGDIR" "$PGPORT_T" >"$BATS_FILE_TMPDIR/pid"
-	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" \
-		-c "CREATE ROLE etl LOGIN PASSWORD 's3cret-pw'" \
-		-c "CREATE DATABASE sis OWNER etl ENCODING 'UTF8'"
+	pg_start
 	export URL="postgres://etl@127.0.0.1:$PGPORT_T/sis"
 }
 

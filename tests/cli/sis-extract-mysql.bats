@@ -4,22 +4,13 @@
 # (sis-extract-backends.bash), then what only MySQL has: a socket path as
 # the host, tinyint(1)/bit/binary types, a connection killed mid-result.
 load helper
+load dbservers
 load sis-extract-backends
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	need mariadb
-	command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need mariadbd
-	export MYDIR=$BATS_FILE_TMPDIR/my
-	MYPORT=$(free_port)
-	export MYPORT
-	"$ROOT/tests/servers/mariadb.sh" start "$MYDIR" "$MYPORT" >/dev/null
+	mysql_start
 	"$ROOT/tests/servers/mariadb.sh" sql "$MYDIR" <<'SQL'
-CREATE DATABASE sis CHARACTER SET utf8mb4;
-CREATE USER 'etl'@'127.0.0.1' IDENTIFIED BY 's3cret-pw';
-CREATE USER 'etl'@'localhost' IDENTIFIED BY 's3cret-pw';
-GRANT ALL ON sis.* TO 'etl'@'127.0.0.1';
-GRANT ALL ON sis.* TO 'etl'@'localhost';
 GRANT PROCESS ON *.* TO 'etl'@'127.0.0.1';
 USE sis;
 CREATE TABLE people (id integer, big bigint, name varchar(100),

@@ -4,7 +4,7 @@
 # (tests/servers/pg.sh): the shared backend behaviour tests
 # (sis-extract-backends.bash), logins, and a connection lost mid-result.
 load helper
-load odbc
+load dbservers
 load sis-extract-backends
 bats_require_minimum_version 1.5.0
 

@@ -4,7 +4,7 @@
 # (ODBCSYSINI): the shared backend behaviour tests
 # (sis-extract-backends.bash), then DSNs, connection strings and errors.
 load helper
-load odbc
+load dbservers
 load sis-extract-backends
 bats_require_minimum_version 1.5.0
 

@@ -3,18 +3,11 @@
 # (tests/servers/pg.sh): types, 100k rows, login and SQL errors, a
 # connection lost mid-result, parameter injection.
 load helper
+load dbservers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	need psql
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need initdb
-	export PGDIR=$BATS_FILE_TMPDIR/pg
-	PGPORT_T=$(free_port)
-	export PGPORT_T
-	"$ROOT/tests/servers/pg.sh" start "$PGDIR" "$PGPORT_T" >"$BATS_FILE_TMPDIR/pid"
-	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" \
-		-c "CREATE ROLE etl LOGIN PASSWORD 's3cret-pw'" \
-		-c "CREATE DATABASE sis OWNER etl ENCODING 'UTF8'"
+	pg_start
 	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis <<'EOF'
 SET ROLE etl;
 CREATE TABLE people (id integer, big bigint, name text, credits numeric(30,10),
