@@ -926,11 +926,15 @@ ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
 }
 
 int
-ep_lms_site_open(const char *lms, const char *url, const char *token_file,
-    bool dry_run, struct ep_http_opts *ho, char **base, char **token,
-    struct ep_http **http, struct ep_error *err)
+ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
+    bool dry_run, char **base, char **token, struct ep_http **http,
+    struct ep_error *err)
 {
 	bool moodle = strcmp(lms, "moodle") == 0;
+	const char *url = conn->url;
+	struct ep_http_opts ho = conn->http;
+	/* The pool keeps the pointer: one agent string for the process. */
+	static char agent[80];
 	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
 	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
 	struct ep_url pu;
@@ -966,16 +970,19 @@ ep_lms_site_open(const char *lms, const char *url, const char *token_file,
 	n = strlen(*base);
 	while (n > 0 && (*base)[n - 1] == '/')
 		(*base)[--n] = '\0';
-	*token = ep_secret_get(env_tok, token_file, !dry_run, err);
+	*token = ep_secret_get(env_tok, conn->token_file, !dry_run, err);
 	if (*token == NULL && (err->code != 0 || !dry_run))
 		return -1;
 	if (dry_run)
 		return 0;
-	if (ho->retry_max_ms < ho->retry_base_ms)
-		ho->retry_max_ms = ho->retry_base_ms;
-	if (ho->connect_timeout_ms > ho->timeout_ms)
-		ho->connect_timeout_ms = ho->timeout_ms;
-	ho->bearer = moodle ? NULL : *token;
-	*http = ep_http_new(ho, err);
+	if (ho.retry_max_ms < ho.retry_base_ms)
+		ho.retry_max_ms = ho.retry_base_ms;
+	if (ho.connect_timeout_ms > ho.timeout_ms)
+		ho.connect_timeout_ms = ho.timeout_ms;
+	ho.bearer = moodle ? NULL : *token;
+	snprintf(agent, sizeof(agent), "edpipe/%s (%.40s)", EP_VERSION,
+	    ep_progname());
+	ho.user_agent = agent;
+	*http = ep_http_new(&ho, err);
 	return *http == NULL ? -1 : 0;
 }

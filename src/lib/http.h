@@ -223,17 +223,18 @@ bool ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
 
 /*
  * Open an LMS site for lms-fetch and lms-push.  lms is "moodle" or
- * "canvas"; url is --url or NULL for $MOODLE_URL / $CANVAS_URL, which must
- * be https (plain http only to this machine, where a token crosses no
- * network); the token comes from token_file or $MOODLE_TOKEN /
- * $CANVAS_TOKEN (optional when dry_run).  ho holds the caller's pool
- * settings; the Canvas token becomes its bearer.  Sets *base (the URL
+ * "canvas"; conn->url is --url or NULL for $MOODLE_URL / $CANVAS_URL,
+ * which must be https (plain http only to this machine, where a token
+ * crosses no network); the token comes from conn->token_file or
+ * $MOODLE_TOKEN / $CANVAS_TOKEN (optional when dry_run).  The pool runs
+ * with conn->http, as "edpipe/VERSION (PROGRAM)"; the Canvas token
+ * becomes its bearer.  Sets *base (the URL
  * without trailing slashes) and *token (malloc'd; NULL possible in a dry
  * run) and, unless dry_run, *http.  0, or -1 with err (78 bad URL or no
  * token, 77/66 token file refused or missing).
  */
-int ep_lms_site_open(const char *lms, const char *url, const char *token_file,
-    bool dry_run, struct ep_http_opts *ho, char **base, char **token,
-    struct ep_http **http, struct ep_error *err);
+int ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
+    bool dry_run, char **base, char **token, struct ep_http **http,
+    struct ep_error *err);
 
 #endif

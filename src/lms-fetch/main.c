@@ -309,12 +309,9 @@ static int
 setup(struct fetch *f, struct ep_error *err)
 {
 	const struct opts *o = f->o;
-	struct ep_http_opts ho;
 
-	ho = o->conn.http;
-	ho.user_agent = "edpipe/" EP_VERSION " (lms-fetch)";
-	if (ep_lms_site_open(o->lms, o->conn.url, o->conn.token_file,
-	    o->dry_run, &ho, &f->base, &f->token, &f->http, err) < 0)
+	if (ep_lms_site_open(o->lms, &o->conn, o->dry_run, &f->base,
+	    &f->token, &f->http, err) < 0)
 		return -1;
 	if (o->dry_run)
 		return 0;

@@ -388,12 +388,9 @@ static int
 setup(struct push *p, struct ep_error *err)
 {
 	const struct opts *o = p->o;
-	struct ep_http_opts ho;
 
-	ho = o->conn.http;
-	ho.user_agent = "edpipe/" EP_VERSION " (lms-push)";
-	if (ep_lms_site_open(o->lms, o->conn.url, o->conn.token_file,
-	    o->dry_run, &ho, &p->base, &p->token, &p->http, err) < 0)
+	if (ep_lms_site_open(o->lms, &o->conn, o->dry_run, &p->base,
+	    &p->token, &p->http, err) < 0)
 		return -1;
 	if (o->dry_run)
 		return 0;
