@@ -16,7 +16,9 @@
  * man page, CAVEATS).  file:// URLs use a ".NAME.XXXXXX" temporary file
  * and rename(2), which replaces NAME with no window at all.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <pwd.h>
@@ -38,7 +40,8 @@
 
 static const char usage_text[] =
 "usage: sftp-put [--known-hosts FILE] [--identity KEY] [--password-file F]\n"
-"                [--mkdir] [--retries N] [--dry-run] (FILE | -) URL\n"
+"                [--mkdir] [--retries N] [--allow-empty] [--dry-run]\n"
+"                (FILE | -) URL\n"
 "       sftp-put [--known-hosts FILE] --print-host-key URL\n"
 "\n"
 "Upload FILE (or stdin) to URL, sftp://[USER@]HOST[:PORT]/path/name or\n"
@@ -55,6 +58,8 @@ static const char usage_text[] =
 "  -r, --retries N           repeat an attempt that failed on the\n"
 "                            connection up to N times, waiting 1, 2, 4 ...\n"
 "                            seconds (default 0)\n"
+"      --allow-empty         upload an empty (0-byte) input; without it an\n"
+"                            empty input is refused (exit 3)\n"
 "  -n, --dry-run             connect, check the host key, log in and look\n"
 "                            at the directory; upload nothing\n"
 "      --print-host-key      print the server's host key as a known_hosts\n"
@@ -65,14 +70,15 @@ static const char usage_text[] =
 "  -h, --help                this text\n"
 "      --version             print the version\n"
 "\n"
-"Exit 0 done; 2 usage; 66 FILE missing; 69 server unreachable (after the\n"
+"Exit 0 done; 2 usage; 3 empty input refused; 66 FILE missing; 69 server unreachable (after the\n"
 "retries); 74 read, write or rename failed; 77 host key or login refused;\n"
 "78 bad URL, secret or missing remote directory.\n";
 
 enum {
 	OPT_KNOWN_HOSTS = EP_OPT_FIRST_PROGRAM,
 	OPT_PASSWORD_FILE,
-	OPT_PRINT_HOST_KEY
+	OPT_PRINT_HOST_KEY,
+	OPT_ALLOW_EMPTY
 };
 
 struct opts {
@@ -83,6 +89,7 @@ struct opts {
 	bool mkdir;
 	bool dry_run;
 	bool print_host_key;
+	bool allow_empty;
 	const char *input;
 	const char *url;
 };
@@ -95,6 +102,8 @@ struct target {
 	char *shown;	/* masked URL for messages */
 };
 
+static int check_url_text(const char *url, const char *shown,
+    struct ep_error *err);
 static int parse_target(const char *url, bool need_name, struct target *t,
     struct ep_error *err);
 static void target_free(struct target *t);
@@ -119,6 +128,7 @@ main(int argc, char **argv)
 		{ "retries", required_argument, NULL, 'r' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "print-host-key", no_argument, NULL, OPT_PRINT_HOST_KEY },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -157,6 +167,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_PRINT_HOST_KEY:
 			o.print_host_key = true;
+			break;
+		case OPT_ALLOW_EMPTY:
+			o.allow_empty = true;
 			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
@@ -199,6 +212,19 @@ main(int argc, char **argv)
 		rc = ep_report(&err);
 		goto out;
 	}
+	/*
+	 * A step that failed before us (enroll-diff refusing, exit 3) leaves
+	 * an empty pipe: uploading it would replace a file the receiver has
+	 * not picked up yet with nothing.
+	 */
+	if (size == 0 && !o.allow_empty) {
+		ep_err("refusing to upload an empty input ('%s', 0 bytes) to "
+		    "'%s': did the step before fail? (--allow-empty uploads "
+		    "it)", strcmp(o.input, "-") == 0 ? "stdin" : o.input,
+		    t.shown);
+		rc = EP_EXIT_REFUSED;
+		goto out;
+	}
 	if (strcmp(t.u.scheme, "file") == 0) {
 		if (put_file(&o, &t, in, size, &err) < 0)
 			rc = ep_report(&err);
@@ -216,6 +242,34 @@ out:
 	return rc;
 }
 
+/*
+ * A control character in a URL, raw or percent-encoded, is refused
+ * before the URL is decoded: "%00" would cut the decoded path short (so
+ * "a.csv%00b" would name "a.csv", another file), and a newline or an
+ * escape sequence in a remote name forges lines in logs and listings.
+ */
+static int
+check_url_text(const char *url, const char *shown, struct ep_error *err)
+{
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+		unsigned v = *p;
+
+		if (p[0] == '%' && isxdigit(p[1]) && isxdigit(p[2])) {
+			char hex[3] = { (char)p[1], (char)p[2], '\0' };
+
+			v = (unsigned)strtoul(hex, NULL, 16);
+		}
+		if (v < 0x20 || v == 0x7f) {
+			ep_error_set(err, EP_EXIT_CONFIG, "URL '%s' has a "
+			    "control character (%s%02X): refusing a remote "
+			    "name that could stand for another", shown,
+			    *p == '%' ? "%" : "byte 0x", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Split url; a URL that names no file is refused when need_name. */
 static int
 parse_target(const char *url, bool need_name, struct target *t,
@@ -225,6 +279,8 @@ parse_target(const char *url, bool need_name, struct target *t,
 
 	memset(t, 0, sizeof(*t));
 	t->shown = ep_url_mask(url);
+	if (check_url_text(url, t->shown, err) < 0)
+		return -1;
 	if (ep_url_parse(url, &t->u, err) < 0)
 		return -1;
 	if (strcmp(t->u.scheme, "sftp") != 0 &&
@@ -261,6 +317,16 @@ parse_target(const char *url, bool need_name, struct target *t,
 		ep_error_set(err, EP_EXIT_CONFIG, "URL '%s' does not name a "
 		    "file: it must end in /NAME", t->shown);
 		return -1;
+	}
+	for (const char *p = t->u.path; *p; ) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			ep_error_set(err, EP_EXIT_CONFIG, "URL '%s' has a '..' "
+			    "component: name the directory itself", t->shown);
+			return -1;
+		}
+		p += n + (p[n] == '/');
 	}
 	t->dir = ep_xstrndup(t->u.path, (size_t)(slash - t->u.path) + 1);
 	t->name = ep_xstrdup(slash + 1);
@@ -443,6 +509,40 @@ put_file(const struct opts *o, const struct target *t, FILE *in,
 	return 0;
 }
 
+/*
+ * The private key must be a regular file that only its owner can read
+ * or write, as OpenSSH requires ("UNPROTECTED PRIVATE KEY FILE"): a key
+ * others can read is no longer a secret, and using it hides that.
+ */
+static int
+check_key(const char *path, struct ep_error *err)
+{
+	struct stat st;
+	/* O_NONBLOCK: a FIFO named as the key must not block the run. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY), rc = -1;
+
+	if (fd < 0) {
+		ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
+		    EP_EXIT_NOPERM, "cannot read the key '%s': %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0)
+		ep_error_set(err, EP_EXIT_IOERR, "cannot stat the key '%s': "
+		    "%s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		ep_error_set(err, EP_EXIT_NOPERM, "refusing the key '%s': not "
+		    "a regular file", path);
+	else if ((st.st_mode & 077) != 0)
+		ep_error_set(err, EP_EXIT_NOPERM, "refusing the key '%s': its "
+		    "mode %04o lets group or others use it (chmod 600 it)",
+		    path, (unsigned)(st.st_mode & 07777));
+	else
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
 /* Fill c with what every SFTP step needs; secrets are registered. */
 static int
 sftp_conf(const struct opts *o, const struct target *t, bool need_login,
@@ -461,13 +561,8 @@ sftp_conf(const struct opts *o, const struct target *t, bool need_login,
 			    NULL, false, err);
 			if (*passphrase == NULL && err->code != 0)
 				return -1;
-			if (access(o->identity, R_OK) < 0) {
-				ep_error_set(err, errno == ENOENT ?
-				    EP_EXIT_NOINPUT : EP_EXIT_NOPERM,
-				    "cannot read the key '%s': %s",
-				    o->identity, strerror(errno));
+			if (check_key(o->identity, err) < 0)
 				return -1;
-			}
 		}
 		if (*password == NULL && o->identity == NULL) {
 			ep_error_set(err, EP_EXIT_CONFIG, "no way to log in: "

@@ -121,12 +121,89 @@ fingerprint() {
 	cmp "$BIG" "$OUT/big.bin"
 }
 
-@test "an empty file is uploaded as an empty file" {
+@test "an empty file is refused (3) and the remote file kept; --allow-empty uploads it" {
 	: >"$BATS_TEST_TMPDIR/empty"
 	echo old >"$OUT/empty"
 	run --separate-stderr put "$BATS_TEST_TMPDIR/empty" "$BASE$OUT/empty"
+	assert_failure 3
+	[ -z "$output" ]
+	[[ "$stderr" == *"refusing to upload an empty input ('$BATS_TEST_TMPDIR/empty', 0 bytes) to '$BASE$OUT/empty'"* ]]
+	[[ "$stderr" == *"--allow-empty"* ]]
+	[ "$(cat "$OUT/empty")" = old ]
+	[ "$(ls -A "$OUT")" = empty ]
+	run --separate-stderr put --allow-empty "$BATS_TEST_TMPDIR/empty" "$BASE$OUT/empty"
 	assert_success
 	[ -f "$OUT/empty" ] && [ ! -s "$OUT/empty" ]
+}
+
+@test "an empty stdin is refused for file:// too, and --dry-run refuses it" {
+	echo old >"$OUT/e.csv"
+	run --separate-stderr sftp-put - "file://$OUT/e.csv" </dev/null
+	assert_failure 3
+	[[ "$stderr" == *"refusing to upload an empty input ('stdin', 0 bytes)"* ]]
+	[ "$(cat "$OUT/e.csv")" = old ]
+	run --separate-stderr put -n - "$BASE$OUT/e.csv" </dev/null
+	assert_failure 3
+	run --separate-stderr sftp-put --allow-empty - "file://$OUT/e.csv" </dev/null
+	assert_success
+	[ ! -s "$OUT/e.csv" ]
+}
+
+@test "enroll-diff refusing (3) in the one-liner leaves the remote file alone" {
+	printf '%s\n' '{"course":"C1","user":"u1","role":"student"}' >"$BATS_TEST_TMPDIR/desired.ndjson"
+	for i in $(seq 1 20); do
+		printf '{"course":"C1","user":"u%d","role":"student"}\n' "$i"
+	done >"$BATS_TEST_TMPDIR/actual.ndjson"
+	echo 'old file, not picked up yet' >"$OUT/enroll.csv"
+	run --separate-stderr bash -c 'set -o pipefail
+		enroll-diff --max-drop 10% "$1" "$2" | conduit-fmt --to conduit |
+		sftp-put --known-hosts "$3" -i "$4" - "$5"' _ \
+		"$BATS_TEST_TMPDIR/desired.ndjson" "$BATS_TEST_TMPDIR/actual.ndjson" \
+		"$KH" "$KEY" "$BASE$OUT/enroll.csv"
+	assert_failure 3
+	[[ "$stderr" == *"refusing to upload an empty input ('stdin', 0 bytes)"* ]]
+	[ "$(cat "$OUT/enroll.csv")" = 'old file, not picked up yet' ]
+	[ "$(ls -A "$OUT")" = enroll.csv ]
+}
+
+@test "a key file group or others can read is refused with 77, naming its mode" {
+	cp "$KEY" "$BATS_TEST_TMPDIR/key"
+	chmod 640 "$BATS_TEST_TMPDIR/key"
+	run --separate-stderr sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/key" "$IN" "$BASE$OUT/k.csv"
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" == *"refusing the key '$BATS_TEST_TMPDIR/key': its mode 0640 lets group or others use it (chmod 600 it)"* ]]
+	[ -z "$(ls -A "$OUT")" ]
+	chmod 604 "$BATS_TEST_TMPDIR/key"
+	run --separate-stderr sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/key" "$IN" "$BASE$OUT/k.csv"
+	assert_failure 77
+	[[ "$stderr" == *"mode 0604"* ]]
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run --separate-stderr timeout 10 sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/fifo" "$IN" "$BASE$OUT/k.csv"
+	assert_failure 77
+	[[ "$stderr" == *"not a regular file"* ]]
+	chmod 600 "$BATS_TEST_TMPDIR/key"
+	run --separate-stderr sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/key" "$IN" "$BASE$OUT/k.csv"
+	assert_success
+	cmp "$IN" "$OUT/k.csv"
+}
+
+@test "control characters, %00 and .. in the remote path are refused (78)" {
+	echo keep >"$OUT/a.csv"
+	local url
+	for url in "$BASE$OUT/a.csv%00.tmp" "$BASE$OUT/a%0Ab.csv" "$BASE$OUT/a%1bb.csv" \
+		"$BASE$OUT/a%7Fb.csv" "$BASE$OUT/x/../a.csv" "$BASE$OUT/%2E%2E/a.csv"; do
+		run --separate-stderr put "$IN" "$url"
+		assert_failure 78
+		[ -z "$output" ]
+		[[ "$stderr" == *"control character"* || "$stderr" == *"has a '..' component"* ]]
+	done
+	run --separate-stderr put "$IN" "$BASE$OUT/a.csv%00.tmp"
+	[[ "$stderr" == *"has a control character (%00)"* ]]
+	run --separate-stderr sftp-put "$IN" "file://$OUT/a.csv%00x"
+	assert_failure 78
+	[ "$(cat "$OUT/a.csv")" = keep ]
+	[ "$(ls -A "$OUT")" = a.csv ]
 }
 
 @test "names with spaces and quotes reach the server as written" {
