@@ -338,6 +338,10 @@ fail(struct sftp *s, CURLcode rc, const char *what, bool *retry,
 		    what, c->shown_url, c->dir, why(s, rc));
 		return -1;
 	case CURLE_REMOTE_DISK_FULL:
+		/* SSH_FX_NO_SPACE_ON_FILESYSTEM or SSH_FX_QUOTA_EXCEEDED */
+		ep_error_set(err, EP_EXIT_IOERR, "%s '%s': remote disk full "
+		    "or quota exceeded: %s", what, c->shown_url, why(s, rc));
+		return -1;
 	case CURLE_QUOTE_ERROR:
 		ep_error_set(err, EP_EXIT_IOERR, "%s '%s': %s", what,
 		    c->shown_url, why(s, rc));
@@ -371,8 +375,11 @@ fail(struct sftp *s, CURLcode rc, const char *what, bool *retry,
 	}
 }
 
-/* Best effort: remove the partial file a failed attempt left behind. */
-static void
+/*
+ * Best effort: remove the partial file a failed attempt left behind.
+ * true when the server answered (the file removed, or none there).
+ */
+static bool
 remove_partial(struct sftp *s)
 {
 	struct curl_slist *q;
@@ -397,6 +404,27 @@ remove_partial(struct sftp *s)
 	curl_slist_free_all(q);
 	free(cmd);
 	free(a);
+	return rc == CURLE_OK || rc == CURLE_QUOTE_ERROR;
+}
+
+/*
+ * A write the server refused.  libcurl turns a failed SFTP write into
+ * CURLE_SSH, the same code as a broken session, and drops the SFTP
+ * status; OpenSSH's server (SFTP version 3) would say only
+ * SSH_FX_FAILURE for a full disk anyway (ENOSPC and EDQUOT have no code
+ * of their own before version 5).  When the server answers the clean-up
+ * right after, the session did not die: it refused to write, and a full
+ * disk or an exhausted quota is by far the likeliest reason.  *retry is
+ * left as it is, so --retries can still ride out a real break.
+ */
+static void
+write_refused(struct sftp *s, struct ep_error *err)
+{
+	ep_error_set(err, EP_EXIT_IOERR, "cannot upload to '%s': the server "
+	    "refused a write after up to %jd bytes were sent: remote disk "
+	    "full or quota exceeded, most likely (the SFTP status gives no "
+	    "reason; the partial file was removed)", s->c->shown_url,
+	    (intmax_t)s->sent);
 }
 
 int
@@ -447,8 +475,9 @@ sftp_put(struct sftp *s, FILE *fp, off_t size, bool *retry,
 		    rc != CURLE_COULDNT_CONNECT &&
 		    rc != CURLE_COULDNT_RESOLVE_HOST &&
 		    rc != CURLE_FAILED_INIT &&
-		    rc != CURLE_REMOTE_FILE_NOT_FOUND)
-			remove_partial(s);
+		    rc != CURLE_REMOTE_FILE_NOT_FOUND &&
+		    remove_partial(s) && rc == CURLE_SSH && s->sent > 0)
+			write_refused(s, err);
 		return -1;
 	}
 	if (s->sent != (curl_off_t)size) {

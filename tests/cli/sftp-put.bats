@@ -60,6 +60,7 @@ teardown_file() {
 teardown() {
 	[ -z "${S2:-}" ] || "$SRV" stop "$S2"
 	[ -z "${S3:-}" ] || "$SRV" stop "$S3"
+	[ -z "${FULL:-}" ] || ! mountpoint -q "$FULL" || umount "$FULL"
 }
 
 setup() {
@@ -491,4 +492,32 @@ fingerprint() {
 	run --separate-stderr sftp-put --mkdir "$IN" "file://$OUT/a/b/f.csv"
 	assert_success
 	cmp "$IN" "$OUT/a/b/f.csv"
+}
+
+# A real full disk: a 64 KiB tmpfs the server writes into.  OpenSSH's
+# server reports ENOSPC only as SSH_FX_FAILURE and libcurl turns a failed
+# write into "Error in the SSH layer" (69 before); the server answering the
+# clean-up tells a refused write from a broken session.
+@test "a full remote disk is 74 'remote disk full', the old file kept, no partial" {
+	if [ "$(id -u)" -ne 0 ]; then
+		[ "${CI:-}" != true ] || fail "the full-disk test needs root under CI"
+		skip "mounting a small tmpfs needs root"
+	fi
+	export FULL=$BATS_TEST_TMPDIR/full
+	mkdir -p "$FULL"
+	mount -t tmpfs -o size=64k,mode=0777 edpipe-full "$FULL" ||
+		skip "cannot mount a tmpfs here"
+	echo 'the file not picked up yet' >"$FULL/enroll.csv"
+	head -c 300000 /dev/urandom >"$BATS_TEST_TMPDIR/300k"
+	run --separate-stderr put "$BATS_TEST_TMPDIR/300k" "$BASE$FULL/enroll.csv"
+	assert_failure 74
+	[ -z "$output" ]
+	[[ "$stderr" == *"cannot upload to '$BASE$FULL/enroll.csv': the server refused a write"*"remote disk full or quota exceeded"* ]]
+	[[ "$stderr" != *"Error in the SSH layer"* ]]
+	[ "$(cat "$FULL/enroll.csv")" = 'the file not picked up yet' ]
+	[ "$(ls -A "$FULL")" = enroll.csv ]
+	# A file that fits still goes through.
+	run --separate-stderr put "$IN" "$BASE$FULL/enroll.csv"
+	assert_success
+	cmp "$IN" "$FULL/enroll.csv"
 }
