@@ -1308,12 +1308,53 @@ fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	return rc;
 }
 
+/*
+ * --header-always with no rows: the header line alone.  Without it no
+ * rows means no bytes at all, so that an empty file says "nothing to
+ * send" and sftp-put refuses it.
+ */
+static void
+header_only(struct ctx *c)
+{
+	const char *const *hdr = NULL;
+	size_t n = 0;
+
+	switch (c->to) {
+	case T_CONDUIT:
+		hdr = conduit_cols, n = 4;
+		break;
+	case T_CANVAS:
+		hdr = canvas_cols, n = 5;
+		break;
+	case T_ONEROSTER:
+		hdr = oneroster_cols, n = 10;
+		break;
+	case T_CLEVER:
+		hdr = clever_cols, n = NCLEVER;
+		break;
+	case T_CSV:
+		hdr = (const char *const *)c->fields, n = c->nfields;
+		break;
+	default:
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			putc_unlocked(',', c->fp);
+		ep_csv_put_field(c->fp, hdr[i], strlen(hdr[i]), false);
+	}
+	putc_unlocked('\n', c->fp);
+	c->header_done = true;
+}
+
 int
 fmt_finish(struct ctx *c, struct ep_error *err)
 {
 	if (c->to == T_CLEVER && c->cl != NULL &&
 	    clever_flush(c, err) < 0)
 		return -1;
+	if (c->header_always && c->nout == 0 && !c->header_done)
+		header_only(c);
 	if (c->w != NULL && c->nout > 0 && ep_writer_finish(c->w, err) < 0)
 		return -1;
 	if (fflush(c->fp) == EOF || ferror(c->fp)) {

@@ -49,6 +49,8 @@ struct ctx {
 	unsigned long ndrops;		/* clever: drop records left out */
 	unsigned long nblank_subject;	/* clever: unknown subjects */
 
+	bool header_always;		/* a header even with no rows */
+
 	/* private to fmt.c */
 	bool header_done;
 	int delta;			/* oneroster: -1 unknown, 0, 1 */

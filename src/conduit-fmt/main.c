@@ -32,7 +32,8 @@ static const char usage_text[] =
 "usage: conduit-fmt -t FORMAT [--role-map FILE] [--skip-unmapped]\n"
 "                   [--fields A,B,...] [--subject-map FILE] [--keep-track]\n"
 "                   [--two-digit-grade-schools LIST] [--output PATH]\n"
-"                   [--log-dir DIR] [--csv-safe] [-i auto|ndjson|csv]\n"
+"                   [--log-dir DIR] [--csv-safe] [--header-always]\n"
+"                   [-i auto|ndjson|csv]\n"
 "                   [FILE ...]\n"
 "\n"
 "Write records (NDJSON or CSV, from FILEs or stdin) as an LMS import file.\n"
@@ -52,6 +53,8 @@ static const char usage_text[] =
 "      --output PATH         write PATH atomically instead of stdout\n"
 "      --log-dir DIR         also keep DIR/FORMAT-YYYYMMDDTHHMMSSZ.EXT\n"
 "      --csv-safe            prefix values starting with = + - @ with '\n"
+"      --header-always       write the header even when there are no rows\n"
+"                            (without it no rows write nothing at all)\n"
 "  -i, --input-format FMT    auto (default), ndjson or csv\n"
 "  -v, --verbose             say more\n"
 "  -q, --quiet               errors only\n"
@@ -71,7 +74,8 @@ enum {
 	OPT_TWO_DIGIT,
 	OPT_OUTPUT,
 	OPT_LOG_DIR,
-	OPT_CSV_SAFE
+	OPT_CSV_SAFE,
+	OPT_HEADER_ALWAYS
 };
 
 struct opts {
@@ -107,6 +111,7 @@ main(int argc, char **argv)
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 		{ "csv-safe", no_argument, NULL, OPT_CSV_SAFE },
+		{ "header-always", no_argument, NULL, OPT_HEADER_ALWAYS },
 		{ "input-format", required_argument, NULL, 'i' },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -164,6 +169,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_CSV_SAFE:
 			c.csv_safe = true;
+			break;
+		case OPT_HEADER_ALWAYS:
+			c.header_always = true;
 			break;
 		case 'i':
 			if ((v = ep_fmt_parse(optarg)) < 0 &&
@@ -305,6 +313,13 @@ check_opts(struct opts *o, struct ctx *c)
 	if (c->csv_safe && (t == T_FLATFILE || t == T_DAT || t == T_NDJSON))
 		ep_usage_error(usage_text, "--csv-safe is for CSV formats, "
 		    "not %s", fmt_name(t));
+	if (c->header_always && t != T_CONDUIT && t != T_CANVAS &&
+	    t != T_ONEROSTER && t != T_CLEVER &&
+	    !(t == T_CSV && c->fields != NULL))
+		ep_usage_error(usage_text, "--header-always is for formats "
+		    "with a header (conduit, canvas, oneroster, "
+		    "clever-sections, csv with --fields), not %s",
+		    fmt_name(t));
 	if (o->output != NULL && *o->output == '\0')
 		ep_usage_error(usage_text, "--output needs a path");
 }

@@ -288,6 +288,35 @@ c,u,student,,active"
 	run --separate-stderr conduit-fmt -t clever-sections </dev/null
 	assert_success
 	[ -z "$output" ]
+	# Not one byte, also into --output (sftp-put refuses an empty file).
+	conduit-fmt -t conduit --output empty.csv </dev/null
+	[ -f empty.csv ] && [ ! -s empty.csv ]
+	# Records that all turn into nothing write nothing either.
+	echo '{"op":"add","course":"C1","user":"u1","role":"guest"}' >in
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" --skip-unmapped in
+	assert_success
+	[ -z "$output" ]
+}
+
+@test "--header-always writes the header alone when there are no rows" {
+	run --separate-stderr conduit-fmt -t conduit --header-always </dev/null
+	assert_success
+	assert_output "action,shortname,idnumber,role"
+	run --separate-stderr conduit-fmt -t canvas --header-always </dev/null
+	assert_output "course_id,user_id,role,section_id,status"
+	run --separate-stderr conduit-fmt -t oneroster --header-always </dev/null
+	assert_output --regexp '^sourcedId,status,.*,endDate$'
+	run --separate-stderr conduit-fmt -t clever-sections --header-always </dev/null
+	assert_output --regexp '^School_id,Section_id,.*,Term_name$'
+	run --separate-stderr conduit-fmt -t csv --fields course,user --header-always </dev/null
+	assert_output "course,user"
+	# With rows it changes nothing: one header.
+	conduit-fmt -t conduit --role-map "$F/roles.json" "$F/changes.ndjson" >plain.csv 2>/dev/null
+	conduit-fmt -t conduit --role-map "$F/roles.json" --header-always "$F/changes.ndjson" >hdr.csv 2>/dev/null
+	cmp plain.csv hdr.csv
+	fails 2 "--header-always is for formats with a header" -t moodle-flatfile --header-always
+	fails 2 "--header-always is for formats with a header" -t csv --header-always
+	fails 2 "--header-always is for formats with a header" -t ndjson --header-always
 }
 
 @test "--output writes atomically and keeps the old file on failure" {
