@@ -18,7 +18,15 @@
 #
 # Exit status: a failed step's own status (3 safety limit, 65 bad data,
 # 69 service unavailable, 77 refused ...); 2 usage; 66 configuration file
-# missing; 75 another run holds the lock; 78 bad configuration.
+# missing; 75 another run holds the lock; 78 bad configuration; 128+N
+# when killed by signal N (the step in progress is stopped first).
+
+# Run files hold student names and e-mail addresses: owner-only, whatever
+# umask cron or the caller left (the systemd unit sets one too).
+umask 077
+# Values are split into words (SIS_PARAMS, CANVAS_TERMS ...) but never
+# globbed: a '*' in a value stays a '*', whatever the current folder holds.
+set -f
 
 # Options, set by ep_init.
 DRY_RUN=0
@@ -30,6 +38,9 @@ STEP=
 RUN_LOG=/dev/null
 STARTED=
 UPLOADED=false
+KILLED=
+STEP_PID=
+REFUSED_FILE=
 
 EP_ROOT=${BASH_SOURCE[0]%/*}/../..
 EP_ROOT=$(cd "$EP_ROOT" && pwd)
@@ -165,6 +176,7 @@ ep_init() {
 		[ -d "$EDPIPE_SHARE/queries" ] ||
 			EDPIPE_SHARE=/usr/local/share/edpipe
 	fi
+	ep_no_passwords
 	: "${EDPIPE_WORK_DIR:=/var/lib/edpipe/$PROG}"
 	: "${EDPIPE_KEEP_DAYS:=14}"
 	: "${EDPIPE_LOCK_WAIT:=0}"
@@ -173,6 +185,49 @@ ep_init() {
 	[[ $EDPIPE_LOCK_WAIT =~ ^[0-9]+$ ]] ||
 		ep_die 78 "EDPIPE_LOCK_WAIT must be a number of seconds"
 	export PATH
+}
+
+# ep_mask_url URL: URL with the password of its user part as ****.
+ep_mask_url() {
+	local url=$1 rest auth user
+	case $url in *://*) ;; *) printf '%s' "$url"; return 0 ;; esac
+	rest=${url#*://}
+	auth=${rest%%[/?#]*}
+	case $auth in *@*) ;; *) printf '%s' "$url"; return 0 ;; esac
+	user=${auth%@*}
+	case $user in *:*) ;; *) printf '%s' "$url"; return 0 ;; esac
+	printf '%s://%s:****@%s' "${url%%://*}" "${user%%:*}" "${rest#"$user"@}"
+}
+
+# ep_no_password NAME VALUE: refuse (78) a URL with a password in it,
+# user:PASSWORD@ or ?password=.  It would be written to run.log and
+# status.json and passed on the command line of a step, where any user
+# of the machine sees it; the programs refuse it too, but only once the
+# run has logged it.  The message masks it.
+ep_no_password() {
+	local name=$1 url=$2 masked
+	masked=$(ep_mask_url "$url")
+	if [ "$masked" = "$url" ]; then
+		case $url in
+		*[?\&][Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]=*)
+			masked="${url%%\?*}?****"
+			;;
+		*) return 0 ;;
+		esac
+	fi
+	ep_die 78 "$name has a password in it ('$masked'): keep it out of" \
+		"the URL, in the environment or an owner-only file (the" \
+		"*_PASSWORD_FILE settings)"
+}
+
+# Every URL of the configuration (the variables named *_URL and *_DB).
+ep_no_passwords() {
+	local v
+	for v in "${CONF_VARS[@]}"; do
+		case $v in
+		*_URL | *_DB) [ -z "${!v:-}" ] || ep_no_password "$v" "${!v}" ;;
+		esac
+	done
 }
 
 ep_require() {
@@ -221,6 +276,63 @@ ep_start_run() {
 	ep_log "$PROG started, configuration '${CONF:-none}'"
 	[ "$DRY_RUN" = 0 ] || ep_log "dry run: nothing will be uploaded"
 	trap 'ep_finish $?' EXIT
+	trap 'ep_signal TERM' TERM
+	trap 'ep_signal INT' INT
+	trap 'ep_signal HUP' HUP
+}
+
+# ep_tree PID: PID and all its descendants (from /proc, no procps).
+ep_tree() {
+	local p=$1 c t kids
+	echo "$p"
+	set +f
+	for t in /proc/"$p"/task/*; do
+		read -r -a kids <"$t/children" 2>/dev/null || true
+		for c in "${kids[@]}"; do
+			ep_tree "$c"
+		done
+	done
+	set -f
+}
+
+# ep_alive PID: PID runs (a zombie, not yet waited for, does not).
+ep_alive() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+# A signal (cron's or systemd's stop, ^C): stop the step in progress and
+# everything it started, so that nothing runs on without us (and nothing
+# holds the lock), record the run as killed, and exit 128+N.
+ep_signal() {
+	local sig=$1 all _ during='' what="nothing uploaded"
+	trap - ERR
+	trap '' TERM INT HUP
+	KILLED=$sig
+	if [ -n "$STEP_PID" ]; then
+		all=$(ep_tree "$STEP_PID")
+		# shellcheck disable=SC2086 # a list of pids
+		kill -"$sig" $all 2>/dev/null || true
+		# Five seconds to finish cleanly, then SIGKILL.
+		for _ in $(seq 1 50); do
+			ep_alive "$STEP_PID" || break
+			sleep 0.1
+		done
+		if ep_alive "$STEP_PID"; then
+			# shellcheck disable=SC2086
+			kill -KILL $all 2>/dev/null || true
+		fi
+		wait "$STEP_PID" 2>/dev/null || true
+	fi
+	[ -z "$STEP" ] || during=" during step '$STEP', which was stopped"
+	[ "$UPLOADED" = false ] || what="the upload had finished"
+	[ -z "$RUN" ] || what+="; run files in $RUN"
+	printf '%s: killed by SIG%s%s; %s\n' "$PROG" "$sig" \
+		"$during" "$what" >&2
+	ep_log "killed by SIG$sig$during"
+	exit $((128 + $(kill -l "$sig")))
 }
 
 # ep_counts FILE: the ops of a change file counted into ADDS, DROPS and
@@ -235,13 +347,16 @@ ep_counts() {
 
 # At exit: status.json in the run directory, for people and monitors.
 ep_finish() {
-	local rc=$1 counts='{}' ended
+	local rc=$1 counts='{}' ended refused=
 	trap - EXIT
 	[ -n "$RUN" ] || exit "$rc"
-	if [ -n "${CHANGES:-}" ] && [ -f "$CHANGES" ]; then
+	if [ -n "${CHANGES:-}" ] && [ -f "$CHANGES" ] && [ -z "$KILLED" ]; then
 		[ -n "${ADDS:-}" ] || ep_counts "$CHANGES" 2>/dev/null || true
 		counts="{\"add\": ${ADDS:-0}, \"drop\": ${DROPS:-0},"
 		counts+=" \"update\": ${UPDATES:-0}}"
+	fi
+	if [ -n "$REFUSED_FILE" ] && [ -f "$REFUSED_FILE" ]; then
+		refused=$(grep -c . "$REFUSED_FILE" 2>/dev/null || true)
 	fi
 	ep_now ended
 	jq -n --arg script "$PROG" --arg run "$RUN" --arg started "$STARTED" \
@@ -250,12 +365,17 @@ ep_finish() {
 		--argjson uploaded "$UPLOADED" --argjson dry "$DRY_RUN" \
 		--argjson counts "$counts" \
 		--arg file "${UPLOAD_FILE:-}" --arg url "${UPLOAD_URL:-}" \
-		'{script: $script, status: (if $exit == 0 then "ok" else
-		"failed" end), exit: $exit, failed_step: (if $exit == 0 then
-		null else $step end), started: $started, ended: $ended,
-		dry_run: ($dry == 1), changes: $counts, uploaded: $uploaded,
-		file: $file, url: $url, run: $run}' >"$RUN/status.json" \
-		2>/dev/null || true
+		--arg killed "$KILLED" --arg refused "${refused:-}" \
+		'{script: $script, status: (if $killed != "" then "killed"
+		elif $exit == 0 then "ok" else "failed" end), exit: $exit,
+		failed_step: (if $exit == 0 then null else $step end),
+		started: $started, ended: $ended, dry_run: ($dry == 1),
+		changes: $counts, uploaded: $uploaded, file: $file, url: $url,
+		run: $run}
+		+ (if $killed != "" then {signal: ("SIG" + $killed)} else {}
+		end)
+		+ (if $refused != "" then {refused: ($refused | tonumber)}
+		else {} end)' >"$RUN/status.json" 2>/dev/null || true
 	ep_log "$PROG ended with status $rc"
 	find "$RUN" -maxdepth 1 -name '*.err' -empty -delete 2>/dev/null || true
 	exit "$rc"
@@ -265,13 +385,25 @@ ep_finish() {
 # $RUN/NAME.err and the run log (and to our stderr unless -q).  A failure
 # stops the run with the step's own exit status and a message naming it;
 # nothing after it runs, so nothing is uploaded.
+#
+# The step runs in the background and is waited for, so that a signal is
+# handled at once (bash runs a trap only after a foreground command ends)
+# and ep_signal knows whom to stop; it does not inherit the lock, so no
+# step left behind can hold it.
 ep_step() {
 	local name=$1 rc=0
 	shift
 	STEP=$name
 	ep_log "step $name: $(printf '%q ' "$@")"
 	[ "$VERBOSE" = 0 ] || printf '%s: step %s: %s\n' "$PROG" "$name" "$*" >&2
-	"$@" 2>"$RUN/$name.err" || rc=$?
+	if [ -n "${LOCK_FD:-}" ]; then
+		"$@" 0<&0 2>"$RUN/$name.err" {LOCK_FD}>&- &
+	else
+		"$@" 0<&0 2>"$RUN/$name.err" &
+	fi
+	STEP_PID=$!
+	wait "$STEP_PID" || rc=$?
+	STEP_PID=
 	if [ -s "$RUN/$name.err" ]; then
 		sed 's/^/    /' "$RUN/$name.err" >>"$RUN_LOG"
 		if [ "$rc" -ne 0 ] || [ "$QUIET" = 0 ]; then

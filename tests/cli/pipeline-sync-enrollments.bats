@@ -302,3 +302,117 @@ failed() {
 	[ "$(ls "$W/runs" | wc -l)" -eq 1 ]
 	[ "$(readlink "$W/last")" = "runs/$(ls "$W/runs")" ]
 }
+
+@test "a password in SFTP_URL or SIS_DB is refused (78) before any step, and never written" {
+	local pw=Hunter2-sekrit-9f
+	sed "s|^SFTP_URL=sftp://|SFTP_URL=sftp://$(id -un):$pw@|" "$CONF" >"$T/pw.env"
+	grep -q ":$pw@" "$T/pw.env"
+	run --separate-stderr "$SCRIPT" -c "$T/pw.env"
+	assert_failure 78
+	[ -z "$output" ]
+	[[ "$stderr" == *"SFTP_URL has a password in it ('sftp://$(id -un):****@127.0.0.1:"* ]]
+	[[ "$stderr" != *"$pw"* ]]
+	[ ! -e "$W/runs" ]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	# From the environment too, and in a database URL.
+	run --separate-stderr env SIS_DB="postgres://sis:$pw@127.0.0.1:1/sis" \
+		"$SCRIPT" -c "$CONF"
+	assert_failure 78
+	[[ "$stderr" == *"SIS_DB has a password in it ('postgres://sis:****@127.0.0.1:1/sis')"* ]]
+	[[ "$stderr" != *"$pw"* ]]
+	run --separate-stderr env SIS_DB="postgres://sis@127.0.0.1:1/sis?password=$pw" \
+		"$SCRIPT" -c "$CONF"
+	assert_failure 78
+	[[ "$stderr" != *"$pw"* ]]
+	[ ! -e "$W/runs" ]
+	! grep -rqs -- "$pw" "$W"
+}
+
+@test "run files are owner-only (0600/0700) even under umask 022" {
+	run --separate-stderr bash -c 'umask 022; exec "$@"' _ "$SCRIPT" -c "$CONF"
+	assert_success
+	[ -s "$W/last/desired.ndjson" ] && [ -s "$W/last/status.json" ]
+	run find "$W" ! -type l -perm /077
+	assert_output ''
+	[ "$(stat -c %a "$W/last/")" = 700 ]
+	[ "$(stat -c %a "$W/last/run.log")" = 600 ]
+	[ "$(stat -c %a "$W/last/enrollments.csv")" = 600 ]
+	[ "$(stat -c %a "$W"/log/conduit-*.csv)" = 600 ]
+}
+
+@test "SIS_PARAMS is split into words but never globbed against the current folder" {
+	mkdir -p "$T/cwd"
+	: >"$T/cwd/x=leak"
+	cd "$T/cwd"
+	run --separate-stderr env SIS_PARAMS='year=2021 term=WINTER x=*' \
+		"$SCRIPT" -c "$CONF"
+	grep -F -- '--param year=2021 --param term=WINTER --param x=\*' "$W/last/run.log"
+	! grep -q 'x=leak' "$W/last/run.log"
+}
+
+# The pid of the child of PID running PROG, once it runs (up to ~10 s).
+child_running() {
+	local pid=$1 prog=$2 c _
+	for _ in $(seq 1 100); do
+		for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+			if [ "$(cat "/proc/$c/comm" 2>/dev/null)" = "$prog" ]; then
+				echo "$c"
+				return 0
+			fi
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "SIGTERM during lms-fetch: the step is stopped, status.json says killed, exit 143, the lock is free" {
+	# A Moodle that takes 60 s per reply keeps lms-fetch busy.
+	curl -fsS "http://127.0.0.1:$MPORT/_reset?delay_ms=60000" >/dev/null
+	"$SCRIPT" -c "$CONF" 2>"$T/err" &
+	local pid=$! child rc=0
+	child=$(child_running "$pid" lms-fetch)
+	[ -n "$child" ]
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	cat "$T/err"
+	[ "$rc" -eq 143 ]
+	grep -q "sync-enrollments: killed by SIGTERM during step 'lms-fetch', which was stopped; nothing uploaded" "$T/err"
+	# The child is gone, not orphaned.
+	run kill -0 "$child"
+	assert_failure
+	jq -e '.status == "killed" and .signal == "SIGTERM" and .exit == 143 and
+		.failed_step == "lms-fetch" and .uploaded == false' "$W/last/status.json"
+	grep -q 'killed by SIGTERM during step' "$W/last/run.log"
+	[ -z "$(ls -A "$OUTBOX")" ]
+	# The next run gets the lock and completes.
+	curl -fsS "http://127.0.0.1:$MPORT/_reset" >/dev/null
+	run --separate-stderr "$SCRIPT" -q -c "$CONF"
+	assert_success
+	[ -s "$OUTBOX/enrollments.csv" ]
+}
+
+# (SIGINT cannot be tested from here: bash starts background jobs with
+# SIGINT ignored, and a shell cannot trap a signal ignored on entry.)
+@test "SIGHUP is recorded as killed with exit 129, and stops the step too" {
+	curl -fsS "http://127.0.0.1:$MPORT/_reset?delay_ms=60000" >/dev/null
+	"$SCRIPT" -c "$CONF" 2>"$T/err" &
+	local pid=$! child rc=0
+	child=$(child_running "$pid" lms-fetch)
+	kill -HUP "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 129 ]
+	run kill -0 "$child"
+	assert_failure
+	jq -e '.status == "killed" and .signal == "SIGHUP" and .exit == 129' \
+		"$W/last/status.json"
+}
+
+@test "enroll-diff refusing keeps refused.ndjson and status.json counts it" {
+	enroll-diff --help | grep -q -- --refused || skip "needs enroll-diff --refused"
+	run --separate-stderr env SYNC_MAX_DROP=2 "$SCRIPT" -c "$CONF"
+	failed enroll-diff 3
+	[ -s "$W/last/refused.ndjson" ]
+	n=$(grep -c . "$W/last/refused.ndjson")
+	jq -e --argjson n "$n" '.refused == $n' "$W/last/status.json"
+	grep -q -- "--refused $W/last/refused.ndjson\|--refused $W/runs/" "$W/last/run.log"
+}
