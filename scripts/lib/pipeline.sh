@@ -430,6 +430,27 @@ ep_sftp_args() {
 	return 0
 }
 
+# ep_shrink WHERE VALUE: VALUE as a replace shrink limit, a whole
+# percentage 0-100 ("30" or "30%"), into SHRINK; 78 naming WHERE if it
+# is not one.
+ep_shrink() {
+	SHRINK=${2%\%}
+	if [[ ! $SHRINK =~ ^[0-9]{1,3}$ ]] || [ $((10#$SHRINK)) -gt 100 ]; then
+		ep_die 78 "$1: '$2' is not a percentage from 0 to 100"
+	fi
+	SHRINK=$((10#$SHRINK))
+}
+
+# ep_shrink_args PCT: db-load's options for a replace that may lose at
+# most PCT% of the table's rows, into SHRINK_ARGS.  Empty PCT: db-load's
+# own default (50%).  100 allows anything, an empty table too.
+ep_shrink_args() {
+	SHRINK_ARGS=()
+	[ -n "$1" ] || return 0
+	SHRINK_ARGS=(--max-shrink "$1")
+	[ "$1" -lt 100 ] || SHRINK_ARGS+=(--allow-empty)
+}
+
 # ep_upload FILE URL: the last step.  UPLOADED turns true only once
 # sftp-put has renamed the file into place.
 ep_upload() {

@@ -159,3 +159,83 @@ q() {
 	run q "$T/inventory.db" 'select count(*) from data_source_status'
 	assert_output 3
 }
+
+@test "replicate: an empty extract is refused (3), the table keeps its rows" {
+	"$REPL" -q -c "$T/repl.env" daily
+	n=$(q "$T/warehouse.db" 'select count(*) from people')
+	[ "$n" -gt 0 ]
+	printf 'select PEOPLE_CODE_ID as id, FIRST_NAME as first, LAST_NAME as last from PEOPLE where 0\n' \
+		>"$T/queries/people.sql"
+	run --separate-stderr "$REPL" -c "$T/repl.env" daily
+	assert_failure 3
+	[[ "$stderr" == *"step 'load-people' failed with exit status 3"* ]]
+	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$n" ]
+	! grep -q -- "step load-people: .*--allow-empty" "$T/work/last/run.log"
+}
+
+@test "replicate: a bad shrink limit in the list or REPLICATE_MAX_SHRINK is refused (78)" {
+	printf 'daily people queries/people.sql on - lots\n' >"$T/tables"
+	run --separate-stderr "$REPL" -c "$T/repl.env" daily
+	assert_failure 78
+	[[ "$stderr" == *"tables:1: shrink: 'lots' is not a percentage from 0 to 100"* ]]
+	printf 'daily people queries/people.sql on - 101\n' >"$T/tables"
+	run --separate-stderr "$REPL" -c "$T/repl.env" daily
+	assert_failure 78
+	printf 'daily people queries/people.sql on - 20 more\n' >"$T/tables"
+	run --separate-stderr "$REPL" -c "$T/repl.env" daily
+	assert_failure 78
+	[[ "$stderr" == *"needs five or six fields"* ]]
+	printf 'daily people queries/people.sql on -\n' >"$T/tables"
+	run --separate-stderr env REPLICATE_MAX_SHRINK=-5 "$REPL" -c "$T/repl.env" daily
+	assert_failure 78
+	[[ "$stderr" == *"REPLICATE_MAX_SHRINK: '-5' is not a percentage"* ]]
+	[ ! -e "$T/warehouse.db" ]
+	[ ! -e "$T/work/runs" ]
+}
+
+@test "replicate: the shrink limit per table and REPLICATE_MAX_SHRINK reach db-load" {
+	db-load --help | grep -q -- --max-shrink || skip "needs db-load --max-shrink"
+	"$REPL" -q -c "$T/repl.env" daily
+	n=$(q "$T/warehouse.db" 'select count(*) from people')
+	[ "$n" -ge 4 ]
+	# Keep a quarter of the rows: 75% shrink.
+	printf 'select PEOPLE_CODE_ID as id, FIRST_NAME as first, LAST_NAME as last from PEOPLE where rowid %% 4 = 0\n' \
+		>"$T/queries/people.sql"
+	keep=$(sqlite3 "$BATS_FILE_TMPDIR/sis.db" 'select count(*) from PEOPLE where rowid % 4 = 0')
+	# db-load's default (50%) refuses.
+	printf 'daily people queries/people.sql on -\n' >"$T/tables"
+	run --separate-stderr "$REPL" -c "$T/repl.env" daily
+	assert_failure 3
+	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$n" ]
+	# The global default, and the list's field over it.
+	run --separate-stderr env REPLICATE_MAX_SHRINK=60 "$REPL" -c "$T/repl.env" daily
+	assert_failure 3
+	grep -q -- '--max-shrink 60' "$T/work/last/run.log"
+	printf 'daily people queries/people.sql on - 80\n' >"$T/tables"
+	run --separate-stderr env REPLICATE_MAX_SHRINK=60 "$REPL" -c "$T/repl.env" daily
+	assert_success
+	grep -q -- '--max-shrink 80' "$T/work/last/run.log"
+	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$keep" ]
+}
+
+@test "canvas-inventory: INVENTORY_MAX_SHRINK is checked before anything runs" {
+	run --separate-stderr env INVENTORY_MAX_SHRINK="30 users=50" "$INV" -c "$T/inv.env"
+	assert_failure 78
+	[[ "$stderr" == *"INVENTORY_MAX_SHRINK: unknown table 'users' (course, enrollment, user)"* ]]
+	run --separate-stderr env INVENTORY_MAX_SHRINK="half" "$INV" -c "$T/inv.env"
+	assert_failure 78
+	[[ "$stderr" == *"INVENTORY_MAX_SHRINK: 'half' is not a percentage from 0 to 100"* ]]
+	[ ! -e "$T/inv-work/runs" ]
+	[ ! -e "$T/inventory.db" ]
+}
+
+@test "canvas-inventory: no --allow-empty; INVENTORY_MAX_SHRINK reaches db-load per table" {
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	! grep -q -- "step load-.*--allow-empty" "$T/inv-work/last/run.log"
+	db-load --help | grep -q -- --max-shrink || skip "needs db-load --max-shrink"
+	run --separate-stderr env INVENTORY_MAX_SHRINK="30 user=100" "$INV" -c "$T/inv.env"
+	assert_success
+	grep -q -- "load-course: db-load .*--max-shrink 30 " "$T/inv-work/last/run.log"
+	grep -q -- "load-user: db-load .*--max-shrink 100 --allow-empty" "$T/inv-work/last/run.log"
+}
