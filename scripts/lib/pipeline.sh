@@ -312,9 +312,11 @@ ep_signal() {
 	trap '' TERM INT HUP
 	KILLED=$sig
 	if [ -n "$STEP_PID" ]; then
+		# SIGTERM whatever we got: a background step ignores SIGINT
+		# (bash starts it so), and every program cleans up on TERM.
 		all=$(ep_tree "$STEP_PID")
 		# shellcheck disable=SC2086 # a list of pids
-		kill -"$sig" $all 2>/dev/null || true
+		kill -TERM $all 2>/dev/null || true
 		# Five seconds to finish cleanly, then SIGKILL.
 		for _ in $(seq 1 50); do
 			ep_alive "$STEP_PID" || break

@@ -391,8 +391,26 @@ child_running() {
 	[ -s "$OUTBOX/enrollments.csv" ]
 }
 
-# (SIGINT cannot be tested from here: bash starts background jobs with
-# SIGINT ignored, and a shell cannot trap a signal ignored on entry.)
+@test "SIGINT (^C) is recorded as killed with exit 130; the step is stopped with TERM" {
+	curl -fsS "http://127.0.0.1:$MPORT/_reset?delay_ms=60000" >/dev/null
+	# bash starts background jobs with SIGINT ignored, and a shell cannot
+	# trap a signal ignored on entry: restore it, as a terminal would.
+	python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' "$SCRIPT" -c "$CONF" 2>"$T/err" &
+	local pid=$! child rc=0
+	child=$(child_running "$pid" lms-fetch)
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	cat "$T/err"
+	[ "$rc" -eq 130 ]
+	run kill -0 "$child"
+	assert_failure
+	jq -e '.status == "killed" and .signal == "SIGINT" and .exit == 130' \
+		"$W/last/status.json"
+	grep -q "killed by SIGINT during step 'lms-fetch'" "$T/err"
+}
+
 @test "SIGHUP is recorded as killed with exit 129, and stops the step too" {
 	curl -fsS "http://127.0.0.1:$MPORT/_reset?delay_ms=60000" >/dev/null
 	"$SCRIPT" -c "$CONF" 2>"$T/err" &
