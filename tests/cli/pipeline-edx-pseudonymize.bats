@@ -82,3 +82,12 @@ ripemd() {
 	assert_success
 	sed -n 2p "$T/g.csv" | grep -q "^$(ripemd alice),"
 }
+
+@test "an OUTPUT URL with a password is refused (78) before any step, masked" {
+	run --separate-stderr "$SCRIPT" "$T/grades.csv" "sftp://moocdb:Pw-in-url-77@127.0.0.1:1/in/grades.csv"
+	assert_failure 78
+	[ -z "$output" ]
+	[[ "$stderr" == *"OUTPUT has a password in it ('sftp://moocdb:****@127.0.0.1:1/in/grades.csv')"* ]]
+	[[ "$stderr" != *Pw-in-url-77* ]]
+	[ ! -e "$EDPIPE_WORK_DIR/runs" ]
+}
