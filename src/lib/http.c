@@ -875,15 +875,26 @@ ep_http_get_stats(const struct ep_http *h, struct ep_http_stats *st)
 	st->limit = h->limit;
 }
 
-/* url as libcurl normalises it (malloc'd), or a copy when it cannot. */
+/*
+ * url as libcurl normalises it, the host in lower case and a default port
+ * left out (malloc'd); a copy when it cannot be parsed.
+ */
 static char *
 url_normal(const char *url)
 {
 	CURLU *cu = curl_url();
-	char *u = NULL, *out;
+	char *u = NULL, *host = NULL, *out;
 
 	if (cu != NULL && curl_url_set(cu, CURLUPART_URL, url, 0) ==
-	    CURLUE_OK && curl_url_get(cu, CURLUPART_URL, &u, 0) == CURLUE_OK) {
+	    CURLUE_OK && curl_url_get(cu, CURLUPART_HOST, &host, 0) ==
+	    CURLUE_OK) {
+		for (char *c = host; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		curl_url_set(cu, CURLUPART_HOST, host, 0);
+		curl_free(host);
+	}
+	if (cu != NULL && curl_url_get(cu, CURLUPART_URL, &u,
+	    CURLU_NO_DEFAULT_PORT) == CURLUE_OK) {
 		out = ep_xstrdup(u);
 		curl_free(u);
 	} else {
