@@ -21,8 +21,8 @@
  * The server's filter is not trusted: an enrollment is acted on only when
  * every field the change names matches it (user_id or SIS user id, course_id
  * or SIS course id, role, section), and a lookup whose reply holds any
- * enrollment of another user or course, or two candidates for one
- * section, fails the change with nothing dropped.  The lookup follows
+ * enrollment of another user or course, or two candidates with one role
+ * in one section, fails the change with nothing dropped.  The lookup follows
  * rel="next" pages within --max-pages, never back to a page it read.  When the reply
  * to a POST is lost, the user's enrollments are read before it is sent
  * again, once.  401 stops the run (77); 403 that is not throttling fails
@@ -309,6 +309,7 @@ found(struct cop *k, json_t *list)
 	const char *target = drop_state[k->p->o->drop_as];
 	size_t n = json_array_size(list), already = 0, match = 0, foreign = 0;
 	long long *sec;
+	const char **srole;
 	bool ambiguous = false;
 
 	free(k->eid);
@@ -317,6 +318,7 @@ found(struct cop *k, json_t *list)
 	k->eid = ep_xcalloc(n + 1, sizeof(*k->eid));
 	k->ecid = ep_xcalloc(n + 1, sizeof(*k->ecid));
 	sec = ep_xcalloc(n + 1, sizeof(*sec));
+	srole = ep_xcalloc(n + 1, sizeof(*srole));
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(list, i);
 		const char *rn = ep_canvas_role_name(e);
@@ -340,15 +342,17 @@ found(struct cop *k, json_t *list)
 		}
 		if (k->c->op == OP_DROP && !same_section(k->c, e))
 			continue;
-		/* Two candidates in one section, or one without ids: which
-		 * one the change means is not known. */
+		/* Two candidates with one role in one section, or one
+		 * without ids: which one the change means is not known. */
 		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
 		    !json_is_integer(cid) || json_integer_value(cid) <= 0)
 			ambiguous = true;
 		for (size_t m = 0; m < match; m++)
-			if (sec[m] == json_integer_value(sid))
+			if (sec[m] == json_integer_value(sid) &&
+			    strcmp(srole[m], rn) == 0)
 				ambiguous = true;
-		sec[match++] = json_integer_value(sid);
+		sec[match] = json_integer_value(sid);
+		srole[match++] = rn;
 		if (st != NULL && strcmp(st, target) == 0) {
 			already++;
 			continue;
@@ -357,6 +361,7 @@ found(struct cop *k, json_t *list)
 		k->ecid[k->neid++] = json_integer_value(cid);
 	}
 	free(sec);
+	free(srole);
 	if (foreign > 0 || ambiguous) {
 		char what[64];
 		char *ur = user_ref(k->c), *cr = course_ref(k->c);
@@ -365,8 +370,8 @@ found(struct cop *k, json_t *list)
 		    "or courses", foreign, foreign == 1 ? "" : "s");
 		change_failf(k->c, "the lookup of user %s's enrollments in "
 		    "course %s returned %s: nothing changed", ur, cr,
-		    foreign > 0 ? what : "more than one enrollment in one "
-		    "section, or one without an id");
+		    foreign > 0 ? what : "two enrollments with one role in "
+		    "one section, or one without an id");
 		free(ur);
 		free(cr);
 		cop_free(k);

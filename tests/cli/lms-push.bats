@@ -405,6 +405,13 @@ results() {
 		"S4 StudentEnrollment active null" \
 		"S3 StudentEnrollment active MATH101-F24-01") <(cstate 501)
 	diff -u <(printf '%s\n' "S2 TeacherEnrollment active null") <(cstate 502)
+	# Two enrollments of the user with one role in one section.
+	faults "$CANVAS_URL" "twin_enrollments=1"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_failure 1
+	[ "$(jq -r .message <<<"$output" | head -1)" = "the lookup of user sis_user_id:S4's enrollments in course sis_course_id:MATH101-F24 returned two enrollments with one role in one section, or one without an id: nothing changed" ]
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 0 ]
+	cstate 501 | grep -qx 'S4 StudentEnrollment active null'
 }
 
 @test "canvas: a drop ends the user's enrollments on every lookup page" {
@@ -422,6 +429,15 @@ results() {
 	[ "$(jq -r .message <<<"$output")" = "concluded (every section)" ]
 	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 2 ]
 	[ "$(cstate 501 | grep -c '^S5 StudentEnrollment completed')" -eq 2 ]
+	# A drop with no role ends every role, two in one section included.
+	printf '%s\n' '{"op":"add","course":"HIST200-F24","user":"S2","role":"ta"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_success
+	printf '%s\n' '{"op":"drop","course":"HIST200-F24","user":"S2"}' >"$T/d.ndjson"
+	run --separate-stderr lms-push canvas "$T/d.ndjson"
+	assert_success
+	diff -u <(printf '%s\n' "S2 TeacherEnrollment completed null" \
+		"S2 TaEnrollment completed null") <(cstate 502)
 }
 
 @test "canvas: a lookup that loops, never ends or is too large fails its change, nothing ended" {
