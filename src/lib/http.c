@@ -7,12 +7,17 @@
  * finished transfer to finish(), which either schedules a retry or runs the
  * callback, then sleep in curl_multi_poll until a socket or the next timer.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -59,6 +64,7 @@ ep_http_opts_default(struct ep_http_opts *o)
 	o->timeout_ms = 300000;
 	o->connect_timeout_ms = 30000;
 	o->low_remaining = 100;
+	o->max_reply = (size_t)64 << 20;
 }
 
 struct ep_http *
@@ -245,6 +251,12 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	struct ep_http_req *r = arg;
 	size_t len = size * n;
 
+	/* Counted after libcurl undid any Content-Encoding: a small gzip
+	 * bomb is stopped as early as a large body. */
+	if (len > r->limit_ || r->resp_len > r->limit_ - len) {
+		r->too_big_ = true;
+		return 0;	/* libcurl aborts the transfer */
+	}
 	r->resp = ep_xrealloc(r->resp, r->resp_len + len + 1);
 	memcpy(r->resp + r->resp_len, p, len);
 	r->resp_len += len;
@@ -278,6 +290,11 @@ start(struct ep_http *h, struct ep_http_req *r, struct ep_error *err)
 	}
 	req_reset_reply(r);
 	r->errbuf_[0] = '\0';
+	r->limit_ = h->o.max_reply;
+	r->too_big_ = false;
+	/* A declared Content-Length over the limit stops before the body. */
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)h->o.max_reply);
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf_);
@@ -503,6 +520,20 @@ fail_msg(struct ep_http_req *r, int code, const char *why)
 	free(u);
 }
 
+/* n bytes as "64M", "1536K" or "1000": in the unit --max-reply took. */
+static void
+size_text(char *buf, size_t size, size_t n)
+{
+	if (n >= (1u << 30) && n % (1u << 30) == 0)
+		snprintf(buf, size, "%zuG", n >> 30);
+	else if (n >= (1u << 20) && n % (1u << 20) == 0)
+		snprintf(buf, size, "%zuM", n >> 20);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(buf, size, "%zuK", n >> 10);
+	else
+		snprintf(buf, size, "%zu bytes", n);
+}
+
 /* A finished transfer: retry it, or run its callback. */
 static int
 finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
@@ -564,6 +595,17 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 			snprintf(why, sizeof(why), "HTTP %ld", r->status);
 		}
 		curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra);
+	} else if (r->too_big_ || res == CURLE_FILESIZE_EXCEEDED) {
+		char sz[32];
+
+		/* Not retried: the same reply would come again. */
+		size_text(sz, sizeof(sz), h->o.max_reply);
+		snprintf(why, sizeof(why), "the reply is larger than %s "
+		    "(--max-reply)", sz);
+		fail_msg(r, EP_EXIT_UNAVAILABLE, why);
+		free(r->resp);
+		r->resp = NULL;
+		r->resp_len = 0;
 	} else {
 		const char *s = r->errbuf_[0] ? r->errbuf_ :
 		    curl_easy_strerror(res);
@@ -833,12 +875,206 @@ ep_http_get_stats(const struct ep_http *h, struct ep_http_stats *st)
 	st->limit = h->limit;
 }
 
-/* Whether host is this machine, where plain http exposes nothing. */
+/*
+ * url as libcurl normalises it, the host in lower case and a default port
+ * left out (malloc'd); a copy when it cannot be parsed.
+ */
+static char *
+url_normal(const char *url)
+{
+	CURLU *cu = curl_url();
+	char *u = NULL, *host = NULL, *out;
+
+	if (cu != NULL && curl_url_set(cu, CURLUPART_URL, url, 0) ==
+	    CURLUE_OK && curl_url_get(cu, CURLUPART_HOST, &host, 0) ==
+	    CURLUE_OK) {
+		for (char *c = host; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		curl_url_set(cu, CURLUPART_HOST, host, 0);
+		curl_free(host);
+	}
+	if (cu != NULL && curl_url_get(cu, CURLUPART_URL, &u,
+	    CURLU_NO_DEFAULT_PORT) == CURLUE_OK) {
+		out = ep_xstrdup(u);
+		curl_free(u);
+	} else {
+		out = ep_xstrdup(url);
+	}
+	curl_url_cleanup(cu);
+	return out;
+}
+
+static size_t
+str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)h;
+}
+
+void
+ep_http_pages_init(struct ep_http_pages *pg, long max)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->max = max;
+}
+
+/* Put u (taken) into the set; false when it was there (u freed). */
+static bool
+pages_insert(struct ep_http_pages *pg, char *u)
+{
+	size_t i;
+
+	if (2 * (pg->n + 1) > pg->cap) {
+		size_t ncap = pg->cap ? pg->cap * 2 : 64;
+		char **nset = ep_xcalloc(ncap, sizeof(*nset));
+
+		for (size_t k = 0; k < pg->cap; k++) {
+			if (pg->set[k] == NULL)
+				continue;
+			for (i = str_hash(pg->set[k]) & (ncap - 1);
+			    nset[i] != NULL; i = (i + 1) & (ncap - 1))
+				;
+			nset[i] = pg->set[k];
+		}
+		free(pg->set);
+		pg->set = nset;
+		pg->cap = ncap;
+	}
+	for (i = str_hash(u) & (pg->cap - 1); pg->set[i] != NULL;
+	    i = (i + 1) & (pg->cap - 1)) {
+		if (strcmp(pg->set[i], u) == 0) {
+			free(u);
+			return false;
+		}
+	}
+	pg->set[i] = u;
+	pg->n++;
+	return true;
+}
+
+int
+ep_http_pages_add(struct ep_http_pages *pg, const char *url,
+    const char *what, struct ep_error *err)
+{
+	if (!pages_insert(pg, url_normal(url))) {
+		char *m = masked(url);
+
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the server's Link "
+		    "rel=\"next\" leads back to a page already fetched, after "
+		    "%zu pages ('%s')", what, pg->n, m);
+		free(m);
+		return -1;
+	}
+	if (pg->max > 0 && pg->n > (size_t)pg->max) {
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: more than %ld "
+		    "pages (--max-pages): the server's Link rel=\"next\" "
+		    "does not end", what, pg->max);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ep_http_pages_free(struct ep_http_pages *pg)
+{
+	for (size_t i = 0; i < pg->cap; i++)
+		free(pg->set[i]);
+	free(pg->set);
+	memset(pg, 0, sizeof(*pg));
+}
+
+/*
+ * Whether host, as libcurl gives it (IPv6 in brackets), is this machine,
+ * where plain http exposes nothing: the name localhost (which libcurl
+ * resolves itself, without DNS), an IPv4 literal in 127.0.0.0/8 or ::1.
+ * Literals are parsed, never prefix-matched: "127.attacker.example" and
+ * "127.0.0.1.nip.io" are names anyone can point anywhere.
+ */
 static bool
 loopback(const char *host)
 {
-	return host != NULL && (strcmp(host, "localhost") == 0 ||
-	    strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
+	struct in_addr a4;
+	struct in6_addr a6;
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = strlen(host);
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']' &&
+	    n - 2 < sizeof(buf)) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		return inet_pton(AF_INET6, buf, &a6) == 1 &&
+		    IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	return false;
+}
+
+/*
+ * Check the site URL (from src, "--url" or "$CANVAS_URL") with libcurl's
+ * parser, the one that will connect, and set *out to it as libcurl
+ * normalised it.  No message quotes the URL: it may hold a password.
+ */
+static int
+site_url(const char *url, const char *src, char **out, struct ep_error *err)
+{
+	CURLU *cu = curl_url();
+	char *scheme = NULL, *host = NULL, *part = NULL, *norm = NULL;
+	int rc = -1;
+
+	if (cu == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	if (curl_url_set(cu, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(cu, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "the site URL (%s) is not "
+		    "an http(s) URL", src);
+		goto out;
+	}
+	if (curl_url_get(cu, CURLUPART_USER, &part, 0) != CURLUE_NO_USER ||
+	    curl_url_get(cu, CURLUPART_PASSWORD, &part, 0) !=
+	    CURLUE_NO_PASSWORD) {
+		ep_error_set(err, EP_EXIT_CONFIG, "the site URL (%s) holds a "
+		    "user name or password (host '%s'): give the site's "
+		    "address alone, and the token with --token-file", src,
+		    host);
+		goto out;
+	}
+	if (curl_url_get(cu, CURLUPART_QUERY, &part, 0) != CURLUE_NO_QUERY ||
+	    curl_url_get(cu, CURLUPART_FRAGMENT, &part, 0) !=
+	    CURLUE_NO_FRAGMENT) {
+		ep_error_set(err, EP_EXIT_CONFIG, "the site URL (%s) has a "
+		    "'?query' or '#fragment' part (host '%s'): give the "
+		    "site's address alone, and the token with --token-file",
+		    src, host);
+		goto out;
+	}
+	if (strcmp(scheme, "http") == 0 && !loopback(host)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "refusing to send a token "
+		    "over plain http to '%s': use https (plain http only to "
+		    "127.0.0.0/8, [::1] or localhost)", host);
+		goto out;
+	}
+	if (curl_url_get(cu, CURLUPART_URL, &norm, 0) != CURLUE_OK) {
+		ep_error_set(err, EP_EXIT_CONFIG, "the site URL (%s) is not "
+		    "an http(s) URL", src);
+		goto out;
+	}
+	*out = ep_xstrdup(norm);
+	rc = 0;
+out:
+	curl_free(part);
+	curl_free(norm);
+	curl_free(host);
+	curl_free(scheme);
+	curl_url_cleanup(cu);
+	return rc;
 }
 
 char *
@@ -883,6 +1119,31 @@ ep_lms_conn_init(struct ep_lms_conn *c)
 {
 	memset(c, 0, sizeof(*c));
 	ep_http_opts_default(&c->http);
+	c->max_pages = 10000;
+}
+
+/* --max-reply SIZE: bytes, or with a K, M or G suffix (powers of 1024). */
+static size_t
+size_arg(const char *usage, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (end != arg && *end != '\0' && end[1] == '\0')
+		shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' ||
+		    *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : -1;
+	else if (end == arg || *end != '\0')
+		shift = -1;
+	if (shift < 0 || errno != 0 || !isdigit((unsigned char)*arg))
+		ep_usage_error(usage, "option '--max-reply' takes a size such "
+		    "as 64M (K, M or G), not '%s'", arg);
+	if (v > (16ull << 30) >> shift || (v << shift) < 1024)
+		ep_usage_error(usage, "option '--max-reply' must be from 1K "
+		    "to 16G");
+	return (size_t)(v << shift);
 }
 
 bool
@@ -913,6 +1174,16 @@ ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
 		c->http.retry_base_ms = ep_cli_long(usage, "--retry-base-ms",
 		    arg, 600000);
 		return true;
+	case EP_OPT_LMS_MAX_REPLY:
+		c->http.max_reply = size_arg(usage, arg);
+		return true;
+	case EP_OPT_LMS_MAX_PAGES:
+		c->max_pages = ep_cli_long(usage, "--max-pages", arg,
+		    100000000);
+		if (c->max_pages < 1)
+			ep_usage_error(usage, "option '--max-pages' must be at "
+			    "least 1");
+		return true;
 	case EP_OPT_LMS_TIMEOUT:
 		c->http.timeout_ms = 1000 * ep_cli_long(usage, "--timeout",
 		    arg, 86400);
@@ -937,9 +1208,10 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 	static char agent[80];
 	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
 	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
-	struct ep_url pu;
+	char src[32];
 	size_t n;
 
+	snprintf(src, sizeof(src), url ? "--url" : "$%s", env_url);
 	if (url == NULL)
 		url = getenv(env_url);
 	if (url == NULL || *url == '\0') {
@@ -947,26 +1219,8 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 		    "set %s", lms, env_url);
 		return -1;
 	}
-	if (ep_url_parse(url, &pu, err) < 0)
+	if (site_url(url, src, base, err) < 0)
 		return -1;
-	if ((strcmp(pu.scheme, "https") != 0 && strcmp(pu.scheme, "http")
-	    != 0) || pu.host == NULL || *pu.host == '\0') {
-		char *m = ep_url_mask(url);
-
-		ep_error_set(err, EP_EXIT_CONFIG, "'%s' is not an http(s) "
-		    "URL", m);
-		free(m);
-		ep_url_free(&pu);
-		return -1;
-	}
-	if (strcmp(pu.scheme, "http") == 0 && !loopback(pu.host)) {
-		ep_error_set(err, EP_EXIT_CONFIG, "refusing to send a token "
-		    "over plain http to '%s': use https", pu.host);
-		ep_url_free(&pu);
-		return -1;
-	}
-	ep_url_free(&pu);
-	*base = ep_xstrdup(url);
 	n = strlen(*base);
 	while (n > 0 && (*base)[n - 1] == '/')
 		(*base)[--n] = '\0';

@@ -53,6 +53,8 @@ struct ep_http_opts {
 	const char *cacert;	/* CA bundle file, NULL: the system's */
 	const char *bearer;	/* "Authorization: Bearer" token, or NULL */
 	const char *user_agent;	/* NULL: "edpipe/VERSION" */
+	size_t max_reply;	/* bytes of one reply body, after any
+				 * Content-Encoding is undone (64 MiB) */
 };
 
 /* Fill o with the defaults above (timeout_ms 300000). */
@@ -96,7 +98,8 @@ struct ep_http_req {
 	int attempts;
 	struct ep_error err;	/* code 0: a reply arrived (any status, see
 				 * ep_http_check); 75: retries exhausted;
-				 * 69: a failure not worth retrying */
+				 * 69: a failure not worth retrying, such
+				 * as a reply over opts.max_reply */
 
 	/* Private to http.c. */
 	void *easy_;
@@ -105,6 +108,8 @@ struct ep_http_req {
 	ep_http_done_fn fn_;
 	void *fn_arg_;
 	struct ep_http_req *next_;
+	size_t limit_;		/* opts.max_reply */
+	bool too_big_;		/* the reply passed limit_: aborted */
 	char errbuf_[256];
 };
 
@@ -179,6 +184,24 @@ bool ep_http_same_origin(const char *a, const char *b);
  */
 char *ep_http_link_next(const char *v, const char *base);
 
+/*
+ * One paged listing's guard against a server whose Link rel="next" never
+ * ends.  Give it every page URL of the listing, the first one too, before
+ * the page is asked for: ep_http_pages_add fails (69, naming what) when a
+ * URL comes round a second time or the listing passes max pages.  URLs
+ * are compared as libcurl normalises them ("HTTP://Host:80/x" is
+ * "http://host/x"), so a trivially respelt URL is still the same page.
+ */
+struct ep_http_pages {
+	char **set;		/* open addressing, cap a power of two */
+	size_t n, cap;
+	long max;
+};
+void ep_http_pages_init(struct ep_http_pages *pg, long max);
+int ep_http_pages_add(struct ep_http_pages *pg, const char *url,
+    const char *what, struct ep_error *err);
+void ep_http_pages_free(struct ep_http_pages *pg);
+
 /* Milliseconds on a monotonic clock. */
 long long ep_http_now_ms(void);
 
@@ -196,7 +219,8 @@ char *ep_url_join(const char *base, const char *fmt, ...)
  */
 enum {
 	EP_OPT_LMS_URL = 0x1080, EP_OPT_LMS_TOKEN_FILE, EP_OPT_LMS_CACERT,
-	EP_OPT_LMS_RETRIES, EP_OPT_LMS_RETRY_BASE, EP_OPT_LMS_TIMEOUT
+	EP_OPT_LMS_RETRIES, EP_OPT_LMS_RETRY_BASE, EP_OPT_LMS_TIMEOUT,
+	EP_OPT_LMS_MAX_REPLY, EP_OPT_LMS_MAX_PAGES
 };
 #define EP_LMS_LONGOPTS \
 	{ "url", required_argument, NULL, EP_OPT_LMS_URL }, \
@@ -205,16 +229,19 @@ enum {
 	{ "jobs", required_argument, NULL, 'j' }, \
 	{ "retries", required_argument, NULL, EP_OPT_LMS_RETRIES }, \
 	{ "retry-base-ms", required_argument, NULL, EP_OPT_LMS_RETRY_BASE }, \
-	{ "timeout", required_argument, NULL, EP_OPT_LMS_TIMEOUT }
+	{ "timeout", required_argument, NULL, EP_OPT_LMS_TIMEOUT }, \
+	{ "max-reply", required_argument, NULL, EP_OPT_LMS_MAX_REPLY }, \
+	{ "max-pages", required_argument, NULL, EP_OPT_LMS_MAX_PAGES }
 
 struct ep_lms_conn {
 	const char *url;		/* --url, or NULL: $MOODLE_URL, ... */
 	const char *token_file;		/* --token-file, or NULL */
 	struct ep_http_opts http;	/* --jobs, --retries, --retry-base-ms,
-					 * --timeout, --cacert */
+					 * --timeout, --cacert, --max-reply */
+	long max_pages;			/* --max-pages: of one listing */
 };
 
-/* Defaults: ep_http_opts_default, no URL, no token file. */
+/* Defaults: ep_http_opts_default, no URL, no token file, 10000 pages. */
 void ep_lms_conn_init(struct ep_lms_conn *c);
 /* Take option opt (a getopt result) with argument arg into c: true when
  * it was one of EP_LMS_LONGOPTS; a bad value is a usage error. */
@@ -225,10 +252,12 @@ bool ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
  * Open an LMS site for lms-fetch and lms-push.  lms is "moodle" or
  * "canvas"; conn->url is --url or NULL for $MOODLE_URL / $CANVAS_URL,
  * which must be https (plain http only to this machine, where a token
- * crosses no network); the token comes from conn->token_file or
+ * crosses no network: an IPv4 literal in 127.0.0.0/8, [::1] or the name
+ * localhost) and must hold no user name, password, query or fragment; it
+ * is parsed by libcurl, the parser that will connect.  The token comes from conn->token_file or
  * $MOODLE_TOKEN / $CANVAS_TOKEN (optional when dry_run).  The pool runs
  * with conn->http, as "edpipe/VERSION (PROGRAM)"; the Canvas token
- * becomes its bearer.  Sets *base (the URL
+ * becomes its bearer.  Sets *base (the URL as libcurl normalised it,
  * without trailing slashes) and *token (malloc'd; NULL possible in a dry
  * run) and, unless dry_run, *http.  0, or -1 with err (78 bad URL or no
  * token, 77/66 token file refused or missing).

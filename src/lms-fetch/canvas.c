@@ -6,6 +6,8 @@
  * header's rel="next" URL, used as given (Canvas page URLs are opaque);
  * the token is only sent on when that URL is on the same site.  Pages of
  * one list are fetched one after the other, different lists concurrently.
+ * A list whose next URL comes back to a page already fetched, or that
+ * runs past --max-pages, fails (69) rather than loop.
  *
  * Provisioning reports: one provisioning_csv report per --what item, all
  * started at once, so that each attachment is a single CSV (Canvas zips
@@ -25,6 +27,7 @@ struct pager {
 	enum ep_canvas_kind kind;
 	size_t term;		/* listing: index into --term */
 	char *what;		/* for messages */
+	struct ep_http_pages seen; /* the page URLs of this listing */
 };
 
 struct report {
@@ -46,6 +49,7 @@ pager_free(struct pager *p)
 {
 	if (p != NULL) {
 		free(p->what);
+		ep_http_pages_free(&p->seen);
 		free(p);
 	}
 }
@@ -66,6 +70,7 @@ pager_new(struct fetch *f, struct unit *u, enum ep_canvas_kind kind,
 	p->u = u;
 	p->kind = kind;
 	p->what = ep_xstrdup(what);
+	ep_http_pages_init(&p->seen, f->o->conn.max_pages);
 	return p;
 }
 
@@ -73,10 +78,14 @@ static void
 get(struct fetch *f, char *url, long prio, struct pager *p)
 {
 	struct ep_http_req *r = ep_http_req_new("GET", url);
+	struct ep_error err;
 
 	free(url);
 	ep_http_req_header(r, "Accept: application/json");
 	r->prio = prio;
+	/* A first page: never a repeat, never past --max-pages (>= 1). */
+	if (p != NULL)
+		(void)ep_http_pages_add(&p->seen, r->url, p->what, &err);
 	if (f->o->dry_run) {
 		ep_http_describe(stdout, r);
 		ep_http_req_free(r);
@@ -112,7 +121,15 @@ paged_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		submit_enrollments(f, out.texts[i]);
 	ep_lms_out_free(&out);
 	if (r->next_url != NULL) {
-		struct ep_http_req *n = ep_http_req_new("GET", r->next_url);
+		struct ep_http_req *n;
+
+		if (ep_http_pages_add(&p->seen, r->next_url, p->u ?
+		    p->u->label : p->what, &err) < 0) {
+			rc = unit_fail(f, p->u, &err);
+			pager_free(p);
+			return rc;
+		}
+		n = ep_http_req_new("GET", r->next_url);
 
 		ep_http_req_header(n, "Accept: application/json");
 		n->auth = ep_http_same_origin(r->next_url, f->base);

@@ -16,7 +16,14 @@
  *   update  an add of the new role, then a drop of the old one.
  *
  * A course or user without a Canvas id in the record is named by its SIS
- * id (sis_course_id:X, sis_user_id:X, sis_section_id:X).  When the reply
+ * id (sis_course_id:X, sis_user_id:X, sis_section_id:X).
+ *
+ * The server's filter is not trusted: an enrollment is acted on only when
+ * every field the change names matches it (user_id or SIS user id, course_id
+ * or SIS course id, role, section), and a lookup whose reply holds any
+ * enrollment of another user or course, or two candidates with one role
+ * in one section, fails the change with nothing dropped.  The lookup follows
+ * rel="next" pages within --max-pages, never back to a page it read.  When the reply
  * to a POST is lost, the user's enrollments are read before it is sent
  * again, once.  401 stops the run (77); 403 that is not throttling fails
  * only its change.
@@ -48,6 +55,8 @@ struct cop {
 	long long *eid, *ecid;	/* enrollments to drop, and their courses */
 	size_t neid, next;
 	int dropped;
+	json_t *acc;		/* the lookup's enrollments, every page */
+	struct ep_http_pages seen; /* the lookup's page URLs */
 };
 
 static void start(struct cop *k);
@@ -93,6 +102,8 @@ cop_free(struct cop *k)
 	if (k != NULL) {
 		free(k->eid);
 		free(k->ecid);
+		json_decref(k->acc);
+		ep_http_pages_free(&k->seen);
 		free(k);
 	}
 }
@@ -176,11 +187,18 @@ send_find(struct cop *k, enum step step)
 	char *url = ep_url_join(k->p->base, "/api/v1/courses/%s/enrollments?user_id=%s"
 	    "&per_page=100&state%%5B%%5D=active&state%%5B%%5D=invited"
 	    "&state%%5B%%5D=inactive&state%%5B%%5D=completed", cr, ue);
+	struct ep_error err;
 
 	free(cr);
 	free(ur);
 	free(ue);
 	k->step = step;
+	json_decref(k->acc);
+	k->acc = json_array();
+	ep_http_pages_free(&k->seen);
+	ep_http_pages_init(&k->seen, k->p->o->conn.max_pages);
+	/* A first page: never a repeat, never past --max-pages (>= 1). */
+	(void)ep_http_pages_add(&k->seen, url, "enrollment lookup", &err);
 	submit_step(k, ep_http_req_new("GET", url));
 	free(url);
 }
@@ -235,27 +253,85 @@ dropped(struct cop *k, const char *how)
 	cop_free(k);
 }
 
+/* Whether string member name of e (or of e's "user" object when
+ * nested) is s. */
+static bool
+str_is(json_t *e, const char *name, const char *s)
+{
+	const char *v = json_string_value(json_object_get(e, name));
+
+	if (v == NULL)
+		v = json_string_value(json_object_get(json_object_get(e,
+		    "user"), name));
+	return v != NULL && strcmp(v, s) == 0;
+}
+
+static bool
+int_is(json_t *e, const char *name, long long id)
+{
+	json_t *v = json_object_get(e, name);
+
+	return json_is_integer(v) && json_integer_value(v) == id;
+}
+
+/*
+ * Whether enrollment e is of the change's user in the change's course:
+ * each of user_id, user (a SIS id), course_id and course (a SIS id) that
+ * the change gives must be in e with the same value.
+ */
+static bool
+same_user_course(const struct change *c, json_t *e)
+{
+	return (c->user_id <= 0 || int_is(e, "user_id", c->user_id)) &&
+	    (c->user == NULL || str_is(e, "sis_user_id", c->user)) &&
+	    (c->course_id <= 0 || int_is(e, "course_id", c->course_id)) &&
+	    (c->course == NULL || str_is(e, "sis_course_id", c->course));
+}
+
+/* Whether e is in the section the change names, if it names one. */
+static bool
+same_section(const struct change *c, json_t *e)
+{
+	long long sid = 0;
+	const char *s = ep_rec_str(c->rec, "section_id");
+
+	if (s != NULL && *s >= '0' && *s <= '9')
+		sid = strtoll(s, NULL, 10);
+	return (c->section == NULL || str_is(e, "sis_section_id",
+	    c->section)) && (sid <= 0 || int_is(e, "course_section_id", sid));
+}
+
 /* The user's enrollments arrived: pick those to drop, or check an add. */
 static int
 found(struct cop *k, json_t *list)
 {
 	const char *role = step_role(k);
 	const char *target = drop_state[k->p->o->drop_as];
-	size_t n = json_array_size(list), already = 0, match = 0;
+	size_t n = json_array_size(list), already = 0, match = 0, foreign = 0;
+	long long *sec;
+	const char **srole;
+	bool ambiguous = false;
 
 	free(k->eid);
 	free(k->ecid);
 	k->neid = k->next = 0;
 	k->eid = ep_xcalloc(n + 1, sizeof(*k->eid));
 	k->ecid = ep_xcalloc(n + 1, sizeof(*k->ecid));
+	sec = ep_xcalloc(n + 1, sizeof(*sec));
+	srole = ep_xcalloc(n + 1, sizeof(*srole));
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(list, i);
 		const char *rn = ep_canvas_role_name(e);
 		const char *st = json_string_value(json_object_get(e,
 		    "enrollment_state"));
-		const char *sec = json_string_value(json_object_get(e,
-		    "sis_section_id"));
+		json_t *id = json_object_get(e, "id");
+		json_t *cid = json_object_get(e, "course_id");
+		json_t *sid = json_object_get(e, "course_section_id");
 
+		if (!same_user_course(k->c, e)) {
+			foreign++;
+			continue;
+		}
 		if (rn == NULL || (role != NULL && strcmp(rn, role) != 0))
 			continue;
 		if (k->step == S_CHECK) {
@@ -264,18 +340,42 @@ found(struct cop *k, json_t *list)
 				match++;
 			continue;
 		}
-		if (k->c->op == OP_DROP && k->c->section != NULL &&
-		    (sec == NULL || strcmp(sec, k->c->section) != 0))
+		if (k->c->op == OP_DROP && !same_section(k->c, e))
 			continue;
-		match++;
+		/* Two candidates with one role in one section, or one
+		 * without ids: which one the change means is not known. */
+		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
+		    !json_is_integer(cid) || json_integer_value(cid) <= 0)
+			ambiguous = true;
+		for (size_t m = 0; m < match; m++)
+			if (sec[m] == json_integer_value(sid) &&
+			    strcmp(srole[m], rn) == 0)
+				ambiguous = true;
+		sec[match] = json_integer_value(sid);
+		srole[match++] = rn;
 		if (st != NULL && strcmp(st, target) == 0) {
 			already++;
 			continue;
 		}
-		k->eid[k->neid] = json_integer_value(json_object_get(e,
-		    "id"));
-		k->ecid[k->neid++] = json_integer_value(json_object_get(e,
-		    "course_id"));
+		k->eid[k->neid] = json_integer_value(id);
+		k->ecid[k->neid++] = json_integer_value(cid);
+	}
+	free(sec);
+	free(srole);
+	if (foreign > 0 || ambiguous) {
+		char what[64];
+		char *ur = user_ref(k->c), *cr = course_ref(k->c);
+
+		snprintf(what, sizeof(what), "%zu enrollment%s of other users "
+		    "or courses", foreign, foreign == 1 ? "" : "s");
+		change_failf(k->c, "the lookup of user %s's enrollments in "
+		    "course %s returned %s: nothing changed", ur, cr,
+		    foreign > 0 ? what : "two enrollments with one role in "
+		    "one section, or one without an id");
+		free(ur);
+		free(cr);
+		cop_free(k);
+		return 0;
 	}
 	if (k->step == S_CHECK) {
 		if (match > 0) {
@@ -338,15 +438,27 @@ step_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		break;
 	case S_CHECK:
 	case S_FIND:
-		if (!json_is_array(j)) {
-			ep_error_set(&err, EP_EXIT_UNAVAILABLE, "%s: the reply "
-			    "is not a list", what);
+		if (!json_is_array(j) || (r->next_url != NULL &&
+		    ep_http_pages_add(&k->seen, r->next_url, what, &err) < 0)) {
+			if (!json_is_array(j))
+				ep_error_set(&err, EP_EXIT_UNAVAILABLE, "%s: "
+				    "the reply is not a list", what);
 			rc = change_fail(k->p, c, &err);
 			cop_free(k);
 			json_decref(j);
 			return rc;
 		}
-		found(k, j);
+		json_array_extend(k->acc, j);
+		if (r->next_url != NULL) {
+			struct ep_http_req *n = ep_http_req_new("GET",
+			    r->next_url);
+
+			n->auth = ep_http_same_origin(r->next_url,
+			    k->p->base);
+			submit_step(k, n);
+			break;
+		}
+		found(k, k->acc);
 		break;
 	case S_DELETE:
 		k->dropped++;

@@ -23,6 +23,9 @@
  * the courses' rosters are read, the changes already in effect are ok,
  * and only the others are sent once more.
  *
+ * A lookup value that names two users (idnumber and email need not be
+ * unique in Moodle) fails its changes: nothing is done to either user.
+ *
  * Role ids: the record's role_id, else --role-id, else learnt from a
  * roster read this run, else Moodle's ids for its standard roles
  * (manager 1, coursecreator 2, editingteacher 3, teacher 4, student 5).
@@ -286,8 +289,22 @@ lookup_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		if (s == NULL || !json_is_integer(id))
 			continue;
 		i = tab_find(l->t, s);
-		if (i != (size_t)-1 && i >= l->first && i < l->first + l->n)
-			l->t->e[i].id = json_integer_value(id);
+		if (i != (size_t)-1 && i >= l->first && i < l->first + l->n) {
+			struct tent *e = &l->t->e[i];
+			long long nid = json_integer_value(id);
+
+			/* idnumber and email need not be unique in Moodle:
+			 * never pick one of two users. */
+			if (e->err == NULL && e->id != 0 && e->id != nid) {
+				e->id = 0;
+				e->err = ep_xasprintf("more than one Moodle "
+				    "%s has %s '%s': nothing done",
+				    courses ? "course" : "user", field,
+				    e->key);
+			} else if (e->err == NULL) {
+				e->id = nid;
+			}
+		}
 	}
 	json_decref(j);
 	snprintf(what, sizeof(what), "%s with %s", courses ? "course" :

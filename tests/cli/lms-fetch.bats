@@ -202,6 +202,68 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	[ -z "$output" ]
 }
 
+@test "plain http only to loopback addresses, parsed not prefix-matched: 78 before connecting" {
+	local u host
+	for u in http://127.attacker.example "http://127.0.0.1.nip.io:$CPORT" \
+		http://localhost.evil http://127.0.0.1.evil \
+		"http://[::ffff:127.0.0.1]:$CPORT" http://128.0.0.1; do
+		run --separate-stderr lms-fetch canvas users --account 1 --url "$u"
+		[ "$status" -eq 78 ] || { echo "url: $u"; false; }
+		[ -z "$output" ]
+		host=${u#http://}
+		host=${host%:"$CPORT"}
+		[[ "$stderr" == *"refusing to send a token over plain http to '$host'"* ]] ||
+			{ echo "url: $u: $stderr"; false; }
+	done
+	# The same rule for $CANVAS_URL and for Moodle.
+	CANVAS_URL=http://127.attacker.example run --separate-stderr \
+		lms-fetch canvas users --account 1
+	assert_failure 78
+	MOODLE_URL=http://127.0.0.1.nip.io run --separate-stderr \
+		lms-fetch moodle courses
+	assert_failure 78
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+	# Loopback literals and localhost are still allowed.
+	for u in "http://localhost:$CPORT" "http://127.0.0.1:$CPORT" \
+		"http://127.1:$CPORT" "http://127.9.8.7:$CPORT"; do
+		run --separate-stderr lms-fetch canvas users --account 1 \
+			--url "$u" -n
+		[ "$status" -eq 0 ] || { echo "url: $u: $stderr"; false; }
+	done
+	run --separate-stderr lms-fetch canvas users --account 1 -n \
+		--url "http://[::1]:$CPORT"
+	assert_success
+	run --separate-stderr lms-fetch canvas users --account 1 \
+		--url "http://localhost:$CPORT"
+	assert_success
+}
+
+@test "a site URL with user:password, a query or a fragment is refused (78), the password never shown" {
+	local u
+	for u in "http://etl:pw-Secr3t-77@127.0.0.1:$CPORT" \
+		"http://etl@127.0.0.1:$CPORT" \
+		"http://127.0.0.1:$CPORT/?access_token=tok-Secr3t-88" \
+		"http://127.0.0.1:$CPORT/x#frag"; do
+		run --separate-stderr lms-fetch canvas users --account 1 --url "$u"
+		[ "$status" -eq 78 ] || { echo "url: $u"; false; }
+		[ -z "$output" ]
+		[[ "$stderr" == *"the site URL (--url) "* ]]
+		[[ "$stderr" != *Secr3t* ]]
+		CANVAS_URL=$u run --separate-stderr lms-fetch canvas users \
+			--account 1 -n
+		[ "$status" -eq 78 ] || { echo "CANVAS_URL: $u"; false; }
+		[[ "$stderr" == *'the site URL ($CANVAS_URL) '* ]]
+		[[ "$stderr$output" != *Secr3t* ]]
+	done
+	run --separate-stderr lms-fetch moodle courses \
+		--url "http://etl:pw-Secr3t-77@127.0.0.1:$MPORT"
+	assert_failure 78
+	[[ "$stderr" == *"holds a user name or password (host '127.0.0.1')"* ]]
+	[[ "$stderr" != *Secr3t* ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+}
+
 @test "--dry-run prints the requests, masks the token and sends nothing" {
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
 		--dry-run
@@ -242,6 +304,79 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	assert_success
 	[ "${#lines[@]}" -eq 1 ]
 	[ "$(jq -r '.role + " " + .user' <<<"$output")" = "teacher S00011" ]
+}
+
+@test "a Link rel=next back to a page already fetched exits 69, nothing on stdout" {
+	faults "$CANVAS_URL" "next_loop=same"
+	run --separate-stderr lms-fetch canvas enrollments --course 201
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-fetch: course 201: the server's Link rel=\"next\" leads back to a page already fetched, after 2 pages"* ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 2 ]
+	# A cycle of two pages: page 1, page 2, page 1 again.
+	faults "$CANVAS_URL" "next_loop=cycle2"
+	run --separate-stderr lms-fetch canvas courses --account 1 --term 5
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"courses of account 1 in term 5: the server's Link rel=\"next\" leads back to a page already fetched, after 3 pages"* ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 3 ]
+}
+
+@test "a list that never ends stops at --max-pages: 69, nothing on stdout" {
+	faults "$CANVAS_URL" "next_loop=endless"
+	run --separate-stderr lms-fetch canvas users --account 1 --max-pages 25
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"users of account 1: more than 25 pages (--max-pages): the server's Link rel=\"next\" does not end" ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 25 ]
+	run --separate-stderr lms-fetch canvas users --account 1 --max-pages 0
+	assert_failure 2
+}
+
+@test "a reply larger than --max-reply is stopped, not retried: 69, nothing on stdout" {
+	faults "$CANVAS_URL" "big_body=5000000"
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--max-reply 1M
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-fetch: course 201: GET http://127.0.0.1:$CPORT/api/v1/courses/201/enrollments?per_page=100: the reply is larger than 1M (--max-reply)" ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 1 ]
+	# Under the default limit (64M) the same reply is read.
+	faults "$CANVAS_URL" "big_body=5000000"
+	run --separate-stderr lms-fetch canvas enrollments --course 201
+	assert_success
+	run --separate-stderr lms-fetch canvas users --account 1 --max-reply 12X
+	assert_failure 2
+	[[ "$stderr" == *"option '--max-reply' takes a size such as 64M"* ]]
+	run --separate-stderr lms-fetch canvas users --account 1 --max-reply 17G
+	assert_failure 2
+}
+
+@test "a gzip bomb is measured as it unpacks: 69 at --max-reply" {
+	# 5 MB of JSON that travels as about 5 KB.
+	faults "$CANVAS_URL" "gzip_bomb=5000000"
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--max-reply 1M
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"the reply is larger than 1M (--max-reply)" ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 1 ]
+	faults "$CANVAS_URL" "gzip_bomb=5000000"
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--max-reply 8M
+	assert_success
+}
+
+@test "an endless chunked reply is cut at --max-reply: 69, nothing on stdout" {
+	faults "$CANVAS_URL" "endless_chunked=1"
+	SECONDS=0
+	run --separate-stderr timeout 60 lms-fetch canvas users --account 1 \
+		--max-reply 2M
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"the reply is larger than 2M (--max-reply)" ]]
+	[ "$SECONDS" -lt 30 ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 1 ]
 }
 
 @test "canvas courses and users: flattened records in --term order" {

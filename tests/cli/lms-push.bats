@@ -216,6 +216,21 @@ results() {
 	[ "$(stat "$MOODLE_URL" ws_enrol_manual_unenrol_users)" -eq 0 ]
 }
 
+@test "moodle: an idnumber or e-mail that finds two users fails its change, neither touched" {
+	faults "$MOODLE_URL" "twin=ann"
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"1001","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field idnumber "$T/c.ndjson"
+	assert_failure 1
+	[ "$(jq -r .message <<<"$output")" = "more than one Moodle user has idnumber '1001': nothing done" ]
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"ann@example.edu","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field email "$T/c.ndjson"
+	assert_failure 1
+	[ "$(jq -r .message <<<"$output")" = "more than one Moodle user has email 'ann@example.edu': nothing done" ]
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_unenrol_users)" -eq 0 ]
+	[ "$(stat "$MOODLE_URL" ws_core_role_unassign_roles)" -eq 0 ]
+	diff -u <(printf '%s\n' ann:student cai:student dee:student) <(mroles 10)
+}
+
 @test "moodle: an invalid token exits 77, the token never shown" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
 	MOODLE_TOKEN=wrong-token-123 run --separate-stderr lms-push moodle "$T/c.ndjson"
@@ -368,6 +383,101 @@ results() {
 		"enrolled as student (confirmed after a lost reply)" ]
 	[ "$(stat "$CANVAS_URL" enroll_posts)" -eq 1 ]
 	[ "$(cstate 501 | grep -c '^S5 ')" -eq 1 ]
+}
+
+@test "canvas: a lookup answer with other users' enrollments ends none of them; the change fails" {
+	# A server that ignores user_id= answers with the whole course.
+	faults "$CANVAS_URL" "ignore_user_filter=1"
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
+	{"op":"drop","course":"HIST200-F24","user":"S5","role":"teacher"}
+	{"op":"drop","course_id":501,"user_id":804,"role":"student"}
+	EOF2
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_failure 1
+	run jq -r '.result + ": " + .message' <<<"$output"
+	assert_line --index 0 "failed: the lookup of user sis_user_id:S4's enrollments in course sis_course_id:MATH101-F24 returned 2 enrollments of other users or courses: nothing changed"
+	assert_line --index 1 "failed: the lookup of user sis_user_id:S5's enrollments in course sis_course_id:HIST200-F24 returned 1 enrollment of other users or courses: nothing changed"
+	assert_line --index 2 "failed: the lookup of user 804's enrollments in course 501 returned 2 enrollments of other users or courses: nothing changed"
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 0 ]
+	[ "$(stat "$CANVAS_URL" methods.DELETE)" -eq 0 ]
+	diff -u <(printf '%s\n' "S1 StudentEnrollment active null" \
+		"S4 StudentEnrollment active null" \
+		"S3 StudentEnrollment active MATH101-F24-01") <(cstate 501)
+	diff -u <(printf '%s\n' "S2 TeacherEnrollment active null") <(cstate 502)
+	# Two enrollments of the user with one role in one section.
+	faults "$CANVAS_URL" "twin_enrollments=1"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_failure 1
+	[ "$(jq -r .message <<<"$output" | head -1)" = "the lookup of user sis_user_id:S4's enrollments in course sis_course_id:MATH101-F24 returned two enrollments with one role in one section, or one without an id: nothing changed" ]
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 0 ]
+	cstate 501 | grep -qx 'S4 StudentEnrollment active null'
+}
+
+@test "canvas: a drop ends the user's enrollments on every lookup page" {
+	# One enrollment a page: the second is only on page 2.
+	faults "$CANVAS_URL" "max_per_page=1"
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student","section":"MATH101-F24-01"}
+	EOF2
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_success
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S5","role":"student"}' >"$T/d.ndjson"
+	run --separate-stderr lms-push canvas "$T/d.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = "concluded (every section)" ]
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 2 ]
+	[ "$(cstate 501 | grep -c '^S5 StudentEnrollment completed')" -eq 2 ]
+	# A drop with no role ends every role, two in one section included.
+	printf '%s\n' '{"op":"add","course":"HIST200-F24","user":"S2","role":"ta"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_success
+	printf '%s\n' '{"op":"drop","course":"HIST200-F24","user":"S2"}' >"$T/d.ndjson"
+	run --separate-stderr lms-push canvas "$T/d.ndjson"
+	assert_success
+	diff -u <(printf '%s\n' "S2 TeacherEnrollment completed null" \
+		"S2 TaEnrollment completed null") <(cstate 502)
+}
+
+@test "canvas: a lookup that loops, never ends or is too large fails its change, nothing ended" {
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}' >"$T/c.ndjson"
+	faults "$CANVAS_URL" "next_loop=same"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_failure 1
+	[[ "$(jq -r .message <<<"$output")" == "enrollment lookup: the server's Link rel=\"next\" leads back to a page already fetched, after 2 pages"* ]]
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 0 ]
+	faults "$CANVAS_URL" "next_loop=endless"
+	run --separate-stderr lms-push canvas --max-pages 5 "$T/c.ndjson"
+	assert_failure 1
+	[ "$(jq -r .message <<<"$output")" = "enrollment lookup: more than 5 pages (--max-pages): the server's Link rel=\"next\" does not end" ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 5 ]
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 0 ]
+	faults "$CANVAS_URL" "gzip_bomb=3000000"
+	run --separate-stderr lms-push canvas --max-reply 1M "$T/c.ndjson"
+	assert_failure 1
+	[[ "$(jq -r .message <<<"$output")" == *"the reply is larger than 1M (--max-reply)" ]]
+	[ "$(stat "$CANVAS_URL" enroll_deletes)" -eq 0 ]
+	cstate 501 | grep -qx 'S4 StudentEnrollment active null'
+}
+
+@test "a site URL with a password or a query is refused (78), the password never shown" {
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas --url "http://a:pw-Secr3t-99@127.0.0.1:$CPORT" "$T/c.ndjson"
+	assert_failure 78
+	[ -z "$output" ]
+	[[ "$stderr" == *"the site URL (--url) holds a user name or password (host '127.0.0.1')"* ]]
+	[[ "$stderr" != *Secr3t* ]]
+	MOODLE_URL="http://127.0.0.1:$MPORT/?wstoken=tok-Secr3t-99" run \
+		--separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_failure 78
+	[[ "$stderr" == *"the site URL (\$MOODLE_URL) has a '?query' or '#fragment' part"* ]]
+	[[ "$stderr$output" != *Secr3t* ]]
+	run --separate-stderr lms-push canvas --url http://127.0.0.1.nip.io "$T/c.ndjson"
+	assert_failure 78
+	[[ "$stderr" == *"refusing to send a token over plain http to '127.0.0.1.nip.io'"* ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
 }
 
 @test "canvas --sis-import: one enrollments.csv, polled; warnings fail their rows" {

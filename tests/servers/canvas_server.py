@@ -49,9 +49,25 @@ report_status=error|aborted, expire_downloads=N (the first N downloads of
 each report answer 403 as an expired signed URL would).  Counters (see
 lms_common.py) add reports_started, report_polls, downloads,
 auth_on_blob (a token sent to the file host).
+
+A hostile server, for the limits lms-fetch and lms-push keep (/_reset
+keys, acting on every list page: course, enrollment and user lists):
+  next_loop=same     rel="next" names the page just sent, again and again
+  next_loop=cycle2   rel="next" goes to page 2, and from page 2 to page 1
+  next_loop=endless  rel="next" always names a new (empty) page
+  big_body=N         the page is N bytes of valid JSON ('[', spaces, ']')
+  gzip_bomb=N        the same N bytes, sent gzip-compressed
+                     (Content-Encoding: gzip: a few KB on the wire)
+  endless_chunked=1  a chunked body of spaces that never ends (the server
+                     stops after 256 MB or when the client hangs up)
+  ignore_user_filter=1  GET .../enrollments?user_id= answers with every
+                     user's enrollments in the course
+  twin_enrollments=1 GET .../enrollments lists each enrollment twice, the
+                     copy with id + 100000 (same user, role and section)
 """
 import argparse
 import base64
+import gzip
 import io
 import json
 import os
@@ -176,8 +192,39 @@ class Canvas(lms_common.Handler):
         self.send(404, {"errors": [
             {"message": "The specified resource does not exist."}]})
 
+    def hostile_body(self, ex):
+        """Send a reply too large to hold, when asked; True if sent."""
+        if "big_body" in ex or "gzip_bomb" in ex:
+            n = int(ex.get("big_body") or ex.get("gzip_bomb"))
+            body = b"[" + b" " * n + b"]"
+            hdrs = []
+            if "gzip_bomb" in ex:
+                body = gzip.compress(body)
+                hdrs = [("Content-Encoding", "gzip")]
+            bump("hostile_replies")
+            self.send(200, body, headers=hdrs)
+            return True
+        if ex.get("endless_chunked"):
+            bump("hostile_replies")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b" " * 65536
+            try:
+                self.wfile.write(b"1\r\n[\r\n")
+                for _ in range(4096):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                pass
+            self.close_connection = True
+            return True
+        return False
+
     def page(self, u, q, items):
         ex = self.state.extra
+        if self.hostile_body(ex):
+            return
         cap = int(ex.get("max_per_page", 100))
         per = min(int(q.get("per_page", ["10"])[0]), cap)
         start = unbookmark(q["page"][0]) if "page" in q else 0
@@ -186,10 +233,18 @@ class Canvas(lms_common.Handler):
         links = ['<%s%s?%s>; rel="current"' % (
             self.base(), u.path, urlencode(keep + [("page", bookmark(
                 start))]))]
-        if start + per < len(items):
+        loop = ex.get("next_loop")
+        nxt = None
+        if loop == "same":
+            nxt = start
+        elif loop == "cycle2":
+            nxt = per if start == 0 else 0
+        elif loop == "endless" or start + per < len(items):
+            nxt = start + per
+        if nxt is not None:
             links.append('<%s%s?%s>; rel="next"' % (
                 self.base(), u.path, urlencode(keep + [("page", bookmark(
-                    start + per))])))
+                    nxt))])))
         links.append('<%s%s?%s>; rel="first"' % (
             self.base(), u.path, urlencode(keep + [("page", bookmark(0))])))
         name = "link" if ex.get("link_lower") else "Link"
@@ -245,9 +300,13 @@ class Canvas(lms_common.Handler):
                 es = [e for e in es if e["type"] in types]
             states = q.get("state[]", ["active", "invited"])
             es = [e for e in es if e["enrollment_state"] in states]
-            if "user_id" in q:
+            if "user_id" in q and not self.state.extra.get(
+                    "ignore_user_filter"):
                 usr = find_user(q["user_id"][0])
                 es = [e for e in es if usr and e["user_id"] == usr["id"]]
+            if self.state.extra.get("twin_enrollments"):
+                es = [x for e in es for x in (e, dict(e, id=e["id"] +
+                                                       100000))]
             return self.page(u, q, es)
         m = re.fullmatch(r"/api/v1/accounts/(\w+)/users", u.path)
         if m and self.command == "GET":

@@ -32,6 +32,9 @@ SITE.json: {"courses": [{id, shortname, fullname, ..., manual}],
             "roles": [{id, shortname}] (optional: default the standard
             ones, 1 manager .. 5 student)}
 Writes change the site in memory; /_reset reloads it, /_state shows it.
+/_reset?twin=USERNAME adds a second user (id 9000 + its id, username
+USERNAME-twin, enrolled nowhere) with the same idnumber and email, as a
+site allowing duplicate e-mail addresses, or with careless idnumbers, has.
 Counters add ws_FUNCTION (calls per function).
 --synthetic C:U makes C courses (ids 1..C) of U users each.
 Fault injection and counters: see lms_common.py.
@@ -58,6 +61,12 @@ class Moodle(lms_common.Handler):
         if FIXTURE:
             with open(FIXTURE) as f:
                 SITE = json.load(f)
+        twin = self.state.extra.get("twin")
+        if twin:
+            u = next(u for u in all_users().values()
+                     if u.get("username") == twin)
+            SITE.setdefault("users", []).append(
+                dict(u, id=9000 + u["id"], username=twin + "-twin"))
 
     def data(self):
         return SITE.get("enrolled", {})
