@@ -1,14 +1,39 @@
 # edpipe - plain make.  `make` builds every program under src/*/ into bin/.
-# A program's extra link libraries are listed in src/PROG/ldlibs.
+#
+# Libraries: src/PROG/ldlibs lists the libraries PROG itself uses, one word
+# each: a pkg-config module (libpq, sqlite3, odbc, libmariadb, libcurl,
+# jansson, libcrypto) or a literal linker flag (-lsybdb: FreeTDS ships no
+# .pc).  src/lib/ldlibs lists what the part of the shared library that
+# every program links needs (the record layer), tests/unit/ldlibs the unit
+# tests'.  A program is linked with its own list and that one, nothing
+# else, so it does not depend on the linker's --as-needed default.
+#
+# Warnings are errors (-Werror) for developers and CI: in a git checkout,
+# or with DEV=1 or CI=true.  A release build (RELEASE=1, or a tree without
+# .git such as a tarball) keeps the warnings but never fails on one, so a
+# newer compiler's new warning does not stop a user's build.
 
 CC      ?= cc
+PKG_CONFIG ?= pkg-config
 PREFIX  ?= /usr/local
-WARN     = -Wall -Wextra -Werror
+ifeq ($(RELEASE),1)
+WERROR  :=
+else ifneq ($(filter 1,$(DEV))$(filter true,$(CI))$(wildcard .git),)
+WERROR  := -Werror
+endif
+WARN     = -Wall -Wextra $(WERROR)
 CFLAGS  ?= -O2 -g
+# Every module a source file includes headers of (see the ldlibs files).
+PC_MODULES = libpq libmariadb sqlite3 odbc libcurl jansson libcrypto
+PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -std=c11 -D_GNU_SOURCE $(CFLAGS) -Isrc/lib \
-	-I/usr/include/postgresql $(EXTRA_CFLAGS)
+	$(PC_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS ?=
-BASE_LIBS = -ljansson
+# libs FILE: the linker flags for the words of an ldlibs FILE (# comments).
+ldwords = $(shell sed 's/\#.*//' $(1) 2>/dev/null)
+pc_libs = $(if $(1),$(shell $(PKG_CONFIG) --libs $(1)))
+libs = $(filter -%,$(call ldwords,$(1))) \
+	$(call pc_libs,$(filter-out -%,$(call ldwords,$(1))))
 
 # Out-of-tree variants (check-asan) set B (objects) and BIN (programs).
 B   ?= build
@@ -43,14 +68,14 @@ $(B)/$(1)/%.o: src/$(1)/%.c $(HDRS) $$(wildcard src/$(1)/*.h)
 $(BIN)/$(1): $$($(1)_OBJ) $(LIB_A)
 	@mkdir -p $(BIN)
 	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIB_A) \
-		$$(shell cat src/$(1)/ldlibs 2>/dev/null) $(BASE_LIBS)
+		$$(call libs,src/$(1)/ldlibs) $$(call libs,src/lib/ldlibs)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 
 $(B)/unit/%: tests/unit/%.c tests/unit/tap.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_A) \
-		$(shell cat tests/unit/ldlibs 2>/dev/null) $(BASE_LIBS)
+		$(call libs,tests/unit/ldlibs) $(call libs,src/lib/ldlibs)
 
 # The whole suite: unit tests, then the CLI tests of every program.
 check: all

@@ -1,0 +1,48 @@
+#!/usr/bin/env bats
+# The build: each program in $EDPIPE_BIN loads only the client libraries
+# it uses (its src/PROG/ldlibs), whatever the linker's --as-needed default
+# (gcc drops it under -fsanitize, so the ASan suite checks the link lines
+# themselves).
+
+bats_require_minimum_version 1.5.0
+load helper
+
+# needed PROG: the libraries PROG names in its dynamic section, short
+# names (libpq, libcurl ...), sorted, on one line; libc and the
+# sanitizers' runtime left out.
+needed() {
+	readelf -d "$EDPIPE_BIN/$1" | sed -n 's/.*(NEEDED).*\[\(lib[^.]*\)\..*/\1/p' |
+		grep -vxE 'libc|libm|libasan|libubsan|libstdc\+\+|libgcc_s' |
+		sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+@test "each program links only the client libraries it uses" {
+	need readelf
+	local db='libmariadb libodbc libpq libsqlite3 libsybdb' p want bad=()
+	declare -A expect=(
+		[conduit-fmt]=libjansson
+		[db-load]=$db
+		[enroll-diff]=
+		[lms-fetch]='libcurl libjansson'
+		[lms-push]='libcurl libjansson'
+		[rec-hash]=libcrypto
+		[sftp-put]='libcrypto libcurl'
+		[sis-extract]="libjansson $db"
+	)
+	for p in "${!expect[@]}"; do
+		[ -x "$EDPIPE_BIN/$p" ] || continue
+		want=$(printf '%s\n' ${expect[$p]} | sort | tr '\n' ' ' | sed 's/ $//')
+		[ "$(needed "$p")" = "$want" ] ||
+			bad+=("$p: links '$(needed "$p")', expected '$want'")
+	done
+	[ "${#bad[@]}" -eq 0 ] || fail "$(printf '%s\n' "${bad[@]}")"
+}
+
+@test "the link check sees a library a program does not need" {
+	need readelf cc
+	printf 'int main(void) { return 0; }\n' >"$BATS_TEST_TMPDIR/t.c"
+	cc -o "$BATS_TEST_TMPDIR/t" "$BATS_TEST_TMPDIR/t.c" \
+		-Wl,--no-as-needed -ljansson
+	EDPIPE_BIN=$BATS_TEST_TMPDIR run needed t
+	assert_output libjansson
+}
