@@ -46,3 +46,25 @@ needed() {
 	EDPIPE_BIN=$BATS_TEST_TMPDIR run needed t
 	assert_output libjansson
 }
+
+@test "--version lists the backends a program is built with, and only then" {
+	run --separate-stderr db-load --version
+	assert_success
+	assert_output "$(printf '%s\n' 'db-load edpipe 0.1.0' \
+		'backends: sqlite postgres mssql mysql odbc')"
+	run --separate-stderr sis-extract --version
+	assert_output "$(printf '%s\n' 'sis-extract edpipe 0.1.0' \
+		'backends: sqlite postgres mssql mysql odbc')"
+	local p
+	for p in lms-fetch lms-push; do
+		run --separate-stderr "$p" --version
+		assert_success
+		assert_output "$(printf '%s\n' "$p edpipe 0.1.0" \
+			'backends: moodle canvas')"
+	done
+	for p in enroll-diff conduit-fmt rec-hash sftp-put; do
+		run --separate-stderr "$p" --version
+		assert_success
+		assert_output "$p edpipe 0.1.0"
+	done
+}
