@@ -29,6 +29,9 @@ PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -std=c11 -D_GNU_SOURCE $(CFLAGS) -Isrc/lib \
 	$(PC_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS ?=
+# The Debian package lists make demo and make check-all check first.
+PACKAGES_DIR ?= .ci/packages.d
+NEED = .ci/need -d $(PACKAGES_DIR)
 # libs FILE: the linker flags for the words of an ldlibs FILE (# comments).
 ldwords = $(shell sed 's/\#.*//' $(1) 2>/dev/null)
 pc_libs = $(if $(1),$(shell $(PKG_CONFIG) --libs $(1)))
@@ -101,8 +104,10 @@ check-valgrind: all
 		EDPIPE_UNIT_WRAP="valgrind -q --suppressions=$(CURDIR)/tests/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 		EDPIPE_TEST_TIMEOUT=1800 tests/run
 
-# What CI runs: both suites, then one total line.
+# What CI runs: the build and test packages (.ci/need installs what is
+# missing, as root), both suites, then one total line.
 check-all:
+	@$(NEED) -a 'make check-all' build run test
 	@rm -f build/summary-*.txt; mkdir -p build
 	@$(MAKE) --no-print-directory check 2>&1 | tee build/summary-plain.txt
 	@$(MAKE) --no-print-directory check-asan 2>&1 \
@@ -122,10 +127,13 @@ install: all
 lint:
 	for m in man/*.1; do mandoc -Tlint -W warning $$m || exit 1; done
 	shellcheck -x $$(grep -l '^#!.*sh' scripts/* scripts/lib/* bench/*/run \
-		2>/dev/null) tests/run tests/total .ci/run
+		2>/dev/null) tests/run tests/total .ci/run .ci/need
 
-# The sync pipeline end to end on a demo SIS and a recorded Moodle roster.
-demo: all
+# The sync pipeline end to end on a demo SIS and a recorded Moodle roster,
+# after the build packages (.ci/need installs what is missing, as root).
+demo:
+	@$(NEED) -a 'make demo' build run
+	@$(MAKE) --no-print-directory all
 	scripts/demo
 
 clean:
