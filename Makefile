@@ -50,7 +50,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 HDRS    := $(wildcard src/lib/*.h)
 
-.PHONY: all check check-asan check-all check-valgrind install clean bench lint demo
+.PHONY: all check check-asan check-all check-valgrind install uninstall clean \
+	bench lint demo
 all: $(addprefix $(BIN)/,$(PROGS)) $(UNIT_BIN)
 
 $(B)/lib/%.o: src/lib/%.c $(HDRS)
@@ -114,20 +115,84 @@ check-all:
 		| tee build/summary-asan.txt
 	@tests/total build/summary-plain.txt build/summary-asan.txt
 
+# Install.  Programs and the pipeline scripts (as edpipe-NAME) go to
+# BINDIR, the scripts' shared shell library to LIBDIR, queries, demo data
+# and configuration examples to DATADIR, manual pages, bash and zsh
+# completions to where man, bash-completion and zsh look.  The scripts'
+# @..._TO_...@ placeholders (and their `. lib/pipeline.sh` line) become
+# the relative paths between those directories, so an installed script
+# finds its library and share/ from its own place under any PREFIX, and
+# the tree still works when moved (or run from DESTDIR); /usr/local paths
+# in the examples and manual pages become the configured ones.  DESTDIR
+# is prepended to every path (packaging); `make uninstall` with the same
+# PREFIX and DESTDIR removes every file install wrote.
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib/edpipe
+DATADIR ?= $(PREFIX)/share/edpipe
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+SCRIPTS := canvas-inventory clever-sections demo edx-pseudonymize \
+	replicate sync-enrollments
+COMMANDS := $(PROGS) $(addprefix edpipe-,$(SCRIPTS))
+SHARE_FILES := $(patsubst share/%,%,$(shell find share -type f))
+EXAMPLES := $(notdir $(wildcard scripts/examples/*))
+MAN1 := $(notdir $(wildcard $(addprefix man/,$(addsuffix .1,$(COMMANDS)))))
+D := $(DESTDIR)
+# Relative paths between the installed directories (the scripts find
+# their library and share/ from their own place, so the tree can move).
+rel = $(shell realpath -m --relative-to=$(1) $(2))
+SUBST = sed -e 's|@LIB_TO_BIN@|$(call rel,$(LIBDIR),$(BINDIR))|g' \
+	-e 's|@LIB_TO_DATA@|$(call rel,$(LIBDIR),$(DATADIR))|g' \
+	-e 's|@BIN_TO_DATA@|$(call rel,$(BINDIR),$(DATADIR))|g' \
+	-e 's|^\. "$${BASH_SOURCE\[0\]%/\*}/lib/pipeline\.sh"$$|. "$$(dirname "$$(readlink -f "$${BASH_SOURCE[0]}")")/$(call rel,$(BINDIR),$(LIBDIR))/pipeline.sh"|' \
+	-e 's|/usr/local/bin\([/:]\)|$(BINDIR)\1|g' \
+	-e 's|/usr/local/share/edpipe|$(DATADIR)|g' \
+	-e 's|/usr/local/lib/edpipe|$(LIBDIR)|g'
+INSTALLED = $(addprefix $(D)$(BINDIR)/,$(COMMANDS)) \
+	$(D)$(LIBDIR)/pipeline.sh \
+	$(addprefix $(D)$(DATADIR)/,$(SHARE_FILES)) \
+	$(addprefix $(D)$(DATADIR)/examples/,$(EXAMPLES)) \
+	$(addprefix $(D)$(MANDIR)/man1/,$(MAN1)) $(D)$(MANDIR)/man7/edpipe.7 \
+	$(addprefix $(D)$(BASHCOMPDIR)/,$(COMMANDS)) $(D)$(ZSHCOMPDIR)/_edpipe
+# The directories that are edpipe's own, deepest first (uninstall).
+OWN_DIRS = $(sort $(dir $(addprefix $(D)$(DATADIR)/,$(SHARE_FILES)))) \
+	$(D)$(DATADIR)/examples $(D)$(DATADIR) $(D)$(LIBDIR)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/edpipe
-	install -m 755 $(addprefix $(BIN)/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin
-	for p in $(PROGS); do [ ! -f man/$$p.1 ] || \
-		install -m 644 man/$$p.1 $(DESTDIR)$(PREFIX)/share/man/man1; done
-	cp -R share/. $(DESTDIR)$(PREFIX)/share/edpipe/
-	install -d $(DESTDIR)$(PREFIX)/lib/edpipe
-	cp -R scripts $(DESTDIR)$(PREFIX)/lib/edpipe/
+	install -d $(D)$(BINDIR) $(D)$(LIBDIR) $(D)$(DATADIR)/examples \
+		$(D)$(MANDIR)/man1 $(D)$(MANDIR)/man7 $(D)$(BASHCOMPDIR) \
+		$(D)$(ZSHCOMPDIR)
+	install -m 755 $(addprefix $(BIN)/,$(PROGS)) $(D)$(BINDIR)
+	for s in $(SCRIPTS); do \
+		$(SUBST) -e "s/usage: $$s\b/usage: edpipe-$$s/g" scripts/$$s \
+			>$(D)$(BINDIR)/edpipe-$$s && \
+		chmod 755 $(D)$(BINDIR)/edpipe-$$s || exit 1; done
+	$(SUBST) scripts/lib/pipeline.sh >$(D)$(LIBDIR)/pipeline.sh
+	chmod 644 $(D)$(LIBDIR)/pipeline.sh
+	for f in $(SHARE_FILES); do m=644; [ ! -x share/$$f ] || m=755; \
+		install -D -m $$m share/$$f $(D)$(DATADIR)/$$f || exit 1; done
+	for f in $(EXAMPLES); do $(SUBST) scripts/examples/$$f \
+		>$(D)$(DATADIR)/examples/$$f || exit 1; done
+	chmod 644 $(addprefix $(D)$(DATADIR)/examples/,$(EXAMPLES))
+	for m in $(MAN1); do $(SUBST) man/$$m >$(D)$(MANDIR)/man1/$$m && \
+		chmod 644 $(D)$(MANDIR)/man1/$$m || exit 1; done
+	$(SUBST) man/edpipe.7 >$(D)$(MANDIR)/man7/edpipe.7
+	chmod 644 $(D)$(MANDIR)/man7/edpipe.7
+	for c in $(COMMANDS); do install -m 644 completions/edpipe.bash \
+		$(D)$(BASHCOMPDIR)/$$c || exit 1; done
+	install -m 644 completions/_edpipe $(D)$(ZSHCOMPDIR)/_edpipe
+
+uninstall:
+	rm -f $(INSTALLED)
+	for d in $(sort $(OWN_DIRS)); do echo $$d; done | sort -r | \
+		while read -r d; do [ ! -d "$$d" ] || rmdir "$$d" || exit 1; done
 
 lint:
-	for m in man/*.1; do mandoc -Tlint -W warning $$m || exit 1; done
+	for m in man/*.1 man/*.7; do mandoc -Tlint -W warning $$m || exit 1; done
 	shellcheck -x $$(grep -l '^#!.*sh' scripts/* scripts/lib/* bench/*/run \
-		2>/dev/null) tests/run tests/total .ci/run .ci/need
+		2>/dev/null) tests/run tests/total .ci/run .ci/need \
+		completions/edpipe.bash
 
 # The sync pipeline end to end on a demo SIS and a recorded Moodle roster,
 # after the build packages (.ci/need installs what is missing, as root).
