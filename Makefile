@@ -198,8 +198,8 @@ lint:
 # after the build packages (.ci/need installs what is missing, as root).
 demo:
 	@$(NEED) -a 'make demo' build run
-	@$(MAKE) --no-print-directory all
-	scripts/demo
+	@$(MAKE) --no-print-directory -s all
+	@scripts/demo
 
 clean:
 	rm -rf build build-asan bin
