@@ -8,9 +8,11 @@ bats_require_minimum_version 1.5.0
 load helper
 
 # The programs under test are what gets installed (-o all: build
-# nothing; the ASan suite installs its own build).
+# nothing; the ASan suite installs its own build).  Not the variables of
+# a make that runs this suite (make check-asan's B, BIN, CFLAGS ...).
 inst() {
-	make -C "$ROOT" --no-print-directory -o all BIN="$EDPIPE_BIN" "$@"
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" \
+		--no-print-directory -o all BIN="$EDPIPE_BIN" "$@"
 }
 
 setup() {

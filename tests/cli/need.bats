@@ -35,7 +35,8 @@ teardown() {
 # as_nobody CMD...: run CMD as the unprivileged user nobody.
 as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env PATH="$FAKE_PATH" HOME=/nonexistent "$@"
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL PATH="$FAKE_PATH" \
+		HOME=/nonexistent "$@"
 }
 
 @test "need: everything installed: no apt-get, no output, status 0" {
