@@ -64,9 +64,12 @@ ep_cli_common(int c, char **argv, const char *usage)
 		ep_usage(usage, 0);
 	case EP_OPT_VERSION:
 		printf("%s edpipe %s\n", ep_progname(), EP_VERSION);
-		if (ep_backends != NULL) {
+		if (ep_db_backends != NULL || ep_lms_backends != NULL) {
 			fputs("backends:", stdout);
-			for (const char *const *b = ep_backends; *b; b++)
+			for (const char *const *b = ep_db_backends; b && *b; b++)
+				printf(" %s", *b);
+			for (const char *const *b = ep_lms_backends; b && *b;
+			    b++)
 				printf(" %s", *b);
 			putchar('\n');
 		}

@@ -45,7 +45,8 @@ enum {
  * program without backends links none and --version's reference does not
  * pull the database layer into every program.
  */
-extern const char *const ep_backends[] __attribute__((weak));
+extern const char *const ep_db_backends[] __attribute__((weak));
+extern const char *const ep_lms_backends[] __attribute__((weak));
 
 /* Whether to show progress on stderr: on when stderr is a terminal. */
 extern bool ep_progress;

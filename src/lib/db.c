@@ -14,7 +14,7 @@
 #include "secret.h"
 
 /* What ep_db_open() dispatches to, by URL scheme (--version lists them). */
-const char *const ep_backends[] = {
+const char *const ep_db_backends[] = {
 	"sqlite", "postgres", "mssql", "mysql", "odbc", NULL
 };
 

@@ -10,7 +10,7 @@
 #include "lmsparse.h"
 
 /* The LMSs whose replies this file reads (--version lists them). */
-const char *const ep_backends[] = { "moodle", "canvas", NULL };
+const char *const ep_lms_backends[] = { "moodle", "canvas", NULL };
 
 void
 ep_lms_out_free(struct ep_lms_out *out)
