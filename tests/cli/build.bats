@@ -68,3 +68,37 @@ needed() {
 		assert_output "$p edpipe 0.1.0"
 	done
 }
+
+# compile_line ARGS...: the command make would run to compile one object.
+compile_line() {
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CI -u DEV make -C "$ROOT" \
+		--no-print-directory -n -B B="$BATS_TEST_TMPDIR/b" \
+		"$BATS_TEST_TMPDIR/b/lib/msg.o" "$@"
+}
+
+@test "-Werror for developers and CI, not for a release build" {
+	need make
+	run compile_line RELEASE=1
+	assert_success
+	assert_output --partial "-Wall -Wextra"
+	refute_output --partial "-Werror"
+	run compile_line CI=true
+	assert_output --partial "-Werror"
+	run compile_line DEV=1
+	assert_output --partial "-Werror"
+	run compile_line RELEASE=1 CI=true
+	refute_output --partial "-Werror"
+	# A tree without .git (a release tarball) builds without it.
+	mkdir -p "$BATS_TEST_TMPDIR/tarball"
+	cp "$ROOT/Makefile" "$BATS_TEST_TMPDIR/tarball/"
+	mkdir -p "$BATS_TEST_TMPDIR/tarball/src/lib"
+	: >"$BATS_TEST_TMPDIR/tarball/src/lib/msg.c"
+	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CI -u DEV \
+		make -C "$BATS_TEST_TMPDIR/tarball" -n build/lib/msg.o
+	assert_success
+	refute_output --partial "-Werror"
+	if [ -e "$ROOT/.git" ]; then
+		run compile_line
+		assert_output --partial "-Werror"
+	fi
+}
