@@ -29,9 +29,20 @@ PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -std=c11 -D_GNU_SOURCE $(CFLAGS) -Isrc/lib \
 	$(PC_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS ?=
-# The Debian package lists make demo and make check-all check first.
+# The Debian package lists make demo, make check-all and make install
+# check first (.ci/need: as root it installs what is missing, otherwise
+# it prints the apt-get line and stops).  NEED=true skips the check (a
+# system that has the libraries some other way).
 PACKAGES_DIR ?= .ci/packages.d
 NEED = .ci/need -d $(PACKAGES_DIR)
+# make install builds first, so on a fresh machine the build packages
+# must be there before any rule runs: checked while reading this file.
+ifneq ($(filter install,$(MAKECMDGOALS)),)
+NEED_STATUS := $(shell $(NEED) -a 'make install' build run >&2; echo $$?)
+ifneq ($(NEED_STATUS),0)
+$(error the build packages are missing: see above, or NEED=true)
+endif
+endif
 # libs FILE: the linker flags for the words of an ldlibs FILE (# comments).
 ldwords = $(shell sed 's/\#.*//' $(1) 2>/dev/null)
 pc_libs = $(if $(1),$(shell $(PKG_CONFIG) --libs $(1)))

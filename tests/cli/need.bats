@@ -123,3 +123,24 @@ as_nobody() {
 	# Nothing was built.
 	[ ! -e "$pub/nobin" ]
 }
+
+@test "make install checks the build packages before building anything; NEED=true skips that" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to become nobody"
+	need setpriv make
+	printf '%s\n' edpipe-test-missing-d >"$lists/run"
+	chmod a+r "$lists/run"
+	run --separate-stderr as_nobody make -C "$ROOT" --no-print-directory \
+		install PACKAGES_DIR="$lists" DESTDIR="$pub/dest" BIN="$pub/nobin"
+	assert_failure
+	[ -z "$output" ]
+	[[ $stderr == *"apt-get update && apt-get install -y --no-install-recommends edpipe-test-missing-d"* ]]
+	[[ $stderr == *"then run 'make install' again"* ]]
+	[[ $stderr == *"the build packages are missing"* ]]
+	[ ! -e "$pub/nobin" ] && [ ! -e "$pub/dest" ]
+	# NEED=true: no check (the make -n shows what install would do).
+	run --separate-stderr as_nobody make -C "$ROOT" --no-print-directory -n \
+		install NEED=true PACKAGES_DIR="$lists" DESTDIR="$pub/dest"
+	assert_success
+	[[ $stderr != *"need:"* ]]
+	assert_output --partial "$pub/dest/usr/local/bin"
+}
