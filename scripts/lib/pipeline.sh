@@ -42,8 +42,15 @@ KILLED=
 STEP_PID=
 REFUSED_FILE=
 
-EP_ROOT=${BASH_SOURCE[0]%/*}/../..
-EP_ROOT=$(cd "$EP_ROOT" && pwd)
+# Where the programs and share/ are, relative to this file: written in by
+# `make install` (the placeholders below: the installed tree can be moved
+# as a whole, or tried out under DESTDIR); in a checkout, where they are
+# left as they are, bin/ and share/ of the checkout.
+EP_BINDIR='@LIB_TO_BIN@'
+EP_DATADIR='@LIB_TO_DATA@'
+case $EP_BINDIR in @*) EP_BINDIR=../../bin EP_DATADIR=../../share ;; esac
+EP_BINDIR=${BASH_SOURCE[0]%/*}/$EP_BINDIR
+EP_DATADIR=$(cd "${BASH_SOURCE[0]%/*}/$EP_DATADIR" && pwd)
 
 ep_die() {
 	local code=$1
@@ -168,15 +175,11 @@ ep_init() {
 	[ -z "$CONF" ] || ep_load_conf "$CONF"
 	if [ -n "${EDPIPE_BIN:-}" ]; then
 		PATH=$EDPIPE_BIN:$PATH
-	elif [ -x "$EP_ROOT/bin/enroll-diff" ]; then
-		PATH=$EP_ROOT/bin:$PATH
-	fi
-	if [ -z "${EDPIPE_SHARE:-}" ]; then
-		EDPIPE_SHARE=$EP_ROOT/share
-		[ -d "$EDPIPE_SHARE/queries" ] ||
-			EDPIPE_SHARE=/usr/local/share/edpipe
+	elif [ -x "$EP_BINDIR/enroll-diff" ]; then
+		PATH=$EP_BINDIR:$PATH
 	fi
 	ep_no_passwords
+	: "${EDPIPE_SHARE:=$EP_DATADIR}"
 	: "${EDPIPE_WORK_DIR:=/var/lib/edpipe/$PROG}"
 	: "${EDPIPE_KEEP_DAYS:=14}"
 	: "${EDPIPE_LOCK_WAIT:=0}"

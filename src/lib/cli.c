@@ -64,6 +64,15 @@ ep_cli_common(int c, char **argv, const char *usage)
 		ep_usage(usage, 0);
 	case EP_OPT_VERSION:
 		printf("%s edpipe %s\n", ep_progname(), EP_VERSION);
+		if (ep_db_backends != NULL || ep_lms_backends != NULL) {
+			fputs("backends:", stdout);
+			for (const char *const *b = ep_db_backends; b && *b; b++)
+				printf(" %s", *b);
+			for (const char *const *b = ep_lms_backends; b && *b;
+			    b++)
+				printf(" %s", *b);
+			putchar('\n');
+		}
 		exit(ep_close_stdout() ? EP_EXIT_IOERR : 0);
 	case 'v':
 		ep_verbosity = ep_verbosity < 0 ? 1 : ep_verbosity + 1;

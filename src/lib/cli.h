@@ -38,6 +38,16 @@ enum {
 	{ "progress", no_argument, NULL, EP_OPT_PROGRESS }, \
 	{ "no-progress", no_argument, NULL, EP_OPT_NO_PROGRESS }
 
+/*
+ * The backends a program is built with, NULL-terminated, listed by
+ * --version on a second line ("backends: sqlite postgres ...").  Defined
+ * by the layer that dispatches to them (db.c, lmsparse.c); weak here, so a
+ * program without backends links none and --version's reference does not
+ * pull the database layer into every program.
+ */
+extern const char *const ep_db_backends[] __attribute__((weak));
+extern const char *const ep_lms_backends[] __attribute__((weak));
+
 /* Whether to show progress on stderr: on when stderr is a terminal. */
 extern bool ep_progress;
 

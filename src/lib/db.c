@@ -9,8 +9,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli.h"
 #include "db.h"
 #include "secret.h"
+
+/* What ep_db_open() dispatches to, by URL scheme (--version lists them). */
+const char *const ep_db_backends[] = {
+	"sqlite", "postgres", "mssql", "mysql", "odbc", NULL
+};
 
 struct ep_db {
 	const struct ep_db_ops *ops;

@@ -5,8 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "lmsjson.h"
 #include "lmsparse.h"
+
+/* The LMSs whose replies this file reads (--version lists them). */
+const char *const ep_lms_backends[] = { "moodle", "canvas", NULL };
 
 void
 ep_lms_out_free(struct ep_lms_out *out)

@@ -53,7 +53,10 @@ common_cli_checks() {
 	[ -z "$stderr" ]
 	run --separate-stderr "$prog" --version
 	assert_success
-	assert_output "$prog edpipe 0.1.0"
+	# A program with backends lists them on a second line (build.bats).
+	assert_line --index 0 "$prog edpipe 0.1.0"
+	[ "${#lines[@]}" -eq 1 ] || { [ "${#lines[@]}" -eq 2 ] &&
+		[[ ${lines[1]} == "backends: "* ]]; }
 	run --separate-stderr "$prog" --no-such-option
 	assert_failure 2
 	[ -z "$output" ]
