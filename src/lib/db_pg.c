@@ -19,6 +19,9 @@
  * cancel request (PQcancel waits for the postmaster, which may be the
  * process that hangs).  COPY data goes in non-blocking mode for the
  * same reason: a server that stops reading fills the socket buffer.
+ * A COPY lasts as long as its input (db-load may read a slow pipe), so
+ * it runs with statement_timeout off and the deadline restarts with
+ * each chunk sent.
  * TCP keepalives and tcp_user_timeout let the kernel give up on a peer
  * that vanished.  Keys of the URL override these defaults.
  */
@@ -62,6 +65,9 @@ struct pg {
 	bool broken;		/* given up after a timeout: never wait on
 				 * it again */
 };
+
+static void result_error(struct pg *p, const PGresult *r,
+    struct ep_error *err);
 
 static long long
 now_ms(void)
@@ -134,8 +140,16 @@ flush_out(struct pg *p, struct ep_error *err)
 	while ((r = PQflush(p->conn)) == 1) {
 		if (wait_socket(p, POLLIN | POLLOUT, err) < 0)
 			return -1;
-		if (!PQconsumeInput(p->conn))
-			return 0;
+		/* A link that failed shows here; libpq would otherwise take
+		 * (and drop) the rest of the data before saying so. */
+		if (!PQconsumeInput(p->conn)) {
+			result_error(p, NULL, err);
+			return -1;
+		}
+	}
+	if (r < 0) {
+		result_error(p, NULL, err);
+		return -1;
 	}
 	return 0;
 }
@@ -250,8 +264,10 @@ pg_open(const char *url, const char *password, int flags, unsigned timeout,
 		keys[n] = "password", vals[n++] = password;
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	keys[n] = "application_name", vals[n++] = "edpipe";
+	/* The kernel's limit on unacknowledged data (a zero window too) a
+	 * little past the client's own, which says "timed out" (75). */
 	snprintf(tcp_timeout, sizeof(tcp_timeout), "%llu",
-	    (unsigned long long)timeout * 1000);
+	    ((unsigned long long)timeout + 10) * 1000);
 	keys[n] = "keepalives", vals[n++] = "1";
 	keys[n] = "keepalives_idle", vals[n++] = "60";
 	keys[n] = "keepalives_interval", vals[n++] = "10";
@@ -602,6 +618,8 @@ pg_copy_begin(void *h, const char *sql, struct ep_error *err)
 	cols_free(p);
 	p->rows = 0;
 	p->clen = 0;
+	if (pg_exec(p, "SET statement_timeout = 0", err) < 0)
+		return -1;
 	if (send_simple(p, sql, err) < 0 || next_result(p, &r, err) < 0)
 		return -1;
 	if (PQresultStatus(r) == PGRES_COPY_IN) {
@@ -623,6 +641,7 @@ copy_flush(struct pg *p, struct ep_error *err)
 
 	if (p->clen == 0)
 		return 0;
+	start_clock(p);
 	while ((r = PQputCopyData(p->conn, p->cbuf, (int)p->clen)) == 0)
 		if (flush_out(p, err) < 0)
 			return -1;
@@ -718,6 +737,7 @@ pg_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 		ep_db_timeout_error(err, p->timeout, p->rows);
 		return -1;
 	}
+	start_clock(p);
 	if (err == NULL) {
 		/* Abandoned: tell the server, so the COPY fails. */
 		if (PQputCopyEnd(p->conn, "abandoned by the client") == 1)
@@ -749,6 +769,14 @@ pg_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 	if (rc == 0 && PQstatus(p->conn) == CONNECTION_BAD) {
 		result_error(p, NULL, err);
 		rc = -1;
+	}
+	if (rc == 0) {
+		/* The limit again for what follows (an upsert's INSERT). */
+		char set[64];
+
+		snprintf(set, sizeof(set), "SET statement_timeout = %llu",
+		    (unsigned long long)p->timeout * 1000);
+		rc = pg_exec(p, set, err);
 	}
 	return rc;
 }
