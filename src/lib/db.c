@@ -99,14 +99,23 @@ free_names(char **names, size_t n)
 	free(names);
 }
 
-/* Two result columns of one name would make one field hide the other. */
+/*
+ * Two result columns of one name would make one field hide the other; a
+ * name that is not UTF-8 would make a field name no reader takes.
+ */
 static int
 dup_column(struct ep_db *db, struct ep_error *err)
 {
 	size_t n;
 	const char *const *c = ep_db_columns(db, &n);
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (ep_utf8_check(c[i], strlen(c[i])) >= 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "result column %zu: "
+			    "the name is not valid UTF-8 (rename it with AS)",
+			    i + 1);
+			return -1;
+		}
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(c[i], c[k]) == 0) {
 				ep_error_set(err, EP_EXIT_DATAERR, "the query "
@@ -114,6 +123,7 @@ dup_column(struct ep_db *db, struct ep_error *err)
 				    "one with AS)", c[i]);
 				return -1;
 			}
+	}
 	return 0;
 }
 

@@ -177,6 +177,14 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	assert_failure 2
 }
 
+@test "a result column whose name is not UTF-8 exits 65, even with no rows" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+		--sql "SELECT 1 AS \"a$(printf '\377')b\" WHERE 0"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "sis-extract: result column 1: the name is not valid UTF-8 (rename it with AS)" ]
+}
+
 @test "a NUL in a BLOB is fine: it comes out as hex digits" {
 	run --separate-stderr sis-extract --db "sqlite:$DB" \
 		--sql "SELECT x'610062' AS b"
