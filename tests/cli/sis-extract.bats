@@ -156,7 +156,11 @@ db.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
 time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	local holder=$!
-	until grep -q locked "$BATS_TEST_TMPDIR/lk"; do sleep 0.1; done
+	local i
+	for i in $(seq 1 100); do
+		grep -q locked "$BATS_TEST_TMPDIR/lk" && break
+		sleep 0.1
+	done
 	local t0=$SECONDS
 	run --separate-stderr timeout 60 sis-extract --db "sqlite:$BATS_TEST_TMPDIR/l.db" \
 		--timeout 1 --sql 'SELECT x FROM t'
