@@ -7,7 +7,8 @@
  * server without TLS).  The time limit (ep_db_open_timeout) is the
  * client's MYSQL_OPT_READ_TIMEOUT and MYSQL_OPT_WRITE_TIMEOUT: a server
  * that sends nothing for that long (a slow statement, a stalled server)
- * ends the statement and the connection with 75.  The session uses utf8mb4, and sql_mode gains
+ * ends the statement and the connection with 75.
+ * The session uses utf8mb4, and sql_mode gains
  * ANSI_QUOTES so "name" is an identifier
  * as in standard SQL (and as ep_db_quote writes it): strings go in
  * single quotes.  LOAD DATA LOCAL is switched off, so a hostile server

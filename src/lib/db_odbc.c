@@ -269,9 +269,10 @@ state_code(const char *st, const char *msg, bool connecting)
 	/* 57P0x: the server shut the session down (PostgreSQL's operator
 	 * intervention); drivers also report a dropped link as HY000 with
 	 * the server's or libpq's words, depending on when it noticed. */
-	if (timeout_state(st, msg))
+	/* A login that times out is an unreachable server (69). */
+	if (!connecting && timeout_state(st, msg))
 		return EP_EXIT_TEMPFAIL;
-	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0 ||
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "HYT0", 4) == 0 || strncmp(st, "57P0", 4) == 0 ||
 	    strstr(msg, "terminating connection") != NULL ||
 	    strstr(msg, "server closed the connection") != NULL ||
 	    strstr(msg, "no connection to the server") != NULL ||

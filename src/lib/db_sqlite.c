@@ -71,10 +71,6 @@ start_clock(struct sq *s)
 	s->timed_out = false;
 }
 
-/* Fill err after a failed call that returned rc. */
-static void
-sq_error(struct sq *s, int rc, struct ep_error *err);
-
 static void
 sq_reset(struct sq *s)
 {
@@ -112,6 +108,7 @@ sq_code(int rc)
 	}
 }
 
+/* Fill err after a failed call that returned rc. */
 static void
 sq_error(struct sq *s, int rc, struct ep_error *err)
 {
