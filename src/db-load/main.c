@@ -4,7 +4,12 @@
  *
  * Modes: append inserts; replace deletes every row and refills the table
  * inside the transaction (readers see the old rows until the commit, never
- * an empty table); upsert inserts or updates on --key.  The columns loaded
+ * an empty table); upsert inserts or updates on --key.  Replace counts
+ * the rows it deletes and refuses (3, rolled back) to leave fewer than
+ * (100 - --max-shrink)% of them: a short or empty extract must not wipe
+ * a reporting table.  --allow-empty only lifts the refusal of an empty
+ * input as such; emptying a table that has rows also needs
+ * --max-shrink 100.  The columns loaded
  * are the fields of the first record that the table has; a field the
  * table lacks is an error naming it (--ignore-extra leaves it out); a
  * table column no record names gets its default (NULL).  A later record
@@ -40,8 +45,9 @@ static const char usage_text[] =
 "usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
 "               [--key COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
 "               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
-"               [--allow-empty] [-i ndjson|csv] [--password-file FILE]\n"
-"               [-v | -q] [FILE]\n"
+"               [--allow-empty] [--max-shrink PCT] [-i ndjson|csv]\n"
+"               [--password-file FILE] [--timeout SECONDS] [-v | -q]\n"
+"               [FILE]\n"
 "\n"
 "Load records into a database table in one transaction.\n"
 "\n"
@@ -63,8 +69,13 @@ static const char usage_text[] =
 "  --skip                load nothing, write a 'skipped' status row\n"
 "  --ignore-extra        leave out fields the table does not have\n"
 "  --allow-empty         let replace empty the table on empty input\n"
+"  --max-shrink PCT      refuse a replace that would leave fewer than\n"
+"                        (100 - PCT)% of the table's rows (default 50;\n"
+"                        100 allows any shrink)\n"
 "  -i, --input-format F  ndjson or csv (default: from the first byte)\n"
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
+"  --timeout SECONDS     the longest one statement may run or the\n"
+"                        database stay silent (default 300)\n"
 "  -v, --verbose         the row count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
 "      --progress        the row count while loading (default when\n"
@@ -72,15 +83,16 @@ static const char usage_text[] =
 "  -h, --help            this help\n"
 "      --version         the version\n"
 "\n"
-"Exit: 0 ok, 2 usage, 3 replace refused on empty input, 65 bad record,\n"
-"SQL or constraint error, 66 missing file, 69 database unreachable or\n"
-"lost, 77 login refused, 78 bad URL.\n";
+"Exit: 0 ok, 2 usage, 3 replace refused (empty input, or past\n"
+"--max-shrink), 65 bad record, SQL or constraint error, 66 missing file,\n"
+"69 database unreachable or lost, 75 timed out, 77 login refused, 78 bad\n"
+"URL.\n";
 
 enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_TABLE, OPT_MODE, OPT_KEY, OPT_CREATE, OPT_TYPES, OPT_STATUS,
 	OPT_JOB, OPT_SKIP, OPT_IGNORE_EXTRA, OPT_ALLOW_EMPTY,
-	OPT_PASSWORD_FILE
+	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT
 };
 
 enum mode { M_APPEND, M_REPLACE, M_UPSERT };
@@ -95,6 +107,8 @@ struct opts {
 	char **type_col, **type_name;	/* split --types */
 	size_t ntypes;
 	bool create, skip, ignore_extra, allow_empty;
+	unsigned max_shrink;	/* percent of the rows replace may lose */
+	unsigned timeout;	/* seconds */
 };
 
 /* What the status row reports. */
@@ -130,13 +144,16 @@ main(int argc, char **argv)
 		{ "skip", no_argument, NULL, OPT_SKIP },
 		{ "ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA },
 		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
+		{ "max-shrink", required_argument, NULL, OPT_MAX_SHRINK },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "input-format", required_argument, NULL, 'i' },
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct opts o = { .mode = M_APPEND, .fmt = EP_FMT_AUTO };
+	struct opts o = { .mode = M_APPEND, .fmt = EP_FMT_AUTO,
+	    .max_shrink = 50, .timeout = EP_DB_TIMEOUT_DEFAULT };
 	struct outcome res = { 0 };
 	struct ep_error e = { 0 }, se = { 0 };
 	struct ep_db *db = NULL, *sdb = NULL;
@@ -173,6 +190,17 @@ main(int argc, char **argv)
 		case OPT_IGNORE_EXTRA: o.ignore_extra = true; break;
 		case OPT_ALLOW_EMPTY: o.allow_empty = true; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
+		case OPT_MAX_SHRINK:
+			o.max_shrink = (unsigned)ep_cli_long(usage_text,
+			    "--max-shrink", optarg, 100);
+			break;
+		case OPT_TIMEOUT:
+			o.timeout = (unsigned)ep_cli_long(usage_text,
+			    "--timeout", optarg, 7 * 86400);
+			if (o.timeout == 0)
+				ep_usage_error(usage_text, "option '--timeout' "
+				    "must be at least 1");
+			break;
 		case 'i':
 			f = ep_fmt_parse(optarg);
 			if (f < 0)
@@ -210,7 +238,7 @@ main(int argc, char **argv)
 	if (password == NULL && e.code != 0)
 		goto fail;
 	now_utc(res.started, sizeof(res.started));
-	db = ep_db_open(o.db, password, 0, &e);
+	db = ep_db_open_timeout(o.db, password, 0, o.timeout, &e);
 	if (db == NULL)
 		goto fail;
 	if (o.skip) {
@@ -225,9 +253,14 @@ main(int argc, char **argv)
 	now_utc(res.finished, sizeof(res.finished));
 	if (o.status_table != NULL) {
 		sdb = db;
-		/* After a lost connection the status needs a new one. */
-		if (lrc < 0 && e.code == EP_EXIT_UNAVAILABLE) {
-			sdb = ep_db_open(o.db, password, 0, &se);
+		/* After a lost connection (or one given up after a timeout)
+		 * the status needs a new one. */
+		if (lrc < 0 && (e.code == EP_EXIT_UNAVAILABLE ||
+		    e.code == EP_EXIT_TEMPFAIL)) {
+			ep_db_close(db);
+			db = NULL;
+			sdb = ep_db_open_timeout(o.db, password, 0, o.timeout,
+			    &se);
 			if (sdb == NULL)
 				ep_err("cannot write the status row: %s",
 				    se.msg);
@@ -235,8 +268,9 @@ main(int argc, char **argv)
 		msg = lrc < 0 ? ep_mask_secrets(e.msg) :
 		    ep_xasprintf("%lu rows (%s)", res.rows,
 		    mode_names[o.mode]);
-		if (sdb != NULL && write_status(&o, sdb, lrc < 0 ? "failed" :
-		    "successful", &res, msg, &se) < 0) {
+		if (sdb != NULL && write_status(&o, sdb, lrc == 0 ?
+		    "successful" : e.code == EP_EXIT_REFUSED ? "refused" :
+		    "failed", &res, msg, &se) < 0) {
 			if (lrc == 0) {
 				e = se;
 				goto fail;
@@ -771,6 +805,57 @@ loader_free(struct loader *l)
  * Read every record and load it in one transaction.  0 with res->rows,
  * or -1 with err after a rollback.
  */
+/* The rows of table now: 0 with *n, or -1 with err. */
+static int
+count_rows(struct ep_db *db, const char *table, unsigned long long *n,
+    struct ep_error *err)
+{
+	char *q = ep_db_quote(db, table, true);
+	char *sql = ep_xasprintf("SELECT count(*) AS n FROM %s", q);
+	struct ep_rec *row = ep_rec_new();
+	const char *v;
+	int r;
+
+	*n = 0;
+	r = ep_db_query(db, sql, NULL, 0, err);
+	if (r == 0)
+		r = ep_db_next(db, row, err);
+	if (r == 1) {
+		v = ep_rec_str(row, "n");
+		if (v == NULL && row->n == 1)
+			v = row->f[0].val;	/* a driver that renames it */
+		*n = v ? strtoull(v, NULL, 10) : 0;
+		while ((r = ep_db_next(db, row, err)) == 1)
+			;
+	} else if (r == 0) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "counting the rows of "
+		    "'%s' returned no row", table);
+		r = -1;
+	}
+	ep_rec_free(row);
+	free(sql);
+	free(q);
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * Replace may shrink the table by at most o->max_shrink percent: 0, or
+ * -1 with err (3) when new rows out of old are too few.
+ */
+static int
+check_shrink(const struct opts *o, unsigned long long old,
+    unsigned long long new, struct ep_error *err)
+{
+	if (o->max_shrink >= 100 || new >= old ||
+	    new * 100 >= old * (100 - o->max_shrink))
+		return 0;
+	ep_error_set(err, EP_EXIT_REFUSED, "refusing to replace the %llu "
+	    "rows of table '%s' with %llu: --max-shrink %u allows no fewer "
+	    "than %llu (nothing was changed)", old, o->table, new,
+	    o->max_shrink, (old * (100 - o->max_shrink) + 99) / 100);
+	return -1;
+}
+
 static int
 load(const struct opts *o, struct ep_db *db, struct outcome *res,
     struct ep_error *err)
@@ -780,6 +865,7 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	struct ep_db_load *ld = NULL;
 	struct ep_error te = { 0 };
 	unsigned long rows = 0, bad = 0;
+	unsigned long long old_rows = 0;
 	bool in_tx = false, exists;
 	int rc = -1, r;
 
@@ -792,8 +878,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	l.csv = ep_reader_format(l.rd) == EP_FMT_CSV;
 	if (r == 0 && o->mode == M_REPLACE && !o->allow_empty) {
 		ep_error_set(err, EP_EXIT_REFUSED, "refusing to empty table "
-		    "'%s': the input holds no records (use --allow-empty)",
-		    o->table);
+		    "'%s': the input holds no records (use --allow-empty, "
+		    "and --max-shrink 100 when the table has rows)", o->table);
 		goto done;
 	}
 	if (r == 0 && o->mode != M_REPLACE) {
@@ -824,9 +910,15 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		ep_info(1, "created table '%s'", o->table);
 	}
 	if (o->mode == M_REPLACE) {
-		char *q = ep_db_quote(db, o->table, true);
-		char *sql = ep_xasprintf("DELETE FROM %s", q);
+		char *q, *sql;
 
+		/* Counted inside the transaction, so the count is what the
+		 * DELETE removes. */
+		if (exists && o->max_shrink < 100 &&
+		    count_rows(db, o->table, &old_rows, err) < 0)
+			goto done;
+		q = ep_db_quote(db, o->table, true);
+		sql = ep_xasprintf("DELETE FROM %s", q);
 		r = ep_db_exec(db, sql, err) < 0 ? -1 : r;
 		free(sql);
 		free(q);
@@ -877,6 +969,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 			goto done;
 		}
 	}
+	if (o->mode == M_REPLACE && check_shrink(o, old_rows, rows, err) < 0)
+		goto done;
 	if (ep_db_commit(db, err) < 0)
 		goto done;
 	in_tx = false;

@@ -22,11 +22,29 @@ struct ep_db {
 	const struct ep_db_ops *ops;
 	void *h;
 	bool active;		/* a query ran and its rows may be read */
+	unsigned long row;	/* rows of the current result read so far */
 };
 
 struct ep_db *
 ep_db_open(const char *url, const char *password, int flags,
     struct ep_error *err)
+{
+	return ep_db_open_timeout(url, password, flags, EP_DB_TIMEOUT_DEFAULT,
+	    err);
+}
+
+void
+ep_db_timeout_error(struct ep_error *err, unsigned timeout,
+    unsigned long rows)
+{
+	ep_error_set(err, EP_EXIT_TEMPFAIL, "the database timed out after "
+	    "%lu rows: the statement took more than %u s (--timeout %u)",
+	    rows, timeout, timeout);
+}
+
+struct ep_db *
+ep_db_open_timeout(const char *url, const char *password, int flags,
+    unsigned timeout, struct ep_error *err)
 {
 	const struct ep_db_ops *ops;
 	struct ep_db *db;
@@ -63,7 +81,8 @@ ep_db_open(const char *url, const char *password, int flags,
 		    masked);
 		goto fail;
 	}
-	h = ops->open(url, password, flags, err);
+	h = ops->open(url, password, flags, timeout ? timeout :
+	    EP_DB_TIMEOUT_DEFAULT, err);
 	if (h == NULL)
 		goto fail;
 	free(masked);
@@ -86,14 +105,23 @@ free_names(char **names, size_t n)
 	free(names);
 }
 
-/* Two result columns of one name would make one field hide the other. */
+/*
+ * Two result columns of one name would make one field hide the other; a
+ * name that is not UTF-8 would make a field name no reader takes.
+ */
 static int
 dup_column(struct ep_db *db, struct ep_error *err)
 {
 	size_t n;
 	const char *const *c = ep_db_columns(db, &n);
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (ep_utf8_check(c[i], strlen(c[i])) >= 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "result column %zu: "
+			    "the name is not valid UTF-8 (rename it with AS)",
+			    i + 1);
+			return -1;
+		}
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(c[i], c[k]) == 0) {
 				ep_error_set(err, EP_EXIT_DATAERR, "the query "
@@ -101,6 +129,7 @@ dup_column(struct ep_db *db, struct ep_error *err)
 				    "one with AS)", c[i]);
 				return -1;
 			}
+	}
 	return 0;
 }
 
@@ -114,6 +143,7 @@ ep_db_query(struct ep_db *db, const char *sql,
 	int rc = -1;
 
 	db->active = false;
+	db->row = 0;
 	for (size_t i = 0; i < np; i++)
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(params[i].name, params[k].name) == 0) {
@@ -161,6 +191,43 @@ out:
 	return rc;
 }
 
+/*
+ * Every text value must be something a record can carry: valid UTF-8
+ * without NUL.  Every edpipe reader refuses a NUL (\u0000 in NDJSON, a
+ * raw byte in CSV), so passing one on would only move the failure to the
+ * next program, away from the data that holds it.  One check here holds
+ * for every backend.
+ */
+static int
+check_row(struct ep_db *db, const struct ep_rec *row, struct ep_error *err)
+{
+	for (size_t k = 0; k < row->n; k++) {
+		const struct ep_field *f = &row->f[k];
+		const char *nul;
+		long bad;
+
+		if (f->type != EP_T_STR)
+			continue;
+		nul = memchr(f->val, '\0', f->vlen);
+		if (nul != NULL) {
+			ep_error_set(err, EP_EXIT_DATAERR, "row %lu, column "
+			    "'%s': the value holds a NUL character at byte %zu "
+			    "(no edpipe reader takes one: strip it in the "
+			    "query)", db->row, f->name,
+			    (size_t)(nul - f->val) + 1);
+			return -1;
+		}
+		bad = ep_utf8_check(f->val, f->vlen);
+		if (bad >= 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "row %lu, column "
+			    "'%s': not valid UTF-8 at byte %ld", db->row,
+			    f->name, bad + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 ep_db_next(struct ep_db *db, struct ep_rec *row, struct ep_error *err)
 {
@@ -170,6 +237,11 @@ ep_db_next(struct ep_db *db, struct ep_rec *row, struct ep_error *err)
 	if (!db->active)
 		return 0;
 	rc = db->ops->next(db->h, row, err);
+	if (rc == 1) {
+		db->row++;
+		if (check_row(db, row, err) < 0)
+			rc = -1;
+	}
 	if (rc <= 0)
 		db->active = false;
 	return rc;

@@ -25,6 +25,8 @@
  *
  * Errors map to exit codes: unreachable server 69, login refused 77, SQL
  * error 65 (with the server's message), a connection lost mid-result 69,
+ * a statement past its time limit 75, a text value holding NUL or
+ * invalid UTF-8 65 (naming the row and column),
  * a missing SQLite file 66, a malformed or unknown URL 78, a password
  * written into the URL 78 (it would show in ps(1) and shell history).
  */
@@ -39,6 +41,14 @@
 
 #define EP_DB_READONLY 0x1
 
+/*
+ * The default of --timeout: the longest, in seconds, that one statement
+ * may run and that the database may stay silent while the client waits
+ * for it.  A stalled server (a stopped process, a dead link with no
+ * reset) otherwise holds a cron job and its lock for ever.
+ */
+#define EP_DB_TIMEOUT_DEFAULT 300
+
 struct ep_db_param {
 	const char *name;	/* without the ':' */
 	const char *value;	/* bound as text; NULL binds SQL NULL */
@@ -47,8 +57,9 @@ struct ep_db_param {
 /* One backend.  h is the backend's own handle. */
 struct ep_db_ops {
 	const char *name;	/* "sqlite", "postgres", "mssql" */
+	/* timeout: seconds, > 0, as ep_db_open_timeout describes. */
 	void *(*open)(const char *url, const char *password, int flags,
-	    struct ep_error *err);
+	    unsigned timeout, struct ep_error *err);
 	/* Run sql (already rewritten to the backend's placeholders, in
 	 * ep_sql_params order) with np text values bound in order. */
 	int (*query)(void *h, const char *sql, const char *const *values,
@@ -113,6 +124,34 @@ struct ep_db;
 /* Connect by URL.  NULL with err filled (78 for an unknown scheme). */
 struct ep_db *ep_db_open(const char *url, const char *password, int flags,
     struct ep_error *err);
+/*
+ * ep_db_open with a time limit of timeout seconds (ep_db_open uses
+ * EP_DB_TIMEOUT_DEFAULT) on every statement: one that runs longer, or a
+ * server that sends nothing for that long, fails with 75 and a message
+ * from ep_db_timeout_error.  Each backend applies it as its driver can:
+ *
+ *   postgres  the server's statement_timeout, and a client deadline on
+ *             every wait (poll on the socket, the last resort when the
+ *             server cannot act: a stopped process); TCP keepalives and
+ *             tcp_user_timeout for a peer that vanished
+ *   sqlite    a progress handler that interrupts the statement, and the
+ *             busy timeout (a lock held by another process)
+ *   mysql     MYSQL_OPT_READ_TIMEOUT and MYSQL_OPT_WRITE_TIMEOUT
+ *   mssql     dbsettime: each wait for the server
+ *   odbc      SQL_ATTR_QUERY_TIMEOUT on each statement, and
+ *             SQL_ATTR_CONNECTION_TIMEOUT (drivers differ in what they
+ *             honour)
+ *
+ * After a timeout the connection may be unusable: close it.
+ */
+struct ep_db *ep_db_open_timeout(const char *url, const char *password,
+    int flags, unsigned timeout, struct ep_error *err);
+/*
+ * For backends: fill err with 75 and the timeout message, naming the rows
+ * read so far.
+ */
+void ep_db_timeout_error(struct ep_error *err, unsigned timeout,
+    unsigned long rows);
 /*
  * Run sql with its :name parameters bound from params.  A parameter used
  * in sql but not given, or given but not used, is an error (code 2).

@@ -33,8 +33,15 @@
  * in static buffers, which each call here clears first and reads after.
  * Login refused (18456 and friends) 77; no connection 69; a server error
  * in a query 65 with the server's text; a link lost mid-result 69.
+ *
+ * Time limit (ep_db_open_timeout): dbsettime bounds each wait for the
+ * server.  When it passes, the error handler cancels (SYBETIME), and the
+ * connection is closed without waiting for the server to acknowledge a
+ * cancel: a server that stalls would not.  dbsettime is process-wide;
+ * the last connection opened sets it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +57,9 @@ struct ms {
 	DBPROCESS *dbp;
 	char *where;		/* "mssql://user@host:port/db" for messages */
 	char **cols;		/* names of the current result's columns */
+	unsigned timeout;	/* seconds (dbsettime) */
+	unsigned long nrows;	/* rows of the current result read */
+	bool broken;		/* given up after a timeout */
 	int *types;
 	int ncols;
 	bool rows;		/* a result set is being read */
@@ -63,6 +73,7 @@ static struct {
 	int severity;
 	char msg[512];
 	bool login_failed;
+	bool timed_out;		/* SYBETIME: a wait passed dbsettime */
 	int dberr;		/* last library error */
 	int oserr;
 	char dbmsg[512];
@@ -103,6 +114,8 @@ err_handler(DBPROCESS *dbp, int severity, int dberr, int oserr,
 	 * message the other callback already has. */
 	if (dberr == SYBESMSG)
 		return INT_CANCEL;
+	if (dberr == SYBETIME)
+		last.timed_out = true;
 	last.dberr = dberr;
 	last.oserr = oserr;
 	if (oserr != DBNOERR && oserr != 0 && ostext != NULL)
@@ -136,6 +149,13 @@ lib_text(void)
 static int
 fail(struct ms *m, const char *what, struct ep_error *err)
 {
+	if (last.timed_out) {
+		/* No dbcancel: it would wait for the stalled server. */
+		ep_db_timeout_error(err, m->timeout, m->nrows);
+		m->broken = true;
+		m->rows = false;
+		return -1;
+	}
 	if (m->dbp != NULL && DBDEAD(m->dbp))
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: connection to "
 		    "'%s' lost: %s", what, m->where, last.dberr ? lib_text() :
@@ -169,7 +189,7 @@ free_cols(struct ms *m)
 static int drain(struct ms *m, bool one);
 
 static void *
-ms_open(const char *url, const char *password, int flags,
+ms_open(const char *url, const char *password, int flags, unsigned timeout,
     struct ep_error *err)
 {
 	struct ep_url u;
@@ -199,8 +219,10 @@ ms_open(const char *url, const char *password, int flags,
 	dbmsghandle(msg_handler);
 	/* A host that drops packets must not hang a cron job for ever. */
 	dbsetlogintime(30);
+	dbsettime(timeout > INT_MAX ? INT_MAX : (int)timeout);
 
 	m = ep_xcalloc(1, sizeof(*m));
+	m->timeout = timeout;
 	m->where = ep_xasprintf("mssql://%s@%s:%d/%s", u.user, u.host, port,
 	    db);
 	server = strchr(u.host, ':') != NULL ?
@@ -346,6 +368,11 @@ ms_query(void *h, const char *sql, const char *const *values, size_t np,
 
 	reset(m);
 	clear_errors();
+	m->nrows = 0;
+	if (m->broken) {
+		ep_db_timeout_error(err, m->timeout, 0);
+		return -1;
+	}
 	if (np == 0) {
 		if (dbcmd(m->dbp, sql) == FAIL || dbsqlexec(m->dbp) == FAIL)
 			return fail(m, "query failed", err);
@@ -425,8 +452,14 @@ ms_next(void *h, struct ep_rec *row, struct ep_error *err)
 	if (rc == REG_ROW) {
 		if (last.msgno != 0)
 			return fail(m, "query failed", err);
+		m->nrows++;
 		for (int c = 1; c <= m->ncols; c++)
 			if (put_value(m, row, c, err) < 0) {
+				char *msg = ep_xasprintf("row %lu, %s",
+				    m->nrows, err->msg);
+
+				snprintf(err->msg, sizeof(err->msg), "%s", msg);
+				free(msg);
 				reset(m);
 				return -1;
 			}
@@ -465,6 +498,10 @@ ms_exec(void *h, const char *sql, struct ep_error *err)
 
 	reset(m);
 	clear_errors();
+	if (m->broken) {
+		ep_db_timeout_error(err, m->timeout, 0);
+		return -1;
+	}
 	if (dbcmd(m->dbp, sql) == FAIL || dbsqlexec(m->dbp) == FAIL ||
 	    drain(m, false) < 0 || last.msgno != 0)
 		return fail(m, "statement failed", err);

@@ -4,7 +4,11 @@
  * mysql://USER@HOST[:PORT]/DB[?key=value&...] (also mariadb://).  HOST
  * may be a socket file, percent-encoded (%2Frun%2Fmysqld%2Fmysqld.sock).
  * Keys: connect_timeout (seconds, default 10), ssl=require (refuse a
- * server without TLS).  The session uses utf8mb4, and sql_mode gains
+ * server without TLS).  The time limit (ep_db_open_timeout) is the
+ * client's MYSQL_OPT_READ_TIMEOUT and MYSQL_OPT_WRITE_TIMEOUT: a server
+ * that sends nothing for that long (a slow statement, a stalled server)
+ * ends the statement and the connection with 75.
+ * The session uses utf8mb4, and sql_mode gains
  * ANSI_QUOTES so "name" is an identifier
  * as in standard SQL (and as ep_db_quote writes it): strings go in
  * single quotes.  LOAD DATA LOCAL is switched off, so a hostile server
@@ -36,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mariadb/mysql.h>
 #include <mariadb/errmsg.h>
@@ -80,6 +85,8 @@ struct my {
 	size_t ncols;
 	bool rows;		/* a result is being read */
 	unsigned long nrows;
+	unsigned timeout;	/* seconds */
+	time_t started;		/* when the current statement was sent */
 	char *big;		/* a value longer than its buffer */
 	size_t bigcap;
 	char *hex;
@@ -136,7 +143,13 @@ static void
 set_error(struct my *m, unsigned e, const char *state, const char *msg,
     struct ep_error *err)
 {
-	if (lost(e)) {
+	/* The read timeout shows as a lost link (2013) once the wait was as
+	 * long as the limit. */
+	if ((e == CR_SERVER_LOST || e == CR_SERVER_LOST_EXTENDED ||
+	    e == CR_SERVER_GONE_ERROR) && m->timeout > 0 &&
+	    time(NULL) - m->started >= (time_t)m->timeout) {
+		ep_db_timeout_error(err, m->timeout, m->nrows);
+	} else if (lost(e)) {
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "lost the connection "
 		    "to the database after %lu rows: %s", m->nrows, msg);
 	} else if (e == ER_DBACCESS_DENIED_ERROR ||
@@ -194,12 +207,12 @@ connect_code(unsigned e)
 }
 
 static void *
-my_open(const char *url, const char *password, int flags,
+my_open(const char *url, const char *password, int flags, unsigned timeout,
     struct ep_error *err)
 {
 	char *masked = NULL, *qcopy = NULL;
 	const char *host, *sock = NULL;
-	unsigned timeout = 10;
+	unsigned ctimeout = 10;
 	my_bool off = 0, on = 1, ssl = 0;
 	struct ep_url u;
 	struct my *m = NULL;
@@ -230,8 +243,8 @@ my_open(const char *url, const char *password, int flags,
 			char *end;
 
 			if (strncmp(kv, "connect_timeout=", 16) == 0) {
-				timeout = (unsigned)strtoul(kv + 16, &end, 10);
-				if (*end == '\0' && timeout > 0)
+				ctimeout = (unsigned)strtoul(kv + 16, &end, 10);
+				if (*end == '\0' && ctimeout > 0)
 					continue;
 			} else if (strcmp(kv, "ssl=require") == 0) {
 				ssl = 1;
@@ -250,7 +263,9 @@ my_open(const char *url, const char *password, int flags,
 		goto out;
 	}
 	mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &ctimeout);
+	mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	mysql_options(conn, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
 	mysql_options(conn, MYSQL_OPT_LOCAL_INFILE, &off);
 	mysql_options(conn, MYSQL_OPT_RECONNECT, &off);
 	if (ssl)
@@ -267,6 +282,7 @@ my_open(const char *url, const char *password, int flags,
 	}
 	m = ep_xcalloc(1, sizeof(*m));
 	m->conn = conn;
+	m->timeout = timeout;
 out:
 	free(qcopy);
 	free(masked);
@@ -419,6 +435,7 @@ my_query(void *h, const char *sql, const char *const *values, size_t np,
 		stmt_error(m, err);
 		goto out;
 	}
+	m->started = time(NULL);
 	if (mysql_stmt_execute(m->stmt) != 0) {
 		stmt_error(m, err);
 		goto out;
@@ -559,6 +576,7 @@ my_next(void *h, struct ep_rec *row, struct ep_error *err)
 
 	if (!m->rows)
 		return 0;
+	m->started = time(NULL);
 	r = mysql_stmt_fetch(m->stmt);
 	if (r == MYSQL_NO_DATA) {
 		m->rows = false;
@@ -586,6 +604,7 @@ my_exec(void *h, const char *sql, struct ep_error *err)
 	MYSQL_RES *r;
 
 	stmt_end(m);
+	m->started = time(NULL);
 	if (mysql_real_query(m->conn, sql, strlen(sql)) != 0) {
 		conn_error(m, err);
 		return -1;
@@ -761,6 +780,7 @@ bulk_free(struct my *m)
 static bool
 plain(struct my *m, const char *sql)
 {
+	m->started = time(NULL);
 	return mysql_real_query(m->conn, sql, strlen(sql)) == 0;
 }
 
@@ -913,6 +933,7 @@ bulk_exec(struct my *m, MYSQL_STMT *st, size_t first, size_t nrows,
 {
 	MYSQL_BIND *b = m->pb + first * m->pn;
 
+	m->started = time(NULL);
 	if ((m->pn > 0 && mysql_stmt_bind_param(st, b)) ||
 	    mysql_stmt_execute(st) != 0) {
 		pstmt_error(m, st, err);

@@ -37,8 +37,13 @@
  *
  * Errors carry the driver's diagnostic record (SQLGetDiagRec) without
  * its "[vendor][driver]" tags, and the SQLSTATE picks the exit code:
- * 28xxx 77, 08xxx and timeouts 69, IMxxx (no such DSN or driver) 78,
- * 40001 75, anything else in a query 65.
+ * 28xxx 77, 08xxx 69, IMxxx (no such DSN or driver) 78, 40001 75, a
+ * timeout (HYT00, HYT01, 57014) 75, anything else in a query 65.
+ *
+ * Time limit (ep_db_open_timeout): SQL_ATTR_QUERY_TIMEOUT on every
+ * statement and SQL_ATTR_CONNECTION_TIMEOUT on the connection.  How a
+ * driver keeps them is its own affair (psqlODBC through the server's
+ * statement_timeout, others with a client-side wait, some not at all).
  */
 #include <ctype.h>
 #include <langinfo.h>
@@ -73,6 +78,7 @@ struct od {
 	bool rows;
 	unsigned long nrows;
 	long changes;		/* SQLRowCount of the last query, or -1 */
+	unsigned timeout;	/* seconds, for each statement */
 	SQLWCHAR **pval;	/* the bound parameters' UTF-16 text */
 	SQLLEN *pind;
 	size_t np;
@@ -238,6 +244,15 @@ diag(SQLSMALLINT type, SQLHANDLE h, char state[6], char *msg, size_t size)
 	msg[n] = '\0';
 }
 
+/* A statement or connection past its time limit. */
+static bool
+timeout_state(const char *st, const char *msg)
+{
+	return strcmp(st, "HYT00") == 0 || strcmp(st, "HYT01") == 0 ||
+	    strcmp(st, "57014") == 0 ||
+	    strstr(msg, "statement timeout") != NULL;
+}
+
 static int
 state_code(const char *st, const char *msg, bool connecting)
 {
@@ -254,8 +269,10 @@ state_code(const char *st, const char *msg, bool connecting)
 	/* 57P0x: the server shut the session down (PostgreSQL's operator
 	 * intervention); drivers also report a dropped link as HY000 with
 	 * the server's or libpq's words, depending on when it noticed. */
-	if (strncmp(st, "08", 2) == 0 || strcmp(st, "HYT00") == 0 ||
-	    strcmp(st, "HYT01") == 0 || strncmp(st, "57P0", 4) == 0 ||
+	/* A login that times out is an unreachable server (69). */
+	if (!connecting && timeout_state(st, msg))
+		return EP_EXIT_TEMPFAIL;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "HYT0", 4) == 0 || strncmp(st, "57P0", 4) == 0 ||
 	    strstr(msg, "terminating connection") != NULL ||
 	    strstr(msg, "server closed the connection") != NULL ||
 	    strstr(msg, "no connection to the server") != NULL ||
@@ -275,7 +292,9 @@ stmt_error(struct od *o, SQLSMALLINT type, SQLHANDLE h,
 
 	diag(type, h, st, msg, sizeof(msg));
 	code = state_code(st, msg, false);
-	if (code == EP_EXIT_UNAVAILABLE)
+	if (timeout_state(st, msg))
+		ep_db_timeout_error(err, o->timeout, o->nrows);
+	else if (code == EP_EXIT_UNAVAILABLE)
 		ep_error_set(err, code, "lost the connection to the database "
 		    "after %lu rows: %s (SQLSTATE %s)", o->nrows, msg, st);
 	else
@@ -331,7 +350,7 @@ od_free(struct od *o)
 }
 
 static void *
-od_open(const char *url, const char *password, int flags,
+od_open(const char *url, const char *password, int flags, unsigned timeout,
     struct ep_error *err)
 {
 	const char *cs = url + strlen("odbc:");
@@ -385,7 +404,10 @@ od_open(const char *url, const char *password, int flags,
 		    "unixODBC");
 		goto fail;
 	}
+	o->timeout = timeout;
 	SQLSetConnectAttr(o->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)10, 0);
+	SQLSetConnectAttr(o->dbc, SQL_ATTR_CONNECTION_TIMEOUT,
+	    (SQLPOINTER)(uintptr_t)timeout, 0);
 	if (flags & EP_DB_READONLY)
 		SQLSetConnectAttr(o->dbc, SQL_ATTR_ACCESS_MODE,
 		    (SQLPOINTER)SQL_MODE_READ_ONLY, 0);
@@ -408,6 +430,21 @@ fail:
 }
 
 /* ------------------------------------------------------------ queries */
+
+/* A statement handle with the time limit set: SQL_SUCCESS or not. */
+static SQLRETURN
+new_stmt(struct od *o, SQLHSTMT *st)
+{
+	SQLRETURN r = SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, st);
+
+	if (!SQL_SUCCEEDED(r))
+		return r;
+	/* A driver that cannot keep the limit says so (01S02): run anyway,
+	 * as no limit is what it would give. */
+	SQLSetStmtAttr(*st, SQL_ATTR_QUERY_TIMEOUT,
+	    (SQLPOINTER)(uintptr_t)o->timeout, 0);
+	return r;
+}
 
 static void
 cols_free(struct od *o)
@@ -526,8 +563,7 @@ od_query(void *h, const char *sql, const char *const *values, size_t np,
 	o->nrows = 0;
 	o->changes = -1;
 	text = ep_db_positional(sql, &idx, &n);
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
-	    &o->stmt))) {
+	if (!SQL_SUCCEEDED(new_stmt(o, &o->stmt))) {
 		o->stmt = NULL;
 		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
 		goto out;
@@ -858,8 +894,7 @@ od_exec(void *h, const char *sql, struct ep_error *err)
 		return end_tran(o, SQL_COMMIT, err);
 	if (strcasecmp(sql, "ROLLBACK") == 0)
 		return end_tran(o, SQL_ROLLBACK, err);
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
-	    &o->stmt))) {
+	if (!SQL_SUCCEEDED(new_stmt(o, &o->stmt))) {
 		o->stmt = NULL;
 		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
 		return -1;
@@ -958,7 +993,7 @@ direct(struct od *o, const char *sql)
 	SQLHSTMT st;
 	SQLRETURN r;
 
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &st)))
+	if (!SQL_SUCCEEDED(new_stmt(o, &st)))
 		return false;
 	r = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
 	SQLFreeHandle(SQL_HANDLE_STMT, st);
@@ -1009,8 +1044,7 @@ od_copy_begin(void *h, const char *sql, struct ep_error *err)
 	o->bfailed = false;
 	o->nrows = 0;
 	text = ep_db_positional(sql, &idx, &n);
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc,
-	    &o->bstmt))) {
+	if (!SQL_SUCCEEDED(new_stmt(o, &o->bstmt))) {
 		o->bstmt = NULL;
 		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
 		goto out;

@@ -9,12 +9,32 @@
  *
  * Queries are sent with PQsendQueryParams ($N placeholders, values as
  * text) in single-row mode, so rows stream and memory stays flat.
+ *
+ * Time limit (ep_db_open_timeout): the session's statement_timeout makes
+ * the server end a slow statement itself (57014, then 75) and leaves the
+ * connection usable.  A server that cannot act on it (its process
+ * stopped, the host gone) would leave libpq waiting for ever, so every
+ * wait here polls the socket against a deadline a second past the
+ * server's; when that passes, the connection is given up without a
+ * cancel request (PQcancel waits for the postmaster, which may be the
+ * process that hangs).  COPY data goes in non-blocking mode for the
+ * same reason: a server that stops reading fills the socket buffer.
+ * A COPY lasts as long as its input (db-load may read a slow pipe), so
+ * it runs with statement_timeout off and the deadline restarts with
+ * each chunk sent.
+ * TCP keepalives and tcp_user_timeout let the kernel give up on a peer
+ * that vanished.  Keys of the URL override these defaults.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "secret.h"
@@ -39,7 +59,112 @@ struct pg {
 	char *cbuf;		/* COPY data not yet sent */
 	size_t clen, ccap;
 	bool copying;		/* a COPY FROM STDIN is open */
+	unsigned timeout;	/* seconds, for statement_timeout */
+	long long deadline;	/* ms (CLOCK_MONOTONIC) the current
+				 * statement must end by */
+	bool broken;		/* given up after a timeout: never wait on
+				 * it again */
 };
+
+static void result_error(struct pg *p, const PGresult *r,
+    struct ep_error *err);
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new statement starts: the server's limit, and a second for it to
+ * say so. */
+static void
+start_clock(struct pg *p)
+{
+	p->deadline = now_ms() + (long long)p->timeout * 1000 + 1000;
+}
+
+/*
+ * Wait for the socket (events POLLIN and/or POLLOUT) until the deadline.
+ * 0 when it is ready (or in error: libpq will say), -1 when the deadline
+ * passed, with err filled and the connection given up.
+ */
+static int
+wait_socket(struct pg *p, short events, struct ep_error *err)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = PQsocket(p->conn),
+		    .events = events };
+		long long left = p->deadline - now_ms();
+		int r;
+
+		if (pfd.fd < 0)
+			return 0;
+		if (left <= 0)
+			break;
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0 || (r < 0 && errno != EINTR))
+			return 0;
+	}
+	p->broken = true;
+	p->busy = false;
+	ep_db_timeout_error(err, p->timeout, p->rows);
+	return -1;
+}
+
+/* Read until a result is complete (PQgetResult will not block). */
+static int
+wait_result(struct pg *p, struct ep_error *err)
+{
+	if (p->broken) {
+		ep_db_timeout_error(err, p->timeout, p->rows);
+		return -1;
+	}
+	while (PQisBusy(p->conn)) {
+		if (wait_socket(p, POLLIN, err) < 0)
+			return -1;
+		if (!PQconsumeInput(p->conn))
+			return 0;	/* PQgetResult reports it */
+	}
+	return 0;
+}
+
+/* Send what libpq holds (non-blocking mode), reading meanwhile. */
+static int
+flush_out(struct pg *p, struct ep_error *err)
+{
+	int r;
+
+	while ((r = PQflush(p->conn)) == 1) {
+		if (wait_socket(p, POLLIN | POLLOUT, err) < 0)
+			return -1;
+		/* A link that failed shows here; libpq would otherwise take
+		 * (and drop) the rest of the data before saying so. */
+		if (!PQconsumeInput(p->conn)) {
+			result_error(p, NULL, err);
+			return -1;
+		}
+	}
+	if (r < 0) {
+		result_error(p, NULL, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* PQgetResult within the deadline: 0 with *r (NULL at the end), or -1
+ * with err after a timeout. */
+static int
+next_result(struct pg *p, PGresult **r, struct ep_error *err)
+{
+	*r = NULL;
+	if (wait_result(p, err) < 0)
+		return -1;
+	*r = PQgetResult(p->conn);
+	return 0;
+}
 
 static void
 cols_free(struct pg *p)
@@ -61,9 +186,12 @@ drain(struct pg *p)
 
 	PQclear(p->res);
 	p->res = NULL;
-	if (p->busy) {
-		PQrequestCancel(p->conn);
-		while ((r = PQgetResult(p->conn)) != NULL)
+	if (p->busy && !p->broken) {
+		start_clock(p);
+		/* No cancel request: PQcancel may wait for ever on a hung
+		 * postmaster.  The rest is read and dropped, within the
+		 * statement's time. */
+		while (next_result(p, &r, NULL) == 0 && r != NULL)
 			PQclear(r);
 	}
 	p->busy = false;
@@ -103,11 +231,12 @@ connect_code(PGconn *conn, const char *msg)
 }
 
 static void *
-pg_open(const char *url, const char *password, int flags,
+pg_open(const char *url, const char *password, int flags, unsigned timeout,
     struct ep_error *err)
 {
-	const char *keys[32], *vals[32];
+	const char *keys[40], *vals[40];
 	char *masked = NULL, *port = NULL, *qcopy = NULL, line[512];
+	char *options = NULL, tcp_timeout[32];
 	struct ep_url u;
 	struct pg *p = NULL;
 	PGconn *conn;
@@ -135,6 +264,15 @@ pg_open(const char *url, const char *password, int flags,
 		keys[n] = "password", vals[n++] = password;
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	keys[n] = "application_name", vals[n++] = "edpipe";
+	/* The kernel's limit on unacknowledged data (a zero window too) a
+	 * little past the client's own, which says "timed out" (75). */
+	snprintf(tcp_timeout, sizeof(tcp_timeout), "%llu",
+	    ((unsigned long long)timeout + 10) * 1000);
+	keys[n] = "keepalives", vals[n++] = "1";
+	keys[n] = "keepalives_idle", vals[n++] = "60";
+	keys[n] = "keepalives_interval", vals[n++] = "10";
+	keys[n] = "keepalives_count", vals[n++] = "6";
+	keys[n] = "tcp_user_timeout", vals[n++] = tcp_timeout;
 	if (u.query != NULL) {
 		char *save = NULL, *kv;
 
@@ -154,8 +292,10 @@ pg_open(const char *url, const char *password, int flags,
 		}
 	}
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
-	keys[n] = "options", vals[n++] = "-c DateStyle=ISO,YMD "
-	    "-c IntervalStyle=iso_8601 -c extra_float_digits=1";
+	options = ep_xasprintf("-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
+	    "-c extra_float_digits=1 -c statement_timeout=%llu",
+	    (unsigned long long)timeout * 1000);
+	keys[n] = "options", vals[n++] = options;
 	keys[n] = NULL, vals[n] = NULL;
 	conn = PQconnectdbParams(keys, vals, 0);
 	if (conn == NULL) {
@@ -177,7 +317,9 @@ pg_open(const char *url, const char *password, int flags,
 	}
 	p = ep_xcalloc(1, sizeof(*p));
 	p->conn = conn;
+	p->timeout = timeout;
 out:
+	free(options);
 	free(qcopy);
 	free(port);
 	free(masked);
@@ -199,6 +341,8 @@ result_code(struct pg *p, const PGresult *r)
 		return EP_EXIT_NOPERM;
 	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
 		return EP_EXIT_UNAVAILABLE;
+	if (strcmp(st, "57014") == 0)
+		return EP_EXIT_TEMPFAIL;	/* statement_timeout */
 	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 ||
 	    strcmp(st, "55P03") == 0 || strncmp(st, "53", 2) == 0)
 		return EP_EXIT_TEMPFAIL;
@@ -213,8 +357,12 @@ result_error(struct pg *p, const PGresult *r, struct ep_error *err)
 	char line[512];
 	int code = result_code(p, r);
 
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
 	first_line(line, sizeof(line), m ? m : PQerrorMessage(p->conn));
-	if (code == EP_EXIT_UNAVAILABLE)
+	if (st != NULL && strcmp(st, "57014") == 0)
+		ep_db_timeout_error(err, p->timeout, p->rows);
+	else if (code == EP_EXIT_UNAVAILABLE)
 		ep_error_set(err, code, "lost the connection to the database "
 		    "after %lu rows: %s", p->rows, line[0] ? line :
 		    "server closed the connection");
@@ -231,6 +379,11 @@ pg_query(void *h, const char *sql, const char *const *values, size_t np,
 	drain(p);
 	cols_free(p);
 	p->rows = 0;
+	if (p->broken) {
+		ep_db_timeout_error(err, p->timeout, 0);
+		return -1;
+	}
+	start_clock(p);
 	if (!PQsendQueryParams(p->conn, sql, (int)np, NULL, values, NULL,
 	    NULL, 0)) {
 		result_error(p, NULL, err);
@@ -245,7 +398,8 @@ pg_query(void *h, const char *sql, const char *const *values, size_t np,
 	}
 	/* Read the first result now so SQL errors and column names come
 	 * back from the query call. */
-	p->res = PQgetResult(p->conn);
+	if (next_result(p, &p->res, err) < 0)
+		return -1;
 	if (p->res == NULL) {
 		p->busy = false;
 		return 0;
@@ -339,7 +493,8 @@ pg_next(void *h, struct ep_rec *row, struct ep_error *err)
 		if (p->res == NULL) {
 			if (!p->busy)
 				return 0;
-			p->res = PQgetResult(p->conn);
+			if (next_result(p, &p->res, err) < 0)
+				return -1;
 			if (p->res == NULL) {
 				p->busy = false;
 				/* A link that died between rows shows here. */
@@ -371,6 +526,22 @@ pg_next(void *h, struct ep_rec *row, struct ep_error *err)
 	}
 }
 
+/* Send sql as a simple query, starting its clock.  0 or -1 with err. */
+static int
+send_simple(struct pg *p, const char *sql, struct ep_error *err)
+{
+	if (p->broken) {
+		ep_db_timeout_error(err, p->timeout, 0);
+		return -1;
+	}
+	start_clock(p);
+	if (!PQsendQuery(p->conn, sql)) {
+		result_error(p, NULL, err);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 pg_exec(void *h, const char *sql, struct ep_error *err)
 {
@@ -380,13 +551,21 @@ pg_exec(void *h, const char *sql, struct ep_error *err)
 
 	drain(p);
 	cols_free(p);
-	r = PQexec(p->conn, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK) {
-		result_error(p, r, err);
-		rc = -1;
+	p->rows = 0;
+	if (send_simple(p, sql, err) < 0)
+		return -1;
+	/* As PQexec: every result is read; the first failure counts. */
+	while ((rc == 0 ? next_result(p, &r, err) : next_result(p, &r,
+	    NULL)) == 0 && r != NULL) {
+		if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK &&
+		    PQresultStatus(r) != PGRES_TUPLES_OK) {
+			result_error(p, r, err);
+			rc = -1;
+		}
+		PQclear(r);
 	}
-	PQclear(r);
+	if (p->broken)
+		rc = -1;
 	return rc;
 }
 
@@ -408,6 +587,10 @@ pg_close(void *h)
 		return;
 	drain(p);
 	cols_free(p);
+	/* A given-up server may not read even the goodbye: shut the socket
+	 * so PQfinish cannot block on it. */
+	if (p->broken && PQsocket(p->conn) >= 0)
+		shutdown(PQsocket(p->conn), SHUT_RDWR);
 	PQfinish(p->conn);
 	free(p->cbuf);
 	free(p);
@@ -435,9 +618,14 @@ pg_copy_begin(void *h, const char *sql, struct ep_error *err)
 	cols_free(p);
 	p->rows = 0;
 	p->clen = 0;
-	r = PQexec(p->conn, sql);
+	if (pg_exec(p, "SET statement_timeout = 0", err) < 0)
+		return -1;
+	if (send_simple(p, sql, err) < 0 || next_result(p, &r, err) < 0)
+		return -1;
 	if (PQresultStatus(r) == PGRES_COPY_IN) {
 		p->copying = true;
+		/* The data may meet a server that stopped reading. */
+		PQsetnonblocking(p->conn, 1);
 	} else {
 		result_error(p, r, err);
 		rc = -1;
@@ -449,14 +637,20 @@ pg_copy_begin(void *h, const char *sql, struct ep_error *err)
 static int
 copy_flush(struct pg *p, struct ep_error *err)
 {
+	int r;
+
 	if (p->clen == 0)
 		return 0;
-	if (PQputCopyData(p->conn, p->cbuf, (int)p->clen) != 1) {
+	start_clock(p);
+	while ((r = PQputCopyData(p->conn, p->cbuf, (int)p->clen)) == 0)
+		if (flush_out(p, err) < 0)
+			return -1;
+	if (r != 1) {
 		result_error(p, NULL, err);
 		return -1;
 	}
 	p->clen = 0;
-	return 0;
+	return flush_out(p, err);
 }
 
 /*
@@ -534,22 +728,34 @@ pg_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 		*bad_row = 0;
 	if (!p->copying) {
 		/* copy_begin failed: whatever is pending goes. */
-		while ((r = PQgetResult(p->conn)) != NULL)
+		while (next_result(p, &r, NULL) == 0 && r != NULL)
 			PQclear(r);
 		return -1;
 	}
 	p->copying = false;
+	if (p->broken) {
+		ep_db_timeout_error(err, p->timeout, p->rows);
+		return -1;
+	}
+	start_clock(p);
 	if (err == NULL) {
 		/* Abandoned: tell the server, so the COPY fails. */
-		PQputCopyEnd(p->conn, "abandoned by the client");
+		if (PQputCopyEnd(p->conn, "abandoned by the client") == 1)
+			flush_out(p, NULL);
 		p->clen = 0;
 	} else if (copy_flush(p, err) < 0) {
 		rc = -1;
 	} else if (PQputCopyEnd(p->conn, NULL) != 1) {
 		result_error(p, NULL, err);
 		rc = -1;
+	} else if (flush_out(p, err) < 0) {
+		rc = -1;
 	}
-	while ((r = PQgetResult(p->conn)) != NULL) {
+	if (p->broken)
+		return -1;
+	PQsetnonblocking(p->conn, 0);
+	while ((rc == 0 ? next_result(p, &r, err) : next_result(p, &r,
+	    NULL)) == 0 && r != NULL) {
 		if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK) {
 			result_error(p, r, err);
 			if (bad_row != NULL)
@@ -563,6 +769,14 @@ pg_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 	if (rc == 0 && PQstatus(p->conn) == CONNECTION_BAD) {
 		result_error(p, NULL, err);
 		rc = -1;
+	}
+	if (rc == 0) {
+		/* The limit again for what follows (an upsert's INSERT). */
+		char set[64];
+
+		snprintf(set, sizeof(set), "SET statement_timeout = %llu",
+		    (unsigned long long)p->timeout * 1000);
+		rc = pg_exec(p, set, err);
 	}
 	return rc;
 }

@@ -8,8 +8,13 @@
  * columns holding 0/1 are false/true.  Dates are whatever text the table
  * holds (ISO 8601 by SQLite's own convention).  A BLOB is written as a
  * string of hex digits.
+ *
+ * Time limit (ep_db_open_timeout): a progress handler interrupts a
+ * statement that runs past its deadline (a runaway recursive CTE), and
+ * the busy timeout bounds the wait for another process's lock.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "db.h"
 #include "secret.h"
@@ -32,7 +38,38 @@ struct sq {
 	size_t ncols;
 	unsigned long row;
 	sqlite3_stmt *ins;	/* the prepared statement of a load */
+	unsigned timeout;	/* seconds */
+	long long deadline;	/* ms (CLOCK_MONOTONIC) */
+	bool timed_out;		/* the progress handler interrupted */
 };
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Called every few thousand VM steps: non-zero interrupts. */
+static int
+progress(void *arg)
+{
+	struct sq *s = arg;
+
+	if (now_ms() < s->deadline)
+		return 0;
+	s->timed_out = true;
+	return 1;
+}
+
+static void
+start_clock(struct sq *s)
+{
+	s->deadline = now_ms() + (long long)s->timeout * 1000;
+	s->timed_out = false;
+}
 
 static void
 sq_reset(struct sq *s)
@@ -71,8 +108,19 @@ sq_code(int rc)
 	}
 }
 
+/* Fill err after a failed call that returned rc. */
+static void
+sq_error(struct sq *s, int rc, struct ep_error *err)
+{
+	if ((rc & 0xff) == SQLITE_INTERRUPT && s->timed_out)
+		ep_db_timeout_error(err, s->timeout, s->row);
+	else
+		ep_error_set(err, sq_code(rc), "SQL error: %s",
+		    sqlite3_errmsg(s->db));
+}
+
 static void *
-sq_open(const char *url, const char *password, int flags,
+sq_open(const char *url, const char *password, int flags, unsigned timeout,
     struct ep_error *err)
 {
 	struct ep_url u;
@@ -115,7 +163,11 @@ sq_open(const char *url, const char *password, int flags,
 		free(s);
 		return NULL;
 	}
-	sqlite3_busy_timeout(s->db, 5000);
+	s->timeout = timeout;
+	sqlite3_busy_timeout(s->db, timeout > INT_MAX / 1000 ? INT_MAX :
+	    (int)timeout * 1000);
+	sqlite3_progress_handler(s->db, 10000, progress, s);
+	start_clock(s);
 	return s;
 }
 
@@ -134,6 +186,7 @@ sq_query(void *h, const char *sql, const char *const *values, size_t np,
 	int rc;
 
 	sq_reset(s);
+	start_clock(s);
 	rc = sqlite3_prepare_v2(s->db, sql, -1, &s->st, &tail);
 	if (rc != SQLITE_OK) {
 		ep_error_set(err, sq_code(rc), "SQL error: %s",
@@ -187,8 +240,8 @@ sq_query(void *h, const char *sql, const char *const *values, size_t np,
 	return 0;
 }
 
-static int
-put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
+static void
+put_value(struct sq *s, struct ep_rec *row, size_t i)
 {
 	static const char hex[] = "0123456789abcdef";
 	sqlite3_stmt *st = s->st;
@@ -199,19 +252,19 @@ put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
 	switch (t) {
 	case SQLITE_NULL:
 		ep_rec_set(row, name, EP_T_NULL, NULL, 0);
-		return 0;
+		return;
 	case SQLITE_INTEGER: {
 		long long v = sqlite3_column_int64(st, (int)i);
 
 		if (s->ctype[i] == C_BOOL && (v == 0 || v == 1)) {
 			ep_rec_set(row, name, EP_T_BOOL, v ? "true" : "false",
 			    v ? 4 : 5);
-			return 0;
+			return;
 		}
 		n = snprintf(buf, sizeof(buf), "%lld", v);
 		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
 		    EP_T_NUM, buf, (size_t)n);
-		return 0;
+		return;
 	}
 	case SQLITE_FLOAT: {
 		double v = sqlite3_column_double(st, (int)i);
@@ -219,7 +272,7 @@ put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
 		if (!isfinite(v)) {
 			ep_rec_set_str(row, name, isnan(v) ? "NaN" :
 			    v > 0 ? "Infinity" : "-Infinity");
-			return 0;
+			return;
 		}
 		/* The shortest text that reads back as the same double, so
 		 * 12345678901234.25 in a DECIMAL column keeps its digits
@@ -231,7 +284,7 @@ put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
 		}
 		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
 		    EP_T_NUM, buf, (size_t)n);
-		return 0;
+		return;
 	}
 	case SQLITE_BLOB: {
 		const unsigned char *b = sqlite3_column_blob(st, (int)i);
@@ -244,24 +297,14 @@ put_value(struct sq *s, struct ep_rec *row, size_t i, struct ep_error *err)
 		}
 		ep_rec_set(row, name, EP_T_STR, x, 2 * len);
 		free(x);
-		return 0;
+		return;
 	}
-	default: {
-		size_t len;
-		long bad;
-
+	default:
+		/* UTF-8 and NUL are checked for every backend in db.c. */
 		txt = (const char *)sqlite3_column_text(st, (int)i);
-		len = (size_t)sqlite3_column_bytes(st, (int)i);
-		bad = ep_utf8_check(txt, len);
-		if (bad >= 0) {
-			ep_error_set(err, EP_EXIT_DATAERR, "row %lu, column "
-			    "'%s': not valid UTF-8 at byte %ld", s->row, name,
-			    bad + 1);
-			return -1;
-		}
-		ep_rec_set(row, name, EP_T_STR, txt, len);
-		return 0;
-	}
+		ep_rec_set(row, name, EP_T_STR, txt,
+		    (size_t)sqlite3_column_bytes(st, (int)i));
+		return;
 	}
 }
 
@@ -277,14 +320,12 @@ sq_next(void *h, struct ep_rec *row, struct ep_error *err)
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc != SQLITE_ROW) {
-		ep_error_set(err, sq_code(rc), "SQL error: %s",
-		    sqlite3_errmsg(s->db));
+		sq_error(s, rc, err);
 		return -1;
 	}
 	s->row++;
 	for (size_t i = 0; i < s->ncols; i++)
-		if (put_value(s, row, i, err) < 0)
-			return -1;
+		put_value(s, row, i);
 	return 1;
 }
 
@@ -296,7 +337,13 @@ sq_exec(void *h, const char *sql, struct ep_error *err)
 	int rc;
 
 	sq_reset(s);
+	start_clock(s);
 	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	if ((rc & 0xff) == SQLITE_INTERRUPT && s->timed_out) {
+		ep_db_timeout_error(err, s->timeout, 0);
+		sqlite3_free(msg);
+		return -1;
+	}
 	if (rc != SQLITE_OK) {
 		ep_error_set(err, sq_code(rc), "SQL error: %s",
 		    msg ? msg : sqlite3_errstr(rc));
@@ -403,15 +450,15 @@ sq_prep_row(void *h, const struct ep_field *const *vals, size_t n,
 			rc = sqlite3_bind_text(st, k, f->val, (int)f->vlen,
 			    SQLITE_STATIC);
 	}
+	start_clock(s);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		sq_error(s, rc, err);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		ep_error_set(err, sq_code(rc), "SQL error: %s",
-		    sqlite3_errmsg(s->db));
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return -1;
-	}
 	return 0;
 }
 

@@ -189,11 +189,8 @@ ep_tds_value(struct ep_rec *row, const char *name, int type,
 			    "invalid UTF-8 at byte %ld", name, off + 1);
 			return -1;
 		}
-		if (memchr(data, '\0', (size_t)len) != NULL) {
-			ep_error_set(err, EP_EXIT_DATAERR, "column '%s': the "
-			    "text holds a NUL character", name);
-			return -1;
-		}
+		/* A NUL is refused for every backend, with the row, by
+		 * ep_db_next. */
 		ep_rec_set(row, name, EP_T_STR, (const char *)data,
 		    (size_t)len);
 		return 0;

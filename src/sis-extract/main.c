@@ -40,7 +40,7 @@ static const char usage_text[] =
 "                   [--mapping FILE [--course-column NAME]\n"
 "                   [--section-column NAME]] [-o ndjson|csv|dat]\n"
 "                   [--output PATH [--ctl TABLE]] [--password-file FILE]\n"
-"                   [-v | -q]\n"
+"                   [--timeout SECONDS] [-v | -q]\n"
 "\n"
 "Run a query against the SIS database and write its rows as records.\n"
 "\n"
@@ -59,6 +59,8 @@ static const char usage_text[] =
 "  --output PATH         write to PATH atomically (default stdout)\n"
 "  --ctl TABLE           with -o dat: also write PATH's .ctl for TABLE\n"
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
+"  --timeout SECONDS     the longest the query may run or the database\n"
+"                        stay silent (default 300)\n"
 "  -v, --verbose         the record count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
 "      --progress        rows and rate on stderr (default when stderr is\n"
@@ -66,13 +68,14 @@ static const char usage_text[] =
 "  -h, --help            this help\n"
 "      --version         the version\n"
 "\n"
-"Exit: 0 ok, 2 usage, 65 SQL or data error, 66 missing file, 69 database\n"
-"unreachable or lost, 74 write error, 77 login refused, 78 bad URL.\n";
+"Exit: 0 ok, 2 usage, 65 SQL or data error (a NUL in a text value too),\n"
+"66 missing file, 69 database unreachable or lost, 74 write error, 75\n"
+"timed out, 77 login refused, 78 bad URL.\n";
 
 enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_QUERY, OPT_SQL, OPT_PARAM, OPT_MAPPING, OPT_COURSE_COL,
-	OPT_SECTION_COL, OPT_OUTPUT, OPT_CTL, OPT_PASSWORD_FILE
+	OPT_SECTION_COL, OPT_OUTPUT, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT
 };
 
 enum outfmt { OUT_NDJSON, OUT_CSV, OUT_DAT };
@@ -83,6 +86,7 @@ struct opts {
 	struct ep_db_param *params;
 	size_t nparams;
 	enum outfmt fmt;
+	unsigned timeout;	/* seconds */
 };
 
 /* One SIS course code of the mapping and the entry it belongs to. */
@@ -129,11 +133,12 @@ main(int argc, char **argv)
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o = { .course_col = "course", .section_col = "section",
-	    .fmt = OUT_NDJSON };
+	    .fmt = OUT_NDJSON, .timeout = EP_DB_TIMEOUT_DEFAULT };
 	struct ep_error e = { 0 };
 	struct ep_db *db = NULL;
 	char *sql = NULL, *password = NULL;
@@ -153,6 +158,13 @@ main(int argc, char **argv)
 		case OPT_OUTPUT: o.output = optarg; break;
 		case OPT_CTL: o.ctl = optarg; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
+		case OPT_TIMEOUT:
+			o.timeout = (unsigned)ep_cli_long(usage_text,
+			    "--timeout", optarg, 7 * 86400);
+			if (o.timeout == 0)
+				ep_usage_error(usage_text, "option '--timeout' "
+				    "must be at least 1");
+			break;
 		case 'o':
 			if (strcmp(optarg, "dat") == 0)
 				o.fmt = OUT_DAT;
@@ -192,7 +204,8 @@ main(int argc, char **argv)
 	password = ep_secret_get("SIS_PASSWORD", o.password_file, false, &e);
 	if (password == NULL && e.code != 0)
 		goto fail;
-	db = ep_db_open(o.db, password, EP_DB_READONLY, &e);
+	db = ep_db_open_timeout(o.db, password, EP_DB_READONLY, o.timeout,
+	    &e);
 	if (db == NULL)
 		goto fail;
 	if (run(&o, db, sql, &e) < 0)

@@ -237,3 +237,90 @@ EOF
 	assert_failure 69
 	[ "$(sql -c 'SELECT count(*) FROM people')" = 1 ]
 }
+
+@test "replace refuses to shrink 1000 rows to 3: rolled back, the refusal in the status row" {
+	sql -c "INSERT INTO people (id, name) SELECT g, 'p' || g FROM generate_series(1000, 1998) g"
+	printf '{"id":1,"name":"a"}\n{"id":2,"name":"b"}\n{"id":3,"name":"c"}\n' \
+		>"$BATS_TEST_TMPDIR/in.ndjson"
+	run --separate-stderr db-load --db "$URL" --table people --mode replace \
+		--status-table load_status --job nightly "$BATS_TEST_TMPDIR/in.ndjson"
+	assert_failure 3
+	[ "$stderr" = "db-load: refusing to replace the 1000 rows of table 'people' with 3: --max-shrink 50 allows no fewer than 500 (nothing was changed)" ]
+	[ "$(sql -c 'SELECT count(*) FROM people')" = 1000 ]
+	[ "$(sql -c "SELECT status || '|' || rows FROM load_status")" = "refused|0" ]
+	run --separate-stderr db-load --db "$URL" --table people --mode replace \
+		--max-shrink 100 "$BATS_TEST_TMPDIR/in.ndjson"
+	assert_success
+	[ "$(sql -c 'SELECT count(*) FROM people')" = 3 ]
+}
+
+@test "a load blocked by another session's lock ends with 75 at --timeout" {
+	# The other session holds the table until it is terminated below.
+	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -c \
+		"BEGIN; LOCK TABLE people IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT;" \
+		>/dev/null 2>&1 &
+	local locker=$! i
+	for i in $(seq 1 50); do
+		[ "$(sql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE c.relname = 'people' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+		sleep 0.1
+	done
+	local t0=$SECONDS
+	run --separate-stderr timeout 60 db-load --db "$URL" --table people \
+		--timeout 2 --status-table load_status --job nightly \
+		"$FIX/db-load/people.ndjson"
+	local took=$((SECONDS - t0))
+	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -tAc \
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query LIKE 'BEGIN; LOCK TABLE people%'" >/dev/null
+	wait "$locker" || true
+	assert_failure 75
+	[ "$stderr" = "db-load: the database timed out after 0 rows: the statement took more than 2 s (--timeout 2)" ]
+	[ "$took" -lt 12 ]
+	[ "$(sql -c 'SELECT count(*) FROM people')" = 1 ]
+	[ "$(sql -c "SELECT status || '|' || message FROM load_status")" = "failed|the database timed out after 0 rows: the statement took more than 2 s (--timeout 2)" ]
+}
+
+# The backend is stopped (SIGSTOP) in the middle of the COPY: it reads no
+# more data and cannot keep a timer, so only the client's deadline on
+# sending ends the load.
+@test "a backend stopped mid-COPY ends the load with 75, old rows kept" {
+	local fifo=$BATS_TEST_TMPDIR/fifo pid bpid="" i
+	mkfifo "$fifo"
+	timeout 60 db-load --db "$URL" --table people --mode replace --timeout 3 \
+		--status-table load_status --job stopped <"$fifo" \
+		2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	exec 7>"$fifo"
+	seq 1 60000 | awk '{ printf "{\"id\":%d,\"name\":\"n%d\"}\n", $1, $1 }' >&7
+	for i in $(seq 1 100); do
+		bpid=$(sql -c "SELECT pid FROM pg_stat_activity WHERE
+			application_name = 'edpipe' AND query LIKE 'COPY%'")
+		[ -z "$bpid" ] || break
+		sleep 0.1
+	done
+	[ -n "$bpid" ]
+	echo "$bpid" >"$BATS_TEST_TMPDIR/stopped"
+	kill -STOP "$bpid"
+	local t0=$SECONDS rc=0
+	# Enough rows to fill every buffer on the way; the writer stops when
+	# db-load gives up.
+	seq 60001 2000000 | awk '{ printf "{\"id\":%d,\"name\":\"n%d\"}\n", $1, $1 }' \
+		>&7 2>/dev/null || true
+	exec 7>&-
+	wait "$pid" || rc=$?
+	kill -CONT "$bpid"
+	[ "$rc" -eq 75 ] || fail "exit $rc: $(cat "$BATS_TEST_TMPDIR/err")"
+	[ $((SECONDS - t0)) -lt 20 ]
+	grep -Eq "^db-load: the database timed out after [0-9]+ rows: the statement took more than 3 s \(--timeout 3\)$" \
+		"$BATS_TEST_TMPDIR/err"
+	[ "$(sql -c "SELECT string_agg(name, ',') FROM people")" = "old row" ]
+	[ "$(sql -c "SELECT status || '|' || rows FROM load_status WHERE job = 'stopped'")" = "failed|0" ]
+}
+
+teardown() {
+	# A backend a test stopped must run again whatever happened.
+	if [ -f "$BATS_TEST_TMPDIR/stopped" ]; then
+		kill -CONT "$(cat "$BATS_TEST_TMPDIR/stopped")" 2>/dev/null || true
+	fi
+}

@@ -83,16 +83,89 @@ EOF
 	[ "$(q 'SELECT group_concat(id) FROM people')" = 1,2,3 ]
 }
 
-@test "replace refuses empty input unless --allow-empty" {
+@test "replace refuses empty input unless --allow-empty (and --max-shrink 100 for a table with rows)" {
 	run --separate-stderr db-load --db "$URL" --table people \
 		--mode replace </dev/null
 	assert_failure 3
 	[[ "$stderr" == *"refusing to empty table 'people'"*"--allow-empty"* ]]
 	[ "$(q 'SELECT count(*) FROM people')" = 1 ]
+	# --allow-empty alone does not wipe rows: the shrink limit still holds.
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --allow-empty </dev/null
+	assert_failure 3
+	[ "$stderr" = "db-load: refusing to replace the 1 rows of table 'people' with 0: --max-shrink 50 allows no fewer than 1 (nothing was changed)" ]
+	[ "$(q 'SELECT count(*) FROM people')" = 1 ]
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --allow-empty --max-shrink 100 </dev/null
+	assert_success
+	[ "$(q 'SELECT count(*) FROM people')" = 0 ]
+	# An empty table may stay empty.
 	run --separate-stderr db-load --db "$URL" --table people \
 		--mode replace --allow-empty </dev/null
 	assert_success
-	[ "$(q 'SELECT count(*) FROM people')" = 0 ]
+}
+
+# 1000 rows, ids 1..1000.
+fill_1000() {
+	q "DELETE FROM people; WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL
+		SELECT n + 1 FROM c WHERE n < 1000)
+		INSERT INTO people (id, name) SELECT n, 'p' || n FROM c"
+}
+
+# N records, ids 1..N.
+records() {
+	seq 1 "$1" | sed 's/.*/{"id":&,"name":"n&"}/'
+}
+
+@test "replace refuses to shrink 1000 rows to 3, rolls back and records the refusal" {
+	fill_1000
+	records 3 >"$BATS_TEST_TMPDIR/in.ndjson"
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --status-table load_status --job nightly \
+		"$BATS_TEST_TMPDIR/in.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "db-load: refusing to replace the 1000 rows of table 'people' with 3: --max-shrink 50 allows no fewer than 500 (nothing was changed)" ]
+	[ "$(q 'SELECT count(*), min(name) FROM people')" = "1000|p1" ]
+	run q "SELECT job, table_name, status, rows, message FROM load_status"
+	assert_output "nightly|people|refused|0|refusing to replace the 1000 rows of table 'people' with 3: --max-shrink 50 allows no fewer than 500 (nothing was changed)"
+}
+
+@test "--max-shrink sets the limit: 50 lets 1000 become 500, not 499; 100 allows anything" {
+	fill_1000
+	records 499 >"$BATS_TEST_TMPDIR/499.ndjson"
+	records 500 >"$BATS_TEST_TMPDIR/500.ndjson"
+	records 3 >"$BATS_TEST_TMPDIR/3.ndjson"
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace "$BATS_TEST_TMPDIR/499.ndjson"
+	assert_failure 3
+	[ "$(q 'SELECT count(*) FROM people')" = 1000 ]
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --max-shrink 50 "$BATS_TEST_TMPDIR/500.ndjson"
+	assert_success
+	[ "$(q 'SELECT count(*) FROM people')" = 500 ]
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --max-shrink 99 "$BATS_TEST_TMPDIR/3.ndjson"
+	assert_failure 3
+	[[ "$stderr" == *"with 3: --max-shrink 99 allows no fewer than 5 "* ]]
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --max-shrink 100 "$BATS_TEST_TMPDIR/3.ndjson"
+	assert_success
+	[ "$(q 'SELECT count(*) FROM people')" = 3 ]
+	# Growing is always fine, and append and upsert never shrink.
+	run --separate-stderr db-load --db "$URL" --table people \
+		--mode replace --max-shrink 0 "$BATS_TEST_TMPDIR/500.ndjson"
+	assert_success
+}
+
+@test "--max-shrink takes a percentage from 0 to 100" {
+	for v in 101 -1 x 5%; do
+		run --separate-stderr db-load --db "$URL" --table people \
+			--mode replace --max-shrink "$v" </dev/null
+		assert_failure 2
+		[[ "$stderr" == *"--max-shrink"* ]]
+	done
+	[ "$(q 'SELECT count(*) FROM people')" = 1 ]
 }
 
 @test "append of empty input changes nothing and succeeds" {

@@ -10,6 +10,9 @@
 #   URL_DOWN     a URL of the same kind where nothing answers
 #   BAD_COLUMN   the server's text for "SELECT nosuch FROM people"
 #   LATE_ERROR   a query that fails after at least 1000 rows
+#   NUL_QUERY    (be_nul) a query whose second row has a NUL character in
+#                the text column x, at its byte 2
+#   SLOW_QUERY   (be_timeout) a query that takes the server 10 s or more
 #
 # The table, in the backend's own types:
 #   people(id integer, big bigint, name varchar(100), credits decimal(30,10),
@@ -145,4 +148,32 @@ be_late_error() {
 	[[ "$stderr" == *"SQL error: "* ]]
 	[[ "$stderr" != *records* ]]
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+}
+
+# A NUL in a text value: refused where the data comes from (every edpipe
+# reader would refuse it later), naming the row and the column.
+be_nul() {
+	mkdir "$BATS_TEST_TMPDIR/o"
+	run --separate-stderr sis-extract --db "$URL" -v \
+		--output "$BATS_TEST_TMPDIR/o/out.ndjson" --sql "$NUL_QUERY"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"row 2, column 'x': the value holds a NUL character at byte 2"* ]]
+	[[ "$stderr" != *records* ]]
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+	run --separate-stderr sis-extract --db "$URL" -o csv --sql "$NUL_QUERY"
+	assert_failure 65
+	[ -z "$output" ]
+}
+
+# A statement slower than --timeout ends the run with 75, soon, and
+# passes nothing on.
+be_timeout() {
+	local t0=$SECONDS
+	run --separate-stderr timeout 60 sis-extract --db "$URL" --timeout 1 \
+		--sql "$SLOW_QUERY"
+	assert_failure 75
+	[ -z "$output" ]
+	[[ "$stderr" == *"timed out"*"--timeout 1"* ]]
+	[ $((SECONDS - t0)) -lt 8 ]
 }

@@ -254,3 +254,28 @@ setup() {
 	[ ! -e "$BATS_TEST_TMPDIR/out.csv" ]
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '*out.csv*')" ]
 }
+
+@test "a NUL character in a text value exits 65 naming row and column" {
+	run --separate-stderr sis-extract --db "$URL" --sql \
+		"SELECT id, CASE id WHEN 2 THEN 'a' || char(0) || 'b' ELSE 'ok' END AS x FROM people ORDER BY id"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "sis-extract: row 2, column 'x': the value holds a NUL character at byte 2 (no edpipe reader takes one: strip it in the query)" ]
+}
+
+# WAITFOR on the test server stalls the connection: it answers neither
+# the statement nor a cancel until the delay is over.
+@test "a stalled SQL Server ends the run with 75 at --timeout, batch or RPC" {
+	local t0=$SECONDS
+	run --separate-stderr timeout 60 sis-extract --db "$URL" --timeout 1 \
+		--sql "WAITFOR DELAY '00:00:30'"
+	assert_failure 75
+	[ -z "$output" ]
+	[ "$stderr" = "sis-extract: the database timed out after 0 rows: the statement took more than 1 s (--timeout 1)" ]
+	run --separate-stderr timeout 60 sis-extract --db "$URL" --timeout 1 \
+		--param x=1 --sql "WAITFOR DELAY '00:00:30'; SELECT :x AS x"
+	assert_failure 75
+	[ -z "$output" ]
+	[[ "$stderr" == *"timed out after 0 rows"*"(--timeout 1)" ]]
+	[ $((SECONDS - t0)) -lt 12 ]
+}

@@ -36,6 +36,9 @@ SQL
 	export LATE_ERROR='WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL
 	  SELECT n + 1 FROM g WHERE n < 10000) SELECT n, (SELECT 1 UNION
 	  SELECT 2 FROM people WHERE n = 5000) AS x FROM g'
+	export NUL_QUERY="SELECT id, CASE id WHEN 2 THEN CONCAT('a',
+	  CHAR(0 USING utf8mb4), 'b') ELSE 'ok' END AS x FROM people ORDER BY id"
+	export SLOW_QUERY='SELECT SLEEP(10) AS x'
 }
 
 teardown_file() {
@@ -53,6 +56,8 @@ teardown_file() {
 @test "MySQL: an unreachable server exits 69" { be_unreachable; }
 @test "MySQL: a SQL error exits 65 with the server's message" { be_sql_error; }
 @test "MySQL: a SQL error after rows have streamed passes nothing on" { be_late_error; }
+@test "MySQL: a NUL character in a text value exits 65 naming row and column" { be_nul; }
+@test "MySQL: SELECT SLEEP(10) with --timeout 1 exits 75" { be_timeout; }
 
 @test "MySQL: bit, binary, time, unsigned, float, year, enum and json columns" {
 	run --separate-stderr sis-extract --db "$URL" --sql 'SELECT * FROM odd'

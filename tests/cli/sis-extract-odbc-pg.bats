@@ -32,6 +32,9 @@ SQL
 	export LATE_ERROR='WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL
 	  SELECT n + 1 FROM g WHERE n < 10000) SELECT n, 1 / (n - 5000) AS x
 	  FROM g'
+	# psqlODBC keeps SQL_ATTR_QUERY_TIMEOUT through the server's
+	# statement_timeout.
+	export SLOW_QUERY='SELECT pg_sleep(10) AS x'
 }
 
 teardown_file() {
@@ -48,6 +51,7 @@ teardown_file() {
 @test "ODBC/psqlODBC: the password from an owner-only --password-file" { be_password_file; }
 @test "ODBC/psqlODBC: an unreachable server exits 69" { be_unreachable; }
 @test "ODBC/psqlODBC: a SQL error exits 65 with the driver's diagnostic" { be_sql_error; }
+@test "ODBC/psqlODBC: SELECT pg_sleep(10) with --timeout 1 exits 75" { be_timeout; }
 @test "ODBC/psqlODBC: a SQL error after rows have streamed passes nothing on" { be_late_error; }
 
 @test "ODBC/psqlODBC: works the same in the C locale" {

@@ -183,3 +183,50 @@ teardown_file() {
 	grep -q "\"course\":\"${course}W21\".*\"course_id\":77,\"sis_course\":\"$course\"" \
 		"$BATS_TEST_TMPDIR/both.ndjson"
 }
+
+@test "SELECT pg_sleep(10) with --timeout 1 exits 75 and passes nothing on" {
+	local t0=$SECONDS
+	SIS_PASSWORD=s3cret-pw run --separate-stderr timeout 60 sis-extract \
+		--db "$URL" --timeout 1 --sql 'SELECT id, pg_sleep(10) AS s FROM people'
+	assert_failure 75
+	[ -z "$output" ]
+	[ "$stderr" = "sis-extract: the database timed out after 0 rows: the statement took more than 1 s (--timeout 1)" ]
+	[ $((SECONDS - t0)) -lt 8 ]
+}
+
+# The backend serving sis-extract is stopped (SIGSTOP) in the middle of the
+# result: it can neither send nor keep its own statement_timeout, and the
+# kernel still answers for it, so only the client's deadline ends the wait.
+@test "a PostgreSQL backend stopped mid-query ends the run with 75, not a hang" {
+	local pid="" i
+	mkdir "$BATS_TEST_TMPDIR/o"
+	SIS_PASSWORD=s3cret-pw timeout 60 sis-extract --db "$URL" --timeout 4 \
+		--output "$BATS_TEST_TMPDIR/o/out.ndjson" --sql \
+		"SELECT g AS id, repeat('x', 20000) AS pad, CASE WHEN g = 3 THEN pg_sleep(30) END AS s FROM generate_series(1, 5) g" \
+		2>"$BATS_TEST_TMPDIR/err" &
+	local job=$!
+	for i in $(seq 1 50); do
+		pid=$("$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -tAc \
+			"SELECT pid FROM pg_stat_activity WHERE application_name = 'edpipe' AND state = 'active' AND query LIKE '%pg_sleep(30)%'")
+		[ -z "$pid" ] || break
+		sleep 0.1
+	done
+	[ -n "$pid" ]
+	echo "$pid" >"$BATS_TEST_TMPDIR/stopped"
+	kill -STOP "$pid"
+	local t0=$SECONDS rc=0
+	wait "$job" || rc=$?
+	kill -CONT "$pid"
+	[ "$rc" -eq 75 ]
+	[ $((SECONDS - t0)) -lt 15 ]
+	grep -Eq "^sis-extract: the database timed out after [0-9]+ rows: the statement took more than 4 s \(--timeout 4\)$" \
+		"$BATS_TEST_TMPDIR/err"
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+}
+
+teardown() {
+	# A backend the test stopped must run again whatever happened.
+	if [ -f "$BATS_TEST_TMPDIR/stopped" ]; then
+		kill -CONT "$(cat "$BATS_TEST_TMPDIR/stopped")" 2>/dev/null || true
+	fi
+}

@@ -121,6 +121,81 @@ setup_file() {
 	[[ "$stderr" != *records* ]]
 }
 
+@test "a NUL character in a text value exits 65 naming row and column" {
+	mkdir "$BATS_TEST_TMPDIR/o"
+	for f in ndjson csv dat; do
+		run --separate-stderr sis-extract --db "sqlite:$DB" -o "$f" -v \
+			--output "$BATS_TEST_TMPDIR/o/out.$f" --sql \
+			"SELECT id, CASE id WHEN 2 THEN 'a' || char(0) || 'b' ELSE name END AS x FROM t ORDER BY id"
+		assert_failure 65
+		[ -z "$output" ]
+		[[ "$stderr" == *"row 2, column 'x': the value holds a NUL character at byte 2"* ]]
+		[[ "$stderr" != *records* ]]
+	done
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+}
+
+@test "a runaway recursive query on SQLite ends with 75 at --timeout" {
+	local t0=$SECONDS
+	run --separate-stderr timeout 60 sis-extract --db "sqlite:$DB" \
+		--timeout 1 --sql 'WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL
+		SELECT n + 1 FROM c) SELECT count(*) AS n FROM c'
+	assert_failure 75
+	[ -z "$output" ]
+	[ "$stderr" = "sis-extract: the database timed out after 0 rows: the statement took more than 1 s (--timeout 1)" ]
+	[ $((SECONDS - t0)) -lt 8 ]
+}
+
+@test "a SQLite lock held past --timeout exits 75" {
+	# Another process holds the write lock; db-load waits for it as long
+	# as --timeout allows, then gives up.
+	sqlite3 "$BATS_TEST_TMPDIR/l.db" 'CREATE TABLE t (x)'
+	python3 -c 'import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
+	local holder=$!
+	local i
+	for i in $(seq 1 100); do
+		grep -q locked "$BATS_TEST_TMPDIR/lk" && break
+		sleep 0.1
+	done
+	local t0=$SECONDS
+	run --separate-stderr timeout 60 sis-extract --db "sqlite:$BATS_TEST_TMPDIR/l.db" \
+		--timeout 1 --sql 'SELECT x FROM t'
+	kill "$holder"
+	assert_failure 75
+	[ -z "$output" ]
+	[[ "$stderr" == *"database is locked"* ]]
+	[ $((SECONDS - t0)) -lt 4 ]
+}
+
+@test "--timeout takes a whole number of seconds, at least 1" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" --timeout 0 \
+		--sql 'SELECT 1'
+	assert_failure 2
+	[[ "$stderr" == *"'--timeout' must be at least 1"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --timeout 1s \
+		--sql 'SELECT 1'
+	assert_failure 2
+}
+
+@test "a result column whose name is not UTF-8 exits 65, even with no rows" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+		--sql "SELECT 1 AS \"a$(printf '\377')b\" WHERE 0"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "sis-extract: result column 1: the name is not valid UTF-8 (rename it with AS)" ]
+}
+
+@test "a NUL in a BLOB is fine: it comes out as hex digits" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--sql "SELECT x'610062' AS b"
+	assert_success
+	assert_output '{"b":"610062"}'
+}
+
 @test "a failed run leaves no --output file behind" {
 	mkdir "$BATS_TEST_TMPDIR/o"
 	run --separate-stderr sis-extract --db "sqlite:$DB" -v \

@@ -32,6 +32,10 @@ What it does and does not do:
 - Rows with a NULL go as NBCROW, the others as ROW.
 - --die-after N: after N rows of a result the connection is cut in the
   middle of the response (no DONE), to test clients against a lost link.
+- WAITFOR DELAY 'hh:mm:ss' waits that long before its DONE, as T-SQL
+  does, but stalled: the connection is not read meanwhile, so an
+  ATTENTION (cancel) is only answered afterwards, as from a server that
+  hangs.  A client that waits for that answer hangs with it.
 """
 
 import argparse
@@ -44,6 +48,7 @@ import sqlite3
 import struct
 import sys
 import threading
+import time
 
 # Packet types (2.2.3.1.1)
 PKT_SQLBATCH = 0x01
@@ -190,6 +195,7 @@ def split_sql(sql):
         yield "code", sql[start:]
 
 
+WAITFOR_RE = re.compile(r"(?i)^WAITFOR\s+DELAY\s+'(\d+):(\d+):(\d+)'$")
 PARAM_RE = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 SET_EMPTY_RE = re.compile(r"\s*SET\s+@([A-Za-z_][A-Za-z0-9_]*)\s*=\s*N''\s*;\s*",
                           re.I)
@@ -744,6 +750,13 @@ class Conn(socketserver.BaseRequestHandler):
         and queue COLMETADATA, the rows and a DONE-type token."""
         text = sql.strip().rstrip(";").strip()
         word = text.split(None, 1)[0].upper() if text else ""
+        m = WAITFOR_RE.match(text)
+        if m:
+            h, mi, se = (int(x) for x in m.groups())
+            self.log("stalling for %d s (WAITFOR)", h * 3600 + mi * 60 + se)
+            time.sleep(h * 3600 + mi * 60 + se)
+            self.put(tok_done(donetok, DONE_MORE, 0, 0))
+            return
         if word in ("SET", "USE", "") or text.upper() == "SELECT @@SPID":
             if word == "USE":
                 name = text.split(None, 1)[1].strip("[]\"")
