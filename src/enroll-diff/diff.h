@@ -35,6 +35,16 @@ struct ed_opts {
 	size_t nroles;
 };
 
+/*
+ * A course's counts for the per-course drop check: its ACTUAL records
+ * (unique, after --roles) and the drops among the changes asked about.
+ */
+struct ed_course {
+	const char *name;	/* NUL-terminated (a key never holds NUL) */
+	size_t len;
+	unsigned long actual, drop;
+};
+
 /* One change: ref is the record printed, oref the ACTUAL of an update. */
 struct ed_change {
 	uint32_t ref, oref;
@@ -98,5 +108,14 @@ void ed_change_names(struct ed_diff *d, const struct ed_change *c,
 /* The value text of field name in c's record (borrowed), or NULL. */
 const char *ed_change_field(struct ed_diff *d, const struct ed_change *c,
     const char *name, size_t *len);
+
+/*
+ * The courses that lose records to the n drops among chg, in the order
+ * of their first drop, in *out (the array belongs to d) and *nout.
+ * false, with nothing counted, when "course" is not a key field: ACTUAL
+ * records are counted per course as they are read only then.
+ */
+bool ed_course_drops(struct ed_diff *d, struct ed_change *const *chg,
+    size_t n, struct ed_course **out, size_t *nout);
 
 #endif
