@@ -80,14 +80,12 @@ struct ed_diff {
 	char *oldname;
 	int lazyfd;		/* the first input, a regular file, or -1 */
 	const char *lazyname;
-	/* ACTUAL records per course (when "course" is key field cidx). */
+	/* Courses with drops (when "course" is key field cidx). */
 	int cidx;
 	struct ed_course *crs;
 	size_t ncrs, crscap;
 	uint32_t *ctab;		/* course index + 1 by hash */
 	size_t ctcap;
-	size_t clast;		/* index + 1 of the course last counted */
-	struct ed_course *cout;	/* ed_course_drops' answer */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -400,7 +398,6 @@ ed_free(struct ed_diff *d)
 		free((char *)d->crs[i].name);
 	free(d->crs);
 	free(d->ctab);
-	free(d->cout);
 	free(d);
 }
 
@@ -444,7 +441,6 @@ struct pend {
 	size_t kcap, klen, slen;
 	size_t fpos[ED_MAX_KEY + 1];	/* field of each component */
 	uint32_t h;
-	size_t coff, clen;	/* the course component in key */
 	unsigned long line;
 	unsigned long long off;	/* place in the file (lazy entries) */
 	size_t len;
@@ -499,10 +495,6 @@ make_key(struct ed_diff *d, struct pend *p, const char **why,
 			return -1;
 		}
 		grow(&p->key, &p->kcap, n + vlen + 1);
-		if ((int)i == d->cidx) {
-			p->coff = n;
-			p->clen = vlen;
-		}
 		memcpy(p->key + n, v, vlen);
 		n += vlen;
 		p->key[n++] = '\0';
@@ -604,69 +596,6 @@ note_dup(struct ed_diff *d, enum ed_side side, const struct pend *p)
 	u->first[u->n - 1] = s;
 }
 
-/* The index of course s (len bytes) in d->crs, added when new. */
-static size_t
-course_find(struct ed_diff *d, const char *s, size_t len)
-{
-	size_t mask, i;
-	uint32_t k;
-
-	if (d->ncrs * 2 >= d->ctcap) {
-		size_t ncap = d->ctcap ? d->ctcap * 2 : 256;
-		uint32_t *nt = ep_xcalloc(ncap, sizeof(*nt));
-
-		for (size_t j = 0; j < d->ncrs; j++) {
-			i = hash_bytes(d->crs[j].name, d->crs[j].len) &
-			    (ncap - 1);
-			while (nt[i])
-				i = (i + 1) & (ncap - 1);
-			nt[i] = (uint32_t)j + 1;
-		}
-		free(d->ctab);
-		d->ctab = nt;
-		d->ctcap = ncap;
-	}
-	mask = d->ctcap - 1;
-	for (i = hash_bytes(s, len) & mask; (k = d->ctab[i]) != 0;
-	    i = (i + 1) & mask)
-		if (d->crs[k - 1].len == len &&
-		    memcmp(d->crs[k - 1].name, s, len) == 0)
-			return k - 1;
-	if (d->ncrs == d->crscap) {
-		d->crscap = d->crscap ? d->crscap * 2 : 256;
-		d->crs = ep_xrealloc(d->crs, d->crscap * sizeof(*d->crs));
-	}
-	d->crs[d->ncrs].name = ep_xstrndup(s, len);
-	d->crs[d->ncrs].len = len;
-	d->crs[d->ncrs].actual = 0;
-	d->crs[d->ncrs].drop = 0;
-	d->ctab[i] = (uint32_t)++d->ncrs;
-	return d->ncrs - 1;
-}
-
-/*
- * One more ACTUAL record of p's course: a comparison with the course
- * counted last (inputs usually come course by course), else a lookup.
- */
-static void
-count_course(struct ed_diff *d, const struct pend *p)
-{
-	const char *s = p->key + p->coff;
-	struct ed_course *c;
-
-	if (d->cidx < 0)
-		return;
-	if (d->clast != 0) {
-		c = &d->crs[d->clast - 1];
-		if (c->len == p->clen && memcmp(c->name, s, p->clen) == 0) {
-			c->actual++;
-			return;
-		}
-	}
-	d->clast = course_find(d, s, p->clen) + 1;
-	d->crs[d->clast - 1].actual++;
-}
-
 static bool
 role_ok(const struct ed_diff *d, const struct ep_field *f)
 {
@@ -696,8 +625,6 @@ process(struct ed_diff *d, const struct pend *p, enum ed_side side,
 		    (table && d->lazyfd >= 0 ? F_LAZY : 0));
 		d->tn++;
 		d->count[side]++;
-		if (side == ED_ACTUAL)
-			count_course(d, p);
 		return;
 	}
 	e = ent_at(d, s->ref);
@@ -707,8 +634,6 @@ process(struct ed_diff *d, const struct pend *p, enum ed_side side,
 	}
 	e->kf |= F_MATCHED;
 	d->count[side]++;
-	if (side == ED_ACTUAL)
-		count_course(d, p);
 	if (d->ncomp == d->o.nkey)
 		return;
 	/* --update-on a field outside the key: compare it. */
@@ -1173,18 +1098,107 @@ ed_change_field(struct ed_diff *d, const struct ed_change *c,
 	return NULL;
 }
 
+/* ------------------------------------------------------- per course */
+
+/*
+ * The index of course s (len bytes) in d->crs; added when new if add,
+ * else SIZE_MAX when absent.
+ */
+static size_t
+course_find(struct ed_diff *d, const char *s, size_t len, bool add)
+{
+	size_t mask, i;
+	uint32_t k;
+
+	if (add && d->ncrs * 2 >= d->ctcap) {
+		size_t ncap = d->ctcap ? d->ctcap * 2 : 64;
+		uint32_t *nt = ep_xcalloc(ncap, sizeof(*nt));
+
+		for (size_t j = 0; j < d->ncrs; j++) {
+			i = hash_bytes(d->crs[j].name, d->crs[j].len) &
+			    (ncap - 1);
+			while (nt[i])
+				i = (i + 1) & (ncap - 1);
+			nt[i] = (uint32_t)j + 1;
+		}
+		free(d->ctab);
+		d->ctab = nt;
+		d->ctcap = ncap;
+	}
+	if (d->ctcap == 0)
+		return SIZE_MAX;
+	mask = d->ctcap - 1;
+	for (i = hash_bytes(s, len) & mask; (k = d->ctab[i]) != 0;
+	    i = (i + 1) & mask)
+		if (d->crs[k - 1].len == len &&
+		    memcmp(d->crs[k - 1].name, s, len) == 0)
+			return k - 1;
+	if (!add)
+		return SIZE_MAX;
+	if (d->ncrs == d->crscap) {
+		d->crscap = d->crscap ? d->crscap * 2 : 64;
+		d->crs = ep_xrealloc(d->crs, d->crscap * sizeof(*d->crs));
+	}
+	d->crs[d->ncrs].name = ep_xstrndup(s, len);
+	d->crs[d->ncrs].len = len;
+	d->crs[d->ncrs].actual = 0;
+	d->crs[d->ncrs].drop = 0;
+	d->ctab[i] = (uint32_t)++d->ncrs;
+	return d->ncrs - 1;
+}
+
+/*
+ * Count the ACTUAL records of the courses in d->crs with more than floor
+ * drops, in one pass over the store: an ACTUAL record is either an entry
+ * of its own (F_ACTUAL: the table side, or a record with no partner) or
+ * the partner that marked a DESIRED entry F_MATCHED.  Detached entries
+ * are second copies (update halves, records read again) and are skipped.
+ * Nothing is counted per record while reading, so the check costs the
+ * common run nothing.
+ */
+static void
+count_actual(struct ed_diff *d, unsigned long floor)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < d->ncrs; i++)
+		any |= d->crs[i].drop > floor;
+	if (!any)
+		return;
+	for (size_t k = 0; k < d->nchunk; k++) {
+		size_t off = 4;
+
+		while (off < d->used[k]) {
+			const struct ent *e = (const struct ent *)(d->chunk[k] +
+			    off);
+			const char *s;
+			size_t len, c;
+
+			off += (sizeof(*e) + e->slen + e->rlen + 3) &
+			    ~(size_t)3;
+			if ((e->kf & F_DETACHED) ||
+			    !(e->kf & (F_ACTUAL | F_MATCHED)))
+				continue;
+			s = key_comp(ent_key(e), (size_t)d->cidx, &len);
+			c = course_find(d, s, len, false);
+			if (c != SIZE_MAX)
+				d->crs[c].actual++;
+		}
+	}
+}
+
 bool
 ed_course_drops(struct ed_diff *d, struct ed_change *const *chg, size_t n,
-    struct ed_course **out, size_t *nout)
+    unsigned long floor, struct ed_course **out, size_t *nout)
 {
-	size_t *first = NULL, nfirst = 0, cap = 0;
-
 	*out = NULL;
 	*nout = 0;
 	if (d->cidx < 0)
 		return false;
-	for (size_t i = 0; i < d->ncrs; i++)
+	for (size_t i = 0; i < d->ncrs; i++) {
 		d->crs[i].drop = 0;
+		d->crs[i].actual = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *s;
 		size_t len, k;
@@ -1193,22 +1207,11 @@ ed_course_drops(struct ed_diff *d, struct ed_change *const *chg, size_t n,
 			continue;
 		s = key_comp(ent_key(ent_at(d, chg[i]->ref)),
 		    (size_t)d->cidx, &len);
-		k = course_find(d, s, len);
-		if (d->crs[k].drop++ == 0) {
-			if (nfirst == cap) {
-				cap = cap ? cap * 2 : 64;
-				first = ep_xrealloc(first,
-				    cap * sizeof(*first));
-			}
-			first[nfirst++] = k;
-		}
+		k = course_find(d, s, len, true);	/* may move d->crs */
+		d->crs[k].drop++;
 	}
-	free(d->cout);
-	d->cout = ep_xcalloc(nfirst + 1, sizeof(*d->cout));
-	for (size_t i = 0; i < nfirst; i++)
-		d->cout[i] = d->crs[first[i]];
-	free(first);
-	*out = d->cout;
-	*nout = nfirst;
+	count_actual(d, floor);
+	*out = d->crs;
+	*nout = d->ncrs;
 	return true;
 }

@@ -583,7 +583,7 @@ refuse_courses(const struct opts *o, struct ed_diff *d,
 	size_t len = 0;
 	FILE *fp;
 
-	if (!ed_course_drops(d, sel, nsel, &c, &nc))
+	if (!ed_course_drops(d, sel, nsel, o->course_floor, &c, &nc))
 		return 0;
 	fp = open_memstream(&list, &len);
 	if (fp == NULL)

@@ -631,6 +631,41 @@ gen_site() {
 	[[ "$stderr" == *"--allow-course-drop-file': cannot open '$T/nonexistent'"* ]]
 }
 
+# ACTUAL records of a course are counted after the fact from the store:
+# as entries of their own when ACTUAL is kept (the smaller file, or DESIRED
+# on stdin), as the partners of DESIRED entries otherwise, never twice for
+# the two halves of an update.
+@test "per-course counts are the same whichever input is kept, from stdin, with updates" {
+	gen_site "$T" 4 10
+	awk '!(/"C2"/ && /"u1[1-6]"/) && !/"C3"/' "$T/a" >"$T/d"
+	# the same DESIRED, made the bigger file by adds in another course
+	cp "$T/d" "$T/dbig"
+	for i in $(seq 1 60); do
+		echo "{\"course\":\"C9\",\"user\":\"n$i\",\"role\":\"student\"}"
+	done >>"$T/dbig"
+	# ... and with a status on both sides that differs for C1, C2 and C4
+	sed 's/}$/,"status":"active"}/' "$T/a" >"$T/as"
+	sed '/"C[124]"/s/}$/,"status":"inactive"}/; /"C[124]"/!s/}$/,"status":"active"}/' "$T/d" >"$T/ds"
+	local want="refusing 16 drops in 2 courses: more than --max-course-drop 50% of a course's ACTUAL records and more than --course-drop-floor 5: 'C2' 6 of 10, 'C3' 10 of 10; --allow-course-drop COURSE overrides"
+	run --separate-stderr enroll-diff --max-drop 100% "$T/d" "$T/a"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% "$T/dbig" "$T/a"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% - "$T/a" <"$T/dbig"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% "$T/d" - <"$T/a"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% --update-on status "$T/ds" "$T/as"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% --update-on status - "$T/as" <"$T/ds"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	# role changes paired as updates are not drops
+	sed '/"C3"/s/student/teacher/' "$T/a" >"$T/dr"
+	run --separate-stderr enroll-diff --max-drop 100% --update-on role "$T/dr" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 10 ]
+}
+
 @test "more than ten courses refused are counted, not all listed; --roles counts only those roles" {
 	gen_site "$T" 12 6
 	: >"$T/d"
