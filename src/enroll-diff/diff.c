@@ -401,14 +401,17 @@ ed_free(struct ed_diff *d)
 	free(d);
 }
 
-/* fmt has one %s for field, or two for field and kind. */
+/* fmt has one %s for field, or, when kind is not NULL, two. */
 static int
 bad_rec(struct ep_reader *rd, struct ep_error *err, const char *fmt,
     const char *field, const char *kind)
 {
 	char why[512];
 
-	snprintf(why, sizeof(why), fmt, field, kind);
+	if (kind != NULL)
+		snprintf(why, sizeof(why), fmt, field, kind);
+	else
+		snprintf(why, sizeof(why), fmt, field);
 	ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: %s", ep_reader_name(rd),
 	    ep_reader_line(rd), why);
 	return -1;
