@@ -16,6 +16,7 @@
 
 #include "dat.h"
 #include "fmt.h"
+#include "keyval.h"
 
 enum op { OP_ADD, OP_DROP, OP_UPDATE };
 
@@ -1273,13 +1274,56 @@ rec_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 
 /* --- entry points ---------------------------------------------------- */
 
+/*
+ * The fields each target uses as keys or required columns (aliases
+ * included): an array, object, boolean or non-integer number there would
+ * be written as its JSON text, a key no LMS has (keyval.h).  The record
+ * formats (csv, ndjson, dat) pass values on and have none.
+ */
+static const char *const enroll_keys[] = {
+	"course", "section", "user", "role", "old_role", NULL
+};
+static const char *const oneroster_keys[] = {
+	"class", "course", "school", "user", "role", "old_role", "sourcedId",
+	NULL
+};
+static const char *const clever_keys[] = {
+	"school", "school_id", "School_id", "section", "section_id",
+	"Section_id", "teacher", "teacher_id", "Teacher_id", "Teacher_2_id",
+	"Teacher_3_id", "Teacher_4_id", "Teacher_5_id", "Teacher_6_id",
+	"Teacher_7_id", "Teacher_8_id", "Teacher_9_id", "Teacher_10_id", NULL
+};
+
+static const char *const *
+target_keys(enum target t)
+{
+	switch (t) {
+	case T_CONDUIT:
+	case T_CANVAS:
+	case T_FLATFILE:
+		return enroll_keys;
+	case T_ONEROSTER:
+		return oneroster_keys;
+	case T_CLEVER:
+		return clever_keys;
+	default:
+		return NULL;
+	}
+}
+
 int
 fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 {
+	const char *const *keys = target_keys(c->to);
+	const struct ep_field *f;
 	const struct ep_rec *m;
+	const char *why;
 	int rc, k;
 
 	c->nin++;
+	if (keys != NULL && (f = ep_rec_key_check(r, keys, &why)) != NULL)
+		return bad(c, err, "field '%s' is %s; a key value must be a "
+		    "string or an integer", f->name, why);
 	switch (c->to) {
 	case T_CONDUIT:
 		rc = conduit_record(c, r, err);

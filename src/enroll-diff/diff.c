@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "diff.h"
+#include "keyval.h"
 
 #define CHUNK_SHIFT 24
 #define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
@@ -79,6 +80,12 @@ struct ed_diff {
 	char *oldname;
 	int lazyfd;		/* the first input, a regular file, or -1 */
 	const char *lazyname;
+	/* Courses with drops (when "course" is key field cidx). */
+	int cidx;
+	struct ed_course *crs;
+	size_t ncrs, crscap;
+	uint32_t *ctab;		/* course index + 1 by hash */
+	size_t ctcap;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -361,6 +368,10 @@ ed_new(const struct ed_opts *o)
 	if (o->upd)
 		d->oldname = ep_xasprintf("old_%s", o->upd);
 	d->lazyfd = -1;
+	d->cidx = -1;
+	for (size_t i = 0; i < o->nkey; i++)
+		if (strcmp(o->key[i], "course") == 0)
+			d->cidx = (int)i;
 	table_grow(d);
 	return d;
 }
@@ -383,16 +394,24 @@ ed_free(struct ed_diff *d)
 	free(d->chg);
 	free(d->rbuf);
 	free(d->oldname);
+	for (size_t i = 0; i < d->ncrs; i++)
+		free((char *)d->crs[i].name);
+	free(d->crs);
+	free(d->ctab);
 	free(d);
 }
 
+/* fmt has one %s for field, or, when kind is not NULL, two. */
 static int
 bad_rec(struct ep_reader *rd, struct ep_error *err, const char *fmt,
-    const char *field)
+    const char *field, const char *kind)
 {
 	char why[512];
 
-	snprintf(why, sizeof(why), fmt, field);
+	if (kind != NULL)
+		snprintf(why, sizeof(why), fmt, field, kind);
+	else
+		snprintf(why, sizeof(why), fmt, field);
 	ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: %s", ep_reader_name(rd),
 	    ep_reader_line(rd), why);
 	return -1;
@@ -434,12 +453,13 @@ struct pend {
  * Build the key of p->rec in p->key: klen is the hashed part, slen all
  * of it (with the --update-on value when that is not a key field), fpos
  * the field of each component (SIZE_MAX for an absent --update-on
- * value).  -1 with *why (a format for *field) on a missing or empty key
- * field.
+ * value).  -1 with *why (a format for *field and *kind) on a missing or
+ * empty key field, or one that cannot be a key (an array, an object,
+ * true/false or a number that is not an integer: see keyval.h).
  */
 static int
 make_key(struct ed_diff *d, struct pend *p, const char **why,
-    const char **field)
+    const char **field, const char **kind)
 {
 	size_t n = 0;
 
@@ -458,6 +478,11 @@ make_key(struct ed_diff *d, struct pend *p, const char **why,
 			p->fpos[i] = SIZE_MAX;
 		}
 		*field = name;
+		if (f != NULL && (*kind = ep_key_value_why(f)) != NULL) {
+			*why = "field '%s' is %s; a key value must be a "
+			    "string or an integer";
+			return -1;
+		}
 		if (i < d->o.nkey) {
 			if (p->fpos[i] == SIZE_MAX) {
 				*why = "missing field '%s'";
@@ -654,7 +679,7 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		ring[i].rec = ep_rec_new();
 	for (;;) {
 		struct pend *p = &ring[head & (RING - 1)];
-		const char *why, *field;
+		const char *why, *field, *kind = NULL;
 
 		if ((r = ep_reader_next(rd, p->rec, err)) != 1)
 			break;
@@ -680,14 +705,14 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 
 			if (f == NULL || f->type == EP_T_NULL) {
 				r = bad_rec(rd, err, "missing field '%s'",
-				    "role");
+				    "role", NULL);
 				break;
 			}
 			if (!role_ok(d, f))
 				continue;
 		}
-		if (make_key(d, p, &why, &field) < 0) {
-			r = bad_rec(rd, err, why, field);
+		if (make_key(d, p, &why, &field, &kind) < 0) {
+			r = bad_rec(rd, err, why, field, kind);
 			break;
 		}
 		p->h = (uint32_t)hash_bytes(p->key, p->klen);
@@ -841,7 +866,7 @@ reread(struct ed_diff *d, uint32_t *ref, struct pend *p, char **buf,
 	unsigned long long off;
 	uint32_t len;
 	size_t got = 0;
-	const char *why, *field;
+	const char *why, *field, *kind;
 
 	memcpy(&off, ent_rec(e), 8);
 	memcpy(&len, ent_rec(e) + 8, 4);
@@ -862,7 +887,7 @@ reread(struct ed_diff *d, uint32_t *ref, struct pend *p, char **buf,
 		got += (size_t)k;
 	}
 	if (got != len || ep_ndjson_parse(p->rec, *buf, len, &why) < 0 ||
-	    make_key(d, p, &why, &field) < 0 || p->slen != e->slen ||
+	    make_key(d, p, &why, &field, &kind) < 0 || p->slen != e->slen ||
 	    memcmp(p->key, ent_key(e), p->slen) != 0) {
 		ep_error_set(err, EP_EXIT_IOERR, "%s: changed while being "
 		    "read (the record at byte %llu)", d->lazyname, off);
@@ -1074,4 +1099,122 @@ ed_change_field(struct ed_diff *d, const struct ed_change *c,
 		if (strcmp(d->names[id].s, name) == 0)
 			return t == EP_T_NULL ? NULL : v;
 	return NULL;
+}
+
+/* ------------------------------------------------------- per course */
+
+/*
+ * The index of course s (len bytes) in d->crs; added when new if add,
+ * else SIZE_MAX when absent.
+ */
+static size_t
+course_find(struct ed_diff *d, const char *s, size_t len, bool add)
+{
+	size_t mask, i;
+	uint32_t k;
+
+	if (add && d->ncrs * 2 >= d->ctcap) {
+		size_t ncap = d->ctcap ? d->ctcap * 2 : 64;
+		uint32_t *nt = ep_xcalloc(ncap, sizeof(*nt));
+
+		for (size_t j = 0; j < d->ncrs; j++) {
+			i = hash_bytes(d->crs[j].name, d->crs[j].len) &
+			    (ncap - 1);
+			while (nt[i])
+				i = (i + 1) & (ncap - 1);
+			nt[i] = (uint32_t)j + 1;
+		}
+		free(d->ctab);
+		d->ctab = nt;
+		d->ctcap = ncap;
+	}
+	if (d->ctcap == 0)
+		return SIZE_MAX;
+	mask = d->ctcap - 1;
+	for (i = hash_bytes(s, len) & mask; (k = d->ctab[i]) != 0;
+	    i = (i + 1) & mask)
+		if (d->crs[k - 1].len == len &&
+		    memcmp(d->crs[k - 1].name, s, len) == 0)
+			return k - 1;
+	if (!add)
+		return SIZE_MAX;
+	if (d->ncrs == d->crscap) {
+		d->crscap = d->crscap ? d->crscap * 2 : 64;
+		d->crs = ep_xrealloc(d->crs, d->crscap * sizeof(*d->crs));
+	}
+	d->crs[d->ncrs].name = ep_xstrndup(s, len);
+	d->crs[d->ncrs].len = len;
+	d->crs[d->ncrs].actual = 0;
+	d->crs[d->ncrs].drop = 0;
+	d->ctab[i] = (uint32_t)++d->ncrs;
+	return d->ncrs - 1;
+}
+
+/*
+ * Count the ACTUAL records of the courses in d->crs with more than floor
+ * drops, in one pass over the store: an ACTUAL record is either an entry
+ * of its own (F_ACTUAL: the table side, or a record with no partner) or
+ * the partner that marked a DESIRED entry F_MATCHED.  Detached entries
+ * are second copies (update halves, records read again) and are skipped.
+ * Nothing is counted per record while reading, so the check costs the
+ * common run nothing.
+ */
+static void
+count_actual(struct ed_diff *d, unsigned long floor)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < d->ncrs; i++)
+		any |= d->crs[i].drop > floor;
+	if (!any)
+		return;
+	for (size_t k = 0; k < d->nchunk; k++) {
+		size_t off = 4;
+
+		while (off < d->used[k]) {
+			const struct ent *e = (const struct ent *)(d->chunk[k] +
+			    off);
+			const char *s;
+			size_t len, c;
+
+			off += (sizeof(*e) + e->slen + e->rlen + 3) &
+			    ~(size_t)3;
+			if ((e->kf & F_DETACHED) ||
+			    !(e->kf & (F_ACTUAL | F_MATCHED)))
+				continue;
+			s = key_comp(ent_key(e), (size_t)d->cidx, &len);
+			c = course_find(d, s, len, false);
+			if (c != SIZE_MAX)
+				d->crs[c].actual++;
+		}
+	}
+}
+
+bool
+ed_course_drops(struct ed_diff *d, struct ed_change *const *chg, size_t n,
+    unsigned long floor, struct ed_course **out, size_t *nout)
+{
+	*out = NULL;
+	*nout = 0;
+	if (d->cidx < 0)
+		return false;
+	for (size_t i = 0; i < d->ncrs; i++) {
+		d->crs[i].drop = 0;
+		d->crs[i].actual = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		size_t len, k;
+
+		if (chg[i]->op != ED_DROP)
+			continue;
+		s = key_comp(ent_key(ent_at(d, chg[i]->ref)),
+		    (size_t)d->cidx, &len);
+		k = course_find(d, s, len, true);	/* may move d->crs */
+		d->crs[k].drop++;
+	}
+	count_actual(d, floor);
+	*out = d->crs;
+	*nout = d->ncrs;
+	return true;
 }

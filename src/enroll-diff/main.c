@@ -10,12 +10,22 @@
  * so two runs on the same data are byte-identical.  The store and the
  * matching live in diff.c; this file holds the options, the safety
  * limits, the summary and the output.
+ *
+ * The drop limits (see the man page for the defaults argued): a
+ * percentage of ACTUAL (--max-drop) that never refuses --drop-floor
+ * drops or fewer, so a small site is not locked out by rounding; an
+ * absolute ceiling (--max-drop-count), so 10% of a million is not
+ * 100,000 silent drops; and per course (--max-course-drop, with its own
+ * --course-drop-floor), so one course vanishing is noticed however big
+ * the site.  What a refusal held back goes to --refused FILE.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "atomic.h"
 #include "cli.h"
 #include "diff.h"
 #include "rec.h"
@@ -23,8 +33,12 @@
 static const char usage_text[] =
 "usage: enroll-diff [-qv] [-i format] [-k fields] [-o format]\n"
 "                   [--update-on field] [--only ops] [--roles roles]\n"
-"                   [--max-drop n | n%] [--allow-empty] [--summary]\n"
-"                   [--exit-code] desired actual\n"
+"                   [--max-drop n%] [--drop-floor n] [--max-drop-count n]\n"
+"                   [--max-course-drop n%] [--course-drop-floor n]\n"
+"                   [--allow-course-drop course]\n"
+"                   [--allow-course-drop-file file] [--allow-empty]\n"
+"                   [--refused file] [--summary] [--exit-code]\n"
+"                   desired actual\n"
 "\n"
 "Print the change records (op add, drop or update) that make ACTUAL equal\n"
 "DESIRED, sorted by key.  Either input may be '-' for stdin, not both;\n"
@@ -37,9 +51,22 @@ static const char usage_text[] =
 "                       (FIELD is role or status)\n"
 "      --only OPS       print only these ops (add,drop,update)\n"
 "      --roles ROLES    add and drop only records of these roles\n"
-"      --max-drop N|N%  refuse more drops than N, or N% of ACTUAL\n"
-"                       (default 10%)\n"
+"      --max-drop N%    refuse more drops than N% of ACTUAL (default\n"
+"                       10%); a bare N is --max-drop-count N --max-drop 100%\n"
+"      --drop-floor N   --max-drop never refuses N drops or fewer\n"
+"                       (default 20)\n"
+"      --max-drop-count N  refuse more than N drops (default 5000)\n"
+"      --max-course-drop N%  refuse a course losing more than N% of its\n"
+"                       ACTUAL records (default 50%)\n"
+"      --course-drop-floor N  --max-course-drop never refuses N drops or\n"
+"                       fewer in a course (default 5)\n"
+"      --allow-course-drop COURSE  exempt COURSE from --max-course-drop\n"
+"                       (repeatable)\n"
+"      --allow-course-drop-file FILE  exempt the courses listed in FILE,\n"
+"                       one a line\n"
 "      --allow-empty    accept an empty DESIRED\n"
+"      --refused FILE   on a refusal, write the changes refused to FILE\n"
+"                       (NDJSON)\n"
 "      --summary        counts per op and per course on stderr\n"
 "      --exit-code      exit 1 when changes were found\n"
 "  -i, --input-format FORMAT   ndjson or csv (default: detected)\n"
@@ -55,6 +82,13 @@ enum {
 	OPT_ONLY,
 	OPT_ROLES,
 	OPT_MAX_DROP,
+	OPT_DROP_FLOOR,
+	OPT_MAX_DROP_COUNT,
+	OPT_MAX_COURSE_DROP,
+	OPT_COURSE_DROP_FLOOR,
+	OPT_ALLOW_COURSE_DROP,
+	OPT_ALLOW_COURSE_DROP_FILE,
+	OPT_REFUSED,
 	OPT_ALLOW_EMPTY,
 	OPT_SUMMARY,
 	OPT_EXIT_CODE
@@ -66,6 +100,16 @@ static const struct option longopts[] = {
 	{ "only", required_argument, NULL, OPT_ONLY },
 	{ "roles", required_argument, NULL, OPT_ROLES },
 	{ "max-drop", required_argument, NULL, OPT_MAX_DROP },
+	{ "drop-floor", required_argument, NULL, OPT_DROP_FLOOR },
+	{ "max-drop-count", required_argument, NULL, OPT_MAX_DROP_COUNT },
+	{ "max-course-drop", required_argument, NULL, OPT_MAX_COURSE_DROP },
+	{ "course-drop-floor", required_argument, NULL,
+	    OPT_COURSE_DROP_FLOOR },
+	{ "allow-course-drop", required_argument, NULL,
+	    OPT_ALLOW_COURSE_DROP },
+	{ "allow-course-drop-file", required_argument, NULL,
+	    OPT_ALLOW_COURSE_DROP_FILE },
+	{ "refused", required_argument, NULL, OPT_REFUSED },
 	{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 	{ "summary", no_argument, NULL, OPT_SUMMARY },
 	{ "exit-code", no_argument, NULL, OPT_EXIT_CODE },
@@ -79,11 +123,21 @@ struct opts {
 	struct ed_opts ed;
 	char *keyspec, *rolespec;
 	unsigned only;		/* bit per ed_op */
-	const char *max_text;
-	double max_drop;
-	bool max_pct, allow_empty, summary, exit_code;
+	const char *max_text, *course_text;	/* as given, for messages */
+	double max_pct, course_pct;
+	unsigned long floor, max_count, course_floor;
+	char **allow;		/* --allow-course-drop(-file) courses */
+	size_t nallow, allowcap;
+	const char *refused;
+	bool allow_empty, summary, exit_code;
 	enum ep_fmt ifmt, ofmt;
 };
+
+#define DEF_MAX_DROP "10%"
+#define DEF_DROP_FLOOR 20
+#define DEF_MAX_DROP_COUNT 5000
+#define DEF_MAX_COURSE_DROP "50%"
+#define DEF_COURSE_DROP_FLOOR 5
 
 static const char *const opnames[] = { "add", "drop", "update" };
 
@@ -92,8 +146,10 @@ static size_t split(char *, char **, size_t, const char *);
 static void print_dups(struct ed_diff *, enum ed_side, const char *);
 static void summary(struct ed_diff *, struct ed_change **, size_t,
     unsigned long, unsigned long);
-static int refuse(const struct opts *, size_t, unsigned long,
-    unsigned long, const char *);
+static int refuse(const struct opts *, struct ed_diff *,
+    struct ed_change **, size_t, size_t, const char *);
+static void write_refused(const struct opts *, struct ed_diff *,
+    struct ed_change **, size_t);
 static int write_changes(struct ed_diff *, struct ed_change **, size_t,
     enum ep_fmt);
 
@@ -164,10 +220,11 @@ main(int argc, char **argv)
 	if (o.summary)
 		summary(d, sel, nsel, ed_count(d, ED_DESIRED),
 		    ed_count(d, ED_ACTUAL));
-	rc = refuse(&o, ndrop, ed_count(d, ED_DESIRED),
-	    ed_count(d, ED_ACTUAL), ep_reader_name(rd[0]));
-	if (rc)
+	rc = refuse(&o, d, sel, nsel, ndrop, ep_reader_name(rd[0]));
+	if (rc) {
+		write_refused(&o, d, sel, nsel);
 		goto out;
+	}
 	rc = write_changes(d, sel, nsel, o.ofmt);
 	if (rc == 0 && o.exit_code && nsel > 0)
 		rc = EP_EXIT_DIFF;
@@ -179,7 +236,69 @@ out:
 	free(o.keyspec);
 	free(o.rolespec);
 	free(o.ed.roles);
+	for (size_t i = 0; i < o.nallow; i++)
+		free(o.allow[i]);
+	free(o.allow);
 	return rc;
+}
+
+/* "N%" from 0% to 100% as a number; a usage error naming opt else. */
+static double
+parse_pct(const char *opt, const char *arg)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (end == arg || strcmp(end, "%") != 0 || !(v >= 0 && v <= 100))
+		ep_usage_error(usage_text, "option '%s': '%s' is not a "
+		    "percentage from 0%% to 100%%", opt, arg);
+	return v;
+}
+
+static void
+allow_course(struct opts *o, const char *course, size_t len)
+{
+	if (o->nallow == o->allowcap) {
+		o->allowcap = o->allowcap ? o->allowcap * 2 : 16;
+		o->allow = ep_xrealloc(o->allow,
+		    o->allowcap * sizeof(*o->allow));
+	}
+	o->allow[o->nallow++] = ep_xstrndup(course, len);
+}
+
+/*
+ * The courses listed in path, one a line; blank lines and lines
+ * starting with '#' are skipped, a trailing CR and surrounding blanks
+ * are not part of the name.  A missing file exits 66.
+ */
+static void
+allow_course_file(struct opts *o, const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (fp == NULL)
+		ep_die(errno == ENOENT ? EP_EXIT_NOINPUT : EP_EXIT_IOERR,
+		    "option '--allow-course-drop-file': cannot open '%s': %s",
+		    path, strerror(errno));
+	while ((n = getline(&line, &cap, fp)) >= 0) {
+		char *s = line, *e = line + n;
+
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' ||
+		    e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s < e && *s != '#')
+			allow_course(o, s, (size_t)(e - s));
+	}
+	if (ferror(fp))
+		ep_die(EP_EXIT_IOERR, "option '--allow-course-drop-file': "
+		    "read error on '%s': %s", path, strerror(errno));
+	free(line);
+	fclose(fp);
 }
 
 static void
@@ -190,9 +309,13 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->only = 7;
-	o->max_pct = true;
-	o->max_drop = 10;
-	o->max_text = "10%";
+	o->max_text = DEF_MAX_DROP;
+	o->max_pct = 10;
+	o->floor = DEF_DROP_FLOOR;
+	o->max_count = DEF_MAX_DROP_COUNT;
+	o->course_text = DEF_MAX_COURSE_DROP;
+	o->course_pct = 50;
+	o->course_floor = DEF_COURSE_DROP_FLOOR;
 	o->ifmt = EP_FMT_AUTO;
 	o->ofmt = EP_FMT_NDJSON;
 	o->keyspec = ep_xstrdup("course,user,role");
@@ -213,27 +336,51 @@ parse_opts(int argc, char **argv, struct opts *o)
 			free(o->rolespec);
 			o->rolespec = ep_xstrdup(optarg);
 			break;
-		case OPT_MAX_DROP: {
-			size_t len = strlen(optarg);
-
-			o->max_text = optarg;
-			o->max_pct = len > 0 && optarg[len - 1] == '%';
-			if (o->max_pct) {
-				char *end;
-
-				o->max_drop = strtod(optarg, &end);
-				if (end == optarg || *end != '%' ||
-				    !(o->max_drop >= 0 && o->max_drop <= 100))
-					ep_usage_error(usage_text, "option "
-					    "'--max-drop': '%s' is not a "
-					    "percentage from 0%% to 100%%",
-					    optarg);
-			} else {
-				o->max_drop = (double)ep_cli_long(usage_text,
-				    "--max-drop", optarg, 2147483647L);
+		case OPT_MAX_DROP:
+			if (strchr(optarg, '%') != NULL) {
+				o->max_pct = parse_pct("--max-drop", optarg);
+				o->max_text = optarg;
+				break;
 			}
+			/* The older spelling of a count. */
+			o->max_count = (unsigned long)ep_cli_long(usage_text,
+			    "--max-drop", optarg, 2147483647L);
+			o->max_pct = 100;
+			o->max_text = "100%";
 			break;
-		}
+		case OPT_DROP_FLOOR:
+			o->floor = (unsigned long)ep_cli_long(usage_text,
+			    "--drop-floor", optarg, 2147483647L);
+			break;
+		case OPT_MAX_DROP_COUNT:
+			o->max_count = (unsigned long)ep_cli_long(usage_text,
+			    "--max-drop-count", optarg, 2147483647L);
+			break;
+		case OPT_MAX_COURSE_DROP:
+			o->course_pct = parse_pct("--max-course-drop", optarg);
+			o->course_text = optarg;
+			break;
+		case OPT_COURSE_DROP_FLOOR:
+			o->course_floor = (unsigned long)ep_cli_long(
+			    usage_text, "--course-drop-floor", optarg,
+			    2147483647L);
+			break;
+		case OPT_ALLOW_COURSE_DROP:
+			if (*optarg == '\0')
+				ep_usage_error(usage_text, "option "
+				    "'--allow-course-drop' needs a course");
+			allow_course(o, optarg, strlen(optarg));
+			break;
+		case OPT_ALLOW_COURSE_DROP_FILE:
+			allow_course_file(o, optarg);
+			break;
+		case OPT_REFUSED:
+			if (*optarg == '\0' || strcmp(optarg, "-") == 0)
+				ep_usage_error(usage_text, "option "
+				    "'--refused' needs a file name (not "
+				    "stdout, which a refusal leaves empty)");
+			o->refused = optarg;
+			break;
 		case OPT_ALLOW_EMPTY:
 			o->allow_empty = true;
 			break;
@@ -402,34 +549,106 @@ summary(struct ed_diff *d, struct ed_change **c, size_t n,
 	free(co);
 }
 
-/* The safety limits: 0, or 3 after saying why. */
+/* p% of n, rounded down: the most drops that p% allows. */
+static unsigned long
+pct_of(double p, unsigned long n)
+{
+	return (unsigned long)(p * (double)n / 100 + 1e-9);
+}
+
+static bool
+allowed(const struct opts *o, const char *course)
+{
+	for (size_t i = 0; i < o->nallow; i++)
+		if (strcmp(o->allow[i], course) == 0)
+			return true;
+	return false;
+}
+
+#define MAX_LISTED 10		/* courses named in a refusal */
+
+/*
+ * The per-course limit: a course whose drops exceed both its floor and
+ * --max-course-drop of its ACTUAL records, and is not allowed.  0, or 3
+ * after naming the courses.
+ */
 static int
-refuse(const struct opts *o, size_t ndrop, unsigned long nd,
-    unsigned long na, const char *desired)
+refuse_courses(const struct opts *o, struct ed_diff *d,
+    struct ed_change **sel, size_t nsel)
+{
+	struct ed_course *c;
+	size_t nc, nbad = 0;
+	unsigned long dropped = 0;
+	char *list = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if (!ed_course_drops(d, sel, nsel, o->course_floor, &c, &nc))
+		return 0;
+	fp = open_memstream(&list, &len);
+	if (fp == NULL)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	for (size_t i = 0; i < nc; i++) {
+		unsigned long lim = pct_of(o->course_pct, c[i].actual);
+
+		if (c[i].drop <= o->course_floor || c[i].drop <= lim ||
+		    allowed(o, c[i].name))
+			continue;
+		dropped += c[i].drop;
+		if (nbad++ < MAX_LISTED)
+			fprintf(fp, "%s'%s' %lu of %lu", nbad > 1 ? ", " : "",
+			    c[i].name, c[i].drop, c[i].actual);
+	}
+	if (nbad > MAX_LISTED)
+		fprintf(fp, ", and %zu more", nbad - MAX_LISTED);
+	fclose(fp);
+	if (nbad > 0)
+		ep_err("refusing %lu drop%s in %zu course%s: more than "
+		    "--max-course-drop %s of a course's ACTUAL records%s and "
+		    "more than --course-drop-floor %lu: %s; "
+		    "--allow-course-drop COURSE overrides", dropped,
+		    dropped == 1 ? "" : "s", nbad, nbad == 1 ? "" : "s",
+		    o->course_text, o->ed.roles ? " of the roles given by "
+		    "--roles" : "", o->course_floor, list);
+	free(list);
+	return nbad > 0 ? EP_EXIT_REFUSED : 0;
+}
+
+/*
+ * The safety limits: 0, or 3 after saying why.  Every limit that fires
+ * is named, so one look shows what an override needs.
+ */
+static int
+refuse(const struct opts *o, struct ed_diff *d, struct ed_change **sel,
+    size_t nsel, size_t ndrop, const char *desired)
 {
 	const char *of = o->ed.roles ? " of the roles given by --roles" : "";
-	double limit;
+	unsigned long nd = ed_count(d, ED_DESIRED), na = ed_count(d, ED_ACTUAL);
+	unsigned long lim = pct_of(o->max_pct, na);
+	const char *s = ndrop == 1 ? "" : "s";
+	int rc = 0;
 
 	if (nd == 0 && !o->allow_empty) {
 		ep_err("refusing %zu drop%s: DESIRED '%s' has no records%s; "
-		    "--allow-empty overrides", ndrop, ndrop == 1 ? "" : "s",
-		    desired, of);
+		    "--allow-empty overrides", ndrop, s, desired, of);
 		return EP_EXIT_REFUSED;
 	}
-	limit = o->max_pct ? (double)(unsigned long)(o->max_drop * (double)na / 100 + 1e-9) :
-	    o->max_drop;
-	if ((double)ndrop <= limit)
-		return 0;
-	if (o->max_pct)
+	if (ndrop > lim && ndrop > o->floor) {
 		ep_err("refusing %zu drop%s: more than --max-drop %s of the "
-		    "%lu ACTUAL records%s (%.0f); a higher --max-drop "
-		    "overrides", ndrop, ndrop == 1 ? "" : "s", o->max_text,
-		    na, of, limit);
-	else
-		ep_err("refusing %zu drop%s: more than --max-drop %s; a "
-		    "higher --max-drop overrides", ndrop, ndrop == 1 ? "" : "s",
-		    o->max_text);
-	return EP_EXIT_REFUSED;
+		    "%lu ACTUAL records%s (%lu) and more than --drop-floor "
+		    "%lu; a higher --max-drop overrides", ndrop, s,
+		    o->max_text, na, of, lim, o->floor);
+		rc = EP_EXIT_REFUSED;
+	}
+	if (ndrop > o->max_count) {
+		ep_err("refusing %zu drop%s: more than --max-drop-count %lu; "
+		    "a higher --max-drop-count overrides", ndrop, s,
+		    o->max_count);
+		rc = EP_EXIT_REFUSED;
+	}
+	if (refuse_courses(o, d, sel, nsel))
+		rc = EP_EXIT_REFUSED;
+	return rc;
 }
 
 struct names {
@@ -452,18 +671,15 @@ add_name(const char *name, void *arg)
 	u->v[u->n++] = name;
 }
 
+/* Write the n changes c to fp as fmt.  0, or -1 with err. */
 static int
-write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
-    enum ep_fmt fmt)
+write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
+    enum ep_fmt fmt, struct ep_error *err)
 {
-	static char buf[1 << 16];
-	struct ep_writer *w;
+	struct ep_writer *w = ep_writer_new(fp, fmt);
 	struct ep_rec *r = ep_rec_new();
-	struct ep_error err = { 0, "" };
 	int rc = 0;
 
-	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
-	w = ep_writer_new(stdout, fmt);
 	if (fmt == EP_FMT_CSV) {
 		/* Columns: op, then every field in first-seen order. */
 		struct names u = { NULL, 0, 0 };
@@ -476,14 +692,59 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ed_change_rec(d, c[i], r);
-		if (ep_writer_write(w, r, &err) < 0)
-			rc = ep_report(&err);
+		if (ep_writer_write(w, r, err) < 0)
+			rc = -1;
 	}
-	if (rc == 0 && n > 0 && ep_writer_finish(w, &err) < 0)
-		rc = ep_report(&err);
+	if (rc == 0 && n > 0 && ep_writer_finish(w, err) < 0)
+		rc = -1;
 	ep_writer_free(w);
 	ep_rec_free(r);
+	return rc;
+}
+
+static int
+write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
+    enum ep_fmt fmt)
+{
+	static char buf[1 << 16];
+	struct ep_error err = { 0, "" };
+	int rc = 0;
+
+	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+	if (write_recs(d, c, n, stdout, fmt, &err) < 0)
+		rc = ep_report(&err);
 	if (ep_close_stdout() && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
+}
+
+/*
+ * After a refusal: the changes that would have been printed, as NDJSON,
+ * to --refused FILE, written whole or not at all.  A failure is
+ * reported; the exit status stays the refusal's.
+ */
+static void
+write_refused(const struct opts *o, struct ed_diff *d, struct ed_change **c,
+    size_t n)
+{
+	struct ep_error err = { 0, "" };
+	struct ep_out *out;
+
+	if (o->refused == NULL)
+		return;
+	if ((out = ep_out_open(o->refused, &err)) == NULL) {
+		ep_err("cannot keep the refused changes: %s", err.msg);
+		return;
+	}
+	if (write_recs(d, c, n, ep_out_file(out), EP_FMT_NDJSON, &err) < 0) {
+		ep_out_abort(out);
+		ep_err("cannot keep the refused changes: %s", err.msg);
+		return;
+	}
+	if (ep_out_commit(out, &err) < 0) {
+		ep_err("cannot keep the refused changes: %s", err.msg);
+		return;
+	}
+	ep_err("the %zu change%s refused %s in '%s'", n, n == 1 ? "" : "s",
+	    n == 1 ? "is" : "are", o->refused);
 }

@@ -1,8 +1,15 @@
 /*
  * mapping.c - load the course mapping with jansson and check its shape.
+ *
+ * An entry holds only the keys it is known to have: a misspelt optional
+ * key ("sectoin") read as absent would widen the course to every section,
+ * so an unknown key is a configuration error (78) naming the file, the
+ * entry and the key, with the known key it is nearest to.  A UTF-8
+ * byte-order mark, which Windows editors put at the start, is skipped.
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +40,9 @@ static struct ep_mapping *check(json_t *root, const char *path,
 struct ep_mapping *
 ep_mapping_load(const char *path, struct ep_error *err)
 {
-	json_error_t je;
-	json_t *root;
+	struct ep_mapping *m;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, k;
 	FILE *fp;
 
 	fp = fopen(path, "r");
@@ -44,14 +52,25 @@ ep_mapping_load(const char *path, struct ep_error *err)
 		    strerror(errno));
 		return NULL;
 	}
-	root = json_loadf(fp, JSON_REJECT_DUPLICATES, &je);
-	fclose(fp);
-	if (root == NULL) {
-		ep_error_set(err, EP_EXIT_DATAERR, "%s:%d: invalid JSON: %s",
-		    path, je.line, je.text);
+	do {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = ep_xrealloc(buf, cap);
+		}
+		k = fread(buf + len, 1, cap - len, fp);
+		len += k;
+	} while (k > 0);
+	if (ferror(fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "cannot read mapping '%s': "
+		    "%s", path, strerror(errno));
+		fclose(fp);
+		free(buf);
 		return NULL;
 	}
-	return check(root, path, err);
+	fclose(fp);
+	m = ep_mapping_parse(buf, len, path, err);
+	free(buf);
+	return m;
 }
 
 struct ep_mapping *
@@ -59,7 +78,13 @@ ep_mapping_parse(const char *buf, size_t len, const char *name,
     struct ep_error *err)
 {
 	json_error_t je;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *root;
+
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
+		buf += 3;
+		len -= 3;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 
 	if (root == NULL) {
 		ep_error_set(err, EP_EXIT_DATAERR, "%s:%d: invalid JSON: %s",
@@ -67,6 +92,94 @@ ep_mapping_parse(const char *buf, size_t len, const char *name,
 		return NULL;
 	}
 	return check(root, name, err);
+}
+
+static const char *const known_keys[] = { "courses", "section", "id" };
+#define NKNOWN (sizeof(known_keys) / sizeof(known_keys[0]))
+
+/*
+ * The edit distance between a and b with adjacent transpositions
+ * counted as one edit (optimal string alignment); b is short.
+ */
+static size_t
+osa(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), d[3][16];
+
+	if (lb >= 16 || la > lb + 2 || lb > la + 2)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t *cur = d[i % 3], *prev = d[(i - 1) % 3];
+
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1], v;
+
+			v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (prev[j - 1] + cost < v)
+				v = prev[j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[(i - 2) % 3][j - 2] + 1 < v)
+				v = d[(i - 2) % 3][j - 2] + 1;
+			cur[j] = v;
+		}
+	}
+	return d[la % 3][lb];
+}
+
+/* The known key within two edits of k (case aside), or NULL. */
+static const char *
+near_key(const char *k)
+{
+	char low[16];
+	size_t i, best = 3;
+	const char *near = NULL;
+
+	for (i = 0; k[i] && i + 1 < sizeof(low); i++)
+		low[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
+	if (k[i])
+		return NULL;
+	low[i] = '\0';
+	for (i = 0; i < NKNOWN; i++) {
+		size_t dist = osa(low, known_keys[i]);
+
+		if (dist < best) {
+			best = dist;
+			near = known_keys[i];
+		}
+	}
+	return near;
+}
+
+/* 0, or -1 with err (78) when entry key of path has an unknown key. */
+static int
+check_keys(json_t *val, const char *path, const char *key,
+    struct ep_error *err)
+{
+	const char *k, *near;
+	json_t *v;
+
+	json_object_foreach(val, k, v) {
+		size_t i;
+
+		for (i = 0; i < NKNOWN; i++)
+			if (strcmp(k, known_keys[i]) == 0)
+				break;
+		if (i < NKNOWN)
+			continue;
+		near = near_key(k);
+		ep_error_set(err, EP_EXIT_CONFIG, "%s: entry '%s': unknown key "
+		    "'%s'%s%s%s; an entry has 'courses', 'id' and, to take "
+		    "one section only, 'section'", path, key, k,
+		    near ? " (did you mean '" : "", near ? near : "",
+		    near ? "'?)" : "");
+		return -1;
+	}
+	return 0;
 }
 
 /* Check the shape of root (which this steals) and build the mapping. */
@@ -94,6 +207,8 @@ check(json_t *root, const char *path, struct ep_error *err)
 			    "not an object", path, key);
 			goto fail;
 		}
+		if (check_keys(val, path, key, err) < 0)
+			goto fail;
 		courses = json_object_get(val, "courses");
 		section = json_object_get(val, "section");
 		id = json_object_get(val, "id");

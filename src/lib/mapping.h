@@ -31,7 +31,10 @@ struct ep_mapping {
 
 /*
  * Load and check a mapping file.  NULL with err: 66 when missing, 65 with
- * "FILE:LINE:" or "FILE: entry 'KEY':" when malformed.
+ * "FILE:LINE:" or "FILE: entry 'KEY':" when malformed, 78 with "FILE:
+ * entry 'KEY': unknown key 'K'" for a key an entry does not have (a typo
+ * of 'section' must not widen a course to every section).  A UTF-8
+ * byte-order mark at the start is skipped.
  */
 struct ep_mapping *ep_mapping_load(const char *path, struct ep_error *err);
 /* The same checks on a mapping already in memory; name is used in

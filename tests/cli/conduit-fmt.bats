@@ -232,6 +232,32 @@ c,u,student,,active"
 	done
 }
 
+# A value written as its JSON text would be a key no LMS has ("[""C1""]").
+@test "an array, object, boolean or non-integer number as a key value is refused: 65, file:line, field" {
+	local t line field kind
+	while IFS='|' read -r t line field kind; do
+		printf '%s\n' '{"op":"add","course":"c","user":"u","role":"student","school":"s","section":"s1","teacher":"t"}' \
+		    "$line" >in
+		fails 65 "in:2: field '$field' is $kind; a key value must be a string or an integer" -t "$t" in
+	done <<-'EOF2'
+	conduit|{"op":"add","course":["C1"],"user":"u","role":"r"}|course|an array
+	conduit|{"op":"drop","course":"c","user":{"id":"u"},"role":"r"}|user|an object
+	conduit|{"op":"update","course":"c","user":"u","role":"r","old_role":["s"]}|old_role|an array
+	canvas|{"op":"add","course":"c","user":true,"role":"r"}|user|true or false
+	canvas|{"op":"add","section":["S1"],"user":"u","role":"r"}|section|an array
+	moodle-flatfile|{"op":"add","course":"c","user":4766.0,"role":"r"}|user|a number that is not an integer
+	oneroster|{"op":"add","class":{"a":1},"school":"s","user":"u","role":"student"}|class|an object
+	oneroster|{"op":"add","course":"c","school":["s"],"user":"u","role":"student"}|school|an array
+	clever-sections|{"school":"s","section":{"id":1},"teacher":"t"}|section|an object
+	clever-sections|{"school":"s","section":"s2","teacher":"t","Teacher_2_id":[1]}|Teacher_2_id|an array
+	EOF2
+	# an integer is its text; other fields may hold anything
+	echo '{"op":"add","course":"c","user":4766,"role":"r","x":[1],"t":true}' >in
+	run --separate-stderr conduit-fmt -t conduit in
+	assert_success
+	[ "${lines[1]}" = "add,c,4766,r" ]
+}
+
 @test "an unknown op is refused" {
 	echo '{"op":"remove","course":"c","user":"u","role":"r"}' >in
 	fails 65 "in:1: field 'op': unknown value 'remove'" -t conduit in

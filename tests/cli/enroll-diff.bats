@@ -9,10 +9,10 @@ setup() {
 	T=$BATS_TEST_TMPDIR
 }
 
-# run enroll-diff with the drop limit out of the way (small fixtures
-# would trip the default 10%)
+# run enroll-diff with the drop limits out of the way (small fixtures
+# would trip the per-course limit, some the default 10%)
 ed() {
-	run --separate-stderr enroll-diff --max-drop 100% "$@"
+	run --separate-stderr enroll-diff --max-drop 100% --max-course-drop 100% "$@"
 }
 
 @test "common options: --help, --version, unknown option" {
@@ -282,41 +282,57 @@ EOF
 	assert_success
 	[ "${#lines[@]}" -eq 4 ]
 	[ "$(grep -c '"op":"drop"' <<<"$output")" -eq 4 ]
-	# --allow-empty alone still meets the default 10% limit
+	# --allow-empty alone still meets the limits: 4 drops are under the
+	# default --drop-floor of 20, but not under a floor of 0
 	run --separate-stderr enroll-diff --allow-empty "$T/empty" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+	run --separate-stderr enroll-diff --allow-empty --drop-floor 0 "$T/empty" "$F/basic.actual.ndjson"
 	assert_failure 3
 	[ -z "$output" ]
-	[[ "$stderr" == *"refusing 4 drops: more than --max-drop 10% of the 4 ACTUAL records (0); a higher --max-drop overrides" ]]
+	[[ "$stderr" == *"refusing 4 drops: more than --max-drop 10% of the 4 ACTUAL records (0) and more than --drop-floor 0; a higher --max-drop overrides" ]]
 }
 
+# 1000 records (above the floor of 20 drops, where the percentage
+# counts); before the floor this test used 100 records, where 11 drops
+# are now under the floor and pass.
 @test "drops beyond the default 10% are refused with exit 3" {
-	for i in $(seq 1 100); do
+	for i in $(seq 1 1000); do
 		echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
 	done >"$T/a"
-	head -n 90 "$T/a" >"$T/d90"
-	head -n 89 "$T/a" >"$T/d89"
-	run --separate-stderr enroll-diff "$T/d90" "$T/a"
+	head -n 900 "$T/a" >"$T/d900"
+	head -n 899 "$T/a" >"$T/d899"
+	run --separate-stderr enroll-diff "$T/d900" "$T/a"
 	assert_success
-	[ "${#lines[@]}" -eq 10 ]
-	run --separate-stderr enroll-diff "$T/d89" "$T/a"
+	[ "${#lines[@]}" -eq 100 ]
+	run --separate-stderr enroll-diff "$T/d899" "$T/a"
 	assert_failure 3
 	[ -z "$output" ]
-	[ "$stderr" = "enroll-diff: refusing 11 drops: more than --max-drop 10% of the 100 ACTUAL records (10); a higher --max-drop overrides" ]
-	run --separate-stderr enroll-diff --max-drop 11% "$T/d89" "$T/a"
+	[ "$stderr" = "enroll-diff: refusing 101 drops: more than --max-drop 10% of the 1000 ACTUAL records (100) and more than --drop-floor 20; a higher --max-drop overrides" ]
+	run --separate-stderr enroll-diff --max-drop 11% "$T/d899" "$T/a"
 	assert_success
-	[ "${#lines[@]}" -eq 11 ]
-	run --separate-stderr enroll-diff --max-drop 10.5% "$T/d89" "$T/a"
+	[ "${#lines[@]}" -eq 101 ]
+	run --separate-stderr enroll-diff --max-drop 10.05% "$T/d899" "$T/a"
 	assert_failure 3
 }
 
-@test "--max-drop N is a count" {
+# The older spelling: a bare number is a count (--max-drop-count), with
+# no percentage.  The floor does not lift a count.
+@test "--max-drop N is a count, --max-drop-count N" {
 	run --separate-stderr enroll-diff --max-drop 1 "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
 	assert_failure 3
 	[ -z "$output" ]
-	[ "$stderr" = "enroll-diff: refusing 2 drops: more than --max-drop 1; a higher --max-drop overrides" ]
+	[ "$stderr" = "enroll-diff: refusing 2 drops: more than --max-drop-count 1; a higher --max-drop-count overrides" ]
 	run --separate-stderr enroll-diff --max-drop 2 "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
 	assert_success
 	[ "${#lines[@]}" -eq 4 ]
+	run --separate-stderr enroll-diff --max-drop-count 1 "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 2 drops: more than --max-drop-count 1; a higher --max-drop-count overrides" ]
+	run --separate-stderr enroll-diff --max-drop-count 0 --only add "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
 }
 
 @test "--max-drop percentages count ACTUAL records of the --roles given" {
@@ -326,12 +342,12 @@ EOF
 		echo "{\"course\":\"C1\",\"user\":\"t$i\",\"role\":\"teacher\"}"
 	done >"$T/a"
 	grep -v '"s[12]"' "$T/a" >"$T/d"
-	run --separate-stderr enroll-diff --max-drop 10% "$T/d" "$T/a"
+	run --separate-stderr enroll-diff --drop-floor 0 --max-drop 10% "$T/d" "$T/a"
 	assert_success
-	run --separate-stderr enroll-diff --roles student --max-drop 10% "$T/d" "$T/a"
+	run --separate-stderr enroll-diff --drop-floor 0 --roles student --max-drop 10% "$T/d" "$T/a"
 	assert_failure 3
-	[[ "$stderr" == *"refusing 2 drops: more than --max-drop 10% of the 10 ACTUAL records of the roles given by --roles (1)"* ]]
-	run --separate-stderr enroll-diff --roles student --max-drop 20% "$T/d" "$T/a"
+	[[ "$stderr" == *"refusing 2 drops: more than --max-drop 10% of the 10 ACTUAL records of the roles given by --roles (1) and more than --drop-floor 0"* ]]
+	run --separate-stderr enroll-diff --drop-floor 0 --roles student --max-drop 20% "$T/d" "$T/a"
 	assert_success
 	[ "${#lines[@]}" -eq 2 ]
 }
@@ -404,7 +420,7 @@ EOF
 		LC_ALL=C sort -u -o "$d/ak" "$d/ak"
 		LC_ALL=C comm -23 "$d/dk" "$d/ak" >"$d/want-add"
 		LC_ALL=C comm -13 "$d/dk" "$d/ak" >"$d/want-drop"
-		enroll-diff -q --max-drop 100% "$d/d" "$d/a" >"$d/out"
+		enroll-diff -q --max-drop 100% --max-course-drop 100% "$d/d" "$d/a" >"$d/out"
 		jq -r '[.op, .course, .user, .role] | map(tostring) | join("\t")' \
 		    "$d/out" >"$d/got"
 		# the output order is byte order of the keys
@@ -520,4 +536,252 @@ lazy_inputs() {
 	[ "$rc" = 74 ]
 	[ ! -s "$T/out" ]
 	[ "$(cat "$T/err")" = "enroll-diff: $T/d: changed while being read (the record at byte 0)" ]
+}
+
+# --- safety limits at both ends (issue 16, item 16) ---
+
+# A site of 5 enrollments: 10% of 5 rounds to 0 drops, which refused every
+# drop before --drop-floor.
+@test "a small site: drops under --drop-floor pass, the percentage alone would refuse them" {
+	cat >"$T/a" <<-'EOF2'
+	{"course":"C1","user":"u1","role":"student"}
+	{"course":"C1","user":"u2","role":"student"}
+	{"course":"C2","user":"u3","role":"student"}
+	{"course":"C2","user":"u4","role":"student"}
+	{"course":"C2","user":"u5","role":"student"}
+	EOF2
+	head -n 2 "$T/a" >"$T/d"
+	# the whole of C2 goes: 3 drops, 60% of the site, 100% of C2
+	run --separate-stderr enroll-diff "$T/d" "$T/a"
+	assert_success
+	[ -z "$stderr" ]
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(grep -c '"op":"drop","course":"C2"' <<<"$output")" -eq 3 ]
+	# without the floors it is the old behaviour: refused at 0 drops
+	run --separate-stderr enroll-diff --drop-floor 0 --course-drop-floor 0 "$T/d" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "${stderr_lines[0]}" = "enroll-diff: refusing 3 drops: more than --max-drop 10% of the 5 ACTUAL records (0) and more than --drop-floor 0; a higher --max-drop overrides" ]
+	[ "${stderr_lines[1]}" = "enroll-diff: refusing 3 drops in 1 course: more than --max-course-drop 50% of a course's ACTUAL records and more than --course-drop-floor 0: 'C2' 3 of 3; --allow-course-drop COURSE overrides" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+}
+
+# gen_site DIR COURSES USERS: DIR/a, COURSES courses C1.. of USERS
+# students each, course by course (as an LMS lists them).
+gen_site() {
+	awk -v c="$2" -v u="$3" 'BEGIN {
+		for (i = 1; i <= c; i++) for (j = 1; j <= u; j++)
+			printf "{\"course\":\"C%d\",\"user\":\"u%d\",\"role\":\"student\"}\n", i, (i - 1) * u + j
+	}' >"$1/a"
+}
+
+@test "a site of a million: 10% (100,000 drops) is refused by --max-drop-count, a vanished course by --max-course-drop" {
+	gen_site "$T" 25000 40
+	[ "$(wc -l <"$T/a")" -eq 1000000 ]
+	# every tenth enrollment goes: 100,000 drops, exactly 10%, 4 of 40 in
+	# each course
+	awk 'NR % 10' "$T/a" >"$T/d10"
+	run --separate-stderr enroll-diff "$T/d10" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 100000 drops: more than --max-drop-count 5000; a higher --max-drop-count overrides" ]
+	run --separate-stderr enroll-diff -q --max-drop-count 100000 "$T/d10" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 100000 ]
+	# course C7 vanishes: 40 drops, 0.004% of the site
+	grep -v '"course":"C7"' "$T/a" >"$T/d7"
+	run --separate-stderr enroll-diff "$T/d7" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 40 drops in 1 course: more than --max-course-drop 50% of a course's ACTUAL records and more than --course-drop-floor 5: 'C7' 40 of 40; --allow-course-drop COURSE overrides" ]
+	run --separate-stderr enroll-diff --allow-course-drop C7 "$T/d7" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 40 ]
+	[ "$(grep -c '"op":"drop","course":"C7",' <<<"$output")" -eq 40 ]
+}
+
+@test "--max-course-drop: more than half of a course, above its floor, unless allowed" {
+	gen_site "$T" 4 10
+	# C1 loses 5 of 10 (50%: allowed), C2 6 of 10, C3 all 10, C4 none
+	awk '!(/"C1"/ && /"u([1-5])"/) && !(/"C2"/ && /"u1[1-6]"/) && !/"C3"/' "$T/a" >"$T/d"
+	run --separate-stderr enroll-diff --max-drop 100% "$T/d" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: refusing 16 drops in 2 courses: more than --max-course-drop 50% of a course's ACTUAL records and more than --course-drop-floor 5: 'C2' 6 of 10, 'C3' 10 of 10; --allow-course-drop COURSE overrides" ]
+	# a floor of 6 lets C2's 6 drops through
+	run --separate-stderr enroll-diff --max-drop 100% --course-drop-floor 6 "$T/d" "$T/a"
+	assert_failure 3
+	[[ "$stderr" == *": 'C3' 10 of 10; --allow"* ]]
+	run --separate-stderr enroll-diff --max-drop 100% --max-course-drop 60% "$T/d" "$T/a"
+	assert_failure 3
+	[[ "$stderr" == *"refusing 10 drops in 1 course: more than --max-course-drop 60% "* ]]
+	# both listed: one on the command line, one in a file with a comment,
+	# blanks and a CRLF line end
+	printf '# cancelled\n\n  C3 \r\n' >"$T/allow"
+	run --separate-stderr enroll-diff --max-drop 100% --allow-course-drop C2 --allow-course-drop-file "$T/allow" "$T/d" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 21 ]
+	# the course limit counts only the drops printed
+	run --separate-stderr enroll-diff --max-drop 100% --only add "$T/d" "$T/a"
+	assert_success
+	[ -z "$output" ]
+	run --separate-stderr enroll-diff --allow-course-drop-file "$T/nonexistent" "$T/d" "$T/a"
+	assert_failure 66
+	[ -z "$output" ]
+	[[ "$stderr" == *"--allow-course-drop-file': cannot open '$T/nonexistent'"* ]]
+}
+
+# ACTUAL records of a course are counted after the fact from the store:
+# as entries of their own when ACTUAL is kept (the smaller file, or DESIRED
+# on stdin), as the partners of DESIRED entries otherwise, never twice for
+# the two halves of an update.
+@test "per-course counts are the same whichever input is kept, from stdin, with updates" {
+	gen_site "$T" 4 10
+	awk '!(/"C2"/ && /"u1[1-6]"/) && !/"C3"/' "$T/a" >"$T/d"
+	# the same DESIRED, made the bigger file by adds in another course
+	cp "$T/d" "$T/dbig"
+	for i in $(seq 1 60); do
+		echo "{\"course\":\"C9\",\"user\":\"n$i\",\"role\":\"student\"}"
+	done >>"$T/dbig"
+	# ... and with a status on both sides that differs for C1, C2 and C4
+	sed 's/}$/,"status":"active"}/' "$T/a" >"$T/as"
+	sed '/"C[124]"/s/}$/,"status":"inactive"}/; /"C[124]"/!s/}$/,"status":"active"}/' "$T/d" >"$T/ds"
+	local want="refusing 16 drops in 2 courses: more than --max-course-drop 50% of a course's ACTUAL records and more than --course-drop-floor 5: 'C2' 6 of 10, 'C3' 10 of 10; --allow-course-drop COURSE overrides"
+	run --separate-stderr enroll-diff --max-drop 100% "$T/d" "$T/a"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% "$T/dbig" "$T/a"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% - "$T/a" <"$T/dbig"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% "$T/d" - <"$T/a"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% --update-on status "$T/ds" "$T/as"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	run --separate-stderr enroll-diff --max-drop 100% --update-on status - "$T/as" <"$T/ds"
+	[ "$status" -eq 3 ] && [ "$stderr" = "enroll-diff: $want" ]
+	# role changes paired as updates are not drops
+	sed '/"C3"/s/student/teacher/' "$T/a" >"$T/dr"
+	run --separate-stderr enroll-diff --max-drop 100% --update-on role "$T/dr" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 10 ]
+}
+
+@test "more than ten courses refused are counted, not all listed; --roles counts only those roles" {
+	gen_site "$T" 12 6
+	: >"$T/d"
+	echo '{"course":"C99","user":"x","role":"student"}' >"$T/d"
+	run --separate-stderr enroll-diff --max-drop 100% --max-drop-count 1000 "$T/d" "$T/a"
+	assert_failure 3
+	# in key order: C1, C10, C11, C12, C2 ... C7, then C8 and C9 uncounted
+	[[ "$stderr" == *"refusing 72 drops in 12 courses: "*": 'C1' 6 of 6, 'C10' 6 of 6, "*"'C7' 6 of 6, and 2 more; --allow-course-drop COURSE overrides" ]]
+	# teachers are not counted with --roles student
+	sed 's/student/teacher/' "$T/a" >>"$T/a2"
+	cat "$T/a" >>"$T/a2"
+	run --separate-stderr enroll-diff --roles student --max-drop 100% --max-drop-count 1000 "$T/d" "$T/a2"
+	assert_failure 3
+	[[ "$stderr" == *"refusing 72 drops in 12 courses: more than --max-course-drop 50% of a course's ACTUAL records of the roles given by --roles and more than --course-drop-floor 5: 'C1' 6 of 6,"* ]]
+}
+
+@test "limit options: usage errors exit 2" {
+	run --separate-stderr enroll-diff --max-course-drop 150% a b
+	assert_failure 2
+	[[ "$stderr" == *"option '--max-course-drop': '150%' is not a percentage"* ]]
+	run --separate-stderr enroll-diff --max-course-drop 40 a b
+	assert_failure 2
+	run --separate-stderr enroll-diff --drop-floor -1 a b
+	assert_failure 2
+	run --separate-stderr enroll-diff --max-drop-count many a b
+	assert_failure 2
+	run --separate-stderr enroll-diff --refused - a b
+	assert_failure 2
+	[[ "$stderr" == *"'--refused' needs a file name"* ]]
+	run --separate-stderr enroll-diff --allow-course-drop '' a b
+	assert_failure 2
+}
+
+# --- --refused (item 17) ---
+
+@test "--refused FILE keeps the refused change set, exactly what would have been printed" {
+	gen_site "$T" 3 10
+	grep -v '"C2"' "$T/a" >"$T/d"
+	echo '{"course":"C4","user":"n1","role":"student"}' >>"$T/d"
+	run --separate-stderr enroll-diff -o csv --refused "$T/refused.ndjson" "$T/d" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "${stderr_lines[1]}" = "enroll-diff: the 11 changes refused are in '$T/refused.ndjson'" ]
+	# what --allow-course-drop C2 prints, as NDJSON whatever -o says
+	enroll-diff --allow-course-drop C2 "$T/d" "$T/a" >"$T/want"
+	[ "$(wc -l <"$T/want")" -eq 11 ]
+	cmp "$T/want" "$T/refused.ndjson"
+	# no temporary file left beside it
+	[ "$(find "$T" -maxdepth 1 -name '.refused*' | wc -l)" -eq 0 ]
+	# --only applies to it as to the output
+	run --separate-stderr enroll-diff --only drop --refused "$T/refused2.ndjson" "$T/d" "$T/a"
+	assert_failure 3
+	[ "$(wc -l <"$T/refused2.ndjson")" -eq 10 ]
+	# the empty-DESIRED refusal keeps its drops too
+	: >"$T/empty"
+	run --separate-stderr enroll-diff --refused "$T/refused3.ndjson" "$T/empty" "$T/a"
+	assert_failure 3
+	[ "$(grep -c '"op":"drop"' "$T/refused3.ndjson")" -eq 30 ]
+}
+
+@test "--refused: nothing written without a refusal or without the option; a failed write is reported, still 3" {
+	gen_site "$T" 3 10
+	grep -v '"C2"' "$T/a" >"$T/d"
+	run --separate-stderr enroll-diff --allow-course-drop C2 --refused "$T/refused.ndjson" "$T/d" "$T/a"
+	assert_success
+	[ "${#lines[@]}" -eq 10 ]
+	[ ! -e "$T/refused.ndjson" ]
+	mkdir "$T/wd"
+	(cd "$T/wd" && enroll-diff "$T/d" "$T/a" >/dev/null 2>&1) || [ $? -eq 3 ]
+	[ -z "$(ls -A "$T/wd")" ]
+	run --separate-stderr enroll-diff --refused "$T/nodir/refused.ndjson" "$T/d" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[[ "${stderr_lines[1]}" == "enroll-diff: cannot keep the refused changes: "*"$T/nodir/"* ]]
+}
+
+# --- key values that cannot be keys (issue 16, smaller items) ---
+
+@test "an array, object, boolean or non-integer number as a key value is bad input: 65, file:line, field" {
+	printf '%s\n' '{"course":"C1","user":"u1","role":"student"}' >"$T/a"
+	local line field kind
+	while IFS='|' read -r line field kind; do
+		{
+			echo '{"course":"C1","user":"u2","role":"student"}'
+			echo "$line"
+		} >"$T/d"
+		run --separate-stderr enroll-diff "$T/d" "$T/a"
+		assert_failure 65
+		[ -z "$output" ]
+		[ "$stderr" = "enroll-diff: $T/d:2: field '$field' is $kind; a key value must be a string or an integer" ] ||
+			fail "$line: $stderr"
+		# the same in the second input read (ACTUAL, the bigger file)
+		run --separate-stderr enroll-diff "$T/a" "$T/d"
+		assert_failure 65
+		[ -z "$output" ]
+		[[ "$stderr" == *"$T/d:2: field '$field' is $kind;"* ]]
+	done <<-'EOF2'
+	{"course":["C1"],"user":"u1","role":"student"}|course|an array
+	{"course":"C1","user":{"id":"u1"},"role":"student"}|user|an object
+	{"course":"C1","user":"u1","role":true}|role|true or false
+	{"course":"C1","user":4766.0,"role":"student"}|user|a number that is not an integer
+	{"course":"C1","user":1e3,"role":"student"}|user|a number that is not an integer
+	EOF2
+	# the --update-on field outside the key is compared as a key is
+	echo '{"course":"C1","user":"u1","role":"student","status":["active"]}' >"$T/d"
+	run --separate-stderr enroll-diff --update-on status "$T/d" "$T/a"
+	assert_failure 65
+	[ "$stderr" = "enroll-diff: $T/d:1: field 'status' is an array; a key value must be a string or an integer" ]
+	# an integer is its text: 4766 and "4766" are one key
+	echo '{"course":"C1","user":4766,"role":"student"}' >"$T/d"
+	echo '{"course":"C1","user":"4766","role":"student"}' >"$T/a2"
+	ed "$T/d" "$T/a2"
+	assert_success
+	[ -z "$output" ]
+	# other fields may be anything
+	echo '{"course":"C1","user":"4766","role":"student","x":[1],"t":true,"f":1.5}' >"$T/d"
+	ed "$T/d" "$T/a"
+	assert_success
 }

@@ -90,7 +90,7 @@ PY
 }
 
 @test "a full stdout is exit 74 for every record program" {
-	run --separate-stderr bash -c "enroll-diff --max-drop 100% \
+	run --separate-stderr bash -c "enroll-diff --max-drop 100% --max-drop-count 1000000 --max-course-drop 100% \
 		'$BATS_FILE_TMPDIR/desired.ndjson' '$BATS_FILE_TMPDIR/actual.ndjson' >/dev/full"
 	assert_failure 74
 	run --separate-stderr bash -c "conduit-fmt --to conduit '$BATS_FILE_TMPDIR/changes.ndjson' >/dev/full"
@@ -102,7 +102,7 @@ PY
 # A closed downstream: the program stops, with no message.
 @test "SIGPIPE from '| head -1' ends quietly" {
 	local p
-	for p in "enroll-diff --max-drop 100% $BATS_FILE_TMPDIR/desired.ndjson $BATS_FILE_TMPDIR/actual.ndjson" \
+	for p in "enroll-diff --max-drop 100% --max-drop-count 1000000 --max-course-drop 100% $BATS_FILE_TMPDIR/desired.ndjson $BATS_FILE_TMPDIR/actual.ndjson" \
 		"conduit-fmt --to conduit $BATS_FILE_TMPDIR/changes.ndjson" \
 		"rec-hash --algo sha256 --field user $BATS_FILE_TMPDIR/changes.ndjson" \
 		"conduit-fmt --to csv $BATS_FILE_TMPDIR/changes.ndjson"; do

@@ -285,6 +285,24 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	assert_output '{"course":"COUN6552COUN855202Winter2021","section":"02","user":"1003","course_id":4766,"sis_course":"COUN8552"}'
 }
 
+# A misspelt "section" read as absent would take every section of the
+# course: an unknown key is a configuration error, before any query.
+@test "--mapping: an unknown key in an entry is 78 with the key; a BOM is accepted" {
+	sed 's/"section"/"sectoin"/' "$FIX/sis-extract/map.json" >"$BATS_TEST_TMPDIR/typo.json"
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--mapping "$BATS_TEST_TMPDIR/typo.json" \
+		--sql 'SELECT course, section, user, role FROM enr'
+	assert_failure 78
+	[ -z "$output" ]
+	[[ "$stderr" == *"typo.json: entry '"*"': unknown key 'sectoin' (did you mean 'section'?)"* ]]
+	{ printf '\357\273\277'; cat "$FIX/sis-extract/map.json"; } >"$BATS_TEST_TMPDIR/bom.json"
+	run --separate-stderr sis-extract --db "sqlite:$DB" \
+		--mapping "$BATS_TEST_TMPDIR/bom.json" \
+		--sql 'SELECT course, section, user, role FROM enr ORDER BY course, user, section'
+	assert_success
+	diff -u "$FIX/sis-extract/mapped.out.ndjson" <(printf '%s\n' "$output")
+}
+
 @test "--mapping needs the course column in the result" {
 	run --separate-stderr sis-extract --db "sqlite:$DB" \
 		--mapping "$FIX/sis-extract/map.json" --sql 'SELECT user FROM enr'

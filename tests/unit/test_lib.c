@@ -232,6 +232,51 @@ test_mapping(void)
 	    "mapping: invalid JSON");
 	m = ep_mapping_load("/nonexistent/map.json", &err);
 	ok(m == NULL && err.code == 66, "mapping: missing file is 66");
+
+	/* A typo of an optional key must not widen the course. */
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": 1},\n"
+	    " \"B\": {\"courses\": [\"Y\"], \"sectoin\": \"02\", "
+	    "\"id\": 2}}\n", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 78, "mapping: unknown key is 78 (%d)",
+	    err.code);
+	ok(strncmp(err.msg, p, strlen(p)) == 0 &&
+	    strstr(err.msg, ": entry 'B': unknown key 'sectoin' (did you "
+	    "mean 'section'?)") != NULL,
+	    "mapping: names file, entry, key and the near key (%s)", err.msg);
+	write_file(p, "{\"A\": {\"course\": [\"X\"], \"id\": 1}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 78 &&
+	    strstr(err.msg, "unknown key 'course' (did you mean 'courses'?)"),
+	    "mapping: 'course' suggests 'courses' (%s)", err.msg);
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": 1, "
+	    "\"moodle_name\": \"x\"}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 78 &&
+	    strstr(err.msg, "unknown key 'moodle_name';") != NULL,
+	    "mapping: a far key gets no suggestion (%s)", err.msg);
+	m = ep_mapping_parse("{\"A\": {\"courses\": [\"X\"], \"ID\": 1}}",
+	    34, "buf", &err);
+	ok(m == NULL && err.code == 78 && strstr(err.msg, "buf: entry 'A': "
+	    "unknown key 'ID' (did you mean 'id'?)") != NULL,
+	    "mapping: parse checks keys too (%s)", err.msg);
+
+	/* A UTF-8 byte-order mark, as Windows editors write, is skipped. */
+	write_file(p, "\xEF\xBB\xBF{\"A\": {\"courses\": [\"X\"], "
+	    "\"section\": \"01\", \"id\": 1}}\n", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m != NULL && m->n == 1 && strcmp(m->e[0].section, "01") == 0,
+	    "mapping: a BOM at the start is accepted (%s)", m ? "" : err.msg);
+	ep_mapping_free(m);
+	m = ep_mapping_parse("\xEF\xBB\xBF{\"A\": {\"courses\": [\"X\"], "
+	    "\"id\": 1}}", 37, "buf", &err);
+	ok(m != NULL, "mapping: parse skips a BOM (%s)", m ? "" : err.msg);
+	ep_mapping_free(m);
+	/* ... but only at the start */
+	write_file(p, "{\"A\": \xEF\xBB\xBF{\"courses\": [\"X\"], "
+	    "\"id\": 1}}\n", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 65, "mapping: a BOM inside is invalid");
 	free(p);
 }
 
