@@ -194,7 +194,6 @@ q() {
 }
 
 @test "replicate: the shrink limit per table and REPLICATE_MAX_SHRINK reach db-load" {
-	db-load --help | grep -q -- --max-shrink || skip "needs db-load --max-shrink"
 	"$REPL" -q -c "$T/repl.env" daily
 	n=$(q "$T/warehouse.db" 'select count(*) from people')
 	[ "$n" -ge 4 ]
@@ -233,7 +232,6 @@ q() {
 	run --separate-stderr "$INV" -c "$T/inv.env"
 	assert_success
 	! grep -q -- "step load-.*--allow-empty" "$T/inv-work/last/run.log"
-	db-load --help | grep -q -- --max-shrink || skip "needs db-load --max-shrink"
 	run --separate-stderr env INVENTORY_MAX_SHRINK="30 user=100" "$INV" -c "$T/inv.env"
 	assert_success
 	grep -q -- "load-course: db-load .*--max-shrink 30 " "$T/inv-work/last/run.log"

@@ -426,11 +426,29 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$SCRIPT" -c "$CONF" 2>"$T/err" &
 }
 
 @test "enroll-diff refusing keeps refused.ndjson and status.json counts it" {
-	enroll-diff --help | grep -q -- --refused || skip "needs enroll-diff --refused"
 	run --separate-stderr env SYNC_MAX_DROP=2 "$SCRIPT" -c "$CONF"
 	failed enroll-diff 3
 	[ -s "$W/last/refused.ndjson" ]
 	n=$(grep -c . "$W/last/refused.ndjson")
 	jq -e --argjson n "$n" '.refused == $n' "$W/last/status.json"
 	grep -q -- "--refused $W/last/refused.ndjson\|--refused $W/runs/" "$W/last/run.log"
+}
+
+@test "a course whose SIS rows vanish is refused (3) unless SYNC_ALLOW_COURSE_DROP lists it" {
+	cp "$BATS_FILE_TMPDIR/sis.db" "$T/sis.db"
+	sqlite3 "$T/sis.db" "DELETE FROM TRANSCRIPTDETAIL WHERE EVENT_ID = 'ANAT5470'"
+	sed -i "s|^SIS_DB=.*|SIS_DB=sqlite:$T/sis.db|" "$CONF"
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	failed enroll-diff 3
+	grep -q 'ANAT5470Winter2021' "$W/last/enroll-diff.err"
+	[ ! -e "$OUTBOX/enrollments.csv" ]
+	# the 30 drops of the vanished course are among the refused changes
+	jq -se 'map(select(.course == "ANAT5470Winter2021" and .op == "drop"))
+		| length == 30' "$W/last/refused.ndjson"
+	# 33 of 179 drops is over the 10% default too
+	run --separate-stderr env SYNC_ALLOW_COURSE_DROP=XYZ,ANAT5470Winter2021 \
+		SYNC_MAX_DROP=25% \
+		"$SCRIPT" -c "$CONF"
+	assert_success
+	[ "$(grep -c '^drop,ANAT5470Winter2021,' "$OUTBOX/enrollments.csv")" -eq 30 ]
 }
