@@ -93,6 +93,72 @@ test_secret(void)
 	free(p);
 }
 
+/* After test_secret: "s3cr3t-env" and "file-secret" are registered. */
+static void
+test_mask(void)
+{
+	struct ep_error err = { 0, "" };
+	char big[1100], *m;
+
+	/* ep_error_set masks before it cuts to fit msg (1023 bytes). */
+	memset(big, 'x', sizeof(big));
+	big[1008] = '\0';
+	ep_error_set(&err, 69, "%s token=file-secret", big);
+	ok(strstr(err.msg, "file-se") == NULL && strlen(err.msg) < 1023,
+	    "error_set: a secret straddling the cut is masked whole");
+	ok(strcmp(err.msg + strlen(err.msg) - 10, "token=****") == 0,
+	    "error_set: ... and the end says so (%s)", err.msg + 1000);
+	/* A text as long as msg: the cut falls in the secret, which was
+	 * masked before, so nothing of it is left. */
+	big[1000] = '\0';
+	ep_error_set(&err, 69, "%s token=file-secret and more", big);
+	ok(strstr(err.msg, "token=****") != NULL, "error_set: masked");
+	ep_error_set(&err, 69, "%s", err.msg);
+	ok(strstr(err.msg, "token=****") != NULL,
+	    "error_set: its own msg as an argument");
+
+	/* Excerpts: mask first, then cut. */
+	m = ep_mask_excerpt("a=file-secret&b=2", 17, 12);
+	is_str(m, "a=****&b=2", "excerpt: masked before the cut");
+	free(m);
+	m = ep_mask_excerpt("a=file-secret&b=2", 17, 5);
+	is_str(m, "a=***", "excerpt: cut after masking");
+	free(m);
+	/* The text itself ends in the start of a secret (a server cut its
+	 * echo): 6 or more characters of it are masked. */
+	m = ep_mask_excerpt("Bearer file-secre", 17, 200);
+	is_str(m, "Bearer ****", "excerpt: a secret's start ending it");
+	free(m);
+	m = ep_mask_excerpt("Bearer file-s", 13, 200);
+	is_str(m, "Bearer ****", "excerpt: 6 characters of a secret");
+	free(m);
+	m = ep_mask_excerpt("Bearer file-", 12, 200);
+	is_str(m, "Bearer file-", "excerpt: 5 are left (too common)");
+	free(m);
+	m = ep_mask_excerpt("Bearer s3cr3t-e", 15, 200);
+	is_str(m, "Bearer ****", "excerpt: the other secret's start");
+	free(m);
+	m = ep_mask_excerpt("first\nsecond", 5, 200);
+	is_str(m, "first", "excerpt: len bytes only");
+	free(m);
+	m = ep_mask_excerpt("caf\xc3\xa9", 5, 4);
+	is_str(m, "caf", "excerpt: cut on a UTF-8 boundary");
+	free(m);
+
+	/* Overlapping secrets are hidden whole, whatever their order. */
+	ep_secret_register("abcdefghij");
+	ep_secret_register("hijklmnopq");
+	m = ep_mask_secrets("<abcdefghijklmnopq> <hijklmnopq> <abcdefghij>");
+	is_str(m, "<****> <****> <****>", "mask: overlapping secrets");
+	free(m);
+
+	/* Control characters in messages become visible escapes. */
+	m = ep_msg_escape("a\nb\rc\td\x1b[31me\x7f\x01 \xc2\x9b caf\xc3\xa9 \\n");
+	is_str(m, "a\\nb\\rc\\td\\x1b[31me\\x7f\\x01 \\u009b caf\xc3\xa9 \\n",
+	    "escape: C0, DEL and C1 controls; UTF-8 and backslashes kept");
+	free(m);
+}
+
 static void
 test_url(void)
 {
@@ -241,6 +307,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return 99;
 	test_secret();
+	test_mask();
 	test_url();
 	test_atomic();
 	test_mapping();
