@@ -245,7 +245,7 @@ fingerprint() {
 @test "a key with a passphrase from SFTP_KEY_PASSPHRASE" {
 	ssh-keygen -q -t ed25519 -N 'pass phrase 9' -f "$BATS_TEST_TMPDIR/pk"
 	cat "$BATS_TEST_TMPDIR/pk.pub" >>"$S/authorized_keys"
-	run --separate-stderr env SFTP_KEY_PASSPHRASE='bad' sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/pk" "$IN" "$BASE$OUT/k.csv"
+	run --separate-stderr env SFTP_KEY_PASSPHRASE='bad-passphrase' sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/pk" "$IN" "$BASE$OUT/k.csv"
 	assert_failure 77
 	[ ! -e "$OUT/k.csv" ]
 	run --separate-stderr env SFTP_KEY_PASSPHRASE='pass phrase 9' sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/pk" "$IN" "$BASE$OUT/k.csv"
@@ -335,7 +335,7 @@ fingerprint() {
 
 @test "--dry-run with a wrong password is refused with 77" {
 	need_root
-	run --separate-stderr env SFTP_PASSWORD=nope sftp-put --known-hosts "$KH" -n "$IN" "sftp://$TEST_USER@127.0.0.1:$PORT$PWDIR/d.csv"
+	run --separate-stderr env SFTP_PASSWORD=nope-wrong-pw sftp-put --known-hosts "$KH" -n "$IN" "sftp://$TEST_USER@127.0.0.1:$PORT$PWDIR/d.csv"
 	assert_failure 77
 }
 

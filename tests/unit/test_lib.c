@@ -4,6 +4,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,9 +57,57 @@ test_secret(void)
 	struct ep_error err = { 0, "" };
 	char *p = path("token"), *s, *m;
 
+	struct rlimit rl = { 4096, RLIM_INFINITY };
+
+	/* Core dumps on, so that their being turned off shows. */
+	getrlimit(RLIMIT_CORE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_CORE, &rl);
+	ok(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 && rl.rlim_cur > 0,
+	    "secret: dumpable, with a core limit, before any secret");
+	s = ep_secret_get("EP_TEST_TOKEN", NULL, false, &err);
+	ok(s == NULL && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1,
+	    "secret: none set, still dumpable");
 	setenv("EP_TEST_TOKEN", "s3cr3t-env", 1);
 	s = ep_secret_get("EP_TEST_TOKEN", NULL, true, &err);
 	is_str(s, "s3cr3t-env", "secret: from the environment");
+	getrlimit(RLIMIT_CORE, &rl);
+	ok(rl.rlim_cur == 0 && rl.rlim_max == 0,
+	    "secret: no core dumps once a secret is read (hard limit too)");
+	ok(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0,
+	    "secret: the process is no longer dumpable");
+	free(s);
+
+	/* Shorter than 8 bytes: refused, naming the source, not the value. */
+	setenv("EP_TEST_SHORT", "abc1234", 1);
+	s = ep_secret_get("EP_TEST_SHORT", NULL, true, &err);
+	ok(s == NULL && err.code == 78 && strstr(err.msg, "EP_TEST_SHORT") &&
+	    strstr(err.msg, "shorter than 8") && !strstr(err.msg, "abc1234"),
+	    "secret: a 7-byte secret is 78 (%s)", err.msg);
+	m = ep_mask_secrets("abc1234 expected");
+	is_str(m, "abc1234 expected", "secret: ... and was not registered");
+	free(m);
+	write_file(p, "abc\n", 0600);
+	s = ep_secret_get(NULL, p, true, &err);
+	ok(s == NULL && err.code == 78 && strstr(err.msg, p),
+	    "secret: a short one in a file names the file");
+
+	/* A FIFO is refused at once, not waited on. */
+	{
+		char *f = path("fifo");
+
+		ok(mkfifo(f, 0600) == 0, "secret: mkfifo");
+		alarm(10);
+		s = ep_secret_get(NULL, f, true, &err);
+		alarm(0);
+		ok(s == NULL && err.code == 78 &&
+		    strstr(err.msg, "not a regular file"),
+		    "secret: a FIFO is refused with 78 (%s)", err.msg);
+		s = ep_secret_get(NULL, tmpdir, true, &err);
+		ok(s == NULL && err.code == 78,
+		    "secret: a directory is refused with 78");
+		free(f);
+	}
 	free(s);
 	write_file(p, "file-secret\r\nsecond line\n", 0600);
 	s = ep_secret_get("EP_TEST_TOKEN", p, true, &err);
