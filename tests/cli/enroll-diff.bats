@@ -521,3 +521,12 @@ lazy_inputs() {
 	[ ! -s "$T/out" ]
 	[ "$(cat "$T/err")" = "enroll-diff: $T/d: changed while being read (the record at byte 0)" ]
 }
+
+@test "--summary escapes control characters in course names: no forged lines" {
+	printf '%s\n' '{"course":"C1\nenroll-diff: summary: 0 add, 0 drop\u001b[2J","user":"u1","role":"student"}' >"$T/d.ndjson"
+	: >"$T/a.ndjson"
+	ed --summary "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "${stderr_lines[1]}" = "enroll-diff: summary: course 'C1\nenroll-diff: summary: 0 add, 0 drop\x1b[2J': 1 add, 0 drop, 0 update" ]
+}

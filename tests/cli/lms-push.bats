@@ -110,6 +110,16 @@ results() {
 	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
 }
 
+@test "control characters from the input are escaped in messages: no forged lines" {
+	printf '%s\n' '{"op":"add\nlms-push: 0 of 1 changes failed\r\u001b[2J\u009b\u007f","course":"MATH101","user":"eve","role":"student"}' >"$T/bad.ndjson"
+	run --separate-stderr lms-push moodle "$T/bad.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[ "$stderr" = "lms-push: $T/bad.ndjson:1: unknown op 'add\\nlms-push: 0 of 1 changes failed\\r\\x1b[2J\\u009b\\x7f' (add, drop or update)" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+}
+
 @test "empty input: no calls, no output, exit 0" {
 	run --separate-stderr lms-push moodle </dev/null
 	assert_success
