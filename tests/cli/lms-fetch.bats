@@ -430,6 +430,20 @@ cut_token() {
 		lms-fetch canvas users --account 1 "${FAST[@]}"
 }
 
+@test "a token shorter than 8 characters is refused (78) before any request" {
+	MOODLE_TOKEN=tok1234 run --separate-stderr lms-fetch moodle courses
+	assert_failure 78
+	[ -z "$output" ]
+	[ "$stderr" = "lms-fetch: the secret MOODLE_TOKEN is shorter than 8 characters: use a longer one" ]
+	printf 'tok1234\n' >"$BATS_TEST_TMPDIR/t"
+	chmod 600 "$BATS_TEST_TMPDIR/t"
+	run --separate-stderr lms-fetch canvas users --account 1 --token-file "$BATS_TEST_TMPDIR/t"
+	assert_failure 78
+	[ "$stderr" = "lms-fetch: the secret file $BATS_TEST_TMPDIR/t is shorter than 8 characters: use a longer one" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+}
+
 @test "provisioning report: one report per part, polled, downloaded, rows as records" {
 	faults "$CANVAS_URL" report_polls=3
 	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
