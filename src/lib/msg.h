@@ -102,6 +102,9 @@ char *ep_mask_secrets(const char *s);
  * characters of a secret masked as well.  Malloc'd.
  */
 char *ep_mask_excerpt(const char *s, size_t len, size_t max);
+/* The longest excerpt of a server's own message (Moodle's exception
+ * text, Canvas's errors[].message) a message quotes. */
+#define EP_SERVER_TEXT_MAX 500
 /*
  * A malloc'd copy of s with control characters made visible: \n \r \t,
  * other C0 bytes and DEL as \xHH, UTF-8 C1 controls as \u00HH.

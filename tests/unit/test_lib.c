@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "lmsjson.h"
+#include "lmsparse.h"
 #include "mapping.h"
 #include "secret.h"
 #include "tap.h"
@@ -194,6 +196,16 @@ test_mask(void)
 	m = ep_mask_excerpt("caf\xc3\xa9", 5, 4);
 	is_str(m, "caf", "excerpt: cut on a UTF-8 boundary");
 	free(m);
+
+	/* Server texts quoted in messages are masked excerpts. */
+	m = ep_canvas_error_text("{\"errors\":[{\"message\":\"bad header "
+	    "Bearer file-secr\"}]}", 54);
+	is_str(m, "bad header Bearer ****", "excerpt: Canvas's error text");
+	free(m);
+	ok(ep_moodle_json("{\"exception\":\"x\",\"errorcode\":\"e\","
+	    "\"message\":\"wstoken=file-secre\"}", 64, "f", 65, &err) == NULL &&
+	    strcmp(err.msg, "f: Moodle error e: wstoken=****") == 0,
+	    "excerpt: Moodle's error text (%s)", err.msg);
 
 	/* Overlapping secrets are hidden whole, whatever their order. */
 	ep_secret_register("abcdefghij");
