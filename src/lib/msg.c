@@ -104,6 +104,7 @@ static char *
 mask_len(const char *s, size_t len)
 {
 	char *cov, *out, *o;
+	size_t runs = 0;
 
 	if (nsecrets == 0)
 		return ep_xstrndup(s, len);
@@ -112,9 +113,11 @@ mask_len(const char *s, size_t len)
 		free(cov);
 		return ep_xstrndup(s, len);
 	}
-	/* A run of one byte (a secret registered directly may be that
-	 * short) becomes four. */
-	out = o = ep_xmalloc(len * 4 + 1);
+	/* Each run of covered bytes, one byte long at the least, becomes
+	 * four. */
+	for (size_t i = 0; i < len; i++)
+		runs += cov[i] && (i == 0 || !cov[i - 1]);
+	out = o = ep_xmalloc(len + 3 * runs + 1);
 	for (size_t i = 0; i < len; i++) {
 		if (!cov[i]) {
 			*o++ = s[i];
