@@ -23,8 +23,8 @@
  * its memory or attaching to it.  Failures are ignored: lowering a limit
  * is always allowed.
  */
-static void
-no_core_dumps(void)
+void
+ep_secret_protect(void)
 {
 	struct rlimit rl = { 0, 0 };
 
@@ -104,7 +104,7 @@ ep_secret_get(const char *envname, const char *path, bool required,
 		return NULL;
 	}
 	/* Before the secret is in memory. */
-	no_core_dumps();
+	ep_secret_protect();
 	if (path != NULL) {
 		s = read_secret_file(path, err);
 		if (s == NULL)

@@ -30,6 +30,14 @@
 char *ep_secret_get(const char *envname, const char *path, bool required,
     struct ep_error *err);
 
+/*
+ * Stop dumping core (RLIMIT_CORE 0, soft and hard; PR_SET_DUMPABLE 0 on
+ * Linux) before a secret is in memory.  ep_secret_get calls it; so do
+ * ep_db_open (a client library may read a password of its own, such as
+ * libpq's PGPASSWORD or .pgpass) and sftp-put before it loads a key.
+ */
+void ep_secret_protect(void);
+
 struct ep_url {
 	char *scheme;	/* lower case, without "://" */
 	char *user;	/* percent-decoded, or NULL */

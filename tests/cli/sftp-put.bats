@@ -415,3 +415,31 @@ fingerprint() {
 	assert_success
 	cmp "$IN" "$OUT/a/b/f.csv"
 }
+
+@test "with a key to log in, sftp-put cannot dump core (RLIMIT_CORE 0, soft and hard)" {
+	local lport lpid pid lim i
+	lport=$(free_port)
+	# A server that accepts and never speaks: sftp-put waits in the SSH
+	# handshake, past the point where it has its key at hand.
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(4)
+conns = []
+while True:
+    conns.append(s.accept()[0])' "$lport" 3>&- &
+	lpid=$!
+	wait_port "$lport"
+	(ulimit -S -c 1024 && exec env -u SFTP_PASSWORD sftp-put --known-hosts "$KH" \
+		--identity "$KEY" "$IN" "sftp://$ME@127.0.0.1:$lport/tmp/x.csv") 3>&- &
+	pid=$!
+	for i in $(seq 50); do
+		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$pid/limits")
+		[ "$lim" != "0 0" ] || break
+		sleep 0.1
+	done
+	kill "$pid" "$lpid"
+	wait "$pid" "$lpid" 2>/dev/null || true
+	[ "$lim" = "0 0" ]
+}
