@@ -539,11 +539,17 @@ summary(struct ed_diff *d, struct ed_change **c, size_t n,
 		unsigned long k[3] = { 0, 0, 0 };
 		size_t j = i;
 
+		char *name, *esc;
+
 		while (j < n && course_cmp(&co[i], &co[j]) == 0)
 			k[co[j++].op]++;
-		fprintf(stderr, "%s: summary: course '%.*s': %lu add, "
-		    "%lu drop, %lu update\n", p, (int)co[i].len, co[i].course,
-		    k[0], k[1], k[2]);
+		/* A course name is input: escaped, as in every message. */
+		name = ep_xstrndup(co[i].course, co[i].len);
+		esc = ep_msg_escape(name);
+		fprintf(stderr, "%s: summary: course '%s': %lu add, "
+		    "%lu drop, %lu update\n", p, esc, k[0], k[1], k[2]);
+		free(esc);
+		free(name);
 		i = j;
 	}
 	free(co);

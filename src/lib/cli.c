@@ -47,12 +47,16 @@ void
 ep_usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[1024];
+	char *msg;
 
+	/* Whole, not cut to a buffer: ep_err masks before anything is
+	 * cut. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
 	va_end(ap);
 	ep_err("%s", msg);
+	free(msg);
 	ep_usage(usage, EP_EXIT_USAGE);
 }
 

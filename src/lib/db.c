@@ -81,6 +81,10 @@ ep_db_open_timeout(const char *url, const char *password, int flags,
 		    masked);
 		goto fail;
 	}
+	/* Every client but SQLite's may hold a password, ours or one it
+	 * found itself (PGPASSWORD, .pgpass, odbc.ini, option files). */
+	if (ops != &ep_db_sqlite_ops)
+		ep_secret_protect();
 	h = ops->open(url, password, flags, timeout ? timeout :
 	    EP_DB_TIMEOUT_DEFAULT, err);
 	if (h == NULL)

@@ -809,27 +809,29 @@ ep_http_free(struct ep_http *h)
 	free(h);
 }
 
-/* The first line of a reply, at most 200 bytes, for messages. */
-static void
-excerpt(const struct ep_http_req *r, char *buf, size_t size)
+/*
+ * The first line of a reply for messages: masked before it is cut to 200
+ * bytes (ep_mask_excerpt), so a secret the server echoes back shows
+ * neither whole nor in part.  Only the first 64 KiB are looked at; what
+ * lies beyond cannot reach the 200 bytes kept.  Malloc'd.
+ */
+static char *
+excerpt(const struct ep_http_req *r)
 {
 	size_t n = 0;
 
-	buf[0] = '\0';
 	if (r->resp == NULL)
-		return;
-	for (const char *p = r->resp; *p && n + 1 < size && n < 200; p++) {
-		if (*p == '\n' || *p == '\r')
-			break;
-		buf[n++] = *p;
-	}
-	buf[n] = '\0';
+		return ep_xstrdup("");
+	while (n < r->resp_len && n < 65536 && r->resp[n] != '\n' &&
+	    r->resp[n] != '\r' && r->resp[n] != '\0')
+		n++;
+	return ep_mask_excerpt(r->resp, n, 200);
 }
 
 int
 ep_http_check(const struct ep_http_req *r, struct ep_error *err)
 {
-	char ex[256], *u;
+	char *ex, *u;
 	int code;
 
 	if (r->err.code != 0) {
@@ -841,11 +843,12 @@ ep_http_check(const struct ep_http_req *r, struct ep_error *err)
 		return 0;
 	code = r->status == 401 || r->status == 403 ? EP_EXIT_NOPERM :
 	    EP_EXIT_UNAVAILABLE;
-	excerpt(r, ex, sizeof(ex));
+	ex = excerpt(r);
 	u = masked(r->url);
 	ep_error_set(err, code, "%s %s: HTTP %ld%s%s", r->method, u,
 	    r->status, ex[0] ? ": " : "", ex);
 	free(u);
+	free(ex);
 	return -1;
 }
 

@@ -2,6 +2,7 @@
  * lmsjson.c - JSON replies of the LMS APIs, and Moodle's error object.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lmsjson.h"
@@ -56,10 +57,17 @@ ep_moodle_json(const char *body, size_t len, const char *what,
 		    (strcmp(code, "accessexception") == 0 && msg != NULL &&
 		    strcasestr(msg, "invalid token") != NULL));
 
+		const char *text = msg ? msg : json_string_value(exc) ?
+		    json_string_value(exc) : "(no message)";
+		/* Moodle's text may quote the request (wstoken and all),
+		 * whole or cut short: a masked excerpt of it. */
+		char *ex = ep_mask_excerpt(text, strlen(text),
+		    EP_SERVER_TEXT_MAX);
+
 		ep_error_set(err, auth ? EP_EXIT_NOPERM : other_code,
 		    "%s: Moodle error %s: %s", what, code ? code : "(none)",
-		    msg ? msg : json_string_value(exc) ? json_string_value(exc)
-		    : "(no message)");
+		    ex);
+		free(ex);
 		json_decref(j);
 		return NULL;
 	}

@@ -376,7 +376,8 @@ ep_canvas_error_text(const char *body, size_t len)
 	}
 	if (m == NULL)
 		m = json_string_value(json_object_get(j, "message"));
-	s = m ? ep_xstrdup(m) : NULL;
+	/* Server text that may quote the request: a masked excerpt. */
+	s = m ? ep_mask_excerpt(m, strlen(m), EP_SERVER_TEXT_MAX) : NULL;
 	json_decref(j);
 	return s;
 }

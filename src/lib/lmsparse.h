@@ -97,7 +97,8 @@ int ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 /*
  * Canvas's own text in an error reply ({"errors": [{"message": ...}]},
  * {"errors": {"field": [{"message": ...}]}}, {"errors": "..."} or
- * {"message": ...}): malloc'd, or NULL.
+ * {"message": ...}): malloc'd, or NULL.  It is a masked excerpt
+ * (ep_mask_excerpt, at most EP_SERVER_TEXT_MAX bytes): fit for a message.
  */
 char *ep_canvas_error_text(const char *body, size_t len);
 

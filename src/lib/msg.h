@@ -42,7 +42,12 @@ struct ep_error {
 	char msg[1024];
 };
 
-/* Fill err (when not NULL) with code and a printf-style message. */
+/*
+ * Fill err (when not NULL) with code and a printf-style message.  The
+ * text is masked (ep_mask_secrets) before it is cut to fit msg, so an
+ * error text built from a server's reply can never carry a registered
+ * secret, nor the start of one cut off at the end.
+ */
 void ep_error_set(struct ep_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -54,7 +59,11 @@ const char *ep_progname(void);
 /* Verbosity: -q gives -1, default 0, each -v adds 1. */
 extern int ep_verbosity;
 
-/* "prog: MESSAGE" on stderr; always printed. */
+/*
+ * "prog: MESSAGE" on stderr; always printed.  Like ep_warn, ep_info and
+ * ep_die, it masks every registered secret and then escapes control
+ * characters (ep_msg_escape): a message is always exactly one line.
+ */
 void ep_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: warning: MESSAGE"; silent under -q. */
 void ep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -67,6 +76,14 @@ void ep_die(int code, const char *fmt, ...)
 /* Print err->msg and return err->code: `return ep_report(&e);`. */
 int ep_report(const struct ep_error *err);
 
+/* ep_secret_get refuses secrets shorter than this (bytes): a short one
+ * would be "masked" inside ordinary words, garbling messages and
+ * revealing itself. */
+#define EP_SECRET_MIN_LEN 8
+/* A text cut short that ends with this many or more first characters of
+ * a secret has them masked too (a token cut off mid-way). */
+#define EP_SECRET_PREFIX_MIN 6
+
 /*
  * Register a secret (token, password) so that every later message masks
  * it as "****".  The string is copied; empty strings are ignored.
@@ -74,9 +91,25 @@ int ep_report(const struct ep_error *err);
 void ep_secret_register(const char *secret);
 /*
  * Return a malloc'd copy of s with every registered secret replaced by
- * "****".  The caller frees it.
+ * "****" (every byte inside any occurrence of any secret, so secrets that
+ * overlap are hidden whole).  The caller frees it.
  */
 char *ep_mask_secrets(const char *s);
+/*
+ * An excerpt of untrusted text (a server's reply) fit for a message:
+ * s[0..len) masked first, then cut to at most max bytes on a UTF-8
+ * boundary, and an end that is the first EP_SECRET_PREFIX_MIN or more
+ * characters of a secret masked as well.  Malloc'd.
+ */
+char *ep_mask_excerpt(const char *s, size_t len, size_t max);
+/* The longest excerpt of a server's own message (Moodle's exception
+ * text, Canvas's errors[].message) a message quotes. */
+#define EP_SERVER_TEXT_MAX 500
+/*
+ * A malloc'd copy of s with control characters made visible: \n \r \t,
+ * other C0 bytes and DEL as \xHH, UTF-8 C1 controls as \u00HH.
+ */
+char *ep_msg_escape(const char *s);
 
 /* Allocation that cannot fail: on failure, a message and exit 71. */
 void *ep_xmalloc(size_t n);

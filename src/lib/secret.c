@@ -3,62 +3,129 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "secret.h"
+
+/*
+ * A process that holds a secret must not leave it in a core file: no core
+ * dumps (hard limit too, so nothing later raises it), and on Linux not
+ * dumpable, which also keeps other processes of the user from reading
+ * its memory or attaching to it.  Failures are ignored: lowering a limit
+ * is always allowed.
+ */
+void
+ep_secret_protect(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+#ifdef __linux__
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
+/* The first line of the secret file path, or NULL with err. */
+static char *
+read_secret_file(const char *path, struct ep_error *err)
+{
+	struct stat st;
+	FILE *fp;
+	char *s = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a
+	 * writer; it is refused below before anything is read. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0) {
+		ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
+		    EP_EXIT_NOPERM, "cannot open secret file '%s': %s",
+		    path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ep_error_set(err, EP_EXIT_CONFIG, "refusing secret file '%s': "
+		    "not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if ((st.st_mode & 077) != 0) {
+		ep_error_set(err, EP_EXIT_NOPERM,
+		    "refusing secret file '%s': readable by group or "
+		    "others (chmod 600 it)", path);
+		close(fd);
+		return NULL;
+	}
+	fp = fdopen(fd, "r");
+	if (fp == NULL) {
+		close(fd);
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	}
+	n = getline(&s, &cap, fp);
+	if (n < 0 && ferror(fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "cannot read secret file "
+		    "'%s': %s", path, strerror(errno));
+		fclose(fp);
+		free(s);
+		return NULL;
+	}
+	fclose(fp);
+	if (n < 0) {
+		free(s);
+		s = ep_xstrdup("");
+	}
+	return s;
+}
 
 char *
 ep_secret_get(const char *envname, const char *path, bool required,
     struct ep_error *err)
 {
-	char *s = NULL;
+	const char *v = envname ? getenv(envname) : NULL;
+	char *s;
 
 	if (err)
 		err->code = 0;
+	if (path == NULL && (v == NULL || *v == '\0')) {
+		if (required)
+			ep_error_set(err, EP_EXIT_CONFIG,
+			    "no secret given: set %s or name a file "
+			    "with the --*-file option", envname);
+		return NULL;
+	}
+	/* Before the secret is in memory. */
+	ep_secret_protect();
 	if (path != NULL) {
-		struct stat st;
-		FILE *fp = fopen(path, "r");
-		size_t cap = 0;
-		ssize_t n;
-
-		if (fp == NULL) {
-			ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
-			    EP_EXIT_NOPERM, "cannot open secret file '%s': %s",
-			    path, strerror(errno));
+		s = read_secret_file(path, err);
+		if (s == NULL)
 			return NULL;
-		}
-		if (fstat(fileno(fp), &st) < 0 || (st.st_mode & 077) != 0) {
-			ep_error_set(err, EP_EXIT_NOPERM,
-			    "refusing secret file '%s': readable by group or "
-			    "others (chmod 600 it)", path);
-			fclose(fp);
-			return NULL;
-		}
-		n = getline(&s, &cap, fp);
-		fclose(fp);
-		if (n < 0) {
-			free(s);
-			s = ep_xstrdup("");
-		}
 	} else {
-		const char *v = envname ? getenv(envname) : NULL;
-
-		if (v == NULL || *v == '\0') {
-			if (required)
-				ep_error_set(err, EP_EXIT_CONFIG,
-				    "no secret given: set %s or name a file "
-				    "with the --*-file option", envname);
-			return NULL;
-		}
 		s = ep_xstrdup(v);
 	}
 	s[strcspn(s, "\r\n")] = '\0';
 	if (*s == '\0') {
 		ep_error_set(err, EP_EXIT_CONFIG, "the secret %s%s is empty",
 		    path ? "file " : "", path ? path : envname);
+		free(s);
+		return NULL;
+	}
+	if (strlen(s) < EP_SECRET_MIN_LEN) {
+		/* Name where it came from, never the value: a short secret
+		 * is not registered, so nothing would mask it. */
+		ep_error_set(err, EP_EXIT_CONFIG, "the secret %s%s is shorter "
+		    "than %d characters: use a longer one", path ? "file " :
+		    "", path ? path : envname, EP_SECRET_MIN_LEN);
+		explicit_bzero(s, strlen(s));
 		free(s);
 		return NULL;
 	}

@@ -14,15 +14,29 @@
 
 /*
  * Read a secret from the file path when path is not NULL, else from the
- * environment variable envname.  The file must not be readable or
- * writable by group or others (refused with 77), must exist (66), and
- * its first line is the secret (trailing CR/LF stripped).
+ * environment variable envname.  The file must exist (66), be a regular
+ * file (a FIFO or device is refused with 78 without waiting on it), and
+ * not be readable or writable by group or others (77); its first line is
+ * the secret (trailing CR/LF stripped).  A secret that is empty or
+ * shorter than EP_SECRET_MIN_LEN bytes is refused with 78, naming the
+ * variable or file, never the value.
+ * Once a source is set, and before the secret is read, the process stops
+ * dumping core: RLIMIT_CORE 0 (soft and hard) and, on Linux,
+ * PR_SET_DUMPABLE 0 - so every program that reads a secret does.
  * Returns a malloc'd string, or NULL: with err->code 0 when neither source
  * is set and required is false, else with err filled (78 when required
  * and missing).
  */
 char *ep_secret_get(const char *envname, const char *path, bool required,
     struct ep_error *err);
+
+/*
+ * Stop dumping core (RLIMIT_CORE 0, soft and hard; PR_SET_DUMPABLE 0 on
+ * Linux) before a secret is in memory.  ep_secret_get calls it; so do
+ * ep_db_open (a client library may read a password of its own, such as
+ * libpq's PGPASSWORD or .pgpass) and sftp-put before it loads a key.
+ */
+void ep_secret_protect(void);
 
 struct ep_url {
 	char *scheme;	/* lower case, without "://" */

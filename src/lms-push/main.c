@@ -413,8 +413,13 @@ write_results(struct push *p, struct ep_error *err)
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
 		struct change *c = &p->ch[i];
 
+		/* The one place result text leaves: masked here whatever
+		 * built it (change_ok and change_failf mask as well). */
+		char *m = ep_mask_secrets(c->msg ? c->msg : "");
+
 		ep_rec_set_str(c->rec, "result", c->ok ? "ok" : "failed");
-		ep_rec_set_str(c->rec, "message", c->msg ? c->msg : "");
+		ep_rec_set_str(c->rec, "message", m);
+		free(m);
 		rc = ep_writer_write(w, c->rec, err);
 	}
 	if (rc == 0)
@@ -425,6 +430,20 @@ write_results(struct push *p, struct ep_error *err)
 		return -1;
 	}
 	return ep_out_commit(out, err);
+}
+
+/* A result message: formatted, then masked (a server's text may quote
+ * the request, token and all). */
+static char *
+vmasked(const char *fmt, va_list ap)
+{
+	char *t, *m;
+
+	if (vasprintf(&t, fmt, ap) < 0)
+		ep_die(EP_EXIT_NOMEM, "out of memory");
+	m = ep_mask_secrets(t);
+	free(t);
+	return m;
 }
 
 void
@@ -439,8 +458,7 @@ change_ok(struct change *c, const char *fmt, ...)
 	c->msg = NULL;
 	if (fmt != NULL) {
 		va_start(ap, fmt);
-		if (vasprintf(&c->msg, fmt, ap) < 0)
-			ep_die(EP_EXIT_NOMEM, "out of memory");
+		c->msg = vmasked(fmt, ap);
 		va_end(ap);
 	}
 }
@@ -456,8 +474,7 @@ change_failf(struct change *c, const char *fmt, ...)
 	c->ok = false;
 	free(c->msg);
 	va_start(ap, fmt);
-	if (vasprintf(&c->msg, fmt, ap) < 0)
-		ep_die(EP_EXIT_NOMEM, "out of memory");
+	c->msg = vmasked(fmt, ap);
 	va_end(ap);
 }
 
@@ -473,10 +490,7 @@ change_fail(struct push *p, struct change *c, const struct ep_error *e)
 		return -1;
 	}
 	if (c != NULL && !c->done) {
-		char *m = ep_mask_secrets(e->msg);
-
-		change_failf(c, "%s", m);
-		free(m);
+		change_failf(c, "%s", e->msg);
 		c->unreachable = e->code == EP_EXIT_TEMPFAIL;
 	}
 	return 0;

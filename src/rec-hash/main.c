@@ -182,9 +182,13 @@ main(int argc, char **argv)
 		    "not %s", algo_name(o.algo));
 
 	if (o.algo == ALGO_HMAC_SHA256) {
+		const char *env = getenv("REC_HASH_KEY");
+
 		key = ep_secret_get("REC_HASH_KEY", o.key_file, true, &e);
 		if (key == NULL) {
-			if (e.code == EP_EXIT_CONFIG && o.key_file == NULL)
+			/* No key at all; a key refused says why itself. */
+			if (e.code == EP_EXIT_CONFIG && o.key_file == NULL &&
+			    (env == NULL || *env == '\0'))
 				ep_error_set(&e, EP_EXIT_CONFIG, "hmac-sha256 "
 				    "needs a key: name a file with --key-file "
 				    "or set REC_HASH_KEY (or choose --algo "

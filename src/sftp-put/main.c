@@ -552,6 +552,8 @@ sftp_conf(const struct opts *o, const struct target *t, bool need_login,
 	memset(c, 0, sizeof(*c));
 	*password = *passphrase = NULL;
 	if (need_login) {
+		/* A private key is a secret too, once libssh2 loads it. */
+		ep_secret_protect();
 		*password = ep_secret_get("SFTP_PASSWORD", o->password_file,
 		    false, err);
 		if (*password == NULL && err->code != 0)

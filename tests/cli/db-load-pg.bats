@@ -228,10 +228,10 @@ EOF
 }
 
 @test "login refused is 77, an unreachable server 69, and the password never shows" {
-	SIS_PASSWORD=wrong run --separate-stderr db-load --db "$URL" \
+	SIS_PASSWORD=wrong-password-3 run --separate-stderr db-load --db "$URL" \
 		--table people "$FIX/db-load/people.ndjson"
 	assert_failure 77
-	[[ "$stderr" != *wrong* ]]
+	[[ "$stderr" != *wrong-password-3* ]]
 	run --separate-stderr db-load --db "postgres://etl@127.0.0.1:$(free_port)/sis" \
 		--table people "$FIX/db-load/people.ndjson"
 	assert_failure 69

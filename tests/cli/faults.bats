@@ -143,11 +143,11 @@ PY
 @test "an LMS server killed mid-fetch: exit 75, nothing on stdout" {
 	local port spid fpid st=0
 	port=$(free_port)
-	python3 "$ROOT/tests/servers/moodle_server.py" "$port" --token t0k3n \
+	python3 "$ROOT/tests/servers/moodle_server.py" "$port" --token t0k3n-killed-mid-fetch \
 		--synthetic 400:5 --delay-ms 20 >"$BATS_TEST_TMPDIR/server.log" 2>&1 &
 	spid=$!
 	wait_port "$port"
-	MOODLE_TOKEN=t0k3n lms-fetch moodle enrollments --url "http://127.0.0.1:$port" \
+	MOODLE_TOKEN=t0k3n-killed-mid-fetch lms-fetch moodle enrollments --url "http://127.0.0.1:$port" \
 		--course-id "$(seq -s, 1 400)" --jobs 2 --retries 2 --retry-base-ms 20 \
 		--timeout 5 >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
 	fpid=$!

@@ -523,6 +523,62 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	assert_failure 77
 }
 
+# cut_token SERVER MARKER TOKEN CMD...: the server echoes the request in
+# an HTTP 400 reply, the token following MARKER.  For 6, 10 and all but
+# one characters of the token: padded so that 200 bytes (the excerpt a
+# message keeps) end that far into the token, the token is masked before
+# the cut; and with the reply itself ending there (echo_cut), the start
+# of the token that ends the excerpt is masked.  Neither shows any of it.
+cut_token() {
+	local srv=$1 marker=$2 tok=$3 line pre idx v
+	shift 3
+	faults "$srv" "fault=echo&every=1&times=99"
+	run --separate-stderr "$@"
+	assert_failure 69
+	line=${stderr#*HTTP 400: }
+	pre=${line%%"$marker"*}
+	[ "$pre" != "$line" ]
+	idx=$((${#pre} + ${#marker}))
+	for v in 6 10 $((${#tok} - 1)); do
+		for q in "echo_pad=$((200 - idx - v))" "echo_cut=$((idx + v))"; do
+			faults "$srv" "fault=echo&every=1&times=99&$q"
+			run --separate-stderr "$@"
+			assert_failure 69
+			[ -z "$output" ]
+			line=$(grep 'HTTP 400: ' <<<"$stderr" | head -1)
+			[[ "$line" == *"$marker****"* ]] || {
+				echo "$q: $line" >&2
+				return 1
+			}
+			[[ "$stderr" != *"$marker${tok:0:6}"* ]]
+		done
+	done
+}
+
+@test "moodle: a token cut off at the end of a reply excerpt is masked" {
+	cut_token "$MOODLE_URL" wstoken= "$MTOKEN" \
+		lms-fetch moodle courses "${FAST[@]}"
+}
+
+@test "canvas: a token cut off at the end of a reply excerpt is masked" {
+	cut_token "$CANVAS_URL" "Bearer " "$CTOKEN" \
+		lms-fetch canvas users --account 1 "${FAST[@]}"
+}
+
+@test "a token shorter than 8 characters is refused (78) before any request" {
+	MOODLE_TOKEN=tok1234 run --separate-stderr lms-fetch moodle courses
+	assert_failure 78
+	[ -z "$output" ]
+	[ "$stderr" = "lms-fetch: the secret MOODLE_TOKEN is shorter than 8 characters: use a longer one" ]
+	printf 'tok1234\n' >"$BATS_TEST_TMPDIR/t"
+	chmod 600 "$BATS_TEST_TMPDIR/t"
+	run --separate-stderr lms-fetch canvas users --account 1 --token-file "$BATS_TEST_TMPDIR/t"
+	assert_failure 78
+	[ "$stderr" = "lms-fetch: the secret file $BATS_TEST_TMPDIR/t is shorter than 8 characters: use a longer one" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+}
+
 @test "provisioning report: one report per part, polled, downloaded, rows as records" {
 	faults "$CANVAS_URL" report_polls=3
 	run --separate-stderr lms-fetch canvas report provisioning --account 1 \

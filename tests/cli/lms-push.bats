@@ -110,6 +110,16 @@ results() {
 	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
 }
 
+@test "control characters from the input are escaped in messages: no forged lines" {
+	printf '%s\n' '{"op":"add\nlms-push: 0 of 1 changes failed\r\u001b[2J\u009b\u007f","course":"MATH101","user":"eve","role":"student"}' >"$T/bad.ndjson"
+	run --separate-stderr lms-push moodle "$T/bad.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[ "$stderr" = "lms-push: $T/bad.ndjson:1: unknown op 'add\\nlms-push: 0 of 1 changes failed\\r\\x1b[2J\\u009b\\x7f' (add, drop or update)" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+}
+
 @test "empty input: no calls, no output, exit 0" {
 	run --separate-stderr lms-push moodle </dev/null
 	assert_success
@@ -372,6 +382,48 @@ results() {
 	assert_failure 77
 	[[ "$stderr" == *"HTTP 401: Invalid access token."* ]]
 	[[ "$stderr$output" != *nope-nope* ]]
+}
+
+# no_token TOKEN TEXT: neither the token nor its first 8 characters appear
+# (fewer would match ordinary words: "moodle" is in moodlewsrestformat).
+no_token() {
+	[[ "$2" != *"${1:0:8}"* ]] || {
+		echo "token (or its start) leaked: $2" >&2
+		return 1
+	}
+}
+
+@test "moodle: a reply that echoes the request never puts the token in results or messages" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101","user":"eve","role":"student"}
+	{"op":"drop","course":"MATH101","user":"dee","role":"student"}
+	EOF2
+	local q pre='POST /webservice/rest/server.php? |  | wstoken='
+	# The last: Moodle's own message ends 10 characters into the token.
+	for q in "match=core_user_get_users_by_field&echo_moodle=1" \
+		"match=core_course_get_courses_by_field&echo_status=400" \
+		"match=enrol_manual_enrol_users&echo_moodle=1" \
+		"match=enrol_manual_unenrol_users&echo_status=400" \
+		"match=core_user_get_users_by_field&echo_moodle=1&echo_cut=$((${#pre} + 10))"; do
+		faults "$MOODLE_URL" "fault=echo&every=1&times=9&$q"
+		run --separate-stderr lms-push moodle -v "${FAST[@]}" "$T/c.ndjson"
+		assert_failure 1
+		[ "$(stat "$MOODLE_URL" faults)" -ge 1 ]
+		# The echo reached the result: it was masked, not dropped.
+		[[ "$output" == *"wstoken=****"* ]]
+		no_token "$MTOKEN" "$output$stderr"
+	done
+}
+
+@test "canvas: a reply that echoes the request never puts the token in results or messages" {
+	printf '%s\n' '{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}' \
+		'{"op":"drop","course":"HIST200-F24","user":"S1","role":"student"}' \
+		>"$T/c.ndjson"
+	faults "$CANVAS_URL" "fault=echo&every=1&times=9&echo_status=400"
+	run --separate-stderr lms-push canvas -v "${FAST[@]}" "$T/c.ndjson"
+	assert_failure 1
+	[[ "$output" == *"Bearer ****"* ]]
+	no_token "$CTOKEN" "$output$stderr"
 }
 
 @test "canvas: a POST whose reply is lost is checked, not repeated" {

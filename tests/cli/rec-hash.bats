@@ -53,19 +53,40 @@ key_file() {
 }
 
 @test "hmac-sha256 gives the RFC 4231 test vectors (key file)" {
-	key_file Jefe
-	run hashone --key-file "$T/key" '"what do ya want for nothing?"'
-	assert_output 5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843
+	# Test case 2's key "Jefe" is too short for a secret (see below).
 	# Test case 1: twenty 0x0b bytes as the key.
 	printf '\013%.0s' $(seq 20) >"$T/key"
 	chmod 600 "$T/key"
 	run hashone -a hmac-sha256 --key-file "$T/key" '"Hi There"'
 	assert_output b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7
+	# Test case 6: 131 bytes 0xaa, longer than a block (hashed first).
+	printf '\252%.0s' $(seq 131) >"$T/key"
+	run hashone --key-file "$T/key" '"Test Using Larger Than Block-Size Key - Hash Key First"'
+	assert_output 60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54
 }
 
 @test "hmac-sha256 is the default and takes its key from REC_HASH_KEY" {
-	REC_HASH_KEY=Jefe run hashone '"what do ya want for nothing?"'
-	assert_output 5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843
+	REC_HASH_KEY=Jefe-Jefe run hashone '"what do ya want for nothing?"'
+	assert_output "$(hmac Jefe-Jefe 'what do ya want for nothing?')"
+}
+
+@test "a key shorter than 8 characters is a configuration error (78), never shown" {
+	REC_HASH_KEY=Jefe run --separate-stderr rec-hash -f user "$D/users.ndjson"
+	assert_failure 78
+	[ -z "$output" ]
+	[ "$stderr" = "rec-hash: the secret REC_HASH_KEY is shorter than 8 characters: use a longer one" ]
+	key_file 1234567
+	run --separate-stderr rec-hash -f user --key-file "$T/key" "$D/users.ndjson"
+	assert_failure 78
+	[ -z "$output" ]
+	[ "$stderr" = "rec-hash: the secret file $T/key is shorter than 8 characters: use a longer one" ]
+	key_file 12345678
+	run --separate-stderr rec-hash -f user --key-file "$T/key" "$D/users.ndjson"
+	assert_success
+	# The key is masked in messages, not in ordinary words around it.
+	run --separate-stderr rec-hash -f user --key-file "$T/key" "$T/no-12345678-expected"
+	assert_failure 66
+	[[ "$stderr" == *"no-****-expected"* ]]
 }
 
 @test "non-ASCII usernames hash as their UTF-8 bytes, as openssl dgst does" {
@@ -326,6 +347,33 @@ EOF
 	assert_failure 77
 }
 
+@test "a FIFO named as the key file is refused at once (78), not waited on" {
+	mkfifo "$T/key"
+	run --separate-stderr timeout 10 rec-hash -f user --key-file "$T/key" "$D/users.ndjson"
+	assert_failure 78
+	[ -z "$output" ]
+	[ "$stderr" = "rec-hash: refusing secret file '$T/key': not a regular file" ]
+}
+
+@test "a program holding a secret cannot dump core (RLIMIT_CORE 0, soft and hard)" {
+	local pid lim i
+	key_file 'core-dump-key-1'
+	mkfifo "$T/in"
+	# Core dumps allowed to start with; the input blocks once the key
+	# is read.
+	(ulimit -S -c 1024 && exec rec-hash -f user --key-file "$T/key" "$T/in" >"$T/out") &
+	pid=$!
+	for i in $(seq 50); do
+		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$pid/limits")
+		[ "$lim" != "0 0" ] || break
+		sleep 0.1
+	done
+	echo '{"user":"x"}' >"$T/in"
+	wait "$pid"
+	[ "$lim" = "0 0" ]
+	[ "$(jq -r .user "$T/out")" = "$(hmac core-dump-key-1 x)" ]
+}
+
 @test "a missing key file is exit 66" {
 	run --separate-stderr rec-hash -f user --key-file "$T/nokey" "$D/users.ndjson"
 	assert_failure 66
@@ -425,10 +473,10 @@ EOF
 @test "digests differ by algorithm and key, and have the right length" {
 	a=$(hashone -a ripemd160 '"alice"')
 	b=$(hashone -a sha256 '"alice"')
-	c=$(REC_HASH_KEY=k1 hashone '"alice"')
-	d=$(REC_HASH_KEY=k2 hashone '"alice"')
+	c=$(REC_HASH_KEY=key-one-1 hashone '"alice"')
+	d=$(REC_HASH_KEY=key-two-2 hashone '"alice"')
 	[ ${#a} -eq 40 ] && [ ${#b} -eq 64 ] && [ ${#c} -eq 64 ]
 	[[ "$a$b$c" =~ ^[0-9a-f]+$ ]]
 	[ "$b" != "$c" ] && [ "$c" != "$d" ]
-	[ "$c" = "$(hmac k1 alice)" ]
+	[ "$c" = "$(hmac key-one-1 alice)" ]
 }

@@ -323,7 +323,7 @@ fingerprint() {
 @test "a key with a passphrase from SFTP_KEY_PASSPHRASE" {
 	ssh-keygen -q -t ed25519 -N 'pass phrase 9' -f "$BATS_TEST_TMPDIR/pk"
 	cat "$BATS_TEST_TMPDIR/pk.pub" >>"$S/authorized_keys"
-	run --separate-stderr env SFTP_KEY_PASSPHRASE='bad' sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/pk" "$IN" "$BASE$OUT/k.csv"
+	run --separate-stderr env SFTP_KEY_PASSPHRASE='bad-passphrase' sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/pk" "$IN" "$BASE$OUT/k.csv"
 	assert_failure 77
 	[ ! -e "$OUT/k.csv" ]
 	run --separate-stderr env SFTP_KEY_PASSPHRASE='pass phrase 9' sftp-put --known-hosts "$KH" -i "$BATS_TEST_TMPDIR/pk" "$IN" "$BASE$OUT/k.csv"
@@ -413,7 +413,7 @@ fingerprint() {
 
 @test "--dry-run with a wrong password is refused with 77" {
 	need_root
-	run --separate-stderr env SFTP_PASSWORD=nope sftp-put --known-hosts "$KH" -n "$IN" "sftp://$TEST_USER@127.0.0.1:$PORT$PWDIR/d.csv"
+	run --separate-stderr env SFTP_PASSWORD=nope-wrong-pw sftp-put --known-hosts "$KH" -n "$IN" "sftp://$TEST_USER@127.0.0.1:$PORT$PWDIR/d.csv"
 	assert_failure 77
 }
 
@@ -520,4 +520,31 @@ fingerprint() {
 	run --separate-stderr put "$IN" "$BASE$FULL/enroll.csv"
 	assert_success
 	cmp "$IN" "$FULL/enroll.csv"
+
+@test "with a key to log in, sftp-put cannot dump core (RLIMIT_CORE 0, soft and hard)" {
+	local lport lpid pid lim i
+	lport=$(free_port)
+	# A server that accepts and never speaks: sftp-put waits in the SSH
+	# handshake, past the point where it has its key at hand.
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(4)
+conns = []
+while True:
+    conns.append(s.accept()[0])' "$lport" 3>&- &
+	lpid=$!
+	wait_port "$lport"
+	(ulimit -S -c 1024 && exec env -u SFTP_PASSWORD sftp-put --known-hosts "$KH" \
+		--identity "$KEY" "$IN" "sftp://$ME@127.0.0.1:$lport/tmp/x.csv") 3>&- &
+	pid=$!
+	for i in $(seq 50); do
+		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$pid/limits")
+		[ "$lim" != "0 0" ] || break
+		sleep 0.1
+	done
+	kill "$pid" "$lpid"
+	wait "$pid" "$lpid" 2>/dev/null || true
+	[ "$lim" = "0 0" ]
 }

@@ -11,12 +11,18 @@ fault injection, driven by two endpoints the tests call with curl:
 so writes of one test do not leak into the next.
 
 Faults (query keys of /_reset; also the server's --delay-ms option):
-  fault=429|403|500|502|503|drop|nothing|slow|lost
+  fault=429|403|500|502|503|drop|nothing|slow|lost|echo
             429/403 are throttling replies (403 with "Rate Limit
             Exceeded"), drop sends half a reply then closes the
             connection, nothing closes it without a reply, slow waits
             slow_ms before replying, lost does what was asked (a write
-            takes effect) and then closes the connection without a reply
+            takes effect) and then closes the connection without a reply;
+            echo replies with the request itself, as servers that quote
+            a bad request do: "METHOD PATH?QUERY | AUTHORIZATION |
+            BODY" after echo_pad=N bytes of "x", cut after echo_cut=N
+            characters when given; with
+            echo_status=S (default 400) as text/plain, or with
+            echo_moodle=1 as a Moodle exception object in HTTP 200
   every=K   the fault hits every K-th distinct request (by arrival: the
             1st, K+1th, ...); random=P hits each with probability P
             (seed=S) instead
@@ -232,6 +238,22 @@ class Handler(BaseHTTPRequestHandler):
             self.hangup()
         elif fault == "nothing":
             self.hangup()
+        elif fault == "echo":
+            self.echo(key)
+
+    def echo(self, key):
+        ex = self.state.extra
+        method, path, query, body = key
+        text = "x" * int(ex.get("echo_pad", 0)) + "%s %s?%s | %s | %s" % (
+            method, path, query, self.headers.get("Authorization", ""), body)
+        if "echo_cut" in ex:
+            text = text[:int(ex["echo_cut"])]
+        if ex.get("echo_moodle"):
+            self.send(200, {"exception": "invalid_parameter_exception",
+                            "errorcode": "invalidparameter",
+                            "message": text})
+        else:
+            self.send(int(ex.get("echo_status", 400)), text, "text/plain")
 
     def hangup(self):
         self.close_connection = True

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -169,6 +171,8 @@ main(void)
 
 	ok(ep_db_open("sqlite:/nonexistent/x.db", NULL, EP_DB_READONLY, &e)
 	    == NULL && e.code == EP_EXIT_NOINPUT, "db: missing file is 66");
+	ok(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1,
+	    "db: SQLite (no password) leaves core dumps alone");
 	ok(ep_db_open("postgres://u:pw@h/db", NULL, 0, &e) == NULL &&
 	    e.code == EP_EXIT_CONFIG && strstr(e.msg, "pw@") == NULL,
 	    "db: password in URL refused, masked");
@@ -176,6 +180,18 @@ main(void)
 	    e.code == EP_EXIT_CONFIG, "db: unknown scheme is 78");
 	ok(ep_db_open("postgres://u@h", NULL, 0, &e) == NULL &&
 	    e.code == EP_EXIT_CONFIG, "db: PostgreSQL URL without a database");
+	/* A client that may hold a password (ours, or PGPASSWORD/.pgpass
+	 * that libpq reads itself) stops core dumps before it connects. */
+	ok(ep_db_open("postgres://u@127.0.0.1:1/db", NULL, 0, &e) == NULL,
+	    "db: nothing listens on port 1");
+	{
+		struct rlimit rl;
+
+		ok(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 &&
+		    getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 &&
+		    rl.rlim_max == 0, "db: no core dumps once a client may "
+		    "hold a password");
+	}
 
 	unlink(path);
 	free(url);

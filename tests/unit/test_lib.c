@@ -4,10 +4,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "atomic.h"
+#include "lmsjson.h"
+#include "lmsparse.h"
 #include "mapping.h"
 #include "secret.h"
 #include "tap.h"
@@ -55,9 +59,57 @@ test_secret(void)
 	struct ep_error err = { 0, "" };
 	char *p = path("token"), *s, *m;
 
+	struct rlimit rl = { 4096, RLIM_INFINITY };
+
+	/* Core dumps on, so that their being turned off shows. */
+	getrlimit(RLIMIT_CORE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_CORE, &rl);
+	ok(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 && rl.rlim_cur > 0,
+	    "secret: dumpable, with a core limit, before any secret");
+	s = ep_secret_get("EP_TEST_TOKEN", NULL, false, &err);
+	ok(s == NULL && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1,
+	    "secret: none set, still dumpable");
 	setenv("EP_TEST_TOKEN", "s3cr3t-env", 1);
 	s = ep_secret_get("EP_TEST_TOKEN", NULL, true, &err);
 	is_str(s, "s3cr3t-env", "secret: from the environment");
+	getrlimit(RLIMIT_CORE, &rl);
+	ok(rl.rlim_cur == 0 && rl.rlim_max == 0,
+	    "secret: no core dumps once a secret is read (hard limit too)");
+	ok(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0,
+	    "secret: the process is no longer dumpable");
+	free(s);
+
+	/* Shorter than 8 bytes: refused, naming the source, not the value. */
+	setenv("EP_TEST_SHORT", "abc1234", 1);
+	s = ep_secret_get("EP_TEST_SHORT", NULL, true, &err);
+	ok(s == NULL && err.code == 78 && strstr(err.msg, "EP_TEST_SHORT") &&
+	    strstr(err.msg, "shorter than 8") && !strstr(err.msg, "abc1234"),
+	    "secret: a 7-byte secret is 78 (%s)", err.msg);
+	m = ep_mask_secrets("abc1234 expected");
+	is_str(m, "abc1234 expected", "secret: ... and was not registered");
+	free(m);
+	write_file(p, "abc\n", 0600);
+	s = ep_secret_get(NULL, p, true, &err);
+	ok(s == NULL && err.code == 78 && strstr(err.msg, p),
+	    "secret: a short one in a file names the file");
+
+	/* A FIFO is refused at once, not waited on. */
+	{
+		char *f = path("fifo");
+
+		ok(mkfifo(f, 0600) == 0, "secret: mkfifo");
+		alarm(10);
+		s = ep_secret_get(NULL, f, true, &err);
+		alarm(0);
+		ok(s == NULL && err.code == 78 &&
+		    strstr(err.msg, "not a regular file"),
+		    "secret: a FIFO is refused with 78 (%s)", err.msg);
+		s = ep_secret_get(NULL, tmpdir, true, &err);
+		ok(s == NULL && err.code == 78,
+		    "secret: a directory is refused with 78");
+		free(f);
+	}
 	free(s);
 	write_file(p, "file-secret\r\nsecond line\n", 0600);
 	s = ep_secret_get("EP_TEST_TOKEN", p, true, &err);
@@ -91,6 +143,82 @@ test_secret(void)
 	is_str(m, "token **** and **** twice ****", "mask: registered secrets");
 	free(m);
 	free(p);
+}
+
+/* After test_secret: "s3cr3t-env" and "file-secret" are registered. */
+static void
+test_mask(void)
+{
+	struct ep_error err = { 0, "" };
+	char big[1100], *m;
+
+	/* ep_error_set masks before it cuts to fit msg (1023 bytes). */
+	memset(big, 'x', sizeof(big));
+	big[1008] = '\0';
+	ep_error_set(&err, 69, "%s token=file-secret", big);
+	ok(strstr(err.msg, "file-se") == NULL && strlen(err.msg) < 1023,
+	    "error_set: a secret straddling the cut is masked whole");
+	ok(strcmp(err.msg + strlen(err.msg) - 10, "token=****") == 0,
+	    "error_set: ... and the end says so (%s)", err.msg + 1000);
+	/* A text as long as msg: the cut falls in the secret, which was
+	 * masked before, so nothing of it is left. */
+	big[1000] = '\0';
+	ep_error_set(&err, 69, "%s token=file-secret and more", big);
+	ok(strstr(err.msg, "token=****") != NULL, "error_set: masked");
+	ep_error_set(&err, 69, "%s", err.msg);
+	ok(strstr(err.msg, "token=****") != NULL,
+	    "error_set: its own msg as an argument");
+
+	/* Excerpts: mask first, then cut. */
+	m = ep_mask_excerpt("a=file-secret&b=2", 17, 12);
+	is_str(m, "a=****&b=2", "excerpt: masked before the cut");
+	free(m);
+	m = ep_mask_excerpt("a=file-secret&b=2", 17, 5);
+	is_str(m, "a=***", "excerpt: cut after masking");
+	free(m);
+	/* The text itself ends in the start of a secret (a server cut its
+	 * echo): 6 or more characters of it are masked. */
+	m = ep_mask_excerpt("Bearer file-secre", 17, 200);
+	is_str(m, "Bearer ****", "excerpt: a secret's start ending it");
+	free(m);
+	m = ep_mask_excerpt("Bearer file-s", 13, 200);
+	is_str(m, "Bearer ****", "excerpt: 6 characters of a secret");
+	free(m);
+	m = ep_mask_excerpt("Bearer file-", 12, 200);
+	is_str(m, "Bearer file-", "excerpt: 5 are left (too common)");
+	free(m);
+	m = ep_mask_excerpt("Bearer s3cr3t-e", 15, 200);
+	is_str(m, "Bearer ****", "excerpt: the other secret's start");
+	free(m);
+	m = ep_mask_excerpt("first\nsecond", 5, 200);
+	is_str(m, "first", "excerpt: len bytes only");
+	free(m);
+	m = ep_mask_excerpt("caf\xc3\xa9", 5, 4);
+	is_str(m, "caf", "excerpt: cut on a UTF-8 boundary");
+	free(m);
+
+	/* Server texts quoted in messages are masked excerpts. */
+	m = ep_canvas_error_text("{\"errors\":[{\"message\":\"bad header "
+	    "Bearer file-secr\"}]}", 54);
+	is_str(m, "bad header Bearer ****", "excerpt: Canvas's error text");
+	free(m);
+	ok(ep_moodle_json("{\"exception\":\"x\",\"errorcode\":\"e\","
+	    "\"message\":\"wstoken=file-secre\"}", 64, "f", 65, &err) == NULL &&
+	    strcmp(err.msg, "f: Moodle error e: wstoken=****") == 0,
+	    "excerpt: Moodle's error text (%s)", err.msg);
+
+	/* Overlapping secrets are hidden whole, whatever their order. */
+	ep_secret_register("abcdefghij");
+	ep_secret_register("hijklmnopq");
+	m = ep_mask_secrets("<abcdefghijklmnopq> <hijklmnopq> <abcdefghij>");
+	is_str(m, "<****> <****> <****>", "mask: overlapping secrets");
+	free(m);
+
+	/* Control characters in messages become visible escapes. */
+	m = ep_msg_escape("a\nb\rc\td\x1b[31me\x7f\x01 \xc2\x9b caf\xc3\xa9 \\n");
+	is_str(m, "a\\nb\\rc\\td\\x1b[31me\\x7f\\x01 \\u009b caf\xc3\xa9 \\n",
+	    "escape: C0, DEL and C1 controls; UTF-8 and backslashes kept");
+	free(m);
 }
 
 static void
@@ -286,6 +414,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return 99;
 	test_secret();
+	test_mask();
 	test_url();
 	test_atomic();
 	test_mapping();
