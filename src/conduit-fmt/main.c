@@ -32,7 +32,7 @@ static const char usage_text[] =
 "usage: conduit-fmt -t FORMAT [--role-map FILE] [--skip-unmapped]\n"
 "                   [--fields A,B,...] [--subject-map FILE] [--keep-track]\n"
 "                   [--two-digit-grade-schools LIST] [--output PATH]\n"
-"                   [--log-dir DIR] [--csv-safe] [-i auto|ndjson|csv]\n"
+"                   [--log-dir DIR] [--csv-safe] [-i auto|ndjson|csv|tsv]\n"
 "                   [FILE ...]\n"
 "\n"
 "Write records (NDJSON or CSV, from FILEs or stdin) as an LMS import file.\n"
@@ -52,7 +52,11 @@ static const char usage_text[] =
 "      --output PATH         write PATH atomically instead of stdout\n"
 "      --log-dir DIR         also keep DIR/FORMAT-YYYYMMDDTHHMMSSZ.EXT\n"
 "      --csv-safe            prefix values starting with = + - @ with '\n"
-"  -i, --input-format FMT    auto (default), ndjson or csv\n"
+"  -i, --input-format FMT    auto (default), ndjson, csv or tsv\n"
+"      --delimiter CHAR      CSV input: the field delimiter (default ',';\n"
+"                            tab or \\t for a tab)\n"
+"      --encoding ENC        CSV input: its encoding, converted to UTF-8\n"
+"                            (default UTF-8; e.g. WINDOWS-1252)\n"
 "  -v, --verbose             say more\n"
 "  -q, --quiet               errors only\n"
 "      --progress            show a record count on stderr\n"
@@ -108,6 +112,7 @@ main(int argc, char **argv)
 		{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 		{ "csv-safe", no_argument, NULL, OPT_CSV_SAFE },
 		{ "input-format", required_argument, NULL, 'i' },
+		EP_INPUT_LONGOPTS,
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -166,10 +171,10 @@ main(int argc, char **argv)
 			c.csv_safe = true;
 			break;
 		case 'i':
-			if ((v = ep_fmt_parse(optarg)) < 0 &&
+			if ((v = ep_fmt_parse_input(optarg)) < 0 &&
 			    strcmp(optarg, "auto") != 0)
 				ep_usage_error(usage_text, "unknown input "
-				    "format '%s' (auto, ndjson or csv)",
+				    "format '%s' (auto, ndjson, csv or tsv)",
 				    optarg);
 			o.ifmt = v < 0 ? EP_FMT_AUTO : (enum ep_fmt)v;
 			break;

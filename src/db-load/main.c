@@ -40,7 +40,7 @@ static const char usage_text[] =
 "usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
 "               [--key COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
 "               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
-"               [--allow-empty] [-i ndjson|csv] [--password-file FILE]\n"
+"               [--allow-empty] [-i ndjson|csv|tsv] [--password-file FILE]\n"
 "               [-v | -q] [FILE]\n"
 "\n"
 "Load records into a database table in one transaction.\n"
@@ -63,7 +63,11 @@ static const char usage_text[] =
 "  --skip                load nothing, write a 'skipped' status row\n"
 "  --ignore-extra        leave out fields the table does not have\n"
 "  --allow-empty         let replace empty the table on empty input\n"
-"  -i, --input-format F  ndjson or csv (default: from the first byte)\n"
+"  -i, --input-format F  ndjson, csv or tsv (default: from the first byte)\n"
+"      --delimiter CHAR  CSV input: the field delimiter (default ','; tab\n"
+"                        or \\t for a tab)\n"
+"      --encoding ENC    CSV input: its encoding, converted to UTF-8\n"
+"                        (default UTF-8; e.g. WINDOWS-1252)\n"
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  -v, --verbose         the row count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
@@ -131,6 +135,7 @@ main(int argc, char **argv)
 		{ "ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA },
 		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "input-format", required_argument, NULL, 'i' },
+		EP_INPUT_LONGOPTS,
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
 		EP_COMMON_LONGOPTS,
@@ -174,10 +179,11 @@ main(int argc, char **argv)
 		case OPT_ALLOW_EMPTY: o.allow_empty = true; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
 		case 'i':
-			f = ep_fmt_parse(optarg);
+			f = ep_fmt_parse_input(optarg);
 			if (f < 0)
 				ep_usage_error(usage_text, "unknown input "
-				    "format '%s' (use ndjson or csv)", optarg);
+				    "format '%s' (use ndjson, csv or tsv)",
+				    optarg);
 			o.fmt = (enum ep_fmt)f;
 			break;
 		default:
