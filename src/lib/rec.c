@@ -298,6 +298,7 @@ struct ep_reader {
 	unsigned long long recoff;	/* offset of the last record */
 	size_t reclen;		/* its length, final newline excluded */
 	bool nl;		/* the last line ended in a newline */
+	size_t bom;		/* bytes of a UTF-8 byte-order mark skipped */
 	/* JSON beyond one object a line */
 	bool inarray;		/* inside a top-level array */
 	unsigned long arrline;	/* the line of its '[' */
@@ -1185,6 +1186,44 @@ skip_space(struct ep_reader *rd, struct ep_error *err)
 	}
 }
 
+/*
+ * Skip the blank lines at the cursor, but not the white space that begins
+ * the next line (messages count bytes from a line's start).  That line's
+ * first other byte, which the cursor is then at (past its leading white
+ * space), or 0 at the end of the input, -1 on a read error; the line
+ * count and rd->start are left at the start of that line unless it is a
+ * '[', where the cursor is on the '['.
+ */
+static int
+blank_lines(struct ep_reader *rd, struct ep_error *err)
+{
+	size_t i = 0, bol = 0;
+	unsigned long lines = 0;
+	int r;
+	char c;
+
+	for (;;) {
+		if ((r = have(rd, i, err)) < 0)
+			return -1;
+		if (r == 0) {
+			rd->start += i;
+			rd->line += lines;
+			return 0;
+		}
+		c = rd->buf[rd->start + i];
+		if (!is_ws(c))
+			break;
+		i++;
+		if (c == '\n') {
+			lines++;
+			bol = i;
+		}
+	}
+	rd->line += lines;
+	rd->start += c == '[' ? i : bol;
+	return (unsigned char)c;
+}
+
 /* After a top-level value only white space may end its line. */
 static int
 end_of_line(struct ep_reader *rd, const char *what, struct ep_error *err)
@@ -1293,10 +1332,11 @@ broken:
 }
 
 /* UTF-8 and NUL check of a span that may cover lines: the message names
- * the line and the byte in that line. */
+ * the line and the byte in that line (the span's first line starts col0
+ * bytes before it). */
 static int
 check_span(struct ep_reader *rd, struct ep_error *err, const char *s,
-    size_t len, unsigned long line)
+    size_t len, unsigned long line, size_t col0)
 {
 	long off = ep_utf8_check(s, len);
 	const char *nul = memchr(s, '\0', len), *bol = s;
@@ -1312,9 +1352,10 @@ check_span(struct ep_reader *rd, struct ep_error *err, const char *s,
 		if (*p == '\n') {
 			line++;
 			bol = p + 1;
+			col0 = 0;
 		}
 	return bad(rd, err, line, "%s at byte %ld", at == nul ?
-	    "NUL byte" : "invalid UTF-8", (long)(at - bol) + 1);
+	    "NUL byte" : "invalid UTF-8", (long)(at - bol + col0) + 1);
 }
 
 /*
@@ -1328,12 +1369,20 @@ json_record(struct ep_reader *rd, struct ep_rec *rec, bool first,
     struct ep_error *err)
 {
 	unsigned long line0 = rd->line + 1;
-	size_t len = 0;
-	const char *s, *why, *at = NULL;
-	int r = object_span(rd, &len, err);
+	size_t len = 0, col0 = 0;
+	const char *s, *why, *at = NULL, *nl;
+	int r;
 
-	if (r < 0)
+	/* Where on its line the object starts, while that is in the buffer
+	 * (it may not be, within a long line). */
+	nl = rd->start ? memrchr(rd->buf, '\n', rd->start) : NULL;
+	if (nl != NULL)
+		col0 = rd->start - (size_t)(nl + 1 - rd->buf);
+	else if (rd->base == 0)
+		col0 = rd->start - rd->bom;
+	if ((r = object_span(rd, &len, err)) < 0)
 		return -1;
+
 	s = rd->buf + rd->start;
 	if (r == 0)
 		while (len > 0 && is_ws(s[len - 1]))
@@ -1341,7 +1390,7 @@ json_record(struct ep_reader *rd, struct ep_rec *rec, bool first,
 	rd->recline = line0;
 	rd->recoff = rd->base + rd->start;
 	rd->reclen = len;
-	if (check_span(rd, err, s, len, line0) < 0)
+	if (check_span(rd, err, s, len, line0, col0) < 0)
 		return -1;
 	if (parse_object(rec, s, len, &why, &at) < 0 || r != 1) {
 		unsigned long l = line0;
@@ -1444,9 +1493,9 @@ next_json(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 		}
 		/* An array may be longer than any line we take: it is
 		 * known by its first byte. */
-		if ((r = skip_space(rd, err)) <= 0)
+		if ((r = blank_lines(rd, err)) <= 0)
 			return r;
-		if (rd->buf[rd->start] == '[') {
+		if (r == '[') {
 			rd->start++;
 			rd->inarray = true;
 			rd->arrline = rd->line + 1;
@@ -1750,6 +1799,7 @@ ep_reader_next(struct ep_reader *rd, struct ep_rec *rec,
 		if (rd->end - rd->start >= 3 &&
 		    memcmp(b, "\xEF\xBB\xBF", 3) == 0) {
 			rd->start += 3;
+			rd->bom = 3;
 			ep_reader_set_encoding(rd, NULL);
 		} else if (rd->end - rd->start >= 2 &&
 		    ((b[0] == 0xFF && b[1] == 0xFE) ||

@@ -518,6 +518,13 @@ test_json_multi(void)
 	expect_bad("{\n  \"a\": \"\xff\"\n}\n", EP_FMT_AUTO,
 	    "t.in:2: invalid UTF-8 at byte 9",
 	    "json: invalid UTF-8 inside a pretty object");
+	/* Bytes count from the start of their line, white space too. */
+	expect_bad("{\"a\":1}\n  {\"a\":\"\xff\"}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid UTF-8 at byte 9",
+	    "json: a byte's place counts the line's leading white space");
+	expect_bad("[\n  {\"a\": \"\xff\"}\n]\n", EP_FMT_AUTO,
+	    "t.in:2: invalid UTF-8 at byte 10",
+	    "json: the same in an array element");
 	expect_bad("{\"a\":1}\n{\n\"a\":1} x\n", EP_FMT_AUTO,
 	    "t.in:3: invalid JSON: text after the object",
 	    "json: text after a pretty object");
@@ -619,6 +626,25 @@ test_csv_dialects(void)
 	int rc;
 	char *got;
 	const char *t;
+
+	/* What libcsv must keep from the reader it replaced: spaces and a
+	 * CR inside a line are data, and every error has its own line. */
+	expect_ok("a,b\n 1 ,\t2\t\n3\r4,\"x\r\ny\"\r\n", EP_FMT_CSV,
+	    EP_FMT_NDJSON, "{\"a\":\" 1 \",\"b\":\"\\t2\\t\"}\n"
+	    "{\"a\":\"3\\r4\",\"b\":\"x\\r\\ny\"}\n",
+	    "csv: spaces, tabs and a CR inside a line are data");
+	expect_bad("a,b\n1,\"x\ny\"z\n", EP_FMT_CSV,
+	    "t.in:3: unexpected character after closing quote",
+	    "csv: text after a closing quote on a later line");
+	expect_bad("a,b\n\"x\ny\",\"open\nmore\n", EP_FMT_CSV,
+	    "t.in:3: unterminated quoted field",
+	    "csv: the unterminated field's own line");
+	expect_bad("a,b\n\"x\ny\", \"z\"\n", EP_FMT_CSV,
+	    "t.in:3: '\"' inside an unquoted field",
+	    "csv: a space before a quote makes it unquoted");
+	expect_bad("a,b\n1,2\n\n3\n", EP_FMT_CSV,
+	    "t.in:4: row has 1 fields, the header has 2",
+	    "csv: a ragged row after a blank line");
 
 	got = read_dialect("a;b\n1;\"x;y\"\n", 12, EP_FMT_AUTO, ';', NULL,
 	    &rc);
