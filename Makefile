@@ -281,11 +281,11 @@ build/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_HDRS) $(FUZZ_LIB) \
 		$$(fuzz_$(1)_SRC) $(HDRS)
 	@mkdir -p build/fuzz
 	clang $(FUZZ_FLAGS) -o $$@ $$< $(FUZZ_LIB) $$(fuzz_$(1)_SRC) \
-		$$(fuzz_$(1)_LIBS) -ljansson
+		$$(fuzz_$(1)_LIBS) -ljansson -lcsv
 build/fuzz-cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c tests/fuzz/cov_main.c \
 		$(FUZZ_HDRS) $(FUZZ_LIB) $$(fuzz_$(1)_SRC) $(HDRS)
 	@mkdir -p build/fuzz-cov
 	clang $(FUZZ_COV_FLAGS) -o $$@ $$< tests/fuzz/cov_main.c $(FUZZ_LIB) \
-		$$(fuzz_$(1)_SRC) $$(fuzz_$(1)_LIBS) -ljansson
+		$$(fuzz_$(1)_SRC) $$(fuzz_$(1)_LIBS) -ljansson -lcsv
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rules,$(t))))

@@ -33,7 +33,7 @@ static const char usage_text[] =
 "                   [--fields A,B,...] [--subject-map FILE] [--keep-track]\n"
 "                   [--two-digit-grade-schools LIST] [--output PATH]\n"
 "                   [--log-dir DIR] [--csv-safe] [--header-always]\n"
-"                   [-i auto|ndjson|csv]\n"
+"                   [-i auto|ndjson|csv|tsv]\n"
 "                   [FILE ...]\n"
 "\n"
 "Write records (NDJSON or CSV, from FILEs or stdin) as an LMS import file.\n"
@@ -55,7 +55,11 @@ static const char usage_text[] =
 "      --csv-safe            prefix values starting with = + - @ with '\n"
 "      --header-always       write the header even when there are no rows\n"
 "                            (without it no rows write nothing at all)\n"
-"  -i, --input-format FMT    auto (default), ndjson or csv\n"
+"  -i, --input-format FMT    auto (default), ndjson, csv or tsv\n"
+"      --delimiter CHAR      CSV input: the field delimiter (default ',';\n"
+"                            tab or \\t for a tab)\n"
+"      --encoding ENC        CSV input: its encoding, converted to UTF-8\n"
+"                            (default UTF-8; e.g. WINDOWS-1252)\n"
 "  -v, --verbose             say more\n"
 "  -q, --quiet               errors only\n"
 "      --progress            show a record count on stderr\n"
@@ -113,6 +117,7 @@ main(int argc, char **argv)
 		{ "csv-safe", no_argument, NULL, OPT_CSV_SAFE },
 		{ "header-always", no_argument, NULL, OPT_HEADER_ALWAYS },
 		{ "input-format", required_argument, NULL, 'i' },
+		EP_INPUT_LONGOPTS,
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -174,10 +179,10 @@ main(int argc, char **argv)
 			c.header_always = true;
 			break;
 		case 'i':
-			if ((v = ep_fmt_parse(optarg)) < 0 &&
+			if ((v = ep_fmt_parse_input(optarg)) < 0 &&
 			    strcmp(optarg, "auto") != 0)
 				ep_usage_error(usage_text, "unknown input "
-				    "format '%s' (auto, ndjson or csv)",
+				    "format '%s' (auto, ndjson, csv or tsv)",
 				    optarg);
 			o.ifmt = v < 0 ? EP_FMT_AUTO : (enum ep_fmt)v;
 			break;

@@ -45,7 +45,7 @@ static const char usage_text[] =
 "usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
 "               [--key COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
 "               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
-"               [--allow-empty] [--max-shrink PCT] [-i ndjson|csv]\n"
+"               [--allow-empty] [--max-shrink PCT] [-i ndjson|csv|tsv]\n"
 "               [--password-file FILE] [--timeout SECONDS] [-v | -q]\n"
 "               [FILE]\n"
 "\n"
@@ -72,7 +72,11 @@ static const char usage_text[] =
 "  --max-shrink PCT      refuse a replace that would leave fewer than\n"
 "                        (100 - PCT)% of the table's rows (default 50;\n"
 "                        100 allows any shrink)\n"
-"  -i, --input-format F  ndjson or csv (default: from the first byte)\n"
+"  -i, --input-format F  ndjson, csv or tsv (default: from the first byte)\n"
+"      --delimiter CHAR  CSV input: the field delimiter (default ','; tab\n"
+"                        or \\t for a tab)\n"
+"      --encoding ENC    CSV input: its encoding, converted to UTF-8\n"
+"                        (default UTF-8; e.g. WINDOWS-1252)\n"
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest one statement may run or the\n"
 "                        database stay silent (default 300)\n"
@@ -147,6 +151,7 @@ main(int argc, char **argv)
 		{ "max-shrink", required_argument, NULL, OPT_MAX_SHRINK },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "input-format", required_argument, NULL, 'i' },
+		EP_INPUT_LONGOPTS,
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
 		EP_COMMON_LONGOPTS,
@@ -202,10 +207,11 @@ main(int argc, char **argv)
 				    "must be at least 1");
 			break;
 		case 'i':
-			f = ep_fmt_parse(optarg);
+			f = ep_fmt_parse_input(optarg);
 			if (f < 0)
 				ep_usage_error(usage_text, "unknown input "
-				    "format '%s' (use ndjson or csv)", optarg);
+				    "format '%s' (use ndjson, csv or tsv)",
+				    optarg);
 			o.fmt = (enum ep_fmt)f;
 			break;
 		default:

@@ -69,7 +69,12 @@ static const char usage_text[] =
 "                       (NDJSON)\n"
 "      --summary        counts per op and per course on stderr\n"
 "      --exit-code      exit 1 when changes were found\n"
-"  -i, --input-format FORMAT   ndjson or csv (default: detected)\n"
+"  -i, --input-format FORMAT   ndjson, csv or tsv (default: detected)\n"
+"      --delimiter CHAR\n"
+"                       CSV input: the field delimiter (default ','; tab\n"
+"                       or \\t for a tab)\n"
+"      --encoding ENC   CSV input: its encoding, converted to UTF-8\n"
+"                       (default UTF-8; e.g. WINDOWS-1252)\n"
 "  -o, --output-format FORMAT  ndjson (default) or csv\n"
 "  -v, --verbose        more detail on stderr\n"
 "  -q, --quiet          errors only\n"
@@ -114,6 +119,7 @@ static const struct option longopts[] = {
 	{ "summary", no_argument, NULL, OPT_SUMMARY },
 	{ "exit-code", no_argument, NULL, OPT_EXIT_CODE },
 	{ "input-format", required_argument, NULL, 'i' },
+	EP_INPUT_LONGOPTS,
 	{ "output-format", required_argument, NULL, 'o' },
 	EP_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
@@ -392,9 +398,11 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'i':
 		case 'o':
-			if ((f = ep_fmt_parse(optarg)) < 0)
+			if ((f = c == 'i' ? ep_fmt_parse_input(optarg) :
+			    ep_fmt_parse(optarg)) < 0)
 				ep_usage_error(usage_text, "unknown format "
-				    "'%s' (ndjson or csv)", optarg);
+				    "'%s' (ndjson or csv%s)", optarg,
+				    c == 'i' ? " or tsv" : "");
 			if (c == 'i')
 				o->ifmt = (enum ep_fmt)f;
 			else

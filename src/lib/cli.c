@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rec.h"
 
 bool ep_progress;
 
@@ -60,10 +61,40 @@ ep_usage_error(const char *usage, const char *fmt, ...)
 	ep_usage(usage, EP_EXIT_USAGE);
 }
 
+/* The reader defaults the input options set (see EP_INPUT_LONGOPTS). */
+static char in_delim;
+static const char *in_enc;
+
+static void
+input_option(int c, const char *arg, const char *usage)
+{
+	if (c == EP_OPT_DELIMITER) {
+		if (strcmp(arg, "tab") == 0 || strcmp(arg, "\\t") == 0)
+			in_delim = '\t';
+		else if (strlen(arg) == 1 && arg[0] != '"' &&
+		    arg[0] != '\n' && arg[0] != '\r')
+			in_delim = arg[0];
+		else
+			ep_usage_error(usage, "option '--delimiter': '%s' is "
+			    "not one character (or 'tab'), nor a quote or "
+			    "line end", arg);
+	} else {
+		if (ep_encoding_check(arg) < 0)
+			ep_usage_error(usage, "option '--encoding': unknown "
+			    "encoding '%s' (iconv -l lists them)", arg);
+		in_enc = arg;
+	}
+	ep_reader_defaults(in_delim, in_enc);
+}
+
 void
 ep_cli_common(int c, char **argv, const char *usage)
 {
 	switch (c) {
+	case EP_OPT_DELIMITER:
+	case EP_OPT_ENCODING:
+		input_option(c, optarg, usage);
+		return;
 	case 'h':
 		ep_usage(usage, 0);
 	case EP_OPT_VERSION:

@@ -26,6 +26,8 @@ enum {
 	EP_OPT_VERSION = 0x1000,
 	EP_OPT_PROGRESS,
 	EP_OPT_NO_PROGRESS,
+	EP_OPT_DELIMITER,
+	EP_OPT_ENCODING,
 	EP_OPT_FIRST_PROGRAM = 0x1100	/* programs number theirs from here */
 };
 
@@ -47,6 +49,17 @@ enum {
  */
 extern const char *const ep_db_backends[] __attribute__((weak));
 extern const char *const ep_lms_backends[] __attribute__((weak));
+
+/*
+ * The options of every program that reads records, added to its table
+ * next to EP_COMMON_LONGOPTS and handled by ep_cli_common(), which makes
+ * them the defaults of every reader (ep_reader_defaults in rec.h):
+ * --delimiter CHAR (a single byte, or "tab" / "\t") and --encoding ENC
+ * (any name iconv knows; CSV input is converted from it to UTF-8).
+ */
+#define EP_INPUT_LONGOPTS \
+	{ "delimiter", required_argument, NULL, EP_OPT_DELIMITER }, \
+	{ "encoding", required_argument, NULL, EP_OPT_ENCODING }
 
 /* Whether to show progress on stderr: on when stderr is a terminal. */
 extern bool ep_progress;

@@ -1,6 +1,9 @@
 /*
  * rec.h - records: one flat object of named fields, read from and written
  * to NDJSON (one JSON object per line) or CSV with a header (RFC 4180).
+ * The reader also takes JSON objects spread over lines (jq's default
+ * output) and arrays of objects (jq -s), TSV and other delimiters, and
+ * CSV in another encoding (converted to UTF-8 by iconv).
  *
  * A record keeps its fields in input order.  Each field has a type that
  * says how its text is to be written back as JSON: a string (text holds
@@ -26,7 +29,8 @@
 /* The longest record (line, or CSV record with quoted newlines) accepted. */
 #define EP_MAX_RECORD (1024 * 1024)
 
-enum ep_fmt { EP_FMT_AUTO, EP_FMT_NDJSON, EP_FMT_CSV };
+/* EP_FMT_TSV is for readers only: CSV with a tab delimiter. */
+enum ep_fmt { EP_FMT_AUTO, EP_FMT_NDJSON, EP_FMT_CSV, EP_FMT_TSV };
 
 enum ep_type { EP_T_NULL, EP_T_BOOL, EP_T_NUM, EP_T_STR, EP_T_RAW };
 
@@ -75,13 +79,36 @@ bool ep_rec_del(struct ep_rec *r, const char *name);
 
 /* "ndjson"/"json" or "csv" to a format; -1 for anything else. */
 int ep_fmt_parse(const char *s);
+/* The same, for an input: "tsv" too. */
+int ep_fmt_parse_input(const char *s);
 
 /*
  * A streaming reader.  name is used in messages ("-" reads as "stdin").
  * With EP_FMT_AUTO the format is taken from the first byte that is not a
- * byte-order mark or white space: '{' is NDJSON, anything else CSV.
+ * byte-order mark or white space: '{' or '[' is JSON, anything else CSV.
+ *
+ * JSON: one object a line is the fast path; an object may also spread
+ * over lines (a line that is not a whole object and ends in { [ , or :
+ * goes on), and a top-level array is read one element (an object) at a
+ * time.  ep_reader_format() says EP_FMT_NDJSON for all of these.
+ * CSV: EP_FMT_TSV reads as CSV with a tab delimiter, and
+ * ep_reader_format() says EP_FMT_CSV.  A UTF-8 byte-order mark is
+ * skipped; a UTF-16 one makes the CSV read as UTF-16.
  */
 struct ep_reader;
+
+/*
+ * What every reader made from now on starts with: the CSV delimiter (0
+ * for the comma, or tab for TSV) and the encoding of CSV input (NULL or
+ * "UTF-8" for none; JSON is always UTF-8).  The command line's
+ * --delimiter and --encoding set these (cli.c).  encoding is copied.
+ */
+void ep_reader_defaults(char delim, const char *encoding);
+/* 0 when iconv converts from enc to UTF-8, -1 when it does not. */
+int ep_encoding_check(const char *enc);
+/* Per reader, before the first read: the same two settings. */
+void ep_reader_set_delimiter(struct ep_reader *rd, char delim);
+void ep_reader_set_encoding(struct ep_reader *rd, const char *enc);
 
 struct ep_reader *ep_reader_new(FILE *fp, const char *name, enum ep_fmt fmt);
 /*
@@ -105,7 +132,9 @@ unsigned long ep_reader_line(const struct ep_reader *rd);
  * its first line (a byte-order mark skipped counts) and, in *len when
  * not NULL, its length in bytes up to the end of its last line, that
  * line's newline excluded.  With pread() on a regular file this reads
- * the record again: for NDJSON, ep_ndjson_parse then decodes it.
+ * the record again: for NDJSON, ep_ndjson_parse then decodes it.  (For
+ * a JSON object over several lines or in an array, the span is the
+ * object's own bytes.  For converted CSV the numbers count UTF-8 bytes.)
  */
 unsigned long long ep_reader_offset(const struct ep_reader *rd, size_t *len);
 /* The stream the reader reads (borrowed: the reader still closes it). */

@@ -55,7 +55,11 @@ static const char usage_text[] =
 "                           decompression (K, M, G; default 64M)\n"
 "      --max-pages N        pages of one enrollment lookup (default 10000)\n"
 "Input and output:\n"
-"  -i, --input-format FMT   ndjson or csv (default: detected)\n"
+"  -i, --input-format FMT   ndjson, csv or tsv (default: detected)\n"
+"      --delimiter CHAR     CSV input: the field delimiter (default ',';\n"
+"                           tab or \\t for a tab)\n"
+"      --encoding ENC       CSV input: its encoding, converted to UTF-8\n"
+"                           (default UTF-8; e.g. WINDOWS-1252)\n"
 "  -o, --output-format FMT  ndjson (default) or csv\n"
 "  -n, --dry-run            print the calls instead of making them\n"
 "      --progress           show progress on stderr\n"
@@ -185,6 +189,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {
 		EP_LMS_LONGOPTS,
 		{ "input-format", required_argument, NULL, 'i' },
+		EP_INPUT_LONGOPTS,
 		{ "output-format", required_argument, NULL, 'o' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "user-field", required_argument, NULL, OPT_USER_FIELD },
@@ -220,7 +225,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'i':
 		case 'o':
-			fmt = ep_fmt_parse(optarg);
+			fmt = c == 'i' ? ep_fmt_parse_input(optarg) :
+			    ep_fmt_parse(optarg);
 			if (fmt < 0)
 				ep_usage_error(u, "unknown %s format '%s'",
 				    c == 'i' ? "input" : "output", optarg);

@@ -31,8 +31,8 @@
 static const char usage_text[] =
 "usage: rec-hash --field NAME[,NAME...] [--algo ripemd160|sha256|hmac-sha256]\n"
 "                [--key-file F] [--missing error|skip] [--empty keep|hash]\n"
-"                [--normalize lower,trim] [-i auto|ndjson|csv] [-o ndjson|csv]\n"
-"                [FILE]\n"
+"                [--normalize lower,trim] [-i auto|ndjson|csv|tsv]\n"
+"                [-o ndjson|csv] [FILE]\n"
 "\n"
 "Replace the named fields of each record with the lowercase hex digest of\n"
 "their value.  Records come from FILE (or stdin) as NDJSON or CSV.\n"
@@ -48,7 +48,11 @@ static const char usage_text[] =
 "                              hash it like any other value\n"
 "      --normalize LIST        before hashing: lower (ASCII lower case),\n"
 "                              trim (strip white space); default none\n"
-"  -i, --input-format FMT      auto (default), ndjson or csv\n"
+"  -i, --input-format FMT      auto (default), ndjson, csv or tsv\n"
+"      --delimiter CHAR        CSV input: the field delimiter (default\n"
+"                              ','; tab or \\t for a tab)\n"
+"      --encoding ENC          CSV input: its encoding, converted to\n"
+"                              UTF-8 (default UTF-8; e.g. WINDOWS-1252)\n"
 "  -o, --output-format FMT     ndjson (default) or csv\n"
 "  -v, --verbose               say what was done\n"
 "  -q, --quiet                 errors only\n"
@@ -102,6 +106,7 @@ main(int argc, char **argv)
 		{ "normalize", required_argument, NULL, OPT_NORMALIZE },
 		{ "empty", required_argument, NULL, OPT_EMPTY },
 		{ "input-format", required_argument, NULL, 'i' },
+		EP_INPUT_LONGOPTS,
 		{ "output-format", required_argument, NULL, 'o' },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -155,9 +160,9 @@ main(int argc, char **argv)
 		case 'i':
 			if (strcmp(optarg, "auto") == 0)
 				v = EP_FMT_AUTO;
-			else if ((v = ep_fmt_parse(optarg)) < 0)
+			else if ((v = ep_fmt_parse_input(optarg)) < 0)
 				ep_usage_error(usage_text, "unknown input format "
-				    "'%s' (auto, ndjson or csv)", optarg);
+				    "'%s' (auto, ndjson, csv or tsv)", optarg);
 			o.ifmt = (enum ep_fmt)v;
 			break;
 		case 'o':

@@ -381,3 +381,27 @@ c,u,student,,active"
 	assert_failure 74
 	[ "$stderr" = "conduit-fmt: write error on stdout: No space left on device" ]
 }
+
+@test "conduit: jq's pretty output and jq -s arrays give the same file" {
+	need jq
+	jq . "$F/changes.ndjson" >pretty.json
+	golden conduit.out.csv -t conduit --role-map "$F/roles.json" pretty.json
+	run --separate-stderr bash -c "jq -s . '$F/changes.ndjson' |
+	    conduit-fmt -t conduit --role-map '$F/roles.json'"
+	assert_success
+	printf '%s\n' "$output" >got
+	diff -u "$F/conduit.out.csv" got
+}
+
+@test "conduit: TSV and semicolon CSV give the same file" {
+	python3 -c 'import csv, sys
+for d, name in (("\t", "changes.tsv"), (";", "changes.ssv")):
+    with open(name, "w", newline="") as f:
+        w = csv.writer(f, delimiter=d, lineterminator="\n")
+        w.writerows(csv.reader(open(sys.argv[1], newline="")))' \
+	    "$F/changes.csv"
+	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
+	    -i tsv changes.tsv
+	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
+	    --delimiter ';' changes.ssv
+}

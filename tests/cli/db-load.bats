@@ -361,3 +361,18 @@ records() {
 	assert_success
 	[ "$(q 'SELECT count(*), sum(id), min(name) FROM people')" = "100000|5010050000|Zoë 1" ]
 }
+
+@test "a semicolon CSV in Windows-1252 loads the same rows" {
+	python3 -c 'import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="", encoding="utf-8")))
+rows = [r for r in rows if "山田" not in r[1]]
+with open(sys.argv[2], "w", newline="", encoding="cp1252") as f:
+    csv.writer(f, delimiter=";").writerows(rows)' \
+	    "$FIX/db-load/people.csv" "$BATS_TEST_TMPDIR/people.csv"
+	run --separate-stderr db-load --db "$URL" --table people \
+		--delimiter ';' --encoding WINDOWS-1252 "$BATS_TEST_TMPDIR/people.csv"
+	assert_success
+	run dump
+	assert_line --index 0 "1|'Zoë Núñez'|12.5|'true'|'2001-02-03'|NULL|'dflt'"
+	assert_line --index 1 "2|'O''Brien, Siobhán'|0|'false'|NULL|'x''); DROP TABLE people; --'|'dflt'"
+}

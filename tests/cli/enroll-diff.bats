@@ -792,4 +792,99 @@ gen_site() {
 	assert_success
 	[ "${#stderr_lines[@]}" -eq 2 ]
 	[ "${stderr_lines[1]}" = "enroll-diff: summary: course 'C1\nenroll-diff: summary: 0 add, 0 drop\x1b[2J': 1 add, 0 drop, 0 update" ]
+
+@test "reads jq's pretty output and arrays of objects (jq ., jq -s .)" {
+	need jq
+	ed "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	want=$output
+	jq . "$F/basic.desired.ndjson" >"$T/d.json"
+	jq -s . "$F/basic.actual.ndjson" >"$T/a.json"
+	# both ways round: the pretty file is once the table side, read
+	# again from its offsets, once the streamed side
+	ed "$T/d.json" "$T/a.json"
+	assert_success
+	[ "$output" = "$want" ]
+	ed "$T/d.json" "$F/basic.actual.ndjson"
+	assert_success
+	[ "$output" = "$want" ]
+	ed "$F/basic.desired.ndjson" "$T/a.json"
+	assert_success
+	[ "$output" = "$want" ]
+	# piped, and the compact array on one line
+	run --separate-stderr bash -c "jq . '$F/basic.desired.ndjson' |
+	    enroll-diff --max-drop 100% - <(jq -cs . '$F/basic.actual.ndjson')"
+	assert_success
+	[ "$output" = "$want" ]
+}
+
+@test "a broken pretty-printed object is refused on its line, nothing passed on" {
+	printf '{\n  "course": "C1",\n  "user": "u1"\n  "role": "student"\n}\n' \
+	    >"$T/d.json"
+	ed "$T/d.json" "$F/basic.actual.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/d.json:4: invalid JSON: expected ',' or '}'" ]
+	# an array that never closes: the line of its '['
+	printf '\n[\n  {"course": "C1", "user": "u1", "role": "student"},\n' \
+	    >"$T/a.json"
+	ed "$F/basic.desired.ndjson" "$T/a.json"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/a.json:2: invalid JSON: array not closed at the end of the input" ]
+}
+
+@test "--delimiter and -i tsv read other CSV dialects" {
+	printf '%s\n' '{"course":"C1","user":"u2","role":"student"}' >"$T/a.ndjson"
+	printf 'course;user;role\nC1;u1;student\n' >"$T/d.csv"
+	ed --delimiter ';' "$T/d.csv" "$T/a.ndjson"
+	assert_success
+	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
+	# without it the header is one column and the key fields are missing
+	ed "$T/d.csv" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: $T/d.csv:2: missing field "* ]]
+	printf 'course\tuser\trole\nC1\t"u1"\tstudent\n' >"$T/d.tsv"
+	printf 'course\tuser\trole\nC1\tu2\tstudent\n' >"$T/a.tsv"
+	for opt in "--delimiter tab" "--delimiter \\t" "-i tsv"; do
+		# shellcheck disable=SC2086 # the option and its value
+		ed $opt "$T/d.tsv" "$T/a.tsv"
+		assert_success
+		assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+		assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
+	done
+	run --separate-stderr enroll-diff --delimiter '"' "$T/d.csv" "$T/a.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: option '--delimiter': '\"' is not one character"* ]]
+	run --separate-stderr enroll-diff -i psv "$T/d.csv" "$T/a.ndjson"
+	assert_failure 2
+	[[ "$stderr" == "enroll-diff: unknown format 'psv' (ndjson or csv or tsv)"* ]]
+}
+
+@test "--encoding converts a Windows-1252 CSV; JSON stays UTF-8" {
+	printf '%s\n' '{"course":"C1","user":"u2","role":"student","name":"Zoë"}' \
+	    >"$T/a.ndjson"
+	printf 'course,user,role,name\r\nC1,u1,student,Jos\xe9 \x80\r\n' >"$T/d.csv"
+	ed --encoding WINDOWS-1252 "$T/d.csv" "$T/a.ndjson"
+	assert_success
+	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student","name":"José €"}'
+	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student","name":"Zoë"}'
+	# read as UTF-8 (the default) the same bytes are refused
+	ed "$T/d.csv" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/d.csv:2: invalid UTF-8 at byte 18" ]
+	# a byte Windows-1252 does not have: its line, nothing passed on
+	printf 'course,user,role\nC1,u1,student\nC1,u\x81,student\n' >"$T/d.csv"
+	ed --encoding WINDOWS-1252 "$T/d.csv" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "enroll-diff: $T/d.csv:3: invalid byte sequence for encoding 'WINDOWS-1252'" ]
+	run --separate-stderr enroll-diff --encoding NO-SUCH "$T/d.csv" "$T/a.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: option '--encoding': unknown encoding 'NO-SUCH'"* ]]
 }

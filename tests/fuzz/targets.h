@@ -20,11 +20,12 @@
 #include "mapping.h"
 #include "secret.h"
 
-/* Read every record of data in format fmt; write them in format out.
- * Returns the number of records, or -1 on a (clean) parse error. */
+/* Read every record of data in format fmt (CSV input converted from
+ * enc when not NULL); write them in format out.  Returns the number of
+ * records, or -1 on a (clean) parse error. */
 static long
-fuzz_read_write(const uint8_t *data, size_t size, enum ep_fmt fmt,
-    enum ep_fmt out, char **text, size_t *tlen)
+fuzz_read_write_enc(const uint8_t *data, size_t size, enum ep_fmt fmt,
+    const char *enc, enum ep_fmt out, char **text, size_t *tlen)
 {
 	FILE *in = fmemopen((void *)data, size, "r");
 	FILE *o = open_memstream(text, tlen);
@@ -38,6 +39,7 @@ fuzz_read_write(const uint8_t *data, size_t size, enum ep_fmt fmt,
 	if (in == NULL)
 		abort();
 	rd = ep_reader_new(in, "fuzz", fmt);
+	ep_reader_set_encoding(rd, enc);
 	w = ep_writer_new(o, out);
 	while ((got = ep_reader_next(rd, r, &err)) == 1) {
 		/* Every error must carry the input name and a line. */
@@ -56,6 +58,13 @@ fuzz_read_write(const uint8_t *data, size_t size, enum ep_fmt fmt,
 	ep_rec_free(r);
 	fclose(in);
 	return got < 0 ? -1 : n;
+}
+
+static long
+fuzz_read_write(const uint8_t *data, size_t size, enum ep_fmt fmt,
+    enum ep_fmt out, char **text, size_t *tlen)
+{
+	return fuzz_read_write_enc(data, size, fmt, NULL, out, text, tlen);
 }
 
 /* Record r written as NDJSON and read back must be the same record: the
@@ -136,10 +145,42 @@ fuzz_ndjson(const uint8_t *data, size_t size)
 	return fuzz_roundtrip(data, size, EP_FMT_NDJSON);
 }
 
+/* Records read as fmt from enc, written as CSV, read back as CSV and
+ * written again: the two CSV texts must be identical. */
+static void
+fuzz_dialect(const uint8_t *data, size_t size, enum ep_fmt fmt,
+    const char *enc)
+{
+	char *t1 = NULL, *t2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	long n1, n2;
+
+	n1 = fuzz_read_write_enc(data, size, fmt, enc, EP_FMT_CSV, &t1, &l1);
+	if (n1 > 0) {
+		n2 = fuzz_read_write((const uint8_t *)t1, l1, EP_FMT_CSV,
+		    EP_FMT_CSV, &t2, &l2);
+		if (n2 != n1 || l1 != l2 || memcmp(t1, t2, l1) != 0) {
+			fprintf(stderr, "dialect roundtrip mismatch\n");
+			abort();
+		}
+	}
+	free(t1);
+	free(t2);
+}
+
+/* CSV, and the same bytes as TSV and (when there is a byte that is not
+ * ASCII, which is all a conversion changes) as Windows-1252 CSV. */
 static int
 fuzz_csv(const uint8_t *data, size_t size)
 {
-	return fuzz_roundtrip(data, size, EP_FMT_CSV);
+	fuzz_roundtrip(data, size, EP_FMT_CSV);
+	fuzz_dialect(data, size, EP_FMT_TSV, NULL);
+	for (size_t i = 0; i < size; i++)
+		if (data[i] >= 0x80) {
+			fuzz_dialect(data, size, EP_FMT_CSV, "WINDOWS-1252");
+			break;
+		}
+	return 0;
 }
 
 static int

@@ -470,6 +470,245 @@ test_offset(void)
 	ep_rec_free(r);
 }
 
+/* Objects over several lines and arrays of objects (jq, jq -s). */
+static void
+test_json_multi(void)
+{
+	const char *want = "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":[1,2]}\n";
+
+	expect_ok("{\n  \"a\": 1,\n  \"b\": \"x\"\n}\n{\n  \"a\": 2,\n"
+	    "  \"b\": [\n    1,\n    2\n  ]\n}\n", EP_FMT_AUTO, EP_FMT_NDJSON,
+	    want, "json: jq's pretty output");
+	expect_ok("[\n  {\n    \"a\": 1,\n    \"b\": \"x\"\n  },\n  {\n"
+	    "    \"a\": 2,\n    \"b\": [1,2]\n  }\n]\n", EP_FMT_AUTO,
+	    EP_FMT_NDJSON, want, "json: jq -s output, an array");
+	expect_ok("[{\"a\":1,\"b\":\"x\"},{\"a\":2,\"b\":[1,2]}]", EP_FMT_AUTO,
+	    EP_FMT_NDJSON, want, "json: jq -cs output, one line");
+	expect_ok("{\"a\":1,\"b\":\"x\"}\n[]\n[{\"a\":2,\n\"b\":[1,2]}]\n",
+	    EP_FMT_NDJSON, EP_FMT_NDJSON, want,
+	    "json: NDJSON, an empty array, an array");
+	expect_ok("{\"a\":1,\n\"b\":\"x,\\\"}{\"}\n", EP_FMT_AUTO,
+	    EP_FMT_NDJSON, "{\"a\":1,\"b\":\"x,\\\"}{\"}\n",
+	    "json: braces and quotes inside a string");
+	expect_bad("[\n  {\"a\": 1},\n  2\n]\n", EP_FMT_AUTO,
+	    "t.in:3: invalid JSON: not a JSON object",
+	    "json: an array element that is not an object");
+	expect_bad("[\n  {\"a\": 1}\n  {\"a\": 2}\n]\n", EP_FMT_AUTO,
+	    "t.in:3: invalid JSON: expected ',' or ']'",
+	    "json: array elements without a comma");
+	expect_bad("[\n  {\"a\": 1},\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: array not closed at the end of the input",
+	    "json: array cut short");
+	expect_bad("{\n  \"a\": 1,\n  \"b\": tru\n}\n", EP_FMT_AUTO,
+	    "t.in:3: invalid JSON: unexpected character",
+	    "json: error inside a pretty object, on its line");
+	expect_bad("{\"a\":1}\n{\n  \"a\": 1,\n", EP_FMT_AUTO,
+	    "t.in:2: invalid JSON: object not closed at the end of the input",
+	    "json: pretty object cut short");
+	/* A broken record does not swallow the lines after it. */
+	expect_bad("{\"a\":1,\n{\"a\":2}\n{\"a\":3}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid JSON: expected a field name",
+	    "json: a value where a name belongs");
+	expect_bad("{\"a\":\n  \"x\" \"y\"}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid JSON: expected ',' or '}'",
+	    "json: two values in a row");
+	expect_bad("{\"a\":\n  \"x\ny\"}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid JSON: control character in string",
+	    "json: newline inside a string");
+	expect_bad("{\n  \"a\": \"\xff\"\n}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid UTF-8 at byte 9",
+	    "json: invalid UTF-8 inside a pretty object");
+	/* Bytes count from the start of their line, white space too. */
+	expect_bad("{\"a\":1}\n  {\"a\":\"\xff\"}\n", EP_FMT_AUTO,
+	    "t.in:2: invalid UTF-8 at byte 9",
+	    "json: a byte's place counts the line's leading white space");
+	expect_bad("[\n  {\"a\": \"\xff\"}\n]\n", EP_FMT_AUTO,
+	    "t.in:2: invalid UTF-8 at byte 10",
+	    "json: the same in an array element");
+	expect_bad("{\"a\":1}\n{\n\"a\":1} x\n", EP_FMT_AUTO,
+	    "t.in:3: invalid JSON: text after the object",
+	    "json: text after a pretty object");
+	expect_bad("[{\"a\":1}] x\n", EP_FMT_AUTO,
+	    "t.in:1: invalid JSON: text after the array",
+	    "json: text after an array");
+	/* The offsets of a pretty object and of an array element are its
+	 * own bytes, so that ep_ndjson_parse reads it again. */
+	{
+		const char *t = "[\n  {\n    \"a\": 1\n  },\n  {\"b\": 2}\n]\n";
+		FILE *fp = fmemopen((void *)t, strlen(t), "r");
+		struct ep_reader *rd = ep_reader_new(fp, "t.in", EP_FMT_AUTO);
+		struct ep_rec *r = ep_rec_new(), *again = ep_rec_new();
+		struct ep_error err = { 0, "" };
+		unsigned long long off;
+		const char *why;
+		size_t len;
+
+		ep_reader_next(rd, r, &err);
+		off = ep_reader_offset(rd, &len);
+		ok(off == 4 && len == 16 && ep_reader_line(rd) == 2 &&
+		    ep_ndjson_parse(again, t + off, len, &why) == 0 &&
+		    again->n == 1 && strcmp(again->f[0].val, "1") == 0,
+		    "json: offset of a pretty array element (got %llu+%zu)",
+		    off, len);
+		ep_reader_next(rd, r, &err);
+		off = ep_reader_offset(rd, &len);
+		ok(off == 24 && len == 8 && ep_reader_line(rd) == 5,
+		    "json: offset of the next element (got %llu+%zu)", off,
+		    len);
+		ok(ep_reader_format(rd) == EP_FMT_NDJSON,
+		    "json: the format is NDJSON");
+		ok(ep_reader_next(rd, r, &err) == 0, "json: then the end");
+		ep_rec_free(r);
+		ep_rec_free(again);
+		ep_reader_free(rd);
+		fclose(fp);
+	}
+	/* A large array is read one element at a time: more than the
+	 * longest record in all, on one line. */
+	{
+		char *big = NULL;
+		size_t blen = 0;
+		FILE *o = open_memstream(&big, &blen);
+		int rc, n;
+		char *got;
+
+		fputc('[', o);
+		for (int i = 0; i < 40000; i++)
+			fprintf(o, "%s{\"user\":\"u%d\",\"pad\":\"%40s\"}",
+			    i ? "," : "", i, "");
+		fputs("]\n", o);
+		fclose(o);
+		ok(blen > EP_MAX_RECORD, "json: the array is %zu bytes", blen);
+		got = readall(big, EP_FMT_AUTO, EP_FMT_NDJSON, &rc, &n);
+		ok(rc == 0 && n == 40000, "json: a one-line array of %d "
+		    "objects (rc %d: %s)", n, rc, rc ? got : "");
+		free(got);
+		free(big);
+	}
+}
+
+/* Read text with a delimiter and an encoding; the records or the error. */
+static char *
+read_dialect(const char *text, size_t len, enum ep_fmt fmt, char delim,
+    const char *enc, int *rc)
+{
+	FILE *fp = fmemopen((void *)text, len, "r");
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *o = open_memstream(&buf, &blen);
+	struct ep_reader *rd = ep_reader_new(fp, "t.in", fmt);
+	struct ep_writer *w = ep_writer_new(o, EP_FMT_NDJSON);
+	struct ep_rec *r = ep_rec_new();
+	struct ep_error err = { 0, "" };
+	int got;
+
+	ep_reader_set_delimiter(rd, delim);
+	ep_reader_set_encoding(rd, enc);
+	while ((got = ep_reader_next(rd, r, &err)) == 1)
+		ep_writer_write(w, r, &err);
+	ep_writer_finish(w, NULL);
+	fclose(o);
+	*rc = got < 0 ? err.code : 0;
+	if (got < 0) {
+		free(buf);
+		buf = strdup(err.msg);
+	}
+	ep_rec_free(r);
+	ep_writer_free(w);
+	ep_reader_free(rd);
+	fclose(fp);
+	return buf;
+}
+
+static void
+test_csv_dialects(void)
+{
+	int rc;
+	char *got;
+	const char *t;
+
+	/* What libcsv must keep from the reader it replaced: spaces and a
+	 * CR inside a line are data, and every error has its own line. */
+	expect_ok("a,b\n 1 ,\t2\t\n3\r4,\"x\r\ny\"\r\n", EP_FMT_CSV,
+	    EP_FMT_NDJSON, "{\"a\":\" 1 \",\"b\":\"\\t2\\t\"}\n"
+	    "{\"a\":\"3\\r4\",\"b\":\"x\\r\\ny\"}\n",
+	    "csv: spaces, tabs and a CR inside a line are data");
+	expect_bad("a,b\n1,\"x\ny\"z\n", EP_FMT_CSV,
+	    "t.in:3: unexpected character after closing quote",
+	    "csv: text after a closing quote on a later line");
+	expect_bad("a,b\n\"x\ny\",\"open\nmore\n", EP_FMT_CSV,
+	    "t.in:3: unterminated quoted field",
+	    "csv: the unterminated field's own line");
+	expect_bad("a,b\n\"x\ny\", \"z\"\n", EP_FMT_CSV,
+	    "t.in:3: '\"' inside an unquoted field",
+	    "csv: a space before a quote makes it unquoted");
+	expect_bad("a,b\n1,2\n\n3\n", EP_FMT_CSV,
+	    "t.in:4: row has 1 fields, the header has 2",
+	    "csv: a ragged row after a blank line");
+
+	got = read_dialect("a;b\n1;\"x;y\"\n", 12, EP_FMT_AUTO, ';', NULL,
+	    &rc);
+	is_str(got, "{\"a\":\"1\",\"b\":\"x;y\"}\n", "dialect: semicolon");
+	free(got);
+	t = "a\tb\n1\t\"x\ty\"\n 2 \t\n";
+	got = read_dialect(t, strlen(t), EP_FMT_TSV, 0, NULL, &rc);
+	is_str(got, "{\"a\":\"1\",\"b\":\"x\\ty\"}\n{\"a\":\" 2 \",\"b\":\"\"}\n",
+	    "dialect: TSV, spaces kept, empty last field");
+	free(got);
+	got = read_dialect("a,b\n1,2\n", 8, EP_FMT_TSV, 0, NULL, &rc);
+	is_str(got, "{\"a,b\":\"1,2\"}\n", "dialect: TSV keeps commas");
+	free(got);
+	/* Windows-1252: e-acute, the euro sign, a curly quote. */
+	t = "name,x\nJos\xe9,\x80\x93\n";
+	got = read_dialect(t, strlen(t), EP_FMT_AUTO, 0, "WINDOWS-1252", &rc);
+	is_str(got, "{\"name\":\"Jos\xc3\xa9\",\"x\":\"\xe2\x82\xac\xe2\x80\x9c\"}\n",
+	    "encoding: Windows-1252 converted to UTF-8");
+	free(got);
+	got = read_dialect(t, strlen(t), EP_FMT_AUTO, 0, NULL, &rc);
+	is_int(rc, 65, "encoding: the same bytes as UTF-8: exit 65");
+	is_str(got, "t.in:2: invalid UTF-8 at byte 4",
+	    "encoding: the same bytes as UTF-8 are refused");
+	free(got);
+	t = "name\nok\n\"two\nlines\"\nJos\x81\n";
+	got = read_dialect(t, strlen(t), EP_FMT_AUTO, 0, "WINDOWS-1252", &rc);
+	is_int(rc, 65, "encoding: a byte Windows-1252 lacks: exit 65");
+	is_str(got, "t.in:5: invalid byte sequence for encoding "
+	    "'WINDOWS-1252'", "encoding: the byte's line");
+	free(got);
+	/* A UTF-8 byte-order mark wins over the encoding asked for. */
+	t = "\xef\xbb\xbfname\nJos\xc3\xa9\n";
+	got = read_dialect(t, strlen(t), EP_FMT_AUTO, 0, "WINDOWS-1252", &rc);
+	is_str(got, "{\"name\":\"Jos\xc3\xa9\"}\n",
+	    "encoding: a UTF-8 BOM means UTF-8");
+	free(got);
+	/* UTF-16 with its byte-order mark: converted without being asked. */
+	{
+		const char u16[] = "\xff\xfen\0a\0m\0e\0\n\0\xe9\0\n\0";
+
+		got = read_dialect(u16, sizeof(u16) - 1, EP_FMT_AUTO, 0, NULL,
+		    &rc);
+		is_str(got, "{\"name\":\"\xc3\xa9\"}\n",
+		    "encoding: UTF-16LE with a BOM");
+		free(got);
+	}
+	/* JSON is never converted: it is UTF-8 by definition. */
+	t = "{\"a\":\"\xc3\xa9\"}\n";
+	got = read_dialect(t, strlen(t), EP_FMT_AUTO, 0, "WINDOWS-1252", &rc);
+	is_str(got, t, "encoding: JSON input stays UTF-8");
+	free(got);
+	ok(ep_encoding_check("WINDOWS-1252") == 0 &&
+	    ep_encoding_check("utf-8") == 0 &&
+	    ep_encoding_check("NO-SUCH-ENC") < 0, "encoding: names checked");
+	is_int(ep_fmt_parse_input("tsv"), EP_FMT_TSV, "fmt: tsv as input");
+	is_int(ep_fmt_parse("tsv"), -1, "fmt: tsv is not an output format");
+	/* A quoted field over lines in a converted input: line numbers hold. */
+	t = "a,b\n\"x\ny\",\xe9\n2,\"open\n";
+	got = read_dialect(t, strlen(t), EP_FMT_CSV, 0, "WINDOWS-1252", &rc);
+	is_str(got, "t.in:4: unterminated quoted field",
+	    "encoding: the unterminated quote's line");
+	free(got);
+}
+
 int
 main(void)
 {
@@ -481,5 +720,7 @@ main(void)
 	test_writer();
 	test_open();
 	test_offset();
+	test_json_multi();
+	test_csv_dialects();
 	return done_testing();
 }
