@@ -87,7 +87,7 @@ $(BIN)/$(1): $$($(1)_OBJ) $(LIB_A)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 
-$(B)/unit/%: tests/unit/%.c tests/unit/tap.h $(LIB_A)
+$(B)/unit/%: tests/unit/%.c tests/unit/tap.h $(wildcard tests/fuzz/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_A) \
 		$(call libs,tests/unit/ldlibs) $(call libs,src/lib/ldlibs)

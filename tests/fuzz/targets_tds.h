@@ -152,9 +152,13 @@ fuzz_tds(const uint8_t *data, size_t size)
 			abort();
 		goto out;
 	}
-	if (rc != 0 || f == NULL || ep_utf8_check(f->val, f->vlen) >= 0 ||
-	    memchr(f->val, '\0', f->vlen) != NULL)
+	if (rc != 0 || f == NULL || ep_utf8_check(f->val, f->vlen) >= 0)
 		abort();
+	/* A NUL in text passes here: ep_db_next refuses it for every
+	 * backend alike, with the row number, so it never reaches a
+	 * writer. */
+	if (memchr(f->val, '\0', f->vlen) != NULL)
+		goto out;
 	fuzz_rec_roundtrip(row);
 	if (type == SYBDECIMAL || type == SYBNUMERIC) {
 		const DBNUMERIC *d = (const DBNUMERIC *)v;
