@@ -250,10 +250,14 @@ ep_finish() {
 		--argjson uploaded "$UPLOADED" --argjson dry "$DRY_RUN" \
 		--argjson counts "$counts" \
 		--arg file "${UPLOAD_FILE:-}" --arg url "${UPLOAD_URL:-}" \
-		'{script: $script, status: (if $exit == 0 then "ok" else
-		"failed" end), exit: $exit, failed_step: (if $exit == 0 then
-		null else $step end), started: $started, ended: $ended,
+		--argjson skipped "${SKIPPED_COURSES:-[]}" \
+		'($exit == 4 and ($skipped | length) > 0) as $partial |
+		{script: $script, status: (if $exit == 0 then "ok" elif
+		$partial then "partial" else "failed" end), exit: $exit,
+		failed_step: (if $exit == 0 or $partial then null else $step
+		end), started: $started, ended: $ended,
 		dry_run: ($dry == 1), changes: $counts, uploaded: $uploaded,
+		skipped_courses: $skipped,
 		file: $file, url: $url, run: $run}' >"$RUN/status.json" \
 		2>/dev/null || true
 	ep_log "$PROG ended with status $rc"
@@ -264,7 +268,8 @@ ep_finish() {
 # ep_step NAME CMD [ARG...]: run one step.  Its stderr goes to
 # $RUN/NAME.err and the run log (and to our stderr unless -q).  A failure
 # stops the run with the step's own exit status and a message naming it;
-# nothing after it runs, so nothing is uploaded.
+# nothing after it runs, so nothing is uploaded.  EP_STEP_OK=N (set for
+# the call) makes status N not a failure.
 ep_step() {
 	local name=$1 rc=0
 	shift
@@ -278,7 +283,7 @@ ep_step() {
 			cat "$RUN/$name.err" >&2
 		fi
 	fi
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -ne 0 ] && [ "$rc" != "${EP_STEP_OK:-}" ]; then
 		ep_die "$rc" "step '$name' failed with exit status $rc;" \
 			"nothing uploaded; run files in $RUN"
 	fi

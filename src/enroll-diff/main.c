@@ -183,7 +183,7 @@ main(int argc, char **argv)
 			sel[nsel++] = &all[i];
 			ndrop += all[i].op == ED_DROP;
 		}
-	if (o.skip_path != NULL)
+	if (sk.nrec > 0)
 		ep_info(0, "%zu change%s in the %zu course%s of '%s' left out",
 		    nskip, nskip == 1 ? "" : "s", sk.nrec, sk.nrec == 1 ?
 		    "" : "s", o.skip_path);
