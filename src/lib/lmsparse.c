@@ -278,7 +278,7 @@ enrollment_record(json_t *e)
 		ep_rec_set(rec, "role", EP_T_NULL, NULL, 0);
 	put(rec, "type", e, "type");
 	put(rec, "enrollment_state", e, "enrollment_state");
-	put(rec, "section", e, "sis_section_id");
+	put(rec, "lms_section", e, "sis_section_id");
 	put(rec, "section_id", e, "course_section_id");
 	put(rec, "enrollment_id", e, "id");
 	return rec;
