@@ -113,6 +113,7 @@ expected() {
 }
 
 @test "enroll-diff(1) EXAMPLES: --roles student desired.csv actual.ndjson" {
+	need mandoc col
 	cd "$T"
 	sis-extract --db "$SIS_DB" \
 		--query share/queries/powercampus-enrollments.sql \
