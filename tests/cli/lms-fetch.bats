@@ -166,6 +166,15 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 		--user-key login_id
 	assert_success
 	jq -e -s 'length > 0 and all(.user == .login_id)' <<<"$output"
+	# Canvas's enrollment replies carry no email here: every one is
+	# unkeyed, none is written with an empty user.
+	run --separate-stderr lms-fetch canvas enrollments --course 202 \
+		--user-key email --unkeyed "$u"
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" == *"enrollments of users without email left out"* ]]
+	[ "$(grep -c . "$u")" -eq "$(jq -c 'select(.course_id==202)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson" | wc -l)" ]
 	run --separate-stderr lms-fetch canvas enrollments --course 201 \
 		--user-key idnumber
 	assert_failure 2
