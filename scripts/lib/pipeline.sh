@@ -371,12 +371,17 @@ ep_finish() {
 		--argjson counts "$counts" \
 		--arg file "${UPLOAD_FILE:-}" --arg url "${UPLOAD_URL:-}" \
 		--arg killed "$KILLED" --arg refused "${refused:-}" \
-		'{script: $script, status: (if $killed != "" then "killed"
-		elif $exit == 0 then "ok" else "failed" end), exit: $exit,
-		failed_step: (if $exit == 0 then null else $step end),
+		--argjson skipped "${SKIPPED_COURSES:-[]}" \
+		'($exit == 4 and ($skipped | length) > 0) as $partial |
+		{script: $script, status: (if $killed != "" then "killed"
+		elif $exit == 0 then "ok" elif $partial then "partial"
+		else "failed" end), exit: $exit,
+		failed_step: (if $exit == 0 or ($partial and $killed == "")
+		then null else $step end),
 		started: $started, ended: $ended, dry_run: ($dry == 1),
-		changes: $counts, uploaded: $uploaded, file: $file, url: $url,
-		run: $run}
+		changes: $counts, uploaded: $uploaded,
+		skipped_courses: $skipped,
+		file: $file, url: $url, run: $run}
 		+ (if $killed != "" then {signal: ("SIG" + $killed)} else {}
 		end)
 		+ (if $refused != "" then {refused: ($refused | tonumber)}
@@ -389,7 +394,8 @@ ep_finish() {
 # ep_step NAME CMD [ARG...]: run one step.  Its stderr goes to
 # $RUN/NAME.err and the run log (and to our stderr unless -q).  A failure
 # stops the run with the step's own exit status and a message naming it;
-# nothing after it runs, so nothing is uploaded.
+# nothing after it runs, so nothing is uploaded.  EP_STEP_OK=N (set for
+# the call) makes status N not a failure.
 #
 # The step runs in the background and is waited for, so that a signal is
 # handled at once (bash runs a trap only after a foreground command ends)
@@ -415,7 +421,7 @@ ep_step() {
 			cat "$RUN/$name.err" >&2
 		fi
 	fi
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -ne 0 ] && [ "$rc" != "${EP_STEP_OK:-}" ]; then
 		ep_die "$rc" "step '$name' failed with exit status $rc;" \
 			"nothing uploaded; run files in $RUN"
 	fi

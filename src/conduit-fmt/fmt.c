@@ -414,7 +414,18 @@ canvas_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	if (get_op(c, r, &op, &has, err) < 0)
 		return -1;
 	course = opt_val(r, "course");
-	section = opt_val(r, "section");
+	section = opt_val(r, "lms_section");
+	if (section == NULL && opt_val(r, "section") != NULL) {
+		static bool warned;
+
+		/* sis-extract's 'section' is the SIS's section number:
+		 * posted as a Canvas section it named the wrong one. */
+		if (!warned)
+			ep_warn("field 'section' (the SIS section) is not a "
+			    "Canvas section: put the Canvas SIS section id in "
+			    "'lms_section'; enrolling in the course");
+		warned = true;
+	}
 	if (course == NULL && section == NULL)
 		return bad(c, err, "missing field 'course' (Canvas needs a "
 		    "course_id or a section_id)");

@@ -38,7 +38,7 @@ static const char usage_text[] =
 "                   [--allow-course-drop course]\n"
 "                   [--allow-course-drop-file file] [--allow-empty]\n"
 "                   [--refused file] [--summary] [--exit-code]\n"
-"                   desired actual\n"
+"                   [--skip-courses file] desired actual\n"
 "\n"
 "Print the change records (op add, drop or update) that make ACTUAL equal\n"
 "DESIRED, sorted by key.  Either input may be '-' for stdin, not both;\n"
@@ -69,6 +69,8 @@ static const char usage_text[] =
 "                       (NDJSON)\n"
 "      --summary        counts per op and per course on stderr\n"
 "      --exit-code      exit 1 when changes were found\n"
+"      --skip-courses FILE  no change in the courses FILE names (records\n"
+"                       with course or course_id: lms-fetch --skipped)\n"
 "  -i, --input-format FORMAT   ndjson, csv or tsv (default: detected)\n"
 "      --delimiter CHAR\n"
 "                       CSV input: the field delimiter (default ','; tab\n"
@@ -96,7 +98,8 @@ enum {
 	OPT_REFUSED,
 	OPT_ALLOW_EMPTY,
 	OPT_SUMMARY,
-	OPT_EXIT_CODE
+	OPT_EXIT_CODE,
+	OPT_SKIP_COURSES
 };
 
 static const struct option longopts[] = {
@@ -118,6 +121,7 @@ static const struct option longopts[] = {
 	{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 	{ "summary", no_argument, NULL, OPT_SUMMARY },
 	{ "exit-code", no_argument, NULL, OPT_EXIT_CODE },
+	{ "skip-courses", required_argument, NULL, OPT_SKIP_COURSES },
 	{ "input-format", required_argument, NULL, 'i' },
 	EP_INPUT_LONGOPTS,
 	{ "output-format", required_argument, NULL, 'o' },
@@ -137,6 +141,13 @@ struct opts {
 	const char *refused;
 	bool allow_empty, summary, exit_code;
 	enum ep_fmt ifmt, ofmt;
+	const char *skip_path;	/* --skip-courses */
+};
+
+/* --skip-courses: course and course_id values whose changes are left out. */
+struct skips {
+	char **course, **course_id;
+	size_t nc, ni, nrec;
 };
 
 #define DEF_MAX_DROP "10%"
@@ -158,6 +169,11 @@ static void write_refused(const struct opts *, struct ed_diff *,
     struct ed_change **, size_t);
 static int write_changes(struct ed_diff *, struct ed_change **, size_t,
     enum ep_fmt);
+static int load_skips(const char *, struct skips *, struct ep_error *);
+static bool skipped(struct ed_diff *, const struct ed_change *,
+    const struct skips *);
+static void skips_free(struct skips *);
+static void drops_first(struct ed_diff *, struct ed_change **, size_t);
 
 int
 main(int argc, char **argv)
@@ -168,7 +184,8 @@ main(int argc, char **argv)
 	struct ed_change *all, **sel = NULL;
 	struct ep_error err = { 0, "" };
 	struct stat st[2];
-	size_t nall, nsel = 0, ndrop = 0;
+	struct skips sk = { NULL, NULL, 0, 0, 0 };
+	size_t nall, nsel = 0, ndrop = 0, nskip = 0;
 	int first = ED_DESIRED, rc = 0;
 
 	ep_cli_init(argc, argv);
@@ -182,6 +199,10 @@ main(int argc, char **argv)
 		ep_usage_error(usage_text, "DESIRED and ACTUAL cannot both "
 		    "be stdin");
 
+	if (o.skip_path != NULL && load_skips(o.skip_path, &sk, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
 	for (int s = 0; s < 2; s++)
 		if ((rd[s] = ep_reader_open(argv[s], o.ifmt, &err)) == NULL) {
 			rc = ep_report(&err);
@@ -217,10 +238,18 @@ main(int argc, char **argv)
 	}
 	sel = ep_xcalloc(nall + 1, sizeof(*sel));
 	for (size_t i = 0; i < nall; i++)
-		if (o.only & (1u << all[i].op)) {
+		if ((o.only & (1u << all[i].op)) && sk.nc + sk.ni > 0 &&
+		    skipped(d, &all[i], &sk))
+			nskip++;
+		else if (o.only & (1u << all[i].op)) {
 			sel[nsel++] = &all[i];
 			ndrop += all[i].op == ED_DROP;
 		}
+	if (sk.nrec > 0)
+		ep_info(0, "%zu change%s in the %zu course%s of '%s' left out",
+		    nskip, nskip == 1 ? "" : "s", sk.nrec, sk.nrec == 1 ?
+		    "" : "s", o.skip_path);
+	drops_first(d, sel, nsel);
 	ep_info(1, "%lu DESIRED and %lu ACTUAL records, %zu changes",
 	    ed_count(d, ED_DESIRED), ed_count(d, ED_ACTUAL), nsel);
 	if (o.summary)
@@ -245,6 +274,7 @@ out:
 	for (size_t i = 0; i < o.nallow; i++)
 		free(o.allow[i]);
 	free(o.allow);
+	skips_free(&sk);
 	return rc;
 }
 
@@ -395,6 +425,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_EXIT_CODE:
 			o->exit_code = true;
+			break;
+		case OPT_SKIP_COURSES:
+			o->skip_path = optarg;
 			break;
 		case 'i':
 		case 'o':
@@ -761,4 +794,152 @@ write_refused(const struct opts *o, struct ed_diff *d, struct ed_change **c,
 	}
 	ep_err("the %zu change%s refused %s in '%s'", n, n == 1 ? "" : "s",
 	    n == 1 ? "is" : "are", o->refused);
+}
+
+/*
+ * --skip-courses FILE: records (lms-fetch --skipped writes them) whose
+ * course and course_id name courses the LMS could not be read for.  A
+ * change in one of them is left out: with no LMS roster, every SIS
+ * record there would be an add and nothing could be known to drop.
+ */
+static int
+load_skips(const char *path, struct skips *sk, struct ep_error *err)
+{
+	struct ep_reader *rd = ep_reader_open(path, EP_FMT_AUTO, err);
+	struct ep_rec *r = ep_rec_new();
+	int k = 0;
+
+	if (rd == NULL) {
+		ep_rec_free(r);
+		return -1;
+	}
+	while ((k = ep_reader_next(rd, r, err)) == 1) {
+		const char *c = ep_rec_str(r, "course");
+		const char *i = ep_rec_str(r, "course_id");
+
+		if ((c == NULL || *c == '\0') && (i == NULL || *i == '\0')) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: a skipped "
+			    "course needs 'course' or 'course_id'",
+			    ep_reader_name(rd), ep_reader_line(rd));
+			k = -1;
+			break;
+		}
+		sk->nrec++;
+		if (c != NULL && *c != '\0') {
+			sk->course = ep_xrealloc(sk->course, (sk->nc + 1) *
+			    sizeof(*sk->course));
+			sk->course[sk->nc++] = ep_xstrdup(c);
+		}
+		if (i != NULL && *i != '\0') {
+			sk->course_id = ep_xrealloc(sk->course_id,
+			    (sk->ni + 1) * sizeof(*sk->course_id));
+			sk->course_id[sk->ni++] = ep_xstrdup(i);
+		}
+	}
+	ep_rec_free(r);
+	ep_reader_free(rd);
+	return k < 0 ? -1 : 0;
+}
+
+static bool
+in_list(char **v, size_t n, const char *s, size_t len)
+{
+	for (size_t i = 0; s != NULL && i < n; i++)
+		if (strlen(v[i]) == len && memcmp(v[i], s, len) == 0)
+			return true;
+	return false;
+}
+
+static bool
+skipped(struct ed_diff *d, const struct ed_change *c, const struct skips *sk)
+{
+	size_t len = 0;
+	const char *v = ed_change_field(d, c, "course", &len);
+
+	if (in_list(sk->course, sk->nc, v, len))
+		return true;
+	v = ed_change_field(d, c, "course_id", &len);
+	return in_list(sk->course_id, sk->ni, v, len);
+}
+
+static void
+skips_free(struct skips *sk)
+{
+	for (size_t i = 0; i < sk->nc; i++)
+		free(sk->course[i]);
+	for (size_t i = 0; i < sk->ni; i++)
+		free(sk->course_id[i]);
+	free(sk->course);
+	free(sk->course_id);
+}
+
+/* A change, its course and user, and where it was in key order. */
+struct cu {
+	struct ed_change *c;
+	const char *course, *user;
+	size_t clen, ulen, pos;
+	bool drop;
+};
+
+static int
+cu_cmp(const void *a, const void *b)
+{
+	const struct cu *x = a, *y = b;
+	int k;
+
+	if (x->clen != y->clen || (k = memcmp(x->course, y->course,
+	    x->clen)) != 0)
+		goto pos;
+	if (x->ulen != y->ulen || (k = memcmp(x->user, y->user,
+	    x->ulen)) != 0)
+		goto pos;
+	if (x->drop != y->drop)
+		return x->drop ? -1 : 1;
+pos:
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * Within one course and user, drops go before adds and updates.  A role
+ * change without --update-on is "drop student" and "add auditingstudent"
+ * (key order would put the add first): Conduit's drop and Moodle's flat
+ * file 'del' may take away the whole enrollment, so the add must come
+ * after it, or the user ends with no enrollment at all.  Other changes
+ * keep key order.
+ */
+static void
+drops_first(struct ed_diff *d, struct ed_change **c, size_t n)
+{
+	struct cu *v;
+	size_t i, j;
+
+	for (i = 0; i + 1 < n; i++)
+		if (c[i]->op != ED_DROP && c[i + 1]->op == ED_DROP)
+			break;
+	if (i + 1 >= n)
+		return;		/* nothing to move */
+	v = ep_xcalloc(n, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		v[i].c = c[i];
+		v[i].pos = i;
+		v[i].drop = c[i]->op == ED_DROP;
+		v[i].course = ed_change_field(d, c[i], "course", &v[i].clen);
+		v[i].user = ed_change_field(d, c[i], "user", &v[i].ulen);
+	}
+	/* Runs of one course and user are contiguous in key order when the
+	 * key starts with them (the default); sort each run on its own. */
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && v[j].course != NULL &&
+		    v[j].user != NULL && v[i].course != NULL &&
+		    v[i].user != NULL && v[j].clen == v[i].clen &&
+		    v[j].ulen == v[i].ulen && memcmp(v[j].course,
+		    v[i].course, v[i].clen) == 0 && memcmp(v[j].user,
+		    v[i].user, v[i].ulen) == 0; j++)
+			continue;
+		if (j - i > 1)
+			qsort(v + i, j - i, sizeof(*v), cu_cmp);
+	}
+	for (i = 0; i < n; i++)
+		c[i] = v[i].c;
+	free(v);
 }

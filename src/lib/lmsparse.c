@@ -282,9 +282,12 @@ enrollment_record(json_t *e)
 		ep_rec_set(rec, "role", EP_T_NULL, NULL, 0);
 	put(rec, "type", e, "type");
 	put(rec, "enrollment_state", e, "enrollment_state");
-	put(rec, "section", e, "sis_section_id");
+	put(rec, "lms_section", e, "sis_section_id");
 	put(rec, "section_id", e, "course_section_id");
 	put(rec, "enrollment_id", e, "id");
+	/* Only where Canvas shows it (lms-fetch --user-key email). */
+	if (json_is_string(json_object_get(user, "email")))
+		put(rec, "email", user, "email");
 	return rec;
 }
 

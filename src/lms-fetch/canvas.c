@@ -87,7 +87,7 @@ get(struct fetch *f, char *url, long prio, struct pager *p)
 	if (p != NULL)
 		(void)ep_http_pages_add(&p->seen, r->url, p->what, &err);
 	if (f->o->dry_run) {
-		ep_http_describe(stdout, r);
+		ep_http_describe(stderr, r);
 		ep_http_req_free(r);
 		pager_free(p);
 		return;
@@ -176,6 +176,8 @@ submit_enrollments(struct fetch *f, const char *course)
 
 	if (!f->o->dry_run) {
 		struct unit *u = unit_add(f, "course %s", course);
+
+		u->course_id = ep_xstrdup(course);
 		char *what = ep_xasprintf("enrollments of course %s", course);
 
 		p = pager_new(f, u, EP_CANVAS_ENROLLMENTS, what);
@@ -198,8 +200,8 @@ submit_listing(struct fetch *f, size_t term)
 
 	if (f->o->dry_run) {
 		get(f, url, 0, NULL);
-		printf("GET %s/api/v1/courses/:id/enrollments?per_page=100 "
-		    "(for each course listed)\n", f->base);
+		fprintf(stderr, "GET %s/api/v1/courses/:id/enrollments?"
+		    "per_page=100 (for each course listed)\n", f->base);
 	} else {
 		char *what = ep_xasprintf("courses of account %s in term %s",
 		    f->o->account, f->o->terms.v[term]);
@@ -387,7 +389,7 @@ submit_report(struct fetch *f, const char *part)
 	ep_http_req_form(r, "parameters[skip_message]", "true");
 	free(pname);
 	if (f->o->dry_run) {
-		ep_http_describe(stdout, r);
+		ep_http_describe(stderr, r);
 		printf("GET %s/api/v1/accounts/%s/reports/provisioning_csv/:id "
 		    "(until complete), then GET its attachment.url\n", f->base,
 		    f->o->account);

@@ -42,6 +42,24 @@ struct opts {
 	long report_timeout_s;
 	enum ep_fmt ofmt;
 	bool dry_run, partial;
+	const char *user_key;		/* --user-key, the field 'user' holds */
+	const char *unkeyed_path;	/* --unkeyed FILE, or NULL */
+	const char *skipped_path;	/* --skipped FILE, or NULL */
+};
+
+/*
+ * Exit status of a run that wrote every course it could read but named
+ * others in --skipped: not a DESIGN.md failure code (those stop a sync),
+ * not 1 (differences found) nor 3 (a safety refusal).
+ */
+#define FETCH_EXIT_SKIPPED 4
+
+/* A side output (--unkeyed, --skipped): NDJSON, atomic, at the end. */
+struct side {
+	const char *path;
+	struct ep_out *out;
+	struct ep_writer *w;
+	unsigned long n;
 };
 
 struct unit {
@@ -50,6 +68,8 @@ struct unit {
 	size_t n, cap;
 	size_t index;
 	bool done, failed;
+	char *course, *course_id;	/* a course's roster: what to name
+					 * in --skipped (course may be NULL) */
 };
 
 struct fetch {
@@ -63,6 +83,7 @@ struct fetch {
 	struct ep_writer *w;
 	struct ep_error err;		/* the first failure; code 0: none */
 	unsigned long pages, records, failed_units;
+	struct side unkeyed, skipped;
 	long long t0, last_progress;
 };
 
@@ -80,6 +101,14 @@ int unit_done(struct fetch *f, struct unit *u);
  * first error decides the exit status.
  */
 int unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e);
+/*
+ * The roster of course (shortname, or NULL) / course_id could not be
+ * read (e): with --skipped and a failure about that course alone (69),
+ * it is named there, left out, and the run goes on (0); otherwise as
+ * unit_fail.  u may be NULL (a course the lookup did not find).
+ */
+int course_fail(struct fetch *f, struct unit *u, const char *course,
+    const char *course_id, const struct ep_error *e);
 /* A reply page arrived: count it for --progress. */
 void fetch_page(struct fetch *f);
 

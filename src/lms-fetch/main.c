@@ -24,6 +24,7 @@
 
 static const char usage_text[] =
 "usage: lms-fetch moodle enrollments (--mapping FILE | --course-id N...) [--url URL]\n"
+"                [--user-key FIELD] [--unkeyed FILE] [--skipped FILE]\n"
 "       lms-fetch moodle courses [--field shortname --value X]\n"
 "       lms-fetch canvas courses --account ID [--term ID]...\n"
 "       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
@@ -44,6 +45,15 @@ static const char usage_text[] =
 "      --type TYPE          Canvas enrollment type (repeatable)\n"
 "      --what LIST          report CSVs: users, courses, enrollments,\n"
 "                           sections, terms, accounts, xlist, groups\n"
+"Enrollments:\n"
+"      --user-key FIELD     what 'user' holds: moodle idnumber (default),\n"
+"                           username, email or id; canvas sis_user_id\n"
+"                           (default), login_id, email or id\n"
+"      --unkeyed FILE       write the enrollments of users without that\n"
+"                           field here (they are left out of stdout)\n"
+"      --skipped FILE       a course whose roster cannot be read is named\n"
+"                           here ({course, course_id, reason}) and left\n"
+"                           out; the others are written; exit 4\n"
 "Connection:\n"
 "      --url URL            site URL (default $MOODLE_URL or $CANVAS_URL)\n"
 "      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
@@ -71,7 +81,8 @@ static const char usage_text[] =
 enum {
 	OPT_REPORT_TIMEOUT = EP_OPT_FIRST_PROGRAM,
 	OPT_PARTIAL, OPT_MAPPING, OPT_COURSE_ID, OPT_FIELD, OPT_VALUE,
-	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT
+	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT,
+	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -79,6 +90,10 @@ static int setup(struct fetch *f, struct ep_error *err);
 static void flush(struct fetch *f);
 static void progress(struct fetch *f, bool last);
 static void strv_free(struct strv *sv);
+static const char *user_key_check(const char *lms, const char *key,
+    const char *usage);
+static int side_open(struct side *s, const char *path, struct ep_error *err);
+static int side_commit(struct side *s, struct ep_error *err);
 
 int
 main(int argc, char **argv)
@@ -117,6 +132,10 @@ main(int argc, char **argv)
 		ep_warn("--partial: %lu of %zu units left out", f.failed_units,
 		    f.nunits);
 	}
+	if ((f.err.code == 0 || o.partial) && (side_commit(&f.unkeyed,
+	    &err) < 0 || side_commit(&f.skipped, &err) < 0) &&
+	    f.err.code == 0)
+		f.err = err;
 	if (f.err.code == 0 || o.partial) {
 		if (ep_writer_finish(f.w, &err) < 0 ||
 		    ep_out_commit(f.out, &err) < 0) {
@@ -126,9 +145,30 @@ main(int argc, char **argv)
 		}
 		f.out = NULL;
 	}
-	if (f.err.code != 0)
+	if (f.err.code != 0) {
 		rc = ep_report(&f.err);
+	} else {
+		if (f.unkeyed.n > 0)
+			ep_warn("%lu enrollment%s of users without %s left "
+			    "out%s%s", f.unkeyed.n, f.unkeyed.n == 1 ? "" :
+			    "s", o.user_key, o.unkeyed_path ? ": listed in " :
+			    " (--unkeyed FILE lists them)", o.unkeyed_path ?
+			    o.unkeyed_path : "");
+		if (f.skipped.n > 0) {
+			ep_warn("%lu course%s could not be read and %s left "
+			    "out: listed in %s", f.skipped.n, f.skipped.n ==
+			    1 ? "" : "s", f.skipped.n == 1 ? "was" : "were",
+			    o.skipped_path);
+			rc = FETCH_EXIT_SKIPPED;
+		}
+	}
 out:
+	for (int i = 0; i < 2; i++) {
+		struct side *s = i ? &f.skipped : &f.unkeyed;
+
+		ep_out_abort(s->out);
+		ep_writer_free(s->w);
+	}
 	ep_out_abort(f.out);
 	ep_writer_free(f.w);
 	ep_http_free(f.http);
@@ -137,6 +177,8 @@ out:
 			ep_rec_free(f.units[i]->recs[k]);
 		free(f.units[i]->recs);
 		free(f.units[i]->label);
+		free(f.units[i]->course);
+		free(f.units[i]->course_id);
 		free(f.units[i]);
 	}
 	free(f.units);
@@ -171,6 +213,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "course", required_argument, NULL, OPT_COURSE },
 		{ "type", required_argument, NULL, OPT_TYPE },
 		{ "what", required_argument, NULL, OPT_WHAT },
+		{ "user-key", required_argument, NULL, OPT_USER_KEY },
+		{ "unkeyed", required_argument, NULL, OPT_UNKEYED },
+		{ "skipped", required_argument, NULL, OPT_SKIPPED },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -211,6 +256,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_COURSE: strv_add(&o->courses, optarg); break;
 		case OPT_TYPE: strv_add(&o->types, optarg); break;
 		case OPT_WHAT: strv_add(&o->report_what, optarg); break;
+		case OPT_USER_KEY: o->user_key = optarg; break;
+		case OPT_UNKEYED: o->unkeyed_path = optarg; break;
+		case OPT_SKIPPED: o->skipped_path = optarg; break;
 		default:
 			ep_cli_common(c, argv, u);
 		}
@@ -221,6 +269,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		ep_usage_error(u, "name a system and what to fetch");
 	o->lms = argv[0];
 	o->what = argv[1];
+	/* Moodle's own spelling. */
+	if (strcmp(o->what, "enrolments") == 0)
+		o->what = "enrollments";
 	moodle = strcmp(o->lms, "moodle") == 0;
 	canvas = strcmp(o->lms, "canvas") == 0;
 	if (!moodle && !canvas)
@@ -305,7 +356,128 @@ parse_args(int argc, char **argv, struct opts *o)
 		if (strcmp(o->what, "report") != 0)
 			ONLY(o->report_what.n == 0, "--what");
 	}
+	if (strcmp(o->what, "enrollments") == 0) {
+		o->user_key = user_key_check(o->lms, o->user_key, u);
+	} else {
+		ONLY(o->user_key == NULL, "--user-key");
+		ONLY(o->unkeyed_path == NULL, "--unkeyed");
+		ONLY(o->skipped_path == NULL, "--skipped");
+	}
 #undef ONLY
+}
+
+/*
+ * --user-key: which field of the LMS's user the records' 'user' holds.
+ * src is the record field it comes from (NULL: 'user' as parsed, which
+ * is then kept as orig); every enrollment record also carries orig, so
+ * the fields are the same whatever the key.
+ */
+static const struct user_key {
+	const char *lms, *name, *src;
+} user_keys[] = {
+	{ "moodle", "idnumber", "idnumber" },
+	{ "moodle", "username", NULL },
+	{ "moodle", "email", "email" },
+	{ "moodle", "id", "user_id" },
+	{ "canvas", "sis_user_id", NULL },
+	{ "canvas", "login_id", "login_id" },
+	{ "canvas", "email", "email" },
+	{ "canvas", "id", "user_id" },
+};
+
+static const char *
+user_key_check(const char *lms, const char *key, const char *usage)
+{
+	bool moodle = strcmp(lms, "moodle") == 0;
+
+	if (key == NULL)
+		return moodle ? "idnumber" : "sis_user_id";
+	for (size_t i = 0; i < sizeof(user_keys) / sizeof(user_keys[0]); i++)
+		if (strcmp(user_keys[i].lms, lms) == 0 &&
+		    strcmp(user_keys[i].name, key) == 0)
+			return key;
+	ep_usage_error(usage, "--user-key: unknown %s field '%s' (%s)", lms,
+	    key, moodle ? "idnumber, username, email or id" :
+	    "sis_user_id, login_id, email or id");
+}
+
+/*
+ * Key an enrollment record by --user-key: 0 when it has no value there
+ * (null or ""), 1 otherwise.
+ */
+static int
+user_rekey(const struct opts *o, struct ep_rec *rec)
+{
+	const char *orig = strcmp(o->lms, "moodle") == 0 ? "username" :
+	    "sis_user_id";
+	const struct ep_field *uf = ep_rec_get(rec, "user"), *kf;
+	const struct user_key *k = NULL;
+	char *v;
+	enum ep_type t;
+
+	for (size_t i = 0; i < sizeof(user_keys) / sizeof(user_keys[0]); i++)
+		if (strcmp(user_keys[i].lms, o->lms) == 0 &&
+		    strcmp(user_keys[i].name, o->user_key) == 0)
+			k = &user_keys[i];
+	if (uf != NULL) {
+		v = ep_xstrndup(uf->val, uf->vlen);
+		t = uf->type;
+		ep_rec_set(rec, orig, t, v, strlen(v));
+		free(v);
+	} else {
+		ep_rec_set(rec, orig, EP_T_NULL, NULL, 0);
+	}
+	kf = ep_rec_get(rec, k->src ? k->src : "user");
+	if (kf == NULL || kf->type == EP_T_NULL || kf->vlen == 0)
+		return 0;
+	if (k->src != NULL) {
+		v = ep_xstrndup(kf->val, kf->vlen);
+		t = kf->type;
+		ep_rec_set(rec, "user", t, v, strlen(v));
+		free(v);
+	}
+	return 1;
+}
+
+static int
+side_open(struct side *s, const char *path, struct ep_error *err)
+{
+	s->path = path;
+	if (path == NULL)
+		return 0;
+	s->out = ep_out_open(path, err);
+	if (s->out == NULL)
+		return -1;
+	s->w = ep_writer_new(ep_out_file(s->out), EP_FMT_NDJSON);
+	return 0;
+}
+
+static void
+side_write(struct fetch *f, struct side *s, const struct ep_rec *rec)
+{
+	struct ep_error e;
+
+	s->n++;
+	if (s->w != NULL && f->err.code != EP_EXIT_IOERR &&
+	    ep_writer_write(s->w, rec, &e) < 0)
+		f->err = e;
+}
+
+static int
+side_commit(struct side *s, struct ep_error *err)
+{
+	int rc = 0;
+
+	if (s->out == NULL)
+		return 0;
+	if (ep_writer_finish(s->w, err) < 0) {
+		ep_out_abort(s->out);
+		rc = -1;
+	} else {
+		rc = ep_out_commit(s->out, err);
+	}
+	s->out = NULL;
+	return rc;
 }
 
 static int
@@ -318,6 +490,9 @@ setup(struct fetch *f, struct ep_error *err)
 		return -1;
 	if (o->dry_run)
 		return 0;
+	if (side_open(&f->unkeyed, o->unkeyed_path, err) < 0 ||
+	    side_open(&f->skipped, o->skipped_path, err) < 0)
+		return -1;
 	f->out = ep_out_open("-", err);
 	if (f->out == NULL)
 		return -1;
@@ -349,6 +524,12 @@ unit_add(struct fetch *f, const char *fmt, ...)
 void
 unit_push(struct fetch *f, struct unit *u, struct ep_rec *rec)
 {
+	if (strcmp(f->o->what, "enrollments") == 0 &&
+	    user_rekey(f->o, rec) == 0) {
+		side_write(f, &f->unkeyed, rec);
+		ep_rec_free(rec);
+		return;
+	}
 	if (u->n == u->cap) {
 		u->cap = u->cap ? u->cap * 2 : 64;
 		u->recs = ep_xrealloc(u->recs, u->cap * sizeof(*u->recs));
@@ -392,6 +573,9 @@ unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e)
 	struct ep_error le = *e;
 	size_t n;
 
+	if (u != NULL && u->course_id != NULL)
+		return course_fail(f, u, u->course, u->course_id, e);
+
 	/* Name the unit ("course 4766: ...") when the message does not:
 	 * a transport error only knows the URL, the same for every Moodle
 	 * call. */
@@ -409,6 +593,50 @@ unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e)
 	if (u != NULL && !u->done) {
 		u->failed = true;
 		f->failed_units++;
+		return unit_done(f, u);
+	}
+	return 0;
+}
+
+int
+course_fail(struct fetch *f, struct unit *u, const char *course,
+    const char *course_id, const struct ep_error *e)
+{
+	struct ep_rec *rec;
+	char *reason;
+	const char *p;
+
+	if (f->o->skipped_path == NULL || e->code != EP_EXIT_UNAVAILABLE) {
+		if (u != NULL) {
+			/* unit_fail without coming back here. */
+			char *cid = u->course_id;
+			int rc;
+
+			u->course_id = NULL;
+			rc = unit_fail(f, u, e);
+			u->course_id = cid;
+			return rc;
+		}
+		return unit_fail(f, NULL, e);
+	}
+	rec = ep_rec_new();
+	if (course != NULL)
+		ep_rec_set_str(rec, "course", course);
+	else
+		ep_rec_set(rec, "course", EP_T_NULL, NULL, 0);
+	for (p = course_id; *p >= '0' && *p <= '9'; p++)
+		continue;
+	ep_rec_set(rec, "course_id", *p == '\0' && p != course_id ? EP_T_NUM :
+	    EP_T_STR, course_id, strlen(course_id));
+	reason = ep_mask_secrets(e->msg);
+	ep_rec_set_str(rec, "reason", reason);
+	ep_warn("skipped course %s%s%s%s: %s", course_id, course ? " (" : "",
+	    course ? course : "", course ? ")" : "", reason);
+	free(reason);
+	side_write(f, &f->skipped, rec);
+	ep_rec_free(rec);
+	if (u != NULL && !u->done) {
+		u->failed = true;
 		return unit_done(f, u);
 	}
 	return 0;

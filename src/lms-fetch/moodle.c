@@ -113,7 +113,7 @@ submit_course(struct fetch *f, long long id, const char *shortname)
 	snprintf(v, sizeof(v), "%lld", id);
 	ep_http_req_form(r, "courseid", v);
 	if (f->o->dry_run) {
-		ep_http_describe(stdout, r);
+		ep_http_describe(stderr, r);
 		ep_http_req_free(r);
 		return;
 	}
@@ -124,6 +124,8 @@ submit_course(struct fetch *f, long long id, const char *shortname)
 		c->course_id = id;
 		c->shortname = ep_xstrdup(shortname);
 		c->u = unit_add(f, "course %lld", id);
+		c->u->course = *shortname ? ep_xstrdup(shortname) : NULL;
+		c->u->course_id = ep_xstrdup(v);
 		r->prio = (long)c->u->index;
 		r->arg_free = call_free_v;
 		ep_http_submit(f->http, r, enrolled_done, c);
@@ -158,7 +160,8 @@ lookup_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 			ep_error_set(&err, EP_EXIT_UNAVAILABLE, "Moodle has "
 			    "no course with id %lld (or the token may not "
 			    "see it)", ids[i]);
-			if (unit_fail(f, NULL, &err) < 0) {
+			if (course_fail(f, NULL, NULL, o->course_ids.v[i],
+			    &err) < 0) {
 				free(ids);
 				ep_lms_out_free(&out);
 				return -1;
@@ -207,7 +210,7 @@ moodle_run(struct fetch *f)
 		ep_http_req_form(r, "field", o->field ? o->field : "");
 		ep_http_req_form(r, "value", o->value ? o->value : "");
 		if (o->dry_run) {
-			ep_http_describe(stdout, r);
+			ep_http_describe(stderr, r);
 			ep_http_req_free(r);
 			return 0;
 		}
@@ -248,7 +251,7 @@ moodle_run(struct fetch *f)
 		ep_http_req_form(r, "value", ids);
 		free(ids);
 		if (o->dry_run) {
-			ep_http_describe(stdout, r);
+			ep_http_describe(stderr, r);
 			ep_http_req_free(r);
 			for (size_t i = 0; i < o->course_ids.n; i++)
 				submit_course(f, strtoll(o->course_ids.v[i],

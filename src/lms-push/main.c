@@ -32,8 +32,8 @@ static const char usage_text[] =
 "and write one result record per change on stdout, in input order.\n"
 "\n"
 "Moodle:\n"
-"      --user-field FIELD   what 'user' holds: username (default),\n"
-"                           idnumber, email or id\n"
+"      --user-field FIELD   what 'user' holds: idnumber (default, as\n"
+"                           lms-fetch writes it), username, email or id\n"
 "      --role-id NAME=ID    the id of role NAME (repeat, or a comma list)\n"
 "      --batch-size N       enrolments per call (default 100)\n"
 "Canvas:\n"
@@ -271,14 +271,15 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(drop_as == NULL, "--drop-as");
 		ONLY(!o->sis_import, "--sis-import");
 		ONLY(o->account == NULL, "--account");
+		/* lms-fetch's and sis-extract's key: the SIS number. */
 		if (o->user_field == NULL)
-			o->user_field = "username";
+			o->user_field = "idnumber";
 		for (c = 0; fields[c]; c++)
 			if (strcmp(fields[c], o->user_field) == 0)
 				break;
 		if (fields[c] == NULL)
 			ep_usage_error(u, "--user-field: unknown field '%s' "
-			    "(username, idnumber, email or id)",
+			    "(idnumber, username, email or id)",
 			    o->user_field);
 	} else {
 		ONLY(o->user_field == NULL, "--user-field");
@@ -325,6 +326,7 @@ str_field(const struct ep_rec *r, const char *name)
 static int
 read_changes(struct push *p, struct ep_error *err)
 {
+	bool warned_section = false;
 	struct ep_reader *rd = ep_reader_open(p->o->file, p->o->ifmt, err);
 	size_t cap = 0;
 	int n;
@@ -369,7 +371,17 @@ read_changes(struct push *p, struct ep_error *err)
 		c->user = str_field(r, "user");
 		c->role = str_field(r, "role");
 		c->old_role = str_field(r, "old_role");
-		c->section = str_field(r, "section");
+		c->section = str_field(r, "lms_section");
+		if (c->section == NULL && str_field(r, "section") != NULL &&
+		    strcmp(p->o->lms, "canvas") == 0 && !warned_section) {
+			/* The SIS's section number (sis-extract), never a
+			 * Canvas section: it posted to the wrong one. */
+			ep_warn("%s:%lu: field 'section' (the SIS section) is "
+			    "not a Canvas section: put the Canvas SIS section "
+			    "id in 'lms_section'; enrolling in the course",
+			    ep_reader_name(rd), c->line);
+			warned_section = true;
+		}
 		c->status = str_field(r, "status");
 		c->course_id = num_field(r, "course_id");
 		c->user_id = num_field(r, "user_id");

@@ -14,8 +14,9 @@
  * column `section` = the mapped section or "" (an unsectioned Moodle
  * course, as mdlpipeline blanked it), and `course_id` (the Moodle id) and
  * `sis_course` (the SIS code) are appended.  Records that come out
- * identical (one student in two sections of an unsectioned course) are
- * written once.
+ * identical but for sis_course (one student in two sections of an
+ * unsectioned course, or in two cross-listed SIS courses of one Moodle
+ * course) are written once, the first in the query's order.
  *
  * Output goes to an atomic file or a spooled stdout: a run that fails half
  * way (SQL error, lost connection) passes nothing on, and the record count
@@ -598,11 +599,14 @@ emit_mapped(struct mapper *mp, struct sink *s, const struct ep_rec *row,
 		}
 		n = snprintf(id, sizeof(id), "%lld", e->id);
 		ep_rec_set(out, "course_id", EP_T_NUM, id, (size_t)n);
-		ep_rec_set(out, "sis_course", EP_T_STR, cf->val, clen);
+		/* Seen without sis_course: a student of two cross-listed
+		 * SIS courses mapped to one LMS course is one enrollment
+		 * there, written once with the first SIS course. */
 		if (seen_before(mp, out)) {
 			mp->dups++;
 			continue;
 		}
+		ep_rec_set(out, "sis_course", EP_T_STR, cf->val, clen);
 		if (emit(s, out, err) < 0)
 			return -1;
 		cn->records++;

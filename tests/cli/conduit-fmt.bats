@@ -86,12 +86,25 @@ c,u,student,,active"
 }
 
 @test "canvas: a section without a course is enough, neither is not" {
-	echo '{"section":"S1","user":"u","role":"student"}' >in
+	echo '{"lms_section":"S1","user":"u","role":"student"}' >in
 	run --separate-stderr conduit-fmt -t canvas in
 	assert_success
 	assert_line --index 1 ",u,student,S1,active"
 	echo '{"user":"u","role":"student"}' >in
 	fails 65 "in:1: missing field 'course'" -t canvas in
+}
+
+@test "canvas: 'section' is the SIS section, never written as a Canvas section_id" {
+	# sis-extract's section number "01" once went out as the Canvas
+	# section sis_section_id:01, which does not exist.
+	printf '%s\n' '{"op":"add","course":"C","section":"01","user":"u","role":"student"}' \
+		'{"op":"add","course":"C","section":"02","user":"v","role":"student"}' >in
+	run --separate-stderr conduit-fmt -t canvas in
+	assert_success
+	assert_output "course_id,user_id,role,section_id,status
+C,u,student,,active
+C,v,student,,active"
+	[ "$(grep -c "field 'section' (the SIS section) is not a Canvas section" <<<"$stderr")" -eq 1 ]
 }
 
 @test "moodle-flatfile: add/del lines, role change, start and end times" {

@@ -243,7 +243,64 @@ EOF
 	ed --roles student,ta "$F/roles.desired.ndjson" "$F/roles.actual.ndjson"
 	assert_success
 	[ "${#lines[@]}" -eq 3 ]
-	assert_line --index 1 '{"op":"drop","course":"C1","user":"u1","role":"ta"}'
+	# u1's role change: the drop of ta before the add of student
+	assert_line --index 0 '{"op":"drop","course":"C1","user":"u1","role":"ta"}'
+	assert_line --index 1 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+}
+
+@test "a role change is written drop first, so Conduit and the flat file never leave the user unenrolled" {
+	printf '%s\n' '{"course":"C1","user":"u1","role":"auditingstudent"}' \
+		'{"course":"C1","user":"u2","role":"student"}' \
+		'{"course":"C2","user":"u0","role":"student"}' >"$T/d.ndjson"
+	printf '%s\n' '{"course":"C1","user":"u1","role":"student"}' \
+		'{"course":"C1","user":"u2","role":"student"}' \
+		'{"course":"C1","user":"u3","role":"student"}' >"$T/a.ndjson"
+	ed "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	# key order would put "add auditingstudent" before "drop student"
+	assert_output '{"op":"drop","course":"C1","user":"u1","role":"student"}
+{"op":"add","course":"C1","user":"u1","role":"auditingstudent"}
+{"op":"drop","course":"C1","user":"u3","role":"student"}
+{"op":"add","course":"C2","user":"u0","role":"student"}'
+	# conduit-fmt keeps that order in both formats whose drop may end
+	# the whole enrollment
+	run --separate-stderr conduit-fmt --to conduit <<<"$output"
+	assert_success
+	assert_line --index 1 'drop,C1,u1,student'
+	assert_line --index 2 'add,C1,u1,auditingstudent'
+	ed "$T/d.ndjson" "$T/a.ndjson"
+	run --separate-stderr conduit-fmt --to moodle-flatfile <<<"$output"
+	assert_success
+	assert_line --index 0 'del,student,u1,C1'
+	assert_line --index 1 'add,auditingstudent,u1,C1'
+}
+
+@test "--skip-courses: no add and no drop in a course lms-fetch could not read" {
+	printf '%s\n' '{"course":"A","course_id":1,"user":"u1","role":"student"}' \
+		'{"course":"B","course_id":2,"user":"u1","role":"student"}' \
+		'{"course":"C","course_id":3,"user":"u2","role":"student"}' >"$T/d.ndjson"
+	printf '%s\n' '{"course":"A","course_id":1,"user":"u9","role":"student"}' \
+		'{"course":"C","course_id":3,"user":"u8","role":"student"}' >"$T/a.ndjson"
+	# B could not be read (named by course), C neither (by course_id only)
+	printf '%s\n' '{"course":"B","course_id":2,"reason":"HTTP 404"}' \
+		'{"course":null,"course_id":3,"reason":"invalidrecord"}' >"$T/skip.ndjson"
+	ed --skip-courses "$T/skip.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	assert_output '{"op":"add","course":"A","course_id":1,"user":"u1","role":"student"}
+{"op":"drop","course":"A","course_id":1,"user":"u9","role":"student"}'
+	[[ "$stderr" == *"enroll-diff: 3 changes in the 2 courses of '$T/skip.ndjson' left out"* ]]
+	# without it, B's SIS roster would all be adds and C's a drop
+	ed "$T/d.ndjson" "$T/a.ndjson"
+	[ "${#lines[@]}" -eq 5 ]
+	# the skipped file is read like any input: bad or missing is an error
+	echo '{"reason":"x"}' >"$T/bad.ndjson"
+	ed --skip-courses "$T/bad.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"bad.ndjson:1: a skipped course needs 'course' or 'course_id'"* ]]
+	ed --skip-courses "$T/none.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 66
+	[ -z "$output" ]
 }
 
 @test "--roles needs a role on every record" {
@@ -423,8 +480,10 @@ EOF
 		enroll-diff -q --max-drop 100% --max-course-drop 100% "$d/d" "$d/a" >"$d/out"
 		jq -r '[.op, .course, .user, .role] | map(tostring) | join("\t")' \
 		    "$d/out" >"$d/got"
-		# the output order is byte order of the keys
-		cut -f2- "$d/got" | LC_ALL=C sort -c
+		# the output order is byte order of the keys, except that
+		# within one course and user drops come first
+		awk -F '\t' -v OFS='\t' '{ print $2, $3, ($1 == "drop" ?
+		    0 : 1), $4 }' "$d/got" | LC_ALL=C sort -c
 		for op in add drop; do
 			awk -F '\t' -v op="$op" -v OFS='\t' \
 			    '$1 == op { print $2, $3, $4 }' "$d/got" >"$d/got-$op"

@@ -106,12 +106,78 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	[ "$(stat "$MOODLE_URL" 'methods.POST')" -eq 3 ]
 }
 
-@test "moodle enrollments: users without idnumber are kept with idnumber \"\"" {
+@test "moodle enrollments: user is the idnumber; users without one go to --unkeyed" {
+	local u=$BATS_TEST_TMPDIR/unkeyed.ndjson
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4766 \
+		--unkeyed "$u"
+	assert_success
+	[[ "$stderr" == *"lms-fetch: warning: 2 enrollments of users without idnumber left out: listed in $u"* ]]
+	run jq -c '[.user, .username]' <<<"$output"
+	assert_line --index 0 '["000012345","asmith"]'
+	[[ "$output" != *cnoid* && "$output" != *dempty* ]]
+	run jq -c '[.user, .idnumber, .username]' "$u"
+	assert_output $'["cnoid","","cnoid"]\n["dempty","","dempty"]'
+	# Without --unkeyed they are still left out, and counted.
 	run --separate-stderr lms-fetch moodle enrollments --course-id 4766
 	assert_success
-	run jq -c 'select(.user=="cnoid" or .user=="dempty") |
+	[[ "$stderr" == *"2 enrollments of users without idnumber left out (--unkeyed FILE lists them)"* ]]
+}
+
+@test "moodle enrollments: --user-key username, email, id; Moodle's spelling 'enrolments'" {
+	run --separate-stderr lms-fetch moodle enrolments --course-id 4766 \
+		--user-key username
+	assert_success
+	run jq -c 'select(.username=="cnoid" or .username=="dempty") |
 		[.user, .idnumber]' <<<"$output"
 	assert_output $'["cnoid",""]\n["dempty",""]'
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4766 \
+		--user-key id
+	assert_success
+	[ "$(jq -r .user <<<"$output" | head -n 1)" = 101 ]
+	[ "$(jq -r .user <<<"$output" | sort -u | wc -l)" -eq 7 ]
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4766 \
+		--user-key email
+	assert_success
+	# ehidden's email is hidden from the token: unkeyed.
+	[ "$(jq -r .user <<<"$output" | head -n 1)" = asmith@example.edu ]
+	[[ "$stderr" == *"1 enrollment of users without email left out"* ]]
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4766 \
+		--user-key login_id
+	assert_failure 2
+	[[ "$stderr" == *"--user-key: unknown moodle field 'login_id'"* ]]
+	run --separate-stderr lms-fetch moodle courses --user-key id
+	assert_failure 2
+}
+
+@test "canvas enrollments: --user-key sis_user_id (default), login_id, id" {
+	local u=$BATS_TEST_TMPDIR/unkeyed.ndjson
+	run --separate-stderr lms-fetch canvas enrollments --course 201,202 \
+		--unkeyed "$u"
+	assert_success
+	diff -u <(jq -c 'select(.course_id==201 or .course_id==202)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	jq -e -s 'length > 0 and all(.user == null)' "$u"
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--user-key id
+	assert_success
+	jq -e -s 'length > 0 and all(.user == .user_id)' <<<"$output"
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--user-key login_id
+	assert_success
+	jq -e -s 'length > 0 and all(.user == .login_id)' <<<"$output"
+	# Canvas's enrollment replies carry no email here: every one is
+	# unkeyed, none is written with an empty user.
+	run --separate-stderr lms-fetch canvas enrollments --course 202 \
+		--user-key email --unkeyed "$u"
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" == *"enrollments of users without email left out"* ]]
+	[ "$(grep -c . "$u")" -eq "$(jq -c 'select(.course_id==202)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson" | wc -l)" ]
+	run --separate-stderr lms-fetch canvas enrollments --course 201 \
+		--user-key idnumber
+	assert_failure 2
 }
 
 @test "moodle enrollments: --course-id order decides the output order" {
@@ -268,14 +334,17 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
 		--dry-run
 	assert_success
-	[[ "$output" != *"$MTOKEN"* ]]
+	# On stderr: stdout is where records go.
+	[ -z "$output" ]
+	[[ "$stderr" != *"$MTOKEN"* ]]
 	[ "$(grep -c '^POST http://127.0.0.1:.*/webservice/rest/server.php$' \
-		<<<"$output")" -eq 3 ]
-	[[ "$output" == *"wstoken=****&wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=4766"* ]]
+		<<<"$stderr")" -eq 3 ]
+	[[ "$stderr" == *"wstoken=****&wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=4766"* ]]
 	run --separate-stderr lms-fetch canvas enrollments --course 201 -n \
 		--type StudentEnrollment
 	assert_success
-	[[ "$output" == "GET http://127.0.0.1:$CPORT/api/v1/courses/201/enrollments?per_page=100&type%5B%5D=StudentEnrollment" ]]
+	[ -z "$output" ]
+	[[ "$stderr" == "GET http://127.0.0.1:$CPORT/api/v1/courses/201/enrollments?per_page=100&type%5B%5D=StudentEnrollment" ]]
 	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
 	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
 }
@@ -511,6 +580,52 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	[ -z "$output" ]
 }
 
+@test "--skipped: a course that cannot be read is named there, the others are written, exit 4" {
+	local s=$BATS_TEST_TMPDIR/skipped.ndjson m=$BATS_TEST_TMPDIR/map.json
+	jq '. + {"GONE100Winter2021": {"courses": ["GONE100"], "id": 9999}}' \
+		"$(MAP)" >"$m"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$m" \
+		--skipped "$s"
+	assert_failure 4
+	same moodle-enrollments.out.ndjson
+	run jq -c '[.course, .course_id]' "$s"
+	assert_output '["GONE100Winter2021",9999]'
+	jq -e '.reason | test("course 9999") and test("find data record")' "$s" || { cat "$s"; false; }
+	[[ "$stderr" == *"lms-fetch: warning: 1 course could not be read and was left out: listed in $s"* ]]
+	# Without --skipped the run fails as before and writes nothing.
+	rm "$s"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$m"
+	assert_failure 69
+	[ -z "$output" ]
+	# --course-id: an id the lookup does not find.
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-id 9999,4748 --skipped "$s"
+	assert_failure 4
+	diff -u <(jq -c 'select(.course_id==4748)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	run jq -c '[.course, .course_id]' "$s"
+	assert_output '[null,9999]'
+	# Canvas: a course that answers 404.
+	run --separate-stderr lms-fetch canvas enrollments \
+		--course 202,999,201 --skipped "$s"
+	assert_failure 4
+	diff -u <(jq -c 'select(.course_id==202)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson"
+		jq -c 'select(.course_id==201)' \
+		"$FIX/lms-fetch/canvas-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	run jq -c '[.course, .course_id]' "$s"
+	assert_output '[null,999]'
+	# A refused token is no course's fault: the run stops, no side file.
+	rm "$s"
+	MOODLE_TOKEN=nope-nope run --separate-stderr lms-fetch moodle \
+		enrollments --mapping "$m" --skipped "$s"
+	assert_failure 77
+	[ -z "$output" ]
+	[ ! -e "$s" ]
+}
+
 @test "canvas: an invalid or expired token exits 77 with Canvas's message" {
 	CANVAS_TOKEN=nope-nope run --separate-stderr lms-fetch canvas users \
 		--account 1
@@ -632,16 +747,16 @@ cut_token() {
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
 		-o csv
 	assert_success
-	[ "${lines[0]}" = "course,course_id,user,user_id,idnumber,email,name,role" ]
+	[ "${lines[0]}" = "course,course_id,user,user_id,idnumber,email,name,role,username" ]
 	[ "${#lines[@]}" -eq "$(($(wc -l <"$FIX/lms-fetch/moodle-enrollments.out.ndjson") + 1))" ]
-	[[ "$output" == *"COUN6552COUN855202Winter2021,4766,cnoid,103,,cnoid@example.edu,Cleo Noid,student"* ]]
+	[[ "$output" == *"COUN6552COUN855202Winter2021,4766,000012345,101,000012345,asmith@example.edu,Ann Smith,student,asmith"* ]]
 }
 
 @test "--progress reports pages and records on stderr" {
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
 		--progress
 	assert_success
-	[[ "$stderr" == *"lms-fetch: 3 pages, 10 records"* ]]
+	[[ "$stderr" == *"lms-fetch: 3 pages, 8 records"* ]]
 }
 
 @test "bad mapping files: 66 when missing, 65 when malformed" {

@@ -96,15 +96,15 @@ results() {
 @test "bad input exits 65 with its line, applies nothing and writes nothing" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
 		'{"op":"move","course":"MATH101","user":"fay","role":"student"}' >"$T/bad.ndjson"
-	run --separate-stderr lms-push moodle "$T/bad.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/bad.ndjson"
 	assert_failure 65
 	[ -z "$output" ]
 	[[ "$stderr" == "lms-push: $T/bad.ndjson:2: unknown op 'move' (add, drop or update)" ]]
 	printf '%s\n' '{"op":"add","course":"MATH101","role":"student"}' >"$T/bad2.ndjson"
-	run --separate-stderr lms-push moodle "$T/bad2.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/bad2.ndjson"
 	assert_failure 65
 	[[ "$stderr" == *"bad2.ndjson:1: missing field 'user'"* ]]
-	run --separate-stderr lms-push moodle "$T/none.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/none.ndjson"
 	assert_failure 66
 	[ -z "$output" ]
 	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
@@ -121,7 +121,7 @@ results() {
 }
 
 @test "empty input: no calls, no output, exit 0" {
-	run --separate-stderr lms-push moodle </dev/null
+	run --separate-stderr lms-push moodle --user-field username </dev/null
 	assert_success
 	[ -z "$output" ]
 	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
@@ -135,7 +135,7 @@ results() {
 	{"op":"update","course":"MATH101","user":"cai","role":"teacher","old_role":"student"}
 	{"op":"drop","course":"HIST200","user":"gus","role":"auditingstudent"}
 	EOF2
-	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
 	assert_success
 	diff -u <(printf '%s\n' "eve add ok" "fay add ok" "dee drop ok" \
 		"cai update ok" "gus drop ok") <(results)
@@ -156,13 +156,13 @@ results() {
 		printf '{"op":"add","course":"ARTS300","user":"%s","role":"student"}\n' "$u"
 		printf '{"op":"add","course":"HIST200","user":"%s","role":"student"}\n' "$u"
 	done | sed 's/ARTS300/MATH101/' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
 	assert_success
 	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
 	[ "$(stat "$MOODLE_URL" ws_core_user_get_users_by_field)" -eq 1 ]
 	[ "$(stat "$MOODLE_URL" ws_core_course_get_courses_by_field)" -eq 2 ]
 	faults "$MOODLE_URL" ""
-	run --separate-stderr lms-push moodle --batch-size 3 "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username --batch-size 3 "$T/c.ndjson"
 	assert_success
 	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 4 ]
 	[ "$(mroles 11 | grep -c student)" -eq 6 ]
@@ -175,7 +175,7 @@ results() {
 	{"op":"add","course":"ARTS300","user":"ann","role":"student"}
 	{"op":"add","course":"MATH101","user":"fay","role":"student"}
 	EOF2
-	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
 	assert_failure 1
 	diff -u <(printf '%s\n' "eve add ok" "fay add ok" "ann add failed" \
 		"fay add ok") <(results)
@@ -194,7 +194,7 @@ results() {
 	{"op":"add","course":"MATH101","user":"eve","role":"wizard"}
 	{"op":"add","course":"MATH101","user":"fay","role":"student"}
 	EOF2
-	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
 	assert_failure 1
 	run jq -r '.result + ": " + .message' <<<"$output"
 	assert_line --index 0 "failed: no user with username 'zed' in Moodle (or the token may not see it)"
@@ -212,7 +212,7 @@ results() {
 	mroles 11 | grep -qx 'eve:auditingstudent'
 	faults "$MOODLE_URL" ""
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"auditingstudent"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle --role-id auditingstudent=14 "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username --role-id auditingstudent=14 "$T/c.ndjson"
 	assert_success
 	[ "$(stat "$MOODLE_URL" ws_core_enrol_get_enrolled_users)" -eq 0 ]
 	mroles 10 | grep -qx 'eve:auditingstudent'
@@ -220,7 +220,7 @@ results() {
 
 @test "moodle: a drop already in effect is ok with nothing sent" {
 	printf '%s\n' '{"op":"drop","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
 	assert_success
 	[ "$(jq -r .message <<<"$output")" = "not enrolled: nothing to do" ]
 	[ "$(stat "$MOODLE_URL" ws_enrol_manual_unenrol_users)" -eq 0 ]
@@ -243,7 +243,7 @@ results() {
 
 @test "moodle: an invalid token exits 77, the token never shown" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
-	MOODLE_TOKEN=wrong-token-123 run --separate-stderr lms-push moodle "$T/c.ndjson"
+	MOODLE_TOKEN=wrong-token-123 run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
 	assert_failure 77
 	[[ "$stderr" == *"invalidtoken: Invalid token - token not found"* ]]
 	[[ "$stderr$output" != *wrong-token-123* ]]
@@ -256,7 +256,7 @@ results() {
 		'{"op":"drop","course":"MATH101","user":"dee","role":"student"}' >"$T/c.ndjson"
 	local port
 	port=$(free_port)
-	run --separate-stderr lms-push moodle --url "http://127.0.0.1:$port" \
+	run --separate-stderr lms-push moodle --user-field username --url "http://127.0.0.1:$port" \
 		--retries 2 "${FAST[@]}" "$T/c.ndjson"
 	assert_failure 75
 	[ "$(jq -r .result <<<"$output" | sort -u)" = failed ]
@@ -272,7 +272,7 @@ results() {
 	faults "$MOODLE_URL" "fault=lost&match=enrol_manual_enrol_users&every=1"
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
 		'{"op":"add","course":"HIST200","user":"fay","role":"student"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle "${FAST[@]}" -v "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "${FAST[@]}" -v "$T/c.ndjson"
 	assert_success
 	[ "$(stat "$MOODLE_URL" faults)" -eq 1 ]
 	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
@@ -287,7 +287,7 @@ results() {
 	# 'nothing' closes the connection before the server acted.
 	faults "$MOODLE_URL" "fault=nothing&match=enrol_manual_enrol_users&every=1"
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle "${FAST[@]}" "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "${FAST[@]}" "$T/c.ndjson"
 	assert_success
 	# Sent, lost unheard, roster read, sent again and carried out.
 	[ "$(stat "$MOODLE_URL" faults)" -eq 1 ]
@@ -295,7 +295,7 @@ results() {
 	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
 	[ "$(jq -r .message <<<"$output")" = "enrolled as student" ]
 	faults "$MOODLE_URL" "fault=nothing&match=enrol_manual_enrol_users&every=1&times=9"
-	run --separate-stderr lms-push moodle "${FAST[@]}" "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "${FAST[@]}" "$T/c.ndjson"
 	assert_failure 1
 	[[ "$(jq -r .message <<<"$output")" == *"the reply was lost twice"* ]]
 	[ "$(stat "$MOODLE_URL" faults)" -eq 2 ]
@@ -305,7 +305,7 @@ results() {
 @test "--dry-run prints the calls with the token masked and sends nothing" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
 		'{"op":"drop","course":"MATH101","user":"dee","role":"student","course_id":10,"user_id":204}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle -n "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username -n "$T/c.ndjson"
 	assert_success
 	[[ "$output" != *"$MTOKEN"* ]]
 	[[ "$output" == *"wstoken=****&wsfunction=enrol_manual_enrol_users"* ]]
@@ -322,7 +322,7 @@ results() {
 @test "canvas: adds (course and section form), a role change and drops are applied" {
 	cat >"$T/c.ndjson" <<-'EOF2'
 	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
-	{"op":"add","course":"MATH101-F24","user":"S2","role":"ta","section":"MATH101-F24-01"}
+	{"op":"add","course":"MATH101-F24","user":"S2","role":"ta","lms_section":"MATH101-F24-01"}
 	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
 	{"op":"update","course":"HIST200-F24","user":"S2","role":"ta","old_role":"teacher"}
 	{"op":"add","course":"MATH101-F24","user":"S1","role":"Grader"}
@@ -338,6 +338,18 @@ results() {
 	diff -u <(printf '%s\n' "S2 TeacherEnrollment completed null" \
 		"S2 TaEnrollment active null") <(cstate 502)
 	[ "$(stat "$CANVAS_URL" token_in_url)" -eq 0 ]
+}
+
+@test "canvas: sis-extract's 'section' (the SIS section number) is never taken for a Canvas section" {
+	# It once posted to /sections/sis_section_id:01/enrollments (404).
+	printf '%s\n' '{"op":"add","course":"MATH101-F24","user":"S5","role":"student","section":"01"}' \
+		'{"op":"add","course":"MATH101-F24","user":"S2","role":"ta","section":"02"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas "$T/c.ndjson"
+	assert_success
+	[ "$(grep -c "field 'section' (the SIS section) is not a Canvas section" <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == *"c.ndjson:1: field 'section'"* ]]
+	cstate 501 | grep -qx 'S5 StudentEnrollment active null'
+	cstate 501 | grep -qx 'S2 TaEnrollment active null'
 }
 
 @test "canvas: --drop-as delete and inactivate; a drop by enrollment_id needs no lookup" {
@@ -568,13 +580,14 @@ no_token() {
 }
 
 @test "round trip: push, then lms-fetch and enroll-diff give no changes" {
+	# Users by idnumber, the default of lms-fetch and lms-push alike.
 	cat >"$T/desired.ndjson" <<-'EOF2'
-	{"course":"MATH101","user":"ann","role":"student"}
-	{"course":"MATH101","user":"cai","role":"teacher"}
-	{"course":"MATH101","user":"eve","role":"student"}
-	{"course":"HIST200","user":"ben","role":"editingteacher"}
-	{"course":"HIST200","user":"fay","role":"student"}
-	{"course":"HIST200","user":"gus","role":"student"}
+	{"course":"MATH101","user":"1001","role":"student"}
+	{"course":"MATH101","user":"1003","role":"teacher"}
+	{"course":"MATH101","user":"1005","role":"student"}
+	{"course":"HIST200","user":"1002","role":"editingteacher"}
+	{"course":"HIST200","user":"1006","role":"student"}
+	{"course":"HIST200","user":"1007","role":"student"}
 	EOF2
 	local map=$FIX/lms-push/moodle-map.json
 	lms-fetch moodle enrollments --mapping "$map" >"$T/actual.ndjson"
@@ -608,10 +621,10 @@ no_token() {
 
 @test "-o csv writes the results as CSV; a write error on stdout is an error" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle -o csv "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username -o csv "$T/c.ndjson"
 	assert_success
 	assert_line --index 0 "op,course,user,role,result,message"
 	assert_line --index 1 "add,MATH101,eve,student,ok,enrolled as student"
-	run --separate-stderr bash -c 'lms-push moodle "$1" >/dev/full' _ "$T/c.ndjson"
+	run --separate-stderr bash -c 'lms-push moodle --user-field username "$1" >/dev/full' _ "$T/c.ndjson"
 	assert_failure 74
 }

@@ -48,9 +48,11 @@ load helper
 		--query "$ROOT/share/queries/powercampus-enrollments.sql" \
 		--param year=2021 --param term=WINTER \
 		--mapping "$ROOT/share/demo/moodle-map.json" >"$d/desired.ndjson"
-	"$ROOT/share/demo/make-lms-snapshot" "$d/sis.db" <"$d/desired.ndjson" \
-		>"$d/snap.ndjson"
+	"$ROOT/share/demo/make-lms-snapshot" "$d/sis.db" "$d/unkeyed.ndjson" \
+		<"$d/desired.ndjson" >"$d/snap.ndjson"
 	cmp "$d/snap.ndjson" "$ROOT/share/demo/moodle-enrollments.ndjson"
+	cmp "$d/unkeyed.ndjson" \
+		"$ROOT/share/demo/moodle-enrollments.unkeyed.ndjson"
 }
 
 @test "demo: -h prints its usage, an unknown option exits 2" {

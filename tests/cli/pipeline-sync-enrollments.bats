@@ -10,6 +10,7 @@ SCRIPT=$ROOT/scripts/sync-enrollments
 SRV=$ROOT/tests/servers/sshd.sh
 TOKEN=moodle-sync-token-7d1e
 SNAP=$ROOT/share/demo/moodle-enrollments.ndjson
+UNKEYED=$ROOT/share/demo/moodle-enrollments.unkeyed.ndjson
 
 setup_file() {
 	need python3 jq flock ssh-keygen sqlite3 curl
@@ -20,11 +21,11 @@ setup_file() {
 		shortname: .[0].course, fullname: .[0].course})),
 		enrolled: (group_by(.course_id) | map({key: (.[0].course_id
 		| tostring), value: (group_by(.user_id) | map({id: .[0].user_id,
-		username: .[0].user, fullname: .[0].name, email: .[0].email,
+		username: .[0].username, fullname: .[0].name, email: .[0].email,
 		idnumber: .[0].idnumber, roles: map({roleid: ({student: 5,
 		auditingstudent: 14, editingteacher: 3}[.role]), name: "",
 		shortname: .role, sortorder: 0})}))}) | from_entries)}' \
-		"$SNAP" >"$d/site.json"
+		"$SNAP" "$UNKEYED" >"$d/site.json"
 	MPORT=$(free_port)
 	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
 		--token "$TOKEN" --fixture "$d/site.json" >"$d/moodle.log" 2>&1 &
@@ -97,8 +98,10 @@ expected_changes() {
 	assert_success
 	[ -z "$output" ]
 	[[ "$stderr" == *"sync-enrollments: 8 adds, 4 drops uploaded to sftp://"* ]]
-	# Moodle as lms-fetch read it is the recorded snapshot of the demo.
-	diff -u <(jq -c . "$SNAP" | sort) <(jq -c . "$W/last/moodle.ndjson" | sort)
+	# Moodle as lms-fetch read it is the recorded snapshot of the demo,
+	# keyed by idnumber with no re-keying step.
+	diff -u <(jq -c . "$SNAP" | sort) <(jq -c . "$W/last/actual.ndjson" | sort)
+	diff -u <(jq -c . "$UNKEYED") <(jq -c . "$W/last/no-idnumber.ndjson")
 	# The file on the server, in the run directory and in the log: one.
 	cmp "$OUTBOX/enrollments.csv" "$W/last/enrollments.csv"
 	cmp "$OUTBOX/enrollments.csv" "$W"/log/conduit-*.csv
@@ -116,7 +119,8 @@ expected_changes() {
 	run grep -c editingteacher "$OUTBOX/enrollments.csv"
 	assert_output 0
 	jq -e '.status == "ok" and .uploaded and .changes == {add: 8,
-		drop: 4, update: 0} and .failed_step == null' "$W/last/status.json"
+		drop: 4, update: 0} and .failed_step == null and
+		.skipped_courses == []' "$W/last/status.json"
 	grep -q 'step sftp-put: sftp-put' "$W/last/run.log"
 }
 
@@ -161,13 +165,40 @@ failed() {
 	[[ "$stderr" != *wrong-token* ]]
 }
 
-@test "a course Moodle does not know stops the run at lms-fetch (69), not a half roster" {
-	jq '. + {"GONE100Winter2021": {"courses": ["GONE100"], "id": 9999}}' \
+@test "a course Moodle cannot give is left alone, the others sync, exit 4 and status.json names it" {
+	# The mapping's cross-listed course, whose SIS roster is not empty,
+	# points at a Moodle course id that does not exist.
+	jq '.["COUN5100COUN598802Winter2021"].id = 9999' \
 		"$ROOT/share/demo/moodle-map.json" >"$T/map.json"
 	run --separate-stderr env MOODLE_MAPPING="$T/map.json" "$SCRIPT" -c "$CONF"
-	failed lms-fetch 69
+	assert_failure 4
+	[ -z "$output" ]
 	[[ "$stderr" == *"Can't find data record"* ]]
-	[ ! -e "$W/last/enrollments.csv" ]
+	[[ "$stderr" == *'left alone this run: ["COUN5100COUN598802Winter2021"]'* ]]
+	jq -e '.status == "partial" and .exit == 4 and .uploaded and
+		.failed_step == null and
+		.skipped_courses == ["COUN5100COUN598802Winter2021"]' \
+		"$W/last/status.json"
+	# Never treated as empty: nothing added to or dropped from it ...
+	[ -s "$W/last/desired.ndjson" ]
+	jq -e -s 'map(select(.course == "COUN5100COUN598802Winter2021")) |
+		length > 0' "$W/last/desired.ndjson"
+	run grep -c COUN5100COUN598802 "$OUTBOX/enrollments.csv"
+	assert_output 0
+	# ... and the other courses' changes went out as in a full run.
+	[ "$(wc -l <"$OUTBOX/enrollments.csv")" -gt 1 ]
+	diff -u <(expected_changes | grep -v COUN5100COUN598802 ) \
+		<(tail -n +2 "$OUTBOX/enrollments.csv" | sort)
+}
+
+@test "a refused token is not a skipped course: the run stops at lms-fetch (77)" {
+	jq '.["COUN5100COUN598802Winter2021"].id = 9999' \
+		"$ROOT/share/demo/moodle-map.json" >"$T/map.json"
+	echo wrong-token >"$T/bad-token"
+	chmod 600 "$T/bad-token"
+	run --separate-stderr env MOODLE_MAPPING="$T/map.json" \
+		MOODLE_TOKEN_FILE="$T/bad-token" "$SCRIPT" -c "$CONF"
+	failed lms-fetch 77
 }
 
 @test "more drops than SYNC_MAX_DROP: enroll-diff refuses (3), nothing formatted or uploaded" {
@@ -189,7 +220,7 @@ failed() {
 @test "a missing SIS database stops the run at sis-extract (66)" {
 	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
 	failed sis-extract 66
-	[ ! -e "$W/last/moodle.ndjson" ]
+	[ ! -s "$W/last/actual.ndjson" ]
 }
 
 @test "an unknown SFTP host key: sftp-put refuses (77) and the run is not reported as uploaded" {

@@ -276,6 +276,25 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	[[ "$stderr" == *"sis-extract: 6 records" ]]
 }
 
+@test "--mapping: a student of two cross-listed SIS courses of one Moodle course is written once" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -v \
+		--mapping "$FIX/sis-extract/map.json" \
+		--sql "SELECT 'COUN6552' AS course, '02' AS section, '1001' AS user,
+		'student' AS role UNION ALL SELECT 'COUN8552', '02', '1001', 'student'
+		UNION ALL SELECT 'COUN8552', '02', '1002', 'student'
+		UNION ALL SELECT 'COUN8552', '02', '1001', 'auditingstudent'"
+	assert_success
+	# The first SIS course in the query's order is the one kept.
+	assert_output '{"course":"COUN6552COUN855202Winter2021","section":"02","user":"1001","role":"student","course_id":4766,"sis_course":"COUN6552"}
+{"course":"COUN6552COUN855202Winter2021","section":"02","user":"1002","role":"student","course_id":4766,"sis_course":"COUN8552"}
+{"course":"COUN6552COUN855202Winter2021","section":"02","user":"1001","role":"auditingstudent","course_id":4766,"sis_course":"COUN8552"}'
+	[[ "$stderr" == *"4 rows, 0 of unmapped courses or sections skipped, 1 duplicates dropped"* ]]
+	# So enroll-diff sees no repeated key.
+	run --separate-stderr enroll-diff --max-drop 100% <(printf '%s\n' "$output") /dev/null
+	assert_success
+	[[ "$stderr" != *repeat* ]]
+}
+
 @test "--course-column and --section-column name the query's columns" {
 	run --separate-stderr sis-extract --db "sqlite:$DB" \
 		--mapping "$FIX/sis-extract/map.json" --course-column EVENT_ID \

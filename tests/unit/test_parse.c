@@ -111,6 +111,21 @@ test_canvas(void)
 	is_str(val(&out, 1, "name"), "B", "canvas: the user's name");
 	ep_lms_out_free(&out);
 
+	rc = ep_canvas_parse_page(EP_CANVAS_ENROLLMENTS, S("[{\"id\":1,"
+	    "\"type\":\"StudentEnrollment\",\"sis_section_id\":\"S-01\","
+	    "\"user\":{\"email\":\"a@x.edu\"}},{\"id\":2,\"user\":{}}]"),
+	    "page", &out, &err);
+	is_int(rc, 0, "canvas: enrollments with and without an email");
+	is_str(val(&out, 0, "email"), "a@x.edu", "canvas: the user's email "
+	    "when Canvas shows it");
+	ok(ep_rec_get(out.recs[1], "email") == NULL, "canvas: no email "
+	    "field when Canvas shows none");
+	is_str(val(&out, 0, "lms_section"), "S-01", "canvas: sis_section_id "
+	    "is lms_section, not the SIS's section");
+	ok(ep_rec_get(out.recs[0], "section") == NULL, "canvas: no 'section' "
+	    "field");
+	ep_lms_out_free(&out);
+
 	rc = ep_canvas_parse_page(EP_CANVAS_LISTING, S("[{\"id\":7},{\"id\":"
 	    "\"8\"},{}]"), "listing", &out, &err);
 	ok(rc == 0 && out.nrecs == 0 && out.ntexts == 1 &&
