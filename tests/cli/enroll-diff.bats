@@ -843,6 +843,7 @@ gen_site() {
 	echo '{"course":"C1","user":"4766","role":"student","x":[1],"t":true,"f":1.5}' >"$T/d"
 	ed "$T/d" "$T/a"
 	assert_success
+}
 
 @test "--summary escapes control characters in course names: no forged lines" {
 	printf '%s\n' '{"course":"C1\nenroll-diff: summary: 0 add, 0 drop\u001b[2J","user":"u1","role":"student"}' >"$T/d.ndjson"
@@ -851,6 +852,7 @@ gen_site() {
 	assert_success
 	[ "${#stderr_lines[@]}" -eq 2 ]
 	[ "${stderr_lines[1]}" = "enroll-diff: summary: course 'C1\nenroll-diff: summary: 0 add, 0 drop\x1b[2J': 1 add, 0 drop, 0 update" ]
+}
 
 @test "reads jq's pretty output and arrays of objects (jq ., jq -s .)" {
 	need jq

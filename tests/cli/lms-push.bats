@@ -418,7 +418,8 @@ no_token() {
 		"match=enrol_manual_unenrol_users&echo_status=400" \
 		"match=core_user_get_users_by_field&echo_moodle=1&echo_cut=$((${#pre} + 10))"; do
 		faults "$MOODLE_URL" "fault=echo&every=1&times=9&$q"
-		run --separate-stderr lms-push moodle -v "${FAST[@]}" "$T/c.ndjson"
+		run --separate-stderr lms-push moodle -v --user-field username \
+			"${FAST[@]}" "$T/c.ndjson"
 		assert_failure 1
 		[ "$(stat "$MOODLE_URL" faults)" -ge 1 ]
 		# The echo reached the result: it was masked, not dropped.
@@ -483,7 +484,7 @@ no_token() {
 	faults "$CANVAS_URL" "max_per_page=1"
 	cat >"$T/c.ndjson" <<-'EOF2'
 	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
-	{"op":"add","course":"MATH101-F24","user":"S5","role":"student","section":"MATH101-F24-01"}
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student","lms_section":"MATH101-F24-01"}
 	EOF2
 	run --separate-stderr lms-push canvas "$T/c.ndjson"
 	assert_success

@@ -520,6 +520,7 @@ fingerprint() {
 	run --separate-stderr put "$IN" "$BASE$FULL/enroll.csv"
 	assert_success
 	cmp "$IN" "$FULL/enroll.csv"
+}
 
 @test "with a key to log in, sftp-put cannot dump core (RLIMIT_CORE 0, soft and hard)" {
 	local lport lpid pid lim i
