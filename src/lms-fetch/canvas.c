@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fetch.h"
+#include "pool.h"
 
 struct pager {
 	struct fetch *f;

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fetch.h"
+#include "pool.h"
 #include "mapping.h"
 
 struct call {

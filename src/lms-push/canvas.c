@@ -39,7 +39,7 @@
 #include <string.h>
 
 #include "lmsparse.h"
-#include "push.h"
+#include "pool.h"
 
 static const char *const drop_task[] = { "conclude", "delete",
     "inactivate" };

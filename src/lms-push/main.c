@@ -13,14 +13,13 @@
  * refused (the changes not yet tried are failed "not attempted").
  * See moodle.c and canvas.c for what each LMS is sent.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomic.h"
 #include "cli.h"
-#include "push.h"
+#include "pool.h"
 #include "secret.h"
 
 static const char usage_text[] =
@@ -99,24 +98,7 @@ main(int argc, char **argv)
 	rc = strcmp(o.lms, "moodle") == 0 ? moodle_push(&p) : canvas_push(&p);
 	if (rc != 0 || o.dry_run)
 		goto out;
-	for (size_t i = 0; i < p.n; i++) {
-		struct change *c = &p.ch[i];
-
-		if (!c->done) {
-			struct ep_error e;
-
-			if (p.fatal.code == 0)
-				ep_error_set(&p.fatal, EP_EXIT_SOFTWARE,
-				    "internal error: change %zu never "
-				    "finished", i + 1);
-			ep_error_set(&e, 1, "not attempted: %s",
-			    p.fatal.msg);
-			c->done = true;
-			c->msg = ep_xstrdup(e.msg);
-		}
-		failed |= !c->ok;
-		unreachable |= c->unreachable;
-	}
+	push_finish(&p, &failed, &unreachable);
 	if (write_results(&p, &err) < 0) {
 		rc = ep_report(&err);
 		goto out;
@@ -136,14 +118,7 @@ main(int argc, char **argv)
 		    " (the LMS stayed unreachable)" : "");
 	}
 out:
-	ep_http_free(p.http);
-	for (size_t i = 0; i < p.n; i++) {
-		ep_rec_free(p.ch[i].rec);
-		free(p.ch[i].msg);
-	}
-	free(p.ch);
-	free(p.base);
-	free(p.token);
+	push_free(&p);
 	for (size_t i = 0; i < o.nroles; i++)
 		free(o.roles[i].name);
 	free(o.roles);
@@ -448,103 +423,4 @@ write_results(struct push *p, struct ep_error *err)
 		return -1;
 	}
 	return ep_out_commit(out, err);
-}
-
-/* A result message: formatted, then masked (a server's text may quote
- * the request, token and all). */
-static char *
-vmasked(const char *fmt, va_list ap)
-{
-	char *t, *m;
-
-	if (vasprintf(&t, fmt, ap) < 0)
-		ep_die(EP_EXIT_NOMEM, "out of memory");
-	m = ep_mask_secrets(t);
-	free(t);
-	return m;
-}
-
-void
-change_ok(struct change *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->done)
-		return;
-	c->done = c->ok = true;
-	free(c->msg);
-	c->msg = NULL;
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		c->msg = vmasked(fmt, ap);
-		va_end(ap);
-	}
-}
-
-void
-change_failf(struct change *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->done)
-		return;
-	c->done = true;
-	c->ok = false;
-	free(c->msg);
-	va_start(ap, fmt);
-	c->msg = vmasked(fmt, ap);
-	va_end(ap);
-}
-
-int
-change_fail(struct push *p, struct change *c, const struct ep_error *e)
-{
-	bool stop = e->code == EP_EXIT_NOPERM || e->code == EP_EXIT_SOFTWARE;
-
-	if (stop) {
-		/* The whole run is refused: leave c to "not attempted". */
-		if (p->fatal.code == 0)
-			p->fatal = *e;
-		return -1;
-	}
-	if (c != NULL && !c->done) {
-		change_failf(c, "%s", e->msg);
-		c->unreachable = e->code == EP_EXIT_TEMPFAIL;
-	}
-	return 0;
-}
-
-long long
-opt_role_id(const struct opts *o, const char *name)
-{
-	for (size_t i = 0; name != NULL && i < o->nroles; i++)
-		if (strcmp(o->roles[i].name, name) == 0)
-			return o->roles[i].id;
-	return 0;
-}
-
-bool
-outcome_unknown(const struct ep_http_req *r)
-{
-	/*
-	 * http.c retries a write only when the server cannot have acted
-	 * (refused connection, 429, 503), and gives 75 when those run out.
-	 * A transport failure after that (69 with no status: a dropped
-	 * connection, a timeout) or a 5xx other than 503 may have come
-	 * after the server did the work.
-	 */
-	if (r->err.code == EP_EXIT_UNAVAILABLE && r->status == 0)
-		return true;
-	return r->err.code == 0 && r->status >= 500 && r->status != 503 &&
-	    r->status != 501 && r->status != 505;
-}
-
-void
-run_pool(struct push *p)
-{
-	struct ep_error err = { 0, "" };
-
-	if (ep_http_run(p->http, &err) < 0 && p->fatal.code == 0 &&
-	    err.code != 0)
-		p->fatal = err;
 }

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "push.h"
+#include "pool.h"
 
 enum kind { K_ENROL, K_UNENROL, K_UNASSIGN };
 
