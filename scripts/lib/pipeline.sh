@@ -532,7 +532,7 @@ ep_history() {
 # and status.json on its stdin; what it prints goes to notify.log in the
 # run folder.  Its failure is a warning: the run's exit status stays.
 ep_notify() {
-	local rc=$1 status=failed nrc=0 cmd
+	local rc=$1 status=failed nrc=0 cmd in
 	[ -n "${EDPIPE_NOTIFY:-}" ] || return 0
 	if [ -s "$RUN/status.json" ]; then
 		status=$(jq -r .status "$RUN/status.json" 2>/dev/null) ||
@@ -542,13 +542,15 @@ ep_notify() {
 	fi
 	[ "$status" != ok ] || return 0
 	read -r -a cmd <<<"$EDPIPE_NOTIFY"
+	in=$RUN/status.json
+	[ -f "$in" ] || in=/dev/null
 	ep_log "notify: $EDPIPE_NOTIFY (status $status, exit $rc)"
 	if [ -n "${LOCK_FD:-}" ]; then
 		exec {LOCK_FD}>&-
 	fi
 	EDPIPE_RUN_DIR=$RUN EDPIPE_STATUS=$status EDPIPE_EXIT=$rc \
 		EDPIPE_SCRIPT=$PROG timeout -k 5 "$EDPIPE_NOTIFY_TIMEOUT" \
-		"${cmd[@]}" <"$RUN/status.json" >>"$RUN/notify.log" 2>&1 ||
+		"${cmd[@]}" <"$in" >>"$RUN/notify.log" 2>&1 ||
 		nrc=$?
 	# Said even under -q: nobody else will say the alert was lost.
 	if [ "$nrc" -eq 124 ] || [ "$nrc" -eq 137 ]; then
