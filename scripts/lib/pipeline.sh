@@ -430,6 +430,9 @@ ep_finish() {
 	local rc=$1 counts='{}' ended refused='' steps artefact=null
 	trap - EXIT
 	[ -n "$RUN" ] || exit "$rc"
+	# Nothing that fails from here on may change the run's exit status.
+	set +e
+	trap - ERR
 	# A signal now changes nothing (the run is over); handled, not
 	# ignored, so that EDPIPE_NOTIFY can still be stopped by its timeout.
 	trap : TERM INT HUP
@@ -522,7 +525,10 @@ ep_history() {
 	printf '%s\n' "$line" >>"$EDPIPE_WORK_DIR/history.ndjson" 2>/dev/null ||
 		ep_warn "cannot append to $EDPIPE_WORK_DIR/history.ndjson"
 	case $line in
-	*'"status":"ok"'*) ln -sfn "runs/${RUN##*/}" "$EDPIPE_WORK_DIR/last-ok" ;;
+	*'"status":"ok"'*)
+		ln -sfn "runs/${RUN##*/}" "$EDPIPE_WORK_DIR/last-ok" ||
+			ep_warn "cannot link $EDPIPE_WORK_DIR/last-ok"
+		;;
 	esac
 }
 
