@@ -14,7 +14,23 @@
 # Every run keeps its files in $EDPIPE_WORK_DIR/runs/STAMP/ (STAMP is the
 # UTC start time), with a symlink `last` to the newest: the records of
 # every step, STEP.err (what the step printed on stderr), run.log and
-# status.json.  Runs older than $EDPIPE_KEEP_DAYS days are removed.
+# status.json.  Each run ends with one line appended to
+# $EDPIPE_WORK_DIR/history.ndjson (never pruned), and a run that ended
+# "ok" moves the symlink `last-ok`.  Runs older than $EDPIPE_KEEP_DAYS
+# days are removed (never the one last-ok names), and so are the
+# timestamped copies conduit-fmt --log-dir left in $EDPIPE_LOG_DIR.
+#
+# status.json, per step: its exit status, duration, and counts of
+# records: records_in, the non-empty lines of the .ndjson files named as
+# its operands; records_out, the non-empty lines it wrote to its .ndjson
+# output (its standard output, --output FILE, or an operand it created);
+# null where it has no such file.
+#
+# A run that does not end "ok" (failed, refused, partial, killed) runs
+# $EDPIPE_NOTIFY once, with EDPIPE_RUN_DIR, EDPIPE_STATUS, EDPIPE_EXIT and
+# EDPIPE_SCRIPT in its environment and status.json on its stdin, for at
+# most $EDPIPE_NOTIFY_TIMEOUT seconds; its failure is logged and never
+# changes the run's exit status.
 #
 # Exit status: a failed step's own status (3 safety limit, 65 bad data,
 # 69 service unavailable, 77 refused ...); 2 usage; 66 configuration file
@@ -41,6 +57,13 @@ UPLOADED=false
 KILLED=
 STEP_PID=
 REFUSED_FILE=
+STEPS=()
+STEP_T0=
+STEP_IN=
+STEP_OUT_FILE=
+STEP_OUT_BEFORE=0
+EP_T0=
+EP_VERSION=
 
 # Where the programs and share/ are, relative to this file: written in by
 # `make install` (the placeholders below: the installed tree can be moved
@@ -58,6 +81,12 @@ ep_die() {
 	printf '%s: %s\n' "$PROG" "$*" >&2
 	ep_log "error: $*"
 	exit "$code"
+}
+
+# ep_error MESSAGE: an error that does not end the run.
+ep_error() {
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	ep_log "error: $*"
 }
 
 ep_warn() {
@@ -99,7 +128,8 @@ ep_usage_error() {
 ep_known() {
 	local v
 	for v in "${CONF_VARS[@]}" EDPIPE_WORK_DIR EDPIPE_KEEP_DAYS \
-		EDPIPE_LOCK_WAIT EDPIPE_BIN EDPIPE_SHARE; do
+		EDPIPE_LOCK_WAIT EDPIPE_BIN EDPIPE_SHARE EDPIPE_NOTIFY \
+		EDPIPE_NOTIFY_TIMEOUT; do
 		[ "$v" != "$1" ] || return 0
 	done
 	return 1
@@ -130,7 +160,12 @@ ep_load_conf() {
 				"named by ${name}_FILE, never in the configuration"
 			;;
 		esac
-		ep_known "$name" || ep_die 78 "$file:$n: unknown variable '$name'"
+		if ! ep_known "$name"; then
+			# EP_CONF_LAX=1 (edpipe-runs, reading some script's
+			# file): a name this script does not know is skipped.
+			[ "${EP_CONF_LAX:-0}" = 1 ] && continue
+			ep_die 78 "$file:$n: unknown variable '$name'"
+		fi
 		if [[ $value =~ ^\"(.*)\"[[:space:]]*$ ]] ||
 			[[ $value =~ ^\'(.*)\'[[:space:]]*$ ]]; then
 			value=${BASH_REMATCH[1]}
@@ -183,10 +218,16 @@ ep_init() {
 	: "${EDPIPE_WORK_DIR:=/var/lib/edpipe/$PROG}"
 	: "${EDPIPE_KEEP_DAYS:=14}"
 	: "${EDPIPE_LOCK_WAIT:=0}"
+	: "${EDPIPE_NOTIFY:=}"
+	: "${EDPIPE_NOTIFY_TIMEOUT:=60}"
 	[[ $EDPIPE_KEEP_DAYS =~ ^[0-9]+$ ]] ||
 		ep_die 78 "EDPIPE_KEEP_DAYS must be a number of days"
 	[[ $EDPIPE_LOCK_WAIT =~ ^[0-9]+$ ]] ||
 		ep_die 78 "EDPIPE_LOCK_WAIT must be a number of seconds"
+	if [[ ! $EDPIPE_NOTIFY_TIMEOUT =~ ^[0-9]+$ ]] ||
+		[ "$EDPIPE_NOTIFY_TIMEOUT" -eq 0 ]; then
+		ep_die 78 "EDPIPE_NOTIFY_TIMEOUT must be a number of seconds"
+	fi
 	export PATH
 }
 
@@ -261,13 +302,44 @@ ep_lock() {
 	fi
 }
 
+# ep_prune: the run folders older than EDPIPE_KEEP_DAYS days (by their
+# time of last change; not the one last-ok names, so the last good run
+# can always be compared with), and conduit-fmt's timestamped copies
+# (NAME-YYYYMMDDTHHMMSSZ[-N].EXT) in EDPIPE_LOG_DIR by the same rule.
+# history.ndjson is never pruned.
+ep_prune() {
+	local ok
+	ok=$(readlink "$EDPIPE_WORK_DIR/last-ok" 2>/dev/null) || ok=
+	ok=${ok##*/}
+	find "$EDPIPE_WORK_DIR/runs" -mindepth 1 -maxdepth 1 -type d \
+		-mtime +"$EDPIPE_KEEP_DAYS" ! -name "${ok:-/}" \
+		-exec rm -rf {} + 2>/dev/null || true
+	[ -n "${EDPIPE_LOG_DIR:-}" ] && [ -d "$EDPIPE_LOG_DIR" ] || return 0
+	find "$EDPIPE_LOG_DIR" -mindepth 1 -maxdepth 1 -type f \
+		-name '*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z*' \
+		-mtime +"$EDPIPE_KEEP_DAYS" -delete 2>/dev/null || true
+}
+
+# ep_version: the edpipe version, from the first program found that says.
+ep_version() {
+	local p v
+	for p in enroll-diff sis-extract lms-fetch conduit-fmt db-load \
+		rec-hash sftp-put; do
+		command -v "$p" >/dev/null 2>&1 || continue
+		v=$("$p" --version 2>/dev/null </dev/null | head -n 1) || continue
+		v=${v##* }
+		[ -z "$v" ] || { EP_VERSION=$v; return 0; }
+	done
+}
+
 ep_start_run() {
 	local stamp n=1
 	ep_now STARTED
+	EP_T0=$EPOCHREALTIME
 	stamp=${STARTED//[-:]/}
 	mkdir -p "$EDPIPE_WORK_DIR/runs"
-	find "$EDPIPE_WORK_DIR/runs" -mindepth 1 -maxdepth 1 -type d \
-		-mtime +"$EDPIPE_KEEP_DAYS" -exec rm -rf {} + 2>/dev/null || true
+	ep_prune
+	ep_version
 	RUN=$EDPIPE_WORK_DIR/runs/$stamp
 	while [ -e "$RUN" ]; do
 		n=$((n + 1))
@@ -329,7 +401,10 @@ ep_signal() {
 			# shellcheck disable=SC2086
 			kill -KILL $all 2>/dev/null || true
 		fi
-		wait "$STEP_PID" 2>/dev/null || true
+		local src=0
+		wait "$STEP_PID" 2>/dev/null || src=$?
+		STEP_PID=
+		ep_step_record "$src" killed
 	fi
 	[ -z "$STEP" ] || during=" during step '$STEP', which was stopped"
 	[ "$UPLOADED" = false ] || what="the upload had finished"
@@ -352,9 +427,15 @@ ep_counts() {
 
 # At exit: status.json in the run directory, for people and monitors.
 ep_finish() {
-	local rc=$1 counts='{}' ended refused=
+	local rc=$1 counts='{}' ended refused='' steps artefact=null
 	trap - EXIT
 	[ -n "$RUN" ] || exit "$rc"
+	# Nothing that fails from here on may change the run's exit status.
+	set +e
+	trap - ERR
+	# A signal now changes nothing (the run is over); handled, not
+	# ignored, so that EDPIPE_NOTIFY can still be stopped by its timeout.
+	trap : TERM INT HUP
 	if [ -n "${CHANGES:-}" ] && [ -f "$CHANGES" ] && [ -z "$KILLED" ]; then
 		[ -n "${ADDS:-}" ] || ep_counts "$CHANGES" 2>/dev/null || true
 		counts="{\"add\": ${ADDS:-0}, \"drop\": ${DROPS:-0},"
@@ -364,7 +445,15 @@ ep_finish() {
 		refused=$(grep -c . "$REFUSED_FILE" 2>/dev/null || true)
 	fi
 	ep_now ended
+	steps=$(printf '%s\n' "${STEPS[@]}" | jq -c -s . 2>/dev/null) ||
+		steps='[]'
+	if [ -n "${UPLOAD_FILE:-}" ] && [ -f "$UPLOAD_FILE" ]; then
+		artefact=$(ep_artefact "$UPLOAD_FILE") || artefact=null
+	fi
 	jq -n --arg script "$PROG" --arg run "$RUN" --arg started "$STARTED" \
+		--arg version "${EP_VERSION:-}" \
+		--arg duration "$(ep_since "$EP_T0")" \
+		--argjson steps "$steps" --argjson artefact "$artefact" \
 		--arg ended "$ended" \
 		--arg step "$STEP" --argjson exit "$rc" \
 		--argjson uploaded "$UPLOADED" --argjson dry "$DRY_RUN" \
@@ -385,10 +474,100 @@ ep_finish() {
 		+ (if $killed != "" then {signal: ("SIG" + $killed)} else {}
 		end)
 		+ (if $refused != "" then {refused: ($refused | tonumber)}
-		else {} end)' >"$RUN/status.json" 2>/dev/null || true
+		else {} end)
+		+ {version: (if $version == "" then null else $version end),
+		duration_s: ($duration | tonumber), steps: $steps,
+		counts: {add: $counts.add, drop: $counts.drop,
+		update: $counts.update,
+		refused: (if $refused != "" then ($refused | tonumber)
+		else 0 end),
+		skipped_courses: ($skipped | length)},
+		artefact: (if $artefact == null then null
+		else $artefact + {sent: $uploaded, url: $url} end)}' \
+		>"$RUN/status.json" 2>/dev/null || true
 	ep_log "$PROG ended with status $rc"
 	find "$RUN" -maxdepth 1 -name '*.err' -empty -delete 2>/dev/null || true
+	ep_history
+	ep_notify "$rc"
 	exit "$rc"
+}
+
+# ep_since T0: seconds since T0 (an EPOCHREALTIME), to the millisecond.
+ep_since() {
+	local now=$EPOCHREALTIME a b
+	[ -n "$1" ] || { echo 0; return 0; }
+	# The decimal point is the locale's.
+	a=$(( ${now%[.,]*} * 1000000 + 10#${now#*[.,]} ))
+	b=$(( ${1%[.,]*} * 1000000 + 10#${1#*[.,]} ))
+	printf '%d.%03d' $(( (a - b) / 1000000 )) $(( (a - b) % 1000000 / 1000 ))
+}
+
+# ep_artefact FILE: {name, size, sha256} of the file sent, as JSON.
+ep_artefact() {
+	local size sum
+	size=$(stat -c %s "$1") || return 1
+	sum=$(sha256sum <"$1") || return 1
+	jq -n -c --arg name "${1##*/}" --argjson size "$size" \
+		--arg sha "${sum%% *}" '{name: $name, size: $size, sha256: $sha}'
+}
+
+# ep_history: status.json's summary as one line of history.ndjson (the
+# work directory's record of every run, appended, never pruned), and
+# last-ok moved to this run if it ended ok.
+ep_history() {
+	local line
+	[ -s "$RUN/status.json" ] || return 0
+	line=$(jq -c --arg stamp "${RUN##*/}" '{stamp: $stamp, script,
+		status, exit, failed_step, started, ended, duration_s,
+		dry_run, uploaded, counts, signal} |
+		with_entries(select(.value != null or .key == "failed_step"))' \
+		"$RUN/status.json" 2>/dev/null) || return 0
+	printf '%s\n' "$line" >>"$EDPIPE_WORK_DIR/history.ndjson" 2>/dev/null ||
+		ep_warn "cannot append to $EDPIPE_WORK_DIR/history.ndjson"
+	case $line in
+	*'"status":"ok"'*)
+		ln -sfn "runs/${RUN##*/}" "$EDPIPE_WORK_DIR/last-ok" ||
+			ep_warn "cannot link $EDPIPE_WORK_DIR/last-ok"
+		;;
+	esac
+}
+
+# ep_notify RC: a run that did not end ok runs EDPIPE_NOTIFY (its words,
+# never globbed), once, for at most EDPIPE_NOTIFY_TIMEOUT seconds, with
+# the run's folder, status, exit status and script in its environment
+# and status.json on its stdin; what it prints goes to notify.log in the
+# run folder.  Its failure is a warning: the run's exit status stays.
+ep_notify() {
+	local rc=$1 status=failed nrc=0 cmd in
+	[ -n "${EDPIPE_NOTIFY:-}" ] || return 0
+	if [ -s "$RUN/status.json" ]; then
+		status=$(jq -r .status "$RUN/status.json" 2>/dev/null) ||
+			status=failed
+	elif [ "$rc" -eq 0 ]; then
+		status=ok
+	fi
+	[ "$status" != ok ] || return 0
+	read -r -a cmd <<<"$EDPIPE_NOTIFY"
+	in=$RUN/status.json
+	[ -f "$in" ] || in=/dev/null
+	ep_log "notify: $EDPIPE_NOTIFY (status $status, exit $rc)"
+	if [ -n "${LOCK_FD:-}" ]; then
+		exec {LOCK_FD}>&-
+	fi
+	EDPIPE_RUN_DIR=$RUN EDPIPE_STATUS=$status EDPIPE_EXIT=$rc \
+		EDPIPE_SCRIPT=$PROG timeout -k 5 "$EDPIPE_NOTIFY_TIMEOUT" \
+		"${cmd[@]}" <"$in" >>"$RUN/notify.log" 2>&1 ||
+		nrc=$?
+	# Said even under -q: nobody else will say the alert was lost.
+	if [ "$nrc" -eq 124 ] || [ "$nrc" -eq 137 ]; then
+		ep_error "EDPIPE_NOTIFY '$EDPIPE_NOTIFY' did not finish in" \
+			"${EDPIPE_NOTIFY_TIMEOUT}s and was stopped (see $RUN/notify.log)"
+	elif [ "$nrc" -ne 0 ]; then
+		ep_error "EDPIPE_NOTIFY '$EDPIPE_NOTIFY' failed with exit" \
+			"status $nrc (see $RUN/notify.log)"
+	fi
+	[ -s "$RUN/notify.log" ] || rm -f "$RUN/notify.log"
+	return 0
 }
 
 # ep_step NAME CMD [ARG...]: run one step.  Its stderr goes to
@@ -407,6 +586,8 @@ ep_step() {
 	STEP=$name
 	ep_log "step $name: $(printf '%q ' "$@")"
 	[ "$VERBOSE" = 0 ] || printf '%s: step %s: %s\n' "$PROG" "$name" "$*" >&2
+	ep_step_files "$@"
+	STEP_T0=$EPOCHREALTIME
 	if [ -n "${LOCK_FD:-}" ]; then
 		"$@" 0<&0 2>"$RUN/$name.err" {LOCK_FD}>&- &
 	else
@@ -415,6 +596,13 @@ ep_step() {
 	STEP_PID=$!
 	wait "$STEP_PID" || rc=$?
 	STEP_PID=
+	if [ "$rc" -eq 0 ]; then
+		ep_step_record "$rc" ok
+	elif [ "$rc" = "${EP_STEP_OK:-}" ]; then
+		ep_step_record "$rc" partial
+	else
+		ep_step_record "$rc" failed
+	fi
 	if [ -s "$RUN/$name.err" ]; then
 		sed 's/^/    /' "$RUN/$name.err" >>"$RUN_LOG"
 		if [ "$rc" -ne 0 ] || [ "$QUIET" = 0 ]; then
@@ -425,6 +613,71 @@ ep_step() {
 		ep_die "$rc" "step '$name' failed with exit status $rc;" \
 			"nothing uploaded; run files in $RUN"
 	fi
+}
+
+# ep_lines FILE: its non-empty lines (0 if it cannot be read).
+ep_lines() {
+	local n
+	n=$(grep -c . "$1" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+
+# ep_step_files CMD [ARG...]: before a step, what its records are: in
+# STEP_IN the lines of the .ndjson operands that exist (an operand: an
+# argument that is neither an option nor an option's value), in
+# STEP_OUT_FILE its .ndjson output (standard output if that is such a
+# file, else the value of --output or -o, else an operand it will
+# create), with STEP_OUT_BEFORE its lines now (standard output appended
+# to).
+ep_step_files() {
+	local a prev='' n out='' created='' in='' me=$BASHPID
+	STEP_IN='' STEP_OUT_FILE='' STEP_OUT_BEFORE=0
+	shift
+	out=$(readlink "/proc/$me/fd/1" 2>/dev/null) || out=
+	[[ $out == *.ndjson && -f $out ]] || out=
+	for a in "$@"; do
+		case $prev in
+		--output | -o) [[ -n $out || $a != *.ndjson ]] || out=$a ;;
+		esac
+		case $a in
+		--output=*.ndjson) [ -n "$out" ] || out=${a#--output=} ;;
+		esac
+		if [[ $a == *.ndjson && $a != -* &&
+			( $prev != -* || $prev == *=* ) ]]; then
+			if [ -f "$a" ]; then
+				n=$(ep_lines "$a")
+				in=$(( ${in:-0} + n ))
+			elif [ ! -e "$a" ] && [ -z "$created" ]; then
+				created=$a
+			fi
+		fi
+		prev=$a
+	done
+	STEP_IN=$in
+	STEP_OUT_FILE=${out:-$created}
+	if [ -n "$STEP_OUT_FILE" ] && [ -f "$STEP_OUT_FILE" ]; then
+		STEP_OUT_BEFORE=$(ep_lines "$STEP_OUT_FILE")
+	fi
+}
+
+# ep_step_record RC STATUS: the step that just ended, as a line of STEPS
+# (status.json's steps).
+ep_step_record() {
+	local out='' line
+	if [ -n "$STEP_OUT_FILE" ] && [ -f "$STEP_OUT_FILE" ]; then
+		out=$(( $(ep_lines "$STEP_OUT_FILE") - STEP_OUT_BEFORE ))
+	fi
+	line=$(jq -n -c --arg name "$STEP" --arg status "$2" \
+		--argjson exit "$1" --arg duration "$(ep_since "$STEP_T0")" \
+		--arg in "$STEP_IN" --arg out "$out" \
+		--arg file "${STEP_OUT_FILE##*/}" \
+		'{name: $name, status: $status, exit: $exit,
+		duration_s: ($duration | tonumber),
+		records_in: (if $in == "" then null else ($in | tonumber) end),
+		records_out: (if $out == "" then null else ($out | tonumber)
+		end), output: (if $file == "" then null else $file end)}' \
+		2>/dev/null) || return 0
+	STEPS+=("$line")
 }
 
 # ep_sftp_args: sftp-put's options from SFTP_KNOWN_HOSTS, SFTP_IDENTITY,

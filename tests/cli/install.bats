@@ -23,7 +23,7 @@ setup() {
 }
 
 scripts() {
-	echo canvas-inventory clever-sections demo edx-pseudonymize replicate \
+	echo canvas-inventory clever-sections demo edx-pseudonymize replicate runs \
 		sync-enrollments
 }
 

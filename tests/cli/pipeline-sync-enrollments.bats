@@ -170,9 +170,17 @@ failed() {
 	# points at a Moodle course id that does not exist.
 	jq '.["COUN5100COUN598802Winter2021"].id = 9999' \
 		"$ROOT/share/demo/moodle-map.json" >"$T/map.json"
-	run --separate-stderr env MOODLE_MAPPING="$T/map.json" "$SCRIPT" -c "$CONF"
+	# A partial run is an alert: EDPIPE_NOTIFY runs once, told so.
+	printf '#!/bin/sh\necho "$EDPIPE_STATUS $EDPIPE_EXIT $EDPIPE_SCRIPT" >>"%s"\n' \
+		"$T/notified" >"$T/notify"
+	chmod +x "$T/notify"
+	run --separate-stderr env MOODLE_MAPPING="$T/map.json" \
+		EDPIPE_NOTIFY="$T/notify" "$SCRIPT" -c "$CONF"
 	assert_failure 4
 	[ -z "$output" ]
+	assert_equal "$(cat "$T/notified")" "partial 4 sync-enrollments"
+	jq -e '.steps[1] | .name == "lms-fetch" and .status == "partial" and
+		.exit == 4' "$W/last/status.json"
 	[[ "$stderr" == *"Can't find data record"* ]]
 	[[ "$stderr" == *'left alone this run: ["COUN5100COUN598802Winter2021"]'* ]]
 	jq -e '.status == "partial" and .exit == 4 and .uploaded and
