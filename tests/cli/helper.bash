@@ -63,3 +63,17 @@ common_cli_checks() {
 	[[ "${stderr_lines[0]}" == "$prog: unknown option '--no-such-option'" ]]
 	[[ "$stderr" == *"try '$prog --help'"* ]]
 }
+
+# core_limit PID: the soft and hard core-file limits of process PID once
+# they are "0 0" (a program that read a secret sets them), or as they
+# stand after about 5 s; "gone" when the process ended first.
+core_limit() {
+	local lim=gone i
+	for i in $(seq 50); do
+		lim=$(awk '/^Max core file size/ { print $5, $6 }' \
+			"/proc/$1/limits" 2>/dev/null) || lim=gone
+		[ "$lim" != "0 0" ] || break
+		sleep 0.1
+	done
+	echo "${lim:-gone}"
+}

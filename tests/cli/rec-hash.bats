@@ -356,18 +356,14 @@ EOF
 }
 
 @test "a program holding a secret cannot dump core (RLIMIT_CORE 0, soft and hard)" {
-	local pid lim i
+	local pid lim
 	key_file 'core-dump-key-1'
 	mkfifo "$T/in"
 	# Core dumps allowed to start with; the input blocks once the key
 	# is read.
 	(ulimit -S -c 1024 && exec rec-hash -f user --key-file "$T/key" "$T/in" >"$T/out") &
 	pid=$!
-	for i in $(seq 50); do
-		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$pid/limits")
-		[ "$lim" != "0 0" ] || break
-		sleep 0.1
-	done
+	lim=$(core_limit "$pid")
 	echo '{"user":"x"}' >"$T/in"
 	wait "$pid"
 	[ "$lim" = "0 0" ]

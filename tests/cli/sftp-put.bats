@@ -540,11 +540,7 @@ while True:
 	(ulimit -S -c 1024 && exec env -u SFTP_PASSWORD sftp-put --known-hosts "$KH" \
 		--identity "$KEY" "$IN" "sftp://$ME@127.0.0.1:$lport/tmp/x.csv") 3>&- &
 	pid=$!
-	for i in $(seq 50); do
-		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$pid/limits")
-		[ "$lim" != "0 0" ] || break
-		sleep 0.1
-	done
+	lim=$(core_limit "$pid")
 	kill "$pid" "$lpid"
 	wait "$pid" "$lpid" 2>/dev/null || true
 	[ "$lim" = "0 0" ]
