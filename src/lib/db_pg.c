@@ -69,21 +69,12 @@ struct pg {
 static void result_error(struct pg *p, const PGresult *r,
     struct ep_error *err);
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A new statement starts: the server's limit, and a second for it to
  * say so. */
 static void
 start_clock(struct pg *p)
 {
-	p->deadline = now_ms() + (long long)p->timeout * 1000 + 1000;
+	p->deadline = ep_now_ms() + (long long)p->timeout * 1000 + 1000;
 }
 
 /*
@@ -97,7 +88,7 @@ wait_socket(struct pg *p, short events, struct ep_error *err)
 	for (;;) {
 		struct pollfd pfd = { .fd = PQsocket(p->conn),
 		    .events = events };
-		long long left = p->deadline - now_ms();
+		long long left = p->deadline - ep_now_ms();
 		int r;
 
 		if (pfd.fd < 0)

@@ -43,22 +43,13 @@ struct sq {
 	bool timed_out;		/* the progress handler interrupted */
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Called every few thousand VM steps: non-zero interrupts. */
 static int
 progress(void *arg)
 {
 	struct sq *s = arg;
 
-	if (now_ms() < s->deadline)
+	if (ep_now_ms() < s->deadline)
 		return 0;
 	s->timed_out = true;
 	return 1;
@@ -67,7 +58,7 @@ progress(void *arg)
 static void
 start_clock(struct sq *s)
 {
-	s->deadline = now_ms() + (long long)s->timeout * 1000;
+	s->deadline = ep_now_ms() + (long long)s->timeout * 1000;
 	s->timed_out = false;
 }
 

@@ -46,10 +46,7 @@ static void active_remove(struct ep_http *h, struct ep_http_req *r);
 long long
 ep_http_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ep_now_ms();
 }
 
 void

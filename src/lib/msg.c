@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "msg.h"
 
@@ -346,4 +347,13 @@ ep_xasprintf(const char *fmt, ...)
 	if (r < 0)
 		nomem();
 	return s;
+}
+
+long long
+ep_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -117,6 +117,9 @@ void *ep_xcalloc(size_t n, size_t size);
 void *ep_xrealloc(void *p, size_t n);
 char *ep_xstrdup(const char *s);
 char *ep_xstrndup(const char *s, size_t n);
+/* Milliseconds of CLOCK_MONOTONIC: deadlines and durations. */
+long long ep_now_ms(void);
+
 /* malloc'd printf. */
 char *ep_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
