@@ -140,7 +140,8 @@ ep_pct_decode(char *s)
 
 	for (; *s; s++) {
 		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
-		    isxdigit((unsigned char)s[2])) {
+		    isxdigit((unsigned char)s[2]) &&
+		    !(s[1] == '0' && s[2] == '0')) {	/* never a NUL */
 			char hex[3] = { s[1], s[2], 0 };
 
 			*o++ = (char)strtol(hex, NULL, 16);
@@ -182,6 +183,17 @@ ep_url_parse(const char *s, struct ep_url *u, struct ep_error *err)
 	char *masked;
 
 	memset(u, 0, sizeof(*u));
+	/* A NUL decoded from %00 would cut a user, password, path or host
+	 * short, silently naming something else (sftp-put's remote name
+	 * overwrote another file that way): refused wherever it stands. */
+	for (p = s; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0') {
+			masked = ep_url_mask(s);
+			ep_error_set(err, EP_EXIT_CONFIG, "URL '%s' holds %%00 "
+			    "(a NUL character)", masked);
+			free(masked);
+			return -1;
+		}
 	colon = strchr(s, ':');
 	if (colon == NULL || colon == s)
 		goto bad;

@@ -252,6 +252,17 @@ test_url(void)
 	ok(ep_url_parse("http://h:99999/", &u, &err) < 0 && err.code == 78,
 	    "url: bad port is 78");
 	ok(ep_url_parse("no scheme here", &u, &err) < 0, "url: no scheme");
+	ok(ep_url_parse("postgres://etl:pw%00x@h/sis", &u, &err) < 0 &&
+	    err.code == 78 && strstr(err.msg, "%00") != NULL &&
+	    strstr(err.msg, "pw") == NULL, "url: %%00 anywhere is 78, masked");
+	ok(ep_url_parse("sftp://u@h/in/a.csv%00.txt", &u, &err) < 0 &&
+	    err.code == 78, "url: %%00 in a path is 78");
+	{
+		char h[] = "%2Frun%00x";
+
+		ep_pct_decode(h);
+		is_str(h, "/run%00x", "pct_decode: never decodes a NUL");
+	}
 	ok(ep_url_parse("postgres://user:hunter2@/db", &u, &err) < 0 &&
 	    strstr(err.msg, "hunter2") == NULL, "url: error masks password");
 
