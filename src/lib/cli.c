@@ -92,7 +92,8 @@ input_option(int c, const char *arg, const char *usage)
 static bool
 old_format_name(const char *s)
 {
-	return strchr(s, '/') == NULL && ep_fmt_parse_input(s) >= 0;
+	return strchr(s, '/') == NULL && (ep_fmt_parse_input(s) >= 0 ||
+	    strcmp(s, "dat") == 0);
 }
 
 static void

@@ -75,7 +75,7 @@ extern const char *const ep_lms_backends[] __attribute__((weak));
  * ep_io from them.  The old spellings are deprecated aliases that warn
  * (one release): -i and --input-format for --from, --output-format for
  * --to, and -o VALUE when VALUE is a format name (ndjson, json, jsonl,
- * csv or tsv) with no '/' in it, which is the old -o FORMAT: a file of
+ * csv, tsv or dat) with no '/' in it, which is the old -o FORMAT: a file of
  * such a name is written as -o ./csv or --output csv.
  */
 #define EP_FROM_SHORTOPTS "f:i:"
