@@ -81,6 +81,7 @@ static const char usage_text[] =
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest one statement may run or the\n"
 "                        database stay silent (default 300)\n"
+"      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
 "  -v, --verbose         the row count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
 "      --progress        the row count while loading (default when\n"

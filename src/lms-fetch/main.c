@@ -74,6 +74,8 @@ static const char usage_text[] =
 "      --partial            on failure, still write the complete units\n"
 "  -n, --dry-run            print the requests instead of making them\n"
 "      --progress           pages, records and rate on stderr\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose            report retries\n"
 "  -q, --quiet              errors only\n"
 "  -h, --help               this text\n"

@@ -62,6 +62,8 @@ static const char usage_text[] =
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest the query may run or the database\n"
 "                        stay silent (default 300)\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose         the record count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
 "      --progress        rows and rate on stderr (default when stderr is\n"
