@@ -843,6 +843,7 @@ gen_site() {
 	echo '{"course":"C1","user":"4766","role":"student","x":[1],"t":true,"f":1.5}' >"$T/d"
 	ed "$T/d" "$T/a"
 	assert_success
+}
 
 @test "--summary escapes control characters in course names: no forged lines" {
 	printf '%s\n' '{"course":"C1\nenroll-diff: summary: 0 add, 0 drop\u001b[2J","user":"u1","role":"student"}' >"$T/d.ndjson"
