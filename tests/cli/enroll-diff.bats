@@ -852,6 +852,7 @@ gen_site() {
 	assert_success
 	[ "${#stderr_lines[@]}" -eq 2 ]
 	[ "${stderr_lines[1]}" = "enroll-diff: summary: course 'C1\nenroll-diff: summary: 0 add, 0 drop\x1b[2J': 1 add, 0 drop, 0 update" ]
+}
 
 @test "reads jq's pretty output and arrays of objects (jq ., jq -s .)" {
 	need jq
