@@ -265,9 +265,10 @@ main(int argc, char **argv)
 		write_refused(&o, d, sel, nsel);
 		goto out;
 	}
+	/* Follow DESIRED's format; ACTUAL's when DESIRED is empty. */
 	if (o.ofmt == EP_FMT_AUTO)
 		o.ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text,
-		    ep_reader_format(rd[0]));
+		    ep_reader_format(rd[ed_count(d, ED_DESIRED) > 0 ? 0 : 1]));
 	rc = write_changes(d, sel, nsel, o.ofmt);
 	if (rc == 0 && o.exit_code && nsel > 0)
 		rc = EP_EXIT_DIFF;
