@@ -57,7 +57,7 @@ fails() {
 @test "conduit: CSV input is detected and gives the same file" {
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
 	    "$F/changes.csv"
-	golden conduit.out.csv --to conduit -i csv --role-map "$F/roles.json" \
+	golden conduit.out.csv --to conduit -f csv --role-map "$F/roles.json" \
 	    <"$F/changes.csv"
 }
 
@@ -317,7 +317,7 @@ C,v,student,,active"
 	fails 2 "--role-map and --skip-unmapped do not apply" \
 	    -t clever-sections --skip-unmapped
 	fails 2 "--csv-safe is for CSV formats" -t dat --csv-safe
-	fails 2 "unknown input format 'xml'" -t csv -i xml
+	fails 2 "unknown input format 'xml'" -t csv -f xml
 }
 
 @test "empty input gives empty output" {
@@ -414,7 +414,7 @@ for d, name in (("\t", "changes.tsv"), (";", "changes.ssv")):
         w.writerows(csv.reader(open(sys.argv[1], newline="")))' \
 	    "$F/changes.csv"
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
-	    -i tsv changes.tsv
+	    -f tsv changes.tsv
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
 	    --delimiter ';' changes.ssv
 }

@@ -743,9 +743,9 @@ cut_token() {
 	[[ "$stderr" == *"certificate"* ]]
 }
 
-@test "-o csv writes a header and one row per record" {
+@test "-t csv writes a header and one row per record" {
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
-		-o csv
+		-t csv
 	assert_success
 	[ "${lines[0]}" = "course,course_id,user,user_id,idnumber,email,name,role,username" ]
 	[ "${#lines[@]}" -eq "$(($(wc -l <"$FIX/lms-fetch/moodle-enrollments.out.ndjson") + 1))" ]

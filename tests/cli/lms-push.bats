@@ -608,7 +608,7 @@ no_token() {
 	{"course":"HIST200-F24","user":"S2","role":"ta"}
 	EOF2
 	lms-fetch canvas enrollments --course 501,502 >"$T/cactual.ndjson"
-	enroll-diff --max-drop 100% -o csv "$T/cdesired.ndjson" \
+	enroll-diff --max-drop 100% -t csv "$T/cdesired.ndjson" \
 		"$T/cactual.ndjson" >"$T/cchanges.csv"
 	run --separate-stderr lms-push canvas "$T/cchanges.csv"
 	assert_success
@@ -621,7 +621,7 @@ no_token() {
 
 @test "-o csv writes the results as CSV; a write error on stdout is an error" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle --user-field username -o csv "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username -t csv "$T/c.ndjson"
 	assert_success
 	assert_line --index 0 "op,course,user,role,result,message"
 	assert_line --index 1 "add,MATH101,eve,student,ok,enrolled as student"
