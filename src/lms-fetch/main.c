@@ -260,6 +260,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			ep_cli_common(c, argv, u);
 		}
 	}
+	/* -t, or NDJSON: the input is an API, not records to follow. */
+	o->ofmt = (enum ep_fmt)ep_io_to_fmt(u, EP_FMT_AUTO);
 	argc -= optind;
 	argv += optind;
 	if (argc < 2)

@@ -752,6 +752,31 @@ cut_token() {
 	[[ "$output" == *"COUN6552COUN855202Winter2021,4766,000012345,101,000012345,asmith@example.edu,Ann Smith,student,asmith"* ]]
 }
 
+@test "-o FILE writes the records there; -o csv and --output-format are the deprecated -t" {
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-t csv
+	assert_success
+	want=$output
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-t csv -o "$BATS_TEST_TMPDIR/e.csv"
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" != *deprecated* ]]
+	[ "$(cat "$BATS_TEST_TMPDIR/e.csv")" = "$want" ]
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-o csv
+	assert_success
+	[ "$output" = "$want" ]
+	[ ! -e csv ]
+	[[ "$stderr" == *"lms-fetch: warning: option '-o csv' names a format, which is deprecated: use -t csv"* ]]
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		--output-format csv
+	assert_success
+	[ "$output" = "$want" ]
+	[[ "$stderr" == *"lms-fetch: warning: option '--output-format' is deprecated: use -t/--to"* ]]
+}
+
 @test "--progress reports pages and records on stderr" {
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
 		--progress
