@@ -418,3 +418,32 @@ for d, name in (("\t", "changes.tsv"), (";", "changes.ssv")):
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
 	    --delimiter ';' changes.ssv
 }
+
+# --- one flag vocabulary (issue 17, item 6) ---
+
+@test "-o is --output; -f is --from; deprecated -i and --input-format warn and work" {
+	conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    -o o.csv "$F/changes.ndjson"
+	diff -u "$F/conduit.out.csv" o.csv
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    -f ndjson "$F/changes.ndjson"
+	assert_success
+	[[ "$stderr" != *deprecated* ]]
+	printf '%s\n' "$output" >got
+	diff -u "$F/conduit.out.csv" got
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    -i ndjson "$F/changes.ndjson"
+	assert_success
+	[ "${stderr_lines[0]}" = "conduit-fmt: warning: option '-i' is deprecated: use -f/--from" ]
+	printf '%s\n' "$output" >got
+	diff -u "$F/conduit.out.csv" got
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    --input-format ndjson "$F/changes.ndjson"
+	assert_success
+	[ "${stderr_lines[0]}" = "conduit-fmt: warning: option '--input-format' is deprecated: use -f/--from" ]
+	# several inputs: the records of each, in order
+	run --separate-stderr conduit-fmt -t ndjson "$F/changes.ndjson" - \
+	    "$F/changes.ndjson" <"$F/changes.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq "$((3 * $(wc -l <"$F/changes.ndjson")))" ]
+}

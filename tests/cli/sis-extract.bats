@@ -427,3 +427,28 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	assert_success
 	[ -z "$output" ]
 }
+
+@test "-o is the output file; deprecated -o FORMAT and --output-format warn and work" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	[ -z "$stderr" ]
+	assert_output 'id,name'
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
+		-o "$BATS_TEST_TMPDIR/e.csv" --sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	[ -z "$output" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/e.csv")" = 'id,name' ]
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	assert_output 'id,name'
+	[ ! -e csv ]
+	[[ "$stderr" == "sis-extract: warning: option '-o csv' names a format, which is deprecated: use -t csv"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --output-format csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	assert_output 'id,name'
+	[ "$stderr" = "sis-extract: warning: option '--output-format' is deprecated: use -t/--to" ]
+}
