@@ -114,7 +114,9 @@ void ep_cli_init(int argc, char **argv);
 
 /*
  * Handle an option the program's switch did not: -h, --version, -v, -q,
- * --progress, and getopt's '?' (unknown option) and ':' (missing
+ * --progress, the input options (--delimiter, --encoding), the record
+ * I/O options into ep_io (-f, -t, -o and their old spellings, with a
+ * warning), and getopt's '?' (unknown option) and ':' (missing
  * argument), which are usage errors.  Anything else is a program bug.
  */
 void ep_cli_common(int c, char **argv, const char *usage);
