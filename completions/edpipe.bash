@@ -39,7 +39,8 @@ _edpipe_words() {
 _edpipe_options() {
 	{
 		printf '%s\n' "$1" | sed -n '1,/^$/p'
-		printf '%s\n' "$1" | sed -nE 's/^[[:space:]]+((-[[:alnum:]](, )?)?(--[[:alnum:]][[:alnum:]-]*)?).*/\1/p'
+		printf '%s\n' "$1" | grep -v deprecated |
+		    sed -nE 's/^[[:space:]]+((-[[:alnum:]](, )?)?(--[[:alnum:]][[:alnum:]-]*)?).*/\1/p'
 	} | grep -oE -- '(^|[][ ,(|])(--[[:alpha:]][[:alnum:]-]*|-[[:alnum:]])' |
 		sed 's/^[^-]*//' | sort -u
 }

@@ -4,7 +4,7 @@
 -- back, with NULL teacher columns.  Dates come back as ISO 8601.
 --
 --   sis-extract --db "$SIS_DB" --query powerschool-sections.sql \
---       --param school=10 --param term=106 -o csv
+--       --param school=10 --param term=106 -t csv
 SELECT
     sc.school_number AS school_id,
     s.id AS section_id,

@@ -31,12 +31,13 @@
 static const char usage_text[] =
 "usage: conduit-fmt -t FORMAT [--role-map FILE] [--skip-unmapped]\n"
 "                   [--fields A,B,...] [--subject-map FILE] [--keep-track]\n"
-"                   [--two-digit-grade-schools LIST] [--output PATH]\n"
+"                   [--two-digit-grade-schools LIST] [-o PATH]\n"
 "                   [--log-dir DIR] [--csv-safe] [--header-always]\n"
-"                   [-i auto|ndjson|csv|tsv]\n"
+"                   [-f auto|ndjson|csv|tsv]\n"
 "                   [FILE ...]\n"
 "\n"
-"Write records (NDJSON or CSV, from FILEs or stdin) as an LMS import file.\n"
+"Write records (NDJSON or CSV, from FILEs in order or stdin; '-' is stdin)\n"
+"as an LMS import file.\n"
 "\n"
 "  -t, --to FORMAT           conduit, canvas, moodle-flatfile, oneroster,\n"
 "                            clever-sections, dat, csv or ndjson\n"
@@ -50,16 +51,19 @@ static const char usage_text[] =
 "      --two-digit-grade-schools LIST\n"
 "                            clever-sections: the schools (comma list) whose\n"
 "                            grades 10-12 are grades; elsewhere 12 is 1-2\n"
-"      --output PATH         write PATH atomically instead of stdout\n"
+"  -o, --output PATH         write PATH atomically instead of stdout\n"
 "      --log-dir DIR         also keep DIR/FORMAT-YYYYMMDDTHHMMSSZ.EXT\n"
 "      --csv-safe            prefix values starting with = + - @ with '\n"
 "      --header-always       write the header even when there are no rows\n"
 "                            (without it no rows write nothing at all)\n"
-"  -i, --input-format FMT    auto (default), ndjson, csv or tsv\n"
+"  -f, --from FMT            auto (default), ndjson, csv or tsv\n"
 "      --delimiter CHAR      CSV input: the field delimiter (default ',';\n"
 "                            tab or \\t for a tab)\n"
 "      --encoding ENC        CSV input: its encoding, converted to UTF-8\n"
 "                            (default UTF-8; e.g. WINDOWS-1252)\n"
+"      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose             say more\n"
 "  -q, --quiet               errors only\n"
 "      --progress            show a record count on stderr\n"
@@ -76,7 +80,6 @@ enum {
 	OPT_SUBJECT_MAP,
 	OPT_KEEP_TRACK,
 	OPT_TWO_DIGIT,
-	OPT_OUTPUT,
 	OPT_LOG_DIR,
 	OPT_CSV_SAFE,
 	OPT_HEADER_ALWAYS
@@ -104,7 +107,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "to", required_argument, NULL, 't' },
+		EP_TO_LONGOPTS,
 		{ "role-map", required_argument, NULL, OPT_ROLE_MAP },
 		{ "skip-unmapped", no_argument, NULL, OPT_SKIP_UNMAPPED },
 		{ "fields", required_argument, NULL, OPT_FIELDS },
@@ -112,11 +115,10 @@ main(int argc, char **argv)
 		{ "keep-track", no_argument, NULL, OPT_KEEP_TRACK },
 		{ "two-digit-grade-schools", required_argument, NULL,
 		    OPT_TWO_DIGIT },
-		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 		{ "csv-safe", no_argument, NULL, OPT_CSV_SAFE },
 		{ "header-always", no_argument, NULL, OPT_HEADER_ALWAYS },
-		{ "input-format", required_argument, NULL, 'i' },
+		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -129,19 +131,13 @@ main(int argc, char **argv)
 	char stamp[32], *log_path = NULL;
 	time_t now;
 	struct tm tm;
-	int ch, v, rc = 0;
+	int ch, rc = 0;
 
 	ep_cli_init(argc, argv);
-	while ((ch = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "t:i:",
+	while ((ch = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS
+	    EP_FROM_SHORTOPTS EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1)
 		switch (ch) {
-		case 't':
-			if ((o.to = fmt_target(optarg)) < 0)
-				ep_usage_error(usage_text, "unknown format "
-				    "'%s' (conduit, canvas, moodle-flatfile, "
-				    "oneroster, clever-sections, dat, csv, "
-				    "ndjson)", optarg);
-			break;
 		case OPT_ROLE_MAP:
 			o.role_map = optarg;
 			break;
@@ -166,9 +162,6 @@ main(int argc, char **argv)
 			c.two_digit = split_list(optarg, &c.ntwo);
 			c.two_digit_set = true;
 			break;
-		case OPT_OUTPUT:
-			o.output = optarg;
-			break;
 		case OPT_LOG_DIR:
 			o.log_dir = optarg;
 			break;
@@ -178,17 +171,15 @@ main(int argc, char **argv)
 		case OPT_HEADER_ALWAYS:
 			c.header_always = true;
 			break;
-		case 'i':
-			if ((v = ep_fmt_parse_input(optarg)) < 0 &&
-			    strcmp(optarg, "auto") != 0)
-				ep_usage_error(usage_text, "unknown input "
-				    "format '%s' (auto, ndjson, csv or tsv)",
-				    optarg);
-			o.ifmt = v < 0 ? EP_FMT_AUTO : (enum ep_fmt)v;
-			break;
 		default:
 			ep_cli_common(ch, argv, usage_text);
 		}
+	if (ep_io.to != NULL && (o.to = fmt_target(ep_io.to)) < 0)
+		ep_usage_error(usage_text, "unknown format '%s' (conduit, "
+		    "canvas, moodle-flatfile, oneroster, clever-sections, dat, "
+		    "csv, ndjson)", ep_io.to);
+	o.ifmt = (enum ep_fmt)ep_io.from;
+	o.output = ep_io.output;
 	o.inputs = argv + optind;
 	o.ninputs = argc - optind;
 	check_opts(&o, &c);
@@ -220,7 +211,7 @@ main(int argc, char **argv)
 		}
 	}
 
-	if ((out = ep_out_open(o.output ? o.output : "-", &e)) == NULL)
+	if ((out = ep_out_open(o.output, &e)) == NULL)
 		goto fail;
 	if (o.log_dir != NULL) {
 		/* Rows go to a spool first, then to the output and the log. */
@@ -325,8 +316,6 @@ check_opts(struct opts *o, struct ctx *c)
 		    "with a header (conduit, canvas, oneroster, "
 		    "clever-sections, csv with --fields), not %s",
 		    fmt_name(t));
-	if (o->output != NULL && *o->output == '\0')
-		ep_usage_error(usage_text, "--output needs a path");
 }
 
 /* SOURCE_DATE_EPOCH, when set, fixes the time (reproducible output). */

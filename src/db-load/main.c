@@ -43,13 +43,14 @@
 
 static const char usage_text[] =
 "usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
-"               [--key COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
+"               [-k COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
 "               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
-"               [--allow-empty] [--max-shrink PCT] [-i ndjson|csv|tsv]\n"
+"               [--allow-empty] [--max-shrink PCT] [-f ndjson|csv|tsv]\n"
 "               [--password-file FILE] [--timeout SECONDS] [-v | -q]\n"
-"               [FILE]\n"
+"               [FILE ...]\n"
 "\n"
-"Load records into a database table in one transaction.\n"
+"Load records into a database table in one transaction.  Records come\n"
+"from the FILEs in order ('-' is stdin), or stdin.\n"
 "\n"
 "  --db URL              sqlite:PATH, postgres://USER@HOST[:PORT]/DB,\n"
 "                        mssql://USER@HOST[:PORT]/DB,\n"
@@ -58,7 +59,7 @@ static const char usage_text[] =
 "  --table NAME          the table (NAME or SCHEMA.NAME)\n"
 "  --mode M              append (default), replace (delete and refill in\n"
 "                        the transaction) or upsert (on --key)\n"
-"  --key COL[,COL...]    the key columns of upsert; with --create the\n"
+"  -k, --key COL[,COL...]  the key columns of upsert; with --create the\n"
 "                        primary key\n"
 "  --create              create the table from the first record's fields\n"
 "                        when it does not exist\n"
@@ -72,7 +73,7 @@ static const char usage_text[] =
 "  --max-shrink PCT      refuse a replace that would leave fewer than\n"
 "                        (100 - PCT)% of the table's rows (default 50;\n"
 "                        100 allows any shrink)\n"
-"  -i, --input-format F  ndjson, csv or tsv (default: from the first byte)\n"
+"  -f, --from F          ndjson, csv or tsv (default: from the first byte)\n"
 "      --delimiter CHAR  CSV input: the field delimiter (default ','; tab\n"
 "                        or \\t for a tab)\n"
 "      --encoding ENC    CSV input: its encoding, converted to UTF-8\n"
@@ -80,6 +81,7 @@ static const char usage_text[] =
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest one statement may run or the\n"
 "                        database stay silent (default 300)\n"
+"      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
 "  -v, --verbose         the row count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
 "      --progress        the row count while loading (default when\n"
@@ -103,7 +105,8 @@ enum mode { M_APPEND, M_REPLACE, M_UPSERT };
 
 struct opts {
 	const char *db, *table, *status_table, *job, *password_file;
-	const char *file;
+	char **files;		/* the inputs, read in order */
+	int nfiles;
 	enum mode mode;
 	enum ep_fmt fmt;
 	char **keys;		/* split --key */
@@ -140,7 +143,7 @@ main(int argc, char **argv)
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "table", required_argument, NULL, OPT_TABLE },
 		{ "mode", required_argument, NULL, OPT_MODE },
-		{ "key", required_argument, NULL, OPT_KEY },
+		{ "key", required_argument, NULL, 'k' },
 		{ "create", no_argument, NULL, OPT_CREATE },
 		{ "types", required_argument, NULL, OPT_TYPES },
 		{ "status-table", required_argument, NULL, OPT_STATUS },
@@ -150,7 +153,7 @@ main(int argc, char **argv)
 		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "max-shrink", required_argument, NULL, OPT_MAX_SHRINK },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "input-format", required_argument, NULL, 'i' },
+		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
@@ -164,10 +167,10 @@ main(int argc, char **argv)
 	struct ep_db *db = NULL, *sdb = NULL;
 	char *password = NULL, *msg = NULL;
 	int c, rc = 0, lrc;
-	int f;
 
 	ep_cli_init(argc, argv);
-	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "i:",
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "k:"
+	    EP_FROM_SHORTOPTS,
 	    longopts, NULL)) != -1)
 		switch (c) {
 		case OPT_DB: o.db = optarg; break;
@@ -183,7 +186,7 @@ main(int argc, char **argv)
 				ep_usage_error(usage_text, "unknown mode '%s' "
 				    "(use append, replace or upsert)", optarg);
 			break;
-		case OPT_KEY:
+		case 'k':
 			split_list(usage_text, "--key", optarg, &o.keys,
 			    &o.nkeys);
 			break;
@@ -206,22 +209,21 @@ main(int argc, char **argv)
 				ep_usage_error(usage_text, "option '--timeout' "
 				    "must be at least 1");
 			break;
-		case 'i':
-			f = ep_fmt_parse_input(optarg);
-			if (f < 0)
-				ep_usage_error(usage_text, "unknown input "
-				    "format '%s' (use ndjson, csv or tsv)",
-				    optarg);
-			o.fmt = (enum ep_fmt)f;
-			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
 		}
-	if (optind < argc)
-		o.file = argv[optind++];
-	if (optind < argc)
-		ep_usage_error(usage_text, "unexpected argument '%s' (one "
-		    "input file at most)", argv[optind]);
+	o.fmt = (enum ep_fmt)ep_io.from;
+	if (optind < argc) {
+		int nstdin = 0;
+
+		o.files = argv + optind;
+		o.nfiles = argc - optind;
+		for (int i = 0; i < o.nfiles; i++)
+			nstdin += strcmp(o.files[i], "-") == 0;
+		if (nstdin > 1)
+			ep_usage_error(usage_text, "'-' (stdin) named %d "
+			    "times", nstdin);
+	}
 	if (o.db == NULL)
 		ep_usage_error(usage_text, "--db is required");
 	if (o.table == NULL || o.table[0] == '\0')
@@ -559,6 +561,7 @@ keyset_free(struct keyset *ks)
 struct loader {
 	const struct opts *o;
 	struct ep_reader *rd;
+	int fi;			/* the input rd reads, in o->files */
 	bool csv;
 	char **names;		/* the loaded fields (first record's names) */
 	const char **cols;	/* the table's spelling of each */
@@ -572,8 +575,30 @@ struct loader {
 	char *kbuf;
 	size_t kcap;
 	uint32_t *lines;	/* the input line of each row, for COPY */
+	uint32_t *lfiles;	/* and its input (index in o->files) */
 	size_t nlines, linecap;
 };
+
+/* The name of input fi in messages ("-" reads as "stdin"). */
+static const char *
+input_name(const struct loader *l, int fi)
+{
+	if (l->o->nfiles == 0 || strcmp(l->o->files[fi], "-") == 0)
+		return "stdin";
+	return l->o->files[fi];
+}
+
+/* A location prefix for a message about a record of input fi. */
+static void
+locate_in(struct loader *l, int fi, unsigned long line,
+    struct ep_error *err)
+{
+	char *msg = ep_xasprintf("%s:%lu: %s", input_name(l, fi), line,
+	    err->msg);
+
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	free(msg);
+}
 
 /* A location prefix for a message about the current record. */
 static void
@@ -653,11 +678,21 @@ row_values(struct loader *l, const struct ep_rec *r, struct ep_error *err)
 		memcpy(l->kbuf + klen, f->val, f->vlen + 1);
 		klen += f->vlen + 1;
 	}
-	prev = keyset_add(&l->ks, l->kbuf, klen, line);
-	if (prev != 0) {
+	/* The line, with the input's index above bit 40. */
+	prev = keyset_add(&l->ks, l->kbuf, klen,
+	    line | (unsigned long)l->fi << 40);
+	if (prev != 0 && (int)(prev >> 40) == l->fi) {
 		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: the key of this "
 		    "record repeats the record of line %lu",
-		    ep_reader_name(l->rd), line, prev);
+		    ep_reader_name(l->rd), line, prev & ((1UL << 40) - 1));
+		return -1;
+	}
+	if (prev != 0) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: the key of this "
+		    "record repeats the record of %s:%lu",
+		    ep_reader_name(l->rd), line,
+		    input_name(l, (int)(prev >> 40)),
+		    prev & ((1UL << 40) - 1));
 		return -1;
 	}
 	return 0;
@@ -789,6 +824,8 @@ remember_line(struct loader *l, unsigned long line)
 		l->lines = ep_xrealloc(l->lines, l->linecap *
 		    sizeof(*l->lines));
 	}
+	l->lfiles = ep_xrealloc(l->lfiles, l->linecap * sizeof(*l->lfiles));
+	l->lfiles[l->nlines] = (uint32_t)l->fi;
 	l->lines[l->nlines++] = line > UINT32_MAX ? 0 : (uint32_t)line;
 }
 
@@ -804,6 +841,7 @@ loader_free(struct loader *l)
 	keyset_free(&l->ks);
 	free(l->kbuf);
 	free(l->lines);
+	free(l->lfiles);
 	ep_reader_free(l->rd);
 }
 
@@ -862,6 +900,34 @@ check_shrink(const struct opts *o, unsigned long long old,
 	return -1;
 }
 
+/*
+ * The next record of the inputs, read in order: 1, 0 after the last
+ * input's end, -1 with err.  The last reader stays open for messages.
+ */
+static int
+next_record(struct loader *l, struct ep_rec *rec, struct ep_error *err)
+{
+	static char *stdin_only[] = { "-" };
+	char **files = l->o->nfiles > 0 ? l->o->files : stdin_only;
+	int nfiles = l->o->nfiles > 0 ? l->o->nfiles : 1, r;
+
+	for (;;) {
+		if (l->rd == NULL && (l->rd = ep_reader_open(files[l->fi],
+		    l->o->fmt, err)) == NULL)
+			return -1;
+		if ((r = ep_reader_next(l->rd, rec, err)) != 0) {
+			/* CSV has no NULL: its empty field is one. */
+			l->csv = ep_reader_format(l->rd) == EP_FMT_CSV;
+			return r;
+		}
+		if (l->fi + 1 >= nfiles)
+			return 0;
+		ep_reader_free(l->rd);
+		l->rd = NULL;
+		l->fi++;
+	}
+}
+
 static int
 load(const struct opts *o, struct ep_db *db, struct outcome *res,
     struct ep_error *err)
@@ -875,13 +941,9 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	bool in_tx = false, exists;
 	int rc = -1, r;
 
-	l.rd = ep_reader_open(o->file ? o->file : "-", o->fmt, err);
-	if (l.rd == NULL)
-		goto done;
-	r = ep_reader_next(l.rd, rec, err);
+	r = next_record(&l, rec, err);
 	if (r < 0)
 		goto done;
-	l.csv = ep_reader_format(l.rd) == EP_FMT_CSV;
 	if (r == 0 && o->mode == M_REPLACE && !o->allow_empty) {
 		ep_error_set(err, EP_EXIT_REFUSED, "refusing to empty table "
 		    "'%s': the input holds no records (use --allow-empty, "
@@ -960,7 +1022,7 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		rows++;
 		if (ep_progress && ep_verbosity >= 0 && (rows & 0xffff) == 0)
 			fprintf(stderr, "%s: %lu rows\r", ep_progname(), rows);
-		r = ep_reader_next(l.rd, rec, err);
+		r = next_record(&l, rec, err);
 	}
 	if (r < 0)
 		goto done;
@@ -971,7 +1033,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		if (r < 0) {
 			if (bad > 0 && bad <= l.nlines && l.lines[bad - 1] &&
 			    err->code == EP_EXIT_DATAERR)
-				locate(&l, l.lines[bad - 1], err);
+				locate_in(&l, (int)l.lfiles[bad - 1],
+				    l.lines[bad - 1], err);
 			goto done;
 		}
 	}

@@ -31,7 +31,7 @@
 #include "rec.h"
 
 static const char usage_text[] =
-"usage: enroll-diff [-qv] [-i format] [-k fields] [-o format]\n"
+"usage: enroll-diff [-qv] [-f format] [-k fields] [-t format] [-o file]\n"
 "                   [--update-on field] [--only ops] [--roles roles]\n"
 "                   [--max-drop n%] [--drop-floor n] [--max-drop-count n]\n"
 "                   [--max-course-drop n%] [--course-drop-floor n]\n"
@@ -42,7 +42,8 @@ static const char usage_text[] =
 "\n"
 "Print the change records (op add, drop or update) that make ACTUAL equal\n"
 "DESIRED, sorted by key.  Either input may be '-' for stdin, not both;\n"
-"each may be NDJSON or CSV (detected, or -i).\n"
+"each may be NDJSON or CSV (detected, or -f).  The output is in the\n"
+"format of DESIRED unless -t says otherwise.\n"
 "\n"
 "  -k, --key FIELDS     fields that identify a record (default\n"
 "                       course,user,role)\n"
@@ -71,13 +72,17 @@ static const char usage_text[] =
 "      --exit-code      exit 1 when changes were found\n"
 "      --skip-courses FILE  no change in the courses FILE names (records\n"
 "                       with course or course_id: lms-fetch --skipped)\n"
-"  -i, --input-format FORMAT   ndjson, csv or tsv (default: detected)\n"
+"  -f, --from FORMAT    ndjson, csv or tsv (default: detected)\n"
 "      --delimiter CHAR\n"
 "                       CSV input: the field delimiter (default ','; tab\n"
 "                       or \\t for a tab)\n"
 "      --encoding ENC   CSV input: its encoding, converted to UTF-8\n"
 "                       (default UTF-8; e.g. WINDOWS-1252)\n"
-"  -o, --output-format FORMAT  ndjson (default) or csv\n"
+"  -t, --to FORMAT      ndjson or csv (default: DESIRED's format)\n"
+"  -o, --output FILE    write FILE (atomically) instead of stdout\n"
+"      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose        more detail on stderr\n"
 "  -q, --quiet          errors only\n"
 "      --progress       show record counts while reading\n"
@@ -122,9 +127,9 @@ static const struct option longopts[] = {
 	{ "summary", no_argument, NULL, OPT_SUMMARY },
 	{ "exit-code", no_argument, NULL, OPT_EXIT_CODE },
 	{ "skip-courses", required_argument, NULL, OPT_SKIP_COURSES },
-	{ "input-format", required_argument, NULL, 'i' },
+	EP_FROM_LONGOPTS,
 	EP_INPUT_LONGOPTS,
-	{ "output-format", required_argument, NULL, 'o' },
+	EP_TO_LONGOPTS,
 	EP_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -260,6 +265,10 @@ main(int argc, char **argv)
 		write_refused(&o, d, sel, nsel);
 		goto out;
 	}
+	/* Follow DESIRED's format; ACTUAL's when DESIRED is empty. */
+	if (o.ofmt == EP_FMT_AUTO)
+		o.ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text,
+		    ep_reader_format(rd[ed_count(d, ED_DESIRED) > 0 ? 0 : 1]));
 	rc = write_changes(d, sel, nsel, o.ofmt);
 	if (rc == 0 && o.exit_code && nsel > 0)
 		rc = EP_EXIT_DIFF;
@@ -341,7 +350,7 @@ static void
 parse_opts(int argc, char **argv, struct opts *o)
 {
 	char *only = NULL;
-	int c, f;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->only = 7;
@@ -353,9 +362,10 @@ parse_opts(int argc, char **argv, struct opts *o)
 	o->course_pct = 50;
 	o->course_floor = DEF_COURSE_DROP_FLOOR;
 	o->ifmt = EP_FMT_AUTO;
-	o->ofmt = EP_FMT_NDJSON;
+	o->ofmt = EP_FMT_AUTO;		/* follow DESIRED */
 	o->keyspec = ep_xstrdup("course,user,role");
-	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "i:k:o:",
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "k:"
+	    EP_FROM_SHORTOPTS EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1)
 		switch (c) {
 		case 'k':
@@ -429,22 +439,13 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_SKIP_COURSES:
 			o->skip_path = optarg;
 			break;
-		case 'i':
-		case 'o':
-			if ((f = c == 'i' ? ep_fmt_parse_input(optarg) :
-			    ep_fmt_parse(optarg)) < 0)
-				ep_usage_error(usage_text, "unknown format "
-				    "'%s' (ndjson or csv%s)", optarg,
-				    c == 'i' ? " or tsv" : "");
-			if (c == 'i')
-				o->ifmt = (enum ep_fmt)f;
-			else
-				o->ofmt = (enum ep_fmt)f;
-			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
 		}
 
+	o->ifmt = (enum ep_fmt)ep_io.from;
+	if (ep_io.to != NULL)
+		o->ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text, EP_FMT_AUTO);
 	o->ed.nkey = split(o->keyspec, (char **)o->ed.key, ED_MAX_KEY,
 	    "--key");
 	o->ed.updk = -1;
@@ -755,8 +756,21 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 {
 	static char buf[1 << 16];
 	struct ep_error err = { 0, "" };
+	struct ep_out *out;
 	int rc = 0;
 
+	if (strcmp(ep_io.output, "-") != 0) {
+		/* -o FILE: whole or not at all, like --refused. */
+		if ((out = ep_out_open(ep_io.output, &err)) == NULL)
+			return ep_report(&err);
+		if (write_recs(d, c, n, ep_out_file(out), fmt, &err) < 0) {
+			ep_out_abort(out);
+			return ep_report(&err);
+		}
+		if (ep_out_commit(out, &err) < 0)
+			return ep_report(&err);
+		return ep_close_stdout();
+	}
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	if (write_recs(d, c, n, stdout, fmt, &err) < 0)
 		rc = ep_report(&err);

@@ -12,6 +12,7 @@
 #include "rec.h"
 
 bool ep_progress;
+struct ep_io ep_io = { 0, NULL, "-" };
 
 void
 ep_cli_init(int argc, char **argv)
@@ -87,10 +88,92 @@ input_option(int c, const char *arg, const char *usage)
 	ep_reader_defaults(in_delim, in_enc);
 }
 
+/* Whether s is a format name the old -o FORMAT took. */
+static bool
+old_format_name(const char *s)
+{
+	return strchr(s, '/') == NULL && (ep_fmt_parse_input(s) >= 0 ||
+	    strcmp(s, "dat") == 0);
+}
+
+static void
+from_option(const char *opt, const char *arg, const char *usage)
+{
+	int f;
+
+	if (strcmp(arg, "auto") == 0)
+		f = EP_FMT_AUTO;
+	else if ((f = ep_fmt_parse_input(arg)) < 0)
+		ep_usage_error(usage, "option '%s': unknown input format '%s' "
+		    "(auto, ndjson, csv or tsv)", opt, arg);
+	ep_io.from = f;
+}
+
+static void
+io_option(int c, const char *arg, const char *usage)
+{
+	switch (c) {
+	case 'f':
+	case EP_OPT_FROM:
+		from_option(c == 'f' ? "-f" : "--from", arg, usage);
+		break;
+	case 'i':
+	case EP_OPT_OLD_INPUT_FORMAT:
+		ep_warn("option '%s' is deprecated: use -f/--from",
+		    c == 'i' ? "-i" : "--input-format");
+		from_option(c == 'i' ? "-i" : "--input-format", arg, usage);
+		break;
+	case 't':
+	case EP_OPT_TO:
+		ep_io.to = arg;
+		break;
+	case EP_OPT_OLD_OUTPUT_FORMAT:
+		ep_warn("option '--output-format' is deprecated: use "
+		    "-t/--to");
+		ep_io.to = arg;
+		break;
+	case 'o':
+		if (old_format_name(arg)) {
+			ep_warn("option '-o %s' names a format, which is "
+			    "deprecated: use -t %s (-o FILE is the output "
+			    "file; write -o ./%s for a file of that name)",
+			    arg, arg, arg);
+			ep_io.to = arg;
+			break;
+		}
+		/* FALLTHROUGH */
+	case EP_OPT_OUTPUT:
+		if (*arg == '\0')
+			ep_usage_error(usage, "option '--output' needs a file "
+			    "name ('-' for stdout)");
+		ep_io.output = arg;
+		break;
+	}
+}
+
+int
+ep_io_to_fmt(const char *usage, int follow)
+{
+	int f;
+
+	if (ep_io.to == NULL)
+		return follow == EP_FMT_CSV || follow == EP_FMT_TSV ?
+		    EP_FMT_CSV : EP_FMT_NDJSON;
+	if ((f = ep_fmt_parse(ep_io.to)) < 0)
+		ep_usage_error(usage, "unknown output format '%s' (ndjson or "
+		    "csv)", ep_io.to);
+	return f;
+}
+
 void
 ep_cli_common(int c, char **argv, const char *usage)
 {
 	switch (c) {
+	case 'f': case 'i': case 't': case 'o':
+	case EP_OPT_FROM: case EP_OPT_TO: case EP_OPT_OUTPUT:
+	case EP_OPT_OLD_INPUT_FORMAT: case EP_OPT_OLD_OUTPUT_FORMAT:
+		io_option(c, optarg, usage);
+		return;
 	case EP_OPT_DELIMITER:
 	case EP_OPT_ENCODING:
 		input_option(c, optarg, usage);

@@ -28,6 +28,11 @@ enum {
 	EP_OPT_NO_PROGRESS,
 	EP_OPT_DELIMITER,
 	EP_OPT_ENCODING,
+	EP_OPT_FROM,
+	EP_OPT_TO,
+	EP_OPT_OUTPUT,
+	EP_OPT_OLD_INPUT_FORMAT,
+	EP_OPT_OLD_OUTPUT_FORMAT,
 	EP_OPT_FIRST_PROGRAM = 0x1100	/* programs number theirs from here */
 };
 
@@ -61,6 +66,43 @@ extern const char *const ep_lms_backends[] __attribute__((weak));
 	{ "delimiter", required_argument, NULL, EP_OPT_DELIMITER }, \
 	{ "encoding", required_argument, NULL, EP_OPT_ENCODING }
 
+/*
+ * The record I/O vocabulary, the same in every program (README,
+ * "Conventions"): -f/--from FMT for the input format, -t/--to FMT for the
+ * output format, -o/--output FILE for the output file.  A program that
+ * reads records adds EP_FROM_LONGOPTS and EP_FROM_SHORTOPTS, one that
+ * writes them EP_TO_LONGOPTS and EP_TO_SHORTOPTS; ep_cli_common() fills
+ * ep_io from them.  The old spellings are deprecated aliases that warn
+ * (one release): -i and --input-format for --from, --output-format for
+ * --to, and -o VALUE when VALUE is a format name (ndjson, json, jsonl,
+ * csv, tsv or dat) with no '/' in it, which is the old -o FORMAT: a file of
+ * such a name is written as -o ./csv or --output csv.
+ */
+#define EP_FROM_SHORTOPTS "f:i:"
+#define EP_FROM_LONGOPTS \
+	{ "from", required_argument, NULL, EP_OPT_FROM }, \
+	{ "input-format", required_argument, NULL, EP_OPT_OLD_INPUT_FORMAT }
+#define EP_TO_SHORTOPTS "t:o:"
+#define EP_TO_LONGOPTS \
+	{ "to", required_argument, NULL, EP_OPT_TO }, \
+	{ "output", required_argument, NULL, EP_OPT_OUTPUT }, \
+	{ "output-format", required_argument, NULL, EP_OPT_OLD_OUTPUT_FORMAT }
+
+struct ep_io {
+	int from;		/* enum ep_fmt; EP_FMT_AUTO when not given */
+	const char *to;		/* as given (the program parses it); NULL:
+				   follow the input */
+	const char *output;	/* the output file; "-" (stdout) by default */
+};
+extern struct ep_io ep_io;
+
+/*
+ * The output format: ep_io.to parsed with ep_fmt_parse (a usage error
+ * when it is not one), or, when not given, follow (the input's format;
+ * EP_FMT_AUTO or TSV become what a writer takes: NDJSON, CSV).
+ */
+int ep_io_to_fmt(const char *usage, int follow);
+
 /* Whether to show progress on stderr: on when stderr is a terminal. */
 extern bool ep_progress;
 
@@ -72,7 +114,9 @@ void ep_cli_init(int argc, char **argv);
 
 /*
  * Handle an option the program's switch did not: -h, --version, -v, -q,
- * --progress, and getopt's '?' (unknown option) and ':' (missing
+ * --progress, the input options (--delimiter, --encoding), the record
+ * I/O options into ep_io (-f, -t, -o and their old spellings, with a
+ * warning), and getopt's '?' (unknown option) and ':' (missing
  * argument), which are usage errors.  Anything else is a program bug.
  */
 void ep_cli_common(int c, char **argv, const char *usage);

@@ -67,10 +67,13 @@ static const char usage_text[] =
 "      --max-pages N        pages of one list at most (default 10000)\n"
 "      --report-timeout SECONDS  how long to wait for a report (3600)\n"
 "Output:\n"
-"  -o, --output-format FMT  ndjson (default) or csv\n"
+"  -t, --to FMT             ndjson (default) or csv\n"
+"  -o, --output FILE        write FILE (atomically) instead of stdout\n"
 "      --partial            on failure, still write the complete units\n"
 "  -n, --dry-run            print the requests instead of making them\n"
 "      --progress           pages, records and rate on stderr\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose            report retries\n"
 "  -q, --quiet              errors only\n"
 "  -h, --help               this text\n"
@@ -147,7 +150,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		EP_LMS_LONGOPTS,
 		{ "report-timeout", required_argument, NULL,
 		    OPT_REPORT_TIMEOUT },
-		{ "output-format", required_argument, NULL, 'o' },
+		EP_TO_LONGOPTS,
 		{ "partial", no_argument, NULL, OPT_PARTIAL },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "mapping", required_argument, NULL, OPT_MAPPING },
@@ -167,13 +170,14 @@ parse_args(int argc, char **argv, struct opts *o)
 	};
 	const char *u = usage_text;
 	bool moodle, canvas;
-	int c, fmt;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	ep_lms_conn_init(&o->conn);
 	o->report_timeout_s = 3600;
 	o->ofmt = EP_FMT_NDJSON;
-	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:o:n",
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:n"
+	    EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1) {
 		if (ep_lms_conn_opt(&o->conn, c, optarg, u))
 			continue;
@@ -181,13 +185,6 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_REPORT_TIMEOUT:
 			o->report_timeout_s = ep_cli_long(u,
 			    "--report-timeout", optarg, 7 * 86400);
-			break;
-		case 'o':
-			fmt = ep_fmt_parse(optarg);
-			if (fmt < 0)
-				ep_usage_error(u, "unknown output format '%s'",
-				    optarg);
-			o->ofmt = (enum ep_fmt)fmt;
 			break;
 		case OPT_PARTIAL: o->partial = true; break;
 		case 'n': o->dry_run = true; break;
@@ -209,6 +206,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			ep_cli_common(c, argv, u);
 		}
 	}
+	/* -t, or NDJSON: the input is an API, not records to follow. */
+	o->ofmt = (enum ep_fmt)ep_io_to_fmt(u, EP_FMT_AUTO);
 	argc -= optind;
 	argv += optind;
 	if (argc < 2)
@@ -339,7 +338,7 @@ setup(struct fetch *f, struct ep_error *err)
 	if (side_open(&f->unkeyed, o->unkeyed_path, err) < 0 ||
 	    side_open(&f->skipped, o->skipped_path, err) < 0)
 		return -1;
-	f->out = ep_out_open("-", err);
+	f->out = ep_out_open(ep_io.output, err);
 	if (f->out == NULL)
 		return -1;
 	f->w = ep_writer_new(ep_out_file(f->out), o->ofmt);

@@ -54,14 +54,18 @@ static const char usage_text[] =
 "                           decompression (K, M, G; default 64M)\n"
 "      --max-pages N        pages of one enrollment lookup (default 10000)\n"
 "Input and output:\n"
-"  -i, --input-format FMT   ndjson, csv or tsv (default: detected)\n"
+"  -f, --from FMT           ndjson, csv or tsv (default: detected)\n"
 "      --delimiter CHAR     CSV input: the field delimiter (default ',';\n"
 "                           tab or \\t for a tab)\n"
 "      --encoding ENC       CSV input: its encoding, converted to UTF-8\n"
 "                           (default UTF-8; e.g. WINDOWS-1252)\n"
-"  -o, --output-format FMT  ndjson (default) or csv\n"
+"  -t, --to FMT             ndjson or csv (default: the input's)\n"
+"  -o, --output FILE        write the results to FILE (atomically)\n"
 "  -n, --dry-run            print the calls instead of making them\n"
 "      --progress           show progress on stderr\n"
+"      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose            report retries\n"
 "  -q, --quiet              errors only\n"
 "  -h, --help               this text\n"
@@ -72,6 +76,9 @@ enum {
 	OPT_ROLE_ID, OPT_BATCH, OPT_DROP_AS, OPT_SIS_IMPORT, OPT_ACCOUNT,
 	OPT_IMPORT_TIMEOUT
 };
+
+/* The format the input turned out to be: the results follow it. */
+static enum ep_fmt in_fmt = EP_FMT_NDJSON;
 
 static void parse_args(int argc, char **argv, struct opts *o);
 static int read_changes(struct push *p, struct ep_error *err);
@@ -163,9 +170,9 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		EP_LMS_LONGOPTS,
-		{ "input-format", required_argument, NULL, 'i' },
+		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
-		{ "output-format", required_argument, NULL, 'o' },
+		EP_TO_LONGOPTS,
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "user-field", required_argument, NULL, OPT_USER_FIELD },
 		{ "role-id", required_argument, NULL, OPT_ROLE_ID },
@@ -182,14 +189,15 @@ parse_args(int argc, char **argv, struct opts *o)
 	    "email", "id", NULL };
 	const char *u = usage_text, *drop_as = NULL;
 	bool moodle, batch_set = false;
-	int c, fmt;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	ep_lms_conn_init(&o->conn);
 	o->batch = 100;
 	o->import_timeout_s = 3600;
 	o->ofmt = EP_FMT_NDJSON;
-	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:i:o:n",
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:n"
+	    EP_FROM_SHORTOPTS EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1) {
 		if (ep_lms_conn_opt(&o->conn, c, optarg, u))
 			continue;
@@ -197,18 +205,6 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_IMPORT_TIMEOUT:
 			o->import_timeout_s = ep_cli_long(u,
 			    "--import-timeout", optarg, 7 * 86400);
-			break;
-		case 'i':
-		case 'o':
-			fmt = c == 'i' ? ep_fmt_parse_input(optarg) :
-			    ep_fmt_parse(optarg);
-			if (fmt < 0)
-				ep_usage_error(u, "unknown %s format '%s'",
-				    c == 'i' ? "input" : "output", optarg);
-			if (c == 'i')
-				o->ifmt = (enum ep_fmt)fmt;
-			else
-				o->ofmt = (enum ep_fmt)fmt;
 			break;
 		case 'n': o->dry_run = true; break;
 		case OPT_USER_FIELD: o->user_field = optarg; break;
@@ -228,6 +224,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			ep_cli_common(c, argv, u);
 		}
 	}
+	o->ifmt = (enum ep_fmt)ep_io.from;
+	/* The results follow the input's format unless -t names one. */
+	o->ofmt = ep_io.to == NULL ? EP_FMT_AUTO :
+	    (enum ep_fmt)ep_io_to_fmt(u, EP_FMT_AUTO);
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
@@ -376,6 +376,7 @@ read_changes(struct push *p, struct ep_error *err)
 			break;
 		}
 	}
+	in_fmt = ep_reader_format(rd);
 	ep_reader_free(rd);
 	return n < 0 ? -1 : 0;
 }
@@ -396,13 +397,14 @@ setup(struct push *p, struct ep_error *err)
 static int
 write_results(struct push *p, struct ep_error *err)
 {
-	struct ep_out *out = ep_out_open("-", err);
+	struct ep_out *out = ep_out_open(ep_io.output, err);
 	struct ep_writer *w;
 	int rc = 0;
 
 	if (out == NULL)
 		return -1;
-	w = ep_writer_new(ep_out_file(out), p->o->ofmt);
+	w = ep_writer_new(ep_out_file(out), p->o->ofmt != EP_FMT_AUTO ?
+	    p->o->ofmt : (enum ep_fmt)ep_io_to_fmt(usage_text, in_fmt));
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
 		struct change *c = &p->ch[i];
 

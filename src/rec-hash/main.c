@@ -31,13 +31,17 @@
 static const char usage_text[] =
 "usage: rec-hash --field NAME[,NAME...] [--algo ripemd160|sha256|hmac-sha256]\n"
 "                [--key-file F] [--missing error|skip] [--empty keep|hash]\n"
-"                [--normalize lower,trim] [-i auto|ndjson|csv|tsv]\n"
-"                [-o ndjson|csv] [FILE]\n"
+"                [--normalize lower,trim] [-f auto|ndjson|csv|tsv]\n"
+"                [-t ndjson|csv] [-o FILE] [FILE ...]\n"
 "\n"
 "Replace the named fields of each record with the lowercase hex digest of\n"
-"their value.  Records come from FILE (or stdin) as NDJSON or CSV.\n"
+"their value.  Records come from the FILEs in order (or stdin; '-' is\n"
+"stdin) as NDJSON or CSV, and go out in the format of the first input\n"
+"unless -t says otherwise.\n"
 "\n"
-"  -f, --field NAME[,NAME...]  fields to hash (repeatable)\n"
+"      --field NAME[,NAME...]  fields to hash (repeatable; -f NAME, where\n"
+"                              NAME is not a format, is its deprecated\n"
+"                              spelling)\n"
 "  -a, --algo ALGO             hmac-sha256 (default), sha256, or ripemd160\n"
 "                              (40 hex digits, the MOOCdb convention)\n"
 "      --key-file F            HMAC key: the first line of F, which must be\n"
@@ -48,12 +52,16 @@ static const char usage_text[] =
 "                              hash it like any other value\n"
 "      --normalize LIST        before hashing: lower (ASCII lower case),\n"
 "                              trim (strip white space); default none\n"
-"  -i, --input-format FMT      auto (default), ndjson, csv or tsv\n"
+"  -f, --from FMT              auto (default), ndjson, csv or tsv\n"
 "      --delimiter CHAR        CSV input: the field delimiter (default\n"
 "                              ','; tab or \\t for a tab)\n"
 "      --encoding ENC          CSV input: its encoding, converted to\n"
 "                              UTF-8 (default UTF-8; e.g. WINDOWS-1252)\n"
-"  -o, --output-format FMT     ndjson (default) or csv\n"
+"  -t, --to FMT                ndjson or csv (default: the input's)\n"
+"  -o, --output FILE           write FILE (atomically) instead of stdout\n"
+"      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose               say what was done\n"
 "  -q, --quiet                 errors only\n"
 "      --progress              show a record count on stderr\n"
@@ -67,7 +75,8 @@ enum {
 	OPT_KEY_FILE = EP_OPT_FIRST_PROGRAM,
 	OPT_MISSING,
 	OPT_NORMALIZE,
-	OPT_EMPTY
+	OPT_EMPTY,
+	OPT_FIELD
 };
 
 struct opts {
@@ -78,8 +87,9 @@ struct opts {
 	bool skip_missing;
 	bool hash_empty;
 	bool lower, trim;
-	enum ep_fmt ifmt, ofmt;
-	const char *input;
+	enum ep_fmt ifmt;
+	char **inputs;
+	int ninputs;
 };
 
 struct counts {
@@ -99,20 +109,21 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "field", required_argument, NULL, 'f' },
+		{ "field", required_argument, NULL, OPT_FIELD },
 		{ "algo", required_argument, NULL, 'a' },
 		{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 		{ "missing", required_argument, NULL, OPT_MISSING },
 		{ "normalize", required_argument, NULL, OPT_NORMALIZE },
 		{ "empty", required_argument, NULL, OPT_EMPTY },
-		{ "input-format", required_argument, NULL, 'i' },
+		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
-		{ "output-format", required_argument, NULL, 'o' },
+		EP_TO_LONGOPTS,
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
+	static char *stdin_only[] = { "-" };
 	struct opts o = { .algo = ALGO_HMAC_SHA256, .ifmt = EP_FMT_AUTO,
-	    .ofmt = EP_FMT_NDJSON, .input = "-" };
+	    .inputs = stdin_only, .ninputs = 1 };
 	struct ep_error e = { 0 };
 	struct hasher *h = NULL;
 	char *key = NULL;
@@ -120,10 +131,21 @@ main(int argc, char **argv)
 	int c, v, rc = 0;
 
 	ep_cli_init(argc, argv);
-	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "f:a:i:o:",
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "a:"
+	    EP_FROM_SHORTOPTS EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1)
 		switch (c) {
 		case 'f':
+			/* -f was --field before it was --from. */
+			if (strcmp(optarg, "auto") == 0 ||
+			    ep_fmt_parse_input(optarg) >= 0) {
+				ep_cli_common(c, argv, usage_text);
+				break;
+			}
+			ep_warn("option '-f FIELD' is deprecated: use "
+			    "--field %s (-f is --from FORMAT)", optarg);
+			/* FALLTHROUGH */
+		case OPT_FIELD:
 			add_fields(&o, optarg);
 			break;
 		case 'a':
@@ -157,29 +179,25 @@ main(int argc, char **argv)
 		case OPT_NORMALIZE:
 			parse_normalize(&o, optarg);
 			break;
-		case 'i':
-			if (strcmp(optarg, "auto") == 0)
-				v = EP_FMT_AUTO;
-			else if ((v = ep_fmt_parse_input(optarg)) < 0)
-				ep_usage_error(usage_text, "unknown input format "
-				    "'%s' (auto, ndjson, csv or tsv)", optarg);
-			o.ifmt = (enum ep_fmt)v;
-			break;
-		case 'o':
-			if ((v = ep_fmt_parse(optarg)) < 0)
-				ep_usage_error(usage_text, "unknown output "
-				    "format '%s' (ndjson or csv)", optarg);
-			o.ofmt = (enum ep_fmt)v;
-			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
 		}
 	argc -= optind;
 	argv += optind;
-	if (argc > 1)
-		ep_usage_error(usage_text, "one input at most, got %d", argc);
-	if (argc == 1)
-		o.input = argv[0];
+	o.ifmt = (enum ep_fmt)ep_io.from;
+	if (ep_io.to != NULL)
+		(void)ep_io_to_fmt(usage_text, EP_FMT_AUTO);
+	if (argc > 0) {
+		int nstdin = 0;
+
+		for (int i = 0; i < argc; i++)
+			nstdin += strcmp(argv[i], "-") == 0;
+		if (nstdin > 1)
+			ep_usage_error(usage_text, "'-' (stdin) named %d "
+			    "times", nstdin);
+		o.inputs = argv;
+		o.ninputs = argc;
+	}
 	if (o.nfields == 0)
 		ep_usage_error(usage_text, "no field to hash: give --field");
 	if (o.key_file != NULL && o.algo != ALGO_HMAC_SHA256)
@@ -283,7 +301,11 @@ parse_normalize(struct opts *o, const char *list)
 	}
 }
 
-/* The record loop: read, hash, write to the stdout spool, commit. */
+/*
+ * The record loop: read the inputs in order, hash, write to the output
+ * spool (stdout's or -o FILE's), commit.  The writer is made at the first
+ * record read, in the first input's format unless -t named one.
+ */
 static int
 run(const struct opts *o, struct hasher *h)
 {
@@ -295,61 +317,70 @@ run(const struct opts *o, struct hasher *h)
 	struct counts c = { 0 };
 	char *scratch = NULL;
 	size_t cap = 0;
-	bool first = true;
+	enum ep_fmt ofmt = EP_FMT_NDJSON;
 	int r, rc = 0;
 
-	rd = ep_reader_open(o->input, o->ifmt, &e);
-	if (rd == NULL)
+	out = ep_out_open(ep_io.output, &e);
+	if (out == NULL)
 		return ep_report(&e);
-	out = ep_out_open("-", &e);
-	if (out == NULL) {
-		rc = ep_report(&e);
-		goto done;
-	}
-	w = ep_writer_new(ep_out_file(out), o->ofmt);
 	rec = ep_rec_new();
-	for (;;) {
-		if ((r = ep_reader_next(rd, rec, &e)) < 0)
+	for (int i = 0; i < o->ninputs; i++) {
+		bool first = true;
+
+		if ((rd = ep_reader_open(o->inputs[i], o->ifmt, &e)) == NULL)
 			goto fail;
-		if (first) {
-			first = false;
-			if (check_header(o, rd, &e) < 0)
+		for (;;) {
+			if ((r = ep_reader_next(rd, rec, &e)) < 0)
 				goto fail;
-			if (ep_reader_format(rd) == EP_FMT_CSV &&
-			    o->ofmt == EP_FMT_CSV) {
-				size_t n;
-				const char *const *hdr =
-				    ep_reader_header(rd, &n);
-
-				if (hdr != NULL)
-					ep_writer_set_fields(w, hdr, n);
+			if (first) {
+				first = false;
+				if (check_header(o, rd, &e) < 0)
+					goto fail;
 			}
-		}
-		if (r == 0)
-			break;
-		if (hash_record(o, h, rd, rec, &scratch, &cap, &c, &e) < 0)
-			goto fail;
-		if (ep_writer_write(w, rec, &e) < 0) {
-			if (e.code == EP_EXIT_DATAERR) {
-				char why[sizeof(e.msg)];
+			if (w == NULL && (r == 1 || i == o->ninputs - 1)) {
+				ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text,
+				    ep_reader_format(rd));
+				w = ep_writer_new(ep_out_file(out), ofmt);
+				if (ep_reader_format(rd) == EP_FMT_CSV &&
+				    ofmt == EP_FMT_CSV) {
+					size_t n;
+					const char *const *hdr =
+					    ep_reader_header(rd, &n);
 
-				memcpy(why, e.msg, sizeof(why));
-				ep_error_set(&e, e.code, "%s:%lu: %s",
-				    ep_reader_name(rd), ep_reader_line(rd),
-				    why);
+					if (hdr != NULL)
+						ep_writer_set_fields(w, hdr,
+						    n);
+				}
 			}
-			goto fail;
+			if (r == 0)
+				break;
+			if (hash_record(o, h, rd, rec, &scratch, &cap, &c,
+			    &e) < 0)
+				goto fail;
+			if (ep_writer_write(w, rec, &e) < 0) {
+				if (e.code == EP_EXIT_DATAERR) {
+					char why[sizeof(e.msg)];
+
+					memcpy(why, e.msg, sizeof(why));
+					ep_error_set(&e, e.code, "%s:%lu: %s",
+					    ep_reader_name(rd),
+					    ep_reader_line(rd), why);
+				}
+				goto fail;
+			}
+			c.records++;
+			if (ep_progress && ep_verbosity >= 0 &&
+			    c.records % 262144 == 0)
+				fprintf(stderr, "\r%s: %lu records",
+				    ep_progname(), c.records);
 		}
-		c.records++;
-		if (ep_progress && ep_verbosity >= 0 &&
-		    c.records % 262144 == 0)
-			fprintf(stderr, "\r%s: %lu records", ep_progname(),
-			    c.records);
+		ep_reader_free(rd);
+		rd = NULL;
 	}
 	if (ep_progress && ep_verbosity >= 0)
 		fprintf(stderr, "\r%s: %lu records\n", ep_progname(),
 		    c.records);
-	if (ep_writer_finish(w, &e) < 0)
+	if (w != NULL && ep_writer_finish(w, &e) < 0)
 		goto fail;
 	r = ep_out_commit(out, &e);
 	out = NULL;

@@ -39,8 +39,8 @@
 static const char usage_text[] =
 "usage: sis-extract --db URL (--query FILE | --sql TEXT) [--param NAME=VALUE]...\n"
 "                   [--mapping FILE [--course-column NAME]\n"
-"                   [--section-column NAME]] [-o ndjson|csv|dat]\n"
-"                   [--output PATH [--ctl TABLE]] [--password-file FILE]\n"
+"                   [--section-column NAME]] [-t ndjson|csv|dat]\n"
+"                   [-o PATH [--ctl TABLE]] [--password-file FILE]\n"
 "                   [--timeout SECONDS] [-v | -q]\n"
 "\n"
 "Run a query against the SIS database and write its rows as records.\n"
@@ -56,12 +56,14 @@ static const char usage_text[] =
 "                        course, with course, course_id and sis_course\n"
 "  --course-column NAME  the query's SIS course column (default course)\n"
 "  --section-column NAME the query's section column (default section)\n"
-"  -o, --output-format F ndjson (default), csv, or dat (SQL*Loader)\n"
-"  --output PATH         write to PATH atomically (default stdout)\n"
-"  --ctl TABLE           with -o dat: also write PATH's .ctl for TABLE\n"
+"  -t, --to F            ndjson (default), csv, or dat (SQL*Loader)\n"
+"  -o, --output PATH     write to PATH atomically (default stdout)\n"
+"  --ctl TABLE           with -t dat: also write PATH's .ctl for TABLE\n"
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest the query may run or the database\n"
 "                        stay silent (default 300)\n"
+"      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
+"                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose         the record count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
 "      --progress        rows and rate on stderr (default when stderr is\n"
@@ -76,7 +78,7 @@ static const char usage_text[] =
 enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_QUERY, OPT_SQL, OPT_PARAM, OPT_MAPPING, OPT_COURSE_COL,
-	OPT_SECTION_COL, OPT_OUTPUT, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT
+	OPT_SECTION_COL, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT
 };
 
 enum outfmt { OUT_NDJSON, OUT_CSV, OUT_DAT };
@@ -129,8 +131,7 @@ main(int argc, char **argv)
 		{ "mapping", required_argument, NULL, OPT_MAPPING },
 		{ "course-column", required_argument, NULL, OPT_COURSE_COL },
 		{ "section-column", required_argument, NULL, OPT_SECTION_COL },
-		{ "output-format", required_argument, NULL, 'o' },
-		{ "output", required_argument, NULL, OPT_OUTPUT },
+		EP_TO_LONGOPTS,
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
@@ -146,7 +147,7 @@ main(int argc, char **argv)
 	int c, rc = 0;
 
 	ep_cli_init(argc, argv);
-	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "o:",
+	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1)
 		switch (c) {
 		case OPT_DB: o.db = optarg; break;
@@ -156,7 +157,6 @@ main(int argc, char **argv)
 		case OPT_MAPPING: o.mapping = optarg; break;
 		case OPT_COURSE_COL: o.course_col = optarg; break;
 		case OPT_SECTION_COL: o.section_col = optarg; break;
-		case OPT_OUTPUT: o.output = optarg; break;
 		case OPT_CTL: o.ctl = optarg; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
 		case OPT_TIMEOUT:
@@ -166,21 +166,21 @@ main(int argc, char **argv)
 				ep_usage_error(usage_text, "option '--timeout' "
 				    "must be at least 1");
 			break;
-		case 'o':
-			if (strcmp(optarg, "dat") == 0)
-				o.fmt = OUT_DAT;
-			else if (ep_fmt_parse(optarg) == EP_FMT_CSV)
-				o.fmt = OUT_CSV;
-			else if (ep_fmt_parse(optarg) == EP_FMT_NDJSON)
-				o.fmt = OUT_NDJSON;
-			else
-				ep_usage_error(usage_text, "unknown output "
-				    "format '%s' (use ndjson, csv or dat)",
-				    optarg);
-			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
 		}
+	if (ep_io.to == NULL)
+		o.fmt = OUT_NDJSON;
+	else if (strcmp(ep_io.to, "dat") == 0)
+		o.fmt = OUT_DAT;
+	else if (ep_fmt_parse(ep_io.to) == EP_FMT_CSV)
+		o.fmt = OUT_CSV;
+	else if (ep_fmt_parse(ep_io.to) == EP_FMT_NDJSON)
+		o.fmt = OUT_NDJSON;
+	else
+		ep_usage_error(usage_text, "unknown output format '%s' (use "
+		    "ndjson, csv or dat)", ep_io.to);
+	o.output = ep_io.output;
 	if (optind < argc)
 		ep_usage_error(usage_text, "unexpected argument '%s'",
 		    argv[optind]);
@@ -190,9 +190,9 @@ main(int argc, char **argv)
 		ep_usage_error(usage_text, "give exactly one of --query and "
 		    "--sql");
 	if (o.ctl != NULL && o.fmt != OUT_DAT)
-		ep_usage_error(usage_text, "--ctl needs -o dat");
+		ep_usage_error(usage_text, "--ctl needs -t dat");
 	if (o.ctl != NULL && (o.output == NULL || strcmp(o.output, "-") == 0))
-		ep_usage_error(usage_text, "--ctl needs --output PATH (the "
+		ep_usage_error(usage_text, "--ctl needs -o PATH (the "
 		    ".ctl file is written beside it)");
 
 	if (o.query_file != NULL) {

@@ -57,7 +57,7 @@ fails() {
 @test "conduit: CSV input is detected and gives the same file" {
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
 	    "$F/changes.csv"
-	golden conduit.out.csv --to conduit -i csv --role-map "$F/roles.json" \
+	golden conduit.out.csv --to conduit -f csv --role-map "$F/roles.json" \
 	    <"$F/changes.csv"
 }
 
@@ -317,7 +317,7 @@ C,v,student,,active"
 	fails 2 "--role-map and --skip-unmapped do not apply" \
 	    -t clever-sections --skip-unmapped
 	fails 2 "--csv-safe is for CSV formats" -t dat --csv-safe
-	fails 2 "unknown input format 'xml'" -t csv -i xml
+	fails 2 "unknown input format 'xml'" -t csv -f xml
 }
 
 @test "empty input gives empty output" {
@@ -414,7 +414,36 @@ for d, name in (("\t", "changes.tsv"), (";", "changes.ssv")):
         w.writerows(csv.reader(open(sys.argv[1], newline="")))' \
 	    "$F/changes.csv"
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
-	    -i tsv changes.tsv
+	    -f tsv changes.tsv
 	golden conduit.out.csv -t conduit --role-map "$F/roles.json" \
 	    --delimiter ';' changes.ssv
+}
+
+# --- one flag vocabulary (issue 17, item 6) ---
+
+@test "-o is --output; -f is --from; deprecated -i and --input-format warn and work" {
+	conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    -o o.csv "$F/changes.ndjson"
+	diff -u "$F/conduit.out.csv" o.csv
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    -f ndjson "$F/changes.ndjson"
+	assert_success
+	[[ "$stderr" != *deprecated* ]]
+	printf '%s\n' "$output" >got
+	diff -u "$F/conduit.out.csv" got
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    -i ndjson "$F/changes.ndjson"
+	assert_success
+	[ "${stderr_lines[0]}" = "conduit-fmt: warning: option '-i' is deprecated: use -f/--from" ]
+	printf '%s\n' "$output" >got
+	diff -u "$F/conduit.out.csv" got
+	run --separate-stderr conduit-fmt -t conduit --role-map "$F/roles.json" \
+	    --input-format ndjson "$F/changes.ndjson"
+	assert_success
+	[ "${stderr_lines[0]}" = "conduit-fmt: warning: option '--input-format' is deprecated: use -f/--from" ]
+	# several inputs: the records of each, in order
+	run --separate-stderr conduit-fmt -t ndjson "$F/changes.ndjson" - \
+	    "$F/changes.ndjson" <"$F/changes.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq "$((3 * $(wc -l <"$F/changes.ndjson")))" ]
 }

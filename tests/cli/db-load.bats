@@ -39,7 +39,7 @@ dump() {
 		"--db $URL --table people --status-table s" \
 		"--db $URL --table people --skip" \
 		"--db $URL --table people --key ,id --mode upsert" \
-		"--db $URL --table people a b"; do
+		"--db $URL --table people - -"; do
 		# shellcheck disable=SC2086
 		run --separate-stderr db-load $args
 		assert_failure 2
@@ -375,4 +375,53 @@ with open(sys.argv[2], "w", newline="", encoding="cp1252") as f:
 	run dump
 	assert_line --index 0 "1|'Zoë Núñez'|12.5|'true'|'2001-02-03'|NULL|'dflt'"
 	assert_line --index 1 "2|'O''Brien, Siobhán'|0|'false'|NULL|'x''); DROP TABLE people; --'|'dflt'"
+}
+
+# --- one flag vocabulary (issue 17, items 6 and 7) ---
+
+@test "several inputs load in order in one transaction; '-' is stdin; -k is --key" {
+	printf '{"id":10,"name":"a"}\n{"id":11,"name":"b"}\n' >"$BATS_TEST_TMPDIR/1.ndjson"
+	printf 'id,name\n12,c\n' >"$BATS_TEST_TMPDIR/2.csv"
+	run --separate-stderr bash -c "printf '{\"id\":13,\"name\":\"d\"}\n' |
+	    db-load --db '$URL' --table people '$BATS_TEST_TMPDIR/1.ndjson' - '$BATS_TEST_TMPDIR/2.csv'"
+	assert_success
+	[ -z "$stderr" ]
+	run q "SELECT id, name FROM people WHERE id BETWEEN 10 AND 13 ORDER BY id"
+	assert_output "$(printf '10|a\n11|b\n12|c\n13|d')"
+	# a bad record in the second input: nothing of the first is loaded
+	printf '{"id":20,"name":"e"}\n' >"$BATS_TEST_TMPDIR/3.ndjson"
+	run --separate-stderr db-load --db "$URL" --table people \
+		"$BATS_TEST_TMPDIR/3.ndjson" "$FIX/db-load/bad-middle.ndjson"
+	assert_failure 65
+	[[ "$stderr" == "db-load: $FIX/db-load/bad-middle.ndjson:"* ]]
+	run q "SELECT count(*) FROM people WHERE id = 20"
+	assert_output 0
+	# a missing second input: 66, nothing loaded
+	run --separate-stderr db-load --db "$URL" --table people \
+		"$BATS_TEST_TMPDIR/3.ndjson" "$BATS_TEST_TMPDIR/none"
+	assert_failure 66
+	run q "SELECT count(*) FROM people WHERE id = 20"
+	assert_output 0
+	# a key repeated across inputs names the input of the first
+	run --separate-stderr db-load --db "$URL" --table people --mode upsert \
+		-k id "$BATS_TEST_TMPDIR/3.ndjson" "$BATS_TEST_TMPDIR/3.ndjson"
+	assert_failure 65
+	[ "$stderr" = "db-load: $BATS_TEST_TMPDIR/3.ndjson:1: the key of this record repeats the record of $BATS_TEST_TMPDIR/3.ndjson:1" ]
+}
+
+@test "deprecated -i and --input-format warn and still work; -f does not warn" {
+	printf 'id,name\n30,x\n' >"$BATS_TEST_TMPDIR/in.txt"
+	run --separate-stderr db-load --db "$URL" --table people -i csv "$BATS_TEST_TMPDIR/in.txt"
+	assert_success
+	[ "$stderr" = "db-load: warning: option '-i' is deprecated: use -f/--from" ]
+	run --separate-stderr db-load --db "$URL" --table people --mode upsert --key id \
+		--input-format csv "$BATS_TEST_TMPDIR/in.txt"
+	assert_success
+	[ "$stderr" = "db-load: warning: option '--input-format' is deprecated: use -f/--from" ]
+	run --separate-stderr db-load --db "$URL" --table people --mode upsert -k id \
+		-f csv "$BATS_TEST_TMPDIR/in.txt"
+	assert_success
+	[ -z "$stderr" ]
+	run q "SELECT id, name FROM people WHERE id = 30"
+	assert_output "30|x"
 }

@@ -52,9 +52,9 @@ ed() {
 	run --separate-stderr enroll-diff --key course,,user a b
 	assert_failure 2
 	[[ "$stderr" == *"empty name"* ]]
-	run --separate-stderr enroll-diff -o xml a b
+	run --separate-stderr enroll-diff -t xml a b
 	assert_failure 2
-	[[ "$stderr" == *"unknown format 'xml'"* ]]
+	[[ "$stderr" == *"unknown output format 'xml'"* ]]
 }
 
 @test "adds and drops, sorted by key, fields from DESIRED or ACTUAL" {
@@ -73,7 +73,7 @@ ed() {
 }
 
 @test "DESIRED as CSV, ACTUAL as NDJSON: number and string keys match, unicode keys" {
-	ed "$F/mixed.desired.csv" "$F/mixed.actual.ndjson"
+	ed -t ndjson "$F/mixed.desired.csv" "$F/mixed.actual.ndjson"
 	assert_success
 	diff -u "$F/mixed.out.ndjson" - <<<"$output"
 	# and the other way round: ACTUAL as CSV
@@ -84,21 +84,21 @@ ed() {
 	[[ "${lines[1]}" == '{"op":"drop","course":"Ünïcode-Kurs","user":"李","role":"teacher","name":"李"}' ]]
 }
 
-@test "-o csv: op then every field in first-seen order" {
-	ed -o csv "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+@test "-t csv: op then every field in first-seen order" {
+	ed -t csv "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
 	assert_success
 	diff -u "$F/basic.out.csv" - <<<"$output"
 	[ "${lines[0]}" = "op,course,user,role,name,section,lms_id" ]
 }
 
-@test "-i csv reads both inputs as CSV" {
+@test "-f csv reads both inputs as CSV" {
 	printf 'course,user,role\nC1,u1,student\n' >"$T/d.txt"
 	printf 'course,user,role\nC1,u2,student\n' >"$T/a.txt"
-	ed -i csv "$T/d.txt" "$T/a.txt"
+	ed -f csv -t ndjson "$T/d.txt" "$T/a.txt"
 	assert_success
 	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
 	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
-	run --separate-stderr enroll-diff -i ndjson "$T/d.txt" "$T/a.txt"
+	run --separate-stderr enroll-diff -f ndjson "$T/d.txt" "$T/a.txt"
 	assert_failure 65
 	[ -z "$output" ]
 }
@@ -477,7 +477,7 @@ EOF
 		LC_ALL=C sort -u -o "$d/ak" "$d/ak"
 		LC_ALL=C comm -23 "$d/dk" "$d/ak" >"$d/want-add"
 		LC_ALL=C comm -13 "$d/dk" "$d/ak" >"$d/want-drop"
-		enroll-diff -q --max-drop 100% --max-course-drop 100% "$d/d" "$d/a" >"$d/out"
+		enroll-diff -q -t ndjson --max-drop 100% --max-course-drop 100% "$d/d" "$d/a" >"$d/out"
 		jq -r '[.op, .course, .user, .role] | map(tostring) | join("\t")' \
 		    "$d/out" >"$d/got"
 		# the output order is byte order of the keys, except that
@@ -764,11 +764,11 @@ gen_site() {
 	gen_site "$T" 3 10
 	grep -v '"C2"' "$T/a" >"$T/d"
 	echo '{"course":"C4","user":"n1","role":"student"}' >>"$T/d"
-	run --separate-stderr enroll-diff -o csv --refused "$T/refused.ndjson" "$T/d" "$T/a"
+	run --separate-stderr enroll-diff -t csv --refused "$T/refused.ndjson" "$T/d" "$T/a"
 	assert_failure 3
 	[ -z "$output" ]
 	[ "${stderr_lines[1]}" = "enroll-diff: the 11 changes refused are in '$T/refused.ndjson'" ]
-	# what --allow-course-drop C2 prints, as NDJSON whatever -o says
+	# what --allow-course-drop C2 prints, as NDJSON whatever -t says
 	enroll-diff --allow-course-drop C2 "$T/d" "$T/a" >"$T/want"
 	[ "$(wc -l <"$T/want")" -eq 11 ]
 	cmp "$T/want" "$T/refused.ndjson"
@@ -895,10 +895,10 @@ gen_site() {
 	[ "$stderr" = "enroll-diff: $T/a.json:2: invalid JSON: array not closed at the end of the input" ]
 }
 
-@test "--delimiter and -i tsv read other CSV dialects" {
+@test "--delimiter and -f tsv read other CSV dialects" {
 	printf '%s\n' '{"course":"C1","user":"u2","role":"student"}' >"$T/a.ndjson"
 	printf 'course;user;role\nC1;u1;student\n' >"$T/d.csv"
-	ed --delimiter ';' "$T/d.csv" "$T/a.ndjson"
+	ed -t ndjson --delimiter ';' "$T/d.csv" "$T/a.ndjson"
 	assert_success
 	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
 	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
@@ -909,9 +909,9 @@ gen_site() {
 	[[ "$stderr" == "enroll-diff: $T/d.csv:2: missing field "* ]]
 	printf 'course\tuser\trole\nC1\t"u1"\tstudent\n' >"$T/d.tsv"
 	printf 'course\tuser\trole\nC1\tu2\tstudent\n' >"$T/a.tsv"
-	for opt in "--delimiter tab" "--delimiter \\t" "-i tsv"; do
+	for opt in "--delimiter tab" "--delimiter \\t" "-f tsv"; do
 		# shellcheck disable=SC2086 # the option and its value
-		ed $opt "$T/d.tsv" "$T/a.tsv"
+		ed -t ndjson $opt "$T/d.tsv" "$T/a.tsv"
 		assert_success
 		assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
 		assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student"}'
@@ -920,16 +920,16 @@ gen_site() {
 	assert_failure 2
 	[ -z "$output" ]
 	[[ "$stderr" == "enroll-diff: option '--delimiter': '\"' is not one character"* ]]
-	run --separate-stderr enroll-diff -i psv "$T/d.csv" "$T/a.ndjson"
+	run --separate-stderr enroll-diff -f psv "$T/d.csv" "$T/a.ndjson"
 	assert_failure 2
-	[[ "$stderr" == "enroll-diff: unknown format 'psv' (ndjson or csv or tsv)"* ]]
+	[[ "$stderr" == "enroll-diff: option '-f': unknown input format 'psv' (auto, ndjson, csv or tsv)"* ]]
 }
 
 @test "--encoding converts a Windows-1252 CSV; JSON stays UTF-8" {
 	printf '%s\n' '{"course":"C1","user":"u2","role":"student","name":"Zoë"}' \
 	    >"$T/a.ndjson"
 	printf 'course,user,role,name\r\nC1,u1,student,Jos\xe9 \x80\r\n' >"$T/d.csv"
-	ed --encoding WINDOWS-1252 "$T/d.csv" "$T/a.ndjson"
+	ed -t ndjson --encoding WINDOWS-1252 "$T/d.csv" "$T/a.ndjson"
 	assert_success
 	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student","name":"José €"}'
 	assert_line --index 1 '{"op":"drop","course":"C1","user":"u2","role":"student","name":"Zoë"}'
@@ -948,4 +948,94 @@ gen_site() {
 	assert_failure 2
 	[ -z "$output" ]
 	[[ "$stderr" == "enroll-diff: option '--encoding': unknown encoding 'NO-SUCH'"* ]]
+}
+
+# --- one flag vocabulary (issue 17, items 6 and 7) ---
+
+@test "the output follows DESIRED's format: CSV in, CSV out; -t overrides" {
+	printf 'course,user,role\nC1,u1,student\n' >"$T/d.csv"
+	printf 'course,user,role\nC1,u2,student\n' >"$T/a.csv"
+	ed "$T/d.csv" "$T/a.csv"
+	assert_success
+	assert_output "$(printf 'op,course,user,role\nadd,C1,u1,student\ndrop,C1,u2,student')"
+	ed -t ndjson "$T/d.csv" "$T/a.csv"
+	assert_success
+	assert_line --index 0 '{"op":"add","course":"C1","user":"u1","role":"student"}'
+	# NDJSON DESIRED, CSV ACTUAL: NDJSON out
+	ed "$F/basic.desired.ndjson" "$T/a.csv"
+	assert_success
+	[[ "${lines[0]}" == '{"op":'* ]]
+}
+
+@test "deprecated -i, --input-format, --output-format and -o FORMAT warn and still work" {
+	printf 'course,user,role\nC1,u1,student\n' >"$T/d.txt"
+	printf 'course,user,role\nC1,u2,student\n' >"$T/a.txt"
+	want='{"op":"add","course":"C1","user":"u1","role":"student"}'
+	ed -i csv -t ndjson "$T/d.txt" "$T/a.txt"
+	assert_success
+	assert_line --index 0 "$want"
+	[ "${stderr_lines[0]}" = "enroll-diff: warning: option '-i' is deprecated: use -f/--from" ]
+	ed --input-format csv -t ndjson "$T/d.txt" "$T/a.txt"
+	assert_success
+	assert_line --index 0 "$want"
+	[ "${stderr_lines[0]}" = "enroll-diff: warning: option '--input-format' is deprecated: use -f/--from" ]
+	ed -f csv --output-format ndjson "$T/d.txt" "$T/a.txt"
+	assert_success
+	assert_line --index 0 "$want"
+	[ "${stderr_lines[0]}" = "enroll-diff: warning: option '--output-format' is deprecated: use -t/--to" ]
+	ed -f csv -o ndjson "$T/d.txt" "$T/a.txt"
+	assert_success
+	assert_line --index 0 "$want"
+	[ "${stderr_lines[0]}" = "enroll-diff: warning: option '-o ndjson' names a format, which is deprecated: use -t ndjson (-o FILE is the output file; write -o ./ndjson for a file of that name)" ]
+	[ ! -e ndjson ] && [ ! -e "$T/ndjson" ]
+	# the new spellings print no warning
+	ed -f csv -t ndjson "$T/d.txt" "$T/a.txt"
+	assert_success
+	[ -z "$stderr" ]
+}
+
+@test "--output x writes the file x (it was taken as --output-format)" {
+	cd "$T"
+	ed --output x "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	diff -u "$F/basic.out.ndjson" x
+	# -o with a path, and -o ./csv for a file named like a format
+	ed -o ./csv "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	[ -z "$output" ]
+	diff -u "$F/basic.out.ndjson" csv
+	# a prefix that fits both is ambiguous, not a guess
+	run --separate-stderr enroll-diff --outp x "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_failure 2
+}
+
+@test "--output FILE is written whole or not at all" {
+	echo keep >"$T/out"
+	# a refusal (exit 3) leaves FILE as it was and no temporary file
+	gen_site "$T" 3 10
+	grep -v '"C2"' "$T/a" >"$T/d"
+	run --separate-stderr enroll-diff --output "$T/out" "$T/d" "$T/a"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$(cat "$T/out")" = keep ]
+	# bad input: the same, with the location
+	printf '{"course":"C1","user":"u1","role":"student"}\n{bad\n' >"$T/bad"
+	run --separate-stderr enroll-diff --output "$T/out" "$T/bad" "$F/basic.actual.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: $T/bad:2: "* ]]
+	[ "$(cat "$T/out")" = keep ]
+	# a directory that cannot be written: 74 or 77, nothing on stdout
+	mkdir "$T/ro" && chmod 555 "$T/ro"
+	if [ "$(id -u)" -ne 0 ]; then
+		run --separate-stderr enroll-diff --output "$T/ro/x" "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+		[ "$status" -eq 74 ] || [ "$status" -eq 77 ]
+		[ -z "$output" ]
+	fi
+	[ -z "$(find "$T" -maxdepth 1 -name '.out.*')" ]
+	ed --output "$T/out" "$F/basic.desired.ndjson" "$F/basic.actual.ndjson"
+	assert_success
+	diff -u "$F/basic.out.ndjson" "$T/out"
 }

@@ -118,7 +118,7 @@ expected() {
 	sis-extract --db "$SIS_DB" \
 		--query share/queries/powercampus-enrollments.sql \
 		--param year=2021 --param term=WINTER \
-		--mapping data/moodle-map.json -o csv >desired.csv
+		--mapping data/moodle-map.json -t csv >desired.csv
 	lms-fetch moodle enrollments --mapping data/moodle-map.json \
 		>actual.ndjson
 	# The example as the man page shows it.

@@ -743,13 +743,38 @@ cut_token() {
 	[[ "$stderr" == *"certificate"* ]]
 }
 
-@test "-o csv writes a header and one row per record" {
+@test "-t csv writes a header and one row per record" {
 	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
-		-o csv
+		-t csv
 	assert_success
 	[ "${lines[0]}" = "course,course_id,user,user_id,idnumber,email,name,role,username" ]
 	[ "${#lines[@]}" -eq "$(($(wc -l <"$FIX/lms-fetch/moodle-enrollments.out.ndjson") + 1))" ]
 	[[ "$output" == *"COUN6552COUN855202Winter2021,4766,000012345,101,000012345,asmith@example.edu,Ann Smith,student,asmith"* ]]
+}
+
+@test "-o FILE writes the records there; -o csv and --output-format are the deprecated -t" {
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-t csv
+	assert_success
+	want=$output
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-t csv -o "$BATS_TEST_TMPDIR/e.csv"
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" != *deprecated* ]]
+	[ "$(cat "$BATS_TEST_TMPDIR/e.csv")" = "$want" ]
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		-o csv
+	assert_success
+	[ "$output" = "$want" ]
+	[ ! -e csv ]
+	[[ "$stderr" == *"lms-fetch: warning: option '-o csv' names a format, which is deprecated: use -t csv"* ]]
+	run --separate-stderr lms-fetch moodle enrollments --mapping "$(MAP)" \
+		--output-format csv
+	assert_success
+	[ "$output" = "$want" ]
+	[[ "$stderr" == *"lms-fetch: warning: option '--output-format' is deprecated: use -t/--to"* ]]
 }
 
 @test "--progress reports pages and records on stderr" {

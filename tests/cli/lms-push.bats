@@ -609,7 +609,7 @@ no_token() {
 	{"course":"HIST200-F24","user":"S2","role":"ta"}
 	EOF2
 	lms-fetch canvas enrollments --course 501,502 >"$T/cactual.ndjson"
-	enroll-diff --max-drop 100% -o csv "$T/cdesired.ndjson" \
+	enroll-diff --max-drop 100% -t csv "$T/cdesired.ndjson" \
 		"$T/cactual.ndjson" >"$T/cchanges.csv"
 	run --separate-stderr lms-push canvas "$T/cchanges.csv"
 	assert_success
@@ -620,12 +620,33 @@ no_token() {
 	[ -z "$output" ]
 }
 
-@test "-o csv writes the results as CSV; a write error on stdout is an error" {
+@test "-t csv writes the results as CSV; a write error on stdout is an error" {
 	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.ndjson"
-	run --separate-stderr lms-push moodle --user-field username -o csv "$T/c.ndjson"
+	run --separate-stderr lms-push moodle --user-field username -t csv "$T/c.ndjson"
 	assert_success
 	assert_line --index 0 "op,course,user,role,result,message"
 	assert_line --index 1 "add,MATH101,eve,student,ok,enrolled as student"
 	run --separate-stderr bash -c 'lms-push moodle --user-field username "$1" >/dev/full' _ "$T/c.ndjson"
 	assert_failure 74
+}
+
+@test "results follow the input's format; -o FILE; deprecated -i and -o csv warn and work" {
+	printf 'op,course,user,role\nadd,MATH101,eve,student\n' >"$T/c.csv"
+	run --separate-stderr lms-push moodle --user-field username "$T/c.csv"
+	assert_success
+	assert_line --index 0 "op,course,user,role,result,message"
+	assert_line --index 1 "add,MATH101,eve,student,ok,enrolled as student"
+	run --separate-stderr lms-push moodle --user-field username \
+		-o "$T/r.csv" "$T/c.csv"
+	assert_success
+	[ -z "$output" ]
+	[ "$(sed -n 2p "$T/r.csv")" = "add,MATH101,eve,student,ok,enrolled as student" ]
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/c.txt"
+	cd "$T"
+	run --separate-stderr lms-push moodle --user-field username -i ndjson -o csv "$T/c.txt"
+	assert_success
+	[ ! -e csv ]
+	assert_line --index 1 "add,MATH101,eve,student,ok,enrolled as student"
+	[ "${stderr_lines[0]}" = "lms-push: warning: option '-i' is deprecated: use -f/--from" ]
+	[[ "${stderr_lines[1]}" == "lms-push: warning: option '-o csv' names a format, which is deprecated: use -t csv"* ]]
 }

@@ -41,12 +41,12 @@ be_types() {
 }
 
 be_csv() {
-	run --separate-stderr sis-extract --db "$URL" -o csv \
+	run --separate-stderr sis-extract --db "$URL" -t csv \
 		--sql 'SELECT id, big, note FROM people ORDER BY id'
 	assert_success
 	assert_output "$(printf 'id,big,note\n1,9007199254740993,\n2,,"x, ""y"""\n3,-5,')"
 	# An empty result still has its header.
-	run --separate-stderr sis-extract --db "$URL" -o csv \
+	run --separate-stderr sis-extract --db "$URL" -t csv \
 		--sql 'SELECT id, name FROM people WHERE id < 0'
 	assert_success
 	assert_output 'id,name'
@@ -161,7 +161,7 @@ be_nul() {
 	[[ "$stderr" == *"row 2, column 'x': the value holds a NUL character at byte 2"* ]]
 	[[ "$stderr" != *records* ]]
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
-	run --separate-stderr sis-extract --db "$URL" -o csv --sql "$NUL_QUERY"
+	run --separate-stderr sis-extract --db "$URL" -t csv --sql "$NUL_QUERY"
 	assert_failure 65
 	[ -z "$output" ]
 }

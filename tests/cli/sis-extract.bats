@@ -25,7 +25,7 @@ setup_file() {
 }
 
 @test "writes CSV with null as an empty field and quoting where needed" {
-	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
 		--sql 'SELECT id, name, credits, note FROM t ORDER BY id'
 	assert_success
 	assert_line --index 0 'id,name,credits,note'
@@ -35,7 +35,7 @@ setup_file() {
 }
 
 @test "CSV of an empty result still has its header" {
-	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
 		--sql 'SELECT id, name FROM t WHERE id < 0'
 	assert_success
 	assert_output 'id,name'
@@ -124,7 +124,7 @@ setup_file() {
 @test "a NUL character in a text value exits 65 naming row and column" {
 	mkdir "$BATS_TEST_TMPDIR/o"
 	for f in ndjson csv dat; do
-		run --separate-stderr sis-extract --db "sqlite:$DB" -o "$f" -v \
+		run --separate-stderr sis-extract --db "sqlite:$DB" -t "$f" -v \
 			--output "$BATS_TEST_TMPDIR/o/out.$f" --sql \
 			"SELECT id, CASE id WHEN 2 THEN 'a' || char(0) || 'b' ELSE name END AS x FROM t ORDER BY id"
 		assert_failure 65
@@ -182,7 +182,7 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 }
 
 @test "a result column whose name is not UTF-8 exits 65, even with no rows" {
-	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
 		--sql "SELECT 1 AS \"a$(printf '\377')b\" WHERE 0"
 	assert_failure 65
 	[ -z "$output" ]
@@ -244,17 +244,17 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	assert_failure 2
 	[[ "$stderr" == *"exactly one of --query and --sql"* ]]
 	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
-		-o xml
+		-t xml
 	assert_failure 2
 	[[ "$stderr" == *"unknown output format 'xml'"* ]]
 	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
-		-o dat --ctl T
+		-t dat --ctl T
 	assert_failure 2
-	[[ "$stderr" == *"--ctl needs --output PATH"* ]]
+	[[ "$stderr" == *"--ctl needs -o PATH"* ]]
 	run --separate-stderr sis-extract --db "sqlite:$DB" --sql 'SELECT 1' \
 		--output x --ctl T
 	assert_failure 2
-	[[ "$stderr" == *"--ctl needs -o dat"* ]]
+	[[ "$stderr" == *"--ctl needs -t dat"* ]]
 }
 
 @test "a group-readable password file is refused" {
@@ -338,7 +338,7 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 }
 
 @test "-o dat writes SQL*Loader records and --ctl the control file beside them" {
-	run --separate-stderr sis-extract --db "sqlite:$DB" -o dat \
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t dat \
 		--output "$BATS_TEST_TMPDIR/t.dat" --ctl SIS.T \
 		--sql 'SELECT id, name, note FROM t ORDER BY id'
 	assert_success
@@ -352,7 +352,7 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 }
 
 @test "the PowerCampus query keeps NULL separations and drops LOA, W and dropped rows" {
-	run --separate-stderr sis-extract --db "sqlite:$DEMO" -o csv \
+	run --separate-stderr sis-extract --db "sqlite:$DEMO" -t csv \
 		--query "$Q/powercampus-enrollments.sql" \
 		--param year=2021 --param term=WINTER
 	assert_success
@@ -426,4 +426,29 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 		--sql 'SELECT * FROM t WHERE 0'
 	assert_success
 	[ -z "$output" ]
+}
+
+@test "-o is the output file; deprecated -o FORMAT and --output-format warn and work" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	[ -z "$stderr" ]
+	assert_output 'id,name'
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t csv \
+		-o "$BATS_TEST_TMPDIR/e.csv" --sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	[ -z "$output" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/e.csv")" = 'id,name' ]
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr sis-extract --db "sqlite:$DB" -o csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	assert_output 'id,name'
+	[ ! -e csv ]
+	[[ "$stderr" == "sis-extract: warning: option '-o csv' names a format, which is deprecated: use -t csv"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --output-format csv \
+		--sql 'SELECT id, name FROM t WHERE id < 0'
+	assert_success
+	assert_output 'id,name'
+	[ "$stderr" = "sis-extract: warning: option '--output-format' is deprecated: use -t/--to" ]
 }
