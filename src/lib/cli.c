@@ -251,3 +251,13 @@ ep_cli_long(const char *usage, const char *opt, const char *arg, long max)
 		    "from 0 to %ld", opt, arg, max);
 	return v;
 }
+
+unsigned
+ep_cli_seconds(const char *usage, const char *opt, const char *arg)
+{
+	long v = ep_cli_long(usage, opt, arg, 7 * 86400);
+
+	if (v == 0)
+		ep_usage_error(usage, "option '%s' must be at least 1", opt);
+	return (unsigned)v;
+}

@@ -144,4 +144,10 @@ int ep_close_stdout(void);
 long ep_cli_long(const char *usage, const char *opt, const char *arg,
     long max);
 
+/*
+ * A time limit in seconds: a whole number from 1 to a week; anything
+ * else is a usage error naming opt.
+ */
+unsigned ep_cli_seconds(const char *usage, const char *opt, const char *arg);
+
 #endif

@@ -160,11 +160,8 @@ main(int argc, char **argv)
 		case OPT_CTL: o.ctl = optarg; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
 		case OPT_TIMEOUT:
-			o.timeout = (unsigned)ep_cli_long(usage_text,
-			    "--timeout", optarg, 7 * 86400);
-			if (o.timeout == 0)
-				ep_usage_error(usage_text, "option '--timeout' "
-				    "must be at least 1");
+			o.timeout = ep_cli_seconds(usage_text, "--timeout",
+			    optarg);
 			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
