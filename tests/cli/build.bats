@@ -95,7 +95,9 @@ compile_line() {
 	cp "$ROOT/Makefile" "$BATS_TEST_TMPDIR/tarball/"
 	mkdir -p "$BATS_TEST_TMPDIR/tarball/src/lib"
 	: >"$BATS_TEST_TMPDIR/tarball/src/lib/msg.c"
-	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CI -u DEV \
+	# A clean environment: under make check-asan, B, BIN, CFLAGS ... of
+	# the outer make are in it.
+	run env -i PATH="$PATH" HOME="$HOME" \
 		make -C "$BATS_TEST_TMPDIR/tarball" -n build/lib/msg.o
 	assert_success
 	refute_output --partial "-Werror"
