@@ -820,8 +820,9 @@ remember_line(struct loader *l, unsigned long line)
 		l->linecap = l->linecap ? l->linecap * 2 : 4096;
 		l->lines = ep_xrealloc(l->lines, l->linecap *
 		    sizeof(*l->lines));
+		l->lfiles = ep_xrealloc(l->lfiles, l->linecap *
+		    sizeof(*l->lfiles));
 	}
-	l->lfiles = ep_xrealloc(l->lfiles, l->linecap * sizeof(*l->lfiles));
 	l->lfiles[l->nlines] = (uint32_t)l->fi;
 	l->lines[l->nlines++] = line > UINT32_MAX ? 0 : (uint32_t)line;
 }
