@@ -21,11 +21,12 @@
 # so far, `share` (a link to the checkout's), and what prep_PAGE makes
 # for it, with HOME there, the test servers reset, and MOODLE_URL,
 # MOODLE_TOKEN, CANVAS_URL, CANVAS_TOKEN, SIS_DB (the demo SIS in SQLite)
-# and DW_DB (a PostgreSQL database) set.  Every command must succeed but
-# one followed by `echo $?`.  Shown output is compared with what the
-# command printed (stdout and stderr, as a terminal shows them) with all
-# white space left out (pages wrap long lines) and "..." matching
-# anything; in what was printed the test servers' URLs are replaced by
+# and DW_DB (a PostgreSQL database) set; sftp-put's page also has the
+# test sshd, its key and known_hosts in ~/.ssh, and CONDUIT_SFTP.
+# Every command must succeed but one followed by `echo $?`.  Shown
+# output is compared with what the command printed (stdout and stderr,
+# as a terminal shows them) with all white space left out (pages wrap
+# long lines) and "..." matching anything; in what was printed the test servers' URLs are replaced by
 # the pages' site names (https://moodle.example.edu,
 # https://canvas.example.edu).
 
@@ -41,11 +42,9 @@ SKIP=(
 	# A sample result record, not a command; lms-push.bats checks the
 	# records.
 	'lms-push|{"op":"add","course":"MATH101","user":"eve"'
-	# The uploads to a provider's SFTP server: its host, its host key
-	# (the fingerprints shown are that server's) and the user's key
-	# and password (SFTP_PASSWORD=...).  sftp-put.bats runs each against
-	# the test sshd; headline.bats runs the first pipeline to file://.
-	'sftp-put|$ enroll-diff desired.ndjson actual.ndjson | conduit-fmt'
+	# A provider's SFTP server: the host keys and fingerprints shown are
+	# that server's, and the password a placeholder (SFTP_PASSWORD=...).
+	# sftp-put.bats runs both against the test sshd.
 	'sftp-put|$ sftp-put --print-host-key sftp://sftp.example.edu'
 	'sftp-put|$ SFTP_PASSWORD=... sftp-put sections.csv'
 )
@@ -86,6 +85,8 @@ teardown_file() {
 		[ ! -f "$BATS_FILE_TMPDIR/$p.pid" ] ||
 			kill "$(cat "$BATS_FILE_TMPDIR/$p.pid")" 2>/dev/null || true
 	done
+	[ ! -f "$BATS_FILE_TMPDIR/sshd/sshd.pid" ] ||
+		"$ROOT/tests/servers/sshd.sh" stop "$BATS_FILE_TMPDIR/sshd" >/dev/null 2>&1 || true
 	[ ! -d "$BATS_FILE_TMPDIR/pg" ] ||
 		# pg_start (db-load's test) put it there.
 		"$ROOT/tests/servers/pg.sh" stop "$BATS_FILE_TMPDIR/pg" >/dev/null 2>&1 || true
@@ -390,7 +391,19 @@ prep_lms_push() {
 }
 
 prep_sftp_put() {
-	printf 'course,user\nMATH101,u1\n' >roster.csv
+	case $1 in
+	'$ enroll-diff desired.ndjson actual.ndjson | conduit-fmt'*)
+		# HOME is here: the user's key and the server's known key.
+		mkdir -p .ssh "$SFTP_ROOT/incoming"
+		cp "$S/id_ed25519" .ssh/conduit_ed25519
+		chmod 600 .ssh/conduit_ed25519
+		cp "$S/known_hosts" .ssh/known_hosts
+		printf '%s\n' '{"course":"MATH101","user":"u1","role":"student"}' \
+			'{"course":"MATH101","user":"u2","role":"student"}' >desired.ndjson
+		printf '%s\n' '{"course":"MATH101","user":"u2","role":"student"}' \
+			'{"course":"MATH101","user":"u3","role":"student"}' >actual.ndjson ;;
+	*) printf 'course,user\nMATH101,u1\n' >roster.csv ;;
+	esac
 }
 
 # Pages with an EXAMPLES section: each has a test below (checked).
@@ -465,8 +478,20 @@ pages_with_examples() {
 }
 
 @test "sftp-put(1) EXAMPLES" {
+	need ssh-keygen
+	[ -x "$(command -v sshd || echo /usr/sbin/sshd)" ] || need sshd
+	# The test sshd (as sftp-put.bats starts it), its files in $S; the
+	# "provider's" directory is one of this test's.
+	export S=$BATS_FILE_TMPDIR/sshd SFTP_ROOT=$BATS_TEST_TMPDIR/provider
+	"$ROOT/tests/servers/sshd.sh" start "$S" >/dev/null
+	CONDUIT_SFTP="sftp://$(id -un)@127.0.0.1:$(cat "$S/port")$SFTP_ROOT"
+	export CONDUIT_SFTP
 	run run_page sftp-put
+	"$ROOT/tests/servers/sshd.sh" stop "$S" >/dev/null 2>&1 || true
 	assert_success
+	diff -u <(printf '%s\n' action,shortname,idnumber,role \
+		add,MATH101,u1,student drop,MATH101,u3,student) \
+		"$SFTP_ROOT/incoming/enroll.csv"
 	# HOME was the example's directory.
 	cmp "$BATS_TEST_TMPDIR/sftp-put/run4/roster.csv" \
 		"$BATS_TEST_TMPDIR/sftp-put/run4/drop/roster.csv"
