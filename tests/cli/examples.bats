@@ -26,9 +26,9 @@
 # Every command must succeed but one followed by `echo $?`.  Shown
 # output is compared with what the command printed (stdout and stderr,
 # as a terminal shows them) with all white space left out (pages wrap
-# long lines) and "..." matching anything; in what was printed the test servers' URLs are replaced by
-# the pages' site names (https://moodle.example.edu,
-# https://canvas.example.edu).
+# long lines) and "..." matching anything; in what was printed the test
+# servers' URLs are replaced by the pages' site names
+# (https://moodle.example.edu, https://canvas.example.edu).
 
 bats_require_minimum_version 1.5.0
 load helper
