@@ -31,7 +31,7 @@
 static const char usage_text[] =
 "usage: conduit-fmt -t FORMAT [--role-map FILE] [--skip-unmapped]\n"
 "                   [--fields A,B,...] [--subject-map FILE] [--keep-track]\n"
-"                   [--two-digit-grade-schools LIST] [-o PATH]\n"
+"                   [--two-digit-grade-schools LIST] [-o FILE]\n"
 "                   [--log-dir DIR] [--csv-safe] [--header-always]\n"
 "                   [-f auto|ndjson|csv|tsv]\n"
 "                   [FILE ...]\n"
@@ -40,7 +40,8 @@ static const char usage_text[] =
 "as an LMS import file.\n"
 "\n"
 "  -t, --to FORMAT           conduit, canvas, moodle-flatfile, oneroster,\n"
-"                            clever-sections, dat, csv or ndjson\n"
+"                            clever-sections, dat, csv or ndjson (required:\n"
+"                            no default)\n"
 "      --role-map FILE       JSON object mapping SIS roles to LMS roles;\n"
 "                            a role it lacks is an error (exit 65)\n"
 "      --skip-unmapped       leave such records out and count them instead\n"
@@ -51,7 +52,7 @@ static const char usage_text[] =
 "      --two-digit-grade-schools LIST\n"
 "                            clever-sections: the schools (comma list) whose\n"
 "                            grades 10-12 are grades; elsewhere 12 is 1-2\n"
-"  -o, --output PATH         write PATH atomically instead of stdout\n"
+"  -o, --output FILE         write FILE atomically instead of stdout\n"
 "      --log-dir DIR         also keep DIR/FORMAT-YYYYMMDDTHHMMSSZ.EXT\n"
 "      --csv-safe            prefix values starting with = + - @ with '\n"
 "      --header-always       write the header even when there are no rows\n"
@@ -95,6 +96,7 @@ struct opts {
 
 static char **split_list(const char *s, size_t *n);
 static void free_list(char **l, size_t n);
+static const char *target_list(void);
 static void check_opts(struct opts *o, struct ctx *c);
 static int run_time(time_t *t, struct ep_error *err);
 static int read_all(const struct opts *o, struct ctx *c,
@@ -175,9 +177,8 @@ main(int argc, char **argv)
 			ep_cli_common(ch, argv, usage_text);
 		}
 	if (ep_io.to != NULL && (o.to = fmt_target(ep_io.to)) < 0)
-		ep_usage_error(usage_text, "unknown format '%s' (conduit, "
-		    "canvas, moodle-flatfile, oneroster, clever-sections, dat, "
-		    "csv, ndjson)", ep_io.to);
+		ep_usage_error(usage_text, "unknown format '%s' (%s)",
+		    ep_io.to, target_list());
 	o.ifmt = (enum ep_fmt)ep_io.from;
 	o.output = ep_io.output;
 	o.inputs = argv + optind;
@@ -287,13 +288,30 @@ done:
 }
 
 /* Options that belong to some formats only are usage errors elsewhere. */
+/* "conduit, canvas, ... or ndjson": every -t target, from fmt.c's list. */
+static const char *
+target_list(void)
+{
+	static char buf[256];
+	size_t len = 0;
+
+	for (int t = T_CONDUIT; t <= T_NDJSON && len < sizeof(buf); t++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+		    t == T_CONDUIT ? "" : t == T_NDJSON ? " or " : ", ",
+		    fmt_name((enum target)t));
+	return buf;
+}
+
 static void
 check_opts(struct opts *o, struct ctx *c)
 {
 	enum target t;
 
+	/* No default: a formatter's target is what it is run for, and
+	 * the output follows nothing an LMS would import. */
 	if (o->to < 0)
-		ep_usage_error(usage_text, "--to FORMAT is required");
+		ep_usage_error(usage_text, "-t/--to FORMAT is required: %s",
+		    target_list());
 	t = (enum target)o->to;
 	c->to = t;
 	if (c->fields && t != T_DAT && t != T_CSV && t != T_NDJSON)

@@ -23,12 +23,13 @@
 #include "secret.h"
 
 static const char usage_text[] =
-"usage: lms-push moodle [--url URL] [--user-field FIELD] [--role-id NAME=ID]... [FILE]\n"
-"       lms-push canvas [--url URL] [--drop-as conclude|delete|inactivate] [FILE]\n"
-"       lms-push canvas [--url URL] --sis-import --account ID [FILE]\n"
+"usage: lms-push moodle [--url URL] [--user-field FIELD] [--role-id NAME=ID]... [FILE...]\n"
+"       lms-push canvas [--url URL] [--drop-as conclude|delete|inactivate] [FILE...]\n"
+"       lms-push canvas [--url URL] --sis-import --account ID [FILE...]\n"
 "\n"
 "Apply change records (op add, drop or update) through the LMS's web API\n"
 "and write one result record per change on stdout, in input order.\n"
+"The FILEs are read in turn, as one stream ('-' or none: stdin).\n"
 "\n"
 "Moodle:\n"
 "      --user-field FIELD   what 'user' holds: idnumber (default, as\n"
@@ -232,10 +233,23 @@ parse_args(int argc, char **argv, struct opts *o)
 	argv += optind;
 	if (argc < 1)
 		ep_usage_error(u, "name a system (moodle or canvas)");
-	if (argc > 2)
-		ep_usage_error(u, "unexpected argument '%s'", argv[2]);
 	o->lms = argv[0];
-	o->file = argc == 2 ? argv[1] : "-";
+	if (argc > 1) {
+		int nstdin = 0;
+
+		for (c = 1; c < argc; c++)
+			nstdin += strcmp(argv[c], "-") == 0;
+		if (nstdin > 1)
+			ep_usage_error(u, "'-' (stdin) named %d times",
+			    nstdin);
+		o->inputs = argv + 1;
+		o->ninputs = argc - 1;
+	} else {
+		static char *const stdin_only[] = { "-" };
+
+		o->inputs = stdin_only;
+		o->ninputs = 1;
+	}
 	moodle = strcmp(o->lms, "moodle") == 0;
 	if (!moodle && strcmp(o->lms, "canvas") != 0)
 		ep_usage_error(u, "unknown system '%s' (moodle or canvas)",
@@ -298,16 +312,17 @@ str_field(const struct ep_rec *r, const char *name)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
+/*
+ * The changes of one input, appended to p->ch (*cap: its room).  1 when
+ * the input held a change, 0 when none, -1 with err on bad input.
+ */
 static int
-read_changes(struct push *p, struct ep_error *err)
+read_input(struct push *p, struct ep_reader *rd, size_t *cap,
+    bool *warned_section, struct ep_error *err)
 {
-	bool warned_section = false;
-	struct ep_reader *rd = ep_reader_open(p->o->file, p->o->ifmt, err);
-	size_t cap = 0;
+	size_t first = p->n;
 	int n;
 
-	if (rd == NULL)
-		return -1;
 	for (;;) {
 		struct ep_rec *r = ep_rec_new();
 		struct change *c;
@@ -318,9 +333,9 @@ read_changes(struct push *p, struct ep_error *err)
 			ep_rec_free(r);
 			break;
 		}
-		if (p->n == cap) {
-			cap = cap ? cap * 2 : 64;
-			p->ch = ep_xrealloc(p->ch, cap * sizeof(*p->ch));
+		if (p->n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			p->ch = ep_xrealloc(p->ch, *cap * sizeof(*p->ch));
 		}
 		c = &p->ch[p->n++];
 		memset(c, 0, sizeof(*c));
@@ -348,14 +363,14 @@ read_changes(struct push *p, struct ep_error *err)
 		c->old_role = str_field(r, "old_role");
 		c->section = str_field(r, "lms_section");
 		if (c->section == NULL && str_field(r, "section") != NULL &&
-		    strcmp(p->o->lms, "canvas") == 0 && !warned_section) {
+		    strcmp(p->o->lms, "canvas") == 0 && !*warned_section) {
 			/* The SIS's section number (sis-extract), never a
 			 * Canvas section: it posted to the wrong one. */
 			ep_warn("%s:%lu: field 'section' (the SIS section) is "
 			    "not a Canvas section: put the Canvas SIS section "
 			    "id in 'lms_section'; enrolling in the course",
 			    ep_reader_name(rd), c->line);
-			warned_section = true;
+			*warned_section = true;
 		}
 		c->status = str_field(r, "status");
 		c->course_id = num_field(r, "course_id");
@@ -376,9 +391,37 @@ read_changes(struct push *p, struct ep_error *err)
 			break;
 		}
 	}
-	in_fmt = ep_reader_format(rd);
-	ep_reader_free(rd);
-	return n < 0 ? -1 : 0;
+	return n < 0 ? -1 : p->n > first;
+}
+
+/*
+ * Every input in turn, as one stream: the changes keep the inputs' order,
+ * and the results follow the format of the first input that held a
+ * change (of the last input when none did).
+ */
+static int
+read_changes(struct push *p, struct ep_error *err)
+{
+	bool warned_section = false, fmt_set = false;
+	size_t cap = 0;
+
+	for (int i = 0; i < p->o->ninputs; i++) {
+		struct ep_reader *rd = ep_reader_open(p->o->inputs[i],
+		    p->o->ifmt, err);
+		int got;
+
+		if (rd == NULL)
+			return -1;
+		got = read_input(p, rd, &cap, &warned_section, err);
+		if (!fmt_set) {
+			in_fmt = ep_reader_format(rd);
+			fmt_set = got > 0;
+		}
+		ep_reader_free(rd);
+		if (got < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int

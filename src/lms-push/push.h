@@ -23,7 +23,8 @@ struct role_id {
 
 struct opts {
 	const char *lms;		/* "moodle" or "canvas" */
-	const char *file;		/* input, "-" for stdin */
+	char *const *inputs;		/* FILE..., read in order; "-": stdin */
+	int ninputs;
 	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *user_field;		/* moodle: username, idnumber, ... */
 	const char *account;		/* canvas --sis-import */

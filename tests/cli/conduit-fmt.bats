@@ -320,6 +320,28 @@ C,v,student,,active"
 	fails 2 "unknown input format 'xml'" -t csv -f xml
 }
 
+@test "without -t, or with an unknown one, the message lists every target; -o stays the file" {
+	local targets="conduit, canvas, moodle-flatfile, oneroster, clever-sections, dat, csv or ndjson"
+	run --separate-stderr conduit-fmt -o out.csv "$F/changes.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[ ! -e out.csv ]
+	[ "${stderr_lines[0]}" = "conduit-fmt: -t/--to FORMAT is required: $targets" ]
+	run --separate-stderr conduit-fmt -t xml "$F/changes.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[ "${stderr_lines[0]}" = "conduit-fmt: unknown format 'xml' ($targets)" ]
+	# Every target the message names is one -t takes.
+	for t in conduit canvas moodle-flatfile oneroster clever-sections dat csv ndjson; do
+		run --separate-stderr conduit-fmt -t "$t" </dev/null
+		[ "$status" -eq 0 ] || { echo "-t $t: $stderr"; false; }
+	done
+	# The --help text and the man page say it has no default.
+	run conduit-fmt --help
+	assert_output --partial "csv or ndjson (required:"
+	grep -q '^Required: there is no default' "$ROOT/man/conduit-fmt.1"
+}
+
 @test "empty input gives empty output" {
 	run --separate-stderr conduit-fmt -t conduit </dev/null
 	assert_success

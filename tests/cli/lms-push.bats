@@ -73,12 +73,12 @@ results() {
 @test "common options: --help, --version, unknown option" {
 	common_cli_checks lms-push
 	run --separate-stderr lms-push --help
-	assert_output --partial "lms-push canvas [--url URL] --sis-import --account ID [FILE]"
+	assert_output --partial "lms-push canvas [--url URL] --sis-import --account ID [FILE...]"
 }
 
 @test "bad command lines are usage errors (exit 2) with nothing on stdout" {
 	local args
-	for args in "" "blackboard" "moodle a b" "moodle --drop-as delete" \
+	for args in "" "blackboard" "moodle - -" "moodle --drop-as delete" \
 		"canvas --user-field idnumber" "canvas --sis-import" \
 		"canvas --account 1" "canvas --drop-as remove" \
 		"moodle --user-field phone" "moodle --role-id student" \
@@ -149,6 +149,54 @@ results() {
 		gus:student) <(mroles 11)
 	[ "$(jq -r 'select(.user=="cai").message' <<<"$output")" = \
 		"role changed from student to teacher" ]
+}
+
+@test "several inputs are read in turn, as cat would; '-' is stdin; results keep the order" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' \
+		'{"op":"drop","course":"MATH101","user":"dee","role":"student"}' >"$T/a.ndjson"
+	printf '%s\n' '{"op":"add","course":"HIST200","user":"fay","role":"editingteacher"}' >"$T/b.ndjson"
+	printf 'op,course,user,role,old_role\nupdate,MATH101,cai,teacher,student\n' >"$T/c.csv"
+	run --separate-stderr lms-push moodle --user-field username \
+		"$T/a.ndjson" - "$T/c.csv" <"$T/b.ndjson"
+	assert_success
+	diff -u <(printf '%s\n' "eve add ok" "dee drop ok" "fay add ok" \
+		"cai update ok") <(results)
+	diff -u <(printf '%s\n' ann:student cai:teacher eve:student) \
+		<(mroles 10)
+	diff -u <(printf '%s\n' ben:editingteacher fay:editingteacher \
+		gus:student,auditingstudent) <(mroles 11)
+	# The results follow the first input's format (NDJSON here, CSV
+	# when the CSV file comes first).
+	curl -fsS "$MOODLE_URL/_reset" >/dev/null
+	run --separate-stderr lms-push moodle --user-field username \
+		"$T/c.csv" "$T/b.ndjson"
+	assert_success
+	assert_line --index 0 "op,course,user,role,old_role,result,message"
+	assert_line --index 1 "update,MATH101,cai,teacher,student,ok,role changed from student to teacher"
+	assert_line --index 2 "add,HIST200,fay,editingteacher,,ok,enrolled as editingteacher"
+	[ "${#lines[@]}" -eq 3 ]
+}
+
+@test "several inputs: a bad or missing later input applies nothing and writes nothing" {
+	printf '%s\n' '{"op":"add","course":"MATH101","user":"eve","role":"student"}' >"$T/a.ndjson"
+	printf '%s\n' '{"op":"add","course":"HIST200","user":"fay","role":"student"}' \
+		'{"op":"move","course":"MATH101","user":"fay","role":"student"}' >"$T/bad.ndjson"
+	run --separate-stderr lms-push moodle --user-field username \
+		"$T/a.ndjson" "$T/bad.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: $T/bad.ndjson:2: unknown op 'move' (add, drop or update)" ]
+	run --separate-stderr lms-push moodle --user-field username \
+		"$T/a.ndjson" "$T/none.ndjson"
+	assert_failure 66
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: cannot open '$T/none.ndjson': No such file or directory" ]
+	run --separate-stderr lms-push moodle --user-field username - - <"$T/a.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "${stderr_lines[0]}" == "lms-push: '-' (stdin) named 2 times" ]]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	diff -u <(printf '%s\n' ann:student cai:student dee:student) <(mroles 10)
 }
 
 @test "moodle: enrolments go in batches, lookups are cached within a run" {
