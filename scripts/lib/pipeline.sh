@@ -773,7 +773,7 @@ ep_audit() {
 	fi
 	size=$(stat -c %s "$tmp")
 	if mkdir -p "${audit%/*}" 2>/dev/null &&
-		exec {fd}>>"$audit" 2>/dev/null; then
+		{ exec {fd}>>"$audit"; } 2>/dev/null; then
 		if ! flock -w 60 "$fd" ||
 			! dd if="$tmp" bs="$size" count=1 iflag=fullblock \
 				status=none 1>&"$fd" 2>/dev/null; then
