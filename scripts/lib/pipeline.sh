@@ -730,12 +730,14 @@ ep_upload() {
 # result records, whose own result and message win over OUTCOME and
 # MESSAGE) appended to the audit log, $EDPIPE_AUDIT_FILE (default
 # $EDPIPE_WORK_DIR/audit.ndjson), one line per change: time, run (the
-# stamp), script, op, course, user, role (old_role for an update),
+# stamp), script, op, course, user, role, old_role (of an update),
 # target (conduit, moodle, canvas, file ...), outcome (sent, ok, failed,
 # unknown), message, reason, and the provenance: sis_row and sis_course
 # (the SIS record behind an add or update), lms_course_id, lms_user_id
-# and lms_enrollment_id (the LMS record behind a drop or update).  No
-# names or e-mail addresses: the log is kept for good.  It is never
+# and lms_enrollment_id (the LMS record behind a drop or update); every
+# line has every field, null where it has no value, so db-load --create
+# makes a table of them.  No names or e-mail addresses: the log is kept
+# for good.  It is never
 # pruned; the lines of one call go in one write(2), under a lock of the
 # file (several scripts may share it) as well as the run lock.  A write
 # that fails is an error, said and logged, that leaves the run's status
@@ -751,8 +753,8 @@ ep_audit() {
 		--arg outcome "$outcome" --arg message "$msg" '
 		def nz: if . == "" then null else . end;
 		{time: $time, run: $run, script: $script, op, course, user,
-		role} + (if .op == "update" then {old_role} else {} end) +
-		{target: $target, outcome: (.result // $outcome),
+		role, old_role: (if .op == "update" then .old_role else null
+		end), target: $target, outcome: (.result // $outcome),
 		message: (.message // ($message | nz)),
 		reason: (if .op == "drop" then
 			"absent from the SIS extract of run \($run)"
@@ -816,4 +818,26 @@ ep_audit_unsent() {
 			"not sent: step '$STEP' failed with exit status $1"
 	fi
 	AUDIT_PENDING=
+}
+
+# ep_table: tab-separated lines as aligned columns (no column(1) needed).
+ep_table() {
+	local -a rows w=()
+	local r i f
+	mapfile -t rows
+	for r in "${rows[@]}"; do
+		IFS=$'\t' read -r -a f <<<"$r"
+		for i in "${!f[@]}"; do
+			[ "${w[i]:-0}" -ge "${#f[i]}" ] || w[i]=${#f[i]}
+		done
+	done
+	for r in "${rows[@]}"; do
+		IFS=$'\t' read -r -a f <<<"$r"
+		local line=''
+		for i in "${!f[@]}"; do
+			printf -v line '%s%-*s  ' "$line" "${w[i]}" "${f[i]}"
+		done
+		line=${line%"${line##*[! ]}"}
+		printf '%s\n' "$line"
+	done
 }
