@@ -774,6 +774,10 @@ ep_audit() {
 		return 0
 	fi
 	size=$(stat -c %s "$tmp")
+	if [ "$size" -eq 0 ]; then
+		rm -f "$tmp"
+		return 0
+	fi
 	if mkdir -p "${audit%/*}" 2>/dev/null &&
 		{ exec {fd}>>"$audit"; } 2>/dev/null; then
 		if ! flock -w 60 "$fd" ||
@@ -822,20 +826,20 @@ ep_audit_unsent() {
 
 # ep_table: tab-separated lines as aligned columns (no column(1) needed).
 ep_table() {
-	local -a rows w=()
-	local r i f
-	mapfile -t rows
-	for r in "${rows[@]}"; do
-		IFS=$'\t' read -r -a f <<<"$r"
-		for i in "${!f[@]}"; do
-			[ "${w[i]:-0}" -ge "${#f[i]}" ] || w[i]=${#f[i]}
+	local -a ep_rows ep_w=() ep_cells
+	local r i line
+	mapfile -t ep_rows
+	for r in "${ep_rows[@]}"; do
+		IFS=$'\t' read -r -a ep_cells <<<"$r"
+		for i in "${!ep_cells[@]}"; do
+			[ "${ep_w[i]:-0}" -ge "${#ep_cells[i]}" ] || ep_w[i]=${#ep_cells[i]}
 		done
 	done
-	for r in "${rows[@]}"; do
-		IFS=$'\t' read -r -a f <<<"$r"
-		local line=''
-		for i in "${!f[@]}"; do
-			printf -v line '%s%-*s  ' "$line" "${w[i]}" "${f[i]}"
+	for r in "${ep_rows[@]}"; do
+		IFS=$'\t' read -r -a ep_cells <<<"$r"
+		line=''
+		for i in "${!ep_cells[@]}"; do
+			printf -v line '%s%-*s  ' "$line" "${ep_w[i]}" "${ep_cells[i]}"
 		done
 		line=${line%"${line##*[! ]}"}
 		printf '%s\n' "$line"
