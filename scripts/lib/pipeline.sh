@@ -814,7 +814,11 @@ ep_audit_sent() {
 # ep_audit_unsent RC: at exit, pending changes that were not sent.
 ep_audit_unsent() {
 	[ -n "${AUDIT_PENDING:-}" ] && [ "$DRY_RUN" = 0 ] || return 0
-	if [ -n "$KILLED" ]; then
+	if [ "$UPLOADED" = true ]; then
+		# Killed after the upload, before ep_audit_sent.
+		ep_audit "$AUDIT_PENDING" "$AUDIT_TARGET" sent \
+			"uploaded${KILLED:+; the run was then killed by SIG$KILLED}"
+	elif [ -n "$KILLED" ]; then
 		ep_audit "$AUDIT_PENDING" "$AUDIT_TARGET" unknown \
 			"killed by SIG$KILLED while sending: not known whether they arrived"
 	else

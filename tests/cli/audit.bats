@@ -278,3 +278,34 @@ EOF
 	run "$AUDIT" -w "$T/w" u3
 	assert_line --index 1 --partial " update  M1      student->teacher  ok       canvas  SIS row q.sql:4; LMS enrollment user_id=13 enrollment_id=903"
 }
+
+@test "killed while uploading: the changes are logged 'unknown', never 'sent'" {
+	# An SSH server that accepts the connection and never answers keeps
+	# sftp-put busy until the run is stopped.
+	local port pid srv child rc=0
+	port=$(free_port)
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
+c = s.accept(); time.sleep(120)' "$port" &
+	srv=$!
+	wait_port "$port"
+	env SFTP_URL="sftp://$(id -un)@127.0.0.1:$port/x/enrollments.csv" \
+		"$SYNC" -q -c "$CONF" 2>"$T/err" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		for child in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+			[ "$(cat "/proc/$child/comm" 2>/dev/null)" != sftp-put ] ||
+				break 2
+		done
+		sleep 0.1
+	done
+	[ "$(cat "/proc/$child/comm" 2>/dev/null)" = sftp-put ]
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	kill "$srv" 2>/dev/null || true
+	[ "$rc" -eq 143 ]
+	[ "$(grep -c . "$W/audit.ndjson")" -eq "$(grep -c . "$W/last/changes.ndjson")" ]
+	run jq -sc 'map(.outcome + ": " + .message) | unique' "$W/audit.ndjson"
+	assert_output '["unknown: killed by SIGTERM while sending: not known whether they arrived"]'
+}
