@@ -737,11 +737,10 @@ ep_upload() {
 # and lms_enrollment_id (the LMS record behind a drop or update); every
 # line has every field, null where it has no value, so db-load --create
 # makes a table of them.  No names or e-mail addresses: the log is kept
-# for good.  It is never
-# pruned; the lines of one call go in one write(2), under a lock of the
-# file (several scripts may share it) as well as the run lock.  A write
-# that fails is an error, said and logged, that leaves the run's status
-# alone: the changes were made.
+# for good (never pruned).  The lines of one call go in one write(2),
+# under a lock of the file (several scripts may share it) as well as the
+# run lock.  A write that fails is an error, said and logged, that leaves
+# the run's status alone: the changes were made.
 ep_audit() {
 	local file=$1 target=$2 outcome=$3 msg=${4:-} audit tmp now size fd
 	[ -n "$RUN" ] && [ -s "$file" ] || return 0
@@ -784,13 +783,15 @@ ep_audit() {
 			! dd if="$tmp" bs="$size" count=1 iflag=fullblock \
 				status=none 1>&"$fd" 2>/dev/null; then
 			ep_error "cannot append to the audit log '$audit'"
+		else
+			ep_log "audit: $(ep_lines "$tmp") $target changes" \
+				"$outcome, in $audit"
 		fi
 		exec {fd}>&-
 	else
 		ep_error "cannot open the audit log '$audit'"
 	fi
 	rm -f "$tmp"
-	ep_log "audit: $(ep_lines "$file") $target changes $outcome, in $audit"
 	return 0
 }
 

@@ -309,3 +309,13 @@ c = s.accept(); time.sleep(120)' "$port" &
 	run jq -sc 'map(.outcome + ": " + .message) | unique' "$W/audit.ndjson"
 	assert_output '["unknown: killed by SIGTERM while sending: not known whether they arrived"]'
 }
+
+@test "an audit log that cannot be written is an error on stderr; the upload stands" {
+	mkdir -p "$T/adir"
+	sync EDPIPE_AUDIT_FILE="$T/adir"
+	assert_success
+	[ -s "$OUTBOX/enrollments.csv" ]
+	[[ "$stderr" == *"sync-enrollments: error: cannot open the audit log '$T/adir'"* ]]
+	grep -q "error: cannot open the audit log" "$W/last/run.log"
+	jq -e '.status == "ok" and .uploaded' "$W/last/status.json"
+}
