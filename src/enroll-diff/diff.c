@@ -1045,14 +1045,16 @@ actual_name(struct ed_diff *d, uint32_t id)
 {
 	const struct name *nm = &d->names[id];
 	char buf[256];
+	uint32_t aid;
 
 	if (nm->len < 3 || nm->len > sizeof(buf) - 8 ||
 	    memcmp(nm->s + nm->len - 3, "_id", 3) != 0)
 		return NULL;
 	memcpy(buf, "actual_", 7);
 	memcpy(buf + 7, nm->s, nm->len);
-	/* May grow d->names: the name is read again after. */
-	return d->names[name_id(d, NPOS, buf, nm->len + 7)].s;
+	/* name_id may move d->names (nm with it): look it up after. */
+	aid = name_id(d, NPOS, buf, nm->len + 7);
+	return d->names[aid].s;
 }
 
 void
