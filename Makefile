@@ -143,7 +143,7 @@ DATADIR ?= $(PREFIX)/share/edpipe
 MANDIR  ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
-SCRIPTS := canvas-inventory clever-sections demo edx-pseudonymize \
+SCRIPTS := audit canvas-inventory clever-sections demo edx-pseudonymize \
 	replicate runs sync-enrollments
 COMMANDS := $(PROGS) $(addprefix edpipe-,$(SCRIPTS))
 SHARE_FILES := $(patsubst share/%,%,$(shell find share -type f))

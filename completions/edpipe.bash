@@ -68,5 +68,5 @@ _edpipe() {
 
 complete -o default -o bashdefault -F _edpipe conduit-fmt db-load \
 	enroll-diff lms-fetch lms-push rec-hash sftp-put sis-extract \
-	edpipe-canvas-inventory edpipe-clever-sections edpipe-demo \
+	edpipe-audit edpipe-canvas-inventory edpipe-clever-sections edpipe-demo \
 	edpipe-edx-pseudonymize edpipe-replicate edpipe-runs edpipe-sync-enrollments

@@ -485,6 +485,7 @@ ep_finish() {
 		artefact: (if $artefact == null then null
 		else $artefact + {sent: $uploaded, url: $url} end)}' \
 		>"$RUN/status.json" 2>/dev/null || true
+	ep_audit_unsent "$rc"
 	ep_log "$PROG ended with status $rc"
 	find "$RUN" -maxdepth 1 -name '*.err' -empty -delete 2>/dev/null || true
 	ep_history
@@ -722,4 +723,130 @@ ep_upload() {
 	ep_sftp_args
 	ep_step sftp-put sftp-put "${SFTP_ARGS[@]}" "$1" "$2"
 	[ "$DRY_RUN" = 1 ] || UPLOADED=true
+}
+
+# ep_audit FILE TARGET OUTCOME [MESSAGE]: the changes of FILE (enroll-diff's
+# change records, DESIRED being this run's SIS extract; or lms-push's
+# result records, whose own result and message win over OUTCOME and
+# MESSAGE) appended to the audit log, $EDPIPE_AUDIT_FILE (default
+# $EDPIPE_WORK_DIR/audit.ndjson), one line per change: time, run (the
+# stamp), script, op, course, user, role, old_role (of an update),
+# target (conduit, moodle, canvas, file ...), outcome (sent, ok, failed,
+# unknown), message, reason, and the provenance: sis_row and sis_course
+# (the SIS record behind an add or update), lms_course_id, lms_user_id
+# and lms_enrollment_id (the LMS record behind a drop or update); every
+# line has every field, null where it has no value, so db-load --create
+# makes a table of them.  No names or e-mail addresses: the log is kept
+# for good (never pruned).  The lines of one call go in one write(2),
+# under a lock of the file (several scripts may share it) as well as the
+# run lock.  A write that fails is an error, said and logged, that leaves
+# the run's status alone: the changes were made.
+ep_audit() {
+	local file=$1 target=$2 outcome=$3 msg=${4:-} audit tmp now size fd
+	[ -n "$RUN" ] && [ -s "$file" ] || return 0
+	audit=${EDPIPE_AUDIT_FILE:-$EDPIPE_WORK_DIR/audit.ndjson}
+	tmp=$RUN/.audit.ndjson
+	ep_now now
+	if ! jq -c --arg time "$now" --arg run "${RUN##*/}" \
+		--arg script "$PROG" --arg target "$target" \
+		--arg outcome "$outcome" --arg message "$msg" '
+		def nz: if . == "" then null else . end;
+		{time: $time, run: $run, script: $script, op, course, user,
+		role, old_role: (if .op == "update" then .old_role else null
+		end), target: $target, outcome: (.result // $outcome),
+		message: (.message // ($message | nz)),
+		reason: (if .op == "drop" then
+			"absent from the SIS extract of run \($run)"
+		elif .op == "add" then
+			"in the SIS extract of run \($run), not in the LMS"
+		else "in both, the SIS extract of run \($run) differs" end),
+		sis_row: (if .op == "drop" then null else .sis_row end),
+		sis_course: (if .op == "drop" then null else .sis_course end),
+		lms_course_id: .course_id,
+		lms_user_id: (if .op == "drop" then .user_id
+			else .actual_user_id end),
+		lms_enrollment_id: (if .op == "drop" then .enrollment_id
+			else .actual_enrollment_id end)}' "$file" >"$tmp" 2>/dev/null
+	then
+		rm -f "$tmp"
+		ep_error "cannot read the changes of '$file' for the audit log"
+		return 0
+	fi
+	size=$(stat -c %s "$tmp")
+	if [ "$size" -eq 0 ]; then
+		rm -f "$tmp"
+		return 0
+	fi
+	if mkdir -p "${audit%/*}" 2>/dev/null &&
+		{ exec {fd}>>"$audit"; } 2>/dev/null; then
+		if ! flock -w 60 "$fd" ||
+			! dd if="$tmp" bs="$size" count=1 iflag=fullblock \
+				status=none 1>&"$fd" 2>/dev/null; then
+			ep_error "cannot append to the audit log '$audit'"
+		else
+			ep_log "audit: $(ep_lines "$tmp") $target changes" \
+				"$outcome, in $audit"
+		fi
+		exec {fd}>&-
+	else
+		ep_error "cannot open the audit log '$audit'"
+	fi
+	rm -f "$tmp"
+	return 0
+}
+
+# ep_audit_pending FILE TARGET: the changes of FILE are about to be sent
+# to TARGET.  A run that ends before ep_audit_sent (a failed upload, a
+# signal) logs them, at exit, as failed (the step failed) or unknown
+# (the run was killed while sending).
+ep_audit_pending() {
+	AUDIT_PENDING=$1 AUDIT_TARGET=$2
+}
+
+# ep_audit_sent [MESSAGE]: the pending changes were sent.
+ep_audit_sent() {
+	[ -n "${AUDIT_PENDING:-}" ] || return 0
+	if [ "$DRY_RUN" = 0 ]; then
+		ep_audit "$AUDIT_PENDING" "$AUDIT_TARGET" sent "${1:-}"
+	fi
+	AUDIT_PENDING=
+}
+
+# ep_audit_unsent RC: at exit, pending changes that were not sent.
+ep_audit_unsent() {
+	[ -n "${AUDIT_PENDING:-}" ] && [ "$DRY_RUN" = 0 ] || return 0
+	if [ "$UPLOADED" = true ]; then
+		# Killed after the upload, before ep_audit_sent.
+		ep_audit "$AUDIT_PENDING" "$AUDIT_TARGET" sent \
+			"uploaded${KILLED:+; the run was then killed by SIG$KILLED}"
+	elif [ -n "$KILLED" ]; then
+		ep_audit "$AUDIT_PENDING" "$AUDIT_TARGET" unknown \
+			"killed by SIG$KILLED while sending: not known whether they arrived"
+	else
+		ep_audit "$AUDIT_PENDING" "$AUDIT_TARGET" failed \
+			"not sent: step '$STEP' failed with exit status $1"
+	fi
+	AUDIT_PENDING=
+}
+
+# ep_table: tab-separated lines as aligned columns (no column(1) needed).
+ep_table() {
+	local -a ep_rows ep_w=() ep_cells
+	local r i line
+	mapfile -t ep_rows
+	for r in "${ep_rows[@]}"; do
+		IFS=$'\t' read -r -a ep_cells <<<"$r"
+		for i in "${!ep_cells[@]}"; do
+			[ "${ep_w[i]:-0}" -ge "${#ep_cells[i]}" ] || ep_w[i]=${#ep_cells[i]}
+		done
+	done
+	for r in "${ep_rows[@]}"; do
+		IFS=$'\t' read -r -a ep_cells <<<"$r"
+		line=''
+		for i in "${!ep_cells[@]}"; do
+			printf -v line '%s%-*s  ' "$line" "${ep_w[i]}" "${ep_cells[i]}"
+		done
+		line=${line%"${line##*[! ]}"}
+		printf '%s\n' "$line"
+	done
 }

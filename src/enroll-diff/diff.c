@@ -1034,6 +1034,29 @@ it_init(const struct ed_diff *d, struct it *it, uint32_t ref)
 
 static const char *const opname[] = { "add", "drop", "update" };
 
+/*
+ * The provenance an update carries from its ACTUAL record (the LMS's):
+ * of a field whose name ends in "_id" (lms-fetch's user_id, course_id,
+ * enrollment_id ...), the name of its copy, "actual_NAME", kept in the
+ * name table; NULL for any other field.
+ */
+static const char *
+actual_name(struct ed_diff *d, uint32_t id)
+{
+	const struct name *nm = &d->names[id];
+	char buf[256];
+	uint32_t aid;
+
+	if (nm->len < 3 || nm->len > sizeof(buf) - 8 ||
+	    memcmp(nm->s + nm->len - 3, "_id", 3) != 0)
+		return NULL;
+	memcpy(buf, "actual_", 7);
+	memcpy(buf + 7, nm->s, nm->len);
+	/* name_id may move d->names (nm with it): look it up after. */
+	aid = name_id(d, NPOS, buf, nm->len + 7);
+	return d->names[aid].s;
+}
+
 void
 ed_change_rec(struct ed_diff *d, const struct ed_change *c,
     struct ep_rec *out)
@@ -1062,9 +1085,17 @@ ed_change_rec(struct ed_diff *d, const struct ed_change *c,
 	while (next_field(&it, &id, &t, &v, &vlen))
 		if (strcmp(d->names[id].s, d->o.upd) == 0) {
 			ep_rec_set(out, d->oldname, t, v, vlen);
-			return;
+			break;
 		}
-	ep_rec_set(out, d->oldname, EP_T_NULL, NULL, 0);
+	if (ep_rec_get(out, d->oldname) == NULL)
+		ep_rec_set(out, d->oldname, EP_T_NULL, NULL, 0);
+	it_init(d, &it, c->oref);
+	while (next_field(&it, &id, &t, &v, &vlen)) {
+		const char *an = actual_name(d, id);
+
+		if (an != NULL)
+			ep_rec_set(out, an, t, v, vlen);
+	}
 }
 
 void
@@ -1081,8 +1112,16 @@ ed_change_names(struct ed_diff *d, const struct ed_change *c,
 	it_init(d, &it, c->ref);
 	while (next_field(&it, &id, &t, &v, &vlen))
 		fn(d->names[id].s, arg);
-	if (c->op == ED_UPDATE)
-		fn(d->oldname, arg);
+	if (c->op != ED_UPDATE)
+		return;
+	fn(d->oldname, arg);
+	it_init(d, &it, c->oref);
+	while (next_field(&it, &id, &t, &v, &vlen)) {
+		const char *an = actual_name(d, id);
+
+		if (an != NULL)
+			fn(an, arg);
+	}
 }
 
 const char *

@@ -18,6 +18,12 @@
  * unsectioned course, or in two cross-listed SIS courses of one Moodle
  * course) are written once, the first in the query's order.
  *
+ * With --provenance each record ends with `sis_row`, "QUERY:N": the query
+ * file's name (without its folders; "sql" for --sql, "stdin" for -) and
+ * the row's number in the query's result, from 1, before the mapping
+ * (each record a row maps to has the row's number): which SIS row made
+ * the record, carried by enroll-diff into the changes and the audit log.
+ *
  * Output goes to an atomic file or a spooled stdout: a run that fails half
  * way (SQL error, lost connection) passes nothing on, and the record count
  * (-v) is printed only after the last row.
@@ -41,7 +47,7 @@ static const char usage_text[] =
 "                   [--mapping FILE [--course-column NAME]\n"
 "                   [--section-column NAME]] [-t ndjson|csv|dat]\n"
 "                   [-o PATH [--ctl TABLE]] [--password-file FILE]\n"
-"                   [--timeout SECONDS] [-v | -q]\n"
+"                   [--timeout SECONDS] [--provenance] [-v | -q]\n"
 "\n"
 "Run a query against the SIS database and write its rows as records.\n"
 "\n"
@@ -62,6 +68,8 @@ static const char usage_text[] =
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest the query may run or the database\n"
 "                        stay silent (default 300)\n"
+"  --provenance          end each record with sis_row, QUERY:N (the query\n"
+"                        file's name and the row's number in its result)\n"
 "      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
 "                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose         the record count and detail on stderr\n"
@@ -78,7 +86,8 @@ static const char usage_text[] =
 enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_QUERY, OPT_SQL, OPT_PARAM, OPT_MAPPING, OPT_COURSE_COL,
-	OPT_SECTION_COL, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT
+	OPT_SECTION_COL, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT,
+	OPT_PROVENANCE
 };
 
 enum outfmt { OUT_NDJSON, OUT_CSV, OUT_DAT };
@@ -90,6 +99,7 @@ struct opts {
 	size_t nparams;
 	enum outfmt fmt;
 	unsigned timeout;	/* seconds */
+	const char *prov;	/* --provenance: the query's name, else NULL */
 };
 
 /* One SIS course code of the mapping and the entry it belongs to. */
@@ -108,6 +118,7 @@ struct mapper {
 	size_t nseen, seencap;
 	unsigned long skipped, dups;
 	struct ep_rec *out;
+	const char *prov;	/* --provenance */
 };
 
 /* A row count that the final message and the progress line share. */
@@ -136,6 +147,7 @@ main(int argc, char **argv)
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "provenance", no_argument, NULL, OPT_PROVENANCE },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -163,6 +175,7 @@ main(int argc, char **argv)
 			o.timeout = ep_cli_seconds(usage_text, "--timeout",
 			    optarg);
 			break;
+		case OPT_PROVENANCE: o.prov = ""; break;
 		default:
 			ep_cli_common(c, argv, usage_text);
 		}
@@ -192,6 +205,14 @@ main(int argc, char **argv)
 		ep_usage_error(usage_text, "--ctl needs -o PATH (the "
 		    ".ctl file is written beside it)");
 
+	if (o.prov != NULL) {
+		const char *slash = o.query_file ?
+		    strrchr(o.query_file, '/') : NULL;
+
+		o.prov = o.query_file == NULL ? "sql" :
+		    strcmp(o.query_file, "-") == 0 ? "stdin" :
+		    slash ? slash + 1 : o.query_file;
+	}
 	if (o.query_file != NULL) {
 		sql = read_query(o.query_file, &e);
 		if (sql == NULL)
@@ -322,7 +343,8 @@ mapper_columns(struct mapper *mp, const struct opts *o,
     const char *const *cols, size_t n, const char ***out, size_t *nout,
     struct ep_error *err)
 {
-	static const char *const added[] = { "course_id", "sis_course" };
+	static const char *const added[] = { "course_id", "sis_course",
+	    "sis_row" };
 	const char **oc;
 	bool sectioned = false;
 
@@ -342,7 +364,7 @@ mapper_columns(struct mapper *mp, const struct opts *o,
 		    "--section-column)", o->section_col);
 		return -1;
 	}
-	oc = ep_xcalloc(n + 2, sizeof(*oc));
+	oc = ep_xcalloc(n + 3, sizeof(*oc));
 	for (size_t i = 0; i < n; i++) {
 		oc[i] = (long)i == mp->course_idx ? "course" :
 		    (long)i == mp->section_idx ? "section" : cols[i];
@@ -350,7 +372,8 @@ mapper_columns(struct mapper *mp, const struct opts *o,
 		    (strcmp(cols[i], "course") == 0 ||
 		    strcmp(cols[i], "section") == 0 ||
 		    strcmp(cols[i], "course_id") == 0 ||
-		    strcmp(cols[i], "sis_course") == 0)) {
+		    strcmp(cols[i], "sis_course") == 0 ||
+		    (o->prov && strcmp(cols[i], "sis_row") == 0))) {
 			ep_error_set(err, EP_EXIT_USAGE, "the query's column "
 			    "'%s' would clash with the field the mapping "
 			    "writes (rename it with AS)", cols[i]);
@@ -360,8 +383,9 @@ mapper_columns(struct mapper *mp, const struct opts *o,
 	}
 	oc[n] = added[0];
 	oc[n + 1] = added[1];
+	oc[n + 2] = added[2];
 	*out = oc;
-	*nout = n + 2;
+	*nout = n + 2 + (o->prov != NULL);
 	return 0;
 }
 
@@ -541,6 +565,16 @@ direct_setup(struct sink *s)
 	}
 }
 
+/* --provenance: sis_row, "QUERY:N", set in r (the last field if new). */
+static void
+put_row(struct ep_rec *r, const char *prov, unsigned long row)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "%.480s:%lu", prov, row);
+
+	ep_rec_set(r, "sis_row", EP_T_STR, buf, (size_t)n);
+}
+
 /* Write row once per mapping entry it belongs to. */
 static int
 emit_mapped(struct mapper *mp, struct sink *s, const struct ep_rec *row,
@@ -604,6 +638,8 @@ emit_mapped(struct mapper *mp, struct sink *s, const struct ep_rec *row,
 			continue;
 		}
 		ep_rec_set(out, "sis_course", EP_T_STR, cf->val, clen);
+		if (mp->prov != NULL)
+			put_row(out, mp->prov, cn->rows);
 		if (emit(s, out, err) < 0)
 			return -1;
 		cn->records++;
@@ -673,6 +709,7 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 		if (m == NULL)
 			goto done;
 		mp = mapper_new(m);
+		mp->prov = o->prov;
 	}
 	if (ep_db_query(db, sql, o->params, o->nparams, err) < 0)
 		goto done;
@@ -685,6 +722,19 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 			    &nocols, err) < 0)
 				goto done;
 			ocols = mcols;
+		} else if (o->prov != NULL) {
+			if (col_index(cols, ncols, "sis_row") >= 0) {
+				ep_error_set(err, EP_EXIT_USAGE, "the query's "
+				    "column 'sis_row' would clash with the "
+				    "field --provenance writes (rename it "
+				    "with AS)");
+				goto done;
+			}
+			mcols = ep_xcalloc(ncols + 1, sizeof(*mcols));
+			memcpy(mcols, cols, ncols * sizeof(*mcols));
+			mcols[ncols] = "sis_row";
+			ocols = mcols;
+			nocols = ncols + 1;
 		}
 	}
 	out = ep_out_open(o->output ? o->output : "-", err);
@@ -721,6 +771,17 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 			if (emit_mapped(mp, &s, row, &cn, err) < 0)
 				goto done;
 		} else {
+			if (o->prov != NULL) {
+				if (cols == NULL && cn.rows == 1 &&
+				    ep_rec_get(row, "sis_row") != NULL) {
+					ep_error_set(err, EP_EXIT_USAGE, "the "
+					    "query's column 'sis_row' would "
+					    "clash with the field --provenance "
+					    "writes (rename it with AS)");
+					goto done;
+				}
+				put_row(row, o->prov, cn.rows);
+			}
 			if (emit(&s, row, err) < 0)
 				goto done;
 			cn.records++;

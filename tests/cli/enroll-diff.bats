@@ -1039,3 +1039,46 @@ gen_site() {
 	assert_success
 	diff -u "$F/basic.out.ndjson" "$T/out"
 }
+
+# Provenance (issue 18): sis-extract --provenance's sis_row rides on the
+# DESIRED records, lms-fetch's ids on the ACTUAL ones.
+prov_inputs() {
+	cat >"$T/pd.ndjson" <<'EOF2'
+{"course":"M1","user":"u1","role":"teacher","status":"active","sis_row":"q.sql:3"}
+{"course":"M1","user":"u2","role":"student","status":"active","sis_row":"q.sql:4"}
+{"course":"M1","user":"u4","role":"student","status":"active","sis_row":"q.sql:5"}
+EOF2
+	cat >"$T/pa.ndjson" <<'EOF2'
+{"course":"M1","course_id":7,"user":"u1","user_id":11,"role":"student","status":"active","enrollment_id":901,"name":"A"}
+{"course":"M1","course_id":7,"user":"u3","user_id":13,"role":"student","status":"active","enrollment_id":903,"name":"C"}
+{"course":"M1","course_id":7,"user":"u4","user_id":14,"role":"student","status":"suspended","enrollment_id":904,"name":"D"}
+EOF2
+}
+
+@test "provenance: an add carries DESIRED's sis_row, a drop ACTUAL's ids, an update both (actual_*_id)" {
+	prov_inputs
+	# --update-on a key field (role): the update pairs two stored records.
+	ed --update-on role "$T/pd.ndjson" "$T/pa.ndjson"
+	assert_success
+	assert_output '{"op":"update","course":"M1","user":"u1","role":"teacher","status":"active","sis_row":"q.sql:3","old_role":"student","actual_course_id":7,"actual_user_id":11,"actual_enrollment_id":901}
+{"op":"add","course":"M1","user":"u2","role":"student","status":"active","sis_row":"q.sql:4"}
+{"op":"drop","course":"M1","course_id":7,"user":"u3","user_id":13,"role":"student","status":"active","enrollment_id":903,"name":"C"}'
+	# The same from stdin (no lazy re-read of DESIRED), and with ACTUAL
+	# first: the records are found whichever side is kept.
+	run --separate-stderr enroll-diff --max-drop 100% --max-course-drop 100% \
+		--update-on role - "$T/pa.ndjson" <"$T/pd.ndjson"
+	assert_success
+	assert_line --index 0 --partial '"old_role":"student","actual_course_id":7,"actual_user_id":11,"actual_enrollment_id":901}'
+	# --update-on a field outside the key (status): ACTUAL's ids of u4.
+	ed --update-on status -k course,user "$T/pd.ndjson" "$T/pa.ndjson"
+	assert_success
+	assert_line '{"op":"update","course":"M1","user":"u4","role":"student","status":"active","sis_row":"q.sql:5","old_status":"suspended","actual_course_id":7,"actual_user_id":14,"actual_enrollment_id":904}'
+	# Fields not ending in _id (name) are not copied into an update.
+	run grep -c actual_name <<<"$output"
+	assert_output 0
+	# CSV: the copies are columns too.
+	ed -t csv --update-on role "$T/pd.ndjson" "$T/pa.ndjson"
+	assert_success
+	assert_line --index 0 "op,course,user,role,status,sis_row,old_role,actual_course_id,actual_user_id,actual_enrollment_id,course_id,user_id,enrollment_id,name"
+	assert_line --index 1 "update,M1,u1,teacher,active,q.sql:3,student,7,11,901,,,,"
+}

@@ -23,7 +23,7 @@ setup() {
 }
 
 scripts() {
-	echo canvas-inventory clever-sections demo edx-pseudonymize replicate runs \
+	echo audit canvas-inventory clever-sections demo edx-pseudonymize replicate runs \
 		sync-enrollments
 }
 

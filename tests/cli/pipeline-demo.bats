@@ -33,6 +33,16 @@ load helper
 		comm -13 "$d/want" "$d/have" | sed 's/^/drop,/'; } | sort) \
 		<(tail -n +2 "$d/outbox/enrollments.csv" | sort)
 	jq -e '.status == "ok" and .uploaded' "$run/status.json"
+	# The audit line it points to names the run and why the drop was made.
+	local cmd
+	cmd=$(printf '%s\n' "$output" | grep -A1 '^When and why a student was dropped' |
+		tail -n 1)
+	[[ $cmd == "   $ROOT/scripts/audit -w $d/work "* ]]
+	# shellcheck disable=SC2086 # the command line as printed
+	run --separate-stderr $cmd
+	assert_success
+	assert_line --index 1 --partial "  drop  "
+	assert_line --index 1 --partial "absent from SIS extract of run ${run##*/}; LMS enrollment course_id="
 	# A second run replaces the outbox file atomically and keeps both runs.
 	run --separate-stderr "$ROOT/scripts/demo" "$d"
 	assert_success

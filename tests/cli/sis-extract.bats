@@ -452,3 +452,50 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	assert_output 'id,name'
 	[ "$stderr" = "sis-extract: warning: option '--output-format' is deprecated: use -t/--to" ]
 }
+
+@test "--provenance ends each record with sis_row, QUERY:N, the row before the mapping" {
+	printf '%s\n' "SELECT course, section, user, role FROM enr ORDER BY course, user, section" \
+		>"$BATS_TEST_TMPDIR/enr.sql"
+	run --separate-stderr sis-extract --db "sqlite:$DB" --provenance \
+		--mapping "$FIX/sis-extract/map.json" \
+		--query "$BATS_TEST_TMPDIR/enr.sql"
+	assert_success
+	# The same records as without it, each with the number of its row.
+	diff -u "$FIX/sis-extract/mapped.out.ndjson" \
+		<(printf '%s\n' "$output" | jq -c 'del(.sis_row)')
+	# Row N of the query's result is the row each record came from (a
+	# row mapped to two Moodle courses gives both its number).
+	local rec n got
+	while IFS= read -r rec; do
+		[[ $(jq -r .sis_row <<<"$rec") =~ ^enr\.sql:([1-8])$ ]] ||
+			fail "sis_row of $rec"
+		n=${BASH_REMATCH[1]}
+		got=$(sqlite3 -separator , "$DB" "SELECT rtrim(course), user, role FROM enr
+			ORDER BY course, user, section LIMIT 1 OFFSET $((n - 1))")
+		assert_equal "$got" \
+			"$(jq -r '[.sis_course, .user, .role] | join(",")' <<<"$rec")"
+	done <<<"$output"
+	# Without a mapping, CSV too; --sql is named "sql".
+	run --separate-stderr sis-extract --db "sqlite:$DB" --provenance -t csv \
+		--sql "SELECT 1 AS a UNION ALL SELECT 2"
+	assert_success
+	assert_output $'a,sis_row\n1,sql:1\n2,sql:2'
+}
+
+@test "--provenance: a query column named sis_row is refused (2), nothing written" {
+	run --separate-stderr sis-extract --db "sqlite:$DB" --provenance \
+		--sql "SELECT 1 AS sis_row"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"the query's column 'sis_row' would clash with the field --provenance writes"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" --provenance \
+		--mapping "$FIX/sis-extract/map.json" \
+		--sql "SELECT 'COUN6552' AS course, '02' AS section, 'x' AS sis_row"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"the query's column 'sis_row' would clash"* ]]
+	# Without --provenance such a column is just a column.
+	run --separate-stderr sis-extract --db "sqlite:$DB" --sql "SELECT 1 AS sis_row"
+	assert_success
+	assert_output '{"sis_row":1}'
+}
