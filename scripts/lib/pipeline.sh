@@ -542,48 +542,57 @@ ep_history() {
 # HTML-escaped.  Written to a temporary name and renamed; a failure is a
 # warning and never changes the run's exit status.
 ep_report() {
-	local jqf=$EDPIPE_SHARE/report/report.jq out=$RUN/report.html
-	local changes='' refused='' skipped='' history='' err='' f
-	local -a files=()
+	local jqf=$EDPIPE_SHARE/report/report.jq out=$RUN/report.html f rc=0
+	local -a files=() fds=()
+	local -A inp=([changes]='' [refused]='' [skipped]='' [history]=''
+		[err]='')
 	[ -s "$RUN/status.json" ] || return 0
 	[ -r "$jqf" ] || jqf=$EP_DATADIR/report/report.jq
 	if [ ! -r "$jqf" ]; then
 		ep_warn "no report.html: '$jqf' is missing"
 		return 0
 	fi
-	if [ -n "${CHANGES:-}" ] && [ -f "$CHANGES" ]; then
-		changes=$CHANGES
-		files+=("$CHANGES")
-	fi
-	if [ -n "$REFUSED_FILE" ] && [ -f "$REFUSED_FILE" ]; then
-		refused=$REFUSED_FILE
-		files+=("$REFUSED_FILE")
-	fi
-	if [ -f "$RUN/skipped.ndjson" ]; then
-		skipped=$RUN/skipped.ndjson
-		files+=("$skipped")
-	fi
-	if [ -f "$EDPIPE_WORK_DIR/history.ndjson" ]; then
-		history=$EDPIPE_WORK_DIR/history.ndjson
-		files+=("$history")
-	fi
+	[ -z "${CHANGES:-}" ] || ep_report_input changes "$CHANGES"
+	[ -z "$REFUSED_FILE" ] || ep_report_input refused "$REFUSED_FILE"
+	ep_report_input skipped "$RUN/skipped.ndjson"
+	ep_report_input history "$EDPIPE_WORK_DIR/history.ndjson"
 	f=$(jq -r '.failed_step // ""' "$RUN/status.json" 2>/dev/null) || f=
-	if [ -n "$f" ] && [ -f "$RUN/$f.err" ]; then
-		err=$RUN/$f.err
-		files+=("$err")
-	fi
-	if EP_REPORT_SECRETS=$(ep_report_secrets) jq -n -r -R \
+	[ -z "$f" ] || ep_report_input err "$RUN/$f.err"
+	EP_REPORT_SECRETS=$(ep_report_secrets) jq -n -r -R \
 		--rawfile status "$RUN/status.json" --arg stamp "${RUN##*/}" \
-		--arg changes "$changes" --arg refused "$refused" \
-		--arg skipped "$skipped" --arg history "$history" \
-		--arg err "$err" -f "$jqf" "${files[@]}" \
-		>"$out.tmp" 2>>"$RUN_LOG" && mv -f "$out.tmp" "$out"; then
+		--arg changes "${inp[changes]}" \
+		--arg refused "${inp[refused]}" \
+		--arg skipped "${inp[skipped]}" \
+		--arg history "${inp[history]}" \
+		--arg err "${inp[err]}" -f "$jqf" "${files[@]}" \
+		>"$out.tmp" 2>>"$RUN_LOG" || rc=$?
+	for f in "${fds[@]}"; do
+		exec {f}<&-
+	done
+	if [ "$rc" -eq 0 ] && mv -f "$out.tmp" "$out"; then
 		ep_log "report: $out"
 	else
 		rm -f "$out.tmp"
 		ep_warn "cannot write $out (see $RUN_LOG)"
 	fi
 	return 0
+}
+
+# ep_report_input NAME FILE: FILE, if it exists, as the report's input
+# NAME (into files and inp[NAME]).  jq -R runs a last line that has no
+# newline (a file cut short by a kill) into the next file's first line,
+# so such a file is given through a pipe that adds the newline.
+ep_report_input() {
+	local fd
+	[ -f "$2" ] || return 0
+	if [ -s "$2" ] && [ -n "$(tail -c 1 "$2")" ]; then
+		exec {fd}< <(cat -- "$2"; echo)
+		fds+=("$fd")
+		inp[$1]=/dev/fd/$fd
+	else
+		inp[$1]=$2
+	fi
+	files+=("${inp[$1]}")
 }
 
 # ep_report_secrets: the secrets of this run, one a line, for the
