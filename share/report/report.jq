@@ -194,7 +194,7 @@ def trend($runs; $stamp):
 		+ "\($n) run(s), \($runs[0].started // "" | h) to "
 		+ "\($runs[-1].started // "" | h)</text>\n"
 		+ "</svg><figcaption>Adds (up) and drops (down) of each run "
-		+ "in the 30 days before this one, oldest first.</figcaption>"
+		+ "in the 30 days up to this one, oldest first.</figcaption>"
 		+ "</figure>\n"
 	  end;
 
