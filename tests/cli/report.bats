@@ -268,7 +268,8 @@ png_size() {
 	MOODLE_SNAPSHOT=$BATS_TEST_TMPDIR/snap.ndjson \
 		"$SYNC" -q -c "$D/demo.env" 2>/dev/null &
 	local pid=$! i rc=0
-	for i in $(seq 1 100); do
+	# Up to a minute: on a loaded machine sis-extract can be slow.
+	for i in $(seq 1 600); do
 		[ "$(readlink "$W/last")" = "$before" ] ||
 			! grep -qs 'step lms-fetch' "$W/last/run.log" || break
 		sleep 0.1
