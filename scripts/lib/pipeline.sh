@@ -13,8 +13,8 @@
 #
 # Every run keeps its files in $EDPIPE_WORK_DIR/runs/STAMP/ (STAMP is the
 # UTC start time), with a symlink `last` to the newest: the records of
-# every step, STEP.err (what the step printed on stderr), run.log and
-# status.json.  Each run ends with one line appended to
+# every step, STEP.err (what the step printed on stderr), run.log,
+# status.json and report.html (ep_report).  Each run ends with one line appended to
 # $EDPIPE_WORK_DIR/history.ndjson (never pruned), and a run that ended
 # "ok" moves the symlink `last-ok`.  Runs older than $EDPIPE_KEEP_DAYS
 # days are removed (never the one last-ok names), and so are the
@@ -489,6 +489,7 @@ ep_finish() {
 	ep_log "$PROG ended with status $rc"
 	find "$RUN" -maxdepth 1 -name '*.err' -empty -delete 2>/dev/null || true
 	ep_history
+	ep_report
 	ep_notify "$rc"
 	exit "$rc"
 }
@@ -531,6 +532,94 @@ ep_history() {
 			ep_warn "cannot link $EDPIPE_WORK_DIR/last-ok"
 		;;
 	esac
+}
+
+# ep_report: report.html in the run folder, a page for people (made by
+# share/report/report.jq from status.json, the change set $CHANGES, the
+# refused one $REFUSED_FILE, skipped.ndjson, the failed step's stderr and
+# the last 30 days of history.ndjson): one static file, no script, nothing
+# fetched.  Every value is masked (URL passwords and tokens, and the
+# secrets this run was given, passed to jq in its environment only) and
+# HTML-escaped.  Written to a temporary name and renamed; a failure is a
+# warning and never changes the run's exit status.
+ep_report() {
+	local jqf=$EDPIPE_SHARE/report/report.jq out=$RUN/report.html f rc=0
+	local -a files=() fds=()
+	local -A inp=([changes]='' [refused]='' [skipped]='' [history]=''
+		[err]='')
+	[ -s "$RUN/status.json" ] || return 0
+	[ -r "$jqf" ] || jqf=$EP_DATADIR/report/report.jq
+	if [ ! -r "$jqf" ]; then
+		ep_warn "no report.html: '$jqf' is missing"
+		return 0
+	fi
+	[ -z "${CHANGES:-}" ] || ep_report_input changes "$CHANGES"
+	[ -z "$REFUSED_FILE" ] || ep_report_input refused "$REFUSED_FILE"
+	ep_report_input skipped "$RUN/skipped.ndjson"
+	ep_report_input history "$EDPIPE_WORK_DIR/history.ndjson"
+	f=$(jq -r '.failed_step // ""' "$RUN/status.json" 2>/dev/null) || f=
+	[ -z "$f" ] || ep_report_input err "$RUN/$f.err"
+	EP_REPORT_SECRETS=$(ep_report_secrets) jq -n -r -R \
+		--rawfile status "$RUN/status.json" --arg stamp "${RUN##*/}" \
+		--arg changes "${inp[changes]}" \
+		--arg refused "${inp[refused]}" \
+		--arg skipped "${inp[skipped]}" \
+		--arg history "${inp[history]}" \
+		--arg err "${inp[err]}" -f "$jqf" "${files[@]}" \
+		>"$out.tmp" 2>>"$RUN_LOG" || rc=$?
+	for f in "${fds[@]}"; do
+		exec {f}<&-
+	done
+	if [ "$rc" -eq 0 ] && mv -f "$out.tmp" "$out"; then
+		ep_log "report: $out"
+	else
+		rm -f "$out.tmp"
+		ep_warn "cannot write $out (see $RUN_LOG)"
+	fi
+	return 0
+}
+
+# ep_report_input NAME FILE: FILE, if it exists, as the report's input
+# NAME (into files and inp[NAME]).  jq -R runs a last line that has no
+# newline (a file cut short by a kill) into the next file's first line,
+# so such a file is given through a pipe that adds the newline.
+ep_report_input() {
+	local fd
+	[ -f "$2" ] || return 0
+	if [ -s "$2" ] && [ -n "$(tail -c 1 "$2")" ]; then
+		exec {fd}< <(cat -- "$2"; echo)
+		fds+=("$fd")
+		inp[$1]=/dev/fd/$fd
+	else
+		inp[$1]=$2
+	fi
+	files+=("${inp[$1]}")
+}
+
+# ep_report_secrets: the secrets of this run, one a line, for the
+# report's masking: the environment's *PASSWORD, *TOKEN, *SECRET, *_KEY
+# and *PASSPHRASE values, and the first line of the owner-only files the
+# configuration names (*_PASSWORD_FILE, *_TOKEN_FILE, *_KEY_FILE).
+ep_report_secrets() {
+	local v line
+	# shellcheck disable=SC2207 # names, no spaces
+	local -a names=($(compgen -e) "${CONF_VARS[@]}")
+	for v in "${names[@]}"; do
+		[ -n "${!v:-}" ] || continue
+		case $v in
+		*PASSWORD | *TOKEN | *SECRET | *_KEY | *PASSPHRASE)
+			printf '%s\n' "${!v}"
+			;;
+		*PASSWORD_FILE | *TOKEN_FILE | *_KEY_FILE | *SECRET_FILE)
+			if [ ! -f "${!v}" ] || [ ! -r "${!v}" ]; then
+				continue
+			fi
+			line=
+			IFS= read -r line <"${!v}" || [ -n "$line" ] || continue
+			printf '%s\n' "${line%$'\r'}"
+			;;
+		esac
+	done
 }
 
 # ep_notify RC: a run that did not end ok runs EDPIPE_NOTIFY (its words,

@@ -81,6 +81,9 @@ scripts() {
 	assert_line --index 1 "2. running $I/bin/edpipe-sync-enrollments -c $d/demo.env"
 	assert_output --partial "8 adds and 4 drops written to $d/outbox/enrollments.csv"
 	grep -q "^MOODLE_MAPPING=$I/share/edpipe/demo/moodle-map.json$" "$d/demo.env"
+	# The run's report, made by the installed share/report/report.jq.
+	[ -f "$I/share/edpipe/report/report.jq" ]
+	grep -q '<h1>sync-enrollments: OK</h1>' "$d/work/last/report.html"
 	run --separate-stderr "$I/bin/edpipe-demo" --bogus
 	assert_failure 2
 	[[ $stderr == "edpipe-demo: unknown option '--bogus'"* ]]
