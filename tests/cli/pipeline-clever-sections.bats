@@ -1,6 +1,9 @@
 #!/usr/bin/env bats
 # scripts/clever-sections end to end: the demo PowerSchool database in
-# SQLite and a real sshd (tests/servers/sshd.sh) standing in for Clever.
+# SQLite and a real sshd (tests/servers/sshd.sh) standing in for Clever;
+# the seed's rules, term discovery and term ids shared between schools
+# from a small PowerSchool-shaped database built from
+# tests/fixtures/clever-sections/powerschool.sql.
 
 bats_require_minimum_version 1.5.0
 load helper
@@ -12,6 +15,7 @@ setup_file() {
 	need python3 jq flock ssh-keygen sqlite3
 	"$ROOT/share/demo-sis/make-demo-sis" --kind powerschool \
 		"$BATS_FILE_TMPDIR/ps.db"
+	sqlite3 "$BATS_FILE_TMPDIR/fx.db" <"$FIX/clever-sections/powerschool.sql"
 	export S=$BATS_FILE_TMPDIR/srv
 	"$SRV" start "$S"
 }
@@ -37,7 +41,36 @@ SFTP_KNOWN_HOSTS=$S/known_hosts
 SFTP_IDENTITY=$S/id_ed25519
 EDPIPE_WORK_DIR=$W
 EOF
+	# The same against the fixture database, terms left to the script.
+	FX=$T/fx.env
+	grep -v -e '^SIS_DB=' -e '^CLEVER_TERMS=' "$CONF" >"$FX"
+	echo "SIS_DB=sqlite:$BATS_FILE_TMPDIR/fx.db" >>"$FX"
+	CSV=$OUTBOX/sections.csv
 	unset EDPIPE_CONF SIS_PASSWORD
+}
+
+# cell SECTION COLUMN [FILE]: the value of COLUMN in the row of SECTION
+# (Section_id) of the CSV file (default $CSV), once per such row.
+cell() {
+	python3 - "${3:-$CSV}" "$1" "$2" <<'PY'
+import csv, sys
+f, sec, col = sys.argv[1:4]
+with open(f, encoding="utf-8", newline="") as fp:
+    for r in csv.DictReader(fp):
+        if r["Section_id"] == sec:
+            print(r[col])
+PY
+}
+
+# sections [FILE]: the Section_id column of the CSV file, sorted, on one
+# line.
+sections() {
+	python3 - "${1:-$CSV}" <<'PY'
+import csv, sys
+with open(sys.argv[1], encoding="utf-8", newline="") as fp:
+    print(" ".join(sorted((r["Section_id"] for r in csv.DictReader(fp)),
+                          key=int)))
+PY
 }
 
 # failed STEP STATUS MESSAGE: the run failed in STEP and sent nothing.
@@ -75,6 +108,22 @@ failed() {
 	[[ "$stderr" == *"warning: school 999, term 110: no sections"* ]]
 	# Every subject went through the map: none left blank.
 	[[ "$stderr" != *"subject Clever does not know"* ]]
+	jq -e '.status == "ok" and .uploaded' "$W/last/status.json"
+}
+
+@test "term ids shared by two schools: each section once, with its own school's term" {
+	run --separate-stderr env CLEVER_TERMS="10:3501 20:3501" \
+		"$SCRIPT" -c "$FX"
+	assert_success
+	[ "$(sections)" = "101 102 201 205" ]
+	# One record per section teacher: 102 has two, the others one.
+	[ "$(grep -c . "$W/last/sections.ndjson")" -eq 5 ]
+	# Term 3501 is S1 in school 10 and Q1 in school 20.
+	[ "$(cell 101 Term_start)" = 08/18/2025 ]
+	[ "$(cell 101 Term_end)" = 01/09/2026 ]
+	[ "$(cell 201 Term_start)" = 08/20/2025 ]
+	[ "$(cell 201 Term_end)" = 10/24/2025 ]
+	[ "$(cell 205 Term_end)" = 10/24/2025 ]
 	jq -e '.status == "ok" and .uploaded' "$W/last/status.json"
 }
 
