@@ -127,6 +127,23 @@ failed() {
 	jq -e '.status == "ok" and .uploaded' "$W/last/status.json"
 }
 
+@test "a section without a teacher is sent with empty teacher columns, warned and counted" {
+	run --separate-stderr env CLEVER_TERMS="10:3500 20:3500" \
+		"$SCRIPT" -c "$FX"
+	assert_success
+	[ "$(sections)" = "104 203 204" ]
+	for c in Teacher_id Teacher_2_id Teacher_10_id; do
+		[ "$(cell 104 "$c")" = "" ]
+	done
+	[ "$(cell 104 Course_name)" = Homeroom ]
+	[ "$(cell 203 Teacher_id)" = 9007 ]
+	[[ "$stderr" == *"section '104' (school '10') has no teacher: written with empty teacher columns"* ]]
+	[[ "$stderr" == *"clever-sections: warning: 1 section(s) without a teacher sent"* ]]
+	jq -e '.status == "ok" and .uploaded and .counts.sections == 3 and
+		.counts.teacherless_sections == 1' "$W/last/status.json"
+	tail -n 1 "$W/history.ndjson" | jq -e '.counts.teacherless_sections == 1'
+}
+
 @test "a failing term stops the run before the upload; the old file stays" {
 	echo old >"$OUTBOX/sections.csv"
 	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
