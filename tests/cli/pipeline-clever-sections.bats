@@ -144,6 +144,71 @@ failed() {
 	tail -n 1 "$W/history.ndjson" | jq -e '.counts.teacherless_sections == 1'
 }
 
+@test "no CLEVER_TERMS, dated 2025-09-02: every term of 2025-26 of every reporting school" {
+	run --separate-stderr "$SCRIPT" -c "$FX" --date 2025-09-02
+	assert_success
+	# Not 105 (2024-25), 106 (2026-27), 206 (2024-25) nor 301 (school 30
+	# is excluded from state reporting).
+	[ "$(sections)" = "101 102 103 104 201 202 203 204 205" ]
+	jq -e -s 'map("\(.school) \(.chosen) \(.year_abbreviation) \(.terms)") ==
+		["10 current 25-26 [3500,3501,3502]",
+		 "20 current 25-26 [3500,3501,3502]"]' "$W/last/terms.ndjson"
+	# Term 3500 of school 10 is a year term with one section, 3500 of
+	# school 20 has two: no term is taken for another school's.
+	[ "$(cell 203 Term_start)" = 08/20/2025 ]
+	[ "$(cell 104 Term_start)" = 08/18/2025 ]
+	[[ "$stderr" != *"no sections"* ]]
+	[[ "$stderr" != *"between years"* ]]
+	grep -q "school 10: 2025-09-02 is in year 25-26 (2025-08-18 to 2026-06-03): terms 3500 3501 3502" \
+		"$W/last/run.log"
+	jq -e '.status == "ok" and .uploaded and .counts.sections == 9' \
+		"$W/last/status.json"
+}
+
+@test "dated 2026-07-15 (summer): the year that ended, or the next one when it starts within CLEVER_NEXT_YEAR_DAYS" {
+	run --separate-stderr "$SCRIPT" -c "$FX" --date 2026-07-15
+	assert_success
+	[ "$(sections)" = "101 102 103 104 201 202 203 204 205" ]
+	[[ "$stderr" == *"school 10: 2026-07-15 is between years; year 25-26 ended 2026-06-03 and no year starts within 14 days: terms 3500 3501 3502"* ]]
+	# 2026-27 of school 10 starts on 2026-08-17, 33 days later.
+	run --separate-stderr env CLEVER_NEXT_YEAR_DAYS=33 "$SCRIPT" -c "$FX" \
+		--date=2026-07-15
+	assert_success
+	[ "$(sections)" = "106 201 202 203 204 205" ]
+	[[ "$stderr" == *"school 10: 2026-07-15 is between years; year 26-27 starts 2026-08-17, within 33 days: terms 3600 3601"* ]]
+	# School 20 has no 2026-27 yet: it keeps 2025-26.
+	[[ "$stderr" == *"school 20: 2026-07-15 is between years; year 25-26 ended 2026-06-05"* ]]
+	# The year term 3600 has no section: usual, not a warning.
+	[[ "$stderr" != *"no sections"* ]]
+	run --separate-stderr env CLEVER_NEXT_YEAR_DAYS=32 "$SCRIPT" -c "$FX" \
+		--date=2026-07-15
+	assert_success
+	[ "$(sections)" = "101 102 103 104 201 202 203 204 205" ]
+}
+
+@test "--date: a day that is not one, or with CLEVER_TERMS, is a usage error; no year at all is refused (3)" {
+	run --separate-stderr "$SCRIPT" -c "$FX" --date 2026-02-30
+	assert_failure 2
+	[[ "$stderr" == *"--date: '2026-02-30' is not a day YYYY-MM-DD"* ]]
+	run --separate-stderr "$SCRIPT" -c "$FX" --date
+	assert_failure 2
+	[[ "$stderr" == *"option --date needs an argument"* ]]
+	run --separate-stderr env CLEVER_TERMS=10:3500 "$SCRIPT" -c "$FX" \
+		--date 2025-09-02
+	assert_failure 2
+	[[ "$stderr" == *"--date chooses the terms by date, but CLEVER_TERMS names them"* ]]
+	run --separate-stderr env CLEVER_NEXT_YEAR_DAYS=soon "$SCRIPT" -c "$FX"
+	assert_failure 78
+	[[ "$stderr" == *"CLEVER_NEXT_YEAR_DAYS must be a number of days"* ]]
+	[ ! -e "$W/runs" ]
+	echo old >"$CSV"
+	run --separate-stderr "$SCRIPT" -c "$FX" --date 2024-01-01
+	failed choose-years 3 "no reporting school has a school year on or before 2024-01-15"
+	[[ "$stderr" == *"warning: school 10: no school year on or before 2024-01-15"* ]]
+	[[ "$stderr" == *"warning: school 20: no school year on or before 2024-01-15"* ]]
+	[[ "$stderr" != *"school 30"* ]]
+}
+
 @test "a failing term stops the run before the upload; the old file stays" {
 	echo old >"$OUTBOX/sections.csv"
 	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
@@ -189,5 +254,5 @@ failed() {
 		SIS_DB="sqlite:$T/none.db" "$SCRIPT" \
 		-c "$ROOT/scripts/examples/clever-sections.env"
 	assert_failure 66
-	[[ "$stderr" == *"step 'sis-extract-1-3100' failed"* ]]
+	[[ "$stderr" == *"step 'years' failed"* ]]
 }
