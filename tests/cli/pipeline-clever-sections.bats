@@ -209,6 +209,22 @@ failed() {
 	[[ "$stderr" != *"school 30"* ]]
 }
 
+@test "Term_name as the seed wrote it (\"Year 25-26\", \"S1 25-26\"), or as configured" {
+	run --separate-stderr env CLEVER_TERMS="10:3500 10:3501 20:3501" \
+		"$SCRIPT" -c "$FX"
+	assert_success
+	[ "$(cell 104 Term_name)" = "Year 25-26" ]
+	[ "$(cell 101 Term_name)" = "S1 25-26" ]
+	[ "$(cell 201 Term_name)" = "Q1 25-26" ]
+	run --separate-stderr env CLEVER_TERMS="10:3500 10:3501 20:3501" \
+		CLEVER_TERM_NAME="%y %t (%t)" CLEVER_YEAR_TERM_NAME=%t \
+		"$SCRIPT" -c "$FX"
+	assert_success
+	[ "$(cell 104 Term_name)" = "25-26" ]
+	[ "$(cell 101 Term_name)" = "25-26 S1 (S1)" ]
+	[ "$(cell 201 Term_name)" = "25-26 Q1 (Q1)" ]
+}
+
 @test "a failing term stops the run before the upload; the old file stays" {
 	echo old >"$OUTBOX/sections.csv"
 	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
