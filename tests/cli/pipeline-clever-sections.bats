@@ -225,6 +225,30 @@ failed() {
 	[ "$(cell 201 Term_name)" = "25-26 Q1 (Q1)" ]
 }
 
+@test "subjects: Clever's spellings by default, D118's selectable; an unknown one blank, warned, counted" {
+	run --separate-stderr env CLEVER_TERMS="10:3500 10:3501 20:3502" \
+		"$SCRIPT" -c "$FX"
+	assert_success
+	[ "$(cell 101 Subject)" = math ]
+	[ "$(cell 102 Subject)" = "arts and music" ]
+	[ "$(cell 202 Subject)" = "english/language arts" ]
+	# 'Hr' is neither a Clever subject nor in the map.
+	[ "$(cell 104 Subject)" = "" ]
+	[[ "$stderr" == *"conduit-fmt: warning: 1 section with a subject Clever does not know: Subject left blank"* ]]
+	jq -e '.counts.unknown_subjects == 1 and .counts.sections == 4' \
+		"$W/last/status.json"
+	run --separate-stderr env CLEVER_TERMS="10:3500 10:3501 20:3502" \
+		CLEVER_SUBJECT_SPELLING=d118 "$SCRIPT" -c "$FX"
+	assert_success
+	[ "$(cell 101 Subject)" = Math ]
+	[ "$(cell 102 Subject)" = "Arts and music" ]
+	[ "$(cell 202 Subject)" = "English/language arts" ]
+	[ "$(cell 104 Subject)" = "" ]
+	run --separate-stderr env CLEVER_SUBJECT_SPELLING=D118 "$SCRIPT" -c "$FX"
+	assert_failure 78
+	[[ "$stderr" == *"CLEVER_SUBJECT_SPELLING must be clever or d118"* ]]
+}
+
 @test "a failing term stops the run before the upload; the old file stays" {
 	echo old >"$OUTBOX/sections.csv"
 	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
