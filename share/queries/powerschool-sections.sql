@@ -1,14 +1,17 @@
 -- PowerSchool sections of one school and term with their courses and
--- teachers, one row per section teacher (D118-CleverSections' queries 4
--- and 5 in one, FORMATS.md A1).  Sections without a teacher still come
+-- teachers, one row per section teacher (the queries 4 and 5 of
+-- D118-CleverSections in one, FORMATS.md A1).  Sections without a teacher still come
 -- back, with NULL teacher columns.  Dates come back as ISO 8601.
 --
 -- PowerSchool numbers terms per school: the same terms.id names another
 -- term (other dates) in each school, so terms are joined on (id,
 -- schoolid), never on the id alone.  term_abbreviation, year_abbreviation
 -- (the abbreviation of the year term, e.g. "25-26") and term_is_year are
--- what clever-sections builds Term_name from ("S1 25-26", "Year 25-26");
+-- what clever-sections builds Term_name from ("S1 25-26", "Year 25-26"),
 -- term_name is the bare abbreviation.
+--
+-- No apostrophe, semicolon or question mark in these comments: some ODBC
+-- drivers (the SQLite one) read comments as SQL.
 --
 --   sis-extract --db "$SIS_DB" --query powerschool-sections.sql \
 --       --param school=10 --param term=3501 -t csv

@@ -249,6 +249,41 @@ failed() {
 	[[ "$stderr" == *"CLEVER_SUBJECT_SPELLING must be clever or d118"* ]]
 }
 
+@test "the seed's rules, from a PowerSchool-shaped database: the whole file" {
+	run --separate-stderr "$SCRIPT" -c "$FX" --date 2025-09-02
+	assert_success
+	diff -u "$FIX/clever-sections/sections-2025-09-02.csv" "$CSV"
+	# Each rule, by name (the file above holds them all):
+	# period without its track, and none when there is no expression;
+	[ "$(cell 101 Period)" = 1 ]
+	[ "$(cell 102 Period)" = 2 ]
+	[ "$(cell 104 Period)" = "" ]
+	# dates MM/DD/YYYY;
+	[ "$(cell 103 Term_start)/$(cell 103 Term_end)" = 01/12/2026/06/03/2026 ]
+	# grades: multi-grade numbers as ranges (912 is 9-12, not 9-2), 0 is
+	# Kindergarten (the seed wrote it blank), below 0 Preschool, 11 a
+	# grade in school 10 (CLEVER_TWO_DIGIT_GRADE_SCHOOLS), 12 is 1-2 in
+	# school 20;
+	[ "$(cell 102 Grade)" = 9-12 ]
+	[ "$(cell 201 Grade)" = 6-8 ]
+	[ "$(cell 203 Grade)" = Kindergarten ]
+	[ "$(cell 204 Grade)" = Preschool ]
+	[ "$(cell 103 Grade)" = 11 ]
+	[ "$(cell 205 Grade)" = 1-2 ]
+	# at most 10 teachers, lead first, co-teachers, then support staff:
+	# the eleventh is named in a warning and left out;
+	[ "$(cell 103 Teacher_id)" = 9001 ]
+	[ "$(cell 103 Teacher_10_id)" = 9002 ]
+	[ "$(cell 202 Teacher_id),$(cell 202 Teacher_2_id)" = 9005,9006 ]
+	[[ "$stderr" == *"section '103' (school '10') has 11 teachers; Clever takes at most 10: writing the first 10, leaving out '9011'"* ]]
+	# section naming: Term_name with its year, the course name quoted
+	# where it holds a comma (the seed wrote it bare and broke the row).
+	[ "$(cell 103 Term_name)" = "S2 25-26" ]
+	[ "$(cell 203 Term_name)" = "Year 25-26" ]
+	[ "$(cell 102 Course_name)" = "Art & Design, Studio" ]
+	grep -qF '"Art & Design, Studio"' "$CSV"
+}
+
 @test "a failing term stops the run before the upload; the old file stays" {
 	echo old >"$OUTBOX/sections.csv"
 	run --separate-stderr env SIS_DB="sqlite:$T/none.db" "$SCRIPT" -c "$CONF"
