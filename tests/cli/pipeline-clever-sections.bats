@@ -186,6 +186,18 @@ failed() {
 	[ "$(sections)" = "101 102 103 104 201 202 203 204 205" ]
 }
 
+@test "a chosen year with no sections in any of its terms is a warning naming the school" {
+	cp "$BATS_FILE_TMPDIR/fx.db" "$T/fx.db"
+	sqlite3 "$T/fx.db" "DELETE FROM sections WHERE id = 106"
+	run --separate-stderr env SIS_DB="sqlite:$T/fx.db" "$SCRIPT" -c "$FX" \
+		--date 2026-08-10
+	assert_success
+	[ "$(sections)" = "201 202 203 204 205" ]
+	[[ "$stderr" == *"warning: school 10: no sections in any term of its year (left out)"* ]]
+	[[ "$stderr" != *"school 20: no sections"* ]]
+	grep -q "school 10, term 3601: no sections" "$W/last/run.log"
+}
+
 @test "--date: a day that is not one, or with CLEVER_TERMS, is a usage error; no year at all is refused (3)" {
 	run --separate-stderr "$SCRIPT" -c "$FX" --date 2026-02-30
 	assert_failure 2
