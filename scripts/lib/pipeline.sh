@@ -64,6 +64,7 @@ STEP_OUT_FILE=
 STEP_OUT_BEFORE=0
 EP_T0=
 EP_VERSION=
+EP_COUNTS='{}'
 
 # Where the programs and share/ are, relative to this file: written in by
 # `make install` (the placeholders below: the installed tree can be moved
@@ -425,6 +426,14 @@ ep_counts() {
 		"drop")) | length) \(map(select(. == "update")) | length)"' "$1")
 }
 
+# ep_count NAME N: a script's own count (a whole number), added to
+# status.json's counts (and so to history.ndjson) as NAME.
+ep_count() {
+	[[ $2 =~ ^[0-9]+$ ]] || return 0
+	EP_COUNTS=$(jq -c --arg k "$1" --argjson v "$2" '. + {($k): $v}' \
+		<<<"$EP_COUNTS") || EP_COUNTS='{}'
+}
+
 # At exit: status.json in the run directory, for people and monitors.
 ep_finish() {
 	local rc=$1 counts='{}' ended refused='' steps artefact=null
@@ -461,6 +470,7 @@ ep_finish() {
 		--arg file "${UPLOAD_FILE:-}" --arg url "${UPLOAD_URL:-}" \
 		--arg killed "$KILLED" --arg refused "${refused:-}" \
 		--argjson skipped "${SKIPPED_COURSES:-[]}" \
+		--argjson extra "$EP_COUNTS" \
 		'($exit == 4 and ($skipped | length) > 0) as $partial |
 		{script: $script, status: (if $killed != "" then "killed"
 		elif $exit == 0 then "ok" elif $partial then "partial"
@@ -477,11 +487,11 @@ ep_finish() {
 		else {} end)
 		+ {version: (if $version == "" then null else $version end),
 		duration_s: ($duration | tonumber), steps: $steps,
-		counts: {add: $counts.add, drop: $counts.drop,
+		counts: ({add: $counts.add, drop: $counts.drop,
 		update: $counts.update,
 		refused: (if $refused != "" then ($refused | tonumber)
 		else 0 end),
-		skipped_courses: ($skipped | length)},
+		skipped_courses: ($skipped | length)} + $extra),
 		artefact: (if $artefact == null then null
 		else $artefact + {sent: $uploaded, url: $url} end)}' \
 		>"$RUN/status.json" 2>/dev/null || true

@@ -1,10 +1,20 @@
 -- PowerSchool sections of one school and term with their courses and
--- teachers, one row per section teacher (D118-CleverSections' queries 4
--- and 5 in one, FORMATS.md A1).  Sections without a teacher still come
+-- teachers, one row per section teacher (the queries 4 and 5 of
+-- D118-CleverSections in one, FORMATS.md A1).  Sections without a teacher still come
 -- back, with NULL teacher columns.  Dates come back as ISO 8601.
 --
+-- PowerSchool numbers terms per school: the same terms.id names another
+-- term (other dates) in each school, so terms are joined on (id,
+-- schoolid), never on the id alone.  term_abbreviation, year_abbreviation
+-- (the abbreviation of the year term, e.g. "25-26") and term_is_year are
+-- what clever-sections builds Term_name from ("S1 25-26", "Year 25-26"),
+-- term_name is the bare abbreviation.
+--
+-- No apostrophe, semicolon or question mark in these comments: some ODBC
+-- drivers (the SQLite one) read comments as SQL.
+--
 --   sis-extract --db "$SIS_DB" --query powerschool-sections.sql \
---       --param school=10 --param term=106 -t csv
+--       --param school=10 --param term=3501 -t csv
 SELECT
     sc.school_number AS school_id,
     s.id AS section_id,
@@ -15,6 +25,9 @@ SELECT
     s.grade_level,
     s.expression AS period,
     t.abbreviation AS term_name,
+    t.abbreviation AS term_abbreviation,
+    y.abbreviation AS year_abbreviation,
+    t.isyearrec AS term_is_year,
     t.firstday AS term_start,
     t.lastday AS term_end,
     te.users_dcid AS teacher_id,
@@ -23,7 +36,9 @@ SELECT
     r.name AS teacher_role
 FROM sections s
 INNER JOIN schools sc ON sc.school_number = s.schoolid
-INNER JOIN terms t ON t.id = s.termid
+INNER JOIN terms t ON t.id = s.termid AND t.schoolid = s.schoolid
+LEFT JOIN terms y ON y.schoolid = t.schoolid AND y.yearid = t.yearid
+    AND y.isyearrec = 1
 LEFT JOIN courses c ON c.course_number = s.course_number
 LEFT JOIN sectionteacher st ON st.sectionid = s.id
 LEFT JOIN teachers te ON te.id = st.teacherid

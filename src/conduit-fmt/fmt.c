@@ -63,6 +63,17 @@ static const char *const clever_subjects[] = {
 	"other"
 };
 
+/*
+ * The same subjects as D118-CleverSections spelled them (capitalised,
+ * "other" not), for --subject-spelling d118; in the order above.
+ */
+static const char *const d118_subjects[] = {
+	"English/language arts", "Math", "Science", "Social studies",
+	"Language", "Homeroom/advisory", "Interventions/online learning",
+	"Technology and engineering", "PE and health", "Arts and music",
+	"other"
+};
+
 /* Clever's named grade values; numbers 1-13 are the others. */
 static const char *const clever_grades[] = {
 	"InfantToddler", "Preschool", "PreKindergarten",
@@ -996,6 +1007,18 @@ clever_date(const char *v, char out[11])
 	return false;
 }
 
+/* s, a Clever subject as Clever spells it, in the chosen spelling. */
+static const char *
+subject_spelling(const struct ctx *c, const char *s)
+{
+	if (c->d118_subjects)
+		for (size_t i = 0; i < NELEM(clever_subjects); i++)
+			if (s == clever_subjects[i] ||
+			    strcmp(s, clever_subjects[i]) == 0)
+				return d118_subjects[i];
+	return s;
+}
+
 static const char *
 clever_subject(struct ctx *c, const char *v)
 {
@@ -1004,9 +1027,9 @@ clever_subject(struct ctx *c, const char *v)
 	if (v == NULL)
 		return "";
 	if ((s = in_list(v, clever_subjects, NELEM(clever_subjects), true)))
-		return s;
+		return subject_spelling(c, s);
 	if (c->subjects && (s = kvmap_get(c->subjects, v, true)) != NULL)
-		return s;
+		return subject_spelling(c, s);
 	c->nblank_subject++;
 	ep_info(1, "%s:%lu: subject '%s' is not a Clever subject; left "
 	    "blank", c->cl->name, c->cl->line, v);
@@ -1050,10 +1073,17 @@ clever_flush(struct ctx *c, struct ep_error *err)
 	c->in_line = cl->line;
 	school = alias_val(r, school_f);
 	section = alias_val(r, section_f);
-	if (cl->nteachers == 0) {
+	if (cl->nteachers == 0 && !c->allow_no_teacher) {
 		bad(c, err, "section '%s' has no teacher (Clever requires "
-		    "Teacher_id)", section);
+		    "Teacher_id; --allow-no-teacher writes it with empty "
+		    "teacher columns)", section);
 		goto out;
+	}
+	if (cl->nteachers == 0) {
+		c->nno_teacher++;
+		ep_warn("%s:%lu: section '%s' (school '%s') has no teacher: "
+		    "written with empty teacher columns", cl->name, cl->line,
+		    section, school);
 	}
 	if (cl->nteachers > MAX_TEACHERS) {
 		char left[512] = "";

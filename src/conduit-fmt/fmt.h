@@ -35,6 +35,8 @@ struct ctx {
 	size_t ntwo;
 	bool two_digit_set;
 	bool skip_unmapped, keep_track, csv_safe;
+	bool allow_no_teacher;		/* clever: write teacherless sections */
+	bool d118_subjects;		/* clever: the seed's spellings */
 
 	FILE *fp;			/* where rows go */
 	char now_iso[32];		/* run time, OneRoster form */
@@ -48,6 +50,7 @@ struct ctx {
 	unsigned long nnoform;		/* updates with no form here */
 	unsigned long ndrops;		/* clever: drop records left out */
 	unsigned long nblank_subject;	/* clever: unknown subjects */
+	unsigned long nno_teacher;	/* clever: sections with no teacher */
 
 	bool header_always;		/* a header even with no rows */
 

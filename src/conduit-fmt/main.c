@@ -31,7 +31,8 @@
 static const char usage_text[] =
 "usage: conduit-fmt -t FORMAT [--role-map FILE] [--skip-unmapped]\n"
 "                   [--fields A,B,...] [--subject-map FILE] [--keep-track]\n"
-"                   [--two-digit-grade-schools LIST] [-o FILE]\n"
+"                   [--two-digit-grade-schools LIST] [--allow-no-teacher]\n"
+"                   [--subject-spelling clever|d118] [-o FILE]\n"
 "                   [--log-dir DIR] [--csv-safe] [--header-always]\n"
 "                   [-f auto|ndjson|csv|tsv]\n"
 "                   [FILE ...]\n"
@@ -52,6 +53,12 @@ static const char usage_text[] =
 "      --two-digit-grade-schools LIST\n"
 "                            clever-sections: the schools (comma list) whose\n"
 "                            grades 10-12 are grades; elsewhere 12 is 1-2\n"
+"      --allow-no-teacher    clever-sections: write a section with no teacher\n"
+"                            with empty teacher columns and a warning\n"
+"                            (without it such a section is an error, 65)\n"
+"      --subject-spelling clever|d118\n"
+"                            clever-sections: subjects as Clever spells them\n"
+"                            (default) or capitalised as D118 did\n"
 "  -o, --output FILE         write FILE atomically instead of stdout\n"
 "      --log-dir DIR         also keep DIR/FORMAT-YYYYMMDDTHHMMSSZ.EXT\n"
 "      --csv-safe            prefix values starting with = + - @ with '\n"
@@ -83,13 +90,16 @@ enum {
 	OPT_TWO_DIGIT,
 	OPT_LOG_DIR,
 	OPT_CSV_SAFE,
-	OPT_HEADER_ALWAYS
+	OPT_HEADER_ALWAYS,
+	OPT_ALLOW_NO_TEACHER,
+	OPT_SUBJECT_SPELLING
 };
 
 struct opts {
 	int to;
 	const char *role_map, *subject_map, *output, *log_dir;
 	enum ep_fmt ifmt;
+	bool spelling_set;
 	char **inputs;
 	int ninputs;
 };
@@ -120,6 +130,10 @@ main(int argc, char **argv)
 		{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 		{ "csv-safe", no_argument, NULL, OPT_CSV_SAFE },
 		{ "header-always", no_argument, NULL, OPT_HEADER_ALWAYS },
+		{ "allow-no-teacher", no_argument, NULL,
+		    OPT_ALLOW_NO_TEACHER },
+		{ "subject-spelling", required_argument, NULL,
+		    OPT_SUBJECT_SPELLING },
 		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
 		EP_COMMON_LONGOPTS,
@@ -172,6 +186,19 @@ main(int argc, char **argv)
 			break;
 		case OPT_HEADER_ALWAYS:
 			c.header_always = true;
+			break;
+		case OPT_ALLOW_NO_TEACHER:
+			c.allow_no_teacher = true;
+			break;
+		case OPT_SUBJECT_SPELLING:
+			if (strcmp(optarg, "clever") == 0)
+				c.d118_subjects = false;
+			else if (strcmp(optarg, "d118") == 0)
+				c.d118_subjects = true;
+			else
+				ep_usage_error(usage_text, "--subject-spelling: "
+				    "'%s' is not clever or d118", optarg);
+			o.spelling_set = true;
 			break;
 		default:
 			ep_cli_common(ch, argv, usage_text);
@@ -261,6 +288,10 @@ main(int argc, char **argv)
 	if (c.ndrops > 0)
 		ep_info(1, "%lu drop record%s left out: Clever takes only "
 		    "current sections", c.ndrops, c.ndrops == 1 ? "" : "s");
+	if (c.nno_teacher > 0)
+		ep_warn("%lu section%s without a teacher: teacher columns "
+		    "left empty", c.nno_teacher, c.nno_teacher == 1 ? "" :
+		    "s");
 	if (c.nblank_subject > 0)
 		ep_warn("%lu section%s with a subject Clever does not know: "
 		    "Subject left blank (see --subject-map)", c.nblank_subject,
@@ -318,9 +349,10 @@ check_opts(struct opts *o, struct ctx *c)
 		ep_usage_error(usage_text, "--fields is for dat, csv and "
 		    "ndjson, not %s", fmt_name(t));
 	if (t != T_CLEVER && (o->subject_map || c->keep_track ||
-	    c->two_digit_set))
-		ep_usage_error(usage_text, "--subject-map, --keep-track and "
-		    "--two-digit-grade-schools are for clever-sections");
+	    c->two_digit_set || c->allow_no_teacher || o->spelling_set))
+		ep_usage_error(usage_text, "--subject-map, --keep-track, "
+		    "--two-digit-grade-schools, --allow-no-teacher and "
+		    "--subject-spelling are for clever-sections");
 	if (t == T_CLEVER && (o->role_map || c->skip_unmapped))
 		ep_usage_error(usage_text, "clever-sections has no role: "
 		    "--role-map and --skip-unmapped do not apply");

@@ -42,7 +42,7 @@ fails() {
 	assert_success
 	for o in --role-map --skip-unmapped --fields --subject-map \
 	    --keep-track --two-digit-grade-schools --output --log-dir \
-	    --csv-safe; do
+	    --csv-safe --allow-no-teacher --subject-spelling; do
 		grep -qF -- "Fl \\-${o#--}" "$ROOT/man/conduit-fmt.1"
 		[[ "$output" == *"$o"* ]]
 	done
@@ -181,6 +181,40 @@ C,v,student,,active"
 	printf '%s\n' '{"school":"3","section":"1","teacher":"t"}' \
 	    '{"school":"3","section":"2","grade":1}' >in
 	fails 65 "in:2: section '2' has no teacher" -t clever-sections in
+}
+
+@test "clever-sections: --allow-no-teacher writes a teacherless section, warned and counted" {
+	printf '%s\n' '{"school":"3","section":"1","teacher":"t"}' \
+	    '{"school":"3","section":"2","grade":1,"teacher":null}' \
+	    '{"school":"3","section":"3","grade":2}' >in
+	run --separate-stderr conduit-fmt -t clever-sections --allow-no-teacher in
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[2]}" = "3,2,,,,,,,,,,,,,,,,1,,," ]
+	[[ "$stderr" == *"in:2: section '2' (school '3') has no teacher: written with empty teacher columns"* ]]
+	[[ "$stderr" == *"in:3: section '3' (school '3') has no teacher"* ]]
+	[[ "$stderr" == *"2 sections without a teacher: teacher columns left empty"* ]]
+	fails 2 "--allow-no-teacher and --subject-spelling are for clever-sections" -t csv \
+	    --allow-no-teacher in
+}
+
+@test "clever-sections: --subject-spelling d118 writes the seed's capitalised subjects" {
+	printf '%s\n' '{"school":"3","section":"1","teacher":"t","subject":"MATH"}' \
+	    '{"school":"3","section":"2","teacher":"t","subject":"Mat"}' \
+	    '{"school":"3","section":"3","teacher":"t","subject":"other"}' \
+	    '{"school":"3","section":"4","teacher":"t","subject":"pe and health"}' \
+	    '{"school":"3","section":"5","teacher":"t","subject":"Cooking"}' >in
+	echo '{"Mat": "math"}' >map.json
+	run --separate-stderr conduit-fmt -t clever-sections --subject-map map.json in
+	assert_success
+	[ "$(cut -d, -f17 <<<"$output" | tr '\n' '|')" = "Subject|math|math|other|PE and health||" ]
+	run --separate-stderr conduit-fmt -t clever-sections --subject-map map.json \
+	    --subject-spelling d118 in
+	assert_success
+	[ "$(cut -d, -f17 <<<"$output" | tr '\n' '|')" = "Subject|Math|Math|other|PE and health||" ]
+	[[ "$stderr" == *"1 section with a subject Clever does not know"* ]]
+	fails 2 "--subject-spelling: 'D118x' is not clever or d118" \
+	    -t clever-sections --subject-spelling D118x in
 }
 
 @test "clever-sections: a section split over the input is an error" {
