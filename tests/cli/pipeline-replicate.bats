@@ -65,41 +65,65 @@ q() {
 		--param year=2021 --param term=WINTER | grep -c .)
 	[ "$want" -gt 10 ]
 	[ "$(q "$T/warehouse.db" 'select count(*) from enrollments')" -eq "$want" ]
-	run q "$T/warehouse.db" 'select job, table_name, status, rows from replicate_current_status'
-	assert_output "replicate-hourly|enrollments|successful|$want"
+	# The seed's status tables: the current one (tablename, jobname,
+	# status, updated), and the history with the rows and the reason.
+	run q "$T/warehouse.db" 'select tablename, jobname, status, updated like "____-__-__T__:__:__Z" from replicate_current_status'
+	assert_output "enrollments|replicate-hourly|successful|1"
+	run q "$T/warehouse.db" 'select tablename, status, rows, message is null from replicate_status'
+	assert_output "enrollments|successful|$want|1"
 	# Only the hourly table ran.
 	run q "$T/warehouse.db" "select count(*) from sqlite_master where name = 'people'"
 	assert_output 0
-	# Twice gives the same table, not twice the rows.
+	# Twice gives the same table, not twice the rows; the current status
+	# is upserted (one row per table), the history appended.
 	"$REPL" -q -c "$T/repl.env" hourly
 	[ "$(q "$T/warehouse.db" 'select count(*) from enrollments')" -eq "$want" ]
+	run q "$T/warehouse.db" 'select count(*) from replicate_current_status'
+	assert_output 1
+	run q "$T/warehouse.db" 'select count(*) from replicate_status'
+	assert_output 2
 }
 
 @test "replicate all: every table, the one switched off recorded as skipped" {
 	run --separate-stderr "$REPL" -c "$T/repl.env" all
 	assert_success
-	run q "$T/warehouse.db" 'select table_name, status from replicate_current_status order by 1'
+	run q "$T/warehouse.db" 'select tablename, status from replicate_current_status order by 1'
 	assert_output "$(printf 'archive|skipped\nenrollments|successful\npeople|successful')"
+	run q "$T/warehouse.db" "select message from replicate_status where tablename = 'archive'"
+	assert_output "switched off"
 	run q "$T/warehouse.db" "select count(*) from sqlite_master where name = 'archive'"
 	assert_output 0
 }
 
-@test "replicate: a failing extraction stops the run naming the table; nothing after it runs" {
+@test "replicate: a failing table does not stop the others; the run fails at the end naming it" {
 	"$REPL" -q -c "$T/repl.env" daily
 	before=$(q "$T/warehouse.db" 'select count(*) from people')
 	printf 'select nosuchcolumn from PEOPLE\n' >"$T/queries/bad.sql"
 	printf '%s\n' 'daily  broken  queries/bad.sql     on  -' \
-		'daily  people  queries/people.sql  on  -' >"$T/tables"
+		'daily  people  queries/people.sql  on  -' \
+		'daily  worse   queries/bad.sql     on  -' >"$T/tables"
 	sqlite3 "$T/warehouse.db" 'delete from people where rowid % 2 = 0'
 	left=$(q "$T/warehouse.db" 'select count(*) from people')
-	run --separate-stderr "$REPL" -c "$T/repl.env" daily
-	assert_failure 65
-	[[ "$stderr" == *"step 'extract-broken' failed with exit status 65"* ]]
-	# people was not reloaded: the run stopped at broken.
-	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$left" ]
 	[ "$left" -lt "$before" ]
+	run --separate-stderr "$REPL" -c "$T/repl.env" daily
+	# The first failure's exit status, every failed table named.
+	assert_failure 65
+	[[ "$stderr" == *"2 of 3 tables failed: broken (extract-broken, exit 65), worse (extract-worse, exit 65); 1 loaded, 0 skipped"* ]]
+	[[ "$stderr" == *"broken: "*"nosuchcolumn"*"the table keeps its previous rows"* ]]
+	# people, after the failed table, was loaded all the same.
+	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$before" ]
+	run q "$T/warehouse.db" 'select tablename, status from replicate_current_status order by 1'
+	assert_output "$(printf 'broken|failed\npeople|successful\nworse|failed')"
+	# The reason is in the history row; no partial table was made.
+	run q "$T/warehouse.db" "select message from replicate_status where tablename = 'broken'"
+	[[ "$output" == *nosuchcolumn* ]]
+	run q "$T/warehouse.db" "select count(*) from sqlite_master where name in ('broken', 'worse')"
+	assert_output 0
+	[ ! -e "$T/work/last/broken.ndjson" ]
 	jq -e '.status == "failed" and .failed_step == "extract-broken"' \
 		"$T/work/last/status.json"
+	jq -e '.steps | map(select(.name == "load-people" and .status == "ok"))
+		| length == 1' "$T/work/last/status.json"
 }
 
 @test "replicate: a failing load keeps the old rows and writes a failed status row" {
@@ -109,10 +133,12 @@ q() {
 		begin select raise(abort, 'loads refused'); end;"
 	run --separate-stderr "$REPL" -c "$T/repl.env" daily
 	assert_failure
-	[[ "$stderr" == *"step 'load-people' failed"* ]]
+	[[ "$stderr" == *"1 of 1 tables failed: people (load-people, exit 65)"* ]]
 	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$n" ]
-	run q "$T/warehouse.db" "select status from replicate_current_status where table_name = 'people' order by rowid desc limit 1"
+	run q "$T/warehouse.db" "select status from replicate_current_status where tablename = 'people'"
 	assert_output failed
+	run q "$T/warehouse.db" "select message from replicate_status where tablename = 'people' and status = 'failed'"
+	[[ "$output" == *"loads refused"* ]]
 }
 
 @test "replicate: a bad table list is refused before anything runs" {
@@ -170,7 +196,7 @@ q() {
 		>"$T/queries/people.sql"
 	run --separate-stderr "$REPL" -c "$T/repl.env" daily
 	assert_failure 3
-	[[ "$stderr" == *"step 'load-people' failed with exit status 3"* ]]
+	[[ "$stderr" == *"tables failed: people (load-people, exit 3)"* ]]
 	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$n" ]
 	! grep -q -- "step load-people: .*--allow-empty" "$T/work/last/run.log"
 }
