@@ -24,7 +24,7 @@ endif
 WARN     = -Wall -Wextra $(WERROR)
 CFLAGS  ?= -O2 -g
 # Every module a source file includes headers of (see the ldlibs files).
-PC_MODULES = libpq libmariadb sqlite3 odbc libcurl jansson libcrypto
+PC_MODULES = libpq libmariadb sqlite3 odbc libcurl jansson libcrypto yaml-0.1
 PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -std=c11 -D_GNU_SOURCE $(CFLAGS) -Isrc/lib \
 	$(PC_CFLAGS) $(EXTRA_CFLAGS)
