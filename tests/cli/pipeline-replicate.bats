@@ -265,3 +265,114 @@ q() {
 	grep -q -- "load-course: db-load .*--max-shrink 30 " "$T/inv-work/last/run.log"
 	grep -q -- "load-user: db-load .*--max-shrink 100 --allow-empty" "$T/inv-work/last/run.log"
 }
+
+# yaml_env: a configuration for the seed's own lists (tablelist.yaml and
+# tablesconf.yaml, in tests/fixtures/replicate) instead of REPLICATE_TABLES.
+yaml_env() {
+	cp "$FIX/replicate/tablelist-demo.yaml" "$T/tablelist.yaml"
+	cp "$FIX/replicate/tablesconf-demo.yaml" "$T/tablesconf.yaml"
+	printf '%s\n' "REPLICATE_SOURCE_DB=sqlite:$BATS_FILE_TMPDIR/sis.db" \
+		"REPLICATE_TARGET_DB=sqlite:$T/warehouse.db" \
+		"REPLICATE_TABLELIST=$T/tablelist.yaml" \
+		"REPLICATE_TABLESCONF=$T/tablesconf.yaml" \
+		"EDPIPE_WORK_DIR=$T/work" >"$T/yaml.env"
+}
+
+@test "replicate: the seed's tablelist.yaml and tablesconf.yaml drive a run; \$varbl1 is bound" {
+	yaml_env
+	run --separate-stderr "$REPL" -c "$T/yaml.env" hourly
+	assert_success
+	sis=$BATS_FILE_TMPDIR/sis.db
+	# A list term, ('01', '02'): every section; a single one, '01'.
+	[ "$(q "$T/warehouse.db" 'select count(*) from tmp_sections')" -eq \
+		"$(q "$sis" "select count(*) from SECTIONS where SECTION in ('01', '02')")" ]
+	n01=$(q "$sis" "select count(*) from SECTIONS where SECTION = '01'")
+	[ "$n01" -gt 0 ]
+	[ "$(q "$T/warehouse.db" 'select count(*) from tmp_sections01')" -eq "$n01" ]
+	[ "$(q "$T/warehouse.db" "select count(*) from tmp_sections01 where section <> '01'")" -eq 0 ]
+	# One bound parameter per value: placeholders in the SQL, never the values.
+	log=$T/work/last/run.log
+	# (run.log has each step's words as printf %q writes them)
+	grep -qF -- 'IN\ \(:varbl1_1\,\ :varbl1_2\)\ ORDER' "$log"
+	grep -qF -- '--param varbl1_1=01 --param varbl1_2=02 --output' "$log"
+	grep -qF -- 'SECTION\ =\ :varbl1\ ORDER' "$log"
+	grep -qF -- '--param varbl1=01 --output' "$log"
+	! grep -q -- "'0[12]'" "$log"
+	# Status rows as the seed has them: tablename the cstable, jobname the mvtable.
+	run q "$T/warehouse.db" 'select tablename, jobname, status from replicate_current_status order by 1'
+	assert_output "$(printf 'tmp_sections|fsuvs_sections|successful\ntmp_sections01|fsuvs_sections01|successful')"
+	# Only the hourly tables ran; a toggle off is skipped (custom).
+	run q "$T/warehouse.db" "select count(*) from sqlite_master where name = 'tmp_people'"
+	assert_output 0
+	run --separate-stderr "$REPL" -q -c "$T/yaml.env" custom
+	assert_success
+	run q "$T/warehouse.db" "select status from replicate_current_status where tablename = 'tmp_winter'"
+	assert_output skipped
+}
+
+@test "replicate --table NAME runs one table of the schedule" {
+	yaml_env
+	run --separate-stderr "$REPL" -c "$T/yaml.env" --table tmp_sections01 all
+	assert_success
+	run q "$T/warehouse.db" 'select tablename from replicate_current_status'
+	assert_output tmp_sections01
+	run --separate-stderr "$REPL" -c "$T/yaml.env" --table tmp_people hourly
+	assert_failure 78
+	[[ "$stderr" == *"no table 'tmp_people' in the schedule 'hourly' of '$T/tablelist.yaml'"* ]]
+	run --separate-stderr "$REPL" -c "$T/repl.env" --table people daily
+	assert_success
+	run q "$T/warehouse.db" "select count(*) from sqlite_master where name = 'enrollments'"
+	assert_output 0
+}
+
+@test "replicate: bad seed lists are refused before anything runs (65, 78)" {
+	yaml_env
+	cp "$FIX/replicate/tablesconf-seed.yaml" "$T/tablesconf.yaml"
+	run --separate-stderr "$REPL" -c "$T/yaml.env" all
+	assert_failure 65
+	[[ "$stderr" == "replicate: $T/tablesconf.yaml:16: did not find expected key"* ]]
+	yaml_env
+	run --separate-stderr "$REPL" -c "$T/yaml.env" monthly
+	assert_failure 78
+	[[ "$stderr" == *"tablelist.yaml: no schedule 'monthly' (all, custom, daily, hourly)"* ]]
+	sed -i 's/varbl1: "first"/varbl1: "nosuch"/' "$T/tablesconf.yaml"
+	run --separate-stderr "$REPL" -c "$T/yaml.env" hourly
+	assert_failure 78
+	[[ "$stderr" == *"tablesconf.yaml: tmp_sections01: varbl1 'nosuch' is not a key of terms"* ]]
+	yaml_env
+	# A term that is not quoted values is refused, not pasted.
+	sed -i "s/  first: \"'01'\"/  first: \"'01' OR 1=1\"/" "$T/tablesconf.yaml"
+	run --separate-stderr "$REPL" -c "$T/yaml.env" hourly
+	assert_failure 78
+	[[ "$stderr" == *"terms: first: \"'01' OR 1=1\" is neither 'VALUE' nor ('VALUE', ...)"* ]]
+	yaml_env
+	sed -i 's/toggle: "off"/toggle: "maybe"/' "$T/tablesconf.yaml"
+	run --separate-stderr "$REPL" -c "$T/yaml.env" custom
+	assert_failure 78
+	[[ "$stderr" == *"tmp_winter: toggle \"maybe\" is neither on nor off"* ]]
+	[ ! -e "$T/warehouse.db" ]
+	[ ! -e "$T/work/runs" ]
+}
+
+@test "replicate: the source database by name; a base64 password in the file is refused" {
+	yaml_env
+	sed -i '/^REPLICATE_SOURCE_DB=/d' "$T/yaml.env"
+	printf '%s\n' 'odl_usr:' "  url: sqlite:$BATS_FILE_TMPDIR/sis.db" \
+		'dbtest:' '  url: sqlite:/nonexistent/test.db' >"$T/dbs.yaml"
+	echo "REPLICATE_DATABASES=$T/dbs.yaml" >>"$T/yaml.env"
+	run --separate-stderr "$REPL" -c "$T/yaml.env" hourly
+	assert_failure 78
+	[[ "$stderr" == *"REPLICATE_SOURCE_DB is not set"* ]]
+	run --separate-stderr "$REPL" -c "$T/yaml.env" hourly dbprod
+	assert_failure 78
+	[[ "$stderr" == *"REPLICATE_DATABASES: no database 'dbprod' (dbtest, odl_usr)"* ]]
+	run --separate-stderr "$REPL" -q -c "$T/yaml.env" hourly odl_usr
+	assert_success
+	[ "$(q "$T/warehouse.db" 'select count(*) from tmp_sections')" -gt 0 ]
+	printf '%s\n' 'qna:' "  url: sqlite:$BATS_FILE_TMPDIR/sis.db" \
+		'  username: odl_usr' '  password: aGVsbG8=' >"$T/dbs.yaml"
+	run --separate-stderr "$REPL" -c "$T/yaml.env" hourly qna
+	assert_failure 78
+	[[ "$stderr" == *"database 'qna' has its password in the file: base64 (the seed's encoding) is not encryption"* ]]
+	[[ "$stderr" != *aGVsbG8=* ]]
+}
