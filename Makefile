@@ -144,7 +144,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 SCRIPTS := canvas-inventory clever-sections demo edx-pseudonymize \
-	replicate runs sync-enrollments
+	replicate replicate-hourly runs sync-enrollments
 COMMANDS := $(PROGS) $(addprefix edpipe-,$(SCRIPTS))
 SHARE_FILES := $(patsubst share/%,%,$(shell find share -type f))
 EXAMPLES := $(notdir $(wildcard scripts/examples/*))

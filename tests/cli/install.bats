@@ -23,8 +23,8 @@ setup() {
 }
 
 scripts() {
-	echo canvas-inventory clever-sections demo edx-pseudonymize replicate runs \
-		sync-enrollments
+	echo canvas-inventory clever-sections demo edx-pseudonymize replicate \
+		replicate-hourly runs sync-enrollments
 }
 
 @test "install: DESTDIR and PREFIX, every file where it belongs" {
