@@ -24,7 +24,7 @@ endif
 WARN     = -Wall -Wextra $(WERROR)
 CFLAGS  ?= -O2 -g
 # Every module a source file includes headers of (see the ldlibs files).
-PC_MODULES = libpq libmariadb sqlite3 odbc libcurl jansson libcrypto
+PC_MODULES = libpq libmariadb sqlite3 odbc libcurl jansson libcrypto yaml-0.1
 PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -std=c11 -D_GNU_SOURCE $(CFLAGS) -Isrc/lib \
 	$(PC_CFLAGS) $(EXTRA_CFLAGS)
@@ -144,7 +144,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 SCRIPTS := audit canvas-inventory clever-sections demo edx-pseudonymize \
-	replicate runs sync-enrollments
+	replicate replicate-hourly runs sync-enrollments
 COMMANDS := $(PROGS) $(addprefix edpipe-,$(SCRIPTS))
 SHARE_FILES := $(patsubst share/%,%,$(shell find share -type f))
 EXAMPLES := $(notdir $(wildcard scripts/examples/*))

@@ -67,6 +67,7 @@ _edpipe() {
 }
 
 complete -o default -o bashdefault -F _edpipe conduit-fmt db-load \
-	enroll-diff lms-fetch lms-push rec-hash sftp-put sis-extract \
+	enroll-diff lms-fetch lms-push rec-hash sftp-put sis-extract yaml-json \
 	edpipe-audit edpipe-canvas-inventory edpipe-clever-sections edpipe-demo \
-	edpipe-edx-pseudonymize edpipe-replicate edpipe-runs edpipe-sync-enrollments
+	edpipe-edx-pseudonymize edpipe-replicate edpipe-replicate-hourly \
+	edpipe-runs edpipe-sync-enrollments

@@ -709,10 +709,31 @@ ep_step() {
 			cat "$RUN/$name.err" >&2
 		fi
 	fi
+	STEP_RC=$rc
 	if [ "$rc" -ne 0 ] && [ "$rc" != "${EP_STEP_OK:-}" ]; then
+		# ep_step_try: the caller goes on (the step is recorded).
+		[ -z "${EP_STEP_TRY:-}" ] || return 0
 		ep_die "$rc" "step '$name' failed with exit status $rc;" \
 			"nothing uploaded; run files in $RUN"
 	fi
+}
+
+# ep_step_try NAME CMD [ARG...]: ep_step, but a failure does not end the
+# run: its exit status is left in STEP_RC (0 when it succeeded) and the
+# caller decides (replicate: one table's failure leaves the others to
+# run).  The step is recorded in status.json as failed all the same.
+#
+# EP_STEP_TRY is a plain shell variable, set and cleared here: never
+# exported (a NAME=VALUE prefix on a function call would export it to
+# the step, and a pipeline script run as a step would then not stop at
+# its own failures).
+unset EP_STEP_TRY
+ep_step_try() {
+	# shellcheck disable=SC2034 # for the caller
+	STEP_RC=0
+	EP_STEP_TRY=1
+	ep_step "$@"
+	EP_STEP_TRY=
 }
 
 # ep_lines FILE: its non-empty lines (0 if it cannot be read).

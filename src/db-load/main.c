@@ -48,6 +48,8 @@ static const char usage_text[] =
 "               [--allow-empty] [--max-shrink PCT] [-f ndjson|csv|tsv]\n"
 "               [--password-file FILE] [--timeout SECONDS] [-v | -q]\n"
 "               [FILE ...]\n"
+"       db-load --db URL --exec SQL [--password-file FILE]\n"
+"               [--timeout SECONDS] [-v | -q]\n"
 "\n"
 "Load records into a database table in one transaction.  Records come\n"
 "from the FILEs in order ('-' is stdin), or stdin.\n"
@@ -68,6 +70,9 @@ static const char usage_text[] =
 "  --status-table NAME   write a status row about the run into NAME\n"
 "  --job NAME            the job named in the status row\n"
 "  --skip                load nothing, write a 'skipped' status row\n"
+"  --exec SQL            load nothing: run the statement SQL (a post-load\n"
+"                        step: REFRESH MATERIALIZED VIEW V, say), on its\n"
+"                        own, committed when it succeeds\n"
 "  --ignore-extra        leave out fields the table does not have\n"
 "  --allow-empty         let replace empty the table on empty input\n"
 "  --max-shrink PCT      refuse a replace that would leave fewer than\n"
@@ -98,13 +103,14 @@ enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_TABLE, OPT_MODE, OPT_KEY, OPT_CREATE, OPT_TYPES, OPT_STATUS,
 	OPT_JOB, OPT_SKIP, OPT_IGNORE_EXTRA, OPT_ALLOW_EMPTY,
-	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT
+	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT, OPT_EXEC
 };
 
 enum mode { M_APPEND, M_REPLACE, M_UPSERT };
 
 struct opts {
 	const char *db, *table, *status_table, *job, *password_file;
+	const char *exec;	/* --exec: a statement instead of a load */
 	char **files;		/* the inputs, read in order */
 	int nfiles;
 	enum mode mode;
@@ -149,6 +155,7 @@ main(int argc, char **argv)
 		{ "status-table", required_argument, NULL, OPT_STATUS },
 		{ "job", required_argument, NULL, OPT_JOB },
 		{ "skip", no_argument, NULL, OPT_SKIP },
+		{ "exec", required_argument, NULL, OPT_EXEC },
 		{ "ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA },
 		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "max-shrink", required_argument, NULL, OPT_MAX_SHRINK },
@@ -195,6 +202,7 @@ main(int argc, char **argv)
 		case OPT_STATUS: o.status_table = optarg; break;
 		case OPT_JOB: o.job = optarg; break;
 		case OPT_SKIP: o.skip = true; break;
+		case OPT_EXEC: o.exec = optarg; break;
 		case OPT_IGNORE_EXTRA: o.ignore_extra = true; break;
 		case OPT_ALLOW_EMPTY: o.allow_empty = true; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
@@ -223,7 +231,11 @@ main(int argc, char **argv)
 	}
 	if (o.db == NULL)
 		ep_usage_error(usage_text, "--db is required");
-	if (o.table == NULL || o.table[0] == '\0')
+	if (o.exec != NULL && (o.exec[0] == '\0' || o.table != NULL ||
+	    o.status_table != NULL || o.nfiles > 0))
+		ep_usage_error(usage_text, "--exec takes a statement, and no "
+		    "--table, --status-table or FILE");
+	if (o.exec == NULL && (o.table == NULL || o.table[0] == '\0'))
 		ep_usage_error(usage_text, "--table is required");
 	if (o.mode == M_UPSERT && o.nkeys == 0)
 		ep_usage_error(usage_text, "--mode upsert needs --key");
@@ -246,6 +258,14 @@ main(int argc, char **argv)
 	db = ep_db_open_timeout(o.db, password, 0, o.timeout, &e);
 	if (db == NULL)
 		goto fail;
+	if (o.exec != NULL) {
+		/* Autocommit: a refresh that commits on its own (Oracle's
+		 * DBMS_MVIEW.REFRESH) must not run inside our transaction. */
+		if (ep_db_exec(db, o.exec, &e) < 0)
+			goto fail;
+		ep_info(1, "statement run");
+		goto out;
+	}
 	if (o.skip) {
 		now_utc(res.finished, sizeof(res.finished));
 		if (write_status(&o, db, "skipped", &res, "skipped (--skip)",

@@ -151,6 +151,24 @@ ep_dat_ctl(const char *table, const char *datafile,
     const char *const *cols, size_t n, const char *mode,
     struct ep_error *err)
 {
+	return ep_dat_ctl_ext(table, datafile, cols, n, mode, NULL, err);
+}
+
+/* The mask of column c, or NULL. */
+static const char *
+date_mask(const struct ep_dat_ctl_extra *x, const char *c)
+{
+	for (size_t i = 0; x != NULL && i < x->ndates; i++)
+		if (strcmp(x->dates[i], c) == 0)
+			return x->masks[i];
+	return NULL;
+}
+
+char *
+ep_dat_ctl_ext(const char *table, const char *datafile,
+    const char *const *cols, size_t n, const char *mode,
+    const struct ep_dat_ctl_extra *x, struct ep_error *err)
+{
 	static const char *const modes[] = {
 		"APPEND", "INSERT", "REPLACE", "TRUNCATE"
 	};
@@ -190,13 +208,37 @@ ep_dat_ctl(const char *table, const char *datafile,
 			    "'%s'", cols[i] ? cols[i] : "");
 			return NULL;
 		}
+	if (x != NULL && x->badfile != NULL && (bad_name(x->badfile) ||
+	    strchr(x->badfile, '\'') != NULL)) {
+		ep_error_set(err, EP_EXIT_USAGE, "bad BADFILE name '%s'",
+		    x->badfile);
+		return NULL;
+	}
+	for (size_t d = 0; x != NULL && d < x->ndates; d++) {
+		size_t i;
+
+		if (bad_name(x->masks[d]) || strchr(x->masks[d], '\'')) {
+			ep_error_set(err, EP_EXIT_USAGE, "bad date mask '%s' "
+			    "for '%s'", x->masks[d], x->dates[d]);
+			return NULL;
+		}
+		for (i = 0; i < n && strcmp(cols[i], x->dates[d]) != 0; i++)
+			;
+		if (i == n) {
+			ep_error_set(err, EP_EXIT_USAGE, "date column '%s' is "
+			    "not among the columns", x->dates[d]);
+			return NULL;
+		}
+	}
 
 	fp = open_memstream(&buf, &len);
 	if (fp == NULL)
 		ep_die(EP_EXIT_NOMEM, "out of memory");
 	fputs("LOAD DATA\nCHARACTERSET AL32UTF8\n", fp);
-	fprintf(fp, "INFILE '%s' \"str '#EOR#\\n'\"\n%s\nINTO TABLE ",
-	    datafile, m);
+	fprintf(fp, "INFILE '%s' \"str '#EOR#\\n'\"\n", datafile);
+	if (x != NULL && x->badfile != NULL)
+		fprintf(fp, "BADFILE '%s'\n", x->badfile);
+	fprintf(fp, "%s\nINTO TABLE ", m);
 	dot = strchr(table, '.');
 	if (dot != NULL && plain_ident(table, (size_t)(dot - table)) &&
 	    plain_ident(dot + 1, strlen(dot + 1))) {
@@ -209,8 +251,15 @@ ep_dat_ctl(const char *table, const char *datafile,
 	    "TRAILING NULLCOLS\n(\n", fp);
 	for (size_t i = 0; i < n; i++) {
 		fputs("  ", fp);
+		const char *mask = date_mask(x, cols[i]);
+
 		put_ident(fp, cols[i], strlen(cols[i]));
-		fprintf(fp, " CHAR(4000)%s\n", i + 1 < n ? "," : "");
+		if (mask != NULL)
+			fprintf(fp, " %s \"%s\"", strstr(mask, "FF") ||
+			    strstr(mask, "ff") ? "TIMESTAMP" : "DATE", mask);
+		else
+			fputs(" CHAR(4000)", fp);
+		fprintf(fp, "%s\n", i + 1 < n ? "," : "");
 	}
 	fputs(")\n", fp);
 	if (fclose(fp) != 0)

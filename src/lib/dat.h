@@ -88,4 +88,21 @@ char *ep_dat_ctl(const char *table, const char *datafile,
     const char *const *cols, size_t n, const char *mode,
     struct ep_error *err);
 
+/*
+ * What the seed's control files said besides (pythonReplicateData):
+ * BADFILE 'NAME' after INFILE (the rejected records go there, beside the
+ * data; NULL: none), and date masks: the column dates[i] is read as
+ * DATE "masks[i]" (TIMESTAMP when the mask has fractional seconds, FF)
+ * instead of CHAR(4000).  A mask or bad file holding a quote or a control
+ * character, or a date column not among cols, is an error (2).
+ */
+struct ep_dat_ctl_extra {
+	const char *badfile;
+	const char *const *dates, *const *masks;
+	size_t ndates;
+};
+char *ep_dat_ctl_ext(const char *table, const char *datafile,
+    const char *const *cols, size_t n, const char *mode,
+    const struct ep_dat_ctl_extra *x, struct ep_error *err);
+
 #endif

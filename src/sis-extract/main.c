@@ -46,7 +46,8 @@ static const char usage_text[] =
 "usage: sis-extract --db URL (--query FILE | --sql TEXT) [--param NAME=VALUE]...\n"
 "                   [--mapping FILE [--course-column NAME]\n"
 "                   [--section-column NAME]] [-t ndjson|csv|dat]\n"
-"                   [-o PATH [--ctl TABLE]] [--password-file FILE]\n"
+"                   [-o PATH [--ctl TABLE [--ctl-mode MODE]\n"
+"                   [--ctl-date COL=MASK]...]] [--password-file FILE]\n"
 "                   [--timeout SECONDS] [--provenance] [-v | -q]\n"
 "\n"
 "Run a query against the SIS database and write its rows as records.\n"
@@ -65,6 +66,11 @@ static const char usage_text[] =
 "  -t, --to F            ndjson (default), csv, or dat (SQL*Loader)\n"
 "  -o, --output PATH     write to PATH atomically (default stdout)\n"
 "  --ctl TABLE           with -t dat: also write PATH's .ctl for TABLE\n"
+"                        (with BADFILE PATH's .bad)\n"
+"  --ctl-mode MODE       the .ctl's load mode: APPEND (default), INSERT,\n"
+"                        REPLACE or TRUNCATE\n"
+"  --ctl-date COL=MASK   the .ctl reads COL as DATE \"MASK\" (TIMESTAMP\n"
+"                        when MASK has FF), e.g. born=YYYY-MM-DD\n"
 "  --password-file FILE  the database password (else SIS_PASSWORD)\n"
 "  --timeout SECONDS     the longest the query may run or the database\n"
 "                        stay silent (default 300)\n"
@@ -87,13 +93,16 @@ enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_QUERY, OPT_SQL, OPT_PARAM, OPT_MAPPING, OPT_COURSE_COL,
 	OPT_SECTION_COL, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT,
-	OPT_PROVENANCE
+	OPT_PROVENANCE, OPT_CTL_MODE, OPT_CTL_DATE
 };
 
 enum outfmt { OUT_NDJSON, OUT_CSV, OUT_DAT };
 
 struct opts {
 	const char *db, *query_file, *sql, *mapping, *output, *ctl;
+	const char *ctl_mode;	/* NULL: APPEND */
+	const char **ctl_dates, **ctl_masks;	/* --ctl-date COL=MASK */
+	size_t nctl_dates;
 	const char *course_col, *section_col, *password_file;
 	struct ep_db_param *params;
 	size_t nparams;
@@ -128,6 +137,7 @@ struct counts {
 
 static char *read_query(const char *path, struct ep_error *err);
 static void parse_param(struct opts *o, const char *arg);
+static void parse_ctl_date(struct opts *o, const char *arg);
 static int run(struct opts *o, struct ep_db *db, const char *sql,
     struct ep_error *err);
 
@@ -144,6 +154,8 @@ main(int argc, char **argv)
 		{ "section-column", required_argument, NULL, OPT_SECTION_COL },
 		EP_TO_LONGOPTS,
 		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "ctl-mode", required_argument, NULL, OPT_CTL_MODE },
+		{ "ctl-date", required_argument, NULL, OPT_CTL_DATE },
 		{ "password-file", required_argument, NULL,
 		    OPT_PASSWORD_FILE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -170,6 +182,8 @@ main(int argc, char **argv)
 		case OPT_COURSE_COL: o.course_col = optarg; break;
 		case OPT_SECTION_COL: o.section_col = optarg; break;
 		case OPT_CTL: o.ctl = optarg; break;
+		case OPT_CTL_MODE: o.ctl_mode = optarg; break;
+		case OPT_CTL_DATE: parse_ctl_date(&o, optarg); break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
 		case OPT_TIMEOUT:
 			o.timeout = ep_cli_seconds(usage_text, "--timeout",
@@ -201,6 +215,9 @@ main(int argc, char **argv)
 		    "--sql");
 	if (o.ctl != NULL && o.fmt != OUT_DAT)
 		ep_usage_error(usage_text, "--ctl needs -t dat");
+	if (o.ctl == NULL && (o.ctl_mode != NULL || o.nctl_dates > 0))
+		ep_usage_error(usage_text, "--ctl-mode and --ctl-date need "
+		    "--ctl");
 	if (o.ctl != NULL && (o.output == NULL || strcmp(o.output, "-") == 0))
 		ep_usage_error(usage_text, "--ctl needs -o PATH (the "
 		    ".ctl file is written beside it)");
@@ -241,9 +258,31 @@ out:
 	for (size_t i = 0; i < o.nparams; i++)
 		free((char *)o.params[i].name);
 	free(o.params);
+	for (size_t i = 0; i < o.nctl_dates; i++)
+		free((char *)o.ctl_dates[i]);
+	free(o.ctl_dates);
+	free(o.ctl_masks);
 	if (ep_close_stdout() != 0 && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
+}
+
+/* --ctl-date COL=MASK: both non-empty (dat.c checks their characters). */
+static void
+parse_ctl_date(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (eq == NULL || eq == arg || eq[1] == '\0')
+		ep_usage_error(usage_text, "--ctl-date '%s': expected "
+		    "COL=MASK", arg);
+	o->ctl_dates = ep_xrealloc(o->ctl_dates, (o->nctl_dates + 1) *
+	    sizeof(char *));
+	o->ctl_masks = ep_xrealloc(o->ctl_masks, (o->nctl_dates + 1) *
+	    sizeof(char *));
+	o->ctl_dates[o->nctl_dates] = ep_xstrndup(arg, (size_t)(eq - arg));
+	o->ctl_masks[o->nctl_dates] = eq + 1;
+	o->nctl_dates++;
 }
 
 /* "NAME=VALUE": NAME a plain identifier, VALUE any text, even empty. */
@@ -669,12 +708,19 @@ write_ctl(const struct opts *o, const char *const *cols, size_t n,
     struct ep_error *err)
 {
 	const char *base = strrchr(o->output, '/');
-	char *path = ctl_path(o->output), *text;
+	char *path = ctl_path(o->output), *text, *bad;
+	struct ep_dat_ctl_extra x;
 	struct ep_out *out;
 	int rc = -1;
 
 	base = base ? base + 1 : o->output;
-	text = ep_dat_ctl(o->ctl, base, cols, n, NULL, err);
+	bad = ctl_path(base);
+	memcpy(bad + strlen(bad) - 3, "bad", 3);
+	x.badfile = bad;
+	x.dates = o->ctl_dates;
+	x.masks = o->ctl_masks;
+	x.ndates = o->nctl_dates;
+	text = ep_dat_ctl_ext(o->ctl, base, cols, n, o->ctl_mode, &x, err);
 	if (text == NULL)
 		goto done;
 	out = ep_out_open(path, err);
@@ -685,6 +731,7 @@ write_ctl(const struct opts *o, const char *const *cols, size_t n,
 done:
 	free(text);
 	free(path);
+	free(bad);
 	return rc;
 }
 

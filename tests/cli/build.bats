@@ -30,6 +30,7 @@ needed() {
 		[rec-hash]="$core libcrypto"
 		[sftp-put]="$core libcrypto libcurl"
 		[sis-extract]="$core libjansson $db"
+		[yaml-json]="$core libjansson libyaml-0"
 	)
 	for p in "${!expect[@]}"; do
 		[ -x "$EDPIPE_BIN/$p" ] || continue
@@ -64,7 +65,7 @@ needed() {
 		assert_output "$(printf '%s\n' "$p edpipe 0.1.0" \
 			'backends: moodle canvas')"
 	done
-	for p in enroll-diff conduit-fmt rec-hash sftp-put; do
+	for p in enroll-diff conduit-fmt rec-hash sftp-put yaml-json; do
 		run --separate-stderr "$p" --version
 		assert_success
 		assert_output "$p edpipe 0.1.0"

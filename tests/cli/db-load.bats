@@ -425,3 +425,21 @@ with open(sys.argv[2], "w", newline="", encoding="cp1252") as f:
 	run q "SELECT id, name FROM people WHERE id = 30"
 	assert_output "30|x"
 }
+
+@test "--exec runs one statement and loads nothing; a failing one is 65 with the reason" {
+	run --separate-stderr db-load --db "$URL" --exec "UPDATE people SET note = 'refreshed' WHERE id = 99"
+	assert_success
+	[ -z "$output" ]
+	run q "SELECT note FROM people WHERE id = 99"
+	assert_output refreshed
+	run --separate-stderr db-load --db "$URL" --exec "REFRESH MATERIALIZED VIEW nosuch"
+	assert_failure 65
+	[[ "$stderr" == "db-load: SQL error: "*syntax* ]]
+	run --separate-stderr db-load --db "$URL" --exec "DELETE FROM people" --table people
+	assert_failure 2
+	[[ "$stderr" == *"--exec takes a statement, and no --table, --status-table or FILE"* ]]
+	run --separate-stderr db-load --db "$URL" --exec "DELETE FROM people" "$BATS_TEST_TMPDIR/x.ndjson"
+	assert_failure 2
+	run q "SELECT count(*) FROM people"
+	assert_output 1
+}

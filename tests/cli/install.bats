@@ -23,8 +23,8 @@ setup() {
 }
 
 scripts() {
-	echo audit canvas-inventory clever-sections demo edx-pseudonymize replicate runs \
-		sync-enrollments
+	echo audit canvas-inventory clever-sections demo edx-pseudonymize replicate \
+		replicate-hourly runs sync-enrollments
 }
 
 @test "install: DESTDIR and PREFIX, every file where it belongs" {
@@ -32,7 +32,7 @@ scripts() {
 	assert_success
 	local p s
 	for p in conduit-fmt db-load enroll-diff lms-fetch lms-push rec-hash \
-		sftp-put sis-extract; do
+		sftp-put sis-extract yaml-json; do
 		[ -x "$I/bin/$p" ] || fail "no $I/bin/$p"
 		[ -f "$I/share/man/man1/$p.1" ] || fail "no man page for $p"
 		[ -f "$I/share/bash-completion/completions/$p" ] || fail "no completion for $p"

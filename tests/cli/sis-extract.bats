@@ -351,6 +351,50 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	grep -q 'id CHAR(4000)' "$BATS_TEST_TMPDIR/t.ctl"
 }
 
+@test "the .dat/.ctl pair reads back as the seed's SQL*Loader syntax says: mode, BADFILE, date masks" {
+	local T=$BATS_TEST_TMPDIR sql
+	sql="SELECT id, name, note, '2021-0' || id || '-15' AS born FROM t ORDER BY id"
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t dat \
+		--output "$T/tmp_t.dat" --ctl SCHEMA_A.TMP_T --ctl-mode truncate \
+		--ctl-date born=YYYY-MM-DD --sql "$sql"
+	assert_success
+	sis-extract --db "sqlite:$DB" --sql "$sql" >"$T/t.ndjson"
+	grep -qx "BADFILE 'tmp_t.bad'" "$T/tmp_t.ctl"
+	grep -qx 'TRUNCATE' "$T/tmp_t.ctl"
+	grep -qx '  born DATE "YYYY-MM-DD"' "$T/tmp_t.ctl"
+	# The pair, read the way the seed's control file tells SQL*Loader
+	# to (statements in the seed's order: its own .ctl is the check's
+	# reference), gives back every value, newlines and '|' included.
+	run python3 "$ROOT/tests/cli/sqlldr-pair.py" "$T/tmp_t.ctl" \
+		"$T/tmp_t.dat" "$T/t.ndjson" "$FIX/replicate/tmp_example_table.ctl"
+	assert_success
+	assert_output "TRUNCATE 3"
+	# The check fails on a control file without BADFILE (as before).
+	sed '/^BADFILE/d' "$T/tmp_t.ctl" >"$T/old.ctl"
+	run python3 "$ROOT/tests/cli/sqlldr-pair.py" "$T/old.ctl" \
+		"$T/tmp_t.dat" "$T/t.ndjson"
+	assert_failure
+	[[ "$output" == *"not the seed's control-file syntax"* ]]
+	# Bad control-file options: usage errors, nothing written.
+	rm -f "$T"/tmp_t.*
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t dat \
+		--output "$T/tmp_t.dat" --ctl T --ctl-date "born=YYYY'-MM" --sql "$sql"
+	assert_failure 2
+	[[ "$stderr" == *"bad date mask 'YYYY'-MM' for 'born'"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t dat \
+		--output "$T/tmp_t.dat" --ctl T --ctl-date nosuch=YYYY --sql "$sql"
+	assert_failure 2
+	[[ "$stderr" == *"date column 'nosuch' is not among the columns"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t dat \
+		--output "$T/tmp_t.dat" --ctl T --ctl-mode merge --sql "$sql"
+	assert_failure 2
+	run --separate-stderr sis-extract --db "sqlite:$DB" -t dat \
+		--output "$T/tmp_t.dat" --ctl-mode truncate --sql "$sql"
+	assert_failure 2
+	[[ "$stderr" == *"--ctl-mode and --ctl-date need --ctl"* ]]
+	[ ! -e "$T/tmp_t.ctl" ]
+}
+
 @test "the PowerCampus query keeps NULL separations and drops LOA, W and dropped rows" {
 	run --separate-stderr sis-extract --db "sqlite:$DEMO" -t csv \
 		--query "$Q/powercampus-enrollments.sql" \

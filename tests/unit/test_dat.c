@@ -144,11 +144,55 @@ test_ctl(void)
 	ok(ctl == NULL && err.code == 2, "dat: ctl refuses no columns");
 }
 
+static void
+test_ctl_ext(void)
+{
+	const char *cols[] = { "id", "born", "added" };
+	const char *dates[] = { "born", "added" };
+	const char *masks[] = { "YYYY-MM-DD", "YYYY-MM-DD HH24:MI:SS.FF" };
+	const char *badmask[] = { "YYYY\"" };
+	const char *nocol[] = { "gone" };
+	struct ep_dat_ctl_extra x = { "t.bad", dates, masks, 2 };
+	struct ep_error err = { 0, "" };
+	char *ctl;
+
+	ctl = ep_dat_ctl_ext("tmp_t", "t.dat", cols, 3, "TRUNCATE", &x, &err);
+	is_str(ctl,
+	    "LOAD DATA\n"
+	    "CHARACTERSET AL32UTF8\n"
+	    "INFILE 't.dat' \"str '#EOR#\\n'\"\n"
+	    "BADFILE 't.bad'\n"
+	    "TRUNCATE\n"
+	    "INTO TABLE tmp_t\n"
+	    "FIELDS TERMINATED BY '|' OPTIONALLY ENCLOSED BY '\"'\n"
+	    "TRAILING NULLCOLS\n"
+	    "(\n"
+	    "  id CHAR(4000),\n"
+	    "  born DATE \"YYYY-MM-DD\",\n"
+	    "  added TIMESTAMP \"YYYY-MM-DD HH24:MI:SS.FF\"\n"
+	    ")\n", "dat: ctl with BADFILE and date masks");
+	free(ctl);
+	x.masks = badmask;
+	x.ndates = 1;
+	ctl = ep_dat_ctl_ext("t", "t.dat", cols, 3, NULL, &x, &err);
+	ok(ctl == NULL && err.code == 2, "dat: ctl refuses a quote in a mask");
+	x.dates = nocol;
+	x.masks = masks;
+	ctl = ep_dat_ctl_ext("t", "t.dat", cols, 3, NULL, &x, &err);
+	ok(ctl == NULL && err.code == 2, "dat: ctl refuses a date column "
+	    "that is not a column");
+	x.ndates = 0;
+	x.badfile = "it's.bad";
+	ctl = ep_dat_ctl_ext("t", "t.dat", cols, 3, NULL, &x, &err);
+	ok(ctl == NULL && err.code == 2, "dat: ctl refuses a quote in BADFILE");
+}
+
 int
 main(void)
 {
 	test_records();
 	test_rec();
 	test_ctl();
+	test_ctl_ext();
 	return done_testing();
 }
