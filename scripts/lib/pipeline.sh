@@ -545,7 +545,7 @@ ep_history() {
 }
 
 # ep_report: report.html in the run folder, a page for people (made by
-# share/report/report.jq from status.json, the change set $CHANGES, the
+# share/report/report.jq and tally.jq from status.json, the change set $CHANGES, the
 # refused one $REFUSED_FILE, skipped.ndjson, the failed step's stderr and
 # the last 30 days of history.ndjson): one static file, no script, nothing
 # fetched.  Every value is masked (URL passwords and tokens, and the
@@ -559,12 +559,12 @@ ep_report() {
 		[err]='')
 	[ -s "$RUN/status.json" ] || return 0
 	[ -r "$jqf" ] || jqf=$EP_DATADIR/report/report.jq
-	if [ ! -r "$jqf" ]; then
-		ep_warn "no report.html: '$jqf' is missing"
+	if [ ! -r "$jqf" ] || [ ! -r "${jqf%/*}/tally.jq" ]; then
+		ep_warn "no report.html: '${jqf%/*}' is missing or incomplete"
 		return 0
 	fi
-	[ -z "${CHANGES:-}" ] || ep_report_input changes "$CHANGES"
-	[ -z "$REFUSED_FILE" ] || ep_report_input refused "$REFUSED_FILE"
+	[ -z "${CHANGES:-}" ] || ep_report_tally changes "$CHANGES"
+	[ -z "$REFUSED_FILE" ] || ep_report_tally refused "$REFUSED_FILE"
 	ep_report_input skipped "$RUN/skipped.ndjson"
 	ep_report_input history "$EDPIPE_WORK_DIR/history.ndjson"
 	f=$(jq -r '.failed_step // ""' "$RUN/status.json" 2>/dev/null) || f=
@@ -603,6 +603,19 @@ ep_report_input() {
 	else
 		inp[$1]=$2
 	fi
+	files+=("${inp[$1]}")
+}
+
+# ep_report_tally NAME FILE: the change file FILE, if it exists, as the
+# report's input NAME, counted per op and course (tally.jq, sort, uniq)
+# through a pipe, so that a change set of millions takes seconds.
+ep_report_tally() {
+	local fd
+	[ -f "$2" ] || return 0
+	exec {fd}< <(jq -n -R -c -f "${jqf%/*}/tally.jq" "$2" |
+		LC_ALL=C sort | LC_ALL=C uniq -c)
+	fds+=("$fd")
+	inp[$1]=/dev/fd/$fd
 	files+=("${inp[$1]}")
 }
 

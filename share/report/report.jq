@@ -48,17 +48,25 @@ def shown: if .status == "failed" and .exit == 3 then "refused"
 	else (.status // "unknown") end;
 def cls: if IN("ok", "partial", "refused", "failed", "killed") then .
 	else "other" end;
-def tally($r):
-	($r.course // $r.course_id // "(no course)" | tostring) as $c
-	| ($r.op // "") as $op
-	| if IN($op; "add", "drop", "update") then
-		.[$c][$op] = ((.[$c][$op] // 0) + 1)
-	  else . end;
-# rows: a tally as rows, the largest first.
-def rows: to_entries | map({course: .key, add: (.value.add // 0),
-	drop: (.value.drop // 0), update: (.value.update // 0)}
-	| .total = .add + .drop + .update)
+# counted: a line of tally.jq's output counted by uniq -c, as {n, k}.
+def counted:
+	capture("^ *(?<n>[0-9]+) (?<k>.*)$")?
+	| {n: (.n | tonumber), k: (.k | fromjson? // "bad")};
+# rows: the counted lines of a change file as one row a course, the
+# largest first (ties: more drops, then the name).
+def rows:
+	[.[] | counted | select(.k | type == "array")
+		| {op: .k[0], course: .k[1], n}]
+	| group_by(.course)
+	| map({course: .[0].course,
+		add: (map(select(.op == "add") | .n) | add // 0),
+		drop: (map(select(.op == "drop") | .n) | add // 0),
+		update: (map(select(.op == "update") | .n) | add // 0)}
+		| .total = .add + .drop + .update
+		| select(.total > 0))
 	| sort_by(-.total, -.drop, .course);
+def nbad: [.[] | counted | select(.k == "bad") | .n] | add // 0;
+def total: [.[].total] | add // 0;
 def attr($k; $v): " \($k)=\"\($v)\"";
 
 # The table of a tally's rows (at most 1000; the rest counted).
@@ -201,29 +209,27 @@ def trend($runs; $stamp):
 def section($id; $title; $body):
 	"<section id=\"\($id)\"><h2>\($title | h)</h2>\n\($body)</section>\n";
 
-# Read every input line, each to its file's part of the state.
+# Every input line with its file's name (the change files come counted,
+# see tally.jq, so all of this is small), then each file's part.
 (try ($st.started | fromdateiso8601) catch null) as $now
-| reduce inputs as $l ({changes: {}, nchanges: 0, refused: {}, nrefused: 0,
-	history: [], skipped: [], err: [], bad: 0};
-	input_filename as $f
-	| if $f == $err then .err = (.err + [$l])[-40:]
-	  else ($l | fromjson? // null) as $r
-	  | if ($r | type) != "object" then
-		(if $l | test("\\S") then .bad += 1 else . end)
-	    elif $f == $changes then .nchanges += 1 | .changes |= tally($r)
-	    elif $f == $refused then .nrefused += 1 | .refused |= tally($r)
-	    elif $f == $skipped then .skipped += [$r]
-	    elif $f == $history then
-		if $r.script == $st.script and ($now == null or
-			((try ($r.started | fromdateiso8601) catch 0)
-			>= $now - 30 * 86400)) then .history += [$r]
-		else . end
-	    else . end
-	  end)
-| . as $in
+| [inputs as $l | {f: input_filename, l: $l}] as $all
+| def lines($name):
+	if $name == "" then [] else [$all[] | select(.f == $name) | .l] end;
+(lines($changes)) as $cl
+| (lines($refused)) as $rl
+| [lines($skipped)[] | select(test("\\S")) | fromjson? // null] as $sk
+| {crows: ($cl | rows), rrows: ($rl | rows),
+	bad: (($cl | nbad) + ($rl | nbad)
+		+ ([$sk[] | select(type != "object")] | length)),
+	skipped: [$sk[] | select(type == "object")],
+	history: [lines($history)[] | fromjson? | select(type == "object"
+		and .script == $st.script and ($now == null or
+		((try (.started | fromdateiso8601) catch 0)
+		>= $now - 30 * 86400)))],
+	err: lines($err)[-40:]} as $in
 | ($st | shown) as $status
-| ($in.changes | rows) as $crows
-| ($in.refused | rows) as $rrows
+| $in.crows as $crows
+| $in.rrows as $rrows
 | ($st.script // "run") as $script
 
 | "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -311,16 +317,16 @@ svg .axis { stroke: #424242; stroke-width: 1; }
 
 + section("changes"; "Changes per course";
 	if $changes == "" then "<p>This run made no change set.</p>\n"
-	else "<p>\($in.nchanges) change(s) in \($crows | length) course(s)"
+	else "<p>\(($crows | total)) change(s) in \($crows | length) course(s)"
 		+ (if $st.uploaded == true then ", sent" else ", not sent" end)
 		+ ".</p>\n"
 		+ course_chart($crows; "adds, drops and updates per course")
 		+ course_table($crows; "changes")
 	end)
 
-+ (if $in.nrefused > 0 then
++ (if ($rrows | total) > 0 then
 	section("refused"; "Refused change set";
-		"<p class=\"warn\">The safety limit refused \($in.nrefused) "
+		"<p class=\"warn\">The safety limit refused \(($rrows | total)) "
 		+ "change(s) in \($rrows | length) course(s); nothing of them "
 		+ "was sent.  Why: see the messages above.</p>\n"
 		+ course_chart($rrows; "refused adds, drops and updates per course")
