@@ -101,10 +101,10 @@ check_table() {
 	run check_table "$ROOT/README.md"
 	assert_success
 	[ -z "$output" ]
-	# The rows were read: -t for six programs, -q/-v for all.
-	flag_rows "$ROOT/README.md" | grep -qx -- '-t --to FMT|enroll-diff,rec-hash,conduit-fmt,lms-push,lms-fetch,sis-extract'
+	# The rows were read: -t for seven programs, -q/-v for all.
+	flag_rows "$ROOT/README.md" | grep -qx -- '-t --to FMT|enroll-diff,rec-hash,conduit-fmt,lms-push,lms-fetch,sis-extract,yaml-json'
 	[ "$(flag_rows "$ROOT/README.md" | grep -c -- '^-[qv] ')" -eq 2 ]
-	flag_rows "$ROOT/README.md" | grep -q -- '^-v --verbose -|sis-extract,lms-fetch,enroll-diff,conduit-fmt,sftp-put,db-load,lms-push,rec-hash$'
+	flag_rows "$ROOT/README.md" | grep -q -- '^-v --verbose -|sis-extract,lms-fetch,enroll-diff,conduit-fmt,sftp-put,db-load,lms-push,rec-hash,yaml-json$'
 }
 
 @test "the check finds a table that says too much or too little" {
@@ -141,6 +141,7 @@ two_inputs() {
 	lms-push) MOODLE_TOKEN=flag-table-token-5c1 lms-push moodle -n \
 		--url http://127.0.0.1:9 "$d/a.ndjson" - <"$d/b.ndjson" 2>&1 |
 		grep -o 'values%5B[0-9]%5D=[^&]*' | sed 's/.*=//' ;;
+	yaml-json) yaml-json "$d/a.ndjson" - <"$d/b.ndjson" | jq -r .user ;;
 	*) echo "no two-input command for $1 in this test" >&2
 		return 1 ;;
 	esac
@@ -150,7 +151,7 @@ two_inputs() {
 	need jq sqlite3
 	local d=$BATS_TEST_TMPDIR progs p
 	progs=$(flag_rows "$ROOT/README.md" | sed -n 's/^FILE|//p')
-	[ "$progs" = rec-hash,conduit-fmt,db-load,lms-push ]
+	[ "$progs" = rec-hash,conduit-fmt,db-load,lms-push,yaml-json ]
 	printf '{"op":"add","course":"C1","user":"u1","role":"student"}\n' >"$d/a.ndjson"
 	printf '{"op":"add","course":"C1","user":"u2","role":"student"}\n' >"$d/b.ndjson"
 	for p in ${progs//,/ }; do
