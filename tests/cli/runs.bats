@@ -196,12 +196,13 @@ failing() {
 	local before
 	before=$(readlink "$W/last")
 	mkfifo "$BATS_TEST_TMPDIR/snap.ndjson"
-	# lms-fetch (a copy of the snapshot) waits on the FIFO for ever.
+	# lms-fetch (a copy of the snapshot) waits on the FIFO for ever; the
+	# kill waits (up to 60 s, for a loaded machine) until it has started.
 	MOODLE_SNAPSHOT=$BATS_TEST_TMPDIR/snap.ndjson \
 		EDPIPE_NOTIFY="$BATS_TEST_TMPDIR/record-notify" \
 		"$SYNC" -q -c "$D/demo.env" 2>"$BATS_TEST_TMPDIR/err" &
 	local pid=$! i rc=0
-	for i in $(seq 1 100); do
+	for i in $(seq 1 600); do
 		[ "$(readlink "$W/last")" = "$before" ] ||
 			! grep -qs 'step lms-fetch' "$W/last/run.log" || break
 		sleep 0.1
