@@ -906,9 +906,15 @@ apply(struct mctx *m)
 				    "to do", c->role);
 				continue;
 			}
-			kind = c->drop == EP_DROP_SUSPEND ? K_ENROL :
-			    c->role != NULL && (others > 0 ||
-			    gets_other_role(p, c)) ? K_UNASSIGN : K_UNENROL;
+			/* A suspension is of the whole enrolment: a user
+			 * who keeps or gains another role there loses only
+			 * this one. */
+			if (c->role != NULL && (others > 0 ||
+			    gets_other_role(p, c)))
+				kind = K_UNASSIGN;
+			else
+				kind = c->drop == EP_DROP_SUSPEND ? K_ENROL :
+				    K_UNENROL;
 		} else if (c->op == OP_DROP) {
 			/* dry run */
 			kind = c->drop == EP_DROP_SUSPEND ? K_ENROL : K_UNENROL;

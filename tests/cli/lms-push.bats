@@ -679,6 +679,14 @@ mstatus() {
 	# the enrolled-users reply does not show the status, as in Moodle
 	curl -fsS "$MOODLE_URL/webservice/rest/server.php?wstoken=$MTOKEN&moodlewsrestformat=json&wsfunction=core_enrol_get_enrolled_users&courseid=10" |
 		jq -e 'map(select(has("_status"))) | length == 0'
+	# a user who keeps another role loses only this one: no suspension
+	printf '%s\n' '{"op":"drop","course":"HIST200","user":"gus","role":"auditingstudent","drop_policy":"suspend"}' >"$T/g.ndjson"
+	curl -fsS "$MOODLE_URL/_reset" >/dev/null
+	run --separate-stderr lms-push moodle --user-field username "$T/g.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = "role auditingstudent unassigned" ]
+	mroles 11 | grep -qx gus:student
+	mstatus 11 | grep -qx gus:-
 	# --drop-policy suspend for records without the field; the dry run
 	# shows the call
 	printf '%s\n' '{"op":"drop","course":"MATH101","user":"dee","role":"student"}' >"$T/d.ndjson"
