@@ -17,6 +17,7 @@
 #include "dat.h"
 #include "fmt.h"
 #include "keyval.h"
+#include "policy.h"
 
 enum op { OP_ADD, OP_DROP, OP_UPDATE };
 
@@ -353,6 +354,37 @@ csv_row(struct ctx *c, const char *const *hdr, const char *const *v,
 	c->nout++;
 }
 
+/* --- drop policy ----------------------------------------------------- */
+
+/*
+ * The drop policy of r (enroll-diff writes drop_policy on a drop; see
+ * policy.h): unenrol when absent, -1 with err when unknown, keep (a drop
+ * that is none), or when the target has no form for it.  Only Canvas can suspend (inactive) or
+ * conclude (completed) in a file; Conduit (FORMATS.md B1 knows no status
+ * column), Moodle's flat file ('del') and OneRoster have only removal,
+ * and writing a suspend as a removal would unenrol students the site
+ * meant to keep: such a drop is refused, to go through lms-push.
+ */
+static int
+drop_policy(const struct ctx *c, const struct ep_rec *r,
+    enum ep_drop_policy *p, struct ep_error *err)
+{
+	const char *v = opt_val(r, "drop_policy");
+
+	*p = v == NULL ? EP_DROP_UNENROL : ep_drop_policy_parse(v);
+	if (*p == EP_DROP_BAD)
+		return bad(c, err, "field 'drop_policy': unknown value '%s' "
+		    "(" EP_DROP_POLICY_WORDS ")", v);
+	if (*p == EP_DROP_KEEP)
+		return bad(c, err, "field 'drop_policy': a drop under keep "
+		    "is no change (enroll-diff leaves them out)");
+	if (*p == EP_DROP_UNENROL || c->to == T_CANVAS)
+		return 0;
+	return bad(c, err, "field 'drop_policy': a %s drop has no %s form "
+	    "(a drop there removes the enrollment); apply it with lms-push",
+	    ep_drop_policy_name(*p), target_names[c->to]);
+}
+
 /* --- conduit --------------------------------------------------------- */
 
 /*
@@ -454,8 +486,14 @@ canvas_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 		old = NULL;
 	st = opt_val(r, "status");
 	st = st ? in_list(st, statuses, NELEM(statuses), true) : NULL;
-	if (op == OP_DROP)
-		st = "deleted";
+	if (op == OP_DROP) {
+		enum ep_drop_policy p;
+
+		if (drop_policy(c, r, &p, err) < 0)
+			return -1;
+		st = p == EP_DROP_SUSPEND ? "inactive" :
+		    p == EP_DROP_CONCLUDE ? "completed" : "deleted";
+	}
 	else if (st == NULL || (op == OP_ADD && strcmp(st, "deleted") == 0))
 		st = "active";
 	v[0] = course;
@@ -1358,13 +1396,17 @@ fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	const char *const *keys = target_keys(c->to);
 	const struct ep_field *f;
 	const struct ep_rec *m;
-	const char *why;
+	const char *why, *v;
+	enum ep_drop_policy pol;
 	int rc, k;
 
 	c->nin++;
 	if (keys != NULL && (f = ep_rec_key_check(r, keys, &why)) != NULL)
 		return bad(c, err, "field '%s' is %s; a key value must be a "
 		    "string or an integer", f->name, why);
+	if (c->to <= T_ONEROSTER && (v = opt_val(r, "op")) != NULL &&
+	    strcmp(v, "drop") == 0 && drop_policy(c, r, &pol, err) < 0)
+		return -1;
 	switch (c->to) {
 	case T_CONDUIT:
 		rc = conduit_record(c, r, err);

@@ -28,6 +28,7 @@
 #include "atomic.h"
 #include "cli.h"
 #include "diff.h"
+#include "droppol.h"
 #include "rec.h"
 
 static const char usage_text[] =
@@ -38,7 +39,8 @@ static const char usage_text[] =
 "                   [--allow-course-drop course]\n"
 "                   [--allow-course-drop-file file] [--allow-empty]\n"
 "                   [--refused file] [--summary] [--exit-code]\n"
-"                   [--skip-courses file] desired actual\n"
+"                   [--skip-courses file] [--drop-policy policy]\n"
+"                   [--drop-policy-file file] desired actual\n"
 "\n"
 "Print the change records (op add, drop or update) that make ACTUAL equal\n"
 "DESIRED, sorted by key.  Either input may be '-' for stdin, not both;\n"
@@ -72,6 +74,11 @@ static const char usage_text[] =
 "      --exit-code      exit 1 when changes were found\n"
 "      --skip-courses FILE  no change in the courses FILE names (records\n"
 "                       with course or course_id: lms-fetch --skipped)\n"
+"      --drop-policy POLICY  what every drop does: unenrol (default),\n"
+"                       suspend, conclude (Canvas) or keep (no drops:\n"
+"                       add only); drops carry it in drop_policy\n"
+"      --drop-policy-file FILE  the policy per course: records with\n"
+"                       course or course_id, and drop_policy\n"
 "  -f, --from FORMAT    ndjson, csv or tsv (default: detected)\n"
 "      --delimiter CHAR\n"
 "                       CSV input: the field delimiter (default ','; tab\n"
@@ -104,7 +111,9 @@ enum {
 	OPT_ALLOW_EMPTY,
 	OPT_SUMMARY,
 	OPT_EXIT_CODE,
-	OPT_SKIP_COURSES
+	OPT_SKIP_COURSES,
+	OPT_DROP_POLICY,
+	OPT_DROP_POLICY_FILE
 };
 
 static const struct option longopts[] = {
@@ -127,6 +136,8 @@ static const struct option longopts[] = {
 	{ "summary", no_argument, NULL, OPT_SUMMARY },
 	{ "exit-code", no_argument, NULL, OPT_EXIT_CODE },
 	{ "skip-courses", required_argument, NULL, OPT_SKIP_COURSES },
+	{ "drop-policy", required_argument, NULL, OPT_DROP_POLICY },
+	{ "drop-policy-file", required_argument, NULL, OPT_DROP_POLICY_FILE },
 	EP_FROM_LONGOPTS,
 	EP_INPUT_LONGOPTS,
 	EP_TO_LONGOPTS,
@@ -147,6 +158,8 @@ struct opts {
 	bool allow_empty, summary, exit_code;
 	enum ep_fmt ifmt, ofmt;
 	const char *skip_path;	/* --skip-courses */
+	struct droppol dp;	/* --drop-policy, --drop-policy-file */
+	const char *dp_path;
 };
 
 /* --skip-courses: course and course_id values whose changes are left out. */
@@ -173,7 +186,7 @@ static int refuse(const struct opts *, struct ed_diff *,
 static void write_refused(const struct opts *, struct ed_diff *,
     struct ed_change **, size_t);
 static int write_changes(struct ed_diff *, struct ed_change **, size_t,
-    enum ep_fmt);
+    enum ep_fmt, const struct droppol *);
 static int load_skips(const char *, struct skips *, struct ep_error *);
 static bool skipped(struct ed_diff *, const struct ed_change *,
     const struct skips *);
@@ -190,7 +203,7 @@ main(int argc, char **argv)
 	struct ep_error err = { 0, "" };
 	struct stat st[2];
 	struct skips sk = { NULL, NULL, 0, 0, 0 };
-	size_t nall, nsel = 0, ndrop = 0, nskip = 0;
+	size_t nall, nsel = 0, ndrop = 0, nskip = 0, nkept = 0;
 	int first = ED_DESIRED, rc = 0;
 
 	ep_cli_init(argc, argv);
@@ -205,6 +218,10 @@ main(int argc, char **argv)
 		    "be stdin");
 
 	if (o.skip_path != NULL && load_skips(o.skip_path, &sk, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
+	if (o.dp_path != NULL && droppol_load(&o.dp, o.dp_path, &err) < 0) {
 		rc = ep_report(&err);
 		goto out;
 	}
@@ -246,6 +263,9 @@ main(int argc, char **argv)
 		if ((o.only & (1u << all[i].op)) && sk.nc + sk.ni > 0 &&
 		    skipped(d, &all[i], &sk))
 			nskip++;
+		else if ((o.only & (1u << ED_DROP)) && all[i].op == ED_DROP &&
+		    o.dp.on && droppol_of(&o.dp, d, &all[i]) == EP_DROP_KEEP)
+			nkept++;	/* add only: never dropped */
 		else if (o.only & (1u << all[i].op)) {
 			sel[nsel++] = &all[i];
 			ndrop += all[i].op == ED_DROP;
@@ -254,6 +274,9 @@ main(int argc, char **argv)
 		ep_info(0, "%zu change%s in the %zu course%s of '%s' left out",
 		    nskip, nskip == 1 ? "" : "s", sk.nrec, sk.nrec == 1 ?
 		    "" : "s", o.skip_path);
+	if (nkept > 0)
+		ep_info(0, "%zu drop%s left out: drop policy keep", nkept,
+		    nkept == 1 ? "" : "s");
 	drops_first(d, sel, nsel);
 	ep_info(1, "%lu DESIRED and %lu ACTUAL records, %zu changes",
 	    ed_count(d, ED_DESIRED), ed_count(d, ED_ACTUAL), nsel);
@@ -269,7 +292,7 @@ main(int argc, char **argv)
 	if (o.ofmt == EP_FMT_AUTO)
 		o.ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text,
 		    ep_reader_format(rd[ed_count(d, ED_DESIRED) > 0 ? 0 : 1]));
-	rc = write_changes(d, sel, nsel, o.ofmt);
+	rc = write_changes(d, sel, nsel, o.ofmt, &o.dp);
 	if (rc == 0 && o.exit_code && nsel > 0)
 		rc = EP_EXIT_DIFF;
 out:
@@ -284,6 +307,7 @@ out:
 		free(o.allow[i]);
 	free(o.allow);
 	skips_free(&sk);
+	droppol_free(&o.dp);
 	return rc;
 }
 
@@ -438,6 +462,18 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_SKIP_COURSES:
 			o->skip_path = optarg;
+			break;
+		case OPT_DROP_POLICY:
+			o->dp.def = ep_drop_policy_parse(optarg);
+			if (o->dp.def == EP_DROP_BAD)
+				ep_usage_error(usage_text, "option "
+				    "'--drop-policy': unknown policy '%s' (%s)",
+				    optarg, EP_DROP_POLICY_WORDS);
+			o->dp.on = true;
+			break;
+		case OPT_DROP_POLICY_FILE:
+			o->dp_path = optarg;
+			o->dp.on = true;
 			break;
 		default:
 			ep_cli_common(c, argv, usage_text);
@@ -722,7 +758,7 @@ add_name(const char *name, void *arg)
 /* Write the n changes c to fp as fmt.  0, or -1 with err. */
 static int
 write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
-    enum ep_fmt fmt, struct ep_error *err)
+    enum ep_fmt fmt, const struct droppol *dp, struct ep_error *err)
 {
 	struct ep_writer *w = ep_writer_new(fp, fmt);
 	struct ep_rec *r = ep_rec_new();
@@ -733,13 +769,19 @@ write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
 		struct names u = { NULL, 0, 0 };
 
 		add_name("op", &u);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			ed_change_names(d, c[i], add_name, &u);
+			if (dp->on && c[i]->op == ED_DROP)
+				add_name("drop_policy", &u);
+		}
 		ep_writer_set_fields(w, u.v, u.n);
 		free(u.v);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ed_change_rec(d, c[i], r);
+		if (dp->on && c[i]->op == ED_DROP)
+			ep_rec_set_str(r, "drop_policy", ep_drop_policy_name(
+			    droppol_of(dp, d, c[i])));
 		if (ep_writer_write(w, r, err) < 0)
 			rc = -1;
 	}
@@ -752,7 +794,7 @@ write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
 
 static int
 write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
-    enum ep_fmt fmt)
+    enum ep_fmt fmt, const struct droppol *dp)
 {
 	static char buf[1 << 16];
 	struct ep_error err = { 0, "" };
@@ -763,7 +805,7 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 		/* -o FILE: whole or not at all, like --refused. */
 		if ((out = ep_out_open(ep_io.output, &err)) == NULL)
 			return ep_report(&err);
-		if (write_recs(d, c, n, ep_out_file(out), fmt, &err) < 0) {
+		if (write_recs(d, c, n, ep_out_file(out), fmt, dp, &err) < 0) {
 			ep_out_abort(out);
 			return ep_report(&err);
 		}
@@ -772,7 +814,7 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 		return ep_close_stdout();
 	}
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
-	if (write_recs(d, c, n, stdout, fmt, &err) < 0)
+	if (write_recs(d, c, n, stdout, fmt, dp, &err) < 0)
 		rc = ep_report(&err);
 	if (ep_close_stdout() && rc == 0)
 		rc = EP_EXIT_IOERR;
@@ -797,7 +839,8 @@ write_refused(const struct opts *o, struct ed_diff *d, struct ed_change **c,
 		ep_err("cannot keep the refused changes: %s", err.msg);
 		return;
 	}
-	if (write_recs(d, c, n, ep_out_file(out), EP_FMT_NDJSON, &err) < 0) {
+	if (write_recs(d, c, n, ep_out_file(out), EP_FMT_NDJSON, &o->dp,
+	    &err) < 0) {
 		ep_out_abort(out);
 		ep_err("cannot keep the refused changes: %s", err.msg);
 		return;

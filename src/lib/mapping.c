@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mapping.h"
+#include "policy.h"
 
 void
 ep_mapping_free(struct ep_mapping *m)
@@ -29,6 +30,8 @@ ep_mapping_free(struct ep_mapping *m)
 		free(e->courses);
 		free(e->section);
 		free(e->shortname);
+		free(e->program);
+		free(e->drop_policy);
 	}
 	free(m->e);
 	free(m);
@@ -94,7 +97,8 @@ ep_mapping_parse(const char *buf, size_t len, const char *name,
 	return check(root, name, err);
 }
 
-static const char *const known_keys[] = { "courses", "section", "id" };
+static const char *const known_keys[] = { "courses", "section", "id",
+    "program", "drop_policy" };
 #define NKNOWN (sizeof(known_keys) / sizeof(known_keys[0]))
 
 /*
@@ -174,7 +178,9 @@ check_keys(json_t *val, const char *path, const char *key,
 		near = near_key(k);
 		ep_error_set(err, EP_EXIT_CONFIG, "%s: entry '%s': unknown key "
 		    "'%s'%s%s%s; an entry has 'courses', 'id' and, to take "
-		    "one section only, 'section'", path, key, k,
+		    "one section only, 'section' (a program entry "
+		    "'program' and 'id'; either may have 'drop_policy')",
+		    path, key, k,
 		    near ? " (did you mean '" : "", near ? near : "",
 		    near ? "'?)" : "");
 		return -1;
@@ -199,7 +205,7 @@ check(json_t *root, const char *path, struct ep_error *err)
 	m->e = ep_xcalloc(json_object_size(root), sizeof(*m->e));
 	json_object_foreach(root, key, val) {
 		struct ep_map_entry *e = &m->e[m->n];
-		json_t *courses, *section, *id, *c;
+		json_t *courses, *section, *id, *c, *program, *policy;
 		size_t i;
 
 		if (!json_is_object(val)) {
@@ -212,7 +218,30 @@ check(json_t *root, const char *path, struct ep_error *err)
 		courses = json_object_get(val, "courses");
 		section = json_object_get(val, "section");
 		id = json_object_get(val, "id");
-		if (!json_is_array(courses) || json_array_size(courses) == 0) {
+		program = json_object_get(val, "program");
+		policy = json_object_get(val, "drop_policy");
+		if (program != NULL && (courses != NULL || section != NULL)) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s: entry '%s': "
+			    "a program entry has no 'courses' or 'section'",
+			    path, key);
+			goto fail;
+		}
+		if (program != NULL && (!json_is_string(program) ||
+		    !*json_string_value(program))) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s: entry '%s': "
+			    "'program' must be a SIS program code", path, key);
+			goto fail;
+		}
+		if (policy != NULL && (!json_is_string(policy) ||
+		    ep_drop_policy_parse(json_string_value(policy)) ==
+		    EP_DROP_BAD)) {
+			ep_error_set(err, EP_EXIT_CONFIG, "%s: entry '%s': "
+			    "'drop_policy' must be one of "
+			    EP_DROP_POLICY_WORDS, path, key);
+			goto fail;
+		}
+		if (program == NULL && (!json_is_array(courses) ||
+		    json_array_size(courses) == 0)) {
 			ep_error_set(err, EP_EXIT_DATAERR, "%s: entry '%s': "
 			    "'courses' must be a non-empty array of course "
 			    "codes", path, key);
@@ -232,6 +261,13 @@ check(json_t *root, const char *path, struct ep_error *err)
 		}
 		e->shortname = ep_xstrdup(key);
 		e->id = json_integer_value(id);
+		if (policy != NULL)
+			e->drop_policy = ep_xstrdup(json_string_value(policy));
+		if (program != NULL) {
+			e->program = ep_xstrdup(json_string_value(program));
+			m->n++;
+			continue;
+		}
 		if (json_is_string(section))
 			e->section = ep_xstrdup(json_string_value(section));
 		e->courses = ep_xcalloc(json_array_size(courses),

@@ -8,6 +8,16 @@
  * Key: the Moodle course shortname.  courses: the SIS course codes whose
  * rosters make up the Moodle course (cross-listing); section: only that
  * section of them (absent: all sections); id: the Moodle course id.
+ *
+ * A program entry, as the seed's non-academic mapping has them, names a
+ * SIS program (PowerCampus ACADEMIC.CURRICULUM) instead of courses:
+ *
+ *   "CHIRO-Community": {"program": "CHIRO", "id": 5001}
+ *
+ * Everyone in the program for the term belongs in the Moodle course, and
+ * members are only ever added: its drop policy is keep unless the entry
+ * says otherwise.  Any entry may carry "drop_policy" (policy.h): what a
+ * drop in that course does.
  */
 #ifndef EP_MAPPING_H
 #define EP_MAPPING_H
@@ -22,6 +32,8 @@ struct ep_map_entry {
 	size_t ncourses;
 	char *section;		/* NULL: every section */
 	long long id;
+	char *program;		/* a program entry: no courses, no section */
+	char *drop_policy;	/* as given, or NULL */
 };
 
 struct ep_mapping {

@@ -213,12 +213,12 @@ send_delete(struct cop *k)
 
 		url = ep_url_join(k->p->base, "/api/v1/courses/%s/enrollments/%s?task=%s",
 		    cr, k->neid ? "ID" : ":enrollment_id",
-		    drop_task[k->p->o->drop_as]);
+		    drop_task[k->c->drop_as]);
 		free(cr);
 	} else {
 		url = ep_url_join(k->p->base, "/api/v1/courses/%lld/enrollments/%lld"
 		    "?task=%s", k->ecid[k->next], k->eid[k->next],
-		    drop_task[k->p->o->drop_as]);
+		    drop_task[k->c->drop_as]);
 	}
 	k->step = S_DELETE;
 	submit_step(k, ep_http_req_new("DELETE", url));
@@ -306,7 +306,7 @@ static int
 found(struct cop *k, json_t *list)
 {
 	const char *role = step_role(k);
-	const char *target = drop_state[k->p->o->drop_as];
+	const char *target = drop_state[k->c->drop_as];
 	size_t n = json_array_size(list), already = 0, match = 0, foreign = 0;
 	long long *sec;
 	const char **srole;
@@ -468,8 +468,8 @@ step_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 			char how[64];
 
 			snprintf(how, sizeof(how), "%s%s",
-			    k->p->o->drop_as == DROP_CONCLUDE ? "concluded" :
-			    k->p->o->drop_as == DROP_DELETE ? "deleted" :
+			    c->drop_as == DROP_CONCLUDE ? "concluded" :
+			    c->drop_as == DROP_DELETE ? "deleted" :
 			    "inactivated", k->dropped > 1 ? " (every "
 			    "section)" : "");
 			if (c->op == OP_UPDATE)
@@ -567,7 +567,6 @@ csv_row(FILE *fp, const char *const *v)
 static char *
 import_csv(struct push *p, size_t *len)
 {
-	const char *status = drop_state[p->o->drop_as];
 	char *buf = NULL;
 	FILE *fp = open_memstream(&buf, len);
 	static const char *const head[] = { "course_id", "user_id", "role",
@@ -580,6 +579,8 @@ import_csv(struct push *p, size_t *len)
 		struct change *c = &p->ch[i];
 		const char *v[5];
 
+		if (c->done)
+			continue;	/* kept: drop policy keep */
 		if (c->course == NULL || c->user == NULL) {
 			change_failf(c, "a SIS import needs the SIS ids "
 			    "'course' and 'user'");
@@ -589,12 +590,12 @@ import_csv(struct push *p, size_t *len)
 		v[1] = c->user;
 		v[2] = c->role;
 		v[3] = c->section;
-		v[4] = c->op == OP_DROP ? status : "active";
+		v[4] = c->op == OP_DROP ? drop_state[c->drop_as] : "active";
 		csv_row(fp, v);
 		if (c->op == OP_UPDATE && c->old_role != NULL &&
 		    strcmp(c->old_role, c->role) != 0) {
 			v[2] = c->old_role;
-			v[4] = status;
+			v[4] = drop_state[c->drop_as];
 			csv_row(fp, v);
 		}
 	}
@@ -836,7 +837,7 @@ canvas_push(struct push *p)
 		for (size_t i = 0; i < p->n; i++) {
 			struct cop *k;
 
-			if (round[i] != r)
+			if (round[i] != r || p->ch[i].done)
 				continue;
 			k = ep_xcalloc(1, sizeof(*k));
 			k->p = p;

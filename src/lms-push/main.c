@@ -23,8 +23,9 @@
 #include "secret.h"
 
 static const char usage_text[] =
-"usage: lms-push moodle [--url URL] [--user-field FIELD] [--role-id NAME=ID]... [FILE...]\n"
-"       lms-push canvas [--url URL] [--drop-as conclude|delete|inactivate] [FILE...]\n"
+"usage: lms-push moodle [--url URL] [--user-field FIELD] [--role-id NAME=ID]...\n"
+"                       [--drop-policy POLICY] [FILE...]\n"
+"       lms-push canvas [--url URL] [--drop-policy POLICY] [FILE...]\n"
 "       lms-push canvas [--url URL] --sis-import --account ID [FILE...]\n"
 "\n"
 "Apply change records (op add, drop or update) through the LMS's web API\n"
@@ -36,8 +37,14 @@ static const char usage_text[] =
 "                           lms-fetch writes it), username, email or id\n"
 "      --role-id NAME=ID    the id of role NAME (repeat, or a comma list)\n"
 "      --batch-size N       enrolments per call (default 100)\n"
+"Drops:\n"
+"      --drop-policy POLICY what a drop does unless its record's\n"
+"                           drop_policy says: unenrol (Moodle's default;\n"
+"                           Canvas delete), suspend (Canvas inactivate),\n"
+"                           conclude (Canvas only, its default) or keep\n"
 "Canvas:\n"
-"      --drop-as TASK       conclude (default), delete or inactivate\n"
+"      --drop-as TASK       the older --drop-policy: conclude, delete or\n"
+"                           inactivate\n"
 "      --sis-import         send one enrollments.csv as a SIS import\n"
 "      --account ID         the root account of the SIS import\n"
 "      --import-timeout SECONDS  how long to wait for it (3600)\n"
@@ -75,7 +82,7 @@ static const char usage_text[] =
 enum {
 	OPT_USER_FIELD = EP_OPT_FIRST_PROGRAM,
 	OPT_ROLE_ID, OPT_BATCH, OPT_DROP_AS, OPT_SIS_IMPORT, OPT_ACCOUNT,
-	OPT_IMPORT_TIMEOUT
+	OPT_IMPORT_TIMEOUT, OPT_DROP_POLICY
 };
 
 /* The format the input turned out to be: the results follow it. */
@@ -179,6 +186,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "role-id", required_argument, NULL, OPT_ROLE_ID },
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "drop-as", required_argument, NULL, OPT_DROP_AS },
+		{ "drop-policy", required_argument, NULL, OPT_DROP_POLICY },
 		{ "sis-import", no_argument, NULL, OPT_SIS_IMPORT },
 		{ "account", required_argument, NULL, OPT_ACCOUNT },
 		{ "import-timeout", required_argument, NULL,
@@ -188,7 +196,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	};
 	static const char *const fields[] = { "username", "idnumber",
 	    "email", "id", NULL };
-	const char *u = usage_text, *drop_as = NULL;
+	const char *u = usage_text, *drop_as = NULL, *policy = NULL;
 	bool moodle, batch_set = false;
 	int c;
 
@@ -219,6 +227,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			batch_set = true;
 			break;
 		case OPT_DROP_AS: drop_as = optarg; break;
+		case OPT_DROP_POLICY: policy = optarg; break;
 		case OPT_SIS_IMPORT: o->sis_import = true; break;
 		case OPT_ACCOUNT: o->account = optarg; break;
 		default:
@@ -274,19 +283,72 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(o->user_field == NULL, "--user-field");
 		ONLY(!batch_set, "--batch-size");
 		if (drop_as == NULL || strcmp(drop_as, "conclude") == 0)
-			o->drop_as = DROP_CONCLUDE;
+			o->drop_policy = EP_DROP_CONCLUDE;
 		else if (strcmp(drop_as, "delete") == 0)
-			o->drop_as = DROP_DELETE;
+			o->drop_policy = EP_DROP_UNENROL;
 		else if (strcmp(drop_as, "inactivate") == 0)
-			o->drop_as = DROP_INACTIVATE;
+			o->drop_policy = EP_DROP_SUSPEND;
 		else
 			ep_usage_error(u, "--drop-as: unknown task '%s' "
 			    "(conclude, delete or inactivate)", drop_as);
+		if (drop_as != NULL && policy != NULL)
+			ep_usage_error(u, "--drop-as is the older "
+			    "--drop-policy: give one");
 		if (o->sis_import != (o->account != NULL))
 			ep_usage_error(u, "--sis-import and --account go "
 			    "together");
 	}
 #undef ONLY
+	if (policy != NULL) {
+		o->drop_policy = ep_drop_policy_parse(policy);
+		if (o->drop_policy == EP_DROP_BAD)
+			ep_usage_error(u, "--drop-policy: unknown policy '%s' "
+			    "(%s)", policy, EP_DROP_POLICY_WORDS);
+		if (moodle && o->drop_policy == EP_DROP_CONCLUDE)
+			ep_usage_error(u, "--drop-policy: Moodle has no "
+			    "conclude (unenrol, suspend or keep)");
+	}
+}
+
+static const char *str_field(const struct ep_rec *r, const char *name);
+
+/*
+ * The drop policy of change c from its record's drop_policy (enroll-diff
+ * writes it), else the option's; keep settles c at once.  0, or -1 with
+ * err (65) for a policy unknown, or one the LMS does not have.
+ */
+static int
+change_policy(const struct push *p, struct change *c, const char *name,
+    struct ep_error *err)
+{
+	const char *v = str_field(c->rec, "drop_policy");
+	static const enum drop_as task[] = { DROP_DELETE, DROP_INACTIVATE,
+	    DROP_CONCLUDE, DROP_CONCLUDE };
+
+	c->drop = p->o->drop_policy;
+	if (c->op == OP_DROP && v != NULL) {
+		c->drop = ep_drop_policy_parse(v);
+		if (c->drop == EP_DROP_BAD) {
+			char *esc = ep_msg_escape(v);
+
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: field "
+			    "'drop_policy': unknown value '%s' (%s)", name,
+			    c->line, esc, EP_DROP_POLICY_WORDS);
+			free(esc);
+			return -1;
+		}
+	}
+	if (c->op == OP_DROP && c->drop == EP_DROP_CONCLUDE &&
+	    strcmp(p->o->lms, "moodle") == 0) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: drop_policy "
+		    "conclude: Moodle has no conclude (unenrol, suspend or "
+		    "keep)", name, c->line);
+		return -1;
+	}
+	c->drop_as = task[c->drop];
+	if (c->op == OP_DROP && c->drop == EP_DROP_KEEP)
+		change_ok(c, "kept: drop policy keep");
+	return 0;
 }
 
 /* A non-negative integer field of r, or 0 when absent or not one. */
@@ -382,6 +444,16 @@ read_input(struct push *p, struct ep_reader *rd, size_t *cap,
 		if (missing == NULL && c->user == NULL && c->user_id == 0)
 			missing = "user";
 		if (missing == NULL && c->role == NULL && c->op != OP_DROP)
+			missing = "role";
+		if (missing == NULL && change_policy(p, c, ep_reader_name(rd),
+		    err) < 0) {
+			n = -1;
+			break;
+		}
+		/* Moodle suspends through an enrolment, which names a role. */
+		if (missing == NULL && c->role == NULL && c->op == OP_DROP &&
+		    c->drop == EP_DROP_SUSPEND && strcmp(p->o->lms,
+		    "moodle") == 0)
 			missing = "role";
 		if (missing != NULL) {
 			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: missing "

@@ -13,7 +13,10 @@
  *   3. the changes, batched: adds and updates through
  *      enrol_manual_enrol_users, drops through enrol_manual_unenrol_users,
  *      or core_role_unassign_roles when the user keeps another role in
- *      the course (unenrolling would take every role away);
+ *      the course (unenrolling would take every role away); a drop whose
+ *      policy is suspend (enrol_database's "disable course enrolment")
+ *      through enrol_manual_enrol_users with suspend=1, which keeps the
+ *      enrolment and its role but closes the course to the user;
  *   4. the old role of each role change that phase 3 applied is
  *      unassigned.
  *
@@ -634,7 +637,9 @@ applied(struct change *c, enum kind k, const char *how)
 		c->step = 1;	/* phase 4 unassigns the old role */
 		return;
 	}
-	if (k == K_ENROL)
+	if (k == K_ENROL && c->op == OP_DROP)
+		change_ok(c, "suspended as %s%s%s", c->role, sep, h);
+	else if (k == K_ENROL)
 		change_ok(c, "%s as %s%s%s", c->op == OP_ADD ? "enrolled" :
 		    "updated", c->role, sep, h);
 	else if (k == K_UNENROL)
@@ -684,8 +689,10 @@ check_done(struct check *ck)
 		}
 		st = roster_state(ck->roster[s], c->user_id, batch_role(c,
 		    b->kind), NULL);
-		in = b->kind == K_ENROL ? st == 1 : b->kind == K_UNENROL ?
-		    st == -1 : st != 1;
+		/* A roster does not show a suspension: a suspend (sent
+		 * again harmlessly) is never taken as confirmed. */
+		in = b->kind == K_ENROL ? st == 1 && c->op != OP_DROP :
+		    b->kind == K_UNENROL ? st == -1 : st != 1;
 		if (in)
 			applied(c, b->kind, "(confirmed after a lost reply)");
 		else if (c->resends++ < 1)
@@ -808,7 +815,9 @@ submit_batch(struct mctx *m, enum kind kind, const size_t *idx, size_t n)
 		} else {
 			form_fmt(r, v, "%s[%zu][courseid]", arr, i);
 		}
-		if (kind == K_ENROL && c->status != NULL &&
+		if (kind == K_ENROL && c->op == OP_DROP)
+			form_fmt(r, "1", "%s[%zu][suspend]", arr, i);
+		else if (kind == K_ENROL && c->status != NULL &&
 		    (strcmp(c->status, "suspended") == 0 ||
 		    strcmp(c->status, "active") == 0))
 			form_fmt(r, c->status[0] == 's' ? "1" : "0",
@@ -897,10 +906,18 @@ apply(struct mctx *m)
 				    "to do", c->role);
 				continue;
 			}
-			kind = c->role != NULL && (others > 0 ||
-			    gets_other_role(p, c)) ? K_UNASSIGN : K_UNENROL;
+			/* A suspension is of the whole enrolment: a user
+			 * who keeps or gains another role there loses only
+			 * this one. */
+			if (c->role != NULL && (others > 0 ||
+			    gets_other_role(p, c)))
+				kind = K_UNASSIGN;
+			else
+				kind = c->drop == EP_DROP_SUSPEND ? K_ENROL :
+				    K_UNENROL;
 		} else if (c->op == OP_DROP) {
-			kind = K_UNENROL;	/* dry run */
+			/* dry run */
+			kind = c->drop == EP_DROP_SUSPEND ? K_ENROL : K_UNENROL;
 		} else if (re != NULL && re->roster == NULL) {
 			change_failf(c, "%s", re->err);
 			c->unreachable = re->id == -1;

@@ -22,6 +22,9 @@ struct change {
 	enum op op;
 	const char *course, *user, *role, *old_role, *section, *status;
 	long long course_id, user_id, role_id, old_role_id, enrollment_id;
+	enum ep_drop_policy drop;	/* a drop's: drop_policy, else the
+					 * option's */
+	enum drop_as drop_as;		/* canvas: the DELETE task of it */
 	bool done, ok, unreachable;
 	char *msg;			/* the result message, owned */
 	int step;			/* where a multi-call change is */

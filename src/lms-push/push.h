@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "lmsjson.h"
+#include "policy.h"
 #include "rec.h"
 
 enum op { OP_ADD, OP_DROP, OP_UPDATE };
@@ -33,7 +34,7 @@ struct opts {
 	int batch;
 	long import_timeout_s;
 	enum ep_fmt ifmt, ofmt;
-	enum drop_as drop_as;
+	enum ep_drop_policy drop_policy;	/* --drop-policy, --drop-as */
 	bool dry_run, sis_import;
 };
 

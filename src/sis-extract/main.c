@@ -23,6 +23,10 @@
  * the row's number in the query's result, from 1, before the mapping
  * (each record a row maps to has the row's number): which SIS row made
  * the record, carried by enroll-diff into the changes and the audit log.
+ * With --program-column NAME the rows are matched against the mapping's
+ * program entries instead, on the query's column NAME (the seed's
+ * non-academic courses: everyone in a SIS program); that column becomes
+ * `course` and `sis_program` is appended instead of `sis_course`.
  *
  * Output goes to an atomic file or a spooled stdout: a run that fails half
  * way (SQL error, lost connection) passes nothing on, and the record count
@@ -45,7 +49,8 @@
 static const char usage_text[] =
 "usage: sis-extract --db URL (--query FILE | --sql TEXT) [--param NAME=VALUE]...\n"
 "                   [--mapping FILE [--course-column NAME]\n"
-"                   [--section-column NAME]] [-t ndjson|csv|dat]\n"
+"                   [--section-column NAME] [--program-column NAME]]\n"
+"                   [-t ndjson|csv|dat]\n"
 "                   [-o PATH [--ctl TABLE [--ctl-mode MODE]\n"
 "                   [--ctl-date COL=MASK]...]] [--password-file FILE]\n"
 "                   [--timeout SECONDS] [--provenance] [-v | -q]\n"
@@ -63,6 +68,9 @@ static const char usage_text[] =
 "                        course, with course, course_id and sis_course\n"
 "  --course-column NAME  the query's SIS course column (default course)\n"
 "  --section-column NAME the query's section column (default section)\n"
+"  --program-column NAME match the mapping's program entries on the\n"
+"                        query's column NAME, not courses on the course\n"
+"                        column; sis_program is appended\n"
 "  -t, --to F            ndjson (default), csv, or dat (SQL*Loader)\n"
 "  -o, --output PATH     write to PATH atomically (default stdout)\n"
 "  --ctl TABLE           with -t dat: also write PATH's .ctl for TABLE\n"
@@ -92,7 +100,7 @@ static const char usage_text[] =
 enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_QUERY, OPT_SQL, OPT_PARAM, OPT_MAPPING, OPT_COURSE_COL,
-	OPT_SECTION_COL, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT,
+	OPT_SECTION_COL, OPT_PROGRAM_COL, OPT_CTL, OPT_PASSWORD_FILE, OPT_TIMEOUT,
 	OPT_PROVENANCE, OPT_CTL_MODE, OPT_CTL_DATE
 };
 
@@ -103,7 +111,7 @@ struct opts {
 	const char *ctl_mode;	/* NULL: APPEND */
 	const char **ctl_dates, **ctl_masks;	/* --ctl-date COL=MASK */
 	size_t nctl_dates;
-	const char *course_col, *section_col, *password_file;
+	const char *course_col, *section_col, *program_col, *password_file;
 	struct ep_db_param *params;
 	size_t nparams;
 	enum outfmt fmt;
@@ -128,6 +136,7 @@ struct mapper {
 	unsigned long skipped, dups;
 	struct ep_rec *out;
 	const char *prov;	/* --provenance */
+	const char *sis_name;	/* "sis_course" or "sis_program" */
 };
 
 /* A row count that the final message and the progress line share. */
@@ -151,6 +160,8 @@ main(int argc, char **argv)
 		{ "param", required_argument, NULL, OPT_PARAM },
 		{ "mapping", required_argument, NULL, OPT_MAPPING },
 		{ "course-column", required_argument, NULL, OPT_COURSE_COL },
+		{ "program-column", required_argument, NULL,
+		    OPT_PROGRAM_COL },
 		{ "section-column", required_argument, NULL, OPT_SECTION_COL },
 		EP_TO_LONGOPTS,
 		{ "ctl", required_argument, NULL, OPT_CTL },
@@ -181,6 +192,7 @@ main(int argc, char **argv)
 		case OPT_MAPPING: o.mapping = optarg; break;
 		case OPT_COURSE_COL: o.course_col = optarg; break;
 		case OPT_SECTION_COL: o.section_col = optarg; break;
+		case OPT_PROGRAM_COL: o.program_col = optarg; break;
 		case OPT_CTL: o.ctl = optarg; break;
 		case OPT_CTL_MODE: o.ctl_mode = optarg; break;
 		case OPT_CTL_DATE: parse_ctl_date(&o, optarg); break;
@@ -213,6 +225,8 @@ main(int argc, char **argv)
 	if ((o.query_file == NULL) == (o.sql == NULL))
 		ep_usage_error(usage_text, "give exactly one of --query and "
 		    "--sql");
+	if (o.program_col != NULL && o.mapping == NULL)
+		ep_usage_error(usage_text, "--program-column needs --mapping");
 	if (o.ctl != NULL && o.fmt != OUT_DAT)
 		ep_usage_error(usage_text, "--ctl needs -t dat");
 	if (o.ctl == NULL && (o.ctl_mode != NULL || o.nctl_dates > 0))
@@ -382,19 +396,21 @@ mapper_columns(struct mapper *mp, const struct opts *o,
     const char *const *cols, size_t n, const char ***out, size_t *nout,
     struct ep_error *err)
 {
-	static const char *const added[] = { "course_id", "sis_course",
-	    "sis_row" };
 	const char **oc;
 	bool sectioned = false;
+	const char *ccol = o->program_col ? o->program_col : o->course_col;
 
 	for (size_t i = 0; i < mp->m->n; i++)
-		sectioned |= mp->m->e[i].section != NULL;
-	mp->course_idx = col_index(cols, n, o->course_col);
-	mp->section_idx = col_index(cols, n, o->section_col);
+		sectioned |= mp->m->e[i].section != NULL &&
+		    o->program_col == NULL;
+	mp->course_idx = col_index(cols, n, ccol);
+	mp->section_idx = o->program_col ? -1 :
+	    col_index(cols, n, o->section_col);
 	if (mp->course_idx < 0) {
 		ep_error_set(err, EP_EXIT_USAGE, "the query returns no column "
-		    "'%s' to look courses up in the mapping (see "
-		    "--course-column)", o->course_col);
+		    "'%s' to look %s up in the mapping (see %s)", ccol,
+		    o->program_col ? "programs" : "courses",
+		    o->program_col ? "--program-column" : "--course-column");
 		return -1;
 	}
 	if (mp->section_idx < 0 && sectioned) {
@@ -411,7 +427,7 @@ mapper_columns(struct mapper *mp, const struct opts *o,
 		    (strcmp(cols[i], "course") == 0 ||
 		    strcmp(cols[i], "section") == 0 ||
 		    strcmp(cols[i], "course_id") == 0 ||
-		    strcmp(cols[i], "sis_course") == 0 ||
+		    strcmp(cols[i], mp->sis_name) == 0 ||
 		    (o->prov && strcmp(cols[i], "sis_row") == 0))) {
 			ep_error_set(err, EP_EXIT_USAGE, "the query's column "
 			    "'%s' would clash with the field the mapping "
@@ -420,29 +436,39 @@ mapper_columns(struct mapper *mp, const struct opts *o,
 			return -1;
 		}
 	}
-	oc[n] = added[0];
-	oc[n + 1] = added[1];
-	oc[n + 2] = added[2];
+	oc[n] = "course_id";
+	oc[n + 1] = mp->sis_name;
+	oc[n + 2] = "sis_row";
 	*out = oc;
 	*nout = n + 2 + (o->prov != NULL);
 	return 0;
 }
 
+/*
+ * The matcher of m's course entries, or with programs of its program
+ * entries (a program entry has no courses, a course entry no program).
+ */
 static struct mapper *
-mapper_new(struct ep_mapping *m)
+mapper_new(struct ep_mapping *m, bool programs)
 {
 	struct mapper *mp = ep_xcalloc(1, sizeof(*mp));
 
 	mp->m = m;
+	mp->sis_name = programs ? "sis_program" : "sis_course";
 	for (size_t i = 0; i < m->n; i++)
-		mp->nkeys += m->e[i].ncourses;
+		mp->nkeys += m->e[i].ncourses + 1;
 	mp->keys = ep_xcalloc(mp->nkeys + 1, sizeof(*mp->keys));
 	mp->nkeys = 0;
-	for (size_t i = 0; i < m->n; i++)
-		for (size_t k = 0; k < m->e[i].ncourses; k++) {
+	for (size_t i = 0; i < m->n; i++) {
+		if (programs && m->e[i].program != NULL) {
+			mp->keys[mp->nkeys].course = m->e[i].program;
+			mp->keys[mp->nkeys++].entry = i;
+		}
+		for (size_t k = 0; !programs && k < m->e[i].ncourses; k++) {
 			mp->keys[mp->nkeys].course = m->e[i].courses[k];
 			mp->keys[mp->nkeys++].entry = i;
 		}
+	}
 	qsort(mp->keys, mp->nkeys, sizeof(*mp->keys), key_cmp);
 	mp->out = ep_rec_new();
 	return mp;
@@ -676,7 +702,7 @@ emit_mapped(struct mapper *mp, struct sink *s, const struct ep_rec *row,
 			mp->dups++;
 			continue;
 		}
-		ep_rec_set(out, "sis_course", EP_T_STR, cf->val, clen);
+		ep_rec_set(out, mp->sis_name, EP_T_STR, cf->val, clen);
 		if (mp->prov != NULL)
 			put_row(out, mp->prov, cn->rows);
 		if (emit(s, out, err) < 0)
@@ -755,7 +781,7 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 
 		if (m == NULL)
 			goto done;
-		mp = mapper_new(m);
+		mp = mapper_new(m, o->program_col != NULL);
 		mp->prov = o->prov;
 	}
 	if (ep_db_query(db, sql, o->params, o->nparams, err) < 0)

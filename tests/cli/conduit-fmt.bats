@@ -503,3 +503,33 @@ for d, name in (("\t", "changes.tsv"), (";", "changes.ssv")):
 	assert_success
 	[ "${#lines[@]}" -eq "$((3 * $(wc -l <"$F/changes.ndjson")))" ]
 }
+
+@test "drop_policy: Canvas writes inactive and completed; Conduit, flat file and OneRoster refuse a suspend" {
+	printf '%s\n' '{"op":"add","course":"A","user":"1","role":"student"}' \
+		'{"op":"drop","course":"B","user":"5","role":"student","drop_policy":"suspend"}' \
+		'{"op":"drop","course":"B","user":"6","role":"student","drop_policy":"conclude"}' \
+		'{"op":"drop","course":"B","user":"7","role":"student","drop_policy":"unenrol"}' >in
+	run --separate-stderr conduit-fmt -t canvas in
+	assert_success
+	assert_output 'course_id,user_id,role,section_id,status
+A,1,student,,active
+B,5,student,,inactive
+B,6,student,,completed
+B,7,student,,deleted'
+	# a Conduit drop removes the enrollment: a suspend must not become one
+	fails 65 "in:2: field 'drop_policy': a suspend drop has no conduit form (a drop there removes the enrollment); apply it with lms-push" -t conduit in
+	fails 65 "in:2: field 'drop_policy': a suspend drop has no moodle-flatfile form" -t moodle-flatfile in
+	jq -c '. + {school: "S1"}' in >in.or
+	fails 65 "in.or:2: field 'drop_policy': a suspend drop has no oneroster form" -t oneroster in.or
+	# unenrol (or no field) is an ordinary drop everywhere
+	sed -n '1p;4p' in >unenrol
+	run --separate-stderr conduit-fmt -t conduit unenrol
+	assert_success
+	assert_output 'action,shortname,idnumber,role
+add,A,1,student
+drop,B,7,student'
+	printf '%s\n' '{"op":"drop","course":"B","user":"5","role":"student","drop_policy":"keep"}' >keep
+	fails 65 "keep:1: field 'drop_policy': a drop under keep is no change" -t conduit keep
+	printf '%s\n' '{"op":"drop","course":"B","user":"5","role":"student","drop_policy":"hide"}' >bad
+	fails 65 "bad:1: field 'drop_policy': unknown value 'hide' (unenrol, suspend, conclude or keep)" -t canvas bad
+}

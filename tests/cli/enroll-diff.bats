@@ -1082,3 +1082,72 @@ EOF2
 	assert_line --index 0 "op,course,user,role,status,sis_row,old_role,actual_course_id,actual_user_id,actual_enrollment_id,course_id,user_id,enrollment_id,name"
 	assert_line --index 1 "update,M1,u1,teacher,active,q.sql:3,student,7,11,901,,,,"
 }
+
+@test "--drop-policy-file: a keep course only gains members, drops carry their policy" {
+	printf '%s\n' '{"course":"A","course_id":1,"user":"u1","role":"student"}' \
+		'{"course":"PROG","course_id":7,"user":"u3","role":"student"}' >"$T/d.ndjson"
+	printf '%s\n' '{"course":"A","course_id":1,"user":"u2","role":"student"}' \
+		'{"course":"B","course_id":2,"user":"u5","role":"student"}' \
+		'{"course":"PROG","course_id":7,"user":"u4","role":"student"}' >"$T/a.ndjson"
+	# PROG by course (add only), B by course_id with the Canvas word
+	printf '%s\n' '{"course":"PROG","drop_policy":"keep"}' \
+		'{"course_id":2,"drop_policy":"inactive"}' >"$T/pol.ndjson"
+	ed --drop-policy-file "$T/pol.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	assert_output '{"op":"add","course":"A","course_id":1,"user":"u1","role":"student"}
+{"op":"drop","course":"A","course_id":1,"user":"u2","role":"student","drop_policy":"unenrol"}
+{"op":"drop","course":"B","course_id":2,"user":"u5","role":"student","drop_policy":"suspend"}
+{"op":"add","course":"PROG","course_id":7,"user":"u3","role":"student"}'
+	[[ "$stderr" == *"enroll-diff: 1 drop left out: drop policy keep"* ]]
+	# --drop-policy sets the others; CSV gets the column
+	ed -t csv --drop-policy suspend --drop-policy-file "$T/pol.ndjson" \
+		"$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	assert_line --index 0 "op,course,course_id,user,role,drop_policy"
+	assert_line --index 2 "drop,A,1,u2,student,suspend"
+	# without the options: no field, PROG's member dropped
+	ed "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	[[ "$output" != *drop_policy* ]]
+	[[ "$output" == *'"user":"u4"'* ]]
+}
+
+@test "--drop-policy keep leaves drops out of the safety limits" {
+	printf '%s\n' '{"course":"A","user":"u1","role":"student"}' >"$T/d.ndjson"
+	for i in $(seq 1 30); do
+		printf '{"course":"A","user":"x%s","role":"student"}\n' "$i"
+	done >"$T/a.ndjson"
+	run --separate-stderr enroll-diff "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 3
+	run --separate-stderr enroll-diff --drop-policy keep "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	assert_output '{"op":"add","course":"A","user":"u1","role":"student"}'
+	[[ "$stderr" == *"30 drops left out: drop policy keep"* ]]
+}
+
+@test "--drop-policy and --drop-policy-file: bad values are refused before any output" {
+	: >"$T/d.ndjson"
+	: >"$T/a.ndjson"
+	ed --drop-policy erase "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"option '--drop-policy': unknown policy 'erase' (unenrol, suspend, conclude or keep)"* ]]
+	printf '%s\n' '{"course":"A","drop_policy":"keep"}' \
+		'{"course":"B","drop_policy":"hide"}' >"$T/bad.ndjson"
+	ed --drop-policy-file "$T/bad.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"bad.ndjson:2: drop_policy 'hide' is not one of unenrol, suspend, conclude or keep"* ]]
+	printf '%s\n' '{"course":"A","drop_policy":"keep"}' \
+		'{"course":"A","drop_policy":"unenrol"}' >"$T/twice.ndjson"
+	ed --drop-policy-file "$T/twice.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	[[ "$stderr" == *"twice.ndjson:2: course 'A' already has drop policy keep"* ]]
+	echo '{"drop_policy":"keep"}' >"$T/nocourse.ndjson"
+	ed --drop-policy-file "$T/nocourse.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	[[ "$stderr" == *"nocourse.ndjson:1: a drop policy needs 'course' or 'course_id'"* ]]
+	ed --drop-policy-file "$T/none.ndjson" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 66
+	[ -z "$output" ]
+}

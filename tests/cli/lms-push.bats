@@ -698,3 +698,92 @@ no_token() {
 	[ "${stderr_lines[0]}" = "lms-push: warning: option '-i' is deprecated: use -f/--from" ]
 	[[ "${stderr_lines[1]}" == "lms-push: warning: option '-o csv' names a format, which is deprecated: use -t csv"* ]]
 }
+
+# mstatus COURSE_ID: "user:status" of a Moodle course (0 active, 1
+# suspended, - never set), from the test server's state.
+mstatus() {
+	curl -fsS "$MOODLE_URL/_state" | jq -r --arg c "$1" \
+		'.[$c][] | .username + ":" + (._status // "-" | tostring)'
+}
+
+@test "moodle: drop_policy suspend keeps the enrolment and role, suspended; keep sends nothing" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"drop","course":"MATH101","user":"dee","role":"student","drop_policy":"suspend"}
+	{"op":"drop","course":"MATH101","user":"cai","role":"student","drop_policy":"keep"}
+	{"op":"drop","course":"HIST200","user":"gus","role":"auditingstudent","drop_policy":"unenrol"}
+	EOF2
+	run --separate-stderr lms-push moodle --user-field username "$T/c.ndjson"
+	assert_success
+	diff -u <(printf '%s\n' "dee drop ok" "cai drop ok" "gus drop ok") <(results)
+	[ "$(jq -r 'select(.user=="dee").message' <<<"$output")" = "suspended as student" ]
+	[ "$(jq -r 'select(.user=="cai").message' <<<"$output")" = "kept: drop policy keep" ]
+	# dee is still enrolled as a student, now suspended; cai untouched
+	mroles 10 | grep -qx dee:student
+	mroles 10 | grep -qx cai:student
+	mstatus 10 | grep -qx dee:1
+	mstatus 10 | grep -qx cai:-
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_enrol_users)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_enrol_manual_unenrol_users)" -eq 0 ]
+	# the enrolled-users reply does not show the status, as in Moodle
+	curl -fsS "$MOODLE_URL/webservice/rest/server.php?wstoken=$MTOKEN&moodlewsrestformat=json&wsfunction=core_enrol_get_enrolled_users&courseid=10" |
+		jq -e 'map(select(has("_status"))) | length == 0'
+	# a user who keeps another role loses only this one: no suspension
+	printf '%s\n' '{"op":"drop","course":"HIST200","user":"gus","role":"auditingstudent","drop_policy":"suspend"}' >"$T/g.ndjson"
+	curl -fsS "$MOODLE_URL/_reset" >/dev/null
+	run --separate-stderr lms-push moodle --user-field username "$T/g.ndjson"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = "role auditingstudent unassigned" ]
+	mroles 11 | grep -qx gus:student
+	mstatus 11 | grep -qx gus:-
+	# --drop-policy suspend for records without the field; the dry run
+	# shows the call
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"dee","role":"student"}' >"$T/d.ndjson"
+	run --separate-stderr lms-push moodle -n --user-field username --drop-policy suspend "$T/d.ndjson"
+	assert_success
+	[[ "$output" == *"wsfunction=enrol_manual_enrol_users"* ]]
+	[[ "$output" == *"enrolments%5B0%5D%5Bsuspend%5D=1"* || "$output" == *"enrolments[0][suspend]=1"* ]]
+}
+
+@test "moodle and canvas: a bad or impossible drop_policy is refused before any call" {
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"dee","role":"student","drop_policy":"hide"}' >"$T/bad.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/bad.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-push: $T/bad.ndjson:1: field 'drop_policy': unknown value 'hide' (unenrol, suspend, conclude or keep)" ]]
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"dee","role":"student","drop_policy":"conclude"}' >"$T/conc.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/conc.ndjson"
+	assert_failure 65
+	[[ "$stderr" == *"conc.ndjson:1: drop_policy conclude: Moodle has no conclude (unenrol, suspend or keep)"* ]]
+	printf '%s\n' '{"op":"drop","course":"MATH101","user":"dee","drop_policy":"suspend"}' >"$T/norole.ndjson"
+	run --separate-stderr lms-push moodle --user-field username "$T/norole.ndjson"
+	assert_failure 65
+	[[ "$stderr" == *"norole.ndjson:1: missing field 'role'"* ]]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	mstatus 10 | grep -qx dee:-
+	run --separate-stderr lms-push moodle --drop-policy conclude "$T/norole.ndjson"
+	assert_failure 2
+	[[ "$stderr" == *"--drop-policy: Moodle has no conclude"* ]]
+	run --separate-stderr lms-push canvas --drop-policy erase "$T/norole.ndjson"
+	assert_failure 2
+	[[ "$stderr" == *"--drop-policy: unknown policy 'erase'"* ]]
+	run --separate-stderr lms-push canvas --drop-as delete --drop-policy suspend "$T/norole.ndjson"
+	assert_failure 2
+	[[ "$stderr" == *"--drop-as is the older --drop-policy: give one"* ]]
+}
+
+@test "canvas: drop_policy per record picks the DELETE task; --drop-policy the default" {
+	printf '%s\n' '{"op":"drop","course":"MATH101-F24","user":"S4","role":"student","drop_policy":"suspend"}' \
+		'{"op":"drop","course":"MATH101-F24","user":"S3","role":"student","drop_policy":"keep"}' \
+		'{"op":"drop","course":"MATH101-F24","user":"S1","role":"student"}' >"$T/c.ndjson"
+	run --separate-stderr lms-push canvas --drop-policy unenrol "$T/c.ndjson"
+	assert_success
+	[ "$(jq -r 'select(.user=="S4").message' <<<"$output")" = inactivated ]
+	[ "$(jq -r 'select(.user=="S3").message' <<<"$output")" = "kept: drop policy keep" ]
+	[ "$(jq -r 'select(.user=="S1").message' <<<"$output")" = deleted ]
+	cstate 501 | grep -qx 'S4 StudentEnrollment inactive null'
+	cstate 501 | grep -qx 'S3 StudentEnrollment active MATH101-F24-01'
+	cstate 501 | grep -qx 'S1 StudentEnrollment deleted null'
+	# the states come from the task parameter the server was sent
+	# (inactivate, delete); nothing was sent for the kept drop
+	[ "$(stat "$CANVAS_URL" 'methods.DELETE')" -eq 2 ]
+}

@@ -25,7 +25,22 @@ setup_file() {
 		idnumber: .[0].idnumber, roles: map({roleid: ({student: 5,
 		auditingstudent: 14, editingteacher: 3}[.role]), name: "",
 		shortname: .role, sortorder: 0})}))}) | from_entries)}' \
-		"$SNAP" "$UNKEYED" >"$d/site.json"
+		"$SNAP" "$UNKEYED" >"$d/site.json.0"
+	# A program course (issue 22): the first CHIRO member of the term is
+	# enrolled already, and so is someone outside the program.
+	CHIRO1=$(sqlite3 "$d/sis.db" "SELECT REPLACE(PEOPLE_CODE_ID, 'P', '')
+		FROM ACADEMIC WHERE CURRICULUM = 'CHIRO' AND ACADEMIC_YEAR = '2021'
+		AND ACADEMIC_TERM = 'WINTER' AND (ENROLL_SEPARATION IS NULL OR
+		ENROLL_SEPARATION NOT IN ('LOA', 'WITH', 'AWIT')) ORDER BY 1 LIMIT 1")
+	export CHIRO1
+	jq --arg c1 "$CHIRO1" '.courses += [{id: 5001, shortname: "CHIRO-Community",
+		fullname: "Chiropractic community"}] | .enrolled["5001"] = [
+		{id: 990001, username: "prog.outsider", fullname: "Out Sider",
+		email: "o@example.edu", idnumber: "999999999"},
+		{id: ($c1 | tonumber), username: ("s" + $c1), fullname: "CHIRO One",
+		email: ("s" + $c1 + "@students.example.edu"), idnumber: $c1}] |
+		.enrolled["5001"][].roles = [{roleid: 5, name: "",
+		shortname: "student", sortorder: 0}]' "$d/site.json.0" >"$d/site.json"
 	MPORT=$(free_port)
 	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
 		--token "$TOKEN" --fixture "$d/site.json" >"$d/moodle.log" 2>&1 &
@@ -328,7 +343,8 @@ failed() {
 	run --separate-stderr env EDPIPE_WORK_DIR="$W" EDPIPE_LOG_DIR="$W/log" \
 		SIS_DB="sqlite:$T/none.db" "$SCRIPT" \
 		-c "$ROOT/scripts/examples/sync-enrollments.env"
-	failed sis-extract 66
+	# the first question to the database is the term in session
+	failed term 66
 }
 
 @test "run directories older than EDPIPE_KEEP_DAYS are removed; 'last' is the newest" {
@@ -490,4 +506,90 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$SCRIPT" -c "$CONF" 2>"$T/err" &
 		"$SCRIPT" -c "$CONF"
 	assert_success
 	[ "$(grep -c '^drop,ANAT5470Winter2021,' "$OUTBOX/enrollments.csv")" -eq 30 ]
+}
+
+# chiro_members: the SIS's CHIRO members of WINTER 2021, by sqlite3 alone.
+chiro_members() {
+	sqlite3 "$BATS_FILE_TMPDIR/sis.db" "SELECT DISTINCT
+		REPLACE(PEOPLE_CODE_ID, 'P', '') FROM ACADEMIC WHERE CURRICULUM =
+		'CHIRO' AND ACADEMIC_YEAR = '2021' AND ACADEMIC_TERM = 'WINTER' AND
+		(ENROLL_SEPARATION IS NULL OR ENROLL_SEPARATION NOT IN ('LOA',
+		'WITH', 'AWIT')) ORDER BY 1"
+}
+
+@test "issue 22: one run syncs a course, a program entry (adds only) and a suspended drop; the term comes from the date" {
+	jq '. + {"CHIRO-Community": {program: "CHIRO", id: 5001}} |
+		.["ANAT5470Winter2021"].drop_policy = "suspend"' \
+		"$ROOT/share/demo/moodle-map.json" >"$T/map.json"
+	printf '%s\n' term,year,start,end FALL,2020,2020-09-08,2020-12-18 \
+		'# the winter term' WINTER,2021,2021-01-04,2021-03-26 >"$T/terms.csv"
+	sed -e '/^SIS_PARAMS=/d' -e "s|^MOODLE_MAPPING=.*|MOODLE_MAPPING=$T/map.json|" \
+		"$CONF" >"$T/c.env"
+	printf '%s\n' "SYNC_TERMS_FILE=$T/terms.csv" SYNC_DATE=2021-02-15 >>"$T/c.env"
+	! grep -q 'WINTER\|2021' "$T/c.env"
+	run --separate-stderr "$SCRIPT" -c "$T/c.env"
+	assert_success
+	[ -z "$output" ]
+	n=$(chiro_members | wc -l)
+	[ "$n" -gt 10 ]
+	[[ "$stderr" == *"sync-enrollments: $((8 + n - 1)) adds, 3 drops uploaded to sftp://"*"; 1 suspended through Moodle web services"* ]]
+	# the term in session on SYNC_DATE
+	jq -se 'map(select(.term != "WINTER" or .year != "2021")) | length == 0' \
+		"$W/last/desired.ndjson"
+	grep -q 'term: WINTER 2021 (on 2021-02-15' "$W/last/run.log"
+	# the program: every member not yet enrolled is added, nobody dropped
+	diff -u <(chiro_members | grep -vx "$CHIRO1") \
+		<(grep '^add,CHIRO-Community,' "$OUTBOX/enrollments.csv" | cut -d, -f3 | sort)
+	run ! grep -e '^drop,CHIRO-Community,' -e 999999999 "$OUTBOX/enrollments.csv"
+	[[ "$stderr" == *"enroll-diff: 1 drop left out: drop policy keep"* ]]
+	# the academic courses: the usual change set, but ANAT5470's drop is a
+	# suspension through Moodle (Conduit has none), not a Conduit drop
+	diff -u <(expected_changes | grep -v -e '^drop,ANAT5470Winter2021,' -e ',CHIRO-Community,') \
+		<(tail -n +2 "$OUTBOX/enrollments.csv" | grep -v ',CHIRO-Community,' | sort)
+	drop=$(expected_changes | grep '^drop,ANAT5470Winter2021,')
+	u=$(cut -d, -f3 <<<"$drop")
+	[ -n "$u" ]
+	jq -e --arg u "$u" '.op == "drop" and .user == $u and .result == "ok" and
+		.message == "suspended as student"' "$W/last/suspended.ndjson"
+	curl -fsS "http://127.0.0.1:$MPORT/_state" | jq -e --arg u "$u" \
+		'.["4751"][] | select(.idnumber == $u) | ._status == 1 and
+		[.roles[].shortname] == ["student"]'
+	jq -e '.status == "ok" and .uploaded' "$W/last/status.json"
+}
+
+@test "the term from the SIS calendar (ACADEMICCALENDAR) when no terms file is set" {
+	sed -e '/^SIS_PARAMS=/d' "$CONF" >"$T/c.env"
+	run --separate-stderr env SYNC_DATE=2021-03-01 "$SCRIPT" -c "$T/c.env"
+	assert_success
+	[[ "$stderr" == *"sync-enrollments: 8 adds, 4 drops uploaded to sftp://"* ]]
+	[ "$(jq -c . "$W/last/term.ndjson")" = '{"year":"2021","term":"WINTER"}' ]
+	diff -u <(expected_changes) <(tail -n +2 "$OUTBOX/enrollments.csv" | sort)
+	# between terms there is nothing to do, and the run says so
+	rm "$OUTBOX/enrollments.csv"
+	run --separate-stderr env SYNC_DATE=2021-12-25 "$SCRIPT" -c "$T/c.env"
+	assert_success
+	[[ "$stderr" == *"no term in session on 2021-12-25 in the SIS term calendar"*"nothing to sync"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	[ ! -e "$W/last/desired.ndjson" ]
+}
+
+@test "term configuration errors exit 78 before the SIS is asked for enrollments" {
+	sed -e '/^SIS_PARAMS=/d' "$CONF" >"$T/c.env"
+	printf '%s\n' WINTER,2021,2021-01-04,2021-03-26 WINTER2,2021,2021-03-01,2021-04-01 >"$T/overlap.csv"
+	run --separate-stderr env SYNC_TERMS_FILE="$T/overlap.csv" SYNC_DATE=2021-03-15 \
+		"$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"2021-03-15 is in 2 terms of SYNC_TERMS_FILE $T/overlap.csv: 2021 WINTER;2021 WINTER2;"* ]]
+	printf '%s\n' WINTER,2021,2021-01-04 >"$T/short.csv"
+	run --separate-stderr env SYNC_TERMS_FILE="$T/short.csv" SYNC_DATE=2021-03-15 \
+		"$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"$T/short.csv:1: not term,year,start,end with dates YYYY-MM-DD, start first"* ]]
+	run --separate-stderr env SYNC_DATE=15/03/2021 "$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_DATE '15/03/2021' is not a date YYYY-MM-DD"* ]]
+	run --separate-stderr env SIS_PARAMS=year=2021 "$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"names only one of year= and term="* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
 }

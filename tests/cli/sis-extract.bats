@@ -330,6 +330,52 @@ time.sleep(20)' "$BATS_TEST_TMPDIR/l.db" >"$BATS_TEST_TMPDIR/lk" &
 	[[ "$stderr" == *"returns no column 'course'"* ]]
 }
 
+@test "--program-column: the program query fills the mapping's program entries" {
+	printf '%s\n' '{"BSC": {"courses": ["BSC5137"], "id": 4748},' \
+		'"CHIRO-Community": {"program": "CHIRO", "id": 5001},' \
+		'"CLMH-Hub": {"program": "CLMH", "id": 5002}}' >"$BATS_TEST_TMPDIR/map.json"
+	run --separate-stderr sis-extract --db "sqlite:$DEMO" \
+		--query "$Q/powercampus-program-members.sql" \
+		--param year=2021 --param term=WINTER \
+		--mapping "$BATS_TEST_TMPDIR/map.json" --program-column program
+	assert_success
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out.ndjson"
+	# the members, counted with sqlite3 on its own: CHIRO and CLMH only
+	want=$(sqlite3 "$DEMO" "SELECT CURRICULUM || ',' || COUNT(DISTINCT
+		PEOPLE_CODE_ID) FROM ACADEMIC WHERE ACADEMIC_YEAR = '2021' AND
+		ACADEMIC_TERM = 'WINTER' AND CURRICULUM IN ('CHIRO', 'CLMH') AND
+		(ENROLL_SEPARATION IS NULL OR ENROLL_SEPARATION NOT IN
+		('LOA', 'WITH', 'AWIT')) GROUP BY CURRICULUM ORDER BY CURRICULUM")
+	have=$(jq -r '.sis_program + "," + .course' "$BATS_TEST_TMPDIR/out.ndjson" |
+		sort | uniq -c | awk '{split($2, a, ","); print a[1] "," $1}')
+	[ -n "$want" ]
+	assert_equal "$have" "$want"
+	jq -se 'map(select((.course == "CHIRO-Community" and .course_id == 5001
+		and .sis_program == "CHIRO" and .role == "student") or
+		(.course == "CLMH-Hub" and .course_id == 5002))) | length
+		== (. | length)' "$BATS_TEST_TMPDIR/out.ndjson"
+	head -n 1 "$BATS_TEST_TMPDIR/out.ndjson" | jq -e 'keys_unsorted ==
+		["user","course","role","term","year","first_name","last_name",
+		"email","course_id","sis_program"]'
+	# the enrollment query over the same mapping sees only the course
+	run --separate-stderr sis-extract --db "sqlite:$DEMO" \
+		--query "$Q/powercampus-enrollments.sql" \
+		--param year=2021 --param term=WINTER \
+		--mapping "$BATS_TEST_TMPDIR/map.json"
+	assert_success
+	[ "$(printf '%s\n' "$output" | jq -r .course | sort -u)" = BSC ]
+	# a program column the query lacks, or no mapping, is a usage error
+	run --separate-stderr sis-extract --db "sqlite:$DEMO" --sql 'SELECT 1 AS x' \
+		--mapping "$BATS_TEST_TMPDIR/map.json" --program-column program
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"returns no column 'program' to look programs up in the mapping (see --program-column)"* ]]
+	run --separate-stderr sis-extract --db "sqlite:$DEMO" --sql 'SELECT 1 AS x' \
+		--program-column program
+	assert_failure 2
+	[[ "$stderr" == *"--program-column needs --mapping"* ]]
+}
+
 @test "a missing mapping file exits 66" {
 	run --separate-stderr sis-extract --db "sqlite:$DB" \
 		--mapping "$BATS_TEST_TMPDIR/none.json" --sql 'SELECT 1 AS course'

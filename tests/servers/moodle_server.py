@@ -20,7 +20,12 @@ with {"exception", "errorcode", "message"}.  Functions:
       suspend]   all or nothing, as Moodle's delegated transaction: the
       first bad enrolment fails the call (wsnoinstance for a course with
       "manual": false, wsusercannotassign for an unknown role, invalidrecord
-      for an unknown user or course) and nothing is applied; null on success
+      for an unknown user or course, invalidparameter for a suspend other
+      than 0 or 1) and nothing is applied; null on success.  suspend=1
+      sets the enrolment's status to suspended (1), suspend=0 to active
+      (0), as enrol_plugin::enrol_user does for an existing enrolment;
+      absent leaves it.  The status shows in /_state as "_status" and,
+      as in Moodle, not in core_enrol_get_enrolled_users
   enrol_manual_unenrol_users enrolments[i][userid, courseid]   the same;
       the user loses every role in the course
   core_role_unassign_roles unassignments[i][roleid, userid, contextlevel
@@ -147,7 +152,8 @@ def enrolled(cid):
                             "sortorder": 0}]} for k in range(n)]
     if not any(str(c["id"]) == cid for c in SITE["courses"]):
         return None
-    return SITE["enrolled"].get(cid, [])
+    return [{k: v for k, v in u.items() if not k.startswith("_")}
+            for u in SITE["enrolled"].get(cid, [])]
 
 
 FIXTURE = None
@@ -166,7 +172,7 @@ def all_users():
     for lst in SITE.get("enrolled", {}).values():
         for u in lst:
             us.setdefault(u["id"], {k: v for k, v in u.items()
-                                    if k not in ("roles",)})
+                                    if k != "roles" and k[0] != "_"})
     return us
 
 
@@ -219,6 +225,12 @@ def enrol(p):
         bad = check(e, True)
         if bad:
             return bad
+        if e.get("suspend", "0") not in ("0", "1"):
+            return err("invalid_parameter_exception", "invalidparameter",
+                       "Invalid parameter value detected (enrolments => "
+                       "suspend => Invalid external api parameter: the "
+                       "value is \"%s\", the server was expecting "
+                       "\"int\" type)" % e["suspend"])
     for e in es:
         m = member(e["courseid"], e["userid"])
         if m is None:
@@ -226,6 +238,8 @@ def enrol(p):
             m["roles"] = []
             SITE["enrolled"][e["courseid"]].append(m)
             SITE["enrolled"][e["courseid"]].sort(key=lambda u: u["id"])
+        if "suspend" in e:
+            m["_status"] = int(e["suspend"])
         r = role_of(e["roleid"])
         if not any(x["roleid"] == r["id"] for x in m["roles"]):
             m["roles"].append({"roleid": r["id"], "name": "",

@@ -416,6 +416,44 @@ test_mapping(void)
 	    "\"id\": 1}}\n", 0644);
 	m = ep_mapping_load(p, &err);
 	ok(m == NULL && err.code == 65, "mapping: a BOM inside is invalid");
+
+	/* Program entries (the seed's non-academic mapping), drop_policy. */
+	write_file(p, "{\"A\": {\"courses\": [\"X\"], \"id\": 1, "
+	    "\"drop_policy\": \"suspend\"},\n \"CHIRO-Community\": "
+	    "{\"program\": \"CHIRO\", \"id\": 5001}}\n", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m != NULL && m->n == 2, "mapping: program entry loads (%s)",
+	    m ? "" : err.msg);
+	if (m != NULL && m->n == 2) {
+		is_str(m->e[0].drop_policy, "suspend", "mapping: drop_policy");
+		ok(m->e[0].program == NULL, "mapping: course entry, no program");
+		is_str(m->e[1].program, "CHIRO", "mapping: program code");
+		is_int(m->e[1].ncourses, 0, "mapping: program has no courses");
+		is_int(m->e[1].id, 5001, "mapping: program's Moodle id");
+		ok(m->e[1].drop_policy == NULL, "mapping: no policy given");
+	}
+	ep_mapping_free(m);
+	write_file(p, "{\"P\": {\"program\": \"CHIRO\", \"courses\": "
+	    "[\"X\"], \"id\": 1}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 65 && strstr(err.msg, "entry 'P': a "
+	    "program entry has no 'courses'") != NULL,
+	    "mapping: program and courses together refused (%s)", err.msg);
+	write_file(p, "{\"P\": {\"program\": \"\", \"id\": 1}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 65 && strstr(err.msg, "'program' must "
+	    "be") != NULL, "mapping: empty program refused (%s)", err.msg);
+	write_file(p, "{\"P\": {\"program\": \"C\", \"id\": 1, "
+	    "\"drop_policy\": \"erase\"}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 78 && strstr(err.msg, "'drop_policy' "
+	    "must be one of unenrol, suspend, conclude or keep") != NULL,
+	    "mapping: unknown drop_policy is 78 (%s)", err.msg);
+	write_file(p, "{\"P\": {\"programme\": \"C\", \"id\": 1}}", 0644);
+	m = ep_mapping_load(p, &err);
+	ok(m == NULL && err.code == 78 && strstr(err.msg, "(did you mean "
+	    "'program'?)") != NULL, "mapping: 'programme' suggests "
+	    "'program' (%s)", err.msg);
 	free(p);
 }
 
