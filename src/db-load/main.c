@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "progress.h"
 #include "rec.h"
 #include "secret.h"
 
@@ -89,8 +90,9 @@ static const char usage_text[] =
 "      --input-format FMT, -i FMT  deprecated: use -f/--from\n"
 "  -v, --verbose         the row count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
-"      --progress        the row count while loading (default when\n"
-"                        stderr is a terminal)\n"
+"      --progress        rows loaded, rate and time on stderr (default\n"
+"                        when stderr is a terminal); --no-progress turns\n"
+"                        it off, and so does -q\n"
 "  -h, --help            this help\n"
 "      --version         the version\n"
 "\n"
@@ -958,6 +960,7 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	unsigned long long old_rows = 0;
 	bool in_tx = false, exists;
 	int rc = -1, r;
+	struct ep_prog *pg = ep_prog_new("rows");
 
 	r = next_record(&l, rec, err);
 	if (r < 0)
@@ -1038,8 +1041,7 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 			goto done;
 		}
 		rows++;
-		if (ep_progress && ep_verbosity >= 0 && (rows & 0xffff) == 0)
-			fprintf(stderr, "%s: %lu rows\r", ep_progname(), rows);
+		ep_prog_add(pg, 1, 0);
 		r = next_record(&l, rec, err);
 	}
 	if (r < 0)
@@ -1062,12 +1064,13 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		goto done;
 	in_tx = false;
 	res->rows = rows;
+	ep_prog_end(pg, "%lu rows loaded into '%s'", rows, o->table);
+	pg = NULL;
 	ep_info(1, "%lu rows loaded into '%s' (%s)", rows, o->table,
 	    mode_names[o->mode]);
 	rc = 0;
 done:
-	if (ep_progress && ep_verbosity >= 0 && rows > 0xffff)
-		fprintf(stderr, "\n");
+	ep_prog_free(pg);
 	ep_db_load_free(ld);
 	if (in_tx && ep_db_rollback(db, &te) < 0)
 		ep_info(1, "rollback: %s", te.msg);

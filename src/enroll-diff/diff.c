@@ -663,6 +663,16 @@ process(struct ed_diff *d, const struct pend *p, enum ed_side side,
 #define LAG 12			/* records between parse and match */
 #define LAG2 6			/* ... and parse and the entry prefetch */
 
+/* --progress: one more record of rd, and its bytes. */
+static void
+count_read(struct ep_prog *pg, const struct ep_reader *rd)
+{
+	size_t len;
+
+	ep_reader_offset(rd, &len);
+	ep_prog_add(pg, 1, len + 1);
+}
+
 int
 ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
     struct ep_error *err)
@@ -677,6 +687,7 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 	memset(ring, 0, sizeof(ring));
 	for (int i = 0; i < RING; i++)
 		ring[i].rec = ep_rec_new();
+	ep_prog_phase(d->o.prog, ep_reader_name(rd), "records");
 	for (;;) {
 		struct pend *p = &ring[head & (RING - 1)];
 		const char *why, *field, *kind = NULL;
@@ -688,9 +699,9 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 				d->lazyfd = -1;
 			p->off = ep_reader_offset(rd, &p->len);
 		}
-		if ((++nrec & 0xFFFFF) == 0 && ep_progress)
-			fprintf(stderr, "\r%s: %s: %lu records",
-			    ep_progname(), ep_reader_name(rd), nrec);
+		++nrec;
+		if (d->o.prog != NULL)
+			count_read(d->o.prog, rd);
 		if (table && d->hint && nrec <= 1024) {
 			/* About the record's NDJSON length. */
 			for (size_t i = 0; i < p->rec->n; i++)
@@ -733,8 +744,6 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 	if (r == 0)
 		while (tail < head)
 			process(d, &ring[tail++ & (RING - 1)], side, table);
-	if (ep_progress && nrec > 0xFFFFF)
-		fputc('\n', stderr);
 	for (int i = 0; i < RING; i++) {
 		ep_rec_free(ring[i].rec);
 		free(ring[i].key);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
 #include "rec.h"
 
 #define ED_MAX_KEY 30		/* key fields (a type byte holds 31) */
@@ -33,6 +34,7 @@ struct ed_opts {
 	int updk;		/* index of upd in key, or -1 */
 	char **roles;		/* --roles, or NULL */
 	size_t nroles;
+	struct ep_prog *prog;	/* --progress, or NULL */
 };
 
 /*

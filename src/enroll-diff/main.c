@@ -92,7 +92,9 @@ static const char usage_text[] =
 "                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose        more detail on stderr\n"
 "  -q, --quiet          errors only\n"
-"      --progress       show record counts while reading\n"
+"      --progress       records read and changes written, with rates, on\n"
+"                       stderr (default when it is a terminal);\n"
+"                       --no-progress turns it off, and so does -q\n"
 "  -h, --help           this help\n"
 "      --version        print the version\n";
 
@@ -192,6 +194,10 @@ static bool skipped(struct ed_diff *, const struct ed_change *,
     const struct skips *);
 static void skips_free(struct skips *);
 static void drops_first(struct ed_diff *, struct ed_change **, size_t);
+static void progress_end(struct ed_diff *, size_t, int);
+
+/* --progress: NULL when off. */
+static struct ep_prog *pg;
 
 int
 main(int argc, char **argv)
@@ -239,6 +245,7 @@ main(int argc, char **argv)
 	    st[1].st_size < st[0].st_size)
 		first = ED_ACTUAL;
 
+	o.ed.prog = pg = ep_prog_new("records");
 	d = ed_new(&o.ed);
 	if (st[first].st_size > 0)
 		ed_size_hint(d, (size_t)st[first].st_size);
@@ -296,6 +303,7 @@ main(int argc, char **argv)
 	if (rc == 0 && o.exit_code && nsel > 0)
 		rc = EP_EXIT_DIFF;
 out:
+	progress_end(d, nsel, rc);
 	free(sel);
 	ed_free(d);
 	ep_reader_free(rd[0]);
@@ -784,6 +792,7 @@ write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
 			    droppol_of(dp, d, c[i])));
 		if (ep_writer_write(w, r, err) < 0)
 			rc = -1;
+		ep_prog_add(pg, 1, 0);
 	}
 	if (rc == 0 && n > 0 && ep_writer_finish(w, err) < 0)
 		rc = -1;
@@ -805,6 +814,7 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 		/* -o FILE: whole or not at all, like --refused. */
 		if ((out = ep_out_open(ep_io.output, &err)) == NULL)
 			return ep_report(&err);
+		ep_prog_phase(pg, "writing", "changes");
 		if (write_recs(d, c, n, ep_out_file(out), fmt, dp, &err) < 0) {
 			ep_out_abort(out);
 			return ep_report(&err);
@@ -814,6 +824,8 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 		return ep_close_stdout();
 	}
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+	ep_prog_phase(pg, "writing", "changes");
+	ep_prog_stdout(pg);
 	if (write_recs(d, c, n, stdout, fmt, dp, &err) < 0)
 		rc = ep_report(&err);
 	if (ep_close_stdout() && rc == 0)
@@ -999,4 +1011,21 @@ drops_first(struct ed_diff *d, struct ed_change **c, size_t n)
 	for (i = 0; i < n; i++)
 		c[i] = v[i].c;
 	free(v);
+}
+
+/*
+ * The final --progress line after a run that printed its changes (0, or
+ * 1 with --exit-code); after a failure or a refusal the line is cleared,
+ * the message says what happened.
+ */
+static void
+progress_end(struct ed_diff *d, size_t nsel, int rc)
+{
+	if (d == NULL || (rc != 0 && rc != EP_EXIT_DIFF)) {
+		ep_prog_free(pg);
+		return;
+	}
+	ep_prog_end(pg, "%lu DESIRED and %lu ACTUAL records, %zu "
+	    "change%s written", ed_count(d, ED_DESIRED),
+	    ed_count(d, ED_ACTUAL), nsel, nsel == 1 ? "" : "s");
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,8 +63,12 @@ ep_tmp_forget(const char *path)
 		}
 }
 
+/* The stdio buffer of an output: 64 KiB writes, not 4 KiB ones. */
+#define OUT_BUF (1 << 16)
+
 struct ep_out {
 	FILE *fp;
+	char *buf;	/* its buffer (OUT_BUF), freed after fclose */
 	char *path;	/* target, NULL for stdout */
 	char *tmp;	/* temporary file path, NULL for the stdout spool */
 };
@@ -85,6 +90,8 @@ ep_out_open(const char *path, struct ep_error *err)
 			free(o);
 			return NULL;
 		}
+		o->buf = ep_xmalloc(OUT_BUF);
+		setvbuf(o->fp, o->buf, _IOFBF, OUT_BUF);
 		return o;
 	}
 	slash = strrchr(path, '/');
@@ -115,6 +122,8 @@ ep_out_open(const char *path, struct ep_error *err)
 		    strerror(errno));
 		return NULL;
 	}
+	o->buf = ep_xmalloc(OUT_BUF);
+	setvbuf(o->fp, o->buf, _IOFBF, OUT_BUF);
 	return o;
 }
 
@@ -137,7 +146,45 @@ ep_out_abort(struct ep_out *o)
 	}
 	free(o->tmp);
 	free(o->path);
+	free(o->buf);
 	free(o);
+}
+
+/*
+ * Copy the spool to stdout inside the kernel (sendfile): the bytes are
+ * not read into this process and written out again.  1 when done, 0 when
+ * sendfile cannot do it (nothing was written: copy with stdio), -1 with
+ * err.
+ */
+static int
+send_spool(struct ep_out *o, struct ep_error *err)
+{
+	int in = fileno(o->fp);
+	off_t off = 0, size;
+	ssize_t n;
+
+	if (fflush(stdout) == EOF) {
+		ep_error_set(err, EP_EXIT_IOERR, "write error on stdout: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if ((size = lseek(in, 0, SEEK_END)) < 0)
+		return 0;
+	while (off < size) {
+		n = sendfile(STDOUT_FILENO, in, &off, (size_t)(size - off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && off == 0 && (errno == EINVAL || errno == ENOSYS ||
+		    errno == EAGAIN))
+			return 0;
+		if (n <= 0) {
+			ep_error_set(err, EP_EXIT_IOERR, "write error on "
+			    "stdout: %s", n < 0 ? strerror(errno) :
+			    "short write");
+			return -1;
+		}
+	}
+	return 1;
 }
 
 static int
@@ -145,9 +192,16 @@ copy_spool(struct ep_out *o, struct ep_error *err)
 {
 	char buf[65536];
 	size_t n;
+	int r;
 
-	if (fflush(o->fp) == EOF || ferror(o->fp) ||
-	    fseek(o->fp, 0, SEEK_SET) < 0) {
+	if (fflush(o->fp) == EOF || ferror(o->fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "temporary file: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if ((r = send_spool(o, err)) != 0)
+		return r < 0 ? -1 : 0;
+	if (fseek(o->fp, 0, SEEK_SET) < 0) {
 		ep_error_set(err, EP_EXIT_IOERR, "temporary file: %s",
 		    strerror(errno));
 		return -1;
@@ -179,6 +233,7 @@ ep_out_commit(struct ep_out *o, struct ep_error *err)
 	if (o->tmp == NULL) {
 		rc = copy_spool(o, err);
 		fclose(o->fp);
+		free(o->buf);
 		free(o);
 		return rc;
 	}
@@ -222,6 +277,7 @@ ep_out_commit(struct ep_out *o, struct ep_error *err)
 	}
 	free(o->tmp);
 	free(o->path);
+	free(o->buf);
 	free(o);
 	return rc;
 }

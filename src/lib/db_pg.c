@@ -53,6 +53,8 @@ struct pg {
 	PGresult *res;		/* the current single-row result */
 	bool busy;		/* results are still to be read */
 	char **cols;
+	size_t *nlen;		/* strlen of each of cols */
+	bool uniq;		/* no two columns of the same name */
 	enum coltype *ctype;
 	size_t ncols;
 	unsigned long rows;
@@ -163,8 +165,10 @@ cols_free(struct pg *p)
 	for (size_t i = 0; i < p->ncols; i++)
 		free(p->cols[i]);
 	free(p->cols);
+	free(p->nlen);
 	free(p->ctype);
 	p->cols = NULL;
+	p->nlen = NULL;
 	p->ctype = NULL;
 	p->ncols = 0;
 }
@@ -408,9 +412,14 @@ pg_query(void *h, const char *sql, const char *const *values, size_t np,
 	}
 	p->ncols = (size_t)PQnfields(p->res);
 	p->cols = ep_xcalloc(p->ncols + 1, sizeof(char *));
+	p->nlen = ep_xcalloc(p->ncols + 1, sizeof(size_t));
 	p->ctype = ep_xcalloc(p->ncols + 1, sizeof(*p->ctype));
+	p->uniq = true;
 	for (size_t i = 0; i < p->ncols; i++) {
 		p->cols[i] = ep_xstrdup(PQfname(p->res, (int)i));
+		p->nlen[i] = strlen(p->cols[i]);
+		for (size_t k = 0; k < i && p->uniq; k++)
+			p->uniq = strcmp(p->cols[i], p->cols[k]) != 0;
 		switch (PQftype(p->res, (int)i)) {
 		case INT2OID:
 		case INT4OID:
@@ -437,30 +446,41 @@ pg_query(void *h, const char *sql, const char *const *values, size_t np,
 	return 0;
 }
 
+/* Column i's value into row: appended, named once per query, when the
+ * names are distinct; else by name (a later column of a name wins). */
+static void
+put(struct pg *p, struct ep_rec *row, size_t i, enum ep_type t,
+    const char *v, size_t n)
+{
+	if (p->uniq)
+		ep_rec_append(row, p->cols[i], p->nlen[i], t, v, n);
+	else
+		ep_rec_set(row, p->cols[i], t, v, n);
+}
+
 static void
 put_value(struct pg *p, struct ep_rec *row, size_t i)
 {
-	const char *name = p->cols[i];
 	char *v;
 	size_t len;
 
 	if (PQgetisnull(p->res, 0, (int)i)) {
-		ep_rec_set(row, name, EP_T_NULL, NULL, 0);
+		put(p, row, i, EP_T_NULL, NULL, 0);
 		return;
 	}
 	v = PQgetvalue(p->res, 0, (int)i);
 	len = (size_t)PQgetlength(p->res, 0, (int)i);
 	switch (p->ctype[i]) {
 	case C_NUM:
-		ep_rec_set(row, name, EP_T_NUM, v, len);
+		put(p, row, i, EP_T_NUM, v, len);
 		break;
 	case C_FLOAT:
 		/* NaN and Infinity are not JSON numbers. */
-		ep_rec_set(row, name, (v[0] == 'N' || v[0] == 'I' ||
+		put(p, row, i, (v[0] == 'N' || v[0] == 'I' ||
 		    v[1] == 'I') ? EP_T_STR : EP_T_NUM, v, len);
 		break;
 	case C_BOOL:
-		ep_rec_set(row, name, EP_T_BOOL, v[0] == 't' ? "true" :
+		put(p, row, i, EP_T_BOOL, v[0] == 't' ? "true" :
 		    "false", v[0] == 't' ? 4 : 5);
 		break;
 	case C_TIMESTAMP:
@@ -468,10 +488,10 @@ put_value(struct pg *p, struct ep_rec *row, size_t i)
 		 * the result buffer is ours to change until PQclear. */
 		if (len > 10 && v[10] == ' ')
 			v[10] = 'T';
-		ep_rec_set(row, name, EP_T_STR, v, len);
+		put(p, row, i, EP_T_STR, v, len);
 		break;
 	default:
-		ep_rec_set(row, name, EP_T_STR, v, len);
+		put(p, row, i, EP_T_STR, v, len);
 	}
 }
 

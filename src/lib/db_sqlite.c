@@ -34,6 +34,8 @@ struct sq {
 	sqlite3_stmt *st;
 	char *path;
 	char **cols;
+	size_t *nlen;		/* strlen of each of cols */
+	bool uniq;		/* no two columns of the same name */
 	enum coltype *ctype;
 	size_t ncols;
 	unsigned long row;
@@ -68,8 +70,10 @@ sq_reset(struct sq *s)
 	for (size_t i = 0; i < s->ncols; i++)
 		free(s->cols[i]);
 	free(s->cols);
+	free(s->nlen);
 	free(s->ctype);
 	s->cols = NULL;
+	s->nlen = NULL;
 	s->ctype = NULL;
 	s->ncols = 0;
 	sqlite3_finalize(s->st);
@@ -140,6 +144,9 @@ sq_open(const char *url, const char *password, int flags, unsigned timeout,
 	ep_url_free(&u);
 	oflags = (flags & EP_DB_READONLY) ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	/* One thread uses the connection: no mutex per call (each column
+	 * read took and released one). */
+	oflags |= SQLITE_OPEN_NOMUTEX;
 	rc = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master",
@@ -216,19 +223,37 @@ sq_query(void *h, const char *sql, const char *const *values, size_t np,
 	}
 	s->ncols = (size_t)sqlite3_column_count(s->st);
 	s->cols = ep_xcalloc(s->ncols + 1, sizeof(char *));
+	s->nlen = ep_xcalloc(s->ncols + 1, sizeof(size_t));
 	s->ctype = ep_xcalloc(s->ncols + 1, sizeof(*s->ctype));
 	for (size_t i = 0; i < s->ncols; i++) {
 		const char *decl = sqlite3_column_decltype(s->st, (int)i);
 		const char *name = sqlite3_column_name(s->st, (int)i);
 
 		s->cols[i] = ep_xstrdup(name ? name : "");
+		s->nlen[i] = strlen(s->cols[i]);
 		if (decl_has(decl, "DEC") || decl_has(decl, "NUMERIC") ||
 		    decl_has(decl, "MONEY"))
 			s->ctype[i] = C_DECIMAL;
 		else if (decl_has(decl, "BOOL"))
 			s->ctype[i] = C_BOOL;
 	}
+	s->uniq = true;
+	for (size_t i = 0; i < s->ncols && s->uniq; i++)
+		for (size_t k = 0; k < i && s->uniq; k++)
+			s->uniq = strcmp(s->cols[i], s->cols[k]) != 0;
 	return 0;
+}
+
+/* Column i's value into row: appended, named once per query, when the
+ * names are distinct; else by name (a later column of a name wins). */
+static void
+put(struct sq *s, struct ep_rec *row, size_t i, enum ep_type t,
+    const char *v, size_t n)
+{
+	if (s->uniq)
+		ep_rec_append(row, s->cols[i], s->nlen[i], t, v, n);
+	else
+		ep_rec_set(row, s->cols[i], t, v, n);
 }
 
 static void
@@ -236,24 +261,24 @@ put_value(struct sq *s, struct ep_rec *row, size_t i)
 {
 	static const char hex[] = "0123456789abcdef";
 	sqlite3_stmt *st = s->st;
-	const char *name = s->cols[i], *txt;
+	const char *txt;
 	int t = sqlite3_column_type(st, (int)i), n;
 	char buf[64];
 
 	switch (t) {
 	case SQLITE_NULL:
-		ep_rec_set(row, name, EP_T_NULL, NULL, 0);
+		put(s, row, i, EP_T_NULL, NULL, 0);
 		return;
 	case SQLITE_INTEGER: {
 		long long v = sqlite3_column_int64(st, (int)i);
 
 		if (s->ctype[i] == C_BOOL && (v == 0 || v == 1)) {
-			ep_rec_set(row, name, EP_T_BOOL, v ? "true" : "false",
+			put(s, row, i, EP_T_BOOL, v ? "true" : "false",
 			    v ? 4 : 5);
 			return;
 		}
 		n = snprintf(buf, sizeof(buf), "%lld", v);
-		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
+		put(s, row, i, s->ctype[i] == C_DECIMAL ? EP_T_STR :
 		    EP_T_NUM, buf, (size_t)n);
 		return;
 	}
@@ -261,8 +286,9 @@ put_value(struct sq *s, struct ep_rec *row, size_t i)
 		double v = sqlite3_column_double(st, (int)i);
 
 		if (!isfinite(v)) {
-			ep_rec_set_str(row, name, isnan(v) ? "NaN" :
-			    v > 0 ? "Infinity" : "-Infinity");
+			txt = isnan(v) ? "NaN" : v > 0 ? "Infinity" :
+			    "-Infinity";
+			put(s, row, i, EP_T_STR, txt, strlen(txt));
 			return;
 		}
 		/* The shortest text that reads back as the same double, so
@@ -273,7 +299,7 @@ put_value(struct sq *s, struct ep_rec *row, size_t i)
 			if (strtod(buf, NULL) == v)
 				break;
 		}
-		ep_rec_set(row, name, s->ctype[i] == C_DECIMAL ? EP_T_STR :
+		put(s, row, i, s->ctype[i] == C_DECIMAL ? EP_T_STR :
 		    EP_T_NUM, buf, (size_t)n);
 		return;
 	}
@@ -286,14 +312,14 @@ put_value(struct sq *s, struct ep_rec *row, size_t i)
 			x[2 * k] = hex[b[k] >> 4];
 			x[2 * k + 1] = hex[b[k] & 15];
 		}
-		ep_rec_set(row, name, EP_T_STR, x, 2 * len);
+		put(s, row, i, EP_T_STR, x, 2 * len);
 		free(x);
 		return;
 	}
 	default:
 		/* UTF-8 and NUL are checked for every backend in db.c. */
 		txt = (const char *)sqlite3_column_text(st, (int)i);
-		ep_rec_set(row, name, EP_T_STR, txt,
+		put(s, row, i, EP_T_STR, txt,
 		    (size_t)sqlite3_column_bytes(st, (int)i));
 		return;
 	}

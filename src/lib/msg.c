@@ -16,6 +16,9 @@ static char **secrets;
 static size_t nsecrets;
 
 static void nomem(void) __attribute__((noreturn));
+/* progress.c's, in the programs that link it: a message first clears a
+ * progress line on the terminal (weak: the others do not need it). */
+void ep_prog_clear_line(void) __attribute__((weak));
 static char *mask_cut(const char *s, size_t len, size_t max, bool tail);
 
 void
@@ -220,6 +223,8 @@ vmsg(const char *tag, const char *fmt, va_list ap)
 	masked = ep_mask_secrets(text);
 	free(text);
 	text = ep_msg_escape(masked);
+	if (ep_prog_clear_line != NULL)
+		ep_prog_clear_line();
 	fprintf(stderr, "%s: %s%s\n", progname, tag, text);
 	free(masked);
 	free(text);

@@ -148,6 +148,27 @@ ep_rec_str(const struct ep_rec *r, const char *name)
 }
 
 void
+ep_rec_append(struct ep_rec *r, const char *name, size_t nlen,
+    enum ep_type t, const char *val, size_t vlen)
+{
+	const char *v;
+	struct ep_field *f;
+
+	if (val == NULL) {
+		t = EP_T_NULL;
+		val = "null";
+		vlen = 4;
+	}
+	v = buf_put(r, val, vlen);
+	f = field_add(r);
+	f->name = name;
+	f->nlen = nlen;
+	f->val = v;
+	f->vlen = vlen;
+	f->type = t;
+}
+
+void
 ep_rec_set(struct ep_rec *r, const char *name, enum ep_type t,
     const char *val, size_t vlen)
 {

@@ -72,6 +72,14 @@ const char *ep_rec_str(const struct ep_rec *r, const char *name);
  */
 void ep_rec_set(struct ep_rec *r, const char *name, enum ep_type t,
     const char *val, size_t vlen);
+/*
+ * Append a field without looking for one of the same name, for a caller
+ * that knows there is none (a database row of distinct column names).
+ * name (nlen bytes, NUL-terminated) is borrowed, not copied: it must
+ * outlive the field.  val is copied; NULL is a null as in ep_rec_set.
+ */
+void ep_rec_append(struct ep_rec *r, const char *name, size_t nlen,
+    enum ep_type t, const char *val, size_t vlen);
 /* Shorthand for a NUL-terminated string value. */
 void ep_rec_set_str(struct ep_rec *r, const char *name, const char *val);
 /* Remove the field called name; returns whether it was there. */

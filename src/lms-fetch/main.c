@@ -71,7 +71,10 @@ static const char usage_text[] =
 "  -o, --output FILE        write FILE (atomically) instead of stdout\n"
 "      --partial            on failure, still write the complete units\n"
 "  -n, --dry-run            print the requests instead of making them\n"
-"      --progress           pages, records and rate on stderr\n"
+"      --progress           records, rate, courses done of all, pages\n"
+"                           and retries on stderr (default when it is\n"
+"                           a terminal); --no-progress turns it off,\n"
+"                           and so does -q\n"
 "      --output-format FMT  deprecated: use -t/--to (so is -o FMT\n"
 "                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose            report retries\n"
@@ -342,7 +345,7 @@ setup(struct fetch *f, struct ep_error *err)
 	if (f->out == NULL)
 		return -1;
 	f->w = ep_writer_new(ep_out_file(f->out), o->ofmt);
-	f->t0 = ep_http_now_ms();
+	f->pg = ep_prog_new("records");
 	return 0;
 }
 

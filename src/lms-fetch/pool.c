@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "pool.h"
 
-static void progress(struct fetch *f, bool last);
+static void progress(struct fetch *f);
 
 /*
  * --user-key: which field of the LMS's user the records' 'user' holds.
@@ -139,6 +139,8 @@ unit_add(struct fetch *f, const char *fmt, ...)
 	}
 	u->index = f->nunits;
 	f->units[f->nunits++] = u;
+	f->course_units += strncmp(u->label, "course ", 7) == 0;
+	progress(f);
 	return u;
 }
 
@@ -157,6 +159,7 @@ unit_push(struct fetch *f, struct unit *u, struct ep_rec *rec)
 	}
 	u->recs[u->n++] = rec;
 	f->records++;
+	ep_prog_add(f->pg, 1, 0);
 }
 
 static void
@@ -183,7 +186,9 @@ flush(struct fetch *f)
 int
 unit_done(struct fetch *f, struct unit *u)
 {
+	f->units_done += !u->done;
 	u->done = true;
+	progress(f);
 	flush(f);
 	return f->err.code == EP_EXIT_IOERR ? -1 : 0;
 }
@@ -267,27 +272,22 @@ void
 fetch_page(struct fetch *f)
 {
 	f->pages++;
-	progress(f, false);
+	progress(f);
 }
 
+/* What ep_prog_add does not count: units done of all, pages, retries. */
 static void
-progress(struct fetch *f, bool last)
+progress(struct fetch *f)
 {
-	long long now = ep_http_now_ms();
-	double secs;
 	struct ep_http_stats st;
 
-	if (!ep_progress || ep_verbosity < 0 || f->http == NULL)
+	if (f->pg == NULL)
 		return;
-	if (!last && now - f->last_progress < 500)
-		return;
-	f->last_progress = now;
-	secs = (double)(now - f->t0) / 1000.0;
 	ep_http_get_stats(f->http, &st);
-	fprintf(stderr, "%s: %lu pages, %lu records, %lu retries, %.1f "
-	    "pages/s%s", ep_progname(), f->pages, f->records, st.retries,
-	    secs > 0 ? (double)f->pages / secs : 0.0,
-	    last || !isatty(STDERR_FILENO) ? "\n" : "\r");
+	ep_prog_units(f->pg, f->units_done, f->nunits > 1 ? f->nunits : 0,
+	    f->course_units == f->nunits ? "courses" : "parts");
+	ep_prog_note(f->pg, "%lu pages, %lu retries", f->pages, st.retries);
+	ep_prog_add(f->pg, 0, 0);
 }
 
 void
@@ -304,8 +304,8 @@ fetch_finish(struct fetch *f)
 {
 	const struct opts *o = f->o;
 	struct ep_error err = { 0, "" };
+	struct ep_http_stats st;
 
-	progress(f, true);
 	if (f->err.code == 0 && f->flushed < f->nunits)
 		ep_error_set(&f->err, EP_EXIT_SOFTWARE, "internal error: "
 		    "%zu units never completed", f->nunits - f->flushed);
@@ -325,6 +325,7 @@ fetch_finish(struct fetch *f)
 	    f->err.code == 0)
 		f->err = err;
 	if (f->err.code == 0 || o->partial) {
+		ep_prog_stdout(f->pg);
 		if (ep_writer_finish(f->w, &err) < 0 ||
 		    ep_out_commit(f->out, &err) < 0) {
 			f->out = NULL;
@@ -333,6 +334,18 @@ fetch_finish(struct fetch *f)
 		}
 		f->out = NULL;
 	}
+	if (f->err.code != 0 && !o->partial)
+		return;
+	ep_http_get_stats(f->http, &st);
+	if (f->nunits > 1)
+		ep_prog_end(f->pg, "%lu pages, %lu records, %lu of %zu %s, %lu "
+		    "retries", f->pages, f->records, f->units_done, f->nunits,
+		    f->course_units == f->nunits ? "courses" : "parts",
+		    st.retries);
+	else
+		ep_prog_end(f->pg, "%lu pages, %lu records, %lu retries",
+		    f->pages, f->records, st.retries);
+	f->pg = NULL;
 }
 
 void
@@ -344,6 +357,7 @@ fetch_free(struct fetch *f)
 		ep_out_abort(s->out);
 		ep_writer_free(s->w);
 	}
+	ep_prog_free(f->pg);
 	ep_out_abort(f->out);
 	ep_writer_free(f->w);
 	ep_http_free(f->http);

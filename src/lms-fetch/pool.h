@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 #include "fetch.h"
+#include "progress.h"
 
 /* A side output (--unkeyed, --skipped): NDJSON, atomic, at the end. */
 struct side {
@@ -50,7 +51,9 @@ struct fetch {
 	struct ep_error err;		/* the first failure; code 0: none */
 	unsigned long pages, records, failed_units;
 	struct side unkeyed, skipped;
-	long long t0, last_progress;
+	struct ep_prog *pg;		/* --progress, or NULL */
+	unsigned long units_done;	/* for --progress */
+	size_t course_units;		/* units that are a course's roster */
 };
 
 /* A new unit at the end of the output order. */

@@ -43,6 +43,7 @@
 #include "dat.h"
 #include "db.h"
 #include "mapping.h"
+#include "progress.h"
 #include "rec.h"
 #include "secret.h"
 
@@ -88,8 +89,9 @@ static const char usage_text[] =
 "                       when FMT is a format name: ndjson, csv, ...)\n"
 "  -v, --verbose         the record count and detail on stderr\n"
 "  -q, --quiet           only errors on stderr\n"
-"      --progress        rows and rate on stderr (default when stderr is\n"
-"                        a terminal); --no-progress turns it off\n"
+"      --progress        rows, rate and time on stderr (default when\n"
+"                        stderr is a terminal); --no-progress turns it\n"
+"                        off, and so does -q\n"
 "  -h, --help            this help\n"
 "      --version         the version\n"
 "\n"
@@ -775,6 +777,7 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 	struct ep_rec *row = ep_rec_new();
 	char **firstcols = NULL;
 	int rc = -1, r;
+	struct ep_prog *pg = ep_prog_new("rows");
 
 	if (o->mapping != NULL) {
 		struct ep_mapping *m = ep_mapping_load(o->mapping, err);
@@ -859,10 +862,7 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 				goto done;
 			cn.records++;
 		}
-		if (ep_progress && ep_verbosity >= 0 &&
-		    (cn.rows & 0xffff) == 0)
-			fprintf(stderr, "%s: %lu rows\r", ep_progname(),
-			    cn.rows);
+		ep_prog_add(pg, 1, 0);
 		if (o->ctl != NULL && ocols == NULL && mp == NULL &&
 		    firstcols == NULL) {
 			firstcols = ep_xcalloc(row->n + 1, sizeof(char *));
@@ -889,12 +889,13 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 		if (write_ctl(o, cc, nocols, err) < 0)
 			goto done;
 	}
+	ep_prog_stdout(pg);
 	r = ep_out_commit(out, err);
 	out = NULL;
 	if (r < 0)
 		goto done;
-	if (ep_progress && ep_verbosity >= 0 && cn.rows > 0xffff)
-		fprintf(stderr, "\n");
+	ep_prog_end(pg, NULL);
+	pg = NULL;
 	if (mp != NULL)
 		ep_info(1, "%lu rows, %lu of unmapped courses or sections "
 		    "skipped, %lu duplicates dropped", cn.rows, mp->skipped,
@@ -902,8 +903,7 @@ run(struct opts *o, struct ep_db *db, const char *sql, struct ep_error *err)
 	ep_info(1, "%lu records", cn.records);
 	rc = 0;
 done:
-	if (rc != 0 && ep_progress && ep_verbosity >= 0 && cn.rows > 0xffff)
-		fprintf(stderr, "\n");
+	ep_prog_free(pg);
 	ep_out_abort(out);
 	ep_writer_free(s.w);
 	if (s.jnames != NULL)

@@ -41,6 +41,20 @@ setup_file() {
 	assert_output 'id,name'
 }
 
+@test "stdout to a file, a pipe or a file opened for append: the same bytes" {
+	# The spool reaches stdout by sendfile, or by stdio where sendfile
+	# cannot write (a file opened with O_APPEND).
+	local q='SELECT id, name FROM t ORDER BY id' o=$BATS_TEST_TMPDIR
+	sis-extract --db "sqlite:$DB" --sql "$q" >"$o/file"
+	sis-extract --db "sqlite:$DB" --sql "$q" | cat >"$o/pipe"
+	echo first >"$o/app"
+	sis-extract --db "sqlite:$DB" --sql "$q" >>"$o/app"
+	sis-extract --db "sqlite:$DB" --sql "$q" >>"$o/app"
+	[ "$(wc -l <"$o/file")" -gt 2 ]
+	cmp "$o/file" "$o/pipe"
+	cmp "$o/app" <(echo first; cat "$o/file" "$o/file")
+}
+
 @test "binds :name parameters and ignores :: casts, literals and comments" {
 	run --separate-stderr sis-extract --db "sqlite:$DB" --param id=2 \
 		--sql "SELECT id, ':x' AS lit, \"a:b\" AS q /* :y */ -- :z
