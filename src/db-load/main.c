@@ -38,16 +38,22 @@
 
 #include "cli.h"
 #include "db.h"
+#include "migrate.h"
 #include "rec.h"
 #include "secret.h"
 
 static const char usage_text[] =
-"usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
+"usage: db-load --db URL [--migrate DIR] --table NAME\n"
+"               [--mode append|replace|upsert]\n"
 "               [-k COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
 "               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
 "               [--allow-empty] [--max-shrink PCT] [-f ndjson|csv|tsv]\n"
 "               [--password-file FILE] [--timeout SECONDS] [-v | -q]\n"
 "               [FILE ...]\n"
+"       db-load --db URL [--migrate DIR] --tables T1,T2,... [--mode M]\n"
+"               [--job-run NAME [--source NAME[=TIME]]... [--run-started\n"
+"               TIME]] [--max-shrink PCT] [--allow-empty] FILE1 FILE2 ...\n"
+"       db-load --db URL --job-run NAME --run-failed [--source NAME]...\n"
 "\n"
 "Load records into a database table in one transaction.  Records come\n"
 "from the FILEs in order ('-' is stdin), or stdin.\n"
@@ -56,7 +62,23 @@ static const char usage_text[] =
 "                        mssql://USER@HOST[:PORT]/DB,\n"
 "                        mysql://USER@HOST[:PORT]/DB or odbc:DSN\n"
 "                        (no password in it)\n"
+"  --migrate DIR         first apply the migration files of DIR (or\n"
+"                        DIR/BACKEND) the database has not had, in\n"
+"                        version order, each in a transaction, recorded\n"
+"                        in schema_version; without --table only that\n"
 "  --table NAME          the table (NAME or SCHEMA.NAME)\n"
+"  --tables T1,T2,...    load FILE1 into T1, FILE2 into T2 ... all in one\n"
+"                        transaction (replace deletes from the last table\n"
+"                        to the first, then loads in order)\n"
+"  --job-run NAME        record the run in job_run (job_name, started_at,\n"
+"                        finished_at, status) and a data_source_status row\n"
+"                        per --source: in the load's transaction, or after\n"
+"                        its rollback as a failed run\n"
+"  --source NAME[=TIME]  a data source of the run and the UTC time its data\n"
+"                        was current (default: now); for a failed run the\n"
+"                        last successful run's time is kept\n"
+"  --run-started TIME    when the run started (default: now)\n"
+"  --run-failed          load nothing: record a failed run\n"
 "  --mode M              append (default), replace (delete and refill in\n"
 "                        the transaction) or upsert (on --key)\n"
 "  -k, --key COL[,COL...]  the key columns of upsert; with --create the\n"
@@ -98,13 +120,24 @@ enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_TABLE, OPT_MODE, OPT_KEY, OPT_CREATE, OPT_TYPES, OPT_STATUS,
 	OPT_JOB, OPT_SKIP, OPT_IGNORE_EXTRA, OPT_ALLOW_EMPTY,
-	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT
+	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT, OPT_MIGRATE,
+	OPT_TABLES, OPT_JOB_RUN, OPT_SOURCE, OPT_RUN_STARTED, OPT_RUN_FAILED
 };
 
 enum mode { M_APPEND, M_REPLACE, M_UPSERT };
 
 struct opts {
 	const char *db, *table, *status_table, *job, *password_file;
+	const char *migrate;	/* --migrate DIR */
+	char **tables;		/* split --tables */
+	size_t ntables;
+	const char *job_run;	/* --job-run NAME */
+	char **sources, **source_at;	/* --source NAME[=TIME] */
+	size_t nsources;
+	char run_started[32];
+	bool run_failed;
+	bool outer;		/* load() runs inside load_all's transaction */
+	unsigned long long old_rows;	/* and the rows replace deleted */
 	char **files;		/* the inputs, read in order */
 	int nfiles;
 	enum mode mode;
@@ -133,6 +166,13 @@ static int write_status(const struct opts *o, struct ep_db *db,
     const char *status, const struct outcome *res, const char *message,
     struct ep_error *err);
 static void now_utc(char *buf, size_t size);
+static void add_source(struct opts *o, const char *arg);
+static void parse_time(const char *opt, const char *arg, char *buf,
+    size_t size);
+static int load_all(const struct opts *o, struct ep_db *db,
+    struct outcome *res, struct ep_error *err);
+static int write_job_run(const struct opts *o, struct ep_db *db, bool ok,
+    const struct outcome *res, bool own_tx, struct ep_error *err);
 
 static const char *const mode_names[] = { "append", "replace", "upsert" };
 
@@ -153,6 +193,12 @@ main(int argc, char **argv)
 		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "max-shrink", required_argument, NULL, OPT_MAX_SHRINK },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "migrate", required_argument, NULL, OPT_MIGRATE },
+		{ "tables", required_argument, NULL, OPT_TABLES },
+		{ "job-run", required_argument, NULL, OPT_JOB_RUN },
+		{ "source", required_argument, NULL, OPT_SOURCE },
+		{ "run-started", required_argument, NULL, OPT_RUN_STARTED },
+		{ "run-failed", no_argument, NULL, OPT_RUN_FAILED },
 		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
 		{ "password-file", required_argument, NULL,
@@ -175,6 +221,18 @@ main(int argc, char **argv)
 		switch (c) {
 		case OPT_DB: o.db = optarg; break;
 		case OPT_TABLE: o.table = optarg; break;
+		case OPT_MIGRATE: o.migrate = optarg; break;
+		case OPT_TABLES:
+			split_list(usage_text, "--tables", optarg, &o.tables,
+			    &o.ntables);
+			break;
+		case OPT_JOB_RUN: o.job_run = optarg; break;
+		case OPT_SOURCE: add_source(&o, optarg); break;
+		case OPT_RUN_STARTED:
+			parse_time("--run-started", optarg, o.run_started,
+			    sizeof(o.run_started));
+			break;
+		case OPT_RUN_FAILED: o.run_failed = true; break;
 		case OPT_MODE:
 			if (strcmp(optarg, "append") == 0)
 				o.mode = M_APPEND;
@@ -223,7 +281,43 @@ main(int argc, char **argv)
 	}
 	if (o.db == NULL)
 		ep_usage_error(usage_text, "--db is required");
-	if (o.table == NULL || o.table[0] == '\0')
+	if (o.migrate != NULL && o.migrate[0] == '\0')
+		ep_usage_error(usage_text, "--migrate: an empty folder name");
+	if (o.job_run != NULL && o.job_run[0] == '\0')
+		ep_usage_error(usage_text, "--job-run: an empty name");
+	if ((o.nsources > 0 || o.run_started[0] || o.run_failed) &&
+	    o.job_run == NULL)
+		ep_usage_error(usage_text, "--source, --run-started and "
+		    "--run-failed need --job-run");
+	if (o.job_run != NULL && o.ntables == 0 && !o.run_failed)
+		ep_usage_error(usage_text, "--job-run needs --tables or "
+		    "--run-failed");
+	if (o.run_failed && (o.ntables > 0 || o.table != NULL ||
+	    o.nfiles > 0))
+		ep_usage_error(usage_text, "--run-failed loads nothing: no "
+		    "--table, --tables or inputs");
+	if (o.ntables > 0) {
+		if (o.table != NULL)
+			ep_usage_error(usage_text, "--table and --tables do "
+			    "not go together");
+		if (o.create || o.status_table != NULL || o.skip ||
+		    o.mode == M_UPSERT)
+			ep_usage_error(usage_text, "--tables does not go with "
+			    "--create, --status-table, --skip or upsert");
+		if ((size_t)o.nfiles != o.ntables)
+			ep_usage_error(usage_text, "--tables names %zu "
+			    "table%s for %d input%s: give one FILE per table",
+			    o.ntables, o.ntables == 1 ? "" : "s", o.nfiles,
+			    o.nfiles == 1 ? "" : "s");
+	}
+	if ((o.migrate != NULL || o.ntables > 0 || o.run_failed) &&
+	    o.table == NULL && o.ntables == 0 && (o.nfiles > 0 ||
+	    o.status_table != NULL))
+		ep_usage_error(usage_text, "inputs and --status-table need "
+		    "--table");
+	if ((o.table == NULL && o.migrate == NULL && o.ntables == 0 &&
+	    !o.run_failed) ||
+	    (o.table != NULL && o.table[0] == '\0'))
 		ep_usage_error(usage_text, "--table is required");
 	if (o.mode == M_UPSERT && o.nkeys == 0)
 		ep_usage_error(usage_text, "--mode upsert needs --key");
@@ -246,6 +340,24 @@ main(int argc, char **argv)
 	db = ep_db_open_timeout(o.db, password, 0, o.timeout, &e);
 	if (db == NULL)
 		goto fail;
+	if (o.migrate != NULL && ep_migrate(db, o.migrate, &e) < 0)
+		goto fail;
+	if (o.run_started[0] == '\0')
+		memcpy(o.run_started, res.started, sizeof(res.started));
+	if (o.run_failed) {
+		now_utc(res.finished, sizeof(res.finished));
+		if (write_job_run(&o, db, false, &res, true, &e) < 0)
+			goto fail;
+		ep_info(1, "recorded a failed run of '%s'", o.job_run);
+		goto out;
+	}
+	if (o.ntables > 0) {
+		if (load_all(&o, db, &res, &e) < 0)
+			goto fail;
+		goto out;
+	}
+	if (o.table == NULL)
+		goto out;
 	if (o.skip) {
 		now_utc(res.finished, sizeof(res.finished));
 		if (write_status(&o, db, "skipped", &res, "skipped (--skip)",
@@ -306,6 +418,15 @@ out:
 	}
 	free(o.type_col);
 	free(o.type_name);
+	for (size_t i = 0; i < o.ntables; i++)
+		free(o.tables[i]);
+	free(o.tables);
+	for (size_t i = 0; i < o.nsources; i++) {
+		free(o.sources[i]);
+		free(o.source_at[i]);
+	}
+	free(o.sources);
+	free(o.source_at);
 	if (ep_close_stdout() != 0 && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
@@ -963,9 +1084,11 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		*err = te;
 		goto done;
 	}
-	if (ep_db_begin(db, err) < 0)
-		goto done;
-	in_tx = true;
+	if (!o->outer) {
+		if (ep_db_begin(db, err) < 0)
+			goto done;
+		in_tx = true;
+	}
 	if (!exists) {
 		if (create_table(o, db, rec, err) < 0)
 			goto done;
@@ -974,7 +1097,9 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 			goto done;
 		ep_info(1, "created table '%s'", o->table);
 	}
-	if (o->mode == M_REPLACE) {
+	if (o->mode == M_REPLACE && o->outer) {
+		old_rows = o->old_rows;	/* load_all deleted them */
+	} else if (o->mode == M_REPLACE) {
 		char *q, *sql;
 
 		/* Counted inside the transaction, so the count is what the
@@ -1037,7 +1162,7 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	}
 	if (o->mode == M_REPLACE && check_shrink(o, old_rows, rows, err) < 0)
 		goto done;
-	if (ep_db_commit(db, err) < 0)
+	if (!o->outer && ep_db_commit(db, err) < 0)
 		goto done;
 	in_tx = false;
 	res->rows = rows;
@@ -1129,5 +1254,195 @@ done:
 		free(qc[i]);
 	free(q);
 	free(buf);
+	return rc;
+}
+
+/* ------------------------------------------------ several tables, runs */
+
+/*
+ * A UTC time as YYYY-MM-DD HH:MM:SS, from that or the ISO 8601 form
+ * YYYY-MM-DDTHH:MM:SS[Z]; anything else is a usage error.
+ */
+static void
+parse_time(const char *opt, const char *arg, char *buf, size_t size)
+{
+	int y, mo, d, h, mi, s, n = 0;
+
+	if (sscanf(arg, "%4d-%2d-%2d%*1[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h,
+	    &mi, &s, &n) != 6 || (arg[n] != '\0' && strcmp(arg + n, "Z")
+	    != 0) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || s > 60 || y < 1 || h < 0 || mi < 0 || s < 0)
+		ep_usage_error(usage_text, "%s '%s': expected a UTC time, "
+		    "YYYY-MM-DDTHH:MM:SSZ", opt, arg);
+	snprintf(buf, size, "%04u-%02u-%02u %02u:%02u:%02u",
+	    (unsigned)y % 10000, (unsigned)mo % 100, (unsigned)d % 100,
+	    (unsigned)h % 100, (unsigned)mi % 100, (unsigned)s % 100);
+}
+
+/* --source NAME[=TIME]: the time is "" when not given. */
+static void
+add_source(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+	char at[32] = "";
+
+	if (len == 0)
+		ep_usage_error(usage_text, "--source '%s': an empty name", arg);
+	if (eq != NULL)
+		parse_time("--source", eq + 1, at, sizeof(at));
+	o->sources = ep_xrealloc(o->sources, (o->nsources + 1) *
+	    sizeof(char *));
+	o->source_at = ep_xrealloc(o->source_at, (o->nsources + 1) *
+	    sizeof(char *));
+	o->sources[o->nsources] = ep_xstrndup(arg, len);
+	o->source_at[o->nsources++] = ep_xstrdup(at);
+}
+
+/*
+ * The seed's job_run row and a data_source_status row per --source.  A
+ * successful run's sources carry their time (default: finished); a
+ * failed run's keep the time of the source's last successful run (NULL
+ * when it never had one): its data in the tables is still that old.  The
+ * new job_run id is read back as the largest of the job's, inside the
+ * transaction (the scripts hold a lock per job).  With own_tx, in a
+ * transaction of its own; else in the caller's.
+ */
+static int
+write_job_run(const struct opts *o, struct ep_db *db, bool ok,
+    const struct outcome *res, bool own_tx, struct ep_error *err)
+{
+	struct ep_error te = { 0 };
+	const char *status = ok ? "successful" : "failed";
+	int rc = -1;
+	struct ep_db_param p[] = {
+		{ "job", o->job_run }, { "started", o->run_started },
+		{ "finished", res->finished }, { "status", status },
+		{ "src", NULL }, { "at", NULL },
+	};
+
+	if (own_tx && ep_db_begin(db, err) < 0)
+		goto done;
+	if (ep_db_exec_params(db, "INSERT INTO job_run (job_name, "
+	    "started_at, finished_at, status) VALUES (:job, :started, "
+	    ":finished, :status)", p, 4, err) < 0)
+		goto rollback;
+	for (size_t i = 0; i < o->nsources; i++) {
+		p[4].value = o->sources[i];
+		p[5].value = o->source_at[i][0] ? o->source_at[i] :
+		    res->finished;
+		if (ok ? ep_db_exec_params(db, "INSERT INTO data_source_status "
+		    "(data_source_name, data_updated_at, job_run_id) SELECT "
+		    ":src, :at, max(id) FROM job_run WHERE job_name = :job",
+		    (struct ep_db_param[]){ p[4], p[5], p[0] }, 3, err) :
+		    ep_db_exec_params(db, "INSERT INTO data_source_status "
+		    "(data_source_name, data_updated_at, job_run_id) SELECT "
+		    ":src, (SELECT d.data_updated_at FROM data_source_status d "
+		    "JOIN job_run j ON j.id = d.job_run_id WHERE "
+		    "d.data_source_name = :src AND j.status = 'successful' "
+		    "ORDER BY d.id DESC LIMIT 1), max(id) FROM job_run WHERE "
+		    "job_name = :job", (struct ep_db_param[]){ p[4], p[0] }, 2,
+		    err) < 0)
+			goto rollback;
+	}
+	if (own_tx && ep_db_commit(db, err) < 0)
+		goto rollback;
+	rc = 0;
+	goto done;
+rollback:
+	if (own_tx)
+		ep_db_rollback(db, &te);
+done:
+	if (rc < 0) {
+		char *msg = ep_xasprintf("job_run of '%s': %s", o->job_run,
+		    err->msg);
+
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		free(msg);
+	}
+	return rc;
+}
+
+/*
+ * --tables: every table's load in one transaction, so the run's tables
+ * change together or not at all (readers see the old rows until the
+ * commit; MySQL/MariaDB InnoDB, PostgreSQL and SQLite alike, with no
+ * DDL inside).  Replace counts and deletes the old rows first, from the
+ * last table to the first (children before the parents their foreign
+ * keys name), then loads in order.  With --job-run the run's rows go in
+ * the same transaction on success, in one of their own after a
+ * rollback.
+ */
+static int
+load_all(const struct opts *o, struct ep_db *db, struct outcome *res,
+    struct ep_error *err)
+{
+	unsigned long long *old = ep_xcalloc(o->ntables + 1, sizeof(*old));
+	struct ep_error te = { 0 };
+	bool in_tx = false;
+	int rc = -1;
+
+	/* Each table must exist before the transaction (a failed statement
+	 * aborts one in PostgreSQL); load() looks again for its columns. */
+	for (size_t i = 0; i < o->ntables; i++) {
+		size_t n = 0;
+		char **cols = table_columns(db, o->tables[i], &n, err);
+
+		if (cols == NULL)
+			goto done;
+		free_list(cols, n);
+	}
+	if (ep_db_begin(db, err) < 0)
+		goto done;
+	in_tx = true;
+	for (size_t i = o->ntables; i-- > 0 && o->mode == M_REPLACE;) {
+		char *q = ep_db_quote(db, o->tables[i], true);
+		char *sql = ep_xasprintf("DELETE FROM %s", q);
+		int r = 0;
+
+		if (o->max_shrink < 100)
+			r = count_rows(db, o->tables[i], &old[i], err);
+		if (r == 0)
+			r = ep_db_exec(db, sql, err);
+		free(sql);
+		free(q);
+		if (r < 0)
+			goto done;
+	}
+	for (size_t i = 0; i < o->ntables; i++) {
+		struct opts t = *o;
+		struct outcome one = { 0 };
+
+		t.table = o->tables[i];
+		t.files = &o->files[i];
+		t.nfiles = 1;
+		t.outer = true;
+		t.old_rows = old[i];
+		if (load(&t, db, &one, err) < 0)
+			goto done;
+		res->rows += one.rows;
+	}
+	now_utc(res->finished, sizeof(res->finished));
+	if (o->job_run != NULL && write_job_run(o, db, true, res, false,
+	    err) < 0)
+		goto done;
+	if (ep_db_commit(db, err) < 0)
+		goto done;
+	in_tx = false;
+	ep_info(1, "%lu rows loaded into %zu tables in one transaction",
+	    res->rows, o->ntables);
+	rc = 0;
+done:
+	if (in_tx && ep_db_rollback(db, &te) < 0)
+		ep_info(1, "rollback: %s", te.msg);
+	free(old);
+	if (rc < 0 && o->job_run != NULL) {
+		now_utc(res->finished, sizeof(res->finished));
+		/* After a lost connection the row cannot be written here. */
+		if (err->code != EP_EXIT_UNAVAILABLE &&
+		    err->code != EP_EXIT_TEMPFAIL &&
+		    write_job_run(o, db, false, res, true, &te) < 0)
+			ep_err("cannot record the failed run: %s", te.msg);
+	}
 	return rc;
 }
