@@ -94,7 +94,8 @@ static const char usage_text[] =
 "  --allow-empty         let replace empty the table on empty input\n"
 "  --max-shrink PCT      refuse a replace that would leave fewer than\n"
 "                        (100 - PCT)% of the table's rows (default 50;\n"
-"                        100 allows any shrink)\n"
+"                        100 allows any shrink); with --tables also\n"
+"                        TABLE=PCT for one table (=100: may be emptied)\n"
 "  -f, --from F          ndjson, csv or tsv (default: from the first byte)\n"
 "      --delimiter CHAR  CSV input: the field delimiter (default ','; tab\n"
 "                        or \\t for a tab)\n"
@@ -148,6 +149,9 @@ struct opts {
 	size_t ntypes;
 	bool create, skip, ignore_extra, allow_empty;
 	unsigned max_shrink;	/* percent of the rows replace may lose */
+	char **shrink_tab;	/* --max-shrink TABLE=PCT (with --tables) */
+	unsigned *shrink_pct;
+	size_t nshrink;
 	unsigned timeout;	/* seconds */
 };
 
@@ -167,6 +171,7 @@ static int write_status(const struct opts *o, struct ep_db *db,
     struct ep_error *err);
 static void now_utc(char *buf, size_t size);
 static void add_source(struct opts *o, const char *arg);
+static void add_shrink(struct opts *o, const char *arg);
 static void parse_time(const char *opt, const char *arg, char *buf,
     size_t size);
 static int load_all(const struct opts *o, struct ep_db *db,
@@ -257,6 +262,10 @@ main(int argc, char **argv)
 		case OPT_ALLOW_EMPTY: o.allow_empty = true; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
 		case OPT_MAX_SHRINK:
+			if (strchr(optarg, '=') != NULL) {
+				add_shrink(&o, optarg);
+				break;
+			}
 			o.max_shrink = (unsigned)ep_cli_long(usage_text,
 			    "--max-shrink", optarg, 100);
 			break;
@@ -296,6 +305,18 @@ main(int argc, char **argv)
 	    o.nfiles > 0))
 		ep_usage_error(usage_text, "--run-failed loads nothing: no "
 		    "--table, --tables or inputs");
+	if (o.nshrink > 0 && o.ntables == 0)
+		ep_usage_error(usage_text, "--max-shrink TABLE=PCT needs "
+		    "--tables");
+	for (size_t i = 0; i < o.nshrink; i++) {
+		size_t k = 0;
+
+		while (k < o.ntables && strcmp(o.tables[k], o.shrink_tab[i]))
+			k++;
+		if (k == o.ntables)
+			ep_usage_error(usage_text, "--max-shrink: '%s' is not "
+			    "one of --tables", o.shrink_tab[i]);
+	}
 	if (o.ntables > 0) {
 		if (o.table != NULL)
 			ep_usage_error(usage_text, "--table and --tables do "
@@ -427,6 +448,10 @@ out:
 	}
 	free(o.sources);
 	free(o.source_at);
+	for (size_t i = 0; i < o.nshrink; i++)
+		free(o.shrink_tab[i]);
+	free(o.shrink_tab);
+	free(o.shrink_pct);
 	if (ep_close_stdout() != 0 && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
@@ -1299,6 +1324,36 @@ add_source(struct opts *o, const char *arg)
 	o->source_at[o->nsources++] = ep_xstrdup(at);
 }
 
+/* --max-shrink TABLE=PCT: that table's limit, with --tables. */
+static void
+add_shrink(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (eq == arg)
+		ep_usage_error(usage_text, "--max-shrink '%s': an empty table "
+		    "name", arg);
+	o->shrink_tab = ep_xrealloc(o->shrink_tab, (o->nshrink + 1) *
+	    sizeof(char *));
+	o->shrink_pct = ep_xrealloc(o->shrink_pct, (o->nshrink + 1) *
+	    sizeof(unsigned));
+	o->shrink_tab[o->nshrink] = ep_xstrndup(arg, (size_t)(eq - arg));
+	o->shrink_pct[o->nshrink++] = (unsigned)ep_cli_long(usage_text,
+	    "--max-shrink", eq + 1, 100);
+}
+
+/* The --max-shrink of table: its own TABLE=PCT, else the general one. */
+static unsigned
+shrink_of(const struct opts *o, const char *table)
+{
+	unsigned pct = o->max_shrink;
+
+	for (size_t i = 0; i < o->nshrink; i++)
+		if (strcmp(o->shrink_tab[i], table) == 0)
+			pct = o->shrink_pct[i];
+	return pct;
+}
+
 /*
  * The seed's job_run row and a data_source_status row per --source.  A
  * successful run's sources carry their time (default: finished); a
@@ -1400,7 +1455,7 @@ load_all(const struct opts *o, struct ep_db *db, struct outcome *res,
 		char *sql = ep_xasprintf("DELETE FROM %s", q);
 		int r = 0;
 
-		if (o->max_shrink < 100)
+		if (shrink_of(o, o->tables[i]) < 100)
 			r = count_rows(db, o->tables[i], &old[i], err);
 		if (r == 0)
 			r = ep_db_exec(db, sql, err);
@@ -1418,6 +1473,12 @@ load_all(const struct opts *o, struct ep_db *db, struct outcome *res,
 		t.nfiles = 1;
 		t.outer = true;
 		t.old_rows = old[i];
+		t.max_shrink = shrink_of(o, t.table);
+		/* TABLE=100 lets that table be emptied, as scripts'
+		 * ep_shrink_args adds --allow-empty to --max-shrink 100. */
+		for (size_t k = 0; k < o->nshrink; k++)
+			if (strcmp(o->shrink_tab[k], t.table) == 0)
+				t.allow_empty |= o->shrink_pct[k] >= 100;
 		if (load(&t, db, &one, err) < 0)
 			goto done;
 		res->rows += one.rows;

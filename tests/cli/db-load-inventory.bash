@@ -218,3 +218,28 @@ inv_load_shrink() {
 	run inv_q "SELECT status FROM job_run ORDER BY id DESC LIMIT 1"
 	assert_output '{"status":"failed"}'
 }
+
+# --max-shrink TABLE=PCT: that table's own limit; =100 lets it be emptied.
+inv_load_shrink_table() {
+	db-load -q --db "$URL" --migrate "$MIG"
+	inv_load -q
+	INV_DIR=$BATS_TEST_TMPDIR/new
+	mkdir -p "$INV_DIR"
+	cp "$IFIX"/*.ndjson "$INV_DIR"
+	head -n 1 "$IFIX/enrollment.ndjson" >"$INV_DIR/enrollment.ndjson"
+	run --separate-stderr inv_load --max-shrink 80 --max-shrink enrollment=50
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"rows of table 'enrollment' with 1: --max-shrink 50 allows"* ]]
+	run --separate-stderr inv_load --max-shrink 10 --max-shrink enrollment=80
+	assert_success
+	run inv_q "SELECT count(*) AS n FROM enrollment"
+	assert_output '{"n":1}'
+	: >"$INV_DIR/enrollment.ndjson"
+	run --separate-stderr inv_load --max-shrink enrollment=99
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"refusing to empty table 'enrollment'"* ]]
+	run --separate-stderr inv_load --max-shrink enrollment=100
+	assert_success
+	run inv_q "SELECT count(*) AS n FROM enrollment"
+	assert_output '{"n":0}'
+}
