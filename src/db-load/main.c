@@ -1373,7 +1373,7 @@ write_job_run(const struct opts *o, struct ep_db *db, bool ok,
 	struct ep_db_param p[] = {
 		{ "job", o->job_run }, { "started", o->run_started },
 		{ "finished", res->finished }, { "status", status },
-		{ "src", NULL }, { "at", NULL },
+		{ "src", NULL }, { "at", NULL }, { "src2", NULL },
 	};
 
 	if (own_tx && ep_db_begin(db, err) < 0)
@@ -1383,7 +1383,10 @@ write_job_run(const struct opts *o, struct ep_db *db, bool ok,
 	    ":finished, :status)", p, 4, err) < 0)
 		goto rollback;
 	for (size_t i = 0; i < o->nsources; i++) {
-		p[4].value = o->sources[i];
+		/* Two names for one value: PostgreSQL deduces each
+		 * parameter's type from its first use, and the select list
+		 * and the comparison would differ. */
+		p[4].value = p[6].value = o->sources[i];
 		p[5].value = o->source_at[i][0] ? o->source_at[i] :
 		    res->finished;
 		if (ok ? ep_db_exec_params(db, "INSERT INTO data_source_status "
@@ -1394,9 +1397,9 @@ write_job_run(const struct opts *o, struct ep_db *db, bool ok,
 		    "(data_source_name, data_updated_at, job_run_id) SELECT "
 		    ":src, (SELECT d.data_updated_at FROM data_source_status d "
 		    "JOIN job_run j ON j.id = d.job_run_id WHERE "
-		    "d.data_source_name = :src AND j.status = 'successful' "
+		    "d.data_source_name = :src2 AND j.status = 'successful' "
 		    "ORDER BY d.id DESC LIMIT 1), max(id) FROM job_run WHERE "
-		    "job_name = :job", (struct ep_db_param[]){ p[4], p[0] }, 2,
+		    "job_name = :job", (struct ep_db_param[]){ p[4], p[6], p[0] }, 3,
 		    err) < 0)
 			goto rollback;
 	}

@@ -179,8 +179,8 @@ inv_load_fail() {
 	run inv_q "SELECT id, status FROM job_run ORDER BY id"
 	assert_output '{"id":1,"status":"successful"}
 {"id":2,"status":"failed"}'
-	run inv_q "SELECT data_source_name, job_run_id, data_updated_at IS NULL
-		AS never FROM data_source_status ORDER BY id"
+	run inv_q "SELECT data_source_name, job_run_id, CASE WHEN
+		data_updated_at IS NULL THEN 1 ELSE 0 END AS never FROM data_source_status ORDER BY id"
 	assert_output '{"data_source_name":"CANVAS_API","job_run_id":1,"never":0}
 {"data_source_name":"CANVAS_API","job_run_id":2,"never":0}
 {"data_source_name":"UNIZIN_DATA_WAREHOUSE","job_run_id":2,"never":1}'

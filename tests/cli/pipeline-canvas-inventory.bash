@@ -78,8 +78,8 @@ ci_full_run() {
 	assert_output '{"canvas_id":1250,"sis_id":null}'
 	run ci_q "SELECT id, job_name, status FROM job_run"
 	assert_output '{"id":1,"job_name":"canvas-inventory","status":"successful"}'
-	run ci_q "SELECT data_source_name, job_run_id, data_updated_at IS NULL
-		AS never FROM data_source_status"
+	run ci_q "SELECT data_source_name, job_run_id, CASE WHEN
+		data_updated_at IS NULL THEN 1 ELSE 0 END AS never FROM data_source_status"
 	assert_output '{"data_source_name":"CANVAS_API","job_run_id":1,"never":0}'
 	run ci_q "SELECT version FROM schema_version"
 	assert_output '{"version":1}'
