@@ -230,6 +230,23 @@ course_record(json_t *c)
 	return rec;
 }
 
+/* The fields of enrollment terms and of course sections, as Canvas
+ * names them. */
+static struct ep_rec *
+fields_record(json_t *o, const char *const *fields)
+{
+	struct ep_rec *rec = ep_rec_new();
+
+	for (int i = 0; fields[i]; i++)
+		put(rec, fields[i], o, fields[i]);
+	return rec;
+}
+
+static const char *const term_fields[] = { "id", "name", "sis_term_id",
+    "start_at", "end_at", "workflow_state", NULL };
+static const char *const section_fields[] = { "id", "course_id", "name",
+    "sis_section_id", "start_at", "end_at", NULL };
+
 static const char *const base_roles[][2] = {
 	{ "StudentEnrollment", "student" },
 	{ "TeacherEnrollment", "teacher" },
@@ -311,16 +328,20 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 {
 	json_t *j = ep_lms_json(body, len, what, err);
 
+	json_t *list = j;
+
 	if (j == NULL)
 		return -1;
-	if (!json_is_array(j)) {
+	if (kind == EP_CANVAS_TERMS && json_is_object(j))
+		list = json_object_get(j, "enrollment_terms");
+	if (!json_is_array(list)) {
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is "
 		    "not a list", what);
 		json_decref(j);
 		return -1;
 	}
-	for (size_t i = 0; i < json_array_size(j); i++) {
-		json_t *o = json_array_get(j, i);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *o = json_array_get(list, i);
 
 		if (!json_is_object(o))
 			continue;
@@ -333,6 +354,12 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 			break;
 		case EP_CANVAS_USERS:
 			ep_lms_out_rec(out, user_record(o));
+			break;
+		case EP_CANVAS_TERMS:
+			ep_lms_out_rec(out, fields_record(o, term_fields));
+			break;
+		case EP_CANVAS_SECTIONS:
+			ep_lms_out_rec(out, fields_record(o, section_fields));
 			break;
 		case EP_CANVAS_LISTING: {
 			json_t *id = json_object_get(o, "id");

@@ -434,6 +434,23 @@ canvas_run(struct fetch *f)
 		submit_list(f, EP_CANVAS_USERS, ep_url_join(f->base, "/api/v1/accounts/%s/"
 		    "users?per_page=100", a), what);
 		free(what);
+	} else if (strcmp(o->what, "terms") == 0) {
+		char *what = ep_xasprintf("terms of account %s", o->account);
+
+		submit_list(f, EP_CANVAS_TERMS, ep_url_join(f->base, "/api/v1/"
+		    "accounts/%s/terms?per_page=100", a), what);
+		free(what);
+	} else if (strcmp(o->what, "sections") == 0) {
+		for (size_t i = 0; i < o->courses.n; i++) {
+			char *c = ep_url_escape(o->courses.v[i]);
+			char *what = ep_xasprintf("sections of course %s",
+			    o->courses.v[i]);
+
+			submit_list(f, EP_CANVAS_SECTIONS, ep_url_join(f->base,
+			    "/api/v1/courses/%s/sections?per_page=100", c), what);
+			free(what);
+			free(c);
+		}
 	} else if (strcmp(o->what, "enrollments") == 0) {
 		if (o->courses.n > 0)
 			for (size_t i = 0; i < o->courses.n; i++)

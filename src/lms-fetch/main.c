@@ -27,6 +27,8 @@ static const char usage_text[] =
 "       lms-fetch canvas courses --account ID [--term ID]...\n"
 "       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
 "       lms-fetch canvas users --account ID\n"
+"       lms-fetch canvas terms --account ID\n"
+"       lms-fetch canvas sections --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
 "\n"
 "Read an LMS through its web API and write records on stdout.\n"
@@ -254,6 +256,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			    o->what);
 		if (strcmp(o->what, "users") == 0)
 			ONLY(o->terms.n == 0, "--term");
+	} else if (strcmp(o->what, "terms") == 0) {
+		if (o->account == NULL)
+			ep_usage_error(u, "canvas terms needs --account");
+		ONLY(o->terms.n == 0, "--term");
+	} else if (strcmp(o->what, "sections") == 0) {
+		if (o->courses.n == 0)
+			ep_usage_error(u, "canvas sections needs --course");
+		ONLY(o->account == NULL, "--account");
+		ONLY(o->terms.n == 0, "--term");
 	} else if (strcmp(o->what, "enrollments") == 0) {
 		if ((o->courses.n > 0) == (o->account != NULL))
 			ep_usage_error(u, "give either --course or --account "
@@ -281,7 +292,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 	} else {
 		ep_usage_error(u, "unknown Canvas item '%s' (courses, "
-		    "enrollments, users or report)", o->what);
+		    "enrollments, users, terms, sections or report)", o->what);
 	}
 	if (moodle) {
 		ONLY(o->account == NULL, "--account");
@@ -296,7 +307,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(o->value == NULL, "--value");
 		if (strcmp(o->what, "enrollments") != 0)
 			ONLY(o->types.n == 0, "--type");
-		if (strcmp(o->what, "enrollments") != 0)
+		if (strcmp(o->what, "enrollments") != 0 &&
+		    strcmp(o->what, "sections") != 0)
 			ONLY(o->courses.n == 0, "--course");
 		if (strcmp(o->what, "report") != 0)
 			ONLY(o->report_what.n == 0, "--what");

@@ -459,6 +459,32 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	same canvas-users.out.ndjson
 }
 
+@test "canvas terms: the enrollment_terms object's list, two pages of 2" {
+	faults "$CANVAS_URL" max_per_page=2
+	run --separate-stderr lms-fetch canvas terms --account 1
+	assert_success
+	assert_output '{"id":5,"name":"Fall 2024","sis_term_id":"2410","start_at":"2024-08-26T04:00:00Z","end_at":"2024-12-20T05:00:00Z","workflow_state":"active"}
+{"id":6,"name":"Spring 2025","sis_term_id":"2420","start_at":"2025-01-08T05:00:00Z","end_at":null,"workflow_state":"active"}
+{"id":7,"name":"Default Term","sis_term_id":null,"start_at":null,"end_at":null,"workflow_state":"active"}'
+	run --separate-stderr lms-fetch canvas terms
+	assert_failure 2
+	[[ $stderr == "lms-fetch: canvas terms needs --account"* ]]
+}
+
+@test "canvas sections: the sections of each --course, in order" {
+	run --separate-stderr lms-fetch canvas sections --course 202 --course 201,203
+	assert_success
+	assert_output '{"id":9202,"course_id":202,"name":"Sandbox","sis_section_id":null,"start_at":null,"end_at":null}
+{"id":9201,"course_id":201,"name":"BIO101-F24-01","sis_section_id":"BIO101-F24-01","start_at":null,"end_at":null}'
+	run --separate-stderr lms-fetch canvas sections --course 999
+	assert_failure
+	[ -z "$output" ]
+	[[ $stderr == *"sections of course 999"* ]]
+	run --separate-stderr lms-fetch canvas sections --account 1
+	assert_failure 2
+	[[ $stderr == "lms-fetch: canvas sections needs --course"* ]]
+}
+
 @test "N jobs really run concurrently, and the output order stays fixed" {
 	faults "$CANVAS_URL" "delay_ms=400&jitter_ms=100"
 	run --separate-stderr lms-fetch canvas courses --account 1 --jobs 4 \
