@@ -65,8 +65,15 @@ ci_full_run() {
 	run ci_q "SELECT count(*) AS n FROM course WHERE
 		created_at = '2024-05-01 12:00:00'"
 	assert_output '{"n":1}'
-	run ci_q "SELECT canvas_id, course_id, sis_id FROM course_section"
-	assert_output '{"canvas_id":9201,"course_id":201,"sis_id":"BIO101-F24-01"}'
+	run ci_q "SELECT canvas_id, course_id, name, sis_id FROM course_section"
+	assert_output '{"canvas_id":9201,"course_id":201,"name":"BIO101-F24-01","sis_id":"BIO101-F24-01"}'
+	# The configured terms, with their names, SIS ids and UTC dates.
+	run ci_q "SELECT canvas_id, name, sis_id FROM term ORDER BY canvas_id"
+	assert_output '{"canvas_id":5,"name":"Fall 2024","sis_id":"2410"}
+{"canvas_id":6,"name":"Spring 2025","sis_id":"2420"}'
+	run ci_q "SELECT count(*) AS n FROM term WHERE canvas_id = 5 AND
+		start_at = '2024-08-26 04:00:00' AND end_at = '2024-12-20 05:00:00'"
+	assert_output '{"n":1}'
 	# The teacher who is a student too: two enrollments, one user.
 	run ci_q "SELECT e.canvas_id, e.role_type, e.role, e.workflow_state,
 		u.sis_id, u.login_id FROM enrollment e JOIN $inv_sql_user u ON

@@ -39,6 +39,12 @@ setup() {
 	assert_output --partial '{"course_id":301,"role_type":"DesignerEnrollment"}'
 	run ci_q "SELECT count(*) AS n FROM enrollment"
 	assert_output '{"n":254}'
+	# Every section of the courses kept, a section without students too.
+	run ci_q "SELECT canvas_id, course_id, name FROM course_section
+		ORDER BY canvas_id"
+	assert_output '{"canvas_id":9201,"course_id":201,"name":"BIO101-F24-01"}
+{"canvas_id":9202,"course_id":202,"name":"Sandbox"}
+{"canvas_id":9301,"course_id":301,"name":"History"}'
 }
 
 @test "canvas-inventory: a dry run fetches and builds the tables' files, touches no database" {
