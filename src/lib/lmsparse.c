@@ -302,6 +302,9 @@ enrollment_record(json_t *e)
 	put(rec, "lms_section", e, "sis_section_id");
 	put(rec, "section_id", e, "course_section_id");
 	put(rec, "enrollment_id", e, "id");
+	/* Only where Canvas gives it (the user was active in the course). */
+	if (json_is_string(json_object_get(e, "last_activity_at")))
+		put(rec, "last_activity_at", e, "last_activity_at");
 	/* Only where Canvas shows it (lms-fetch --user-key email). */
 	if (json_is_string(json_object_get(user, "email")))
 		put(rec, "email", user, "email");

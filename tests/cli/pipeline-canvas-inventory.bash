@@ -80,6 +80,20 @@ ci_full_run() {
 		u.canvas_id = e.user_id WHERE e.user_id = 1011 ORDER BY e.canvas_id"
 	assert_output '{"canvas_id":49999,"role_type":"TeacherEnrollment","role":"teacher","workflow_state":"active","sis_id":"S00011","login_id":"s011"}
 {"canvas_id":50011,"role_type":"StudentEnrollment","role":"student","workflow_state":"active","sis_id":"S00011","login_id":"s011"}'
+	# Last activity: the enrollment's own, the latest for a user and a
+	# course; null where Canvas gave none.
+	run ci_q "SELECT canvas_id FROM enrollment WHERE last_activity_at =
+		'2024-09-11 10:00:00'"
+	assert_output '{"canvas_id":49999}'
+	run ci_q "SELECT count(*) AS n FROM enrollment WHERE last_activity_at
+		IS NOT NULL"
+	assert_output '{"n":3}'
+	run ci_q "SELECT count(*) AS n FROM $inv_sql_user WHERE canvas_id = 1011
+		AND last_activity_at = '2024-09-11 10:00:00'"
+	assert_output '{"n":1}'
+	run ci_q "SELECT count(*) AS n FROM course WHERE canvas_id = 201 AND
+		last_activity_at = '2024-09-12 08:30:00'"
+	assert_output '{"n":1}'
 	# A user without an SIS id is inventoried too.
 	run ci_q "SELECT canvas_id, sis_id FROM $inv_sql_user WHERE canvas_id = 1250"
 	assert_output '{"canvas_id":1250,"sis_id":null}'

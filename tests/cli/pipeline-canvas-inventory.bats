@@ -53,7 +53,7 @@ setup() {
 	[ ! -e "$T/inventory.db" ]
 	[ "$(grep -c . "$T/inv-work/last/enrollment.ndjson")" -eq 251 ]
 	run jq -c . "$T/inv-work/last/course.ndjson"
-	assert_output '{"canvas_id":201,"sis_id":"BIO101-F24","name":"Biology, Intro","account_id":1,"term_id":5,"created_at":"2024-05-01 12:00:00","workflow_state":"available","total_students":250}'
+	assert_output '{"canvas_id":201,"sis_id":"BIO101-F24","name":"Biology, Intro","account_id":1,"term_id":5,"created_at":"2024-05-01 12:00:00","workflow_state":"available","total_students":250,"last_activity_at":"2024-09-12 08:30:00"}'
 }
 
 @test "canvas-inventory: bad configuration is refused (78) before anything runs" {
