@@ -247,6 +247,9 @@ static const char *const term_fields[] = { "id", "name", "sis_term_id",
 static const char *const section_fields[] = { "id", "course_id", "name",
     "sis_section_id", "start_at", "end_at", NULL };
 
+static const char *const audit_fields[] = { "id", "event_type",
+    "created_at", NULL };
+
 static const char *const base_roles[][2] = {
 	{ "StudentEnrollment", "student" },
 	{ "TeacherEnrollment", "teacher" },
@@ -337,6 +340,8 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 		return -1;
 	if (kind == EP_CANVAS_TERMS && json_is_object(j))
 		list = json_object_get(j, "enrollment_terms");
+	if (kind == EP_CANVAS_AUDIT && json_is_object(j))
+		list = json_object_get(j, "events");
 	if (!json_is_array(list)) {
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is "
 		    "not a list", what);
@@ -364,6 +369,14 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 		case EP_CANVAS_SECTIONS:
 			ep_lms_out_rec(out, fields_record(o, section_fields));
 			break;
+		case EP_CANVAS_AUDIT: {
+			struct ep_rec *rec = fields_record(o, audit_fields);
+
+			put(rec, "course_id", json_object_get(o, "links"),
+			    "course");
+			ep_lms_out_rec(out, rec);
+			break;
+		}
 		case EP_CANVAS_LISTING: {
 			json_t *id = json_object_get(o, "id");
 			char buf[32];

@@ -440,13 +440,18 @@ canvas_run(struct fetch *f)
 		submit_list(f, EP_CANVAS_TERMS, ep_url_join(f->base, "/api/v1/"
 		    "accounts/%s/terms?per_page=100", a), what);
 		free(what);
-	} else if (strcmp(o->what, "sections") == 0) {
+	} else if (strcmp(o->what, "sections") == 0 ||
+	    strcmp(o->what, "course-audit") == 0) {
+		bool audit = strcmp(o->what, "course-audit") == 0;
+
 		for (size_t i = 0; i < o->courses.n; i++) {
 			char *c = ep_url_escape(o->courses.v[i]);
-			char *what = ep_xasprintf("sections of course %s",
-			    o->courses.v[i]);
+			char *what = ep_xasprintf("%s of course %s", audit ?
+			    "audit log" : "sections", o->courses.v[i]);
 
-			submit_list(f, EP_CANVAS_SECTIONS, ep_url_join(f->base,
+			submit_list(f, audit ? EP_CANVAS_AUDIT :
+			    EP_CANVAS_SECTIONS, ep_url_join(f->base, audit ?
+			    "/api/v1/audit/course/courses/%s?per_page=100" :
 			    "/api/v1/courses/%s/sections?per_page=100", c), what);
 			free(what);
 			free(c);

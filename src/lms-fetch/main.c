@@ -29,6 +29,7 @@ static const char usage_text[] =
 "       lms-fetch canvas users --account ID\n"
 "       lms-fetch canvas terms --account ID\n"
 "       lms-fetch canvas sections --course ID...\n"
+"       lms-fetch canvas course-audit --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
 "\n"
 "Read an LMS through its web API and write records on stdout.\n"
@@ -260,9 +261,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		if (o->account == NULL)
 			ep_usage_error(u, "canvas terms needs --account");
 		ONLY(o->terms.n == 0, "--term");
-	} else if (strcmp(o->what, "sections") == 0) {
+	} else if (strcmp(o->what, "sections") == 0 ||
+	    strcmp(o->what, "course-audit") == 0) {
 		if (o->courses.n == 0)
-			ep_usage_error(u, "canvas sections needs --course");
+			ep_usage_error(u, "canvas %s needs --course", o->what);
 		ONLY(o->account == NULL, "--account");
 		ONLY(o->terms.n == 0, "--term");
 	} else if (strcmp(o->what, "enrollments") == 0) {
@@ -292,7 +294,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 	} else {
 		ep_usage_error(u, "unknown Canvas item '%s' (courses, "
-		    "enrollments, users, terms, sections or report)", o->what);
+		    "enrollments, users, terms, sections, course-audit or report)",
+		    o->what);
 	}
 	if (moodle) {
 		ONLY(o->account == NULL, "--account");
@@ -308,7 +311,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		if (strcmp(o->what, "enrollments") != 0)
 			ONLY(o->types.n == 0, "--type");
 		if (strcmp(o->what, "enrollments") != 0 &&
-		    strcmp(o->what, "sections") != 0)
+		    strcmp(o->what, "sections") != 0 &&
+		    strcmp(o->what, "course-audit") != 0)
 			ONLY(o->courses.n == 0, "--course");
 		if (strcmp(o->what, "report") != 0)
 			ONLY(o->report_what.n == 0, "--what");

@@ -485,6 +485,25 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	[[ $stderr == "lms-fetch: canvas sections needs --course"* ]]
 }
 
+@test "canvas course-audit: the events of each course, newest first, paged" {
+	faults "$CANVAS_URL" max_per_page=2
+	run --separate-stderr lms-fetch canvas course-audit --course 201,203
+	assert_success
+	assert_output '{"id":"e4","event_type":"updated","created_at":"2024-08-25T09:00:00Z","course_id":201}
+{"id":"e3","event_type":"published","created_at":"2024-08-20T13:00:00Z","course_id":201}
+{"id":"e2","event_type":"unpublished","created_at":"2024-08-05T13:00:00Z","course_id":201}
+{"id":"e1","event_type":"published","created_at":"2024-08-01T12:00:00Z","course_id":201}
+{"id":"e0","event_type":"created","created_at":"2024-05-01T12:00:00Z","course_id":201}
+{"id":"e9","event_type":"created","created_at":"2024-05-03T12:00:00Z","course_id":203}'
+	run --separate-stderr lms-fetch canvas course-audit --course 999
+	assert_failure
+	[ -z "$output" ]
+	[[ $stderr == *"audit log of course 999"* ]]
+	run --separate-stderr lms-fetch canvas course-audit --account 1
+	assert_failure 2
+	[[ $stderr == "lms-fetch: canvas course-audit needs --course"* ]]
+}
+
 @test "N jobs really run concurrently, and the output order stays fixed" {
 	faults "$CANVAS_URL" "delay_ms=400&jitter_ms=100"
 	run --separate-stderr lms-fetch canvas courses --account 1 --jobs 4 \

@@ -15,6 +15,8 @@ first, next; no last); an unknown token gives 401 with WWW-Authenticate.
        a permission refusal)
   GET  /api/v1/accounts/:id/users
   GET  /api/v1/accounts/:id/terms       {"enrollment_terms": [...]}, paged
+  GET  /api/v1/audit/course/courses/:id  {"events": [...]} newest first,
+       from "course_events" {"<course id>": [...]}, paged
   GET  /api/v1/courses/:id/sections     those of "sections" for the course,
        else one per course_section_id of its enrollments (named by its
        sis_section_id, else the course name, as Canvas's default section)
@@ -320,6 +322,13 @@ class Canvas(lms_common.Handler):
         if m and self.command == "GET":
             return self.page(u, q, SITE.get("terms", []),
                              wrap="enrollment_terms")
+        m = re.fullmatch(r"/api/v1/audit/course/courses/(\d+)", u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            if c is None:
+                return self.not_found()
+            return self.page(u, q, SITE.get("course_events", {}).get(
+                str(c["id"]), []), wrap="events")
         m = re.fullmatch(r"/api/v1/courses/([^/]+)/sections", u.path)
         if m and self.command == "GET":
             c = find_course(m.group(1))
