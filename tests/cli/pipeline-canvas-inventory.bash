@@ -65,6 +65,10 @@ ci_full_run() {
 	run ci_q "SELECT count(*) AS n FROM course WHERE
 		created_at = '2024-05-01 12:00:00'"
 	assert_output '{"n":1}'
+	# Published: the audit log's newest "published" event (republished).
+	run ci_q "SELECT count(*) AS n FROM course WHERE
+		published_at = '2024-08-20 13:00:00'"
+	assert_output '{"n":1}'
 	run ci_q "SELECT canvas_id, course_id, name, sis_id FROM course_section"
 	assert_output '{"canvas_id":9201,"course_id":201,"name":"BIO101-F24-01","sis_id":"BIO101-F24-01"}'
 	# The configured terms, with their names, SIS ids and UTC dates.

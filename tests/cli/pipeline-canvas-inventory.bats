@@ -39,6 +39,9 @@ setup() {
 	assert_output --partial '{"course_id":301,"role_type":"DesignerEnrollment"}'
 	run ci_q "SELECT count(*) AS n FROM enrollment"
 	assert_output '{"n":254}'
+	# Only available courses have a published date, and 203 no event.
+	run ci_q "SELECT canvas_id FROM course WHERE published_at IS NOT NULL"
+	assert_output '{"canvas_id":201}'
 	# Every section of the courses kept, a section without students too.
 	run ci_q "SELECT canvas_id, course_id, name FROM course_section
 		ORDER BY canvas_id"
@@ -53,7 +56,7 @@ setup() {
 	[ ! -e "$T/inventory.db" ]
 	[ "$(grep -c . "$T/inv-work/last/enrollment.ndjson")" -eq 251 ]
 	run jq -c . "$T/inv-work/last/course.ndjson"
-	assert_output '{"canvas_id":201,"sis_id":"BIO101-F24","name":"Biology, Intro","account_id":1,"term_id":5,"created_at":"2024-05-01 12:00:00","workflow_state":"available","total_students":250,"last_activity_at":"2024-09-12 08:30:00"}'
+	assert_output '{"canvas_id":201,"sis_id":"BIO101-F24","name":"Biology, Intro","account_id":1,"term_id":5,"created_at":"2024-05-01 12:00:00","workflow_state":"available","total_students":250,"last_activity_at":"2024-09-12 08:30:00","published_at":"2024-08-20 13:00:00"}'
 }
 
 @test "canvas-inventory: bad configuration is refused (78) before anything runs" {
