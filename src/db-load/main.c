@@ -79,6 +79,9 @@ static const char usage_text[] =
 "                        last successful run's time is kept\n"
 "  --run-started TIME    when the run started (default: now)\n"
 "  --run-failed          load nothing: record a failed run\n"
+"  --bookmark NAME=FIELD keep the largest FIELD of the records loaded as\n"
+"                        bookmark NAME in edpipe_bookmark, in the load's\n"
+"                        transaction (never moved back)\n"
 "  --mode M              append (default), replace (delete and refill in\n"
 "                        the transaction) or upsert (on --key)\n"
 "  -k, --key COL[,COL...]  the key columns of upsert; with --create the\n"
@@ -122,7 +125,8 @@ enum {
 	OPT_TABLE, OPT_MODE, OPT_KEY, OPT_CREATE, OPT_TYPES, OPT_STATUS,
 	OPT_JOB, OPT_SKIP, OPT_IGNORE_EXTRA, OPT_ALLOW_EMPTY,
 	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT, OPT_MIGRATE,
-	OPT_TABLES, OPT_JOB_RUN, OPT_SOURCE, OPT_RUN_STARTED, OPT_RUN_FAILED
+	OPT_TABLES, OPT_JOB_RUN, OPT_SOURCE, OPT_RUN_STARTED, OPT_RUN_FAILED,
+	OPT_BOOKMARK
 };
 
 enum mode { M_APPEND, M_REPLACE, M_UPSERT };
@@ -137,6 +141,7 @@ struct opts {
 	size_t nsources;
 	char run_started[32];
 	bool run_failed;
+	char *bm_name, *bm_field;	/* --bookmark NAME=FIELD */
 	bool outer;		/* load() runs inside load_all's transaction */
 	unsigned long long old_rows;	/* and the rows replace deleted */
 	char **files;		/* the inputs, read in order */
@@ -172,6 +177,11 @@ static int write_status(const struct opts *o, struct ep_db *db,
 static void now_utc(char *buf, size_t size);
 static void add_source(struct opts *o, const char *arg);
 static void add_shrink(struct opts *o, const char *arg);
+static int bookmark_table(struct ep_db *db, struct ep_error *err);
+static void bookmark_see(char **max, bool *num, const struct ep_rec *r,
+    const char *field);
+static int bookmark_save(const struct opts *o, struct ep_db *db,
+    const char *max, bool num, struct ep_error *err);
 static void parse_time(const char *opt, const char *arg, char *buf,
     size_t size);
 static int load_all(const struct opts *o, struct ep_db *db,
@@ -204,6 +214,7 @@ main(int argc, char **argv)
 		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ "run-started", required_argument, NULL, OPT_RUN_STARTED },
 		{ "run-failed", no_argument, NULL, OPT_RUN_FAILED },
+		{ "bookmark", required_argument, NULL, OPT_BOOKMARK },
 		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
 		{ "password-file", required_argument, NULL,
@@ -238,6 +249,19 @@ main(int argc, char **argv)
 			    sizeof(o.run_started));
 			break;
 		case OPT_RUN_FAILED: o.run_failed = true; break;
+		case OPT_BOOKMARK: {
+			const char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg || eq[1] == '\0')
+				ep_usage_error(usage_text, "--bookmark '%s': "
+				    "expected NAME=FIELD", optarg);
+			free(o.bm_name);
+			free(o.bm_field);
+			o.bm_name = ep_xstrndup(optarg,
+			    (size_t)(eq - optarg));
+			o.bm_field = ep_xstrdup(eq + 1);
+			break;
+		}
 		case OPT_MODE:
 			if (strcmp(optarg, "append") == 0)
 				o.mode = M_APPEND;
@@ -305,6 +329,9 @@ main(int argc, char **argv)
 	    o.nfiles > 0))
 		ep_usage_error(usage_text, "--run-failed loads nothing: no "
 		    "--table, --tables or inputs");
+	if (o.bm_name != NULL && (o.table == NULL || o.skip))
+		ep_usage_error(usage_text, "--bookmark needs --table (and no "
+		    "--skip)");
 	if (o.nshrink > 0 && o.ntables == 0)
 		ep_usage_error(usage_text, "--max-shrink TABLE=PCT needs "
 		    "--tables");
@@ -452,6 +479,8 @@ out:
 		free(o.shrink_tab[i]);
 	free(o.shrink_tab);
 	free(o.shrink_pct);
+	free(o.bm_name);
+	free(o.bm_field);
 	if (ep_close_stdout() != 0 && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
@@ -1081,7 +1110,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	struct ep_error te = { 0 };
 	unsigned long rows = 0, bad = 0;
 	unsigned long long old_rows = 0;
-	bool in_tx = false, exists;
+	bool in_tx = false, exists, bm_num = true;
+	char *bm_max = NULL;	/* --bookmark: the largest value so far */
 	int rc = -1, r;
 
 	r = next_record(&l, rec, err);
@@ -1102,6 +1132,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		goto done;
 	/* Look before the transaction: a failed statement inside one
 	 * aborts it in PostgreSQL. */
+	if (o->bm_name != NULL && r == 1 && bookmark_table(db, err) < 0)
+		goto done;
 	l.tcols = table_columns(db, o->table, &l.ntcols, &te);
 	exists = l.tcols != NULL;
 	if (!exists && (!o->create || r == 0 ||
@@ -1161,6 +1193,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		if (row_values(&l, rec, err) < 0)
 			goto done;
 		remember_line(&l, line);
+		if (o->bm_name != NULL)
+			bookmark_see(&bm_max, &bm_num, rec, o->bm_field);
 		if (ep_db_load_row(ld, l.vals, err) < 0) {
 			if (err->code == EP_EXIT_DATAERR)
 				locate(&l, line, err);
@@ -1187,6 +1221,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	}
 	if (o->mode == M_REPLACE && check_shrink(o, old_rows, rows, err) < 0)
 		goto done;
+	if (bm_max != NULL && bookmark_save(o, db, bm_max, bm_num, err) < 0)
+		goto done;
 	if (!o->outer && ep_db_commit(db, err) < 0)
 		goto done;
 	in_tx = false;
@@ -1202,6 +1238,7 @@ done:
 		ep_info(1, "rollback: %s", te.msg);
 	ep_rec_free(rec);
 	loader_free(&l);
+	free(bm_max);
 	return rc;
 }
 
@@ -1509,4 +1546,119 @@ done:
 			ep_err("cannot record the failed run: %s", te.msg);
 	}
 	return rc;
+}
+
+/* ------------------------------------------------------- bookmarks */
+
+/*
+ * --bookmark NAME=FIELD: incremental loads.  The largest FIELD of the
+ * records a load committed is kept as bookmark NAME in the table
+ * edpipe_bookmark (name, value, updated_at), written in the load's own
+ * transaction: the rows and the bookmark commit together, or neither
+ * does, so a job that fetches "since the bookmark" neither skips nor
+ * counts twice.  Values compare as numbers when every one is a JSON
+ * number, else as text (ISO 8601 UTC times sort so); the bookmark never
+ * moves back, and a load of no records leaves it.  Read it with
+ * sis-extract --sql "SELECT value FROM edpipe_bookmark WHERE name = ...".
+ */
+static int
+bookmark_table(struct ep_db *db, struct ep_error *err)
+{
+	struct ep_error te = { 0 };
+	size_t n = 0;
+	char **cols = table_columns(db, "edpipe_bookmark", &n, &te);
+	char *sql;
+	int r;
+
+	if (cols != NULL) {
+		free_list(cols, n);
+		return 0;
+	}
+	/* Made outside the load's transaction: a failed statement aborts
+	 * one in PostgreSQL, and MySQL commits DDL at once anyway. */
+	sql = ep_xasprintf("CREATE TABLE edpipe_bookmark (name %s NOT NULL "
+	    "PRIMARY KEY, value %s, updated_at %s)",
+	    ep_db_type(db, "text", true), ep_db_type(db, "text", false),
+	    ep_db_type(db, "timestamp", false));
+	r = ep_db_exec(db, sql, err);
+	free(sql);
+	return r;
+}
+
+/* Is a larger than b?  Numbers when num, else bytes. */
+static bool
+bookmark_above(const char *a, const char *b, bool num)
+{
+	if (num) {
+		long double x = strtold(a, NULL), y = strtold(b, NULL);
+
+		return x > y;
+	}
+	return strcmp(a, b) > 0;
+}
+
+static void
+bookmark_see(char **max, bool *num, const struct ep_rec *r,
+    const char *field)
+{
+	const struct ep_field *f = ep_rec_get(r, field);
+
+	if (f == NULL || f->type == EP_T_NULL || f->val == NULL)
+		return;
+	if (f->type != EP_T_NUM)
+		*num = false;
+	if (*max == NULL || bookmark_above(f->val, *max, *num)) {
+		free(*max);
+		*max = ep_xstrdup(f->val);
+	}
+}
+
+static int
+bookmark_save(const struct opts *o, struct ep_db *db, const char *max,
+    bool num, struct ep_error *err)
+{
+	struct ep_rec *row = ep_rec_new();
+	struct ep_db_param p[] = { { "name", o->bm_name }, { "value", max },
+	    { "at", NULL } };
+	char now[32];
+	const char *old = NULL;
+	char *keep = NULL;
+	int r;
+
+	now_utc(now, sizeof(now));
+	p[2].value = now;
+	r = ep_db_query(db, "SELECT value FROM edpipe_bookmark WHERE name = "
+	    ":name", p, 1, err);
+	while (r == 0 && (r = ep_db_next(db, row, err)) == 1)
+		if (row->n > 0 && row->f[0].val != NULL && keep == NULL)
+			keep = ep_xstrdup(row->f[0].val);
+	old = keep;
+	if (r < 0)
+		goto done;
+	r = 0;
+	if (old != NULL && !bookmark_above(max, old, num &&
+	    strspn(old, "+-0123456789.eE") == strlen(old))) {
+		ep_info(1, "bookmark '%s' stays at %s", o->bm_name, old);
+		goto done;
+	}
+	if (old != NULL)
+		r = ep_db_exec_params(db, "UPDATE edpipe_bookmark SET value = "
+		    ":value, updated_at = :at WHERE name = :name", p, 3, err);
+	else
+		r = ep_db_exec_params(db, "INSERT INTO edpipe_bookmark (name, "
+		    "value, updated_at) VALUES (:name, :value, :at)", p, 3,
+		    err);
+	if (r == 0)
+		ep_info(1, "bookmark '%s' now %s", o->bm_name, max);
+done:
+	if (r < 0) {
+		char *msg = ep_xasprintf("bookmark '%s': %s", o->bm_name,
+		    err->msg);
+
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		free(msg);
+	}
+	free(keep);
+	ep_rec_free(row);
+	return r < 0 ? -1 : 0;
 }

@@ -32,6 +32,7 @@ SQL
 @test "inventory MariaDB: --tables loads typed rows in one transaction with a job_run" { inv_load_ok; }
 @test "inventory MariaDB: a bad row leaves every table as it was and records a failed run" { inv_load_fail; }
 @test "inventory MariaDB: --max-shrink per table before anything is deleted" { inv_load_shrink; }
+@test "inventory MariaDB: --bookmark advances with the rows, in their transaction" { inv_bookmark; }
 @test "inventory MariaDB: --max-shrink TABLE=PCT" { inv_load_shrink_table; }
 
 @test "inventory MariaDB: typed columns, keys and foreign keys of the schema" {

@@ -29,3 +29,4 @@ setup() {
 @test "inventory PostgreSQL: --tables loads typed rows in one transaction with a job_run" { inv_load_ok; }
 @test "inventory PostgreSQL: a bad row leaves every table as it was and records a failed run" { inv_load_fail; }
 @test "inventory PostgreSQL: --max-shrink per table before anything is deleted" { inv_load_shrink; }
+@test "inventory PostgreSQL: --bookmark advances with the rows, in their transaction" { inv_bookmark; }

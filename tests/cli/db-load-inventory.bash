@@ -243,3 +243,52 @@ inv_load_shrink_table() {
 	run inv_q "SELECT count(*) AS n FROM enrollment"
 	assert_output '{"n":0}'
 }
+
+# --bookmark NAME=FIELD: the largest value loaded, in the load's
+# transaction; never back; a rolled-back load leaves it.
+inv_bookmark() {
+	local d=$BATS_TEST_TMPDIR
+	bm() {
+		inv_q "SELECT value FROM edpipe_bookmark WHERE name = '$1'"
+	}
+	printf '%s\n' '{"id":9,"at":"2026-01-01 10:00:00"}' \
+		'{"id":10,"at":"2026-01-01 12:00:00"}' \
+		'{"id":2,"at":"2026-01-01 11:00:00"}' >"$d/a.ndjson"
+	run --separate-stderr db-load --db "$URL" --table ev --create \
+		--types id=int,at=timestamp -k id --mode upsert \
+		--bookmark ev=at --bookmark ev=at "$d/a.ndjson"
+	assert_success
+	run bm ev
+	assert_output '{"value":"2026-01-01 12:00:00"}'
+	# Numbers compare as numbers: 10, not "9".
+	db-load --db "$URL" --table ev --mode upsert -k id --bookmark seq=id \
+		"$d/a.ndjson"
+	run bm seq
+	assert_output '{"value":"10"}'
+	# Older records only: the bookmark stays.
+	printf '%s\n' '{"id":3,"at":"2025-12-31 23:00:00"}' >"$d/b.ndjson"
+	db-load --db "$URL" --table ev --mode upsert -k id --bookmark ev=at \
+		"$d/b.ndjson"
+	run bm ev
+	assert_output '{"value":"2026-01-01 12:00:00"}'
+	# A newer batch that fails: neither its rows nor the bookmark.
+	printf '%s\n' '{"id":20,"at":"2026-02-01 00:00:00"}' \
+		'{"id":null,"at":"2026-02-02 00:00:00"}' >"$d/c.ndjson"
+	run --separate-stderr db-load --db "$URL" --table ev --mode upsert \
+		-k id --bookmark ev=at "$d/c.ndjson"
+	[ "$status" -eq 65 ]
+	run bm ev
+	assert_output '{"value":"2026-01-01 12:00:00"}'
+	run inv_q "SELECT count(*) AS n FROM ev WHERE id = 20"
+	assert_output '{"n":0}'
+	# A newer batch that loads moves it, with its rows.
+	printf '%s\n' '{"id":20,"at":"2026-02-01 00:00:00"}' >"$d/c.ndjson"
+	db-load --db "$URL" --table ev --mode upsert -k id --bookmark ev=at \
+		"$d/c.ndjson"
+	run bm ev
+	assert_output '{"value":"2026-02-01 00:00:00"}'
+	run inv_q "SELECT count(*) AS n FROM ev"
+	assert_output '{"n":5}'
+	run inv_q "SELECT count(*) AS n FROM edpipe_bookmark"
+	assert_output '{"n":2}'
+}

@@ -18,6 +18,7 @@ setup() {
 @test "inventory SQLite: --tables loads typed rows in one transaction with a job_run" { inv_load_ok; }
 @test "inventory SQLite: a bad row leaves every table as it was and records a failed run" { inv_load_fail; }
 @test "inventory SQLite: --max-shrink per table before anything is deleted" { inv_load_shrink; }
+@test "inventory SQLite: --bookmark advances with the rows, in their transaction" { inv_bookmark; }
 @test "inventory SQLite: --max-shrink TABLE=PCT" { inv_load_shrink_table; }
 
 @test "inventory: usage errors of --tables, --job-run, --source" {
@@ -36,7 +37,9 @@ setup() {
 		"--migrate ''" "--table a --max-shrink a=5 $IFIX/term.ndjson" \
 		"--tables a --max-shrink b=5 $IFIX/term.ndjson" \
 		"--tables a --max-shrink =5 $IFIX/term.ndjson" \
-		"--tables a --max-shrink a=101 $IFIX/term.ndjson"; do
+		"--tables a --max-shrink a=101 $IFIX/term.ndjson" \
+		"--bookmark x --table a" "--bookmark =f --table a" \
+		"--bookmark x= --table a" "--bookmark x=f --tables a $IFIX/term.ndjson"; do
 		eval "run --separate-stderr db-load --db \"\$URL\" $args"
 		[ "$status" -eq 2 ] || { echo "$args: $status $stderr"; false; }
 		[ -z "$output" ]
