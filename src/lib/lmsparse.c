@@ -342,6 +342,18 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 		list = json_object_get(j, "enrollment_terms");
 	if (kind == EP_CANVAS_AUDIT && json_is_object(j))
 		list = json_object_get(j, "events");
+	if (kind == EP_CANVAS_COURSE) {
+		if (!json_is_object(j) || !json_is_integer(json_object_get(j,
+		    "id"))) {
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply "
+			    "is not a course", what);
+			json_decref(j);
+			return -1;
+		}
+		ep_lms_out_rec(out, course_record(j));
+		json_decref(j);
+		return 0;
+	}
 	if (!json_is_array(list)) {
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is "
 		    "not a list", what);
@@ -354,6 +366,7 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 		if (!json_is_object(o))
 			continue;
 		switch (kind) {
+		case EP_CANVAS_COURSE:
 		case EP_CANVAS_COURSES:
 			ep_lms_out_rec(out, course_record(o));
 			break;

@@ -84,7 +84,8 @@ enum ep_canvas_kind {
 	EP_CANVAS_LISTING,	/* a course listing: texts are course ids */
 	EP_CANVAS_TERMS,	/* {"enrollment_terms": [...]} */
 	EP_CANVAS_SECTIONS,
-	EP_CANVAS_AUDIT		/* the course audit log: {"events": [...]} */
+	EP_CANVAS_AUDIT,	/* the course audit log: {"events": [...]} */
+	EP_CANVAS_COURSE	/* one course: an object */
 };
 
 /*

@@ -414,7 +414,17 @@ canvas_run(struct fetch *f)
 	const struct opts *o = f->o;
 	char *a = o->account ? ep_url_escape(o->account) : NULL;
 
-	if (strcmp(o->what, "courses") == 0) {
+	if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
+		for (size_t i = 0; i < o->courses.n; i++) {
+			char *c = ep_url_escape(o->courses.v[i]);
+			char *what = ep_xasprintf("course %s", o->courses.v[i]);
+
+			submit_list(f, EP_CANVAS_COURSE, ep_url_join(f->base,
+			    "/api/v1/courses/%s", c), what);
+			free(what);
+			free(c);
+		}
+	} else if (strcmp(o->what, "courses") == 0) {
 		for (size_t i = 0; i < (o->terms.n ? o->terms.n : 1); i++) {
 			char *t = o->terms.n ? ep_url_escape(o->terms.v[i]) : NULL;
 			char *what = t ? ep_xasprintf("courses of account %s "

@@ -24,7 +24,7 @@ static const char usage_text[] =
 "usage: lms-fetch moodle enrollments (--mapping FILE | --course-id N...) [--url URL]\n"
 "                [--user-key FIELD] [--unkeyed FILE] [--skipped FILE]\n"
 "       lms-fetch moodle courses [--field shortname --value X]\n"
-"       lms-fetch canvas courses --account ID [--term ID]...\n"
+"       lms-fetch canvas courses (--account ID [--term ID]... | --course ID...)\n"
 "       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
 "       lms-fetch canvas users --account ID\n"
 "       lms-fetch canvas terms --account ID\n"
@@ -250,6 +250,9 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else if (moodle) {
 		ep_usage_error(u, "unknown Moodle item '%s' (enrollments or "
 		    "courses)", o->what);
+	} else if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
+		ONLY(o->account == NULL, "--account with --course");
+		ONLY(o->terms.n == 0, "--term with --course");
 	} else if (strcmp(o->what, "courses") == 0 ||
 	    strcmp(o->what, "users") == 0) {
 		if (o->account == NULL)
@@ -312,6 +315,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			ONLY(o->types.n == 0, "--type");
 		if (strcmp(o->what, "enrollments") != 0 &&
 		    strcmp(o->what, "sections") != 0 &&
+		    strcmp(o->what, "courses") != 0 &&
 		    strcmp(o->what, "course-audit") != 0)
 			ONLY(o->courses.n == 0, "--course");
 		if (strcmp(o->what, "report") != 0)

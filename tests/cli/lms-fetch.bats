@@ -485,6 +485,19 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	[[ $stderr == "lms-fetch: canvas sections needs --course"* ]]
 }
 
+@test "canvas courses --course: each course by id, in order" {
+	run --separate-stderr lms-fetch canvas courses --course 301 --course 201
+	assert_success
+	assert_output "$(jq -c 'select(.id == 301)' "$FIX/lms-fetch/canvas-courses.out.ndjson")
+$(jq -c 'select(.id == 201)' "$FIX/lms-fetch/canvas-courses.out.ndjson")"
+	run --separate-stderr lms-fetch canvas courses --course 999
+	[ "$status" -eq 69 ]
+	[ -z "$output" ]
+	[[ $stderr == "lms-fetch: course 999: HTTP 404"* ]]
+	run --separate-stderr lms-fetch canvas courses --course 201 --term 5
+	assert_failure 2
+}
+
 @test "canvas course-audit: the events of each course, newest first, paged" {
 	faults "$CANVAS_URL" max_per_page=2
 	run --separate-stderr lms-fetch canvas course-audit --course 201,203

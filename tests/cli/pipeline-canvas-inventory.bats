@@ -92,3 +92,24 @@ setup() {
 	run ci_q "SELECT status FROM job_run ORDER BY id DESC LIMIT 1"
 	assert_output '{"status":"failed"}'
 }
+
+@test "canvas-inventory: CANVAS_ADD_COURSES adds courses of other terms, once" {
+	# 301 (term 6, no students) and 201 (already in term 5, not twice).
+	printf '%s\n' 'CANVAS_TERMS=5' 'CANVAS_ADD_COURSES="301 201"' \
+		INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	run ci_q "SELECT canvas_id, term_id FROM course ORDER BY canvas_id"
+	assert_output '{"canvas_id":201,"term_id":5}
+{"canvas_id":202,"term_id":5}
+{"canvas_id":203,"term_id":5}
+{"canvas_id":301,"term_id":6}'
+	run ci_q "SELECT canvas_id, name FROM term ORDER BY canvas_id"
+	assert_output '{"canvas_id":5,"name":"Fall 2024"}
+{"canvas_id":6,"name":"Spring 2025"}'
+	run ci_q "SELECT count(*) AS n FROM enrollment"
+	assert_output '{"n":254}'
+	run --separate-stderr env CANVAS_ADD_COURSES="301 x1" "$INV" -c "$T/inv.env"
+	assert_failure 78
+	[[ $stderr == *"CANVAS_ADD_COURSES: 'x1' is not a course id"* ]]
+}

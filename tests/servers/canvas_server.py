@@ -15,6 +15,7 @@ first, next; no last); an unknown token gives 401 with WWW-Authenticate.
        a permission refusal)
   GET  /api/v1/accounts/:id/users
   GET  /api/v1/accounts/:id/terms       {"enrollment_terms": [...]}, paged
+  GET  /api/v1/courses/:id              one course (an object)
   GET  /api/v1/audit/course/courses/:id  {"events": [...]} newest first,
        from "course_events" {"<course id>": [...]}, paged
   GET  /api/v1/courses/:id/sections     those of "sections" for the course,
@@ -322,6 +323,11 @@ class Canvas(lms_common.Handler):
         if m and self.command == "GET":
             return self.page(u, q, SITE.get("terms", []),
                              wrap="enrollment_terms")
+        m = re.fullmatch(r"/api/v1/courses/(\d+|sis_course_id:[^/]+)",
+                         u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            return self.send(200, c) if c else self.not_found()
         m = re.fullmatch(r"/api/v1/audit/course/courses/(\d+)", u.path)
         if m and self.command == "GET":
             c = find_course(m.group(1))
