@@ -95,6 +95,8 @@ ep_sql_split(const char *sql, size_t *n)
 	return out;
 }
 
+static void free_migrations(struct migration *m, size_t n);
+
 /* The migration files of dir: 0 with *out (*n long, sorted), or -1. */
 static int
 list_migrations(const char *dir, const char *backend,
@@ -156,6 +158,9 @@ list_migrations(const char *dir, const char *backend,
 fail:
 	closedir(d);
 	free(sub);
+	free_migrations(*out, *n);
+	*out = NULL;
+	*n = 0;
 	return -1;
 }
 
