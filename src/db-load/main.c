@@ -39,11 +39,13 @@
 #include "cli.h"
 #include "db.h"
 #include "progress.h"
+#include "migrate.h"
 #include "rec.h"
 #include "secret.h"
 
 static const char usage_text[] =
-"usage: db-load --db URL --table NAME [--mode append|replace|upsert]\n"
+"usage: db-load --db URL [--migrate DIR] --table NAME\n"
+"               [--mode append|replace|upsert]\n"
 "               [-k COL[,COL...]] [--create [--types COL=TYPE,...]]\n"
 "               [--status-table NAME --job NAME [--skip]] [--ignore-extra]\n"
 "               [--allow-empty] [--max-shrink PCT] [-f ndjson|csv|tsv]\n"
@@ -51,6 +53,10 @@ static const char usage_text[] =
 "               [FILE ...]\n"
 "       db-load --db URL --exec SQL [--password-file FILE]\n"
 "               [--timeout SECONDS] [-v | -q]\n"
+"       db-load --db URL [--migrate DIR] --tables T1,T2,... [--mode M]\n"
+"               [--job-run NAME [--source NAME[=TIME]]... [--run-started\n"
+"               TIME]] [--max-shrink PCT] [--allow-empty] FILE1 FILE2 ...\n"
+"       db-load --db URL --job-run NAME --run-failed [--source NAME]...\n"
 "\n"
 "Load records into a database table in one transaction.  Records come\n"
 "from the FILEs in order ('-' is stdin), or stdin.\n"
@@ -59,7 +65,26 @@ static const char usage_text[] =
 "                        mssql://USER@HOST[:PORT]/DB,\n"
 "                        mysql://USER@HOST[:PORT]/DB or odbc:DSN\n"
 "                        (no password in it)\n"
+"  --migrate DIR         first apply the migration files of DIR (or\n"
+"                        DIR/BACKEND) the database has not had, in\n"
+"                        version order, each in a transaction, recorded\n"
+"                        in schema_version; without --table only that\n"
 "  --table NAME          the table (NAME or SCHEMA.NAME)\n"
+"  --tables T1,T2,...    load FILE1 into T1, FILE2 into T2 ... all in one\n"
+"                        transaction (replace deletes from the last table\n"
+"                        to the first, then loads in order)\n"
+"  --job-run NAME        record the run in job_run (job_name, started_at,\n"
+"                        finished_at, status) and a data_source_status row\n"
+"                        per --source: in the load's transaction, or after\n"
+"                        its rollback as a failed run\n"
+"  --source NAME[=TIME]  a data source of the run and the UTC time its data\n"
+"                        was current (default: now); for a failed run the\n"
+"                        last successful run's time is kept\n"
+"  --run-started TIME    when the run started (default: now)\n"
+"  --run-failed          load nothing: record a failed run\n"
+"  --bookmark NAME=FIELD keep the largest FIELD of the records loaded as\n"
+"                        bookmark NAME in edpipe_bookmark, in the load's\n"
+"                        transaction (never moved back)\n"
 "  --mode M              append (default), replace (delete and refill in\n"
 "                        the transaction) or upsert (on --key)\n"
 "  -k, --key COL[,COL...]  the key columns of upsert; with --create the\n"
@@ -78,7 +103,8 @@ static const char usage_text[] =
 "  --allow-empty         let replace empty the table on empty input\n"
 "  --max-shrink PCT      refuse a replace that would leave fewer than\n"
 "                        (100 - PCT)% of the table's rows (default 50;\n"
-"                        100 allows any shrink)\n"
+"                        100 allows any shrink); with --tables also\n"
+"                        TABLE=PCT for one table (=100: may be emptied)\n"
 "  -f, --from F          ndjson, csv or tsv (default: from the first byte)\n"
 "      --delimiter CHAR  CSV input: the field delimiter (default ','; tab\n"
 "                        or \\t for a tab)\n"
@@ -105,7 +131,9 @@ enum {
 	OPT_DB = EP_OPT_FIRST_PROGRAM,
 	OPT_TABLE, OPT_MODE, OPT_KEY, OPT_CREATE, OPT_TYPES, OPT_STATUS,
 	OPT_JOB, OPT_SKIP, OPT_IGNORE_EXTRA, OPT_ALLOW_EMPTY,
-	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT, OPT_EXEC
+	OPT_PASSWORD_FILE, OPT_MAX_SHRINK, OPT_TIMEOUT, OPT_EXEC, OPT_MIGRATE,
+	OPT_TABLES, OPT_JOB_RUN, OPT_SOURCE, OPT_RUN_STARTED, OPT_RUN_FAILED,
+	OPT_BOOKMARK
 };
 
 enum mode { M_APPEND, M_REPLACE, M_UPSERT };
@@ -113,6 +141,17 @@ enum mode { M_APPEND, M_REPLACE, M_UPSERT };
 struct opts {
 	const char *db, *table, *status_table, *job, *password_file;
 	const char *exec;	/* --exec: a statement instead of a load */
+	const char *migrate;	/* --migrate DIR */
+	char **tables;		/* split --tables */
+	size_t ntables;
+	const char *job_run;	/* --job-run NAME */
+	char **sources, **source_at;	/* --source NAME[=TIME] */
+	size_t nsources;
+	char run_started[32];
+	bool run_failed;
+	char *bm_name, *bm_field;	/* --bookmark NAME=FIELD */
+	bool outer;		/* load() runs inside load_all's transaction */
+	unsigned long long old_rows;	/* and the rows replace deleted */
 	char **files;		/* the inputs, read in order */
 	int nfiles;
 	enum mode mode;
@@ -123,6 +162,9 @@ struct opts {
 	size_t ntypes;
 	bool create, skip, ignore_extra, allow_empty;
 	unsigned max_shrink;	/* percent of the rows replace may lose */
+	char **shrink_tab;	/* --max-shrink TABLE=PCT (with --tables) */
+	unsigned *shrink_pct;
+	size_t nshrink;
 	unsigned timeout;	/* seconds */
 };
 
@@ -141,6 +183,19 @@ static int write_status(const struct opts *o, struct ep_db *db,
     const char *status, const struct outcome *res, const char *message,
     struct ep_error *err);
 static void now_utc(char *buf, size_t size);
+static void add_source(struct opts *o, const char *arg);
+static void add_shrink(struct opts *o, const char *arg);
+static int bookmark_table(struct ep_db *db, struct ep_error *err);
+static void bookmark_see(char **max, bool *num, const struct ep_rec *r,
+    const char *field);
+static int bookmark_save(const struct opts *o, struct ep_db *db,
+    const char *max, bool num, struct ep_error *err);
+static void parse_time(const char *opt, const char *arg, char *buf,
+    size_t size);
+static int load_all(const struct opts *o, struct ep_db *db,
+    struct outcome *res, struct ep_error *err);
+static int write_job_run(const struct opts *o, struct ep_db *db, bool ok,
+    const struct outcome *res, bool own_tx, struct ep_error *err);
 
 static const char *const mode_names[] = { "append", "replace", "upsert" };
 
@@ -162,6 +217,13 @@ main(int argc, char **argv)
 		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "max-shrink", required_argument, NULL, OPT_MAX_SHRINK },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "migrate", required_argument, NULL, OPT_MIGRATE },
+		{ "tables", required_argument, NULL, OPT_TABLES },
+		{ "job-run", required_argument, NULL, OPT_JOB_RUN },
+		{ "source", required_argument, NULL, OPT_SOURCE },
+		{ "run-started", required_argument, NULL, OPT_RUN_STARTED },
+		{ "run-failed", no_argument, NULL, OPT_RUN_FAILED },
+		{ "bookmark", required_argument, NULL, OPT_BOOKMARK },
 		EP_FROM_LONGOPTS,
 		EP_INPUT_LONGOPTS,
 		{ "password-file", required_argument, NULL,
@@ -184,6 +246,31 @@ main(int argc, char **argv)
 		switch (c) {
 		case OPT_DB: o.db = optarg; break;
 		case OPT_TABLE: o.table = optarg; break;
+		case OPT_MIGRATE: o.migrate = optarg; break;
+		case OPT_TABLES:
+			split_list(usage_text, "--tables", optarg, &o.tables,
+			    &o.ntables);
+			break;
+		case OPT_JOB_RUN: o.job_run = optarg; break;
+		case OPT_SOURCE: add_source(&o, optarg); break;
+		case OPT_RUN_STARTED:
+			parse_time("--run-started", optarg, o.run_started,
+			    sizeof(o.run_started));
+			break;
+		case OPT_RUN_FAILED: o.run_failed = true; break;
+		case OPT_BOOKMARK: {
+			const char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg || eq[1] == '\0')
+				ep_usage_error(usage_text, "--bookmark '%s': "
+				    "expected NAME=FIELD", optarg);
+			free(o.bm_name);
+			free(o.bm_field);
+			o.bm_name = ep_xstrndup(optarg,
+			    (size_t)(eq - optarg));
+			o.bm_field = ep_xstrdup(eq + 1);
+			break;
+		}
 		case OPT_MODE:
 			if (strcmp(optarg, "append") == 0)
 				o.mode = M_APPEND;
@@ -209,6 +296,10 @@ main(int argc, char **argv)
 		case OPT_ALLOW_EMPTY: o.allow_empty = true; break;
 		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
 		case OPT_MAX_SHRINK:
+			if (strchr(optarg, '=') != NULL) {
+				add_shrink(&o, optarg);
+				break;
+			}
 			o.max_shrink = (unsigned)ep_cli_long(usage_text,
 			    "--max-shrink", optarg, 100);
 			break;
@@ -234,10 +325,63 @@ main(int argc, char **argv)
 	if (o.db == NULL)
 		ep_usage_error(usage_text, "--db is required");
 	if (o.exec != NULL && (o.exec[0] == '\0' || o.table != NULL ||
-	    o.status_table != NULL || o.nfiles > 0))
+	    o.status_table != NULL || o.nfiles > 0 || o.migrate != NULL ||
+	    o.ntables > 0 || o.job_run != NULL))
 		ep_usage_error(usage_text, "--exec takes a statement, and no "
-		    "--table, --status-table or FILE");
-	if (o.exec == NULL && (o.table == NULL || o.table[0] == '\0'))
+		    "--table, --tables, --migrate, --job-run, --status-table "
+		    "or FILE");
+	if (o.migrate != NULL && o.migrate[0] == '\0')
+		ep_usage_error(usage_text, "--migrate: an empty folder name");
+	if (o.job_run != NULL && o.job_run[0] == '\0')
+		ep_usage_error(usage_text, "--job-run: an empty name");
+	if ((o.nsources > 0 || o.run_started[0] || o.run_failed) &&
+	    o.job_run == NULL)
+		ep_usage_error(usage_text, "--source, --run-started and "
+		    "--run-failed need --job-run");
+	if (o.job_run != NULL && o.ntables == 0 && !o.run_failed)
+		ep_usage_error(usage_text, "--job-run needs --tables or "
+		    "--run-failed");
+	if (o.run_failed && (o.ntables > 0 || o.table != NULL ||
+	    o.nfiles > 0))
+		ep_usage_error(usage_text, "--run-failed loads nothing: no "
+		    "--table, --tables or inputs");
+	if (o.bm_name != NULL && (o.table == NULL || o.skip))
+		ep_usage_error(usage_text, "--bookmark needs --table (and no "
+		    "--skip)");
+	if (o.nshrink > 0 && o.ntables == 0)
+		ep_usage_error(usage_text, "--max-shrink TABLE=PCT needs "
+		    "--tables");
+	for (size_t i = 0; i < o.nshrink; i++) {
+		size_t k = 0;
+
+		while (k < o.ntables && strcmp(o.tables[k], o.shrink_tab[i]))
+			k++;
+		if (k == o.ntables)
+			ep_usage_error(usage_text, "--max-shrink: '%s' is not "
+			    "one of --tables", o.shrink_tab[i]);
+	}
+	if (o.ntables > 0) {
+		if (o.table != NULL)
+			ep_usage_error(usage_text, "--table and --tables do "
+			    "not go together");
+		if (o.create || o.status_table != NULL || o.skip ||
+		    o.mode == M_UPSERT)
+			ep_usage_error(usage_text, "--tables does not go with "
+			    "--create, --status-table, --skip or upsert");
+		if ((size_t)o.nfiles != o.ntables)
+			ep_usage_error(usage_text, "--tables names %zu "
+			    "table%s for %d input%s: give one FILE per table",
+			    o.ntables, o.ntables == 1 ? "" : "s", o.nfiles,
+			    o.nfiles == 1 ? "" : "s");
+	}
+	if ((o.migrate != NULL || o.ntables > 0 || o.run_failed) &&
+	    o.table == NULL && o.ntables == 0 && (o.nfiles > 0 ||
+	    o.status_table != NULL))
+		ep_usage_error(usage_text, "inputs and --status-table need "
+		    "--table");
+	if ((o.table == NULL && o.exec == NULL && o.migrate == NULL &&
+	    o.ntables == 0 && !o.run_failed) ||
+	    (o.table != NULL && o.table[0] == '\0'))
 		ep_usage_error(usage_text, "--table is required");
 	if (o.mode == M_UPSERT && o.nkeys == 0)
 		ep_usage_error(usage_text, "--mode upsert needs --key");
@@ -268,6 +412,24 @@ main(int argc, char **argv)
 		ep_info(1, "statement run");
 		goto out;
 	}
+	if (o.migrate != NULL && ep_migrate(db, o.migrate, &e) < 0)
+		goto fail;
+	if (o.run_started[0] == '\0')
+		memcpy(o.run_started, res.started, sizeof(res.started));
+	if (o.run_failed) {
+		now_utc(res.finished, sizeof(res.finished));
+		if (write_job_run(&o, db, false, &res, true, &e) < 0)
+			goto fail;
+		ep_info(1, "recorded a failed run of '%s'", o.job_run);
+		goto out;
+	}
+	if (o.ntables > 0) {
+		if (load_all(&o, db, &res, &e) < 0)
+			goto fail;
+		goto out;
+	}
+	if (o.table == NULL)
+		goto out;
 	if (o.skip) {
 		now_utc(res.finished, sizeof(res.finished));
 		if (write_status(&o, db, "skipped", &res, "skipped (--skip)",
@@ -328,6 +490,21 @@ out:
 	}
 	free(o.type_col);
 	free(o.type_name);
+	for (size_t i = 0; i < o.ntables; i++)
+		free(o.tables[i]);
+	free(o.tables);
+	for (size_t i = 0; i < o.nsources; i++) {
+		free(o.sources[i]);
+		free(o.source_at[i]);
+	}
+	free(o.sources);
+	free(o.source_at);
+	for (size_t i = 0; i < o.nshrink; i++)
+		free(o.shrink_tab[i]);
+	free(o.shrink_tab);
+	free(o.shrink_pct);
+	free(o.bm_name);
+	free(o.bm_field);
 	if (ep_close_stdout() != 0 && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
@@ -958,7 +1135,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	struct ep_error te = { 0 };
 	unsigned long rows = 0, bad = 0;
 	unsigned long long old_rows = 0;
-	bool in_tx = false, exists;
+	bool in_tx = false, exists, bm_num = true;
+	char *bm_max = NULL;	/* --bookmark: the largest value so far */
 	int rc = -1, r;
 	struct ep_prog *pg = ep_prog_new("rows");
 
@@ -980,6 +1158,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		goto done;
 	/* Look before the transaction: a failed statement inside one
 	 * aborts it in PostgreSQL. */
+	if (o->bm_name != NULL && r == 1 && bookmark_table(db, err) < 0)
+		goto done;
 	l.tcols = table_columns(db, o->table, &l.ntcols, &te);
 	exists = l.tcols != NULL;
 	if (!exists && (!o->create || r == 0 ||
@@ -987,9 +1167,11 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		*err = te;
 		goto done;
 	}
-	if (ep_db_begin(db, err) < 0)
-		goto done;
-	in_tx = true;
+	if (!o->outer) {
+		if (ep_db_begin(db, err) < 0)
+			goto done;
+		in_tx = true;
+	}
 	if (!exists) {
 		if (create_table(o, db, rec, err) < 0)
 			goto done;
@@ -998,7 +1180,9 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 			goto done;
 		ep_info(1, "created table '%s'", o->table);
 	}
-	if (o->mode == M_REPLACE) {
+	if (o->mode == M_REPLACE && o->outer) {
+		old_rows = o->old_rows;	/* load_all deleted them */
+	} else if (o->mode == M_REPLACE) {
 		char *q, *sql;
 
 		/* Counted inside the transaction, so the count is what the
@@ -1035,6 +1219,8 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 		if (row_values(&l, rec, err) < 0)
 			goto done;
 		remember_line(&l, line);
+		if (o->bm_name != NULL)
+			bookmark_see(&bm_max, &bm_num, rec, o->bm_field);
 		if (ep_db_load_row(ld, l.vals, err) < 0) {
 			if (err->code == EP_EXIT_DATAERR)
 				locate(&l, line, err);
@@ -1060,7 +1246,9 @@ load(const struct opts *o, struct ep_db *db, struct outcome *res,
 	}
 	if (o->mode == M_REPLACE && check_shrink(o, old_rows, rows, err) < 0)
 		goto done;
-	if (ep_db_commit(db, err) < 0)
+	if (bm_max != NULL && bookmark_save(o, db, bm_max, bm_num, err) < 0)
+		goto done;
+	if (!o->outer && ep_db_commit(db, err) < 0)
 		goto done;
 	in_tx = false;
 	res->rows = rows;
@@ -1076,6 +1264,7 @@ done:
 		ep_info(1, "rollback: %s", te.msg);
 	ep_rec_free(rec);
 	loader_free(&l);
+	free(bm_max);
 	return rc;
 }
 
@@ -1154,4 +1343,348 @@ done:
 	free(q);
 	free(buf);
 	return rc;
+}
+
+/* ------------------------------------------------ several tables, runs */
+
+/*
+ * A UTC time as YYYY-MM-DD HH:MM:SS, from that or the ISO 8601 form
+ * YYYY-MM-DDTHH:MM:SS[Z]; anything else is a usage error.
+ */
+static void
+parse_time(const char *opt, const char *arg, char *buf, size_t size)
+{
+	int y, mo, d, h, mi, s, n = 0;
+
+	if (sscanf(arg, "%4d-%2d-%2d%*1[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h,
+	    &mi, &s, &n) != 6 || (arg[n] != '\0' && strcmp(arg + n, "Z")
+	    != 0) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || s > 60 || y < 1 || h < 0 || mi < 0 || s < 0)
+		ep_usage_error(usage_text, "%s '%s': expected a UTC time, "
+		    "YYYY-MM-DDTHH:MM:SSZ", opt, arg);
+	snprintf(buf, size, "%04u-%02u-%02u %02u:%02u:%02u",
+	    (unsigned)y % 10000, (unsigned)mo % 100, (unsigned)d % 100,
+	    (unsigned)h % 100, (unsigned)mi % 100, (unsigned)s % 100);
+}
+
+/* --source NAME[=TIME]: the time is "" when not given. */
+static void
+add_source(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+	char at[32] = "";
+
+	if (len == 0)
+		ep_usage_error(usage_text, "--source '%s': an empty name", arg);
+	if (eq != NULL)
+		parse_time("--source", eq + 1, at, sizeof(at));
+	o->sources = ep_xrealloc(o->sources, (o->nsources + 1) *
+	    sizeof(char *));
+	o->source_at = ep_xrealloc(o->source_at, (o->nsources + 1) *
+	    sizeof(char *));
+	o->sources[o->nsources] = ep_xstrndup(arg, len);
+	o->source_at[o->nsources++] = ep_xstrdup(at);
+}
+
+/* --max-shrink TABLE=PCT: that table's limit, with --tables. */
+static void
+add_shrink(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (eq == arg)
+		ep_usage_error(usage_text, "--max-shrink '%s': an empty table "
+		    "name", arg);
+	o->shrink_tab = ep_xrealloc(o->shrink_tab, (o->nshrink + 1) *
+	    sizeof(char *));
+	o->shrink_pct = ep_xrealloc(o->shrink_pct, (o->nshrink + 1) *
+	    sizeof(unsigned));
+	o->shrink_tab[o->nshrink] = ep_xstrndup(arg, (size_t)(eq - arg));
+	o->shrink_pct[o->nshrink++] = (unsigned)ep_cli_long(usage_text,
+	    "--max-shrink", eq + 1, 100);
+}
+
+/* The --max-shrink of table: its own TABLE=PCT, else the general one. */
+static unsigned
+shrink_of(const struct opts *o, const char *table)
+{
+	unsigned pct = o->max_shrink;
+
+	for (size_t i = 0; i < o->nshrink; i++)
+		if (strcmp(o->shrink_tab[i], table) == 0)
+			pct = o->shrink_pct[i];
+	return pct;
+}
+
+/*
+ * The seed's job_run row and a data_source_status row per --source.  A
+ * successful run's sources carry their time (default: finished); a
+ * failed run's keep the time of the source's last successful run (NULL
+ * when it never had one): its data in the tables is still that old.  The
+ * new job_run id is read back as the largest of the job's, inside the
+ * transaction (the scripts hold a lock per job).  With own_tx, in a
+ * transaction of its own; else in the caller's.
+ */
+static int
+write_job_run(const struct opts *o, struct ep_db *db, bool ok,
+    const struct outcome *res, bool own_tx, struct ep_error *err)
+{
+	struct ep_error te = { 0 };
+	const char *status = ok ? "successful" : "failed";
+	int rc = -1;
+	struct ep_db_param p[] = {
+		{ "job", o->job_run }, { "started", o->run_started },
+		{ "finished", res->finished }, { "status", status },
+		{ "src", NULL }, { "at", NULL }, { "src2", NULL },
+	};
+
+	if (own_tx && ep_db_begin(db, err) < 0)
+		goto done;
+	if (ep_db_exec_params(db, "INSERT INTO job_run (job_name, "
+	    "started_at, finished_at, status) VALUES (:job, :started, "
+	    ":finished, :status)", p, 4, err) < 0)
+		goto rollback;
+	for (size_t i = 0; i < o->nsources; i++) {
+		/* Two names for one value: PostgreSQL deduces each
+		 * parameter's type from its first use, and the select list
+		 * and the comparison would differ. */
+		p[4].value = p[6].value = o->sources[i];
+		p[5].value = o->source_at[i][0] ? o->source_at[i] :
+		    res->finished;
+		if (ok ? ep_db_exec_params(db, "INSERT INTO data_source_status "
+		    "(data_source_name, data_updated_at, job_run_id) SELECT "
+		    ":src, :at, max(id) FROM job_run WHERE job_name = :job",
+		    (struct ep_db_param[]){ p[4], p[5], p[0] }, 3, err) :
+		    ep_db_exec_params(db, "INSERT INTO data_source_status "
+		    "(data_source_name, data_updated_at, job_run_id) SELECT "
+		    ":src, (SELECT d.data_updated_at FROM data_source_status d "
+		    "JOIN job_run j ON j.id = d.job_run_id WHERE "
+		    "d.data_source_name = :src2 AND j.status = 'successful' "
+		    "ORDER BY d.id DESC LIMIT 1), max(id) FROM job_run WHERE "
+		    "job_name = :job", (struct ep_db_param[]){ p[4], p[6], p[0] }, 3,
+		    err) < 0)
+			goto rollback;
+	}
+	if (own_tx && ep_db_commit(db, err) < 0)
+		goto rollback;
+	rc = 0;
+	goto done;
+rollback:
+	if (own_tx)
+		ep_db_rollback(db, &te);
+done:
+	if (rc < 0) {
+		char *msg = ep_xasprintf("job_run of '%s': %s", o->job_run,
+		    err->msg);
+
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		free(msg);
+	}
+	return rc;
+}
+
+/*
+ * --tables: every table's load in one transaction, so the run's tables
+ * change together or not at all (readers see the old rows until the
+ * commit; MySQL/MariaDB InnoDB, PostgreSQL and SQLite alike, with no
+ * DDL inside).  Replace counts and deletes the old rows first, from the
+ * last table to the first (children before the parents their foreign
+ * keys name), then loads in order.  With --job-run the run's rows go in
+ * the same transaction on success, in one of their own after a
+ * rollback.
+ */
+static int
+load_all(const struct opts *o, struct ep_db *db, struct outcome *res,
+    struct ep_error *err)
+{
+	unsigned long long *old = ep_xcalloc(o->ntables + 1, sizeof(*old));
+	struct ep_error te = { 0 };
+	bool in_tx = false;
+	int rc = -1;
+
+	/* Each table must exist before the transaction (a failed statement
+	 * aborts one in PostgreSQL); load() looks again for its columns. */
+	for (size_t i = 0; i < o->ntables; i++) {
+		size_t n = 0;
+		char **cols = table_columns(db, o->tables[i], &n, err);
+
+		if (cols == NULL)
+			goto done;
+		free_list(cols, n);
+	}
+	if (ep_db_begin(db, err) < 0)
+		goto done;
+	in_tx = true;
+	for (size_t i = o->ntables; i-- > 0 && o->mode == M_REPLACE;) {
+		char *q = ep_db_quote(db, o->tables[i], true);
+		char *sql = ep_xasprintf("DELETE FROM %s", q);
+		int r = 0;
+
+		if (shrink_of(o, o->tables[i]) < 100)
+			r = count_rows(db, o->tables[i], &old[i], err);
+		if (r == 0)
+			r = ep_db_exec(db, sql, err);
+		free(sql);
+		free(q);
+		if (r < 0)
+			goto done;
+	}
+	for (size_t i = 0; i < o->ntables; i++) {
+		struct opts t = *o;
+		struct outcome one = { 0 };
+
+		t.table = o->tables[i];
+		t.files = &o->files[i];
+		t.nfiles = 1;
+		t.outer = true;
+		t.old_rows = old[i];
+		t.max_shrink = shrink_of(o, t.table);
+		/* TABLE=100 lets that table be emptied, as scripts'
+		 * ep_shrink_args adds --allow-empty to --max-shrink 100. */
+		for (size_t k = 0; k < o->nshrink; k++)
+			if (strcmp(o->shrink_tab[k], t.table) == 0)
+				t.allow_empty |= o->shrink_pct[k] >= 100;
+		if (load(&t, db, &one, err) < 0)
+			goto done;
+		res->rows += one.rows;
+	}
+	now_utc(res->finished, sizeof(res->finished));
+	if (o->job_run != NULL && write_job_run(o, db, true, res, false,
+	    err) < 0)
+		goto done;
+	if (ep_db_commit(db, err) < 0)
+		goto done;
+	in_tx = false;
+	ep_info(1, "%lu rows loaded into %zu tables in one transaction",
+	    res->rows, o->ntables);
+	rc = 0;
+done:
+	if (in_tx && ep_db_rollback(db, &te) < 0)
+		ep_info(1, "rollback: %s", te.msg);
+	free(old);
+	if (rc < 0 && o->job_run != NULL) {
+		now_utc(res->finished, sizeof(res->finished));
+		/* After a lost connection the row cannot be written here. */
+		if (err->code != EP_EXIT_UNAVAILABLE &&
+		    err->code != EP_EXIT_TEMPFAIL &&
+		    write_job_run(o, db, false, res, true, &te) < 0)
+			ep_err("cannot record the failed run: %s", te.msg);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------- bookmarks */
+
+/*
+ * --bookmark NAME=FIELD: incremental loads.  The largest FIELD of the
+ * records a load committed is kept as bookmark NAME in the table
+ * edpipe_bookmark (name, value, updated_at), written in the load's own
+ * transaction: the rows and the bookmark commit together, or neither
+ * does, so a job that fetches "since the bookmark" neither skips nor
+ * counts twice.  Values compare as numbers when every one is a JSON
+ * number, else as text (ISO 8601 UTC times sort so); the bookmark never
+ * moves back, and a load of no records leaves it.  Read it with
+ * sis-extract --sql "SELECT value FROM edpipe_bookmark WHERE name = ...".
+ */
+static int
+bookmark_table(struct ep_db *db, struct ep_error *err)
+{
+	struct ep_error te = { 0 };
+	size_t n = 0;
+	char **cols = table_columns(db, "edpipe_bookmark", &n, &te);
+	char *sql;
+	int r;
+
+	if (cols != NULL) {
+		free_list(cols, n);
+		return 0;
+	}
+	/* Made outside the load's transaction: a failed statement aborts
+	 * one in PostgreSQL, and MySQL commits DDL at once anyway. */
+	sql = ep_xasprintf("CREATE TABLE edpipe_bookmark (name %s NOT NULL "
+	    "PRIMARY KEY, value %s, updated_at %s)",
+	    ep_db_type(db, "text", true), ep_db_type(db, "text", false),
+	    ep_db_type(db, "timestamp", false));
+	r = ep_db_exec(db, sql, err);
+	free(sql);
+	return r;
+}
+
+/* Is a larger than b?  Numbers when num, else bytes. */
+static bool
+bookmark_above(const char *a, const char *b, bool num)
+{
+	if (num) {
+		long double x = strtold(a, NULL), y = strtold(b, NULL);
+
+		return x > y;
+	}
+	return strcmp(a, b) > 0;
+}
+
+static void
+bookmark_see(char **max, bool *num, const struct ep_rec *r,
+    const char *field)
+{
+	const struct ep_field *f = ep_rec_get(r, field);
+
+	if (f == NULL || f->type == EP_T_NULL || f->val == NULL)
+		return;
+	if (f->type != EP_T_NUM)
+		*num = false;
+	if (*max == NULL || bookmark_above(f->val, *max, *num)) {
+		free(*max);
+		*max = ep_xstrdup(f->val);
+	}
+}
+
+static int
+bookmark_save(const struct opts *o, struct ep_db *db, const char *max,
+    bool num, struct ep_error *err)
+{
+	struct ep_rec *row = ep_rec_new();
+	struct ep_db_param p[] = { { "name", o->bm_name }, { "value", max },
+	    { "at", NULL } };
+	char now[32];
+	const char *old = NULL;
+	char *keep = NULL;
+	int r;
+
+	now_utc(now, sizeof(now));
+	p[2].value = now;
+	r = ep_db_query(db, "SELECT value FROM edpipe_bookmark WHERE name = "
+	    ":name", p, 1, err);
+	while (r == 0 && (r = ep_db_next(db, row, err)) == 1)
+		if (row->n > 0 && row->f[0].val != NULL && keep == NULL)
+			keep = ep_xstrdup(row->f[0].val);
+	old = keep;
+	if (r < 0)
+		goto done;
+	r = 0;
+	if (old != NULL && !bookmark_above(max, old, num &&
+	    strspn(old, "+-0123456789.eE") == strlen(old))) {
+		ep_info(1, "bookmark '%s' stays at %s", o->bm_name, old);
+		goto done;
+	}
+	if (old != NULL)
+		r = ep_db_exec_params(db, "UPDATE edpipe_bookmark SET value = "
+		    ":value, updated_at = :at WHERE name = :name", p, 3, err);
+	else
+		r = ep_db_exec_params(db, "INSERT INTO edpipe_bookmark (name, "
+		    "value, updated_at) VALUES (:name, :value, :at)", p, 3,
+		    err);
+	if (r == 0)
+		ep_info(1, "bookmark '%s' now %s", o->bm_name, max);
+done:
+	if (r < 0) {
+		char *msg = ep_xasprintf("bookmark '%s': %s", o->bm_name,
+		    err->msg);
+
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		free(msg);
+	}
+	free(keep);
+	ep_rec_free(row);
+	return r < 0 ? -1 : 0;
 }

@@ -230,6 +230,26 @@ course_record(json_t *c)
 	return rec;
 }
 
+/* The fields of enrollment terms and of course sections, as Canvas
+ * names them. */
+static struct ep_rec *
+fields_record(json_t *o, const char *const *fields)
+{
+	struct ep_rec *rec = ep_rec_new();
+
+	for (int i = 0; fields[i]; i++)
+		put(rec, fields[i], o, fields[i]);
+	return rec;
+}
+
+static const char *const term_fields[] = { "id", "name", "sis_term_id",
+    "start_at", "end_at", "workflow_state", NULL };
+static const char *const section_fields[] = { "id", "course_id", "name",
+    "sis_section_id", "start_at", "end_at", NULL };
+
+static const char *const audit_fields[] = { "id", "event_type",
+    "created_at", NULL };
+
 static const char *const base_roles[][2] = {
 	{ "StudentEnrollment", "student" },
 	{ "TeacherEnrollment", "teacher" },
@@ -285,6 +305,9 @@ enrollment_record(json_t *e)
 	put(rec, "lms_section", e, "sis_section_id");
 	put(rec, "section_id", e, "course_section_id");
 	put(rec, "enrollment_id", e, "id");
+	/* Only where Canvas gives it (the user was active in the course). */
+	if (json_is_string(json_object_get(e, "last_activity_at")))
+		put(rec, "last_activity_at", e, "last_activity_at");
 	/* Only where Canvas shows it (lms-fetch --user-key email). */
 	if (json_is_string(json_object_get(user, "email")))
 		put(rec, "email", user, "email");
@@ -311,20 +334,39 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 {
 	json_t *j = ep_lms_json(body, len, what, err);
 
+	json_t *list = j;
+
 	if (j == NULL)
 		return -1;
-	if (!json_is_array(j)) {
+	if (kind == EP_CANVAS_TERMS && json_is_object(j))
+		list = json_object_get(j, "enrollment_terms");
+	if (kind == EP_CANVAS_AUDIT && json_is_object(j))
+		list = json_object_get(j, "events");
+	if (kind == EP_CANVAS_COURSE) {
+		if (!json_is_object(j) || !json_is_integer(json_object_get(j,
+		    "id"))) {
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply "
+			    "is not a course", what);
+			json_decref(j);
+			return -1;
+		}
+		ep_lms_out_rec(out, course_record(j));
+		json_decref(j);
+		return 0;
+	}
+	if (!json_is_array(list)) {
 		ep_error_set(err, EP_EXIT_UNAVAILABLE, "%s: the reply is "
 		    "not a list", what);
 		json_decref(j);
 		return -1;
 	}
-	for (size_t i = 0; i < json_array_size(j); i++) {
-		json_t *o = json_array_get(j, i);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *o = json_array_get(list, i);
 
 		if (!json_is_object(o))
 			continue;
 		switch (kind) {
+		case EP_CANVAS_COURSE:
 		case EP_CANVAS_COURSES:
 			ep_lms_out_rec(out, course_record(o));
 			break;
@@ -334,6 +376,20 @@ ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
 		case EP_CANVAS_USERS:
 			ep_lms_out_rec(out, user_record(o));
 			break;
+		case EP_CANVAS_TERMS:
+			ep_lms_out_rec(out, fields_record(o, term_fields));
+			break;
+		case EP_CANVAS_SECTIONS:
+			ep_lms_out_rec(out, fields_record(o, section_fields));
+			break;
+		case EP_CANVAS_AUDIT: {
+			struct ep_rec *rec = fields_record(o, audit_fields);
+
+			put(rec, "course_id", json_object_get(o, "links"),
+			    "course");
+			ep_lms_out_rec(out, rec);
+			break;
+		}
 		case EP_CANVAS_LISTING: {
 			json_t *id = json_object_get(o, "id");
 			char buf[32];

@@ -81,14 +81,20 @@ enum ep_canvas_kind {
 	EP_CANVAS_COURSES,
 	EP_CANVAS_ENROLLMENTS,
 	EP_CANVAS_USERS,
-	EP_CANVAS_LISTING	/* a course listing: texts are course ids */
+	EP_CANVAS_LISTING,	/* a course listing: texts are course ids */
+	EP_CANVAS_TERMS,	/* {"enrollment_terms": [...]} */
+	EP_CANVAS_SECTIONS,
+	EP_CANVAS_AUDIT,	/* the course audit log: {"events": [...]} */
+	EP_CANVAS_COURSE	/* one course: an object */
 };
 
 /*
  * One page of a Canvas list (the Link header is the pool's business):
  * records of courses, enrollments or users, or for a listing the integer
  * ids of the courses as texts.  A reply that is not a JSON list is an
- * error; elements that are not objects are skipped.
+ * error (terms: an object whose "enrollment_terms" is one; the course
+ * audit log: "events"); elements that
+ * are not objects are skipped.
  */
 int ep_canvas_parse_page(enum ep_canvas_kind kind, const char *body,
     size_t len, const char *what, struct ep_lms_out *out,

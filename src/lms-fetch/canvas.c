@@ -414,7 +414,17 @@ canvas_run(struct fetch *f)
 	const struct opts *o = f->o;
 	char *a = o->account ? ep_url_escape(o->account) : NULL;
 
-	if (strcmp(o->what, "courses") == 0) {
+	if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
+		for (size_t i = 0; i < o->courses.n; i++) {
+			char *c = ep_url_escape(o->courses.v[i]);
+			char *what = ep_xasprintf("course %s", o->courses.v[i]);
+
+			submit_list(f, EP_CANVAS_COURSE, ep_url_join(f->base,
+			    "/api/v1/courses/%s", c), what);
+			free(what);
+			free(c);
+		}
+	} else if (strcmp(o->what, "courses") == 0) {
 		for (size_t i = 0; i < (o->terms.n ? o->terms.n : 1); i++) {
 			char *t = o->terms.n ? ep_url_escape(o->terms.v[i]) : NULL;
 			char *what = t ? ep_xasprintf("courses of account %s "
@@ -434,6 +444,28 @@ canvas_run(struct fetch *f)
 		submit_list(f, EP_CANVAS_USERS, ep_url_join(f->base, "/api/v1/accounts/%s/"
 		    "users?per_page=100", a), what);
 		free(what);
+	} else if (strcmp(o->what, "terms") == 0) {
+		char *what = ep_xasprintf("terms of account %s", o->account);
+
+		submit_list(f, EP_CANVAS_TERMS, ep_url_join(f->base, "/api/v1/"
+		    "accounts/%s/terms?per_page=100", a), what);
+		free(what);
+	} else if (strcmp(o->what, "sections") == 0 ||
+	    strcmp(o->what, "course-audit") == 0) {
+		bool audit = strcmp(o->what, "course-audit") == 0;
+
+		for (size_t i = 0; i < o->courses.n; i++) {
+			char *c = ep_url_escape(o->courses.v[i]);
+			char *what = ep_xasprintf("%s of course %s", audit ?
+			    "audit log" : "sections", o->courses.v[i]);
+
+			submit_list(f, audit ? EP_CANVAS_AUDIT :
+			    EP_CANVAS_SECTIONS, ep_url_join(f->base, audit ?
+			    "/api/v1/audit/course/courses/%s?per_page=100" :
+			    "/api/v1/courses/%s/sections?per_page=100", c), what);
+			free(what);
+			free(c);
+		}
 	} else if (strcmp(o->what, "enrollments") == 0) {
 		if (o->courses.n > 0)
 			for (size_t i = 0; i < o->courses.n; i++)

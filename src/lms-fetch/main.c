@@ -24,9 +24,12 @@ static const char usage_text[] =
 "usage: lms-fetch moodle enrollments (--mapping FILE | --course-id N...) [--url URL]\n"
 "                [--user-key FIELD] [--unkeyed FILE] [--skipped FILE]\n"
 "       lms-fetch moodle courses [--field shortname --value X]\n"
-"       lms-fetch canvas courses --account ID [--term ID]...\n"
+"       lms-fetch canvas courses (--account ID [--term ID]... | --course ID...)\n"
 "       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
 "       lms-fetch canvas users --account ID\n"
+"       lms-fetch canvas terms --account ID\n"
+"       lms-fetch canvas sections --course ID...\n"
+"       lms-fetch canvas course-audit --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
 "\n"
 "Read an LMS through its web API and write records on stdout.\n"
@@ -250,6 +253,9 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else if (moodle) {
 		ep_usage_error(u, "unknown Moodle item '%s' (enrollments or "
 		    "courses)", o->what);
+	} else if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
+		ONLY(o->account == NULL, "--account with --course");
+		ONLY(o->terms.n == 0, "--term with --course");
 	} else if (strcmp(o->what, "courses") == 0 ||
 	    strcmp(o->what, "users") == 0) {
 		if (o->account == NULL)
@@ -257,6 +263,16 @@ parse_args(int argc, char **argv, struct opts *o)
 			    o->what);
 		if (strcmp(o->what, "users") == 0)
 			ONLY(o->terms.n == 0, "--term");
+	} else if (strcmp(o->what, "terms") == 0) {
+		if (o->account == NULL)
+			ep_usage_error(u, "canvas terms needs --account");
+		ONLY(o->terms.n == 0, "--term");
+	} else if (strcmp(o->what, "sections") == 0 ||
+	    strcmp(o->what, "course-audit") == 0) {
+		if (o->courses.n == 0)
+			ep_usage_error(u, "canvas %s needs --course", o->what);
+		ONLY(o->account == NULL, "--account");
+		ONLY(o->terms.n == 0, "--term");
 	} else if (strcmp(o->what, "enrollments") == 0) {
 		if ((o->courses.n > 0) == (o->account != NULL))
 			ep_usage_error(u, "give either --course or --account "
@@ -284,7 +300,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 	} else {
 		ep_usage_error(u, "unknown Canvas item '%s' (courses, "
-		    "enrollments, users or report)", o->what);
+		    "enrollments, users, terms, sections, course-audit or report)",
+		    o->what);
 	}
 	if (moodle) {
 		ONLY(o->account == NULL, "--account");
@@ -299,7 +316,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(o->value == NULL, "--value");
 		if (strcmp(o->what, "enrollments") != 0)
 			ONLY(o->types.n == 0, "--type");
-		if (strcmp(o->what, "enrollments") != 0)
+		if (strcmp(o->what, "enrollments") != 0 &&
+		    strcmp(o->what, "sections") != 0 &&
+		    strcmp(o->what, "courses") != 0 &&
+		    strcmp(o->what, "course-audit") != 0)
 			ONLY(o->courses.n == 0, "--course");
 		if (strcmp(o->what, "report") != 0)
 			ONLY(o->report_what.n == 0, "--what");

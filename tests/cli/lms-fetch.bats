@@ -459,6 +459,64 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	same canvas-users.out.ndjson
 }
 
+@test "canvas terms: the enrollment_terms object's list, two pages of 2" {
+	faults "$CANVAS_URL" max_per_page=2
+	run --separate-stderr lms-fetch canvas terms --account 1
+	assert_success
+	assert_output '{"id":5,"name":"Fall 2024","sis_term_id":"2410","start_at":"2024-08-26T04:00:00Z","end_at":"2024-12-20T05:00:00Z","workflow_state":"active"}
+{"id":6,"name":"Spring 2025","sis_term_id":"2420","start_at":"2025-01-08T05:00:00Z","end_at":null,"workflow_state":"active"}
+{"id":7,"name":"Default Term","sis_term_id":null,"start_at":null,"end_at":null,"workflow_state":"active"}'
+	run --separate-stderr lms-fetch canvas terms
+	assert_failure 2
+	[[ $stderr == "lms-fetch: canvas terms needs --account"* ]]
+}
+
+@test "canvas sections: the sections of each --course, in order" {
+	run --separate-stderr lms-fetch canvas sections --course 202 --course 201,203
+	assert_success
+	assert_output '{"id":9202,"course_id":202,"name":"Sandbox","sis_section_id":null,"start_at":null,"end_at":null}
+{"id":9201,"course_id":201,"name":"BIO101-F24-01","sis_section_id":"BIO101-F24-01","start_at":null,"end_at":null}'
+	run --separate-stderr lms-fetch canvas sections --course 999
+	assert_failure
+	[ -z "$output" ]
+	[[ $stderr == *"sections of course 999"* ]]
+	run --separate-stderr lms-fetch canvas sections --account 1
+	assert_failure 2
+	[[ $stderr == "lms-fetch: canvas sections needs --course"* ]]
+}
+
+@test "canvas courses --course: each course by id, in order" {
+	run --separate-stderr lms-fetch canvas courses --course 301 --course 201
+	assert_success
+	assert_output "$(jq -c 'select(.id == 301)' "$FIX/lms-fetch/canvas-courses.out.ndjson")
+$(jq -c 'select(.id == 201)' "$FIX/lms-fetch/canvas-courses.out.ndjson")"
+	run --separate-stderr lms-fetch canvas courses --course 999
+	[ "$status" -eq 69 ]
+	[ -z "$output" ]
+	[[ $stderr == "lms-fetch: course 999: HTTP 404"* ]]
+	run --separate-stderr lms-fetch canvas courses --course 201 --term 5
+	assert_failure 2
+}
+
+@test "canvas course-audit: the events of each course, newest first, paged" {
+	faults "$CANVAS_URL" max_per_page=2
+	run --separate-stderr lms-fetch canvas course-audit --course 201,203
+	assert_success
+	assert_output '{"id":"e4","event_type":"updated","created_at":"2024-08-25T09:00:00Z","course_id":201}
+{"id":"e3","event_type":"published","created_at":"2024-08-20T13:00:00Z","course_id":201}
+{"id":"e2","event_type":"unpublished","created_at":"2024-08-05T13:00:00Z","course_id":201}
+{"id":"e1","event_type":"published","created_at":"2024-08-01T12:00:00Z","course_id":201}
+{"id":"e0","event_type":"created","created_at":"2024-05-01T12:00:00Z","course_id":201}
+{"id":"e9","event_type":"created","created_at":"2024-05-03T12:00:00Z","course_id":203}'
+	run --separate-stderr lms-fetch canvas course-audit --course 999
+	assert_failure
+	[ -z "$output" ]
+	[[ $stderr == *"audit log of course 999"* ]]
+	run --separate-stderr lms-fetch canvas course-audit --account 1
+	assert_failure 2
+	[[ $stderr == "lms-fetch: canvas course-audit needs --course"* ]]
+}
+
 @test "N jobs really run concurrently, and the output order stays fixed" {
 	faults "$CANVAS_URL" "delay_ms=400&jitter_ms=100"
 	run --separate-stderr lms-fetch canvas courses --account 1 --jobs 4 \

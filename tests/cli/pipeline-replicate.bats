@@ -1,33 +1,16 @@
 #!/usr/bin/env bats
-# scripts/replicate and scripts/canvas-inventory end to end: the demo SIS
-# in SQLite as the source, SQLite as the reporting database, the Canvas
-# test server (tests/servers/canvas_server.py) as Canvas.
+# scripts/replicate end to end: the demo SIS in SQLite as the source,
+# SQLite as the reporting database.  (canvas-inventory:
+# pipeline-canvas-inventory.bats.)
 
 bats_require_minimum_version 1.5.0
 load helper
 
 REPL=$ROOT/scripts/replicate
-INV=$ROOT/scripts/canvas-inventory
-CTOKEN=canvas-inventory-token-51c
 
 setup_file() {
-	need python3 jq flock sqlite3 curl
-	local d=$BATS_FILE_TMPDIR
-	"$ROOT/share/demo-sis/make-demo-sis" "$d/sis.db"
-	CPORT=$(free_port)
-	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
-		--token "$CTOKEN" --fixture "$FIX/lms-fetch/canvas" \
-		>"$d/canvas.log" 2>&1 &
-	echo $! >"$d/canvas.pid"
-	printf '%s\n' "$CTOKEN" >"$d/token"
-	chmod 600 "$d/token"
-	export CPORT
-	wait_port "$CPORT"
-}
-
-teardown_file() {
-	[ ! -f "$BATS_FILE_TMPDIR/canvas.pid" ] ||
-		kill "$(cat "$BATS_FILE_TMPDIR/canvas.pid")" 2>/dev/null || true
+	need python3 jq flock sqlite3
+	"$ROOT/share/demo-sis/make-demo-sis" "$BATS_FILE_TMPDIR/sis.db"
 }
 
 setup() {
@@ -46,11 +29,7 @@ setup() {
 		"REPLICATE_TABLES=$T/tables" \
 		'REPLICATE_PARAMS="year=2021 term=WINTER"' \
 		"EDPIPE_WORK_DIR=$T/work" >"$T/repl.env"
-	printf '%s\n' "CANVAS_URL=http://127.0.0.1:$CPORT" CANVAS_ACCOUNT=1 \
-		'CANVAS_TERMS="5 6"' "CANVAS_TOKEN_FILE=$BATS_FILE_TMPDIR/token" \
-		"INVENTORY_DB=sqlite:$T/inventory.db" \
-		"EDPIPE_WORK_DIR=$T/inv-work" >"$T/inv.env"
-	unset CANVAS_TOKEN SIS_PASSWORD
+	unset SIS_PASSWORD
 }
 
 q() {
@@ -155,39 +134,6 @@ q() {
 	[ ! -e "$T/warehouse.db" ]
 }
 
-@test "canvas-inventory: courses, enrollments and users of the terms into tables with status rows" {
-	run --separate-stderr "$INV" -c "$T/inv.env"
-	assert_success
-	export CANVAS_TOKEN=$CTOKEN CANVAS_URL=http://127.0.0.1:$CPORT
-	c=$(lms-fetch canvas courses --account 1 --term 5 --term 6 | grep -c .)
-	# every enrollment, those of users without an SIS id too (by Canvas id)
-	e=$( (lms-fetch canvas enrollments --account 1 --term 5 --user-key id
-		lms-fetch canvas enrollments --account 1 --term 6 --user-key id) |
-		grep -c .)
-	u=$(lms-fetch canvas users --account 1 | grep -c .)
-	[ "$c" -gt 0 ] && [ "$e" -gt 0 ] && [ "$u" -gt 0 ]
-	[ "$(q "$T/inventory.db" 'select count(*) from course')" -eq "$c" ]
-	[ "$(q "$T/inventory.db" 'select count(*) from enrollment')" -eq "$e" ]
-	[ "$(q "$T/inventory.db" 'select count(*) from user')" -eq "$u" ]
-	run q "$T/inventory.db" 'select table_name, status from data_source_status order by 1'
-	assert_output "$(printf 'course|successful\nenrollment|successful\nuser|successful')"
-}
-
-@test "canvas-inventory: a refused token stops before any load; the tables stay" {
-	"$INV" -q -c "$T/inv.env"
-	n=$(q "$T/inventory.db" 'select count(*) from course')
-	printf 'wrong-token\n' >"$T/bad-token"
-	chmod 600 "$T/bad-token"
-	sed -i "s|^CANVAS_TOKEN_FILE=.*|CANVAS_TOKEN_FILE=$T/bad-token|" "$T/inv.env"
-	run --separate-stderr "$INV" -c "$T/inv.env"
-	assert_failure 77
-	[[ "$stderr" == *"step 'fetch-courses' failed with exit status 77"* ]]
-	[[ "$stderr" != *wrong-token* ]]
-	[ "$(q "$T/inventory.db" 'select count(*) from course')" -eq "$n" ]
-	run q "$T/inventory.db" 'select count(*) from data_source_status'
-	assert_output 3
-}
-
 @test "replicate: an empty extract is refused (3), the table keeps its rows" {
 	"$REPL" -q -c "$T/repl.env" daily
 	n=$(q "$T/warehouse.db" 'select count(*) from people')
@@ -243,27 +189,6 @@ q() {
 	assert_success
 	grep -q -- '--max-shrink 80' "$T/work/last/run.log"
 	[ "$(q "$T/warehouse.db" 'select count(*) from people')" -eq "$keep" ]
-}
-
-@test "canvas-inventory: INVENTORY_MAX_SHRINK is checked before anything runs" {
-	run --separate-stderr env INVENTORY_MAX_SHRINK="30 users=50" "$INV" -c "$T/inv.env"
-	assert_failure 78
-	[[ "$stderr" == *"INVENTORY_MAX_SHRINK: unknown table 'users' (course, enrollment, user)"* ]]
-	run --separate-stderr env INVENTORY_MAX_SHRINK="half" "$INV" -c "$T/inv.env"
-	assert_failure 78
-	[[ "$stderr" == *"INVENTORY_MAX_SHRINK: 'half' is not a percentage from 0 to 100"* ]]
-	[ ! -e "$T/inv-work/runs" ]
-	[ ! -e "$T/inventory.db" ]
-}
-
-@test "canvas-inventory: no --allow-empty; INVENTORY_MAX_SHRINK reaches db-load per table" {
-	run --separate-stderr "$INV" -c "$T/inv.env"
-	assert_success
-	! grep -q -- "step load-.*--allow-empty" "$T/inv-work/last/run.log"
-	run --separate-stderr env INVENTORY_MAX_SHRINK="30 user=100" "$INV" -c "$T/inv.env"
-	assert_success
-	grep -q -- "load-course: db-load .*--max-shrink 30 " "$T/inv-work/last/run.log"
-	grep -q -- "load-user: db-load .*--max-shrink 100 --allow-empty" "$T/inv-work/last/run.log"
 }
 
 # yaml_env: a configuration for the seed's own lists (tablelist.yaml and
@@ -375,55 +300,4 @@ yaml_env() {
 	assert_failure 78
 	[[ "$stderr" == *"database 'qna' has its password in the file: base64 (the seed's encoding) is not encryption"* ]]
 	[[ "$stderr" != *aGVsbG8=* ]]
-}
-
-# hourly_env: replicate-hourly over repl.env and inv.env, with a push
-# command that leaves a mark.
-hourly_env() {
-	printf '#!/bin/sh\necho pushed >"$1"\n' >"$T/push"
-	chmod 755 "$T/push"
-	printf '%s\n' "HOURLY_REPLICATE_CONF=$T/repl.env" \
-		"HOURLY_PROVISION_CONF=$T/inv.env" \
-		"HOURLY_PUSH=\"$T/push $T/pushed\"" \
-		"EDPIPE_WORK_DIR=$T/hourly-work" >"$T/hourly.env"
-}
-
-@test "replicate-hourly: replicate, provisioning, then the push" {
-	hourly_env
-	run --separate-stderr "$ROOT/scripts/replicate-hourly" -c "$T/hourly.env"
-	assert_success
-	[ "$(cat "$T/pushed")" = pushed ]
-	[ "$(q "$T/warehouse.db" 'select count(*) from enrollments')" -gt 0 ]
-	[ "$(q "$T/inventory.db" 'select count(*) from course')" -gt 0 ]
-	jq -e '.status == "ok" and ([.steps[].name] == ["replicate", "provision", "push"])' \
-		"$T/hourly-work/last/status.json"
-	# Each script kept its own work directory.
-	[ -e "$T/work/last/status.json" ] && [ -e "$T/inv-work/last/status.json" ]
-}
-
-@test "replicate-hourly: a failed provisioning stops the chain before the push" {
-	hourly_env
-	printf 'wrong-token\n' >"$T/bad-token"
-	chmod 600 "$T/bad-token"
-	sed -i "s|^CANVAS_TOKEN_FILE=.*|CANVAS_TOKEN_FILE=$T/bad-token|" "$T/inv.env"
-	run --separate-stderr "$ROOT/scripts/replicate-hourly" -c "$T/hourly.env"
-	assert_failure 77
-	[[ "$stderr" == *"provisioning failed (exit 77): the Canvas push was not run"* ]]
-	[ ! -e "$T/pushed" ]
-	# replicate ran before it, as in the seed.
-	[ "$(q "$T/warehouse.db" 'select count(*) from enrollments')" -gt 0 ]
-	jq -e '.status == "failed" and .failed_step == "provision"' \
-		"$T/hourly-work/last/status.json"
-}
-
-@test "replicate-hourly: a failed table does not stop provisioning and the push; the run fails" {
-	hourly_env
-	printf 'select nosuchcolumn from PEOPLE\n' >"$T/queries/bad.sql"
-	printf '%s\n' 'hourly  broken  queries/bad.sql  on  -' >>"$T/tables"
-	run --separate-stderr "$ROOT/scripts/replicate-hourly" -c "$T/hourly.env"
-	assert_failure 65
-	[[ "$stderr" == *"replicate failed (exit 65); provisioning goes on"* ]]
-	[ "$(cat "$T/pushed")" = pushed ]
-	jq -e '.status == "failed" and .failed_step == "replicate"' \
-		"$T/hourly-work/last/status.json"
 }

@@ -14,6 +14,13 @@ first, next; no last); an unknown token gives 401 with WWW-Authenticate.
   GET  /api/v1/courses/:id/enrollments  type[] filters (course 403:
        a permission refusal)
   GET  /api/v1/accounts/:id/users
+  GET  /api/v1/accounts/:id/terms       {"enrollment_terms": [...]}, paged
+  GET  /api/v1/courses/:id              one course (an object)
+  GET  /api/v1/audit/course/courses/:id  {"events": [...]} newest first,
+       from "course_events" {"<course id>": [...]}, paged
+  GET  /api/v1/courses/:id/sections     those of "sections" for the course,
+       else one per course_section_id of its enrollments (named by its
+       sis_section_id, else the course name, as Canvas's default section)
   POST /api/v1/accounts/:id/reports/provisioning_csv   parameters[PART]
   GET  /api/v1/accounts/:id/reports/provisioning_csv/:rid
   GET  /files/:rid/download?verifier=V  302 to /_blob/:rid (the CSV; a
@@ -221,7 +228,7 @@ class Canvas(lms_common.Handler):
             return True
         return False
 
-    def page(self, u, q, items):
+    def page(self, u, q, items, wrap=None):
         ex = self.state.extra
         if self.hostile_body(ex):
             return
@@ -248,7 +255,8 @@ class Canvas(lms_common.Handler):
         links.append('<%s%s?%s>; rel="first"' % (
             self.base(), u.path, urlencode(keep + [("page", bookmark(0))])))
         name = "link" if ex.get("link_lower") else "Link"
-        self.send(200, chunk, headers=[(name, ",".join(links))])
+        self.send(200, {wrap: chunk} if wrap else chunk,
+                  headers=[(name, ",".join(links))])
 
     def api(self, u, q, form, body):
         if u.path.startswith("/_blob/"):
@@ -311,6 +319,39 @@ class Canvas(lms_common.Handler):
         m = re.fullmatch(r"/api/v1/accounts/(\w+)/users", u.path)
         if m and self.command == "GET":
             return self.page(u, q, SITE["users"])
+        m = re.fullmatch(r"/api/v1/accounts/(\w+)/terms", u.path)
+        if m and self.command == "GET":
+            return self.page(u, q, SITE.get("terms", []),
+                             wrap="enrollment_terms")
+        m = re.fullmatch(r"/api/v1/courses/(\d+|sis_course_id:[^/]+)",
+                         u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            return self.send(200, c) if c else self.not_found()
+        m = re.fullmatch(r"/api/v1/audit/course/courses/(\d+)", u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            if c is None:
+                return self.not_found()
+            return self.page(u, q, SITE.get("course_events", {}).get(
+                str(c["id"]), []), wrap="events")
+        m = re.fullmatch(r"/api/v1/courses/([^/]+)/sections", u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            if c is None:
+                return self.not_found()
+            ss = [s for s in SITE.get("sections", [])
+                  if s.get("course_id") == c["id"]]
+            if not ss:
+                seen = {}
+                for e in SITE["enrollments"].get(str(c["id"]), []):
+                    sid = e["course_section_id"]
+                    if seen.get(sid) is None:
+                        seen[sid] = {"id": sid, "course_id": c["id"],
+                                     "sis_section_id": e["sis_section_id"],
+                                     "name": e["sis_section_id"] or c["name"]}
+                ss = list(seen.values())
+            return self.page(u, q, ss)
         m = re.fullmatch(r"/api/v1/accounts/(\w+)/reports/provisioning_csv",
                          u.path)
         if m and self.command == "POST":

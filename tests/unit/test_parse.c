@@ -133,6 +133,21 @@ test_canvas(void)
 	    "ids only");
 	ep_lms_out_free(&out);
 
+	rc = ep_canvas_parse_page(EP_CANVAS_TERMS, S("{\"enrollment_terms\":"
+	    "[{\"id\":5,\"name\":\"Fall\",\"sis_term_id\":null}]}"), "terms",
+	    &out, &err);
+	ok(rc == 0 && out.nrecs == 1 && strcmp(ep_rec_str(out.recs[0],
+	    "name"), "Fall") == 0, "canvas: terms come from enrollment_terms");
+	ep_lms_out_free(&out);
+	rc = ep_canvas_parse_page(EP_CANVAS_TERMS, S("{\"terms\":[]}"),
+	    "terms", &out, &err);
+	ok(rc == -1 && err.code == EP_EXIT_UNAVAILABLE && strstr(err.msg,
+	    "terms: the reply is not a list") != NULL, "canvas: terms without "
+	    "enrollment_terms fail (%s)", err.msg);
+	rc = ep_canvas_parse_page(EP_CANVAS_USERS, S("{\"enrollment_terms\":"
+	    "[]}"), "users", &out, &err);
+	ok(rc == -1, "canvas: only terms unwrap an object");
+
 	rc = ep_canvas_parse_page(EP_CANVAS_USERS, S("<html>502 Bad "
 	    "Gateway</html>"), "users of account 1", &out, &err);
 	is_int(rc, -1, "canvas: a non-JSON body fails");

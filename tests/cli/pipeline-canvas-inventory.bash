@@ -1,0 +1,153 @@
+# pipeline-canvas-inventory.bash - scripts/canvas-inventory end to end
+# against the Canvas test server (tests/servers/canvas_server.py), shared
+# by pipeline-canvas-inventory.bats (SQLite) and
+# pipeline-canvas-inventory-mysql.bats (MariaDB).  The including file sets
+# INV_URL, and inv_sql_user (how its SQL names the table user).
+#
+# The fixture site (tests/fixtures/lms-fetch/canvas): terms 5 and 6;
+# course 201 (term 5) with 250 students and a teacher who is also a
+# student, in section 9201; 202 (a TA and an observer), 203 (nobody) and
+# 301 (term 6, a designer) have no students.
+
+INV=$ROOT/scripts/canvas-inventory
+CTOKEN=canvas-inventory-token-51c
+
+ci_start_canvas() {
+	local d=$BATS_FILE_TMPDIR
+	CPORT=$(free_port)
+	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
+		--token "$CTOKEN" --fixture "$FIX/lms-fetch/canvas" \
+		>"$d/canvas.log" 2>&1 &
+	echo $! >"$d/canvas.pid"
+	printf '%s\n' "$CTOKEN" >"$d/token"
+	chmod 600 "$d/token"
+	export CPORT
+	wait_port "$CPORT"
+}
+
+ci_stop_canvas() {
+	[ ! -f "$BATS_FILE_TMPDIR/canvas.pid" ] ||
+		kill "$(cat "$BATS_FILE_TMPDIR/canvas.pid")" 2>/dev/null || true
+}
+
+ci_conf() {
+	T=$BATS_TEST_TMPDIR
+	printf '%s\n' "CANVAS_URL=http://127.0.0.1:$CPORT" CANVAS_ACCOUNT=1 \
+		'CANVAS_TERMS="5 6"' "CANVAS_TOKEN_FILE=$BATS_FILE_TMPDIR/token" \
+		CANVAS_RETRIES=1 "INVENTORY_DB=$INV_URL" \
+		"EDPIPE_WORK_DIR=$T/inv-work" >"$T/inv.env"
+	unset CANVAS_TOKEN
+}
+
+ci_q() {
+	sis-extract --db "$INV_URL" --sql "$1"
+}
+
+ci_counts() {
+	ci_q "SELECT (SELECT count(*) FROM term) AS term,
+		(SELECT count(*) FROM course) AS course,
+		(SELECT count(*) FROM course_section) AS course_section,
+		(SELECT count(*) FROM $inv_sql_user) AS u,
+		(SELECT count(*) FROM enrollment) AS enrollment"
+}
+
+# The whole job: typed rows of the seed's tables, a job_run and a
+# data_source_status row; again, the same rows and a second job_run.
+ci_full_run() {
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	[[ $stderr == *"enrollment: 251 rows loaded"* ]]
+	run ci_counts
+	assert_output '{"term":2,"course":1,"course_section":1,"u":250,"enrollment":251}'
+	run ci_q "SELECT canvas_id, sis_id, name, account_id, term_id,
+		workflow_state, total_students FROM course"
+	assert_output '{"canvas_id":201,"sis_id":"BIO101-F24","name":"Biology, Intro","account_id":1,"term_id":5,"workflow_state":"available","total_students":250}'
+	run ci_q "SELECT count(*) AS n FROM course WHERE
+		created_at = '2024-05-01 12:00:00'"
+	assert_output '{"n":1}'
+	# Published: the audit log's newest "published" event (republished).
+	run ci_q "SELECT count(*) AS n FROM course WHERE
+		published_at = '2024-08-20 13:00:00'"
+	assert_output '{"n":1}'
+	run ci_q "SELECT canvas_id, course_id, name, sis_id FROM course_section"
+	assert_output '{"canvas_id":9201,"course_id":201,"name":"BIO101-F24-01","sis_id":"BIO101-F24-01"}'
+	# The configured terms, with their names, SIS ids and UTC dates.
+	run ci_q "SELECT canvas_id, name, sis_id FROM term ORDER BY canvas_id"
+	assert_output '{"canvas_id":5,"name":"Fall 2024","sis_id":"2410"}
+{"canvas_id":6,"name":"Spring 2025","sis_id":"2420"}'
+	run ci_q "SELECT count(*) AS n FROM term WHERE canvas_id = 5 AND
+		start_at = '2024-08-26 04:00:00' AND end_at = '2024-12-20 05:00:00'"
+	assert_output '{"n":1}'
+	# The teacher who is a student too: two enrollments, one user.
+	run ci_q "SELECT e.canvas_id, e.role_type, e.role, e.workflow_state,
+		u.sis_id, u.login_id FROM enrollment e JOIN $inv_sql_user u ON
+		u.canvas_id = e.user_id WHERE e.user_id = 1011 ORDER BY e.canvas_id"
+	assert_output '{"canvas_id":49999,"role_type":"TeacherEnrollment","role":"teacher","workflow_state":"active","sis_id":"S00011","login_id":"s011"}
+{"canvas_id":50011,"role_type":"StudentEnrollment","role":"student","workflow_state":"active","sis_id":"S00011","login_id":"s011"}'
+	# Last activity: the enrollment's own, the latest for a user and a
+	# course; null where Canvas gave none.
+	run ci_q "SELECT canvas_id FROM enrollment WHERE last_activity_at =
+		'2024-09-11 10:00:00'"
+	assert_output '{"canvas_id":49999}'
+	run ci_q "SELECT count(*) AS n FROM enrollment WHERE last_activity_at
+		IS NOT NULL"
+	assert_output '{"n":3}'
+	run ci_q "SELECT count(*) AS n FROM $inv_sql_user WHERE canvas_id = 1011
+		AND last_activity_at = '2024-09-11 10:00:00'"
+	assert_output '{"n":1}'
+	run ci_q "SELECT count(*) AS n FROM course WHERE canvas_id = 201 AND
+		last_activity_at = '2024-09-12 08:30:00'"
+	assert_output '{"n":1}'
+	# A user without an SIS id is inventoried too.
+	run ci_q "SELECT canvas_id, sis_id FROM $inv_sql_user WHERE canvas_id = 1250"
+	assert_output '{"canvas_id":1250,"sis_id":null}'
+	run ci_q "SELECT id, job_name, status FROM job_run"
+	assert_output '{"id":1,"job_name":"canvas-inventory","status":"successful"}'
+	run ci_q "SELECT data_source_name, job_run_id, CASE WHEN
+		data_updated_at IS NULL THEN 1 ELSE 0 END AS never FROM data_source_status"
+	assert_output '{"data_source_name":"CANVAS_API","job_run_id":1,"never":0}'
+	run ci_q "SELECT version FROM schema_version"
+	assert_output '{"version":1}'
+	"$INV" -q -c "$T/inv.env"
+	run ci_counts
+	assert_output '{"term":2,"course":1,"course_section":1,"u":250,"enrollment":251}'
+	run ci_q "SELECT id, status FROM job_run ORDER BY id"
+	assert_output '{"id":1,"status":"successful"}
+{"id":2,"status":"successful"}'
+}
+
+# A Canvas outage (nothing listens; a refused token): every table stays
+# as it was; a failed job_run, and a status row that keeps the time of
+# the data the tables still hold.
+ci_outage() {
+	"$INV" -q -c "$T/inv.env"
+	run ci_counts
+	local before=$output
+	run ci_q "SELECT data_updated_at AS t FROM data_source_status"
+	local good=$output
+	run --separate-stderr env CANVAS_URL="http://127.0.0.1:$(free_port)" \
+		"$INV" -c "$T/inv.env"
+	assert_failure 75
+	[[ $stderr == *"step 'fetch-courses' failed with exit status 75"* ]]
+	run ci_counts
+	assert_output "$before"
+	printf 'wrong-token-1234\n' >"$T/bad-token"
+	chmod 600 "$T/bad-token"
+	sed -i "s|^CANVAS_TOKEN_FILE=.*|CANVAS_TOKEN_FILE=$T/bad-token|" "$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_failure 77
+	[[ $stderr == *"step 'fetch-courses' failed with exit status 77"* ]]
+	[[ $stderr != *wrong-token* ]]
+	run ci_counts
+	assert_output "$before"
+	run ci_q "SELECT id, status FROM job_run ORDER BY id"
+	assert_output '{"id":1,"status":"successful"}
+{"id":2,"status":"failed"}
+{"id":3,"status":"failed"}'
+	run ci_q "SELECT job_run_id, data_updated_at AS t FROM data_source_status
+		ORDER BY id"
+	assert_output "$(jq -c '{job_run_id: 1} + .' <<<"$good")
+$(jq -c '{job_run_id: 2} + .' <<<"$good")
+$(jq -c '{job_run_id: 3} + .' <<<"$good")"
+	grep -q 'recording the failed run in job_run' "$T/inv-work/last/run.log"
+}

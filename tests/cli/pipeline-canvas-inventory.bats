@@ -1,0 +1,115 @@
+#!/usr/bin/env bats
+# scripts/canvas-inventory end to end into SQLite, against the Canvas test
+# server (the shared cases: pipeline-canvas-inventory.bash; MariaDB:
+# pipeline-canvas-inventory-mysql.bats), and its configuration checks.
+bats_require_minimum_version 1.5.0
+load helper
+load pipeline-canvas-inventory
+
+setup_file() {
+	need python3 jq flock sqlite3 curl
+	ci_start_canvas
+}
+
+teardown_file() {
+	ci_stop_canvas
+}
+
+setup() {
+	INV_URL=sqlite:$BATS_TEST_TMPDIR/inventory.db
+	inv_sql_user='"user"'
+	ci_conf
+}
+
+@test "canvas-inventory SQLite: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
+@test "canvas-inventory SQLite: a Canvas outage leaves every table and records a failed run" { ci_outage; }
+
+@test "canvas-inventory: INVENTORY_KEEP_EMPTY=1 keeps the courses without students" {
+	echo INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	run ci_q "SELECT canvas_id, term_id, workflow_state, total_students
+		FROM course ORDER BY canvas_id"
+	assert_output '{"canvas_id":201,"term_id":5,"workflow_state":"available","total_students":250}
+{"canvas_id":202,"term_id":5,"workflow_state":"unpublished","total_students":0}
+{"canvas_id":203,"term_id":5,"workflow_state":"available","total_students":0}
+{"canvas_id":301,"term_id":6,"workflow_state":"completed","total_students":0}'
+	run ci_q "SELECT course_id, role_type FROM enrollment WHERE course_id <> 201
+		ORDER BY canvas_id"
+	assert_output --partial '{"course_id":301,"role_type":"DesignerEnrollment"}'
+	run ci_q "SELECT count(*) AS n FROM enrollment"
+	assert_output '{"n":254}'
+	# Only available courses have a published date, and 203 no event.
+	run ci_q "SELECT canvas_id FROM course WHERE published_at IS NOT NULL"
+	assert_output '{"canvas_id":201}'
+	# Every section of the courses kept, a section without students too.
+	run ci_q "SELECT canvas_id, course_id, name FROM course_section
+		ORDER BY canvas_id"
+	assert_output '{"canvas_id":9201,"course_id":201,"name":"BIO101-F24-01"}
+{"canvas_id":9202,"course_id":202,"name":"Sandbox"}
+{"canvas_id":9301,"course_id":301,"name":"History"}'
+}
+
+@test "canvas-inventory: a dry run fetches and builds the tables' files, touches no database" {
+	run --separate-stderr "$INV" -n -c "$T/inv.env"
+	assert_success
+	[ ! -e "$T/inventory.db" ]
+	[ "$(grep -c . "$T/inv-work/last/enrollment.ndjson")" -eq 251 ]
+	run jq -c . "$T/inv-work/last/course.ndjson"
+	assert_output '{"canvas_id":201,"sis_id":"BIO101-F24","name":"Biology, Intro","account_id":1,"term_id":5,"created_at":"2024-05-01 12:00:00","workflow_state":"available","total_students":250,"last_activity_at":"2024-09-12 08:30:00","published_at":"2024-08-20 13:00:00"}'
+}
+
+@test "canvas-inventory: bad configuration is refused (78) before anything runs" {
+	local v
+	for v in "INVENTORY_MAX_SHRINK=30 users=50|unknown table 'users' (term course course_section user enrollment)" \
+		"INVENTORY_MAX_SHRINK=half|INVENTORY_MAX_SHRINK: 'half' is not a percentage from 0 to 100" \
+		"INVENTORY_KEEP_EMPTY=yes|INVENTORY_KEEP_EMPTY: 'yes' is not 0 or 1" \
+		"CANVAS_TERMS=5 fall|CANVAS_TERMS: 'fall' is not a term id" \
+		"CANVAS_RETRIES=many|CANVAS_RETRIES: 'many' is not a number"; do
+		run --separate-stderr env "${v%%|*}" "$INV" -c "$T/inv.env"
+		assert_failure 78
+		[[ "$stderr" == *"${v#*|}"* ]] || fail "$v: $stderr"
+	done
+	[ ! -e "$T/inv-work/runs" ]
+	[ ! -e "$T/inventory.db" ]
+}
+
+@test "canvas-inventory: INVENTORY_MAX_SHRINK reaches db-load per table; a refused shrink keeps the tables" {
+	run --separate-stderr env INVENTORY_MAX_SHRINK="30 user=100" "$INV" -c "$T/inv.env"
+	assert_success
+	grep -q -- "step load: db-load .*--max-shrink 30 --max-shrink user=100 --job-run" \
+		"$T/inv-work/last/run.log"
+	! grep -q -- "--allow-empty" "$T/inv-work/last/run.log"
+	run ci_counts
+	local before=$output
+	# Term 6 alone: term 5 and course 201 are gone, more than 30%.
+	run --separate-stderr env CANVAS_TERMS=6 INVENTORY_MAX_SHRINK=30 \
+		"$INV" -c "$T/inv.env"
+	assert_failure 3
+	[[ $stderr == *"refusing to replace the 2 rows of table 'term' with 1: --max-shrink 30"* ]]
+	run ci_counts
+	assert_output "$before"
+	run ci_q "SELECT status FROM job_run ORDER BY id DESC LIMIT 1"
+	assert_output '{"status":"failed"}'
+}
+
+@test "canvas-inventory: CANVAS_ADD_COURSES adds courses of other terms, once" {
+	# 301 (term 6, no students) and 201 (already in term 5, not twice).
+	printf '%s\n' 'CANVAS_TERMS=5' 'CANVAS_ADD_COURSES="301 201"' \
+		INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	run ci_q "SELECT canvas_id, term_id FROM course ORDER BY canvas_id"
+	assert_output '{"canvas_id":201,"term_id":5}
+{"canvas_id":202,"term_id":5}
+{"canvas_id":203,"term_id":5}
+{"canvas_id":301,"term_id":6}'
+	run ci_q "SELECT canvas_id, name FROM term ORDER BY canvas_id"
+	assert_output '{"canvas_id":5,"name":"Fall 2024"}
+{"canvas_id":6,"name":"Spring 2025"}'
+	run ci_q "SELECT count(*) AS n FROM enrollment"
+	assert_output '{"n":254}'
+	run --separate-stderr env CANVAS_ADD_COURSES="301 x1" "$INV" -c "$T/inv.env"
+	assert_failure 78
+	[[ $stderr == *"CANVAS_ADD_COURSES: 'x1' is not a course id"* ]]
+}
