@@ -26,6 +26,10 @@ struct opts {
 	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *mapping;
 	struct strv course_ids;		/* moodle --course-id */
+	struct strv course_values;	/* moodle --course-idnumber or
+					 * --course-shortname values */
+	const char *course_by;		/* "idnumber", "shortname" or NULL */
+	bool all_enrollments;		/* moodle --all-enrollments */
 	const char *field, *value;	/* moodle courses */
 	const char *account;
 	struct strv terms;

@@ -21,8 +21,10 @@
 #include "secret.h"
 
 static const char usage_text[] =
-"usage: lms-fetch moodle enrollments (--mapping FILE | --course-id N...) [--url URL]\n"
+"usage: lms-fetch moodle enrollments (--mapping FILE | --course-id N... |\n"
+"                --course-idnumber X... | --course-shortname X...) [--url URL]\n"
 "                [--user-key FIELD] [--unkeyed FILE] [--skipped FILE]\n"
+"                [--all-enrollments]\n"
 "       lms-fetch moodle courses [--field shortname --value X]\n"
 "       lms-fetch canvas courses (--account ID [--term ID]... | --course ID...)\n"
 "       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
@@ -37,6 +39,8 @@ static const char usage_text[] =
 "Selection:\n"
 "      --mapping FILE       Moodle course mapping: every course in it\n"
 "      --course-id N        Moodle course id (repeat, or a comma list)\n"
+"      --course-idnumber X  Moodle course whose idnumber is X (repeat)\n"
+"      --course-shortname X Moodle course whose shortname is X (repeat)\n"
 "      --field NAME         Moodle course field to match (id, ids,\n"
 "                           shortname, idnumber, category)\n"
 "      --value X            the value it must have\n"
@@ -55,6 +59,8 @@ static const char usage_text[] =
 "      --skipped FILE       a course whose roster cannot be read is named\n"
 "                           here ({course, course_id, reason}) and left\n"
 "                           out; the others are written; exit 4\n"
+"      --all-enrollments    Moodle: suspended enrolments too (default:\n"
+"                           active ones only)\n"
 "Connection:\n"
 "      --url URL            site URL (default $MOODLE_URL or $CANVAS_URL)\n"
 "      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
@@ -89,7 +95,8 @@ enum {
 	OPT_REPORT_TIMEOUT = EP_OPT_FIRST_PROGRAM,
 	OPT_PARTIAL, OPT_MAPPING, OPT_COURSE_ID, OPT_FIELD, OPT_VALUE,
 	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT,
-	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED
+	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED, OPT_COURSE_IDNUMBER,
+	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -140,6 +147,7 @@ main(int argc, char **argv)
 out:
 	fetch_free(&f);
 	strv_free(&o.course_ids);
+	strv_free(&o.course_values);
 	strv_free(&o.terms);
 	strv_free(&o.courses);
 	strv_free(&o.types);
@@ -171,10 +179,16 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "user-key", required_argument, NULL, OPT_USER_KEY },
 		{ "unkeyed", required_argument, NULL, OPT_UNKEYED },
 		{ "skipped", required_argument, NULL, OPT_SKIPPED },
+		{ "course-idnumber", required_argument, NULL,
+		    OPT_COURSE_IDNUMBER },
+		{ "course-shortname", required_argument, NULL,
+		    OPT_COURSE_SHORTNAME },
+		{ "all-enrollments", no_argument, NULL, OPT_ALL_ENROLLMENTS },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *u = usage_text;
+	const char *by, *by_opt;
 	bool moodle, canvas;
 	int c;
 
@@ -208,10 +222,33 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_USER_KEY: o->user_key = optarg; break;
 		case OPT_UNKEYED: o->unkeyed_path = optarg; break;
 		case OPT_SKIPPED: o->skipped_path = optarg; break;
+		case OPT_COURSE_IDNUMBER:
+		case OPT_COURSE_SHORTNAME:
+			by = c == OPT_COURSE_IDNUMBER ? "idnumber" :
+			    "shortname";
+			if (o->course_by != NULL &&
+			    strcmp(o->course_by, by) != 0)
+				ep_usage_error(u, "give either "
+				    "--course-idnumber or --course-shortname");
+			o->course_by = by;
+			/* No comma lists: a shortname may hold a comma. */
+			if (*optarg == '\0')
+				ep_usage_error(u, "--course-%s: an empty "
+				    "value would match every course without "
+				    "one", by);
+			o->course_values.v = ep_xrealloc(o->course_values.v,
+			    (o->course_values.n + 1) *
+			    sizeof(*o->course_values.v));
+			o->course_values.v[o->course_values.n++] =
+			    ep_xstrdup(optarg);
+			break;
+		case OPT_ALL_ENROLLMENTS: o->all_enrollments = true; break;
 		default:
 			ep_cli_common(c, argv, u);
 		}
 	}
+	by_opt = o->course_by != NULL && strcmp(o->course_by, "idnumber") ==
+	    0 ? "--course-idnumber" : "--course-shortname";
 	/* -t, or NDJSON: the input is an API, not records to follow. */
 	o->ofmt = (enum ep_fmt)ep_io_to_fmt(u, EP_FMT_AUTO);
 	argc -= optind;
@@ -239,9 +276,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	"option '%s' does not apply to '%s %s'", opt, o->lms, o->what); \
 	} while (0)
 	if (moodle && strcmp(o->what, "enrollments") == 0) {
-		if ((o->mapping != NULL) == (o->course_ids.n > 0))
-			ep_usage_error(u, "give either --mapping or "
-			    "--course-id");
+		if ((o->mapping != NULL) + (o->course_ids.n > 0) +
+		    (o->course_by != NULL) != 1)
+			ep_usage_error(u, "give one of --mapping, --course-id, "
+			    "--course-idnumber or --course-shortname");
 		for (size_t i = 0; i < o->course_ids.n; i++)
 			(void)ep_cli_long(u, "--course-id", o->course_ids.v[i],
 			    (long)(~0UL >> 1));
@@ -250,6 +288,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			ep_usage_error(u, "--field and --value go together");
 		ONLY(o->mapping == NULL, "--mapping");
 		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->course_by == NULL, by_opt);
+		ONLY(!o->all_enrollments, "--all-enrollments");
 	} else if (moodle) {
 		ep_usage_error(u, "unknown Moodle item '%s' (enrollments or "
 		    "courses)", o->what);
@@ -312,6 +352,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else {
 		ONLY(o->mapping == NULL, "--mapping");
 		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->course_by == NULL, by_opt);
+		ONLY(!o->all_enrollments, "--all-enrollments");
 		ONLY(o->field == NULL, "--field");
 		ONLY(o->value == NULL, "--value");
 		if (strcmp(o->what, "enrollments") != 0)

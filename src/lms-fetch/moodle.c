@@ -12,7 +12,15 @@
  * Enrollment records: one per (course, user, role).  A user without an
  * idnumber is still written, with idnumber "" (Moodle's own value for
  * "not set"; the web service leaves the field out then).  A user enrolled
- * with no role in the course is written once with role null.
+ * with no role in the course is written once with role null.  Only active
+ * enrolments are asked for (onlyactive=1) unless --all-enrollments: a
+ * suspended one is not a member to keep, nor one to suspend again.
+ *
+ * --course-idnumber and --course-shortname look each value up with
+ * core_course_get_courses_by_field and read the one course found.  No
+ * course, two courses, or a reply naming a course whose field is not the
+ * value asked for make that course fail (named in --skipped when given),
+ * never an empty roster.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +33,7 @@ struct call {
 	struct unit *u;		/* NULL for the course lookup */
 	long long course_id;
 	char *shortname;
+	char *value;		/* --course-idnumber/shortname lookups */
 };
 
 static char *
@@ -57,6 +66,7 @@ call_free(struct call *c)
 {
 	if (c != NULL) {
 		free(c->shortname);
+		free(c->value);
 		free(c);
 	}
 }
@@ -104,14 +114,20 @@ enrolled_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	return rc;
 }
 
+/* Read course id's roster into u (a new unit when u is NULL). */
 static void
-submit_course(struct fetch *f, long long id, const char *shortname)
+submit_enrolled(struct fetch *f, struct unit *u, long long id,
+    const char *shortname)
 {
 	struct ep_http_req *r = ws_request(f, "core_enrol_get_enrolled_users");
 	char v[32];
 
 	snprintf(v, sizeof(v), "%lld", id);
 	ep_http_req_form(r, "courseid", v);
+	if (!f->o->all_enrollments) {
+		ep_http_req_form(r, "options[0][name]", "onlyactive");
+		ep_http_req_form(r, "options[0][value]", "1");
+	}
 	if (f->o->dry_run) {
 		ep_http_describe(stderr, r);
 		ep_http_req_free(r);
@@ -123,8 +139,10 @@ submit_course(struct fetch *f, long long id, const char *shortname)
 		c->f = f;
 		c->course_id = id;
 		c->shortname = ep_xstrdup(shortname);
-		c->u = unit_add(f, "course %lld", id);
+		c->u = u != NULL ? u : unit_add(f, "course %lld", id);
+		free(c->u->course);
 		c->u->course = *shortname ? ep_xstrdup(shortname) : NULL;
+		free(c->u->course_id);
 		c->u->course_id = ep_xstrdup(v);
 		r->prio = (long)c->u->index;
 		r->arg_free = call_free_v;
@@ -168,11 +186,135 @@ lookup_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 			}
 			continue;
 		}
-		submit_course(f, ids[i], out.texts[i]);
+		submit_enrolled(f, NULL, ids[i], out.texts[i]);
 	}
 	free(ids);
 	ep_lms_out_free(&out);
 	return 0;
+}
+
+/*
+ * The one course of a --course-idnumber/--course-shortname reply j whose
+ * field is value: its id in *id and shortname in *sn (both of j), or -1
+ * with err set when there is none, more than one, or a course the reply
+ * names does not have that value.
+ */
+static int
+match_course(json_t *j, const char *by, const char *value, long long *id,
+    const char **sn, struct ep_error *err)
+{
+	json_t *courses = json_object_get(j, "courses");
+	size_t n = 0;
+	long long first = 0;
+
+	if (!json_is_array(courses)) {
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "course %s %s: the "
+		    "core_course_get_courses_by_field reply has no course "
+		    "list", by, value);
+		return -1;
+	}
+	for (size_t i = 0; i < json_array_size(courses); i++) {
+		json_t *cj = json_array_get(courses, i);
+		json_t *cid = json_object_get(cj, "id");
+		const char *got = json_string_value(json_object_get(cj, by));
+		const char *s = json_string_value(json_object_get(cj,
+		    "shortname"));
+
+		if (!json_is_integer(cid) || json_integer_value(cid) <= 0 ||
+		    s == NULL) {
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "course %s "
+			    "%s: the reply names a course without a "
+			    "numeric id and a shortname: refused", by, value);
+			return -1;
+		}
+		if (got == NULL || strcmp(got, value) != 0) {
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "course %s "
+			    "%s: the reply names course %" JSON_INTEGER_FORMAT
+			    " whose %s is '%s', not the one asked for: "
+			    "refused", by, value, json_integer_value(cid), by,
+			    got ? got : "");
+			return -1;
+		}
+		if (n++ == 0) {
+			first = json_integer_value(cid);
+			*id = first;
+			*sn = s;
+		} else {
+			ep_error_set(err, EP_EXIT_UNAVAILABLE, "course %s "
+			    "%s: Moodle has more than one course with it "
+			    "(ids %lld and %" JSON_INTEGER_FORMAT "): "
+			    "ambiguous, not read", by, value, first,
+			    json_integer_value(cid));
+			return -1;
+		}
+	}
+	if (n == 0) {
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "course %s %s: Moodle "
+		    "has no course with it (or the token may not see it)",
+		    by, value);
+		return -1;
+	}
+	return 0;
+}
+
+/* A --course-idnumber/--course-shortname lookup: read the course found. */
+static int
+field_lookup_done(struct ep_http *h, struct ep_http_req *r, void *arg)
+{
+	struct call *c = arg;
+	struct fetch *f = c->f;
+	const char *by = f->o->course_by;
+	struct ep_error err;
+	json_t *j;
+	long long id = 0;
+	const char *sn = NULL;
+	int rc = 0;
+
+	(void)h;
+	if (ep_http_check(r, &err) < 0 ||
+	    (j = ep_moodle_json(r->resp, r->resp_len,
+	    "core_course_get_courses_by_field", EP_EXIT_UNAVAILABLE,
+	    &err)) == NULL) {
+		rc = course_fail(f, c->u, c->value, NULL, &err);
+		call_free(c);
+		return rc;
+	}
+	if (match_course(j, by, c->value, &id, &sn, &err) < 0)
+		rc = course_fail(f, c->u, c->value, NULL, &err);
+	else
+		submit_enrolled(f, c->u, id, sn);
+	json_decref(j);
+	call_free(c);
+	return rc;
+}
+
+static void
+submit_field_lookups(struct fetch *f)
+{
+	const struct opts *o = f->o;
+
+	for (size_t i = 0; i < o->course_values.n; i++) {
+		struct ep_http_req *r = ws_request(f,
+		    "core_course_get_courses_by_field");
+		struct call *c;
+
+		ep_http_req_form(r, "field", o->course_by);
+		ep_http_req_form(r, "value", o->course_values.v[i]);
+		if (o->dry_run) {
+			ep_http_describe(stderr, r);
+			ep_http_req_free(r);
+			continue;
+		}
+		c = ep_xcalloc(1, sizeof(*c));
+		c->f = f;
+		c->value = ep_xstrdup(o->course_values.v[i]);
+		/* The unit now, so that argument order is output order. */
+		c->u = unit_add(f, "course %s %s", o->course_by,
+		    o->course_values.v[i]);
+		r->prio = (long)c->u->index;
+		r->arg_free = call_free_v;
+		ep_http_submit(f->http, r, field_lookup_done, c);
+	}
 }
 
 static int
@@ -221,13 +363,18 @@ moodle_run(struct fetch *f)
 		ep_http_submit(f->http, r, courses_done, c);
 		return 0;
 	}
+	if (o->course_by != NULL) {
+		submit_field_lookups(f);
+		return 0;
+	}
 	if (o->mapping != NULL) {
 		struct ep_mapping *m = ep_mapping_load(o->mapping, &err);
 
 		if (m == NULL)
 			return ep_report(&err);
 		for (size_t i = 0; i < m->n; i++)
-			submit_course(f, m->e[i].id, m->e[i].shortname);
+			submit_enrolled(f, NULL, m->e[i].id,
+			    m->e[i].shortname);
 		ep_mapping_free(m);
 		return 0;
 	}
@@ -254,8 +401,8 @@ moodle_run(struct fetch *f)
 			ep_http_describe(stderr, r);
 			ep_http_req_free(r);
 			for (size_t i = 0; i < o->course_ids.n; i++)
-				submit_course(f, strtoll(o->course_ids.v[i],
-				    NULL, 10), "");
+				submit_enrolled(f, NULL,
+				    strtoll(o->course_ids.v[i], NULL, 10), "");
 			return 0;
 		}
 		c = ep_xcalloc(1, sizeof(*c));

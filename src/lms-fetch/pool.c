@@ -250,14 +250,23 @@ course_fail(struct fetch *f, struct unit *u, const char *course,
 		ep_rec_set_str(rec, "course", course);
 	else
 		ep_rec_set(rec, "course", EP_T_NULL, NULL, 0);
-	for (p = course_id; *p >= '0' && *p <= '9'; p++)
-		continue;
-	ep_rec_set(rec, "course_id", *p == '\0' && p != course_id ? EP_T_NUM :
-	    EP_T_STR, course_id, strlen(course_id));
+	if (course_id != NULL) {
+		for (p = course_id; *p >= '0' && *p <= '9'; p++)
+			continue;
+		ep_rec_set(rec, "course_id", *p == '\0' && p != course_id ?
+		    EP_T_NUM : EP_T_STR, course_id, strlen(course_id));
+	} else {
+		ep_rec_set(rec, "course_id", EP_T_NULL, NULL, 0);
+	}
 	reason = ep_mask_secrets(e->msg);
 	ep_rec_set_str(rec, "reason", reason);
-	ep_warn("skipped course %s%s%s%s: %s", course_id, course ? " (" : "",
-	    course ? course : "", course ? ")" : "", reason);
+	if (course_id != NULL)
+		ep_warn("skipped course %s%s%s%s: %s", course_id, course ?
+		    " (" : "", course ? course : "", course ? ")" : "",
+		    reason);
+	else
+		ep_warn("skipped course %s: %s", course ? course : "(no id)",
+		    reason);
 	free(reason);
 	side_write(f, &f->skipped, rec);
 	ep_rec_free(rec);

@@ -74,7 +74,9 @@ int unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e);
  * The roster of course (shortname, or NULL) / course_id could not be
  * read (e): with --skipped and a failure about that course alone (69),
  * it is named there, left out, and the run goes on (0); otherwise as
- * unit_fail.  u may be NULL (a course the lookup did not find).
+ * unit_fail.  u may be NULL (a course the lookup did not find);
+ * course_id may be NULL (a course looked up by idnumber or shortname
+ * and not found: course names the value asked for).
  */
 int course_fail(struct fetch *f, struct unit *u, const char *course,
     const char *course_id, const struct ep_error *e);

@@ -197,6 +197,129 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 	[ -z "$output" ]
 }
 
+@test "moodle enrollments: --course-idnumber and --course-shortname look the course up, in argument order" {
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-idnumber BSC5102-W21
+	assert_success
+	diff -u <(jq -c 'select(.course_id==4748)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	[ "$(stat "$MOODLE_URL" ws_core_course_get_courses_by_field)" -eq 1 ]
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-shortname BSC5102Winter2021 \
+		--course-shortname EMPTY100Winter2021 \
+		--course-shortname COUN6552COUN855202Winter2021
+	assert_success
+	diff -u <(jq -c 'select(.course_id==4748)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson"
+		jq -c 'select(.course_id==4766)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	# the lookups in the dry run, and no enrolled-users call (no id yet)
+	run --separate-stderr lms-fetch moodle enrollments -n \
+		--course-idnumber BSC5102-W21
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" == *"wsfunction=core_course_get_courses_by_field&moodlewsrestformat=json&field=idnumber&value=BSC5102-W21"* ]]
+	[[ "$stderr" != *core_enrol_get_enrolled_users* ]]
+	# one kind at a time, never empty, only for moodle enrollments
+	local args
+	for args in "--course-idnumber A --course-shortname B" \
+		"--course-idnumber A --course-id 1" "--course-shortname=" \
+		"--mapping x --course-idnumber A"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr lms-fetch moodle enrollments $args
+		[ "$status" -eq 2 ] || { echo "args: $args"; false; }
+		[ -z "$output" ]
+	done
+	run --separate-stderr lms-fetch moodle courses --course-idnumber A
+	assert_failure 2
+	[[ "$stderr" == *"option '--course-idnumber' does not apply to 'moodle courses'"* ]]
+}
+
+@test "moodle enrollments by idnumber/shortname: no course, two courses or a hostile reply are skipped, never empty" {
+	local s=$BATS_TEST_TMPDIR/skipped.ndjson
+	# unknown: skipped, the others written
+	run --separate-stderr lms-fetch moodle enrollments --skipped "$s" \
+		--course-shortname NOPE100 --course-shortname BSC5102Winter2021
+	assert_failure 4
+	diff -u <(jq -c 'select(.course_id==4748)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	run jq -c '[.course, .course_id, .reason]' "$s"
+	assert_output '["NOPE100",null,"course shortname NOPE100: Moodle has no course with it (or the token may not see it)"]'
+	# without --skipped: the run fails and writes nothing
+	rm "$s"
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-shortname BSC5102Winter2021 --course-shortname NOPE100
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"course shortname NOPE100: Moodle has no course with it"* ]]
+	# two courses with one idnumber: ambiguous, neither read
+	faults "$MOODLE_URL" course_lookup=twin
+	run --separate-stderr lms-fetch moodle enrollments --skipped "$s" \
+		--course-idnumber BSC5102-W21
+	assert_failure 4
+	[ -z "$output" ]
+	run jq -r .reason "$s"
+	assert_output "course idnumber BSC5102-W21: Moodle has more than one course with it (ids 4748 and 13748): ambiguous, not read"
+	curl -fsS "$MOODLE_URL/_stats" |
+		jq -e '(.ws_core_enrol_get_enrolled_users // 0) == 0' >/dev/null
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-idnumber BSC5102-W21
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"ambiguous, not read"* ]]
+	# a course whose idnumber is not the one asked for: refused
+	faults "$MOODLE_URL" course_lookup=other
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-idnumber BSC5102-W21
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"course idnumber BSC5102-W21: the reply names course 4748 whose idnumber is 'BSC5102-W21-X', not the one asked for: refused"* ]]
+	curl -fsS "$MOODLE_URL/_stats" |
+		jq -e '(.ws_core_enrol_get_enrolled_users // 0) == 0' >/dev/null
+	# "courses" not a list
+	faults "$MOODLE_URL" course_lookup=notarray
+	run --separate-stderr lms-fetch moodle enrollments --skipped "$s" \
+		--course-idnumber BSC5102-W21
+	assert_failure 4
+	[ -z "$output" ]
+	run jq -c '[.course, .course_id, .reason]' "$s"
+	assert_output '["BSC5102-W21",null,"course idnumber BSC5102-W21: the core_course_get_courses_by_field reply has no course list"]'
+	# a refused token still stops the run, whatever --skipped says
+	rm "$s"
+	MOODLE_TOKEN=nope-nope run --separate-stderr lms-fetch moodle \
+		enrollments --course-idnumber BSC5102-W21 --skipped "$s"
+	assert_failure 77
+	[ -z "$output" ]
+	[ ! -e "$s" ]
+}
+
+@test "moodle enrollments: active enrolments only; a user lms-push suspended is not listed again (--all-enrollments lists all)" {
+	local d=$BATS_TEST_TMPDIR/d.ndjson
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4748 -n
+	[[ "$stderr" == *"courseid=4748&options%5B0%5D%5Bname%5D=onlyactive&options%5B0%5D%5Bvalue%5D=1"* ]]
+	printf '%s\n' '{"op":"drop","course":"BSC5102Winter2021","user":"000012351","role":"student","drop_policy":"suspend"}' >"$d"
+	run --separate-stderr lms-push moodle "$d"
+	assert_success
+	[ "$(jq -r .message <<<"$output")" = "suspended as student" ]
+	curl -fsS "$MOODLE_URL/_state" | jq -e '.["4748"][] | select(.id==108) | ._status == 1'
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4748
+	assert_success
+	[ "$(printf '%s\n' "$output" | jq -r .user)" = "000012345" ]
+	run --separate-stderr lms-fetch moodle enrollments \
+		--course-idnumber BSC5102-W21 --all-enrollments
+	assert_success
+	diff -u <(jq -c 'select(.course_id==4748)' \
+		"$FIX/lms-fetch/moodle-enrollments.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	run --separate-stderr lms-fetch moodle enrollments --course-id 4748 \
+		--all-enrollments -n
+	[[ "$stderr" == *"courseid=4748"* ]]
+	[[ "$stderr" != *onlyactive* ]]
+}
+
 @test "moodle courses: all, or those matching --field and --value" {
 	run --separate-stderr lms-fetch moodle courses
 	assert_success

@@ -9,8 +9,10 @@ locallib.php): parameters in the query string or an x-www-form-urlencoded
 body; wstoken, wsfunction, moodlewsrestformat=json; failures are HTTP 200
 with {"exception", "errorcode", "message"}.  Functions:
 
-  core_enrol_get_enrolled_users courseid=N   the users of course N, each
-      with roles[] {roleid, name, shortname, sortorder}
+  core_enrol_get_enrolled_users courseid=N [options[i][name]=onlyactive,
+      options[i][value]=1]   the users of course N, each with roles[]
+      {roleid, name, shortname, sortorder}; with onlyactive=1 only those
+      whose enrolment is active (not suspended: "_status" 1, see below)
   core_course_get_courses_by_field [field, value]   {"courses": [...],
       "warnings": []}; field '' (all), id, ids, shortname, idnumber,
       category
@@ -40,6 +42,11 @@ Writes change the site in memory; /_reset reloads it, /_state shows it.
 /_reset?twin=USERNAME adds a second user (id 9000 + its id, username
 USERNAME-twin, enrolled nowhere) with the same idnumber and email, as a
 site allowing duplicate e-mail addresses, or with careless idnumbers, has.
+/_reset?course_lookup=notarray|twin|other makes
+core_course_get_courses_by_field lie: "courses" an object instead of a
+list; a second course (id + 9000, shortname + "-twin") beside the first
+one found, as a site whose idnumbers are not unique has; or every course
+found with an idnumber that is not the one asked for.
 Counters add ws_FUNCTION (calls per function).
 --synthetic C:U makes C courses (ids 1..C) of U users each.
 Fault injection and counters: see lms_common.py.
@@ -121,7 +128,7 @@ class Moodle(lms_common.Handler):
                     "Invalid parameter value detected (Missing required "
                     "key in single structure: courseid)"))
                 return
-            users = enrolled(cid)
+            users = enrolled(cid, option(p, "onlyactive") == "1")
             if users is None:
                 self.send(200, err(
                     "dml_missing_record_exception", "invalidrecord",
@@ -130,8 +137,19 @@ class Moodle(lms_common.Handler):
             self.send(200, users)
         elif fn == "core_course_get_courses_by_field":
             field, value = one("field", ""), one("value", "")
-            self.send(200, {"courses": courses_by(field, value),
-                            "warnings": []})
+            found = courses_by(field, value)
+            lie = self.state.extra.get("course_lookup")
+            if lie == "notarray":
+                self.send(200, {"courses": {"0": found}, "warnings": []})
+                return
+            if lie == "twin" and found:
+                found = found + [dict(found[0], id=found[0]["id"] + 9000,
+                                      shortname=found[0]["shortname"] +
+                                      "-twin")]
+            if lie == "other":
+                found = [dict(c, idnumber=c.get("idnumber", "") + "-X")
+                         for c in found]
+            self.send(200, {"courses": found, "warnings": []})
         else:
             self.send(200, err(
                 "dml_missing_record_exception", "invalidrecord",
@@ -139,7 +157,15 @@ class Moodle(lms_common.Handler):
                 "external_functions."))
 
 
-def enrolled(cid):
+def option(p, name):
+    """The value of options[i][name]=NAME, options[i][value]=V, or None."""
+    for o in items(p, "options", None):
+        if o.get("name") == name:
+            return o.get("value")
+    return None
+
+
+def enrolled(cid, onlyactive=False):
     if "synthetic" in SITE:
         c, n = SITE["synthetic"]
         i = int(cid)
@@ -153,7 +179,8 @@ def enrolled(cid):
     if not any(str(c["id"]) == cid for c in SITE["courses"]):
         return None
     return [{k: v for k, v in u.items() if not k.startswith("_")}
-            for u in SITE["enrolled"].get(cid, [])]
+            for u in SITE["enrolled"].get(cid, [])
+            if not (onlyactive and u.get("_status") == 1)]
 
 
 FIXTURE = None
