@@ -54,37 +54,13 @@ setup_file() {
 	local d=$BATS_FILE_TMPDIR
 	"$ROOT/share/demo-sis/make-demo-sis" "$d/sis.db" >/dev/null
 	# The Moodle site of the demo's recorded roster (as headline.bats).
-	jq -s '{courses: (group_by(.course_id) | map({id: .[0].course_id,
-		shortname: .[0].course, fullname: .[0].course})),
-		enrolled: (group_by(.course_id) | map({key: (.[0].course_id
-		| tostring), value: (group_by(.user_id) | map({id: .[0].user_id,
-		username: .[0].username, fullname: .[0].name,
-		email: .[0].email, idnumber: .[0].idnumber,
-		roles: map({roleid: ({student: 5, auditingstudent: 14,
-		editingteacher: 3}[.role]), name: "", shortname: .role,
-		sortorder: 0})}))}) | from_entries)}' \
-		"$ROOT/share/demo/moodle-enrollments.ndjson" \
-		"$ROOT/share/demo/moodle-enrollments.unkeyed.ndjson" >"$d/site.json"
-	MPORT=$(free_port)
-	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
-		--token "$MTOKEN" --fixture "$d/site.json" >"$d/moodle.log" 2>&1 &
-	echo $! >"$d/moodle.pid"
-	CPORT=$(free_port)
-	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
-		--token "$CTOKEN" --fixture "$FIX/lms-fetch/canvas" \
-		>"$d/canvas.log" 2>&1 &
-	echo $! >"$d/canvas.pid"
-	export MPORT CPORT
-	wait_port "$MPORT"
-	wait_port "$CPORT"
+	demo_moodle_site "$d/site.json"
+	lms_server moodle MPORT "$MTOKEN" "$d/site.json"
+	lms_server canvas CPORT "$CTOKEN" "$FIX/lms-fetch/canvas"
 }
 
 teardown_file() {
-	local p
-	for p in moodle canvas; do
-		[ ! -f "$BATS_FILE_TMPDIR/$p.pid" ] ||
-			kill "$(cat "$BATS_FILE_TMPDIR/$p.pid")" 2>/dev/null || true
-	done
+	lms_server_stop moodle canvas
 	[ ! -f "$BATS_FILE_TMPDIR/sshd/sshd.pid" ] ||
 		"$ROOT/tests/servers/sshd.sh" stop "$BATS_FILE_TMPDIR/sshd" >/dev/null 2>&1 || true
 	[ ! -d "$BATS_FILE_TMPDIR/pg" ] ||

@@ -77,3 +77,45 @@ core_limit() {
 	done
 	echo "${lim:-gone}"
 }
+
+# demo_moodle_site OUT: a fixture for tests/servers/moodle_server.py whose
+# courses and enrolled users are the demo's recorded Moodle roster
+# (share/demo/moodle-enrollments.ndjson and its .unkeyed twin).
+demo_moodle_site() {
+	jq -s '{courses: (group_by(.course_id) | map({id: .[0].course_id,
+		shortname: .[0].course, fullname: .[0].course})),
+		enrolled: (group_by(.course_id) | map({key: (.[0].course_id
+		| tostring), value: (group_by(.user_id) | map({id: .[0].user_id,
+		username: .[0].username, fullname: .[0].name, email: .[0].email,
+		idnumber: .[0].idnumber, roles: map({roleid: ({student: 5,
+		auditingstudent: 14, editingteacher: 3}[.role]), name: "",
+		shortname: .role, sortorder: 0})}))}) | from_entries)}' \
+		"$ROOT/share/demo/moodle-enrollments.ndjson" \
+		"$ROOT/share/demo/moodle-enrollments.unkeyed.ndjson" >"$1"
+}
+
+# lms_server moodle|canvas VAR TOKEN FIXTURE [ARG...]: start that test
+# server (tests/servers/KIND_server.py) on a free port of 127.0.0.1, put
+# the port in VAR (exported), its pid in $BATS_FILE_TMPDIR/KIND.pid and
+# its log in KIND.log, and wait until it listens.  lms_server_stop KIND...
+# stops what lms_server started, by pid.
+lms_server() {
+	local kind=$1 var=$2 token=$3 fixture=$4 port
+	shift 4
+	port=$(free_port)
+	python3 "$ROOT/tests/servers/${kind}_server.py" "$port" \
+		--token "$token" --fixture "$fixture" "$@" \
+		>"$BATS_FILE_TMPDIR/$kind.log" 2>&1 &
+	echo $! >"$BATS_FILE_TMPDIR/$kind.pid"
+	printf -v "$var" '%s' "$port"
+	export "${var?}"
+	wait_port "$port"
+}
+
+lms_server_stop() {
+	local kind
+	for kind in "$@"; do
+		[ ! -f "$BATS_FILE_TMPDIR/$kind.pid" ] ||
+			kill "$(cat "$BATS_FILE_TMPDIR/$kind.pid")" 2>/dev/null || true
+	done
+}

@@ -13,27 +13,12 @@ FAST=(--retry-base-ms 10)
 setup_file() {
 	need python3 curl jq
 	local d=$BATS_FILE_TMPDIR
-	MPORT=$(free_port)
-	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
-		--token "$MTOKEN" --fixture "$FIX/lms-push/moodle/site.json" \
-		>"$d/moodle.log" 2>&1 &
-	echo $! >"$d/moodle.pid"
-	CPORT=$(free_port)
-	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
-		--token "$CTOKEN" --fixture "$FIX/lms-push/canvas" \
-		>"$d/canvas.log" 2>&1 &
-	echo $! >"$d/canvas.pid"
-	export MPORT CPORT
-	wait_port "$MPORT"
-	wait_port "$CPORT"
+	lms_server moodle MPORT "$MTOKEN" "$FIX/lms-push/moodle/site.json"
+	lms_server canvas CPORT "$CTOKEN" "$FIX/lms-push/canvas"
 }
 
 teardown_file() {
-	local p
-	for p in moodle canvas; do
-		[ ! -f "$BATS_FILE_TMPDIR/$p.pid" ] ||
-			kill "$(cat "$BATS_FILE_TMPDIR/$p.pid")" 2>/dev/null || true
-	done
+	lms_server_stop moodle canvas
 }
 
 setup() {

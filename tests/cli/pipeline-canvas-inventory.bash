@@ -14,11 +14,7 @@ CTOKEN=canvas-inventory-token-51c
 
 ci_start_canvas() {
 	local d=$BATS_FILE_TMPDIR
-	CPORT=$(free_port)
-	python3 "$ROOT/tests/servers/canvas_server.py" "$CPORT" \
-		--token "$CTOKEN" --fixture "$FIX/lms-fetch/canvas" \
-		>"$d/canvas.log" 2>&1 &
-	echo $! >"$d/canvas.pid"
+	lms_server canvas CPORT "$CTOKEN" "$FIX/lms-fetch/canvas"
 	printf '%s\n' "$CTOKEN" >"$d/token"
 	chmod 600 "$d/token"
 	export CPORT
@@ -26,8 +22,7 @@ ci_start_canvas() {
 }
 
 ci_stop_canvas() {
-	[ ! -f "$BATS_FILE_TMPDIR/canvas.pid" ] ||
-		kill "$(cat "$BATS_FILE_TMPDIR/canvas.pid")" 2>/dev/null || true
+	lms_server_stop canvas
 }
 
 ci_conf() {

@@ -17,15 +17,7 @@ setup_file() {
 	local d=$BATS_FILE_TMPDIR
 	"$ROOT/share/demo-sis/make-demo-sis" "$d/sis.db"
 	# The Moodle site whose enrolled users are the recorded snapshot.
-	jq -s '{courses: (group_by(.course_id) | map({id: .[0].course_id,
-		shortname: .[0].course, fullname: .[0].course})),
-		enrolled: (group_by(.course_id) | map({key: (.[0].course_id
-		| tostring), value: (group_by(.user_id) | map({id: .[0].user_id,
-		username: .[0].username, fullname: .[0].name, email: .[0].email,
-		idnumber: .[0].idnumber, roles: map({roleid: ({student: 5,
-		auditingstudent: 14, editingteacher: 3}[.role]), name: "",
-		shortname: .role, sortorder: 0})}))}) | from_entries)}' \
-		"$SNAP" "$UNKEYED" >"$d/site.json.0"
+	demo_moodle_site "$d/site.json.0"
 	# A program course (issue 22): the first CHIRO member of the term is
 	# enrolled already, and so is someone outside the program.
 	CHIRO1=$(sqlite3 "$d/sis.db" "SELECT REPLACE(PEOPLE_CODE_ID, 'P', '')
@@ -41,10 +33,7 @@ setup_file() {
 		email: ("s" + $c1 + "@students.example.edu"), idnumber: $c1}] |
 		.enrolled["5001"][].roles = [{roleid: 5, name: "",
 		shortname: "student", sortorder: 0}]' "$d/site.json.0" >"$d/site.json"
-	MPORT=$(free_port)
-	python3 "$ROOT/tests/servers/moodle_server.py" "$MPORT" \
-		--token "$TOKEN" --fixture "$d/site.json" >"$d/moodle.log" 2>&1 &
-	echo $! >"$d/moodle.pid"
+	lms_server moodle MPORT "$TOKEN" "$d/site.json"
 	printf '%s\n' "$TOKEN" >"$d/token"
 	chmod 600 "$d/token"
 	export S=$d/srv MPORT
@@ -53,8 +42,7 @@ setup_file() {
 }
 
 teardown_file() {
-	[ ! -f "$BATS_FILE_TMPDIR/moodle.pid" ] ||
-		kill "$(cat "$BATS_FILE_TMPDIR/moodle.pid")" 2>/dev/null || true
+	lms_server_stop moodle
 	[ -z "${S:-}" ] || "$SRV" stop "$S"
 }
 
