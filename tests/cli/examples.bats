@@ -47,6 +47,9 @@ SKIP=(
 	# sftp-put.bats runs both against the test sshd.
 	'sftp-put|$ sftp-put --print-host-key sftp://sftp.example.edu'
 	'sftp-put|$ SFTP_PASSWORD=... sftp-put sections.csv'
+	# A crontab line (cron runs it); replicate-hourly's own runs are in
+	# pipeline-replicate-hourly.bats.
+	'edpipe-replicate-hourly|0 4,6,8,12,14,16,18,20 * * 1-5'
 )
 
 setup_file() {
@@ -318,6 +321,10 @@ prep_lms_fetch() {
 	prep_sis_extract
 }
 
+prep_yaml_json() {
+	cp "$FIX/replicate/tablelist-demo.yaml" tablelist.yaml
+}
+
 prep_rec_hash() {
 	cat >roster.sql <<-'SQL'
 	SELECT p.PEOPLE_ID AS user, p.FIRST_NAME AS first_name,
@@ -435,6 +442,33 @@ pages_with_examples() {
 	PATH=$BATS_TEST_TMPDIR/path:$PATH
 	export EDPIPE_CONF=$d/demo.env EDPIPE_WORK_DIR=$d/work
 	run run_page edpipe-runs
+	assert_success
+}
+
+@test "edpipe-audit(1) EXAMPLES" {
+	need flock sqlite3
+	# A run of the demo's sync, which drops 000010147 from
+	# ANAT5470Winter2021, and edpipe-audit on PATH as installed.
+	local d=$BATS_TEST_TMPDIR/demo
+	"$ROOT/scripts/demo" "$d" >/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/path"
+	printf '#!/bin/sh\nexec "%s" "$@"\n' "$ROOT/scripts/audit" \
+		>"$BATS_TEST_TMPDIR/path/edpipe-audit"
+	chmod +x "$BATS_TEST_TMPDIR/path/edpipe-audit"
+	PATH=$BATS_TEST_TMPDIR/path:$PATH
+	export EDPIPE_CONF=$d/demo.env EDPIPE_WORK_DIR=$d/work
+	run run_page edpipe-audit
+	assert_success
+	[ -s "$d/work/audit.db" ]
+}
+
+@test "edpipe-replicate-hourly(1) EXAMPLES" {
+	run run_page edpipe-replicate-hourly
+	assert_success
+}
+
+@test "yaml-json(1) EXAMPLES" {
+	run run_page yaml-json
 	assert_success
 }
 
