@@ -166,7 +166,8 @@ INSTALLED = $(addprefix $(D)$(BINDIR)/,$(COMMANDS)) \
 	$(addprefix $(D)$(DATADIR)/examples/,$(EXAMPLES)) \
 	$(addprefix $(D)$(MANDIR)/man1/,$(MAN1)) $(D)$(MANDIR)/man7/edpipe.7 \
 	$(addprefix $(D)$(BASHCOMPDIR)/,$(COMMANDS)) $(D)$(ZSHCOMPDIR)/_edpipe
-# The directories that are edpipe's own, deepest first (uninstall).
+# The directories that are edpipe's own (uninstall removes them, and
+# the folders between them and DATADIR, deepest first).
 OWN_DIRS = $(sort $(dir $(addprefix $(D)$(DATADIR)/,$(SHARE_FILES)))) \
 	$(D)$(DATADIR)/examples $(D)$(DATADIR) $(D)$(LIBDIR)
 
@@ -196,7 +197,13 @@ install: all
 
 uninstall:
 	rm -f $(INSTALLED)
-	for d in $(sort $(OWN_DIRS)); do echo $$d; done | sort -r | \
+	for d in $(sort $(OWN_DIRS)); do \
+		d=$${d%/}; \
+		while :; do \
+			echo "$$d"; \
+			case $$d in "$(D)$(DATADIR)"/*) d=$${d%/*} ;; *) break ;; esac; \
+		done; \
+	done | sort -ru | \
 		while read -r d; do [ ! -d "$$d" ] || rmdir "$$d" || exit 1; done
 
 lint:

@@ -437,7 +437,10 @@ with open(sys.argv[2], "w", newline="", encoding="cp1252") as f:
 	[[ "$stderr" == "db-load: SQL error: "*syntax* ]]
 	run --separate-stderr db-load --db "$URL" --exec "DELETE FROM people" --table people
 	assert_failure 2
-	[[ "$stderr" == *"--exec takes a statement, and no --table, --status-table or FILE"* ]]
+	[[ "$stderr" == *"--exec takes a statement, and no --table, --tables, --migrate, --job-run, --status-table or FILE"* ]]
+	run --separate-stderr db-load --db "$URL" --exec "DELETE FROM people" --migrate "$BATS_TEST_TMPDIR"
+	assert_failure 2
+	[[ "$stderr" == *"--exec takes a statement, and no --table, --tables, --migrate"* ]]
 	run --separate-stderr db-load --db "$URL" --exec "DELETE FROM people" "$BATS_TEST_TMPDIR/x.ndjson"
 	assert_failure 2
 	run q "SELECT count(*) FROM people"
