@@ -59,6 +59,7 @@ STEP_PID=
 REFUSED_FILE=
 STEPS=()
 STEP_T0=
+STEP_OPEN=
 STEP_IN=
 STEP_OUT_FILE=
 STEP_OUT_BEFORE=0
@@ -406,6 +407,9 @@ ep_signal() {
 		wait "$STEP_PID" 2>/dev/null || src=$?
 		STEP_PID=
 		ep_step_record "$src" killed
+	elif [ -n "$STEP_OPEN" ]; then
+		# Killed between the step's log line and its start.
+		ep_step_record "$((128 + $(kill -l "$sig" 2>/dev/null || echo 15)))" killed
 	fi
 	[ -z "$STEP" ] || during=" during step '$STEP', which was stopped"
 	[ "$UPLOADED" = false ] || what="the upload had finished"
@@ -696,7 +700,10 @@ ep_notify() {
 ep_step() {
 	local name=$1 rc=0
 	shift
-	STEP=$name
+	# Open from here: a signal before the step's process starts still
+	# records it as killed (ep_signal).
+	STEP=$name STEP_OPEN=1 STEP_T0=$EPOCHREALTIME
+	STEP_IN='' STEP_OUT_FILE='' STEP_OUT_BEFORE=0
 	ep_log "step $name: $(printf '%q ' "$@")"
 	[ "$VERBOSE" = 0 ] || printf '%s: step %s: %s\n' "$PROG" "$name" "$*" >&2
 	ep_step_files "$@"
@@ -798,6 +805,7 @@ ep_step_files() {
 # (status.json's steps).
 ep_step_record() {
 	local out='' line
+	STEP_OPEN=
 	if [ -n "$STEP_OUT_FILE" ] && [ -f "$STEP_OUT_FILE" ]; then
 		out=$(( $(ep_lines "$STEP_OUT_FILE") - STEP_OUT_BEFORE ))
 	fi

@@ -283,3 +283,33 @@ EOF
 	grep -q '^Subject: edpipe-sync-enrollments on .*: failed (exit 66)$' "$m"
 	grep -q '"failed_step": "sis-extract"' "$m"
 }
+
+@test "a signal between a step's log line and its start still records the step as killed" {
+	need flock
+	# A script of two steps on pipeline.sh whose second step is
+	# interrupted before its process starts: ep_step_files, which runs
+	# in that window, sends the signal.
+	local s=$BATS_TEST_TMPDIR/two-steps
+	cat >"$s" <<EOS
+#!/usr/bin/env bash
+set -euo pipefail
+PROG=two-steps
+USAGE="usage: two-steps [-c FILE]"
+CONF_VARS=()
+. "$ROOT/scripts/lib/pipeline.sh"
+ep_init "\$@"
+ep_lock
+ep_start_run
+ep_step first true
+ep_step_files() { kill -TERM \$\$; sleep 1; }
+ep_step second true
+EOS
+	chmod +x "$s"
+	printf 'EDPIPE_WORK_DIR=%s\n' "$BATS_TEST_TMPDIR/w" >"$BATS_TEST_TMPDIR/t.env"
+	run --separate-stderr "$s" -c "$BATS_TEST_TMPDIR/t.env"
+	assert_failure 143
+	[[ $stderr == *"killed by SIGTERM during step 'second'"* ]]
+	run jq -c '[.status, [.steps[] | [.name, .status]]]' \
+		"$BATS_TEST_TMPDIR/w/last/status.json"
+	assert_output '["killed",[["first","ok"],["second","killed"]]]'
+}
