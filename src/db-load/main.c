@@ -240,6 +240,7 @@ main(int argc, char **argv)
 	int c, rc = 0, lrc;
 
 	ep_cli_init(argc, argv);
+	ep_cli_whole_secret_opts(argc, argv, longopts, usage_text);
 	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "k:"
 	    EP_FROM_SHORTOPTS,
 	    longopts, NULL)) != -1)

@@ -23,6 +23,57 @@ ep_cli_init(int argc, char **argv)
 	ep_progress = isatty(STDERR_FILENO);
 }
 
+/* A secret-file option: its value names a file that holds a secret. */
+static bool
+secret_file_opt(const char *name)
+{
+	static const char *const words[] = { "token", "password", "secret",
+	    "key" };
+	size_t n = strlen(name);
+
+	if (n < 5 || strcmp(name + n - 5, "-file") != 0)
+		return false;
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+		if (strstr(name, words[i]) != NULL)
+			return true;
+	return false;
+}
+
+void
+ep_cli_whole_secret_opts(int argc, char **argv,
+    const struct option *longopts, const char *usage)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t n;
+		bool exact = false;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0)
+			continue;
+		a += 2;
+		n = strcspn(a, "=");
+		if (n == 0)
+			continue;
+		for (const struct option *o = longopts; o->name; o++)
+			if (strlen(o->name) == n &&
+			    strncmp(o->name, a, n) == 0)
+				exact = true;
+		if (exact)
+			continue;
+		for (const struct option *o = longopts; o->name; o++)
+			if (secret_file_opt(o->name) &&
+			    strlen(o->name) > n &&
+			    strncmp(o->name, a, n) == 0)
+				ep_usage_error(usage, "option '--%.*s': write "
+				    "'--%s FILE' in full (a secret never goes "
+				    "on the command line: put it in a file "
+				    "only its owner can read)", (int)n, a,
+				    o->name);
+	}
+}
+
 static void
 synopsis(FILE *fp, const char *usage)
 {

@@ -113,6 +113,18 @@ extern bool ep_progress;
 void ep_cli_init(int argc, char **argv);
 
 /*
+ * Refuse a shortened name of a secret-file option (--token for
+ * --token-file, --password for --password-file, --client-secret for
+ * --client-secret-file ...), which getopt_long would otherwise accept:
+ * "--token abc123" would read a file named abc123 and print that name,
+ * the secret, in its error.  A usage error that does not repeat the
+ * value.  An exact name in longopts (enroll-diff's --key) is not
+ * affected.  Call before the getopt loop.
+ */
+void ep_cli_whole_secret_opts(int argc, char **argv,
+    const struct option *longopts, const char *usage);
+
+/*
  * Handle an option the program's switch did not: -h, --version, -v, -q,
  * --progress, the input options (--delimiter, --encoding), the record
  * I/O options into ep_io (-f, -t, -o and their old spellings, with a

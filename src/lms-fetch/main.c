@@ -192,6 +192,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	bool moodle, canvas;
 	int c;
 
+	ep_cli_whole_secret_opts(argc, argv, longopts, u);
 	memset(o, 0, sizeof(*o));
 	ep_lms_conn_init(&o->conn);
 	o->report_timeout_s = 3600;

@@ -200,6 +200,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	bool moodle, batch_set = false;
 	int c;
 
+	ep_cli_whole_secret_opts(argc, argv, longopts, u);
 	memset(o, 0, sizeof(*o));
 	ep_lms_conn_init(&o->conn);
 	o->batch = 100;

@@ -141,6 +141,7 @@ main(int argc, char **argv)
 	int c, rc = EP_EXIT_OK;
 
 	ep_cli_init(argc, argv);
+	ep_cli_whole_secret_opts(argc, argv, longopts, usage_text);
 	/* A network program: a closed pipe is an error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "i:pr:n",

@@ -184,6 +184,7 @@ main(int argc, char **argv)
 	int c, rc = 0;
 
 	ep_cli_init(argc, argv);
+	ep_cli_whole_secret_opts(argc, argv, longopts, usage_text);
 	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS EP_TO_SHORTOPTS,
 	    longopts, NULL)) != -1)
 		switch (c) {

@@ -570,3 +570,15 @@ with open(sys.argv[2], "w", newline="", encoding="cp1252") as f:
 	[ "$(cat "$T/out")" = keep ]
 	[ -z "$(find "$T" -maxdepth 1 -name '.out.*')" ]
 }
+
+@test "--key is refused, not taken as an abbreviation of --key-file" {
+	printf 'a-long-enough-hmac-key\n' >"$T/user"
+	chmod 600 "$T/user"
+	run --separate-stderr rec-hash --key user --field user "$D/users.ndjson"
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == "rec-hash: option '--key': write '--key-file FILE' in full"* ]]
+	# the full name still works
+	run --separate-stderr rec-hash --key-file "$T/user" --field user "$D/users.ndjson"
+	[ "$status" -eq 0 ]
+}
