@@ -478,7 +478,7 @@ ep_finish() {
 		'($exit == 4 and ($skipped | length) > 0) as $partial |
 		{script: $script, status: (if $killed != "" then "killed"
 		elif $exit == 0 then "ok" elif $partial then "partial"
-		else "failed" end), exit: $exit,
+		elif $exit == 3 then "refused" else "failed" end), exit: $exit,
 		failed_step: (if $exit == 0 or ($partial and $killed == "")
 		then null else $step end),
 		started: $started, ended: $ended, dry_run: ($dry == 1),

@@ -43,7 +43,8 @@ def dur:
 	if . == null then "?"
 	elif . < 60 then "\(r1) s"
 	else "\(. / 60 | floor) min \(floor % 60) s" end;
-# The status shown: a failure of the safety limit (exit 3) is "refused".
+# The status shown: a failure of the safety limit (exit 3) is "refused"
+# (status.json says so itself; runs of older versions said "failed").
 def shown: if .status == "failed" and .exit == 3 then "refused"
 	else (.status // "unknown") end;
 def cls: if IN("ok", "partial", "refused", "failed", "killed") then .

@@ -79,7 +79,7 @@ failed() {
 	[ -z "$output" ]
 	[[ "$stderr" == *"clever-sections: $3"* ]]
 	[ ! -e "$OUTBOX/sections.csv" ] || [ "$(cat "$OUTBOX/sections.csv")" = old ]
-	jq -e --arg s "$1" --argjson x "$2" '.status == "failed" and
+	jq -e --arg s "$1" --argjson x "$2" '.status == (if $x == 3 then "refused" else "failed" end) and
 		.exit == $x and .failed_step == $s and .uploaded == false' \
 		"$W/last/status.json"
 }

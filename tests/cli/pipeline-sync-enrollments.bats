@@ -152,7 +152,7 @@ failed() {
 	[ -z "$output" ]
 	[[ "$stderr" == *"sync-enrollments: step '$1' failed with exit status $2; nothing uploaded"* ]]
 	[ -z "$(ls -A "$OUTBOX")" ]
-	jq -e --arg s "$1" --argjson x "$2" '.status == "failed" and
+	jq -e --arg s "$1" --argjson x "$2" '.status == (if $x == 3 then "refused" else "failed" end) and
 		.exit == $x and .failed_step == $s and .uploaded == false' \
 		"$W/last/status.json"
 }

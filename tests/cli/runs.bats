@@ -123,10 +123,10 @@ failing() {
 	jq -e --arg sha "$(sha256sum <"$W/last/enrollments.csv" | cut -d' ' -f1)" \
 		--argjson n "$(stat -c %s "$W/last/enrollments.csv")" \
 		'.artefact.sha256 == $sha and .artefact.size == $n' "$s"
-	# Refused by the safety limit (3): failed, the refused changes counted.
+	# Refused by the safety limit (3): "refused", the refused changes counted.
 	run --separate-stderr env SYNC_MAX_DROP_COUNT=1 "$SYNC" -q -c "$D/demo.env"
 	assert_failure 3
-	jq -e '.status == "failed" and .exit == 3 and .counts.refused == 12 and
+	jq -e '.status == "refused" and .exit == 3 and .counts.refused == 12 and
 		.failed_step == "enroll-diff" and .steps[-1].status == "failed"
 		and .artefact == null and .uploaded == false' "$W/last/status.json"
 }
@@ -188,7 +188,7 @@ failing() {
 	assert_failure 3
 	run cat "$NOTE"
 	assert_equal "${#lines[@]}" 2
-	[[ ${lines[0]} == "call sync-enrollments failed 3 "* ]]
+	[[ ${lines[0]} == "call sync-enrollments refused 3 "* ]]
 }
 
 @test "EDPIPE_NOTIFY: a killed run notifies once with status killed" {
