@@ -1,5 +1,5 @@
 -- The students of the sections of one PowerSchool school and term, the
--- rows of Clever's enrollments.csv (clever-sections with CLEVER_FILES
+-- rows of the Clever enrollments.csv (clever-sections with CLEVER_FILES
 -- naming enrollments, and the student enrollments of its OneRoster
 -- package).  PowerSchool keeps them in cc: a dropped student row names
 -- the section negated (-sectionid), so the join on the section id leaves

@@ -1,9 +1,9 @@
 -- The PowerSchool schools that are not excluded from state reporting,
--- with the columns of Clever's schools.csv (clever-sections with
+-- with the columns of the Clever schools.csv (clever-sections with
 -- CLEVER_FILES naming schools, and the orgs of its OneRoster package).
--- Column names are Clever's, lower case: conduit-fmt matches them
+-- Column names are those of Clever, lower case: conduit-fmt matches them
 -- without regard to case.  state_id is alternate_school_number, the
--- state's number of the school in most districts.
+-- number the state gives the school in most districts.
 --
 -- No apostrophe, semicolon or question mark in these comments: some ODBC
 -- drivers (the SQLite one) read comments as SQL.

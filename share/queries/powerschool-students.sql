@@ -1,5 +1,5 @@
 -- The students enrolled now (enroll_status 0) in one PowerSchool school,
--- with the columns of Clever's students.csv (clever-sections with
+-- with the columns of the Clever students.csv (clever-sections with
 -- CLEVER_FILES naming students, and the students of its OneRoster
 -- package).  Student_id is students.id, the id the cc table (the
 -- enrollments) names them by.

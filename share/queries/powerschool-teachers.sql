@@ -1,5 +1,5 @@
 -- The teachers of the sections of one PowerSchool school and term, one
--- row per teacher, with the columns of Clever's teachers.csv
+-- row per teacher, with the columns of the Clever teachers.csv
 -- (clever-sections with CLEVER_FILES naming teachers, and the teachers
 -- of its OneRoster package).  Teacher_id is users_dcid, as in
 -- sections.csv, the same in every school: a teacher of several schools
