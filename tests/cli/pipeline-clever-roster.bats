@@ -9,6 +9,7 @@
 
 bats_require_minimum_version 1.5.0
 load helper
+load dbservers
 
 SCRIPT=$ROOT/scripts/clever-sections
 SRV=$ROOT/tests/servers/sshd.sh
@@ -253,4 +254,22 @@ PY
 	[[ "$stderr" == *"dry run: schools.csv students.csv teachers.csv sections.csv enrollments.csv oneroster.zip NOT uploaded"* ]]
 	[ -z "$(ls -A "$OUTBOX")" ]
 	[ -s "$W/last/oneroster.zip" ]
+}
+
+@test "through the SQLite ODBC driver (PowerSchool is Oracle, reached by ODBC): the same files" {
+	odbc_driver "SQLite3 test" libsqlite3odbc.so libsqliteodbc
+	full
+	local ref=$OUTBOX
+	OUTBOX=$T/clever W=$T/work
+	run --separate-stderr env \
+		SIS_DB="odbc:Driver=SQLite3 test;Database=$BATS_FILE_TMPDIR/fx.db" \
+		"$SCRIPT" -c "$CONF" --date 2025-09-02
+	assert_success
+	for f in schools students teachers sections enrollments; do
+		diff -u "$ref/$f.csv" "$OUTBOX/$f.csv"
+	done
+	mkdir a b
+	(cd a && unzip -q "$ref/oneroster.zip")
+	(cd b && unzip -q "$OUTBOX/oneroster.zip")
+	diff -ru a b
 }
