@@ -8,7 +8,9 @@
 -- schoolid), never on the id alone.  term_abbreviation, year_abbreviation
 -- (the abbreviation of the year term, e.g. "25-26") and term_is_year are
 -- what clever-sections builds Term_name from ("S1 25-26", "Year 25-26"),
--- term_name is the bare abbreviation.
+-- term_name is the bare abbreviation.  term_id, year_term_id and the
+-- year dates are what the OneRoster package makes its academic sessions
+-- of.
 --
 -- No apostrophe, semicolon or question mark in these comments: some ODBC
 -- drivers (the SQLite one) read comments as SQL.
@@ -30,6 +32,10 @@ SELECT
     t.isyearrec AS term_is_year,
     t.firstday AS term_start,
     t.lastday AS term_end,
+    s.termid AS term_id,
+    y.id AS year_term_id,
+    y.firstday AS year_start,
+    y.lastday AS year_end,
     te.users_dcid AS teacher_id,
     te.first_name AS teacher_first_name,
     te.last_name AS teacher_last_name,

@@ -23,10 +23,15 @@ enum op { OP_ADD, OP_DROP, OP_UPDATE };
 
 static const char *const target_names[] = {
 	"conduit", "canvas", "moodle-flatfile", "oneroster",
-	"clever-sections", "dat", "csv", "ndjson"
+	"clever-sections", "dat", "csv", "ndjson",
+	/* roster.c: the other Clever files, the OneRoster package files */
+	"clever-schools", "clever-students", "clever-teachers",
+	"clever-enrollments", "oneroster-orgs", "oneroster-academicsessions",
+	"oneroster-courses", "oneroster-classes", "oneroster-users"
 };
 static const char *const target_ext[] = {
-	"csv", "csv", "txt", "csv", "csv", "dat", "csv", "ndjson"
+	"csv", "csv", "txt", "csv", "csv", "dat", "csv", "ndjson",
+	"csv", "csv", "csv", "csv", "csv", "csv", "csv", "csv", "csv"
 };
 
 static const char *const conduit_cols[] = {
@@ -105,7 +110,7 @@ fmt_ext(enum target t)
 	return target_ext[t];
 }
 
-static const char *
+const char *
 in_list(const char *s, const char *const *list, size_t n, bool nocase)
 {
 	for (size_t i = 0; i < n; i++)
@@ -210,11 +215,7 @@ kvmap_get(const struct kvmap *m, const char *key, bool nocase)
 /* --- helpers --------------------------------------------------------- */
 
 /* Fill err with "NAME:LINE: message" for the current record; -1. */
-static int
-bad(const struct ctx *c, struct ep_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
+int
 bad(const struct ctx *c, struct ep_error *err, const char *fmt, ...)
 {
 	char msg[900];
@@ -229,7 +230,7 @@ bad(const struct ctx *c, struct ep_error *err, const char *fmt, ...)
 }
 
 /* A non-empty value of name, or NULL. */
-static const char *
+const char *
 opt_val(const struct ep_rec *r, const char *name)
 {
 	const char *v = ep_rec_str(r, name);
@@ -329,7 +330,7 @@ write_check(const struct ctx *c, struct ep_error *err)
 }
 
 /* One CSV row of n values (NULL is empty), after the header if needed. */
-static void
+void
 csv_row(struct ctx *c, const char *const *hdr, const char *const *v,
     size_t n)
 {
@@ -653,7 +654,7 @@ flatfile_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 /* --- oneroster ------------------------------------------------------- */
 
 /* A YYYY-MM-DD date from a date or ISO datetime; NULL if unreadable. */
-static bool
+bool
 iso_date(const char *s, char out[11])
 {
 	int y, m, d;
@@ -779,12 +780,6 @@ oneroster_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 
 /* --- clever sections ------------------------------------------------- */
 
-/* A set of strings (section ids already written). */
-struct strset {
-	char **slot;
-	size_t cap, n;
-};
-
 static uint64_t
 str_hash(const char *s)
 {
@@ -798,7 +793,7 @@ str_hash(const char *s)
 }
 
 /* Add s; false when it was there already. */
-static bool
+bool
 strset_add(struct strset *set, const char *s)
 {
 	size_t i;
@@ -832,7 +827,7 @@ strset_add(struct strset *set, const char *s)
 	return true;
 }
 
-static void
+void
 strset_free(struct strset *set)
 {
 	for (size_t i = 0; i < set->cap; i++)
@@ -1029,7 +1024,7 @@ clever_grade(const struct ctx *c, const char *school, const char *v,
 }
 
 /* MM/DD/YYYY from YYYY-MM-DD[...] or M/D/YYYY; false if unreadable. */
-static bool
+bool
 clever_date(const char *v, char out[11])
 {
 	int y, m, d, n = 0;
@@ -1423,11 +1418,16 @@ fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	case T_CLEVER:
 		rc = clever_record(c, r, err);
 		break;
-	default:
+	case T_CSV:
+	case T_NDJSON:
+	case T_DAT:
 		if ((k = map_fields(c, r, &m, err)) <= 0)
 			return k;
 		rc = c->to == T_DAT ? dat_record(c, m, err) :
 		    rec_record(c, m, err);
+		break;
+	default:
+		rc = roster_record(c, r, err);
 		break;
 	}
 	if (rc == 0 && write_check(c, err) < 0)
@@ -1463,7 +1463,9 @@ header_only(struct ctx *c)
 		hdr = (const char *const *)c->fields, n = c->nfields;
 		break;
 	default:
-		return;
+		if ((hdr = roster_header(c->to, &n)) == NULL)
+			return;
+		break;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (i)
@@ -1504,6 +1506,7 @@ fmt_free(struct ctx *c)
 		strset_free(&c->cl->seen);
 		free(c->cl);
 	}
+	strset_free(&c->keys);
 	for (size_t i = 0; i < c->ncols; i++)
 		free(c->cols[i]);
 	free(c->cols);

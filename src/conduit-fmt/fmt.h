@@ -13,7 +13,12 @@
 
 enum target {
 	T_CONDUIT, T_CANVAS, T_FLATFILE, T_ONEROSTER, T_CLEVER, T_DAT,
-	T_CSV, T_NDJSON
+	T_CSV, T_NDJSON,
+	/* roster.c: bulk files with fixed columns, one record a row */
+	T_CLEVER_SCHOOLS, T_CLEVER_STUDENTS, T_CLEVER_TEACHERS,
+	T_CLEVER_ENROLLMENTS, T_OR_ORGS, T_OR_SESSIONS, T_OR_COURSES,
+	T_OR_CLASSES, T_OR_USERS,
+	T_NTARGETS
 };
 
 /* A string-to-string map loaded from a JSON object file, in file order. */
@@ -24,6 +29,12 @@ struct kvmap {
 };
 
 struct clever;
+
+/* A set of strings. */
+struct strset {
+	char **slot;
+	size_t cap, n;
+};
 
 struct ctx {
 	enum target to;
@@ -62,6 +73,7 @@ struct ctx {
 	char **cols;			/* dat: columns from the first record */
 	size_t ncols;
 	struct clever *cl;
+	struct strset keys;		/* roster.c: the rows' keys so far */
 };
 
 /* "conduit", "canvas", ... to a target; -1 for an unknown name. */
@@ -83,5 +95,27 @@ int fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err);
 /* Write what is still held (the last Clever section).  0 or -1. */
 int fmt_finish(struct ctx *c, struct ep_error *err);
 void fmt_free(struct ctx *c);
+
+/* fmt.c's helpers that roster.c shares. */
+int bad(const struct ctx *c, struct ep_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *opt_val(const struct ep_rec *r, const char *name);
+const char *in_list(const char *s, const char *const *list, size_t n,
+    bool nocase);
+void csv_row(struct ctx *c, const char *const *hdr, const char *const *v,
+    size_t n);
+bool iso_date(const char *s, char out[11]);
+bool clever_date(const char *v, char out[11]);
+bool strset_add(struct strset *set, const char *s);
+void strset_free(struct strset *set);
+
+/*
+ * roster.c: the Clever schools, students, teachers and enrollments files
+ * and the OneRoster 1.1 bulk files other than enrollments.
+ */
+int roster_record(struct ctx *c, const struct ep_rec *r,
+    struct ep_error *err);
+/* A roster target's columns, or NULL for another target. */
+const char *const *roster_header(enum target t, size_t *n);
 
 #endif

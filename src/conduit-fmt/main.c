@@ -42,7 +42,12 @@ static const char usage_text[] =
 "\n"
 "  -t, --to FORMAT           conduit, canvas, moodle-flatfile, oneroster,\n"
 "                            clever-sections, dat, csv or ndjson (required:\n"
-"                            no default)\n"
+"                            no default); roster files, one record a row:\n"
+"                            clever-schools, clever-students,\n"
+"                            clever-teachers, clever-enrollments,\n"
+"                            oneroster-orgs, oneroster-academicsessions,\n"
+"                            oneroster-courses, oneroster-classes,\n"
+"                            oneroster-users\n"
 "      --role-map FILE       JSON object mapping SIS roles to LMS roles;\n"
 "                            a role it lacks is an error (exit 65)\n"
 "      --skip-unmapped       leave such records out and count them instead\n"
@@ -323,12 +328,12 @@ done:
 static const char *
 target_list(void)
 {
-	static char buf[256];
+	static char buf[512];
 	size_t len = 0;
 
-	for (int t = T_CONDUIT; t <= T_NDJSON && len < sizeof(buf); t++)
+	for (int t = T_CONDUIT; t < T_NTARGETS && len < sizeof(buf); t++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
-		    t == T_CONDUIT ? "" : t == T_NDJSON ? " or " : ", ",
+		    t == T_CONDUIT ? "" : t == T_NTARGETS - 1 ? " or " : ", ",
 		    fmt_name((enum target)t));
 	return buf;
 }
@@ -356,15 +361,19 @@ check_opts(struct opts *o, struct ctx *c)
 	if (t == T_CLEVER && (o->role_map || c->skip_unmapped))
 		ep_usage_error(usage_text, "clever-sections has no role: "
 		    "--role-map and --skip-unmapped do not apply");
+	if (t >= T_CLEVER_SCHOOLS && (o->role_map || c->skip_unmapped))
+		ep_usage_error(usage_text, "%s takes its roles as they are: "
+		    "--role-map and --skip-unmapped do not apply",
+		    fmt_name(t));
 	if (c->csv_safe && (t == T_FLATFILE || t == T_DAT || t == T_NDJSON))
 		ep_usage_error(usage_text, "--csv-safe is for CSV formats, "
 		    "not %s", fmt_name(t));
 	if (c->header_always && t != T_CONDUIT && t != T_CANVAS &&
-	    t != T_ONEROSTER && t != T_CLEVER &&
+	    t != T_ONEROSTER && t != T_CLEVER && t < T_CLEVER_SCHOOLS &&
 	    !(t == T_CSV && c->fields != NULL))
 		ep_usage_error(usage_text, "--header-always is for formats "
-		    "with a header (conduit, canvas, oneroster, "
-		    "clever-sections, csv with --fields), not %s",
+		    "with a header (conduit, canvas, oneroster, clever-*, "
+		    "oneroster-*, csv with --fields), not %s",
 		    fmt_name(t));
 }
 

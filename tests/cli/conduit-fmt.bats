@@ -355,7 +355,10 @@ C,v,student,,active"
 }
 
 @test "without -t, or with an unknown one, the message lists every target; -o stays the file" {
-	local targets="conduit, canvas, moodle-flatfile, oneroster, clever-sections, dat, csv or ndjson"
+	local targets="conduit, canvas, moodle-flatfile, oneroster, clever-sections, dat, csv, ndjson"
+	targets+=", clever-schools, clever-students, clever-teachers, clever-enrollments"
+	targets+=", oneroster-orgs, oneroster-academicsessions, oneroster-courses"
+	targets+=", oneroster-classes or oneroster-users"
 	run --separate-stderr conduit-fmt -o out.csv "$F/changes.ndjson"
 	assert_failure 2
 	[ -z "$output" ]
@@ -366,7 +369,10 @@ C,v,student,,active"
 	[ -z "$output" ]
 	[ "${stderr_lines[0]}" = "conduit-fmt: unknown format 'xml' ($targets)" ]
 	# Every target the message names is one -t takes.
-	for t in conduit canvas moodle-flatfile oneroster clever-sections dat csv ndjson; do
+	for t in conduit canvas moodle-flatfile oneroster clever-sections dat csv ndjson \
+	    clever-schools clever-students clever-teachers clever-enrollments \
+	    oneroster-orgs oneroster-academicsessions oneroster-courses \
+	    oneroster-classes oneroster-users; do
 		run --separate-stderr conduit-fmt -t "$t" </dev/null
 		[ "$status" -eq 0 ] || { echo "-t $t: $stderr"; false; }
 	done
