@@ -17,7 +17,8 @@ with {"exception", "errorcode", "message"}.  Functions:
       "warnings": []}; field '' (all), id, ids, shortname, idnumber,
       category
   core_user_get_users_by_field field, values[i]   the users whose field
-      (id, idnumber, username, email) is one of the values
+      (id, idnumber, username, email) is one of the values (firstname and
+      lastname split from a fixture user's fullname when it has none)
   enrol_manual_enrol_users enrolments[i][roleid, userid, courseid,
       suspend]   all or nothing, as Moodle's delegated transaction: the
       first bad enrolment fails the call (wsnoinstance for a course with
@@ -200,6 +201,13 @@ def all_users():
         for u in lst:
             us.setdefault(u["id"], {k: v for k, v in u.items()
                                     if k != "roles" and k[0] != "_"})
+    # Moodle's user record has firstname and lastname; a fixture user
+    # with only a fullname is split at its first space.
+    for u in us.values():
+        if "firstname" not in u and "fullname" in u:
+            u = us[u["id"]] = dict(u)
+            first, _, last = u["fullname"].partition(" ")
+            u["firstname"], u["lastname"] = first, last
     return us
 
 
