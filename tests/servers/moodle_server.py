@@ -48,6 +48,8 @@ core_course_get_courses_by_field lie: "courses" an object instead of a
 list; a second course (id + 9000, shortname + "-twin") beside the first
 one found, as a site whose idnumbers are not unique has; or every course
 found with an idnumber that is not the one asked for.
+/_reset?users_error=1 makes core_user_get_users_by_field answer a Moodle
+error (nopermissions), as a token without moodle/user:viewdetails gets.
 Counters add ws_FUNCTION (calls per function).
 --synthetic C:U makes C courses (ids 1..C) of U users each.
 Fault injection and counters: see lms_common.py.
@@ -117,6 +119,12 @@ class Moodle(lms_common.Handler):
                 res = WRITES[fn](p)
             self.send(200, res)
         elif fn == "core_user_get_users_by_field":
+            if self.state.extra.get("users_error"):
+                self.send(200, err(
+                    "required_capability_exception", "nopermissions",
+                    "Sorry, but you do not currently have permissions to "
+                    "do that (View user details)."))
+                return
             field = one("field", "")
             vals = {v[0] for k, v in p.items() if k.startswith("values[")}
             self.send(200, [u for u in all_users().values()
