@@ -661,3 +661,40 @@ sis_people() {
 	jq -e --argjson u "$u" '.status == "ok" and .uploaded and
 		.counts.users_created == $u and .counts.users_deleted == 0' "$W/last/status.json"
 }
+
+@test "users: a duplicate SIS id, a Moodle error on the user lookup, bad settings: the status, the message, nothing uploaded" {
+	# a person with two student e-mail addresses is two rows: refused
+	cp "$BATS_FILE_TMPDIR/sis.db" "$T/sis.db"
+	p=$(sqlite3 "$T/sis.db" "SELECT PeopleOrgCodeId FROM EmailAddress
+		JOIN ACADEMIC ON PEOPLE_CODE_ID = PeopleOrgCodeId WHERE
+		ENROLL_SEPARATION IS NULL ORDER BY 1 LIMIT 1")
+	sqlite3 "$T/sis.db" "INSERT INTO EmailAddress VALUES ('$p', 'STUDENT',
+		'second@students.example.edu', 1)"
+	sed -e "s|^SIS_DB=.*|SIS_DB=sqlite:$T/sis.db|" "$CONF" >"$T/c.env"
+	echo SYNC_USERS=1 >>"$T/c.env"
+	run --separate-stderr "$SCRIPT" -c "$T/c.env"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"powercampus-people.sql: the same user more than once (a person with two rows, e.g. two e-mail addresses): ${p#P}"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	jq -e '.status == "failed" and (.uploaded | not)' "$W/last/status.json"
+	# Moodle refuses the user lookup (an error inside HTTP 200): the run
+	# stops there, before any file is made or uploaded
+	curl -fsS "http://127.0.0.1:$MPORT/_reset?users_error=1" >/dev/null
+	echo SYNC_USERS=1 >>"$CONF"
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"core_user_get_users_by_field: Moodle error nopermissions"* ]]
+	jq -e '.failed_step == "lms-fetch-users"' "$W/last/status.json"
+	[ ! -e "$W/last/users.csv" ] && [ ! -e "$W/last/enrollments.csv" ]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	# settings
+	run --separate-stderr env SYNC_USERS=yes "$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_USERS 'yes': 0 or 1"* ]]
+	run --separate-stderr env SYNC_USER_DROP=erase "$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_USER_DROP 'erase': keep or delete"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+}
