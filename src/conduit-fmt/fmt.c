@@ -24,6 +24,7 @@ enum op { OP_ADD, OP_DROP, OP_UPDATE };
 static const char *const target_names[] = {
 	"conduit", "canvas", "moodle-flatfile", "oneroster",
 	"clever-sections", "dat", "csv", "ndjson",
+	"conduit-users", "canvas-users",
 	/* roster.c: the other Clever files, the OneRoster package files */
 	"clever-schools", "clever-students", "clever-teachers",
 	"clever-enrollments", "oneroster-orgs", "oneroster-academicsessions",
@@ -31,6 +32,7 @@ static const char *const target_names[] = {
 };
 static const char *const target_ext[] = {
 	"csv", "csv", "txt", "csv", "csv", "dat", "csv", "ndjson",
+	"csv", "csv",
 	"csv", "csv", "csv", "csv", "csv", "csv", "csv", "csv", "csv"
 };
 
@@ -39,6 +41,12 @@ static const char *const conduit_cols[] = {
 };
 static const char *const canvas_cols[] = {
 	"course_id", "user_id", "role", "section_id", "status"
+};
+static const char *const conduit_user_cols[] = {
+	"action", "username", "idnumber", "firstname", "lastname", "email"
+};
+static const char *const canvas_user_cols[] = {
+	"user_id", "login_id", "first_name", "last_name", "email", "status"
 };
 static const char *const oneroster_cols[] = {
 	"sourcedId", "status", "dateLastModified", "classSourcedId",
@@ -88,6 +96,8 @@ static const char *const clever_grades[] = {
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(NELEM(target_names) == T_NTARGETS &&
+    NELEM(target_ext) == T_NTARGETS, "a name and an extension per target");
 
 int
 fmt_target(const char *name)
@@ -329,6 +339,16 @@ write_check(const struct ctx *c, struct ep_error *err)
 	return 0;
 }
 
+/* The heading of column col: --heading-map's, else its own name. */
+static const char *
+heading(const struct ctx *c, const char *col)
+{
+	const char *h = c->headings ? kvmap_get(c->headings, col, false) :
+	    NULL;
+
+	return h != NULL ? h : col;
+}
+
 /* One CSV row of n values (NULL is empty), after the header if needed. */
 void
 csv_row(struct ctx *c, const char *const *hdr, const char *const *v,
@@ -340,7 +360,8 @@ csv_row(struct ctx *c, const char *const *hdr, const char *const *v,
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				putc_unlocked(',', fp);
-			fputs_unlocked(hdr[i], fp);
+			ep_csv_put_field(fp, heading(c, hdr[i]),
+			    strlen(heading(c, hdr[i])), false);
 		}
 		putc_unlocked('\n', fp);
 		c->header_done = true;
@@ -509,6 +530,79 @@ canvas_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 	v[4] = st;
 	csv_row(c, canvas_cols, v, 5);
 	return 0;
+}
+
+/* --- users --------------------------------------------------------- */
+
+/*
+ * A user provisioning row (#22): Conduit's user file (action create,
+ * update or delete; its headings site-mapped like the enrolment file's)
+ * or Canvas users.csv (status active or deleted).  The record is a
+ * person: user (the SIS id: Moodle idnumber, Canvas SIS user_id),
+ * username (Canvas login_id), firstname, lastname, email.  A drop, the
+ * deletion of an account, is written only because enroll-diff was asked
+ * for drops of users: sync-enrollments never asks by default.
+ */
+static int
+user_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
+{
+	const char *v[6], *user, *uname, *first = NULL, *last = NULL;
+	const char *email = NULL;
+	enum op op;
+	bool has;
+
+	if (get_op(c, r, &op, &has, err) < 0 ||
+	    (user = need(c, r, "user", err)) == NULL ||
+	    (uname = need(c, r, "username", err)) == NULL)
+		return -1;
+	if (op != OP_DROP && ((first = need(c, r, "firstname", err)) == NULL ||
+	    (last = need(c, r, "lastname", err)) == NULL ||
+	    (email = need(c, r, "email", err)) == NULL))
+		return -1;
+	if (op == OP_DROP) {
+		first = opt_val(r, "firstname");
+		last = opt_val(r, "lastname");
+		email = opt_val(r, "email");
+	}
+	if (c->to == T_CONDUIT_USERS) {
+		v[0] = op == OP_ADD ? "create" : op == OP_UPDATE ? "update" :
+		    "delete";
+		v[1] = uname;
+		v[2] = user;
+		v[3] = first;
+		v[4] = last;
+		v[5] = email;
+		csv_row(c, conduit_user_cols, v, 6);
+		return 0;
+	}
+	v[0] = user;
+	v[1] = uname;
+	v[2] = first;
+	v[3] = last;
+	v[4] = email;
+	v[5] = op == OP_DROP ? "deleted" : "active";
+	csv_row(c, canvas_user_cols, v, 6);
+	return 0;
+}
+
+bool
+fmt_has_headings(enum target t)
+{
+	return t == T_CONDUIT || t == T_CONDUIT_USERS;
+}
+
+const char *
+fmt_heading_unknown(enum target t, const struct kvmap *m)
+{
+	const char *const *cols = t == T_CONDUIT ? conduit_cols :
+	    conduit_user_cols;
+	size_t n = t == T_CONDUIT ? NELEM(conduit_cols) :
+	    NELEM(conduit_user_cols);
+
+	for (size_t i = 0; i < m->n; i++)
+		if (in_list(m->k[i], cols, n, false) == NULL)
+			return m->k[i];
+	return NULL;
 }
 
 /* --- dates ----------------------------------------------------------- */
@@ -1357,6 +1451,7 @@ rec_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 static const char *const enroll_keys[] = {
 	"course", "section", "user", "role", "old_role", NULL
 };
+static const char *const user_keys[] = { "user", "username", NULL };
 static const char *const oneroster_keys[] = {
 	"class", "course", "school", "user", "role", "old_role", "sourcedId",
 	NULL
@@ -1380,6 +1475,9 @@ target_keys(enum target t)
 		return oneroster_keys;
 	case T_CLEVER:
 		return clever_keys;
+	case T_CONDUIT_USERS:
+	case T_CANVAS_USERS:
+		return user_keys;
 	default:
 		return NULL;
 	}
@@ -1417,6 +1515,10 @@ fmt_record(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 		break;
 	case T_CLEVER:
 		rc = clever_record(c, r, err);
+		break;
+	case T_CONDUIT_USERS:
+	case T_CANVAS_USERS:
+		rc = user_record(c, r, err);
 		break;
 	case T_CSV:
 	case T_NDJSON:
@@ -1462,6 +1564,12 @@ header_only(struct ctx *c)
 	case T_CSV:
 		hdr = (const char *const *)c->fields, n = c->nfields;
 		break;
+	case T_CONDUIT_USERS:
+		hdr = conduit_user_cols, n = NELEM(conduit_user_cols);
+		break;
+	case T_CANVAS_USERS:
+		hdr = canvas_user_cols, n = NELEM(canvas_user_cols);
+		break;
 	default:
 		if ((hdr = roster_header(c->to, &n)) == NULL)
 			return;
@@ -1470,7 +1578,8 @@ header_only(struct ctx *c)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			putc_unlocked(',', c->fp);
-		ep_csv_put_field(c->fp, hdr[i], strlen(hdr[i]), false);
+		ep_csv_put_field(c->fp, heading(c, hdr[i]),
+		    strlen(heading(c, hdr[i])), false);
 	}
 	putc_unlocked('\n', c->fp);
 	c->header_done = true;

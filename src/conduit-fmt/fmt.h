@@ -14,6 +14,7 @@
 enum target {
 	T_CONDUIT, T_CANVAS, T_FLATFILE, T_ONEROSTER, T_CLEVER, T_DAT,
 	T_CSV, T_NDJSON,
+	T_CONDUIT_USERS, T_CANVAS_USERS,	/* user provisioning (#22) */
 	/* roster.c: bulk files with fixed columns, one record a row */
 	T_CLEVER_SCHOOLS, T_CLEVER_STUDENTS, T_CLEVER_TEACHERS,
 	T_CLEVER_ENROLLMENTS, T_OR_ORGS, T_OR_SESSIONS, T_OR_COURSES,
@@ -40,6 +41,7 @@ struct ctx {
 	enum target to;
 	struct kvmap *roles;		/* --role-map, or NULL */
 	struct kvmap *subjects;		/* --subject-map, or NULL */
+	struct kvmap *headings;		/* --heading-map, or NULL */
 	char **fields;			/* --fields, or NULL */
 	size_t nfields;
 	char **two_digit;		/* --two-digit-grade-schools */
@@ -81,6 +83,13 @@ int fmt_target(const char *name);
 /* The name and the usual file extension of a target. */
 const char *fmt_name(enum target t);
 const char *fmt_ext(enum target t);
+
+/*
+ * --heading-map: whether the columns of t are site-mapped (Conduit's),
+ * and the first key of m that names none of them, or NULL.
+ */
+bool fmt_has_headings(enum target t);
+const char *fmt_heading_unknown(enum target t, const struct kvmap *m);
 
 /*
  * Load a JSON object of strings.  NULL with err: 66 missing, 78 not an

@@ -34,15 +34,16 @@ static const char usage_text[] =
 "                   [--two-digit-grade-schools LIST] [--allow-no-teacher]\n"
 "                   [--subject-spelling clever|d118] [-o FILE]\n"
 "                   [--log-dir DIR] [--csv-safe] [--header-always]\n"
-"                   [-f auto|ndjson|csv|tsv]\n"
+"                   [--heading-map FILE] [-f auto|ndjson|csv|tsv]\n"
 "                   [FILE ...]\n"
 "\n"
 "Write records (NDJSON or CSV, from FILEs in order or stdin; '-' is stdin)\n"
 "as an LMS import file.\n"
 "\n"
 "  -t, --to FORMAT           conduit, canvas, moodle-flatfile, oneroster,\n"
-"                            clever-sections, dat, csv or ndjson (required:\n"
-"                            no default); roster files, one record a row:\n"
+"                            clever-sections, dat, csv, ndjson,\n"
+"                            conduit-users or canvas-users (required: no\n"
+"                            default); roster files, one record a row:\n"
 "                            clever-schools, clever-students,\n"
 "                            clever-teachers, clever-enrollments,\n"
 "                            oneroster-orgs, oneroster-academicsessions,\n"
@@ -69,6 +70,9 @@ static const char usage_text[] =
 "      --csv-safe            prefix values starting with = + - @ with '\n"
 "      --header-always       write the header even when there are no rows\n"
 "                            (without it no rows write nothing at all)\n"
+"      --heading-map FILE    conduit, conduit-users: JSON object mapping\n"
+"                            columns to the headings the site mapped in\n"
+"                            Conduit > Settings > Mappings\n"
 "  -f, --from FMT            auto (default), ndjson, csv or tsv\n"
 "      --delimiter CHAR      CSV input: the field delimiter (default ',';\n"
 "                            tab or \\t for a tab)\n"
@@ -97,12 +101,14 @@ enum {
 	OPT_CSV_SAFE,
 	OPT_HEADER_ALWAYS,
 	OPT_ALLOW_NO_TEACHER,
-	OPT_SUBJECT_SPELLING
+	OPT_SUBJECT_SPELLING,
+	OPT_HEADING_MAP
 };
 
 struct opts {
 	int to;
 	const char *role_map, *subject_map, *output, *log_dir;
+	const char *heading_map;
 	enum ep_fmt ifmt;
 	bool spelling_set;
 	char **inputs;
@@ -126,6 +132,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		EP_TO_LONGOPTS,
 		{ "role-map", required_argument, NULL, OPT_ROLE_MAP },
+		{ "heading-map", required_argument, NULL, OPT_HEADING_MAP },
 		{ "skip-unmapped", no_argument, NULL, OPT_SKIP_UNMAPPED },
 		{ "fields", required_argument, NULL, OPT_FIELDS },
 		{ "subject-map", required_argument, NULL, OPT_SUBJECT_MAP },
@@ -161,6 +168,9 @@ main(int argc, char **argv)
 		switch (ch) {
 		case OPT_ROLE_MAP:
 			o.role_map = optarg;
+			break;
+		case OPT_HEADING_MAP:
+			o.heading_map = optarg;
 			break;
 		case OPT_SKIP_UNMAPPED:
 			c.skip_unmapped = true;
@@ -223,6 +233,18 @@ main(int argc, char **argv)
 	if (o.subject_map != NULL &&
 	    (c.subjects = kvmap_load(o.subject_map, true, &e)) == NULL)
 		goto fail;
+	if (o.heading_map != NULL) {
+		const char *bad;
+
+		if ((c.headings = kvmap_load(o.heading_map, false, &e)) ==
+		    NULL)
+			goto fail;
+		if ((bad = fmt_heading_unknown(c.to, c.headings)) != NULL) {
+			ep_error_set(&e, EP_EXIT_CONFIG, "%s: '%s' is not a "
+			    "%s column", o.heading_map, bad, fmt_name(c.to));
+			goto fail;
+		}
+	}
 	if (run_time(&now, &e) < 0)
 		goto fail;
 	gmtime_r(&now, &tm);
@@ -313,6 +335,7 @@ done:
 	fmt_free(&c);
 	kvmap_free(c.roles);
 	kvmap_free(c.subjects);
+	kvmap_free(c.headings);
 	free_list(c.fields, c.nfields);
 	free_list(c.two_digit, c.ntwo);
 	/* After a failure stdout holds nothing of ours: no second message. */
@@ -365,15 +388,23 @@ check_opts(struct opts *o, struct ctx *c)
 		ep_usage_error(usage_text, "%s takes its roles as they are: "
 		    "--role-map and --skip-unmapped do not apply",
 		    fmt_name(t));
+	if ((t == T_CONDUIT_USERS || t == T_CANVAS_USERS) &&
+	    (o->role_map || c->skip_unmapped))
+		ep_usage_error(usage_text, "%s has no role: --role-map and "
+		    "--skip-unmapped do not apply", fmt_name(t));
+	if (o->heading_map && !fmt_has_headings(t))
+		ep_usage_error(usage_text, "--heading-map is for conduit and "
+		    "conduit-users, not %s", fmt_name(t));
 	if (c->csv_safe && (t == T_FLATFILE || t == T_DAT || t == T_NDJSON))
 		ep_usage_error(usage_text, "--csv-safe is for CSV formats, "
 		    "not %s", fmt_name(t));
 	if (c->header_always && t != T_CONDUIT && t != T_CANVAS &&
-	    t != T_ONEROSTER && t != T_CLEVER && t < T_CLEVER_SCHOOLS &&
+	    t != T_ONEROSTER && t != T_CLEVER && t != T_CONDUIT_USERS &&
+	    t != T_CANVAS_USERS && t < T_CLEVER_SCHOOLS &&
 	    !(t == T_CSV && c->fields != NULL))
 		ep_usage_error(usage_text, "--header-always is for formats "
 		    "with a header (conduit, canvas, oneroster, clever-*, "
-		    "oneroster-*, csv with --fields), not %s",
+		    "oneroster-*, the users files, csv with --fields), not %s",
 		    fmt_name(t));
 }
 

@@ -77,7 +77,8 @@ struct ed_diff {
 	bool sorted;
 	char *rbuf;
 	size_t rcap;
-	char *oldname;
+	char *oldname;		/* old_FIELD of upd */
+	char *oldnames[ED_MAX_KEY];	/* ... of each of upds */
 	int lazyfd;		/* the first input, a regular file, or -1 */
 	const char *lazyname;
 	/* Courses with drops (when "course" is key field cidx). */
@@ -354,19 +355,41 @@ table_find(struct ed_diff *d, uint32_t h, const char *key, size_t klen)
 
 /* ------------------------------------------------------------ records */
 
+/* The field name of stored key component i (key, then --update-on). */
+static const char *
+comp_name(const struct ed_diff *d, size_t i)
+{
+	return i < d->o.nkey ? d->o.key[i] : d->o.upds[i - d->o.nkey];
+}
+
+/* Whether name is one of the old_FIELD names an update writes. */
+static bool
+is_oldname(const struct ed_diff *d, const char *name)
+{
+	for (size_t i = 0; i < d->o.nupd; i++)
+		if (d->oldnames[i] && strcmp(name, d->oldnames[i]) == 0)
+			return true;
+	return false;
+}
+
 struct ed_diff *
 ed_new(const struct ed_opts *o)
 {
 	struct ed_diff *d = ep_xcalloc(1, sizeof(*d));
 
 	d->o = *o;
-	d->ncomp = o->nkey + (o->upd != NULL && o->updk < 0);
+	if (o->upd != NULL && d->o.nupd == 0) {
+		d->o.upds[0] = o->upd;
+		d->o.nupd = 1;
+	}
+	d->ncomp = o->nkey + (o->upd != NULL && o->updk < 0 ? d->o.nupd : 0);
 	for (size_t i = 0; i < d->ncomp; i++)
-		d->knlen[i] = strlen(i < o->nkey ? o->key[i] : o->upd);
+		d->knlen[i] = strlen(comp_name(d, i));
 	for (size_t i = 0; i < NPOS; i++)
 		d->poscache[i] = UINT32_MAX;
-	if (o->upd)
-		d->oldname = ep_xasprintf("old_%s", o->upd);
+	for (size_t i = 0; o->upd != NULL && i < d->o.nupd; i++)
+		d->oldnames[i] = ep_xasprintf("old_%s", d->o.upds[i]);
+	d->oldname = d->oldnames[0];
 	d->lazyfd = -1;
 	d->cidx = -1;
 	for (size_t i = 0; i < o->nkey; i++)
@@ -393,7 +416,8 @@ ed_free(struct ed_diff *d)
 			free(d->dups[s].first[i]);
 	free(d->chg);
 	free(d->rbuf);
-	free(d->oldname);
+	for (size_t i = 0; i < d->o.nupd; i++)
+		free(d->oldnames[i]);
 	for (size_t i = 0; i < d->ncrs; i++)
 		free((char *)d->crs[i].name);
 	free(d->crs);
@@ -464,7 +488,7 @@ make_key(struct ed_diff *d, struct pend *p, const char **why,
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->ncomp; i++) {
-		const char *name = i < d->o.nkey ? d->o.key[i] : d->o.upd;
+		const char *name = comp_name(d, i);
 		const struct ep_field *f = find_field(p->rec, name,
 		    d->knlen[i], &d->kpos[i]);
 		const char *v = "";
@@ -639,9 +663,10 @@ process(struct ed_diff *d, const struct pend *p, enum ed_side side,
 	d->count[side]++;
 	if (d->ncomp == d->o.nkey)
 		return;
-	/* --update-on a field outside the key: compare it. */
-	ov = key_comp(ent_key(e), d->o.nkey, &ol);
-	nl = p->slen - p->klen - 1;
+	/* --update-on fields outside the key: compare them. */
+	ov = ent_key(e) + (e->kf & KLEN_MASK);
+	ol = e->slen - (e->kf & KLEN_MASK);
+	nl = p->slen - p->klen;
 	if (ol == nl && memcmp(ov, p->key + p->klen, nl) == 0)
 		return;
 	other = s->ref;
@@ -1083,21 +1108,22 @@ ed_change_rec(struct ed_diff *d, const struct ed_change *c,
 	while (next_field(&it, &id, &t, &v, &vlen)) {
 		const char *name = d->names[id].s;
 
-		if (strcmp(name, "op") == 0 ||
-		    (d->oldname && strcmp(name, d->oldname) == 0))
+		if (strcmp(name, "op") == 0 || is_oldname(d, name))
 			continue;
 		ep_rec_set(out, name, t, v, vlen);
 	}
 	if (c->op != ED_UPDATE)
 		return;
-	it_init(d, &it, c->oref);
-	while (next_field(&it, &id, &t, &v, &vlen))
-		if (strcmp(d->names[id].s, d->o.upd) == 0) {
-			ep_rec_set(out, d->oldname, t, v, vlen);
-			break;
-		}
-	if (ep_rec_get(out, d->oldname) == NULL)
-		ep_rec_set(out, d->oldname, EP_T_NULL, NULL, 0);
+	for (size_t i = 0; i < d->o.nupd; i++) {
+		it_init(d, &it, c->oref);
+		while (next_field(&it, &id, &t, &v, &vlen))
+			if (strcmp(d->names[id].s, d->o.upds[i]) == 0) {
+				ep_rec_set(out, d->oldnames[i], t, v, vlen);
+				break;
+			}
+		if (ep_rec_get(out, d->oldnames[i]) == NULL)
+			ep_rec_set(out, d->oldnames[i], EP_T_NULL, NULL, 0);
+	}
 	it_init(d, &it, c->oref);
 	while (next_field(&it, &id, &t, &v, &vlen)) {
 		const char *an = actual_name(d, id);
@@ -1123,7 +1149,8 @@ ed_change_names(struct ed_diff *d, const struct ed_change *c,
 		fn(d->names[id].s, arg);
 	if (c->op != ED_UPDATE)
 		return;
-	fn(d->oldname, arg);
+	for (size_t i = 0; i < d->o.nupd; i++)
+		fn(d->oldnames[i], arg);
 	it_init(d, &it, c->oref);
 	while (next_field(&it, &id, &t, &v, &vlen)) {
 		const char *an = actual_name(d, id);

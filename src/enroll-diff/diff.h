@@ -32,6 +32,8 @@ struct ed_opts {
 	size_t nkey;
 	const char *upd;	/* --update-on FIELD, or NULL */
 	int updk;		/* index of upd in key, or -1 */
+	const char *upds[ED_MAX_KEY];	/* --update-on FIELDS (upd first) */
+	size_t nupd;		/* several only when none is a key field */
 	char **roles;		/* --roles, or NULL */
 	size_t nroles;
 	struct ep_prog *prog;	/* --progress, or NULL */

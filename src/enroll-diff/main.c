@@ -51,7 +51,10 @@ static const char usage_text[] =
 "                       course,user,role)\n"
 "      --update-on FIELD  pair records on the key without FIELD; a pair\n"
 "                       whose FIELD differs is one 'update' with old_FIELD\n"
-"                       (FIELD is role or status)\n"
+"                       (FIELD is role or status); a list of fields\n"
+"                       outside the key (name,email) makes a pair that\n"
+"                       differs in any of them an update, with old_FIELD\n"
+"                       for each\n"
 "      --only OPS       print only these ops (add,drop,update)\n"
 "      --roles ROLES    add and drop only records of these roles\n"
 "      --max-drop N%    refuse more drops than N% of ACTUAL (default\n"
@@ -150,6 +153,7 @@ static const struct option longopts[] = {
 struct opts {
 	struct ed_opts ed;
 	char *keyspec, *rolespec;
+	char *updspec;		/* --update-on's fields, split */
 	unsigned only;		/* bit per ed_op */
 	const char *max_text, *course_text;	/* as given, for messages */
 	double max_pct, course_pct;
@@ -309,6 +313,7 @@ out:
 	ep_reader_free(rd[0]);
 	ep_reader_free(rd[1]);
 	free(o.keyspec);
+	free(o.updspec);
 	free(o.rolespec);
 	free(o.ed.roles);
 	for (size_t i = 0; i < o.nallow; i++)
@@ -497,6 +502,17 @@ parse_opts(int argc, char **argv, struct opts *o)
 		if (*o->ed.upd == '\0')
 			ep_usage_error(usage_text, "option '--update-on' "
 			    "needs a field name");
+		o->updspec = ep_xstrdup(o->ed.upd);
+		o->ed.nupd = split(o->updspec, (char **)o->ed.upds,
+		    ED_MAX_KEY + 1 - o->ed.nkey, "--update-on");
+		o->ed.upd = o->ed.upds[0];
+		for (size_t j = 0; j < o->ed.nupd && o->ed.nupd > 1; j++)
+			for (size_t i = 0; i < o->ed.nkey; i++)
+				if (strcmp(o->ed.key[i], o->ed.upds[j]) == 0)
+					ep_usage_error(usage_text,
+					    "--update-on '%s' is a key field: "
+					    "several fields must all be "
+					    "outside the key", o->ed.upds[j]);
 		for (size_t i = 0; i < o->ed.nkey; i++)
 			if (strcmp(o->ed.key[i], o->ed.upd) == 0)
 				o->ed.updk = (int)i;

@@ -30,7 +30,8 @@ struct opts {
 					 * --course-shortname values */
 	const char *course_by;		/* "idnumber", "shortname" or NULL */
 	bool all_enrollments;		/* moodle --all-enrollments */
-	const char *field, *value;	/* moodle courses */
+	const char *field, *value;	/* moodle courses, users */
+	const char *value_file;		/* moodle users --value-file */
 	const char *account;
 	struct strv terms;
 	struct strv courses;		/* canvas --course */

@@ -26,6 +26,7 @@ static const char usage_text[] =
 "                [--user-key FIELD] [--unkeyed FILE] [--skipped FILE]\n"
 "                [--all-enrollments]\n"
 "       lms-fetch moodle courses [--field shortname --value X]\n"
+"       lms-fetch moodle users --field idnumber (--value X | --value-file FILE)\n"
 "       lms-fetch canvas courses (--account ID [--term ID]... | --course ID...)\n"
 "       lms-fetch canvas enrollments (--course ID... | --account ID --term ID) [--type StudentEnrollment]\n"
 "       lms-fetch canvas users --account ID\n"
@@ -44,6 +45,7 @@ static const char usage_text[] =
 "      --field NAME         Moodle course field to match (id, ids,\n"
 "                           shortname, idnumber, category)\n"
 "      --value X            the value it must have\n"
+"      --value-file FILE    moodle users: the values, one a line\n"
 "      --account ID         Canvas account id\n"
 "      --term ID            Canvas enrollment term id (repeatable)\n"
 "      --course ID          Canvas course id (repeat, or a comma list)\n"
@@ -96,7 +98,8 @@ enum {
 	OPT_PARTIAL, OPT_MAPPING, OPT_COURSE_ID, OPT_FIELD, OPT_VALUE,
 	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT,
 	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED, OPT_COURSE_IDNUMBER,
-	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS
+	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS,
+	OPT_VALUE_FILE
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -170,6 +173,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "mapping", required_argument, NULL, OPT_MAPPING },
 		{ "course-id", required_argument, NULL, OPT_COURSE_ID },
 		{ "field", required_argument, NULL, OPT_FIELD },
+		{ "value-file", required_argument, NULL, OPT_VALUE_FILE },
 		{ "value", required_argument, NULL, OPT_VALUE },
 		{ "account", required_argument, NULL, OPT_ACCOUNT },
 		{ "term", required_argument, NULL, OPT_TERM },
@@ -215,6 +219,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_FIELD: o->field = optarg; break;
 		case OPT_VALUE: o->value = optarg; break;
+		case OPT_VALUE_FILE: o->value_file = optarg; break;
 		case OPT_ACCOUNT: o->account = optarg; break;
 		case OPT_TERM: strv_add(&o->terms, optarg); break;
 		case OPT_COURSE: strv_add(&o->courses, optarg); break;
@@ -291,9 +296,28 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(o->course_ids.n == 0, "--course-id");
 		ONLY(o->course_by == NULL, by_opt);
 		ONLY(!o->all_enrollments, "--all-enrollments");
+		ONLY(o->value_file == NULL, "--value-file");
+	} else if (moodle && strcmp(o->what, "users") == 0) {
+		static const char *const by[] = { "idnumber", "username",
+		    "email", "id", NULL };
+		size_t k;
+
+		if (o->field == NULL || (o->value == NULL) ==
+		    (o->value_file == NULL))
+			ep_usage_error(u, "moodle users needs --field and "
+			    "either --value or --value-file");
+		for (k = 0; by[k] && strcmp(by[k], o->field) != 0; k++)
+			;
+		if (by[k] == NULL)
+			ep_usage_error(u, "moodle users: --field '%s' is not "
+			    "idnumber, username, email or id", o->field);
+		ONLY(o->mapping == NULL, "--mapping");
+		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->course_by == NULL, by_opt);
+		ONLY(!o->all_enrollments, "--all-enrollments");
 	} else if (moodle) {
-		ep_usage_error(u, "unknown Moodle item '%s' (enrollments or "
-		    "courses)", o->what);
+		ep_usage_error(u, "unknown Moodle item '%s' (enrollments, "
+		    "courses or users)", o->what);
 	} else if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
 		ONLY(o->account == NULL, "--account with --course");
 		ONLY(o->terms.n == 0, "--term with --course");
@@ -357,6 +381,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(!o->all_enrollments, "--all-enrollments");
 		ONLY(o->field == NULL, "--field");
 		ONLY(o->value == NULL, "--value");
+		ONLY(o->value_file == NULL, "--value-file");
 		if (strcmp(o->what, "enrollments") != 0)
 			ONLY(o->types.n == 0, "--type");
 		if (strcmp(o->what, "enrollments") != 0 &&

@@ -22,6 +22,8 @@
  * value asked for make that course fail (named in --skipped when given),
  * never an empty roster.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -338,12 +340,150 @@ courses_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	return unit_done(f, u);
 }
 
+/* --- users ----------------------------------------------------------- */
+
+#define USERS_PER_CALL 50	/* values[] of one lookup */
+
+static const char *const user_fields[] = {
+	"username", "firstname", "lastname", "email", NULL
+};
+
+/*
+ * core_user_get_users_by_field: a record per user found, with user (the
+ * --user-key field, idnumber by default), user_id, idnumber and the
+ * fields a user file names.  A user not found is simply not there: the
+ * diff then creates it.
+ */
+static int
+users_done(struct ep_http *h, struct ep_http_req *r, void *arg)
+{
+	struct call *c = arg;
+	struct fetch *f = c->f;
+	struct unit *u = c->u;
+	const char *key = f->o->user_key ? f->o->user_key : "idnumber";
+	struct ep_error err;
+	json_t *j;
+
+	(void)h;
+	call_free(c);
+	if (ep_http_check(r, &err) < 0 ||
+	    (j = ep_moodle_json(r->resp, r->resp_len,
+	    "core_user_get_users_by_field", EP_EXIT_UNAVAILABLE, &err)) == NULL)
+		return unit_fail(f, u, &err);
+	if (!json_is_array(j)) {
+		json_decref(j);
+		ep_error_set(&err, EP_EXIT_UNAVAILABLE,
+		    "core_user_get_users_by_field: the reply is not a list");
+		return unit_fail(f, u, &err);
+	}
+	fetch_page(f);
+	for (size_t i = 0; i < json_array_size(j); i++) {
+		json_t *uj = json_array_get(j, i);
+		struct ep_rec *rec;
+
+		if (!json_is_object(uj))
+			continue;
+		rec = ep_rec_new();
+		ep_lms_rec_json(rec, "user", json_object_get(uj,
+		    strcmp(key, "id") == 0 ? "id" : key));
+		ep_lms_rec_json(rec, "user_id", json_object_get(uj, "id"));
+		ep_lms_rec_json(rec, "idnumber", json_object_get(uj,
+		    "idnumber"));
+		for (int k = 0; user_fields[k]; k++)
+			ep_lms_rec_json(rec, user_fields[k],
+			    json_object_get(uj, user_fields[k]));
+		unit_push(f, u, rec);
+	}
+	json_decref(j);
+	return unit_done(f, u);
+}
+
+/* The values of --value-file (one a line, blank lines skipped). */
+static int
+read_values(const char *path, struct strv *sv, struct ep_error *err)
+{
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (fp == NULL) {
+		ep_error_set(err, errno == ENOENT ? EP_EXIT_NOINPUT :
+		    EP_EXIT_IOERR, "--value-file: cannot open '%s': %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, fp)) > 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		sv->v = ep_xrealloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
+		sv->v[sv->n++] = ep_xstrdup(line);
+	}
+	free(line);
+	if (ferror(fp)) {
+		ep_error_set(err, EP_EXIT_IOERR, "--value-file: cannot read "
+		    "'%s'", path);
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+static int
+users_run(struct fetch *f)
+{
+	const struct opts *o = f->o;
+	struct strv sv = { NULL, 0 };
+	struct ep_error err;
+
+	if (o->value != NULL) {
+		sv.v = ep_xcalloc(1, sizeof(*sv.v));
+		sv.v[sv.n++] = ep_xstrdup(o->value);
+	}
+	if (o->value_file != NULL && read_values(o->value_file, &sv,
+	    &err) < 0)
+		return ep_report(&err);
+	for (size_t i = 0; i < sv.n; i += USERS_PER_CALL) {
+		struct ep_http_req *r = ws_request(f,
+		    "core_user_get_users_by_field");
+		struct call *c;
+
+		ep_http_req_form(r, "field", o->field);
+		for (size_t k = i; k < sv.n && k < i + USERS_PER_CALL; k++) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "values[%zu]", k - i);
+			ep_http_req_form(r, name, sv.v[k]);
+		}
+		if (o->dry_run) {
+			ep_http_describe(stderr, r);
+			ep_http_req_free(r);
+			continue;
+		}
+		c = ep_xcalloc(1, sizeof(*c));
+		c->f = f;
+		c->u = unit_add(f, "users %zu-%zu", i + 1, i +
+		    USERS_PER_CALL < sv.n ? i + USERS_PER_CALL : sv.n);
+		r->arg_free = call_free_v;
+		ep_http_submit(f->http, r, users_done, c);
+	}
+	for (size_t i = 0; i < sv.n; i++)
+		free(sv.v[i]);
+	free(sv.v);
+	return 0;
+}
+
 int
 moodle_run(struct fetch *f)
 {
 	const struct opts *o = f->o;
 	struct ep_error err;
 
+	if (strcmp(o->what, "users") == 0)
+		return users_run(f);
 	if (strcmp(o->what, "courses") == 0) {
 		struct ep_http_req *r = ws_request(f,
 		    "core_course_get_courses_by_field");

@@ -356,6 +356,7 @@ C,v,student,,active"
 
 @test "without -t, or with an unknown one, the message lists every target; -o stays the file" {
 	local targets="conduit, canvas, moodle-flatfile, oneroster, clever-sections, dat, csv, ndjson"
+	targets+=", conduit-users, canvas-users"
 	targets+=", clever-schools, clever-students, clever-teachers, clever-enrollments"
 	targets+=", oneroster-orgs, oneroster-academicsessions, oneroster-courses"
 	targets+=", oneroster-classes or oneroster-users"
@@ -370,6 +371,7 @@ C,v,student,,active"
 	[ "${stderr_lines[0]}" = "conduit-fmt: unknown format 'xml' ($targets)" ]
 	# Every target the message names is one -t takes.
 	for t in conduit canvas moodle-flatfile oneroster clever-sections dat csv ndjson \
+	    conduit-users canvas-users \
 	    clever-schools clever-students clever-teachers clever-enrollments \
 	    oneroster-orgs oneroster-academicsessions oneroster-courses \
 	    oneroster-classes oneroster-users; do
@@ -378,7 +380,7 @@ C,v,student,,active"
 	done
 	# The --help text and the man page say it has no default.
 	run conduit-fmt --help
-	assert_output --partial "csv or ndjson (required:"
+	assert_output --partial "conduit-users or canvas-users (required:"
 	grep -q '^Required: there is no default' "$ROOT/man/conduit-fmt.1"
 }
 
@@ -538,4 +540,64 @@ drop,B,7,student'
 	fails 65 "keep:1: field 'drop_policy': a drop under keep is no change" -t conduit keep
 	printf '%s\n' '{"op":"drop","course":"B","user":"5","role":"student","drop_policy":"hide"}' >bad
 	fails 65 "bad:1: field 'drop_policy': unknown value 'hide' (unenrol, suspend, conclude or keep)" -t canvas bad
+}
+
+# users (#22): enroll-diff -k user --update-on firstname,lastname,email
+users_in() {
+	cat >users.ndjson <<'EOF'
+{"op":"add","user":"3","username":"cy.do","firstname":"Cy","lastname":"Do, Jr","email":"c@example.edu"}
+{"op":"update","user":"2","username":"bob.ray","firstname":"Bob","lastname":"Ray","email":"b@example.edu","old_firstname":"Bob","old_lastname":"Roy","old_email":"b@example.edu"}
+EOF
+}
+
+@test "conduit-users: action create/update, the B1 columns, headings mapped per site" {
+	users_in
+	run --separate-stderr conduit-fmt -t conduit-users users.ndjson
+	assert_success
+	assert_equal "$output" 'action,username,idnumber,firstname,lastname,email
+create,cy.do,3,Cy,"Do, Jr",c@example.edu
+update,bob.ray,2,Bob,Ray,b@example.edu'
+	echo '{"action":"Action","idnumber":"SIS ID"}' >h.json
+	run --separate-stderr conduit-fmt -t conduit-users --heading-map h.json users.ndjson
+	assert_success
+	assert_line --index 0 'Action,username,SIS ID,firstname,lastname,email'
+	assert_line --index 1 'create,cy.do,3,Cy,"Do, Jr",c@example.edu'
+	# the enrolment file's headings are the site's too
+	echo '{"shortname":"course"}' >h2.json
+	run --separate-stderr conduit-fmt -t conduit --heading-map h2.json "$F/changes.ndjson"
+	assert_success
+	assert_line --index 0 'action,course,idnumber,role'
+	run --separate-stderr conduit-fmt -t conduit-users --header-always --heading-map h.json </dev/null
+	assert_success
+	assert_output 'Action,username,SIS ID,firstname,lastname,email'
+}
+
+@test "canvas-users: users.csv with status active" {
+	users_in
+	run --separate-stderr conduit-fmt -t canvas-users users.ndjson
+	assert_success
+	assert_equal "$output" 'user_id,login_id,first_name,last_name,email,status
+3,cy.do,Cy,"Do, Jr",c@example.edu,active
+2,bob.ray,Bob,Ray,b@example.edu,active'
+}
+
+@test "users: a missing id, name or e-mail, a bad heading map: the status, the message, nothing passed on" {
+	users_in
+	for t in conduit-users canvas-users; do
+		cp users.ndjson in
+		echo '{"op":"add","username":"x","firstname":"X","lastname":"Y","email":"x@e"}' >>in
+		fails 65 "in:3: missing field 'user'" -t "$t" in
+		cp users.ndjson in
+		echo '{"op":"add","user":"9","username":"x","firstname":"X","lastname":"Y"}' >>in
+		fails 65 "in:3: missing field 'email'" -t "$t" in
+		fails 2 "$t has no role: --role-map and --skip-unmapped do not apply" \
+			-t "$t" --skip-unmapped users.ndjson
+	done
+	echo '{"role":"Role"}' >h.json
+	fails 78 "h.json: 'role' is not a conduit-users column" -t conduit-users --heading-map h.json users.ndjson
+	echo '{"action":1}' >h.json
+	fails 78 "h.json" -t conduit-users --heading-map h.json users.ndjson
+	fails 66 "nosuch.json" -t conduit --heading-map nosuch.json users.ndjson
+	fails 2 "--heading-map is for conduit and conduit-users, not canvas-users" \
+		-t canvas-users --heading-map h.json users.ndjson
 }

@@ -1151,3 +1151,44 @@ EOF2
 	assert_failure 66
 	[ -z "$output" ]
 }
+
+@test "users: -k user --update-on firstname,lastname,email makes creates and updates; keep drops none" {
+	cat >"$T/d.ndjson" <<'J'
+{"user":"1","username":"a","firstname":"Ann","lastname":"Lee","email":"a@x"}
+{"user":"2","username":"b","firstname":"Bob","lastname":"Ray","email":"b@x"}
+{"user":"3","username":"c","firstname":"Cy","lastname":"Do","email":"c@x"}
+J
+	cat >"$T/a.ndjson" <<'J'
+{"user":"1","username":"a","firstname":"Ann","lastname":"Lee","email":"a@x"}
+{"user":"2","username":"b","firstname":"Bob","lastname":"Roy","email":"b@y"}
+{"user":"4","username":"d","firstname":"Di","lastname":"Do","email":"d@x"}
+J
+	ed -k user --update-on firstname,lastname,email --drop-policy keep "$T/d.ndjson" "$T/a.ndjson"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+	assert_line --index 0 '{"op":"update","user":"2","username":"b","firstname":"Bob","lastname":"Ray","email":"b@x","old_firstname":"Bob","old_lastname":"Roy","old_email":"b@y"}'
+	assert_line --index 1 '{"op":"add","user":"3","username":"c","firstname":"Cy","lastname":"Do","email":"c@x"}'
+	[[ "$stderr" == *"1 drop left out: drop policy keep"* ]]
+	# a field absent on one side is a change too
+	echo '{"user":"1","username":"a","firstname":"Ann","lastname":"Lee"}' >"$T/a1.ndjson"
+	ed -k user --update-on firstname,lastname,email "$T/d.ndjson" "$T/a1.ndjson"
+	assert_success
+	assert_line --index 0 '{"op":"update","user":"1","username":"a","firstname":"Ann","lastname":"Lee","email":"a@x","old_firstname":"Ann","old_lastname":"Lee","old_email":null}'
+	# without a policy the absent user is dropped, within the safety limits
+	run --separate-stderr enroll-diff -k user --update-on firstname,lastname,email \
+		--drop-floor 0 --max-drop 10% "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[[ "$stderr" == *"refusing 1 drop: more than --max-drop 10% of the 3 ACTUAL records"* ]]
+	# several fields must all lie outside the key
+	run --separate-stderr enroll-diff -k user,email --update-on email,lastname "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"--update-on 'email' is a key field: several fields must all be outside the key"* ]]
+	# a person without an id is bad input: no partial output
+	printf '%s\n' '{"user":"5","firstname":"E"}' '{"firstname":"F"}' >"$T/noid.ndjson"
+	run --separate-stderr enroll-diff -k user --update-on firstname "$T/noid.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"noid.ndjson:2: missing field 'user'"* ]]
+}

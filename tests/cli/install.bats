@@ -155,7 +155,7 @@ scripts() {
 		echo "${COMPREPLY[*]}"
 	}
 	assert_equal "$(t lms-fetch '')" "canvas moodle"
-	assert_equal "$(t lms-fetch moodle '')" "courses enrollments"
+	assert_equal "$(t lms-fetch moodle '')" "courses enrollments users"
 	assert_equal "$(t lms-fetch canvas report '')" "provisioning"
 	assert_equal "$(t lms-push c)" "canvas"
 	assert_equal "$(t db-load --mo)" "--mode"
@@ -179,7 +179,7 @@ scripts() {
 		t lms-fetch --url x ""'
 	assert_success
 	assert_equal "${lines[0]}" "canvas moodle"
-	assert_equal "${lines[1]}" "courses enrollments"
+	assert_equal "${lines[1]}" "courses enrollments users"
 	[[ ${lines[2]} == *--mode* ]]
 	assert_equal "${lines[3]}" "_files"
 }

@@ -983,3 +983,42 @@ cut_token() {
 		'lms-fetch moodle enrollments --mapping "$1" >/dev/full' _ "$(MAP)"
 	assert_failure 74
 }
+
+@test "moodle users: the users whose idnumber is asked, 50 to a call; unknown ones give nothing" {
+	T=$BATS_TEST_TMPDIR
+	run --separate-stderr lms-fetch moodle users --field idnumber --value 000012345
+	assert_success
+	assert_output '{"user":"000012345","user_id":101,"idnumber":"000012345","username":"asmith","firstname":"Ann","lastname":"Smith","email":"asmith@example.edu"}'
+	# a file of values: each found once, in reply order; 120 values, 3 calls
+	{ echo 000012345; seq -f 'nobody%03g' 1 118; echo 000012345; } >"$T/ids"
+	faults "$MOODLE_URL" ""
+	run --separate-stderr lms-fetch moodle users --field idnumber --value-file "$T/ids"
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(jq -r .user <<<"${lines[0]}")" = 000012345 ]
+	[ "$(stat "$MOODLE_URL" ws_core_user_get_users_by_field)" = 3 ]
+	run --separate-stderr lms-fetch moodle users --field username --value asmith
+	assert_success
+	[ "$(jq -r .user <<<"$output")" = 000012345 ]
+}
+
+@test "moodle users: a Moodle error, a bad field, a missing file: status, message, nothing on stdout" {
+	faults "$MOODLE_URL" users_error=1
+	run --separate-stderr lms-fetch moodle users --field idnumber --value 000012345
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"core_user_get_users_by_field: Moodle error nopermissions: Sorry, but you do not currently have permissions"* ]]
+	run --separate-stderr lms-fetch moodle users --field fullname --value x
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"moodle users: --field 'fullname' is not idnumber, username, email or id"* ]]
+	run --separate-stderr lms-fetch moodle users --field idnumber
+	assert_failure 2
+	[[ "$stderr" == *"moodle users needs --field and either --value or --value-file"* ]]
+	run --separate-stderr lms-fetch moodle users --field idnumber --value-file "$BATS_TEST_TMPDIR/none"
+	assert_failure 66
+	[ -z "$output" ]
+	[[ "$stderr" == *"--value-file: cannot open"* ]]
+	run --separate-stderr lms-fetch moodle courses --value-file x
+	assert_failure 2
+}

@@ -32,7 +32,18 @@ setup_file() {
 		{id: ($c1 | tonumber), username: ("s" + $c1), fullname: "CHIRO One",
 		email: ("s" + $c1 + "@students.example.edu"), idnumber: $c1}] |
 		.enrolled["5001"][].roles = [{roleid: 5, name: "",
-		shortname: "student", sortorder: 0}]' "$d/site.json.0" >"$d/site.json"
+		shortname: "student", sortorder: 0}]' "$d/site.json.0" >"$d/site.json.1"
+	# Moodle's users have first and last names (issue 22's users): the
+	# SIS's, but for one whose last name Moodle has from before.
+	sqlite3 -json "$d/sis.db" "SELECT REPLACE(PEOPLE_CODE_ID, 'P', '') AS
+		id, FIRST_NAME AS f, LAST_NAME AS l FROM PEOPLE" >"$d/names.json"
+	jq --slurpfile n "$d/names.json" '($n[0] | map({(.id): .}) | add) as $m |
+		.enrolled |= map_values(map(if $m[.idnumber] then
+		.firstname = $m[.idnumber].f | .lastname = $m[.idnumber].l
+		else . end)) | .enrolled["4751"][0].lastname = "Oldname"' \
+		"$d/site.json.1" >"$d/site.json"
+	OLDNAME=$(jq -r '.enrolled["4751"][0].idnumber' "$d/site.json")
+	export OLDNAME
 	lms_server moodle MPORT "$TOKEN" "$d/site.json"
 	printf '%s\n' "$TOKEN" >"$d/token"
 	chmod 600 "$d/token"
@@ -579,5 +590,111 @@ chiro_members() {
 	run --separate-stderr env SIS_PARAMS=year=2021 "$SCRIPT" -c "$T/c.env"
 	assert_failure 78
 	[[ "$stderr" == *"names only one of year= and term="* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+}
+
+# sis_people: "user,firstname,lastname,email" of the term's people with an
+# e-mail address, straight from the demo SIS, sorted.
+sis_people() {
+	sqlite3 -csv "$BATS_FILE_TMPDIR/sis.db" "SELECT DISTINCT
+		REPLACE(p.PEOPLE_CODE_ID, 'P', ''), p.FIRST_NAME, p.LAST_NAME,
+		e.Email FROM ACADEMIC a JOIN PEOPLE p ON p.PEOPLE_CODE_ID =
+		a.PEOPLE_CODE_ID JOIN EmailAddress e ON e.PeopleOrgCodeId =
+		p.PEOPLE_CODE_ID AND e.EmailType = 'STUDENT' WHERE
+		a.ACADEMIC_YEAR = '2021' AND a.ACADEMIC_TERM = 'WINTER' AND
+		(a.ENROLL_SEPARATION IS NULL OR a.ENROLL_SEPARATION NOT IN
+		('LOA', 'WITH', 'AWIT'))" | tr -d '"' | sort
+}
+
+@test "issue 22 done: one run creates a new user, syncs a course, a program entry (adds only) and a suspended drop; no term configured" {
+	jq '. + {"CHIRO-Community": {program: "CHIRO", id: 5001}} |
+		.["ANAT5470Winter2021"].drop_policy = "suspend"' \
+		"$ROOT/share/demo/moodle-map.json" >"$T/map.json"
+	printf '%s\n' term,year,start,end WINTER,2021,2021-01-04,2021-03-26 >"$T/terms.csv"
+	sed -e '/^SIS_PARAMS=/d' -e "s|^MOODLE_MAPPING=.*|MOODLE_MAPPING=$T/map.json|" \
+		"$CONF" >"$T/c.env"
+	printf '%s\n' "SYNC_TERMS_FILE=$T/terms.csv" SYNC_DATE=2021-02-15 \
+		SYNC_USERS=1 >>"$T/c.env"
+	! grep -q 'WINTER\|2021' "$T/c.env"
+	run --separate-stderr "$SCRIPT" -c "$T/c.env"
+	assert_success
+	[ -z "$output" ]
+	n=$(chiro_members | wc -l)
+	# Moodle's users, by idnumber, as the test server gives them
+	curl -fsS "http://127.0.0.1:$MPORT/_state" | jq -r '[.. | objects |
+		select(.idnumber? != null and .idnumber != "" and .username?)] |
+		unique_by(.idnumber)[] | .idnumber' | sort >"$T/moodle-ids"
+	sis_people >"$T/people"
+	cut -d, -f1 "$T/people" | comm -23 - "$T/moodle-ids" >"$T/new"
+	u=$(wc -l <"$T/new")
+	[ "$u" -gt 0 ]
+	[[ "$stderr" == *"sync-enrollments: $((8 + n - 1)) adds, 3 drops uploaded to sftp://"*"; 1 suspended through Moodle web services; users: $u created, 1 updated through sftp://"*"/auth.csv"* ]]
+	# the user file: every SIS person Moodle lacks is created, by idnumber
+	assert_equal "$(head -n 1 "$OUTBOX/auth.csv")" \
+		"action,username,idnumber,firstname,lastname,email"
+	diff -u "$T/new" <(tail -n +2 "$OUTBOX/auth.csv" | grep '^create,' | cut -d, -f3 | sort)
+	# the one whose name Moodle has otherwise is updated to the SIS's
+	row=$(grep "^$OLDNAME," "$T/people")
+	IFS=, read -r _ first last email <<<"$row"
+	[ "$(tail -n +2 "$OUTBOX/auth.csv" | grep -v '^create,')" = \
+		"update,${email,,},$OLDNAME,$first,$last,$email" ]
+	jq -se --arg u "$OLDNAME" 'map(select(.op == "update")) | length == 1
+		and .[0].user == $u and .[0].old_lastname == "Oldname"' \
+		"$W/last/users-changes.ndjson"
+	# one new user, in full, and enrolled in the same run
+	v=$(grep -Fxf "$T/new" <(chiro_members) | head -n 1)
+	[ -n "$v" ]
+	row=$(grep "^$v," "$T/people")
+	IFS=, read -r _ first last email <<<"$row"
+	grep -Fqx "create,${email,,},$v,$first,$last,$email" "$OUTBOX/auth.csv"
+	grep -q "^add,CHIRO-Community,$v,student$" "$OUTBOX/enrollments.csv"
+	# users first: Conduit creates them before it enrols them
+	up=$(grep -n 'step sftp-put' "$W/last/run.log" | cut -d: -f1 | paste -sd' ' -)
+	[ "$(grep 'step sftp-put' "$W/last/run.log" | head -n 1 | grep -c auth.csv)" -eq 1 ] || {
+		echo "upload order: $up"; false; }
+	# people without an e-mail address get no account, and are named
+	[[ "$stderr" == *"SIS people have no e-mail address"* ]]
+	jq -se 'length > 0 and all(.email == null)' "$W/last/no-email.ndjson"
+	# the program (adds only) and the suspended drop, as before
+	run ! grep -e '^drop,CHIRO-Community,' "$OUTBOX/enrollments.csv"
+	jq -e '.op == "drop" and .result == "ok"' "$W/last/suspended.ndjson"
+	jq -e --argjson u "$u" '.status == "ok" and .uploaded and
+		.counts.users_created == $u and .counts.users_deleted == 0' "$W/last/status.json"
+}
+
+@test "users: a duplicate SIS id, a Moodle error on the user lookup, bad settings: the status, the message, nothing uploaded" {
+	# a person with two student e-mail addresses is two rows: refused
+	cp "$BATS_FILE_TMPDIR/sis.db" "$T/sis.db"
+	p=$(sqlite3 "$T/sis.db" "SELECT PeopleOrgCodeId FROM EmailAddress
+		JOIN ACADEMIC ON PEOPLE_CODE_ID = PeopleOrgCodeId WHERE
+		ENROLL_SEPARATION IS NULL ORDER BY 1 LIMIT 1")
+	sqlite3 "$T/sis.db" "INSERT INTO EmailAddress VALUES ('$p', 'STUDENT',
+		'second@students.example.edu', 1)"
+	sed -e "s|^SIS_DB=.*|SIS_DB=sqlite:$T/sis.db|" "$CONF" >"$T/c.env"
+	echo SYNC_USERS=1 >>"$T/c.env"
+	run --separate-stderr "$SCRIPT" -c "$T/c.env"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"powercampus-people.sql: the same user more than once (a person with two rows, e.g. two e-mail addresses): ${p#P}"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	jq -e '.status == "failed" and (.uploaded | not)' "$W/last/status.json"
+	# Moodle refuses the user lookup (an error inside HTTP 200): the run
+	# stops there, before any file is made or uploaded
+	curl -fsS "http://127.0.0.1:$MPORT/_reset?users_error=1" >/dev/null
+	echo SYNC_USERS=1 >>"$CONF"
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == *"core_user_get_users_by_field: Moodle error nopermissions"* ]]
+	jq -e '.failed_step == "lms-fetch-users"' "$W/last/status.json"
+	[ ! -e "$W/last/users.csv" ] && [ ! -e "$W/last/enrollments.csv" ]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	# settings
+	run --separate-stderr env SYNC_USERS=yes "$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_USERS 'yes': 0 or 1"* ]]
+	run --separate-stderr env SYNC_USER_DROP=erase "$SCRIPT" -c "$T/c.env"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_USER_DROP 'erase': keep or delete"* ]]
 	[ -z "$(ls -A "$OUTBOX")" ]
 }

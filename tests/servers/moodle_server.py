@@ -17,7 +17,8 @@ with {"exception", "errorcode", "message"}.  Functions:
       "warnings": []}; field '' (all), id, ids, shortname, idnumber,
       category
   core_user_get_users_by_field field, values[i]   the users whose field
-      (id, idnumber, username, email) is one of the values
+      (id, idnumber, username, email) is one of the values (firstname and
+      lastname split from a fixture user's fullname when it has none)
   enrol_manual_enrol_users enrolments[i][roleid, userid, courseid,
       suspend]   all or nothing, as Moodle's delegated transaction: the
       first bad enrolment fails the call (wsnoinstance for a course with
@@ -47,6 +48,8 @@ core_course_get_courses_by_field lie: "courses" an object instead of a
 list; a second course (id + 9000, shortname + "-twin") beside the first
 one found, as a site whose idnumbers are not unique has; or every course
 found with an idnumber that is not the one asked for.
+/_reset?users_error=1 makes core_user_get_users_by_field answer a Moodle
+error (nopermissions), as a token without moodle/user:viewdetails gets.
 Counters add ws_FUNCTION (calls per function).
 --synthetic C:U makes C courses (ids 1..C) of U users each.
 Fault injection and counters: see lms_common.py.
@@ -116,6 +119,12 @@ class Moodle(lms_common.Handler):
                 res = WRITES[fn](p)
             self.send(200, res)
         elif fn == "core_user_get_users_by_field":
+            if self.state.extra.get("users_error"):
+                self.send(200, err(
+                    "required_capability_exception", "nopermissions",
+                    "Sorry, but you do not currently have permissions to "
+                    "do that (View user details)."))
+                return
             field = one("field", "")
             vals = {v[0] for k, v in p.items() if k.startswith("values[")}
             self.send(200, [u for u in all_users().values()
@@ -200,6 +209,13 @@ def all_users():
         for u in lst:
             us.setdefault(u["id"], {k: v for k, v in u.items()
                                     if k != "roles" and k[0] != "_"})
+    # Moodle's user record has firstname and lastname; a fixture user
+    # with only a fullname is split at its first space.
+    for u in us.values():
+        if "firstname" not in u and "fullname" in u:
+            u = us[u["id"]] = dict(u)
+            first, _, last = u["fullname"].partition(" ")
+            u["firstname"], u["lastname"] = first, last
     return us
 
 
