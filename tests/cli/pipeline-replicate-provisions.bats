@@ -79,6 +79,18 @@ q() {
 	[ "$(q "select count(*) from sqlite_master where name like 'cnv_%'")" -eq 0 ]
 }
 
+@test "replicate --provisions -n: the reports fetched, nothing loaded; a failure still fails" {
+	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" -n --provisions
+	assert_success
+	[[ "$stderr" == *"cnv_enrollments: 5 rows fetched (dry run)"* ]]
+	[ ! -e "$T/warehouse.db" ] ||
+		[ "$(q "select count(*) from sqlite_master")" -eq 0 ]
+	curl -fsS "$CANVAS_URL/_reset?report_status=aborted" >/dev/null
+	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" -n --provisions
+	assert_failure 69
+	[[ "$stderr" == *"the report ended with status 'aborted'"* ]]
+}
+
 @test "replicate --provisions: usage and configuration errors" {
 	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" --provisions hourly
 	assert_failure 2
