@@ -586,8 +586,11 @@ resolve_one(const struct fetch *f, const struct resolver *rs, const char *v,
 				if (!dup)
 					hit[nm++] = i;
 			}
-			list = list ? ep_xasprintf("%s, '%s'", list, e) :
+			char *l = list;
+
+			list = l ? ep_xasprintf("%s, '%s'", l, e) :
 			    ep_xasprintf("'%s'", e);
+			free(l);
 			free(e);
 		}
 	}
@@ -642,10 +645,10 @@ terms_resolved(struct fetch *f, struct resolver *rs)
 		bool dup = false;
 
 		if (id == NULL) {
-			rc = unit_fail(f, NULL, &err);
 			/* --partial too: a wrong term fetches nothing. */
-			if (rc == 0)
-				rc = -1;
+			if (f->err.code == 0)
+				f->err = err;
+			rc = -1;
 			goto out;
 		}
 		for (size_t k = 0; k < ids.n; k++)
