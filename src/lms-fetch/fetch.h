@@ -38,6 +38,10 @@ struct opts {
 	struct strv types;
 	struct strv report_what;
 	long report_timeout_s;
+	bool historical;		/* report: every term */
+	bool processorgs;		/* report: the account-level parts */
+	struct strv term_patterns;	/* --term-pattern */
+	const char *term_map;		/* --term-map FILE */
 	enum ep_fmt ofmt;
 	bool dry_run, partial;
 	const char *user_key;		/* --user-key, the field 'user' holds */
@@ -54,6 +58,9 @@ struct opts {
 
 /* Split comma lists in every element of sv into sv (in place). */
 void strv_add(struct strv *sv, const char *arg);
+
+/* Whether p is a --term-pattern canvas.c can expand. */
+bool term_pattern_ok(const char *p);
 
 struct fetch;
 

@@ -33,7 +33,8 @@ static const char usage_text[] =
 "       lms-fetch canvas terms --account ID\n"
 "       lms-fetch canvas sections --course ID...\n"
 "       lms-fetch canvas course-audit --course ID...\n"
-"       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
+"       lms-fetch canvas report provisioning --account ID (--term T... |\n"
+"                --historical) --what users,courses,enrollments [--processorgs]\n"
 "\n"
 "Read an LMS through its web API and write records on stdout.\n"
 "\n"
@@ -47,11 +48,24 @@ static const char usage_text[] =
 "      --value X            the value it must have\n"
 "      --value-file FILE    moodle users: the values, one a line\n"
 "      --account ID         Canvas account id\n"
-"      --term ID            Canvas enrollment term id (repeatable)\n"
+"      --term ID            Canvas enrollment term id (repeatable);\n"
+"                           reports: also its sis_term_id, name, or the\n"
+"                           seed's form (sp20, su20, fa19, wi21)\n"
 "      --course ID          Canvas course id (repeat, or a comma list)\n"
 "      --type TYPE          Canvas enrollment type (repeatable)\n"
 "      --what LIST          report CSVs: users, courses, enrollments,\n"
-"                           sections, terms, accounts, xlist, groups\n"
+"                           sections, terms, accounts, xlist, groups,\n"
+"                           admins\n"
+"Reports:\n"
+"      --term-pattern PAT   what sp20 means: a term whose name or\n"
+"                           sis_term_id is PAT with %S Spring, %s sp,\n"
+"                           %Y 2020, %y 20 (repeatable; default '%S %Y')\n"
+"      --term-map FILE      lines 'sp20 VALUE': sp20 means the term whose\n"
+"                           id, sis_term_id or name is VALUE\n"
+"      --historical         every term: no enrollment_term_id\n"
+"      --processorgs        also the account-level parts (accounts,\n"
+"                           admins: the sub-accounts and their admins),\n"
+"                           once, without a term\n"
 "Enrollments:\n"
 "      --user-key FIELD     what 'user' holds: moodle idnumber (default),\n"
 "                           username, email or id; canvas sis_user_id\n"
@@ -99,7 +113,8 @@ enum {
 	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT,
 	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED, OPT_COURSE_IDNUMBER,
 	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS,
-	OPT_VALUE_FILE
+	OPT_VALUE_FILE, OPT_HISTORICAL,
+	OPT_PROCESSORGS, OPT_TERM_PATTERN, OPT_TERM_MAP
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -155,6 +170,7 @@ out:
 	strv_free(&o.courses);
 	strv_free(&o.types);
 	strv_free(&o.report_what);
+	strv_free(&o.term_patterns);
 	if (ep_close_stdout() != 0 && rc == 0)
 		rc = EP_EXIT_IOERR;
 	return rc;
@@ -188,6 +204,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "course-shortname", required_argument, NULL,
 		    OPT_COURSE_SHORTNAME },
 		{ "all-enrollments", no_argument, NULL, OPT_ALL_ENROLLMENTS },
+		{ "historical", no_argument, NULL, OPT_HISTORICAL },
+		{ "processorgs", no_argument, NULL, OPT_PROCESSORGS },
+		{ "term-pattern", required_argument, NULL, OPT_TERM_PATTERN },
+		{ "term-map", required_argument, NULL, OPT_TERM_MAP },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -249,6 +269,21 @@ parse_args(int argc, char **argv, struct opts *o)
 			    ep_xstrdup(optarg);
 			break;
 		case OPT_ALL_ENROLLMENTS: o->all_enrollments = true; break;
+		case OPT_HISTORICAL: o->historical = true; break;
+		case OPT_PROCESSORGS: o->processorgs = true; break;
+		case OPT_TERM_PATTERN:
+			/* No comma lists: a pattern may hold a comma. */
+			if (!term_pattern_ok(optarg))
+				ep_usage_error(u, "--term-pattern '%s': use "
+				    "%%S, %%s, %%Y, %%y or %%%% and other "
+				    "text", optarg);
+			o->term_patterns.v = ep_xrealloc(o->term_patterns.v,
+			    (o->term_patterns.n + 1) *
+			    sizeof(*o->term_patterns.v));
+			o->term_patterns.v[o->term_patterns.n++] =
+			    ep_xstrdup(optarg);
+			break;
+		case OPT_TERM_MAP: o->term_map = optarg; break;
 		default:
 			ep_cli_common(c, argv, u);
 		}
@@ -347,12 +382,21 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else if (strcmp(o->what, "report") == 0) {
 		static const char *const ok[] = { "users", "courses",
 		    "enrollments", "sections", "terms", "accounts", "xlist",
-		    "groups", NULL };
+		    "groups", "admins", NULL };
 
-		if (o->account == NULL || o->terms.n != 1 ||
-		    o->report_what.n == 0)
+		if (o->account == NULL ||
+		    (o->report_what.n == 0 && !o->processorgs))
 			ep_usage_error(u, "canvas report provisioning needs "
-			    "--account, one --term and --what");
+			    "--account, and --what or --processorgs");
+		if (o->historical && o->terms.n > 0)
+			ep_usage_error(u, "give either --term or --historical");
+		if (o->report_what.n > 0 && o->terms.n == 0 &&
+		    !o->historical)
+			ep_usage_error(u, "--what needs --term or "
+			    "--historical");
+		ONLY(o->terms.n > 0 || (o->term_patterns.n == 0 &&
+		    o->term_map == NULL), o->term_map ? "--term-map" :
+		    "--term-pattern");
 		for (size_t i = 0; i < o->report_what.n; i++) {
 			size_t k;
 
@@ -374,6 +418,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(o->courses.n == 0, "--course");
 		ONLY(o->types.n == 0, "--type");
 		ONLY(o->report_what.n == 0, "--what");
+		ONLY(!o->historical, "--historical");
+		ONLY(!o->processorgs, "--processorgs");
+		ONLY(o->term_patterns.n == 0, "--term-pattern");
+		ONLY(o->term_map == NULL, "--term-map");
 	} else {
 		ONLY(o->mapping == NULL, "--mapping");
 		ONLY(o->course_ids.n == 0, "--course-id");
@@ -389,8 +437,13 @@ parse_args(int argc, char **argv, struct opts *o)
 		    strcmp(o->what, "courses") != 0 &&
 		    strcmp(o->what, "course-audit") != 0)
 			ONLY(o->courses.n == 0, "--course");
-		if (strcmp(o->what, "report") != 0)
+		if (strcmp(o->what, "report") != 0) {
 			ONLY(o->report_what.n == 0, "--what");
+			ONLY(!o->historical, "--historical");
+			ONLY(!o->processorgs, "--processorgs");
+			ONLY(o->term_patterns.n == 0, "--term-pattern");
+			ONLY(o->term_map == NULL, "--term-map");
+		}
 	}
 	if (strcmp(o->what, "enrollments") == 0) {
 		o->user_key = user_key_check(o->lms, o->user_key, u);

@@ -88,6 +88,11 @@ MAP() { echo "$FIX/lms-fetch/moodle-map.json"; }
 		"canvas enrollments --course 1 --account 1 --term 2" \
 		"canvas report provisioning --account 1 --term 5" \
 		"canvas report provisioning --account 1 --term 5 --what grades" \
+		"canvas report provisioning --account 1 --what users" \
+		"canvas report provisioning --account 1 --term 5 --historical --what users" \
+		"canvas report provisioning --account 1 --processorgs --term-pattern %S" \
+		"canvas report provisioning --account 1 --term sp20 --term-pattern %Q --what users" \
+		"canvas users --account 1 --historical" \
 		"moodle courses --account 1" "--jobs 0 canvas users --account 1"; do
 		# shellcheck disable=SC2086
 		run --separate-stderr lms-fetch $args
@@ -910,6 +915,108 @@ cut_token() {
 	assert_failure 75
 	[ -z "$output" ]
 	[[ "$stderr" == *"after 0 s (--report-timeout)"* ]]
+}
+
+@test "provisioning report: several terms in the seed's form, and the account-level parts" {
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term fa24 --term sp25,5 --what enrollments --processorgs "${FAST[@]}"
+	assert_success
+	same canvas-report-terms.out.ndjson
+	# 'fa24' and '5' are the same term: one report each part and term,
+	# all started before any completes.
+	[ "$(stat "$CANVAS_URL" reports_started)" -eq 4 ]
+	[ "$(stat "$CANVAS_URL" reports_term_5)" -eq 1 ]
+	[ "$(stat "$CANVAS_URL" reports_term_6)" -eq 1 ]
+	[ "$(stat "$CANVAS_URL" reports_term_none)" -eq 2 ]
+	# The sis_term_id, the name, a --term-map line and a --term-pattern.
+	local m=$BATS_TEST_TMPDIR/terms.map args
+	printf '# site terms\nfa24   2420\n' >"$m"
+	for args in "--term 2420" "--term spring-2025 --term-map $m" \
+		"--term fa24 --term-map $m" "--term sp24 --term-pattern %y20" \
+		"--term 'Spring 2025'"; do
+		faults "$CANVAS_URL" ''
+		run --separate-stderr eval lms-fetch canvas report provisioning \
+			--account 1 "$args" --what enrollments "${FAST[@]}"
+		if [[ $args == *spring-2025* ]]; then
+			assert_failure 78
+			[ -z "$output" ]
+			[ "$stderr" = "lms-fetch: --term 'spring-2025': no term of account 1 has that id, sis_term_id or name" ]
+			continue
+		fi
+		assert_success
+		[ "$(printf '%s\n' "$output" | jq -r .term | sort -u)" = 6 ] ||
+			{ echo "args: $args"; false; }
+		[ "$(stat "$CANVAS_URL" reports_term_6)" -eq 1 ]
+	done
+}
+
+@test "provisioning report: --historical asks for every term, no enrollment_term_id" {
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--historical --what users "${FAST[@]}"
+	assert_success
+	diff -u <(jq -c 'select(.report=="users") | .term = null' \
+		"$FIX/lms-fetch/canvas-report.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	[ "$(stat "$CANVAS_URL" reports_term_none)" -eq 1 ]
+	[ "$(stat "$CANVAS_URL" 'methods.GET')" -eq 4 ]
+}
+
+@test "provisioning report: an unknown or ambiguous term is an error (78), nothing started" {
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term fa24,wi19 --what users,enrollments "${FAST[@]}"
+	assert_failure 78
+	[ -z "$output" ]
+	[ "$stderr" = "lms-fetch: --term 'wi19': no term of account 1 has that id, sis_term_id or name (nor a name or sis_term_id 'Winter 2019')" ]
+	[ "$(stat "$CANVAS_URL" reports_started)" = null ]
+	# Two patterns, two terms: which one was meant is not guessed.
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term fa24 --term-pattern '%S %Y' --term-pattern '%y20' \
+		--what users --partial "${FAST[@]}"
+	assert_failure 78
+	[ -z "$output" ]
+	[[ "$stderr" == *"lms-fetch: --term 'fa24' is ambiguous: terms 5 'Fall 2024', 6 'Spring 2025' of account 1 match it (give the term id, or --term-map)" ]]
+	[ "$(stat "$CANVAS_URL" reports_started)" = null ]
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term fa24 --term-map "$BATS_TEST_TMPDIR/none" --what users
+	assert_failure 66
+	[[ "$stderr" == "lms-fetch: --term-map $BATS_TEST_TMPDIR/none: cannot open it: "* ]]
+	faults "$CANVAS_URL" ''
+	printf 'fa24\n' >"$BATS_TEST_TMPDIR/bad.map"
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term fa24 --term-map "$BATS_TEST_TMPDIR/bad.map" --what users
+	assert_failure 78
+	[ "$stderr" = "lms-fetch: --term-map $BATS_TEST_TMPDIR/bad.map:1: 'fa24' has no value: write 'CODE VALUE'" ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+}
+
+@test "provisioning report: an attachment on another host gets no token" {
+	faults "$CANVAS_URL" attachment_host=localhost
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5 --what users "${FAST[@]}"
+	assert_success
+	diff -u <(jq -c 'select(.report=="users")' \
+		"$FIX/lms-fetch/canvas-report.out.ndjson") \
+		<(printf '%s\n' "$output" | jq -c .)
+	[ "$(stat "$CANVAS_URL" downloads)" -eq 1 ]
+	[ "$(stat "$CANVAS_URL" auth_on_other_host)" = null ]
+	[ "$(stat "$CANVAS_URL" token_in_url)" -eq 0 ]
+}
+
+@test "provisioning report: a download that stays expired, and a report aborted" {
+	# Two fresh URLs at most, then the 403 is the answer.
+	faults "$CANVAS_URL" expire_downloads=100
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5,6 --what users "${FAST[@]}"
+	assert_failure 77
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-fetch: users report of term "[56]": download of its attachment: HTTP 403: The signed URL has expired" ]]
+	[ "$(stat "$CANVAS_URL" downloads)" -ge 3 ]
+	faults "$CANVAS_URL" report_status=aborted
+	run --separate-stderr lms-fetch canvas report provisioning --account 1 \
+		--term 5 --what users,enrollments "${FAST[@]}"
+	assert_failure 69
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-fetch: "@(users|enrollments)" report of term 5: the report ended with status 'aborted': Generating the report failed." ]]
 }
 
 @test "https: verified against --cacert, refused without it" {

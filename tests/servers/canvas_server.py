@@ -53,9 +53,15 @@ sis_polls.
 Extra /_reset keys: max_per_page=N, link_lower=1 (header named "link"),
 report_polls=N (status polls before complete, default 2),
 report_status=error|aborted, expire_downloads=N (the first N downloads of
-each report answer 403 as an expired signed URL would).  Counters (see
-lms_common.py) add reports_started, report_polls, downloads,
-auth_on_blob (a token sent to the file host).
+each report answer 403 as an expired signed URL would),
+attachment_host=localhost (the attachment URL names another host: this
+server as localhost).  A report's CSV is report-PART-TERM.csv when there
+is one for its enrollment_term_id, else report-PART.csv; /files/ downloads
+need only their verifier, as on Canvas.  Counters (see lms_common.py) add
+reports_started, reports_term_ID (reports started for term ID; _none:
+without a term), report_polls, downloads, auth_on_blob (a token sent to
+the file host), auth_on_other_host (a token sent to the attachment's
+other host).
 
 A hostile server, for the limits lms-fetch and lms-push keep (/_reset
 keys, acting on every list page: course, enrollment and user lists):
@@ -263,6 +269,13 @@ class Canvas(lms_common.Handler):
             if self.headers.get("Authorization"):
                 bump("auth_on_blob")
             return self.blob(u.path[len("/_blob/"):])
+        m = re.fullmatch(r"/files/(\d+)/download", u.path)
+        if m and self.command == "GET":
+            # The verifier is the authorization, as on Canvas.
+            if self.headers.get("Authorization") and \
+                    self.headers.get("Host", "").startswith("localhost"):
+                bump("auth_on_other_host")
+            return self.download(int(m.group(1)), q)
         auth = self.headers.get("Authorization", "")
         if auth != "Bearer " + TOKEN or self.state.cfg["expire"]:
             self.send(401, {"errors": [{"message":
@@ -360,9 +373,6 @@ class Canvas(lms_common.Handler):
             r"/api/v1/accounts/(\w+)/reports/provisioning_csv/(\d+)", u.path)
         if m and self.command == "GET":
             return self.poll_report(int(m.group(2)))
-        m = re.fullmatch(r"/files/(\d+)/download", u.path)
-        if m and self.command == "GET":
-            return self.download(int(m.group(1)), q)
         self.not_found()
 
     def post_enrollment(self, kind, ref, form):
@@ -488,6 +498,7 @@ class Canvas(lms_common.Handler):
                             "term": form.get(
                                 "parameters[enrollment_term_id]", [""])[0]}
         bump("reports_started")
+        bump("reports_term_" + (REPORTS[rid]["term"] or "none"))
         self.send(200, {"id": rid, "report": "provisioning_csv",
                         "status": "created", "progress": 0,
                         "parameters": {p: True for p in parts}})
@@ -515,10 +526,14 @@ class Canvas(lms_common.Handler):
             obj["progress"] = 100
             name = "provisioning.zip" if len(r["parts"]) > 1 else \
                 "provisioning_%s.csv" % r["parts"][0]
+            base = self.base()
+            if ex.get("attachment_host"):
+                base = "http://%s:%d" % (ex["attachment_host"],
+                                         self.server.server_address[1])
             obj["attachment"] = {
                 "id": rid, "filename": name,
                 "url": "%s/files/%d/download?download_frd=1&verifier=v%d" % (
-                    self.base(), rid, r["verifier"])}
+                    base, rid, r["verifier"])}
         self.send(200, obj)
 
     def download(self, rid, q):
@@ -543,7 +558,13 @@ class Canvas(lms_common.Handler):
             return self.not_found()
 
         def csv(part):
-            with open(os.path.join(FIXDIR, "report-%s.csv" % part), "rb") as f:
+            # report-PART-TERM.csv for that term's report, when there is
+            # one; else report-PART.csv.
+            name = os.path.join(FIXDIR, "report-%s-%s.csv" % (part,
+                                                               r["term"]))
+            if not os.path.exists(name):
+                name = os.path.join(FIXDIR, "report-%s.csv" % part)
+            with open(name, "rb") as f:
                 return f.read()
         if len(r["parts"]) == 1:
             return self.send(200, csv(r["parts"][0]), "text/csv")
