@@ -802,6 +802,57 @@ lms-push: SIS import 1: failed_with_messages (its errors above)" ]
 	[[ "$stderr" == *"SIS import 1: imported with 0 errors and 1 warning" ]]
 }
 
+# canvas_api_db FILE: a reporting database in SQLite with the SIS side
+# (sis_canvas_*) and Canvas's provisioning parts (cnv_*) of canvasApi.
+canvas_api_db() {
+	sqlite3 "$1" <<-'EOF2'
+	CREATE TABLE sis_canvas_enrollments (course_id TEXT, user_id TEXT, role TEXT, section_id TEXT);
+	INSERT INTO sis_canvas_enrollments VALUES ('MATH101-F24', 'S1', 'student', NULL),
+	  ('MATH101-F24', 'S5', 'student', NULL), ('MATH101-F24', 'S2', 'ta', NULL);
+	CREATE TABLE cnv_enrollments (canvas_course_id INTEGER, course_id TEXT, canvas_user_id INTEGER,
+	  user_id TEXT, role TEXT, section_id TEXT, status TEXT, created_by_sis TEXT);
+	INSERT INTO cnv_enrollments VALUES (501, 'MATH101-F24', 801, 'S1', 'student', NULL, 'active', 'true'),
+	  (501, 'MATH101-F24', 804, 'S4', 'student', NULL, 'active', 'true'),
+	  (501, 'MATH101-F24', 803, 'S3', 'student', NULL, 'active', 'false');
+	CREATE TABLE sis_canvas_admins (account_id TEXT, user_id TEXT, role TEXT);
+	INSERT INTO sis_canvas_admins VALUES ('ENGR', 'S1', 'AccountAdmin');
+	CREATE TABLE cnv_accounts (canvas_account_id INTEGER, account_id TEXT);
+	INSERT INTO cnv_accounts VALUES (7, 'ENGR');
+	CREATE TABLE cnv_admins (canvas_user_id INTEGER, user_id TEXT, role TEXT, canvas_account_id INTEGER,
+	  account_id TEXT, status TEXT, created_by_sis TEXT);
+	INSERT INTO cnv_admins VALUES (803, 'S3', 'AccountAdmin', 7, 'ENGR', 'active', 'true');
+	EOF2
+}
+
+@test "the shipped canvasApi queries: enrollments, unenrollments and org enrollments through lms-push canvas" {
+	need sqlite3
+	canvas_api_db "$T/r.db"
+	local q
+	for q in enrollments unenrollments org-enrollments; do
+		sis-extract --db "sqlite:$T/r.db" \
+			--query "$ROOT/share/queries/canvas-api-$q.sql" >"$T/$q.ndjson"
+	done
+	diff -u - "$T/enrollments.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S2","role":"ta","lms_section":null}
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student","lms_section":null}
+	EOF2
+	# S3 was enrolled by hand (created_by_sis false): never dropped.
+	diff -u - "$T/unenrollments.ndjson" <<-'EOF2'
+	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
+	EOF2
+	diff -u - "$T/org-enrollments.ndjson" <<-'EOF2'
+	{"op":"add","account":7,"user":"S1","role":"AccountAdmin"}
+	{"op":"drop","account":7,"user":"S3","role":"AccountAdmin"}
+	EOF2
+	run --separate-stderr lms-push canvas "${FAST[@]}" "$T/enrollments.ndjson" \
+		"$T/unenrollments.ndjson" "$T/org-enrollments.ndjson"
+	assert_success
+	cstate 501 | grep -qx 'S5 StudentEnrollment active null'
+	cstate 501 | grep -qx 'S4 StudentEnrollment completed null'
+	admins 7 | grep -qx 'S1 AccountAdmin active'
+	admins 7 | grep -qx 'S3 AccountAdmin deleted'
+}
+
 @test "round trip: push, then lms-fetch and enroll-diff give no changes" {
 	# Users by idnumber, the default of lms-fetch and lms-push alike.
 	cat >"$T/desired.ndjson" <<-'EOF2'
