@@ -251,10 +251,10 @@ write_outcome(struct sisrun *s, const char *st, size_t nerr, size_t nwarn,
 	json_object_set_new(rec, "workflow_state", json_string(st));
 	json_object_set_new(rec, "diffing_data_set_identifier",
 	    s->p->o->diff_id ? json_string(s->p->o->diff_id) : json_null());
-	json_object_set(rec, "diffed_against_import_id",
-	    json_is_integer(diffed) ? diffed : json_null());
-	json_object_set(rec, "counts", json_is_object(counts) ? counts :
-	    json_object());
+	json_object_set_new(rec, "diffed_against_import_id",
+	    json_is_integer(diffed) ? json_incref(diffed) : json_null());
+	json_object_set_new(rec, "counts", json_is_object(counts) ?
+	    json_incref(counts) : json_object());
 	json_object_set_new(rec, "errors", json_integer((json_int_t)nerr));
 	json_object_set_new(rec, "warnings", json_integer((json_int_t)nwarn));
 	txt = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
