@@ -416,9 +416,13 @@ ep_canvas_error_text(const char *body, size_t len)
 
 	j = body ? json_loadb(body, len, 0, NULL) : NULL;
 	e = json_object_get(j, "errors");
-	if (json_is_array(e))
+	if (json_is_array(e)) {
 		m = json_string_value(json_object_get(json_array_get(e, 0),
 		    "message"));
+		/* {"errors": ["text"]}: the SIS imports controller's */
+		if (m == NULL)
+			m = json_string_value(json_array_get(e, 0));
+	}
 	else if (json_is_string(e))
 		m = json_string_value(e);
 	else if (json_is_object(e)) {

@@ -28,6 +28,16 @@
  * again, once.  401 stops the run (77); 403 that is not throttling fails
  * only its change.
  *
+ * A change that names an 'account' (and no course) is an account role,
+ * an "org enrollment": add is POST /api/v1/accounts/:account/admins with
+ * user_id and role (or role_id for a --role-id role), drop is DELETE
+ * /api/v1/accounts/:account/admins/:user?role= (or role_id=), update an
+ * add of the new role and a drop of the old.  An account without a
+ * numeric id is named sis_account_id:X.  Canvas makes an existing admin
+ * of that role active again rather than a second one, so the POST may be
+ * sent again; a DELETE that finds nothing (404) fails its change, unless
+ * it is a retry of one whose reply was lost.
+ *
  * --sis-import sends every change as one enrollments.csv (course_id,
  * user_id, role, section_id, status) to POST /api/v1/accounts/:id/
  * sis_imports and polls it to the end.  Canvas reports problems as text
@@ -46,7 +56,7 @@ static const char *const drop_task[] = { "conclude", "delete",
 static const char *const drop_state[] = { "completed", "deleted",
     "inactive" };
 
-enum step { S_ADD, S_CHECK, S_FIND, S_DELETE };
+enum step { S_ADD, S_CHECK, S_FIND, S_DELETE, S_ADMIN_ADD, S_ADMIN_DEL };
 
 struct cop {
 	struct push *p;
@@ -223,6 +233,128 @@ send_delete(struct cop *k)
 	k->step = S_DELETE;
 	submit_step(k, ep_http_req_new("DELETE", url));
 	free(url);
+}
+
+/* The account of an account role change in a URL. */
+static char *
+account_ref(const struct change *c)
+{
+	char *e = ep_url_escape(c->account), *s;
+
+	if (strspn(c->account, "0123456789") == strlen(c->account))
+		return e;
+	s = ep_xasprintf("sis_account_id:%s", e);
+	free(e);
+	return s;
+}
+
+/* role=NAME, or role_id=ID for a --role-id role, to r's form or url. */
+static void
+admin_role(struct cop *k, const char *role, struct ep_http_req *r,
+    char **query)
+{
+	long long rid = opt_role_id(k->p->o, role);
+	char v[32], *e;
+
+	snprintf(v, sizeof(v), "%lld", rid);
+	if (query == NULL) {
+		ep_http_req_form(r, rid > 0 ? "role_id" : "role", rid > 0 ? v :
+		    role);
+		return;
+	}
+	e = ep_url_escape(role);
+	*query = rid > 0 ? ep_xasprintf("?role_id=%s", v) :
+	    ep_xasprintf("?role=%s", e);
+	free(e);
+}
+
+static void
+send_admin_add(struct cop *k)
+{
+	char *ar = account_ref(k->c), *ur = user_ref(k->c);
+	char *url = ep_url_join(k->p->base, "/api/v1/accounts/%s/admins", ar);
+	struct ep_http_req *r = ep_http_req_new("POST", url);
+
+	free(ar);
+	free(url);
+	ep_http_req_form(r, "user_id", ur);
+	free(ur);
+	admin_role(k, k->c->role, r, NULL);
+	ep_http_req_form(r, "send_confirmation", "false");
+	/* Canvas reactivates the user's admin of that role: a resend is
+	 * safe, and cannot make a second one. */
+	r->idempotent = true;
+	k->step = S_ADMIN_ADD;
+	submit_step(k, r);
+}
+
+static void
+send_admin_del(struct cop *k)
+{
+	const char *role = k->c->op == OP_UPDATE ? k->c->old_role : k->c->role;
+	char *ar = account_ref(k->c), *ur = user_ref(k->c), *ue, *q = NULL;
+	char *url;
+
+	ue = ep_url_escape(ur);
+	if (role != NULL) {
+		admin_role(k, role, NULL, &q);
+	}
+	url = ep_url_join(k->p->base, "/api/v1/accounts/%s/admins/%s%s", ar,
+	    ue, q ? q : "");
+	free(ar);
+	free(ur);
+	free(ue);
+	free(q);
+	k->step = S_ADMIN_DEL;
+	submit_step(k, ep_http_req_new("DELETE", url));
+	free(url);
+}
+
+/* An account role change's reply arrived. */
+static int
+admin_done(struct cop *k, struct ep_http_req *r)
+{
+	struct change *c = k->c;
+	const char *what = k->step == S_ADMIN_ADD ? "account role POST" :
+	    "account role DELETE";
+	const char *role = c->op == OP_UPDATE && k->step == S_ADMIN_DEL ?
+	    c->old_role : c->role;
+	struct ep_error err;
+	json_t *j;
+	int rc;
+
+	if (k->step == S_ADMIN_DEL && r->status == 404 && r->attempts > 1) {
+		/* The first DELETE went through; its reply was lost. */
+		j = json_object();
+	} else if (canvas_check(r, what, &err) < 0 ||
+	    (j = ep_lms_reply_json(r, what, &err)) == NULL) {
+		if (k->step == S_ADMIN_DEL && r->status == 404)
+			ep_error_set(&err, EP_EXIT_DIFF, "user %s has no "
+			    "account role %s in account %s to drop%s",
+			    c->user ? c->user : "", role ? role : "AccountAdmin",
+			    c->account, c->op == OP_UPDATE ? " (the new role "
+			    "was added)" : "");
+		rc = change_fail(k->p, c, &err);
+		cop_free(k);
+		return rc;
+	}
+	json_decref(j);
+	if (k->step == S_ADMIN_ADD && c->op == OP_UPDATE &&
+	    c->old_role != NULL && strcmp(c->old_role, c->role) != 0) {
+		send_admin_del(k);
+		return 0;
+	}
+	if (c->op == OP_ADD)
+		change_ok(c, "account role %s in account %s", c->role,
+		    c->account);
+	else if (c->op == OP_UPDATE)
+		change_ok(c, "account role changed from %s to %s in account %s",
+		    c->old_role ? c->old_role : c->role, c->role, c->account);
+	else
+		change_ok(c, "account role %s removed in account %s",
+		    role ? role : "AccountAdmin", c->account);
+	cop_free(k);
+	return 0;
 }
 
 /* The add went through: finish, or go on to drop the old role. */
@@ -420,6 +552,8 @@ step_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	int rc;
 
 	(void)h;
+	if (k->step == S_ADMIN_ADD || k->step == S_ADMIN_DEL)
+		return admin_done(k, r);
 	if (k->step == S_ADD && outcome_unknown(r)) {
 		ep_info(1, "%s: the reply was lost; reading the enrollments "
 		    "before sending it again", what);
@@ -478,6 +612,9 @@ step_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 				dropped(k, how);
 		}
 		break;
+	case S_ADMIN_ADD:
+	case S_ADMIN_DEL:
+		break;	/* admin_done's */
 	}
 	json_decref(j);
 	return 0;
@@ -488,6 +625,18 @@ start(struct cop *k)
 {
 	struct change *c = k->c;
 
+	if (c->account != NULL) {
+		if (c->op == OP_DROP)
+			send_admin_del(k);
+		else
+			send_admin_add(k);
+		if (k->p->o->dry_run && c->op == OP_UPDATE &&
+		    c->old_role != NULL && strcmp(c->old_role, c->role) != 0)
+			send_admin_del(k);
+		if (k->p->o->dry_run)
+			cop_free(k);
+		return;
+	}
 	if (c->op != OP_DROP && c->role != NULL &&
 	    ep_canvas_role_type(c->role) == NULL &&
 	    opt_role_id(k->p->o, c->role) == 0) {
@@ -526,6 +675,11 @@ start(struct cop *k)
 static bool
 same_pair(const struct change *a, const struct change *b)
 {
+	if (a->account != NULL || b->account != NULL)
+		return a->account != NULL && b->account != NULL &&
+		    a->user != NULL && b->user != NULL &&
+		    strcmp(a->account, b->account) == 0 &&
+		    strcmp(a->user, b->user) == 0;
 	return a->course != NULL && b->course != NULL && a->user != NULL &&
 	    b->user != NULL && strcmp(a->course, b->course) == 0 &&
 	    strcmp(a->user, b->user) == 0;
@@ -581,6 +735,12 @@ import_csv(struct push *p, size_t *len)
 
 		if (c->done)
 			continue;	/* kept: drop policy keep */
+		if (c->account != NULL) {
+			change_failf(c, "an account role has no place in a "
+			    "SIS import's enrollments.csv: push it without "
+			    "--sis-import");
+			continue;
+		}
 		if (c->course == NULL || c->user == NULL) {
 			change_failf(c, "a SIS import needs the SIS ids "
 			    "'course' and 'user'");

@@ -27,6 +27,8 @@ static const char usage_text[] =
 "                       [--drop-policy POLICY] [FILE...]\n"
 "       lms-push canvas [--url URL] [--drop-policy POLICY] [FILE...]\n"
 "       lms-push canvas [--url URL] --sis-import --account ID [FILE...]\n"
+"       lms-push canvas [--url URL] sis-import --account ID\n"
+"                       [--diffing-data-set ID] FILE\n"
 "\n"
 "Apply change records (op add, drop or update) through the LMS's web API\n"
 "and write one result record per change on stdout, in input order.\n"
@@ -42,12 +44,23 @@ static const char usage_text[] =
 "                           drop_policy says: unenrol (Moodle's default;\n"
 "                           Canvas delete), suspend (Canvas inactivate),\n"
 "                           conclude (Canvas only, its default) or keep\n"
+"      --max-drop-count N   refuse (exit 3, nothing applied) more than N\n"
+"                           drops, enrollments and account roles alike\n"
+"                           (default 5000)\n"
 "Canvas:\n"
 "      --drop-as TASK       the older --drop-policy: conclude, delete or\n"
 "                           inactivate\n"
 "      --sis-import         send one enrollments.csv as a SIS import\n"
 "      --account ID         the root account of the SIS import\n"
 "      --import-timeout SECONDS  how long to wait for it (3600)\n"
+"Canvas sis-import FILE (a CSV or zip as conduit-fmt writes it):\n"
+"      --diffing-data-set ID  let Canvas apply only the differences from\n"
+"                           the last import of ID (1 to 128 bytes)\n"
+"      --diffing-drop-status STATUS  rows gone since then become deleted\n"
+"                           (Canvas's default), completed or inactive\n"
+"      --diffing-remaster   import the whole file as the new baseline\n"
+"      --change-threshold N  no diffing when the file is over N%\n"
+"                           smaller or larger than the last one\n"
 "Connection:\n"
 "      --url URL            site URL (default $MOODLE_URL or $CANVAS_URL)\n"
 "      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
@@ -82,7 +95,8 @@ static const char usage_text[] =
 enum {
 	OPT_USER_FIELD = EP_OPT_FIRST_PROGRAM,
 	OPT_ROLE_ID, OPT_BATCH, OPT_DROP_AS, OPT_SIS_IMPORT, OPT_ACCOUNT,
-	OPT_IMPORT_TIMEOUT, OPT_DROP_POLICY
+	OPT_IMPORT_TIMEOUT, OPT_DROP_POLICY, OPT_MAX_DROP_COUNT,
+	OPT_DIFF_ID, OPT_DIFF_DROP, OPT_REMASTER, OPT_CHANGE_THRESHOLD
 };
 
 /* The format the input turned out to be: the results follow it. */
@@ -90,6 +104,7 @@ static enum ep_fmt in_fmt = EP_FMT_NDJSON;
 
 static void parse_args(int argc, char **argv, struct opts *o);
 static int read_changes(struct push *p, struct ep_error *err);
+static int drop_limit(const struct push *p, struct ep_error *err);
 static int setup(struct push *p, struct ep_error *err);
 static int write_results(struct push *p, struct ep_error *err);
 
@@ -106,7 +121,13 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	memset(&p, 0, sizeof(p));
 	p.o = &o;
-	if (read_changes(&p, &err) < 0 || setup(&p, &err) < 0) {
+	if (o.sis_file != NULL) {
+		rc = setup(&p, &err) < 0 ? ep_report(&err) :
+		    sis_file_import(&p);
+		goto out;
+	}
+	if (read_changes(&p, &err) < 0 || drop_limit(&p, &err) < 0 ||
+	    setup(&p, &err) < 0) {
 		rc = ep_report(&err);
 		goto out;
 	}
@@ -191,6 +212,14 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "account", required_argument, NULL, OPT_ACCOUNT },
 		{ "import-timeout", required_argument, NULL,
 		    OPT_IMPORT_TIMEOUT },
+		{ "max-drop-count", required_argument, NULL,
+		    OPT_MAX_DROP_COUNT },
+		{ "diffing-data-set", required_argument, NULL, OPT_DIFF_ID },
+		{ "diffing-drop-status", required_argument, NULL,
+		    OPT_DIFF_DROP },
+		{ "diffing-remaster", no_argument, NULL, OPT_REMASTER },
+		{ "change-threshold", required_argument, NULL,
+		    OPT_CHANGE_THRESHOLD },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -205,6 +234,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	ep_lms_conn_init(&o->conn);
 	o->batch = 100;
 	o->import_timeout_s = 3600;
+	o->max_drop_count = 5000;
 	o->ofmt = EP_FMT_NDJSON;
 	while ((c = getopt_long(argc, argv, ":" EP_COMMON_SHORTOPTS "j:n"
 	    EP_FROM_SHORTOPTS EP_TO_SHORTOPTS,
@@ -215,6 +245,20 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_IMPORT_TIMEOUT:
 			o->import_timeout_s = ep_cli_long(u,
 			    "--import-timeout", optarg, 7 * 86400);
+			break;
+		case OPT_MAX_DROP_COUNT:
+			o->max_drop_count = ep_cli_long(u, "--max-drop-count",
+			    optarg, 2147483647L);
+			break;
+		case OPT_DIFF_ID: o->diff_id = optarg; break;
+		case OPT_DIFF_DROP: o->diff_drop = optarg; break;
+		case OPT_REMASTER: o->remaster = true; break;
+		case OPT_CHANGE_THRESHOLD:
+			o->change_threshold = ep_cli_long(u,
+			    "--change-threshold", optarg, 100);
+			if (o->change_threshold < 1)
+				ep_usage_error(u, "option '--change-threshold' "
+				    "must be 1 to 100 (percent)");
 			break;
 		case 'n': o->dry_run = true; break;
 		case OPT_USER_FIELD: o->user_field = optarg; break;
@@ -244,6 +288,29 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (argc < 1)
 		ep_usage_error(u, "name a system (moodle or canvas)");
 	o->lms = argv[0];
+	if (argc > 1 && strcmp(o->lms, "canvas") == 0 &&
+	    strcmp(argv[1], "sis-import") == 0) {
+		struct ep_error e;
+
+		if (argc != 3)
+			ep_usage_error(u, "canvas sis-import: name one FILE "
+			    "(a CSV or zip of SIS import CSVs)");
+		if (o->sis_import)
+			ep_usage_error(u, "canvas sis-import FILE sends a "
+			    "file: --sis-import sends change records");
+		if (o->account == NULL)
+			ep_usage_error(u, "canvas sis-import: give the root "
+			    "account: --account ID");
+		if (sis_file_check(o, &e) < 0)
+			ep_usage_error(u, "%s", e.msg);
+		o->sis_file = argv[2];
+		argc = 1;
+	} else if (o->diff_id != NULL || o->diff_drop != NULL ||
+	    o->remaster || o->change_threshold > 0) {
+		ep_usage_error(u, "the diffing options (--diffing-data-set, "
+		    "--diffing-drop-status, --diffing-remaster, "
+		    "--change-threshold) go with 'canvas sis-import FILE'");
+	}
 	if (argc > 1) {
 		int nstdin = 0;
 
@@ -295,7 +362,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		if (drop_as != NULL && policy != NULL)
 			ep_usage_error(u, "--drop-as is the older "
 			    "--drop-policy: give one");
-		if (o->sis_import != (o->account != NULL))
+		if (o->sis_file == NULL &&
+		    o->sis_import != (o->account != NULL))
 			ep_usage_error(u, "--sis-import and --account go "
 			    "together");
 	}
@@ -436,11 +504,29 @@ read_input(struct push *p, struct ep_reader *rd, size_t *cap,
 			*warned_section = true;
 		}
 		c->status = str_field(r, "status");
+		c->account = str_field(r, "account");
+		if (c->account != NULL && c->course == NULL &&
+		    c->course_id == 0 && strcmp(p->o->lms, "canvas") != 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: field "
+			    "'account': account roles are Canvas's only",
+			    ep_reader_name(rd), c->line);
+			n = -1;
+			break;
+		}
+		if (c->account != NULL && (c->course != NULL ||
+		    c->course_id != 0)) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: a change "
+			    "names an 'account' (an account role) or a "
+			    "course, not both", ep_reader_name(rd), c->line);
+			n = -1;
+			break;
+		}
 		c->course_id = num_field(r, "course_id");
 		c->user_id = num_field(r, "user_id");
 		c->role_id = num_field(r, "role_id");
 		c->enrollment_id = num_field(r, "enrollment_id");
-		if (missing == NULL && c->course == NULL && c->course_id == 0)
+		if (missing == NULL && c->course == NULL && c->course_id == 0 &&
+		    c->account == NULL)
 			missing = "course";
 		if (missing == NULL && c->user == NULL && c->user_id == 0)
 			missing = "user";
@@ -495,6 +581,34 @@ read_changes(struct push *p, struct ep_error *err)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * The safety limit on drops: a run that would end more enrollments or
+ * account roles than --max-drop-count is refused (3) before any call, as
+ * a change set gone wrong (an empty table read as "drop everyone") must
+ * not be applied in part.  An update that changes the role ends one.
+ */
+static int
+drop_limit(const struct push *p, struct ep_error *err)
+{
+	size_t n = 0, nacc = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct change *c = &p->ch[i];
+		bool ends = (c->op == OP_DROP && c->drop != EP_DROP_KEEP) ||
+		    (c->op == OP_UPDATE && c->old_role != NULL &&
+		    c->role != NULL && strcmp(c->old_role, c->role) != 0);
+
+		n += ends;
+		nacc += ends && c->account != NULL;
+	}
+	if ((long)n <= p->o->max_drop_count)
+		return 0;
+	ep_error_set(err, EP_EXIT_REFUSED, "refusing %zu drops (%zu of them "
+	    "account roles), over --max-drop-count %ld: nothing applied",
+	    n, nacc, p->o->max_drop_count);
+	return -1;
 }
 
 static int

@@ -21,6 +21,8 @@ struct change {
 	unsigned long line;
 	enum op op;
 	const char *course, *user, *role, *old_role, *section, *status;
+	const char *account;		/* canvas: an account role (admin)
+					 * change, not a course's */
 	long long course_id, user_id, role_id, old_role_id, enrollment_id;
 	enum ep_drop_policy drop;	/* a drop's: drop_policy, else the
 					 * option's */

@@ -29,13 +29,18 @@ struct opts {
 	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *user_field;		/* moodle: username, idnumber, ... */
 	const char *account;		/* canvas --sis-import */
+	const char *sis_file;		/* canvas sis-import FILE */
+	const char *diff_id;		/* --diffing-data-set */
+	const char *diff_drop;		/* --diffing-drop-status */
+	long change_threshold;		/* --change-threshold, 0: none */
+	long max_drop_count;		/* --max-drop-count */
 	struct role_id *roles;		/* --role-id NAME=ID */
 	size_t nroles;
 	int batch;
 	long import_timeout_s;
 	enum ep_fmt ifmt, ofmt;
 	enum ep_drop_policy drop_policy;	/* --drop-policy, --drop-as */
-	bool dry_run, sis_import;
+	bool dry_run, sis_import, remaster;
 };
 
 struct push;
@@ -43,5 +48,9 @@ struct push;
 /* Apply the changes in p through the LMS (the backends). */
 int moodle_push(struct push *p);
 int canvas_push(struct push *p);
+/* canvas sis-import FILE (sisfile.c): the options checked before any
+ * call (0, or -1 with err 2), and the run (its exit status). */
+int sis_file_check(const struct opts *o, struct ep_error *err);
+int sis_file_import(struct push *p);
 
 #endif

@@ -613,6 +613,246 @@ no_token() {
 	assert_line --index 2 "MATH101-F24,S5,student,,active"
 }
 
+# admins: "user role state" lines of a Canvas account's admins.
+admins() {
+	curl -fsS "$CANVAS_URL/_admins" | jq -r --arg a "$1" '.[$a][] |
+		"\(.user.sis_user_id) \(.role) \(.workflow_state)"'
+}
+
+@test "canvas account roles (org enrollments): add, drop and update through the admins API" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","account":"7","user":"S1","role":"AccountAdmin"}
+	{"op":"add","account":"ENGR","user":"S2","role":"Subaccount Admin"}
+	{"op":"drop","account":"7","user":"S3","role":"AccountAdmin"}
+	{"op":"drop","account":"7","user":"S4","role":"AccountAdmin"}
+	{"op":"update","account":"7","user":"S1","role":"Subaccount Admin","old_role":"AccountAdmin"}
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
+	EOF2
+	run --separate-stderr lms-push canvas "${FAST[@]}" \
+		--role-id 'Subaccount Admin=12' "$T/c.ndjson"
+	assert_failure 1
+	diff -u <(printf '%s\n' "S1 add ok" "S2 add ok" "S3 drop ok" \
+		"S4 drop failed" "S1 update ok" "S5 add ok") <(results)
+	[ "$(jq -r 'select(.user=="S4").message' <<<"$output")" = \
+		"user S4 has no account role AccountAdmin in account 7 to drop" ]
+	# ENGR is account 7.
+	diff -u <(printf '%s\n' "S1 AccountAdmin deleted" \
+		"S1 Subaccount Admin active" "S2 Subaccount Admin active" \
+		"S3 AccountAdmin deleted") <(admins 7 | LC_ALL=C sort)
+	cstate 501 | grep -qx 'S5 StudentEnrollment active null'
+	# The update came after the add of the same user and account.
+	[ "$(stat "$CANVAS_URL" admin_posts)" -eq 3 ]
+	[ "$(stat "$CANVAS_URL" admin_deletes)" -eq 3 ]
+	# Dry run: the calls, none made; an account role in a Moodle run or
+	# beside a course is bad data (65), nothing sent.
+	run --separate-stderr lms-push canvas -n "$T/c.ndjson"
+	assert_success
+	assert_line --index 0 "POST $CANVAS_URL/api/v1/accounts/7/admins"
+	assert_line --index 1 "  user_id=sis_user_id%3AS1&role=AccountAdmin&send_confirmation=false"
+	assert_line --index 2 "POST $CANVAS_URL/api/v1/accounts/sis_account_id:ENGR/admins"
+	assert_line --index 5 "DELETE $CANVAS_URL/api/v1/accounts/7/admins/sis_user_id:S4?role=AccountAdmin"
+	printf '%s\n' '{"op":"add","account":"7","course":"MATH101-F24","user":"S1","role":"student"}' >"$T/b.ndjson"
+	run --separate-stderr lms-push canvas "$T/b.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: $T/b.ndjson:1: a change names an 'account' (an account role) or a course, not both" ]
+	run --separate-stderr lms-push moodle "$T/c.ndjson"
+	assert_failure 65
+	[ "$stderr" = "lms-push: $T/c.ndjson:1: field 'account': account roles are Canvas's only" ]
+}
+
+@test "canvas --max-drop-count: more drops refuse the run (3), nothing applied, no output" {
+	cat >"$T/c.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student"}
+	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
+	{"op":"drop","account":"7","user":"S3","role":"AccountAdmin"}
+	{"op":"drop","course":"MATH101-F24","user":"S1","role":"student","drop_policy":"keep"}
+	EOF2
+	faults "$CANVAS_URL" ''
+	run --separate-stderr lms-push canvas "${FAST[@]}" --max-drop-count 1 "$T/c.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: refusing 2 drops (1 of them account roles), over --max-drop-count 1: nothing applied" ]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+	admins 7 | grep -qx 'S3 AccountAdmin active'
+	cstate 501 | grep -qx 'S4 StudentEnrollment active null'
+	# At the limit (a kept drop does not count) the run goes ahead.
+	run --separate-stderr lms-push canvas "${FAST[@]}" --max-drop-count 2 "$T/c.ndjson"
+	assert_success
+	admins 7 | grep -qx 'S3 AccountAdmin deleted'
+	cstate 501 | grep -qx 'S4 StudentEnrollment completed null'
+}
+
+@test "canvas sis-import FILE --diffing-data-set: Canvas applies the differences; gone rows take the drop status" {
+	printf '%s\n' course_id,user_id,role,section_id,status \
+		MATH101-F24,S5,student,,active MATH101-F24,S2,student,,active \
+		>"$T/e1.csv"
+	printf '%s\n' course_id,user_id,role,section_id,status \
+		MATH101-F24,S5,student,,active >"$T/e2.csv"
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" --diffing-data-set 'enrollments:fall 2024' \
+		--diffing-drop-status inactive --change-threshold 60 "$T/e1.csv"
+	assert_success
+	assert_output '{"import_id":1,"workflow_state":"imported","diffing_data_set_identifier":"enrollments:fall 2024","diffed_against_import_id":null,"counts":{"enrollments":2},"errors":0,"warnings":0}'
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" --diffing-data-set 'enrollments:fall 2024' \
+		--diffing-drop-status inactive --change-threshold 60 "$T/e2.csv"
+	assert_success
+	# One row was unchanged: only S2's removal was applied.
+	[ "$(jq -c '[.import_id, .diffed_against_import_id, .counts.enrollments]' <<<"$output")" = '[2,1,1]' ]
+	cstate 501 | grep -qx 'S2 StudentEnrollment inactive null'
+	cstate 501 | grep -qx 'S5 StudentEnrollment active null'
+	# Over the change threshold (from 1 row to 3, +200%): no diffing.
+	printf '%s\n' MATH101-F24,S1,student,,active MATH101-F24,S2,student,,active \
+		>>"$T/e2.csv"
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" --diffing-data-set 'enrollments:fall 2024' \
+		--change-threshold 60 "$T/e2.csv"
+	assert_success
+	[ "$(jq -c '[.diffed_against_import_id, .counts.enrollments]' <<<"$output")" = '[null,3]' ]
+	# A zip of CSVs, as conduit-fmt writes several, goes as application/zip;
+	# remaster: the whole file again, no diff.
+	cp "$T/e1.csv" "$T/enrollments.csv"
+	(cd "$T" && python3 -c 'import zipfile,sys; z = zipfile.ZipFile("p.zip", "w"); z.write("enrollments.csv"); z.close()')
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" --diffing-data-set 'enrollments:fall 2024' \
+		--diffing-remaster "$T/p.zip"
+	assert_success
+	[ "$(jq -c '[.workflow_state, .diffed_against_import_id, .counts.enrollments]' <<<"$output")" = '["imported",null,2]' ]
+	[ "$(stat "$CANVAS_URL" sis_imports)" -eq 4 ]
+	run --separate-stderr lms-push canvas sis-import --account 1 -n \
+		--diffing-data-set 'a b' --diffing-drop-status completed "$T/e1.csv"
+	assert_success
+	assert_line --index 0 "POST $CANVAS_URL/api/v1/accounts/1/sis_imports?import_type=instructure_csv&extension=csv&diffing_data_set_identifier=a%20b&diffing_drop_status=completed"
+}
+
+@test "canvas sis-import FILE: the identifier and drop status are checked before any call (2)" {
+	printf '%s\n' course_id,user_id,role,section_id,status \
+		MATH101-F24,S5,student,,active >"$T/e.csv"
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		--diffing-data-set x --diffing-drop-status removed "$T/e.csv"
+	assert_failure 2
+	[ -z "$output" ]
+	assert_equal "${stderr%%$'\n'*}" "lms-push: --diffing-drop-status: unknown status 'removed' (deleted, completed or inactive)"
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		--diffing-data-set "$(printf 'x%.0s' {1..129})" "$T/e.csv"
+	assert_failure 2
+	assert_equal "${stderr%%$'\n'*}" "lms-push: --diffing-data-set: the identifier must be 1 to 128 bytes of UTF-8 (got 129 bytes)"
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		--diffing-data-set "$(printf 'caf\xe9')" "$T/e.csv"
+	assert_failure 2
+	assert_equal "${stderr%%$'\n'*}" "lms-push: --diffing-data-set: the identifier must be 1 to 128 bytes of UTF-8 (got 4 bytes, not UTF-8)"
+	# 128 bytes of UTF-8 (64 two-byte letters) are taken.
+	run --separate-stderr lms-push canvas sis-import --account 1 -n \
+		--diffing-data-set "$(printf 'é%.0s' {1..64})" "$T/e.csv"
+	assert_success
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		--diffing-drop-status deleted "$T/e.csv"
+	assert_failure 2
+	assert_equal "${stderr%%$'\n'*}" "lms-push: --diffing-drop-status needs --diffing-data-set"
+	run --separate-stderr lms-push canvas --diffing-data-set x "$T/e.csv"
+	assert_failure 2
+	[[ "$stderr" == *"go with 'canvas sis-import FILE'"* ]]
+	[ "$(stat "$CANVAS_URL" requests)" -eq 0 ]
+	# What Canvas itself answers to a bad drop status (the test server as
+	# sis_imports_api_controller.rb): 400, nothing started.
+	run curl -sS -X POST -H "Authorization: Bearer $CTOKEN" -w ' %{http_code}' \
+		"$CANVAS_URL/api/v1/accounts/1/sis_imports?diffing_data_set_identifier=x&diffing_drop_status=removed"
+	assert_output '{"message": "Invalid diffing_drop_status"} 400'
+	[ "$(stat "$CANVAS_URL" sis_imports)" -eq 0 ]
+}
+
+@test "canvas sis-import FILE: not enabled (77), failed_with_messages (65), aborted and a poll that never ends (75)" {
+	printf '%s\n' course_id,user_id,role,section_id,status \
+		MATH101-F24,S5,student,,active >"$T/e.csv"
+	faults "$CANVAS_URL" sis_disabled=1
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" "$T/e.csv"
+	assert_failure 77
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: SIS import: HTTP 403: SIS imports are not enabled for this account" ]
+	faults "$CANVAS_URL" sis_status=failed
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" --diffing-data-set d1 "$T/e.csv"
+	assert_failure 65
+	[ "$(jq -c '[.workflow_state, .errors]' <<<"$output")" = '["failed_with_messages",1]' ]
+	[ "$stderr" = "lms-push: warning: SIS import 1: error: enrollments.csv: Error while importing CSV. Please contact support.
+lms-push: SIS import 1: failed_with_messages (its errors above)" ]
+	[ "$(cstate 501 | grep -c '^S5 ')" -eq 0 ]
+	faults "$CANVAS_URL" sis_status=aborted
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" "$T/e.csv"
+	assert_failure 75
+	[ "$stderr" = "lms-push: SIS import 1: aborted" ]
+	faults "$CANVAS_URL" sis_never_end=1
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" --import-timeout 1 "$T/e.csv"
+	assert_failure 75
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: SIS import 1: still 'importing' after 1 s (--import-timeout); it may still end: see GET /api/v1/accounts/1/sis_imports/1" ]
+	# imported_with_messages: 1, the warnings on stderr, masked.
+	faults "$CANVAS_URL" ''
+	printf '%s\n' "MATH101-F24,$CTOKEN,student,,active" >>"$T/e.csv"
+	run --separate-stderr lms-push canvas sis-import --account 1 \
+		"${FAST[@]}" "$T/e.csv"
+	assert_failure 1
+	[ "$(jq -c '[.workflow_state, .counts.enrollments, .warnings]' <<<"$output")" = '["imported_with_messages",1,1]' ]
+	[[ "$stderr" == *"warning: SIS import 1: warning: enrollments.csv: User not found for enrollment (User ID: "* ]]
+	[[ "$stderr" != *"$CTOKEN"* ]]
+	[[ "$stderr" == *"SIS import 1: imported with 0 errors and 1 warning" ]]
+}
+
+# canvas_api_db FILE: a reporting database in SQLite with the SIS side
+# (sis_canvas_*) and Canvas's provisioning parts (cnv_*) of canvasApi.
+canvas_api_db() {
+	sqlite3 "$1" <<-'EOF2'
+	CREATE TABLE sis_canvas_enrollments (course_id TEXT, user_id TEXT, role TEXT, section_id TEXT);
+	INSERT INTO sis_canvas_enrollments VALUES ('MATH101-F24', 'S1', 'student', NULL),
+	  ('MATH101-F24', 'S5', 'student', NULL), ('MATH101-F24', 'S2', 'ta', NULL);
+	CREATE TABLE cnv_enrollments (canvas_course_id INTEGER, course_id TEXT, canvas_user_id INTEGER,
+	  user_id TEXT, role TEXT, section_id TEXT, status TEXT, created_by_sis TEXT);
+	INSERT INTO cnv_enrollments VALUES (501, 'MATH101-F24', 801, 'S1', 'student', NULL, 'active', 'true'),
+	  (501, 'MATH101-F24', 804, 'S4', 'student', NULL, 'active', 'true'),
+	  (501, 'MATH101-F24', 803, 'S3', 'student', NULL, 'active', 'false');
+	CREATE TABLE sis_canvas_admins (account_id TEXT, user_id TEXT, role TEXT);
+	INSERT INTO sis_canvas_admins VALUES ('ENGR', 'S1', 'AccountAdmin');
+	CREATE TABLE cnv_accounts (canvas_account_id INTEGER, account_id TEXT);
+	INSERT INTO cnv_accounts VALUES (7, 'ENGR');
+	CREATE TABLE cnv_admins (canvas_user_id INTEGER, user_id TEXT, role TEXT, canvas_account_id INTEGER,
+	  account_id TEXT, status TEXT, created_by_sis TEXT);
+	INSERT INTO cnv_admins VALUES (803, 'S3', 'AccountAdmin', 7, 'ENGR', 'active', 'true');
+	EOF2
+}
+
+@test "the shipped canvasApi queries: enrollments, unenrollments and org enrollments through lms-push canvas" {
+	need sqlite3
+	canvas_api_db "$T/r.db"
+	local q
+	for q in enrollments unenrollments org-enrollments; do
+		sis-extract --db "sqlite:$T/r.db" \
+			--query "$ROOT/share/queries/canvas-api-$q.sql" >"$T/$q.ndjson"
+	done
+	diff -u - "$T/enrollments.ndjson" <<-'EOF2'
+	{"op":"add","course":"MATH101-F24","user":"S2","role":"ta","lms_section":null}
+	{"op":"add","course":"MATH101-F24","user":"S5","role":"student","lms_section":null}
+	EOF2
+	# S3 was enrolled by hand (created_by_sis false): never dropped.
+	diff -u - "$T/unenrollments.ndjson" <<-'EOF2'
+	{"op":"drop","course":"MATH101-F24","user":"S4","role":"student"}
+	EOF2
+	diff -u - "$T/org-enrollments.ndjson" <<-'EOF2'
+	{"op":"add","account":7,"user":"S1","role":"AccountAdmin"}
+	{"op":"drop","account":7,"user":"S3","role":"AccountAdmin"}
+	EOF2
+	run --separate-stderr lms-push canvas "${FAST[@]}" "$T/enrollments.ndjson" \
+		"$T/unenrollments.ndjson" "$T/org-enrollments.ndjson"
+	assert_success
+	cstate 501 | grep -qx 'S5 StudentEnrollment active null'
+	cstate 501 | grep -qx 'S4 StudentEnrollment completed null'
+	admins 7 | grep -qx 'S1 AccountAdmin active'
+	admins 7 | grep -qx 'S3 AccountAdmin deleted'
+}
+
 @test "round trip: push, then lms-fetch and enroll-diff give no changes" {
 	# Users by idnumber, the default of lms-fetch and lms-push alike.
 	cat >"$T/desired.ndjson" <<-'EOF2'

@@ -39,6 +39,29 @@ first, next; no last); an unknown token gives 401 with WWW-Authenticate.
        imported_with_messages with processing_warnings for rows naming an
        unknown user or course; /_reset sis_status=failed makes it end
        failed_with_messages with processing_errors and nothing applied
+  POST /api/v1/accounts/:id/sis_imports also takes a zip (enrollments.csv
+       in it) and the query parameters diffing_data_set_identifier,
+       diffing_drop_status (deleted|completed|inactive, else 400 {"message":
+       "Invalid diffing_drop_status"}), diffing_remaster_data_set and
+       change_threshold, as sis_imports_api_controller.rb and sis_csv.md
+       describe: the rows are compared with the last import of the
+       identifier that ended imported[_with_messages]; only new or changed
+       rows are applied, and rows gone since get the drop status (default
+       deleted); remaster applies the whole file; a file over
+       change_threshold percent smaller or larger than the one compared is
+       imported whole.  The reply and the status carry
+       diffing_data_set_identifier, diffed_against_import_id and
+       data.counts.enrollments (rows applied).  /_reset keys:
+       sis_disabled=1 (403 {"errors": ["SIS imports are not enabled for
+       this account"]}), sis_never_end=1 (every poll says importing),
+       sis_status=aborted.
+  POST /api/v1/accounts/:ref/admins    user_id (an id or sis_user_id:X),
+       role (default AccountAdmin) or role_id, as AdminsController#create:
+       the user's admin of that role is made active again if there is one
+  DELETE /api/v1/accounts/:ref/admins/:user  role or role_id: that admin
+       is deleted and returned, else 404
+  GET /_admins  (no token) the admins {"<account id>": [...]}
+An account :ref is an id or sis_account_id:X ("accounts" of site.json).
 A :ref is an id or sis_course_id:X / sis_section_id:X; user ids may be
 sis_user_id:X.  GET enrollments filters user_id and state[] (default
 active and invited).
@@ -117,9 +140,14 @@ def bump(name, n=1):
 BASE_TYPES = {"StudentEnrollment": "student", "TeacherEnrollment": "teacher",
               "TaEnrollment": "ta", "ObserverEnrollment": "observer",
               "DesignerEnrollment": "designer"}
+DIFFS = {}
 TASK_STATE = {"conclude": "completed", "delete": "deleted",
               "inactivate": "inactive", "deactivate": "inactive"}
 IMPORTS = {}
+
+
+def im_id(im):
+    return next(k for k, v in IMPORTS.items() if v is im)
 
 
 def find_course(ref):
@@ -194,6 +222,7 @@ class Canvas(lms_common.Handler):
         with open(os.path.join(FIXDIR, "site.json")) as f:
             SITE = json.load(f)
         IMPORTS.clear()
+        DIFFS.clear()
 
     def data(self):
         return SITE["enrollments"]
@@ -265,6 +294,9 @@ class Canvas(lms_common.Handler):
                   headers=[(name, ",".join(links))])
 
     def api(self, u, q, form, body):
+        if u.path == "/_admins":
+            with lms_common.LOCK:
+                return self.send(200, SITE.get("admins", {}))
         if u.path.startswith("/_blob/"):
             if self.headers.get("Authorization"):
                 bump("auth_on_blob")
@@ -299,6 +331,12 @@ class Canvas(lms_common.Handler):
                          u.path)
         if m and self.command == "DELETE":
             return self.delete_enrollment(m.group(1), int(m.group(2)), q)
+        m = re.fullmatch(r"/api/v1/accounts/([^/]+)/admins(?:/([^/]+))?",
+                         u.path)
+        if m and self.command == "POST" and m.group(2) is None:
+            return self.post_admin(m.group(1), form)
+        if m and self.command == "DELETE" and m.group(2) is not None:
+            return self.delete_admin(m.group(1), m.group(2), q)
         m = re.fullmatch(r"/api/v1/accounts/(\w+)/sis_imports", u.path)
         if m and self.command == "POST":
             return self.start_import(body, q)
@@ -414,14 +452,99 @@ class Canvas(lms_common.Handler):
             e = dict(e)
         self.send(200, e)
 
+    def find_account(self, ref):
+        for a in SITE.get("accounts", [{"id": 1}]):
+            if ref == str(a["id"]) or ref == "sis_account_id:%s" % \
+                    a.get("sis_account_id"):
+                return a
+        return None
+
+    def post_admin(self, ref, form):
+        bump("admin_posts")
+
+        def one(k):
+            return form.get(k, [None])[0]
+        with lms_common.LOCK:
+            acct = self.find_account(ref)
+            user = find_user(one("user_id") or "")
+            if acct is None or user is None:
+                return self.not_found()
+            role = self.admin_role(one("role"), one("role_id"))
+            if role is None:
+                return self.send(400, {"errors": [
+                    {"message": "role not found"}]})
+            lst = SITE.setdefault("admins", {}).setdefault(
+                str(acct["id"]), [])
+            a = next((a for a in lst if a["user"]["id"] == user["id"] and
+                      a["role"] == role[0]), None)
+            if a is None:
+                a = {"id": 30000 + sum(len(v) for v in
+                                       SITE["admins"].values()),
+                     "role": role[0], "role_id": role[1],
+                     "user": {k: user.get(k) for k in (
+                         "id", "name", "sis_user_id", "login_id")}}
+                lst.append(a)
+            a["workflow_state"] = "active"
+            a = dict(a)
+        self.send(200, a)
+
+    def admin_role(self, name, rid):
+        """(label, id) of an account role by name or id, or None."""
+        roles = [("AccountAdmin", 1)] + [
+            (r["label"], r["id"]) for r in SITE.get("account_roles", [])]
+        for label, i in roles:
+            if (rid is not None and rid == str(i)) or \
+                    (rid is None and (name or "AccountAdmin") == label):
+                return label, i
+        return None
+
+    def delete_admin(self, ref, uref, q):
+        bump("admin_deletes")
+        with lms_common.LOCK:
+            acct = self.find_account(ref)
+            user = find_user(uref)
+            role = self.admin_role(q.get("role", [None])[0],
+                                   q.get("role_id", [None])[0])
+            lst = SITE.get("admins", {}).get(str(acct["id"]), []) \
+                if acct else []
+            a = next((a for a in lst if user and role and
+                      a["user"]["id"] == user["id"] and
+                      a["role"] == role[0] and
+                      a["workflow_state"] == "active"), None)
+            if a is None:
+                return self.not_found()
+            a["workflow_state"] = "deleted"
+            a = dict(a)
+        self.send(200, a)
+
     def start_import(self, body, q):
+        ex = self.state.extra
+        if ex.get("sis_disabled"):
+            return self.send(403, {"errors": [
+                "SIS imports are not enabled for this account"]})
+        drop = q.get("diffing_drop_status", [None])[0]
+        if drop is not None and drop not in ("deleted", "completed",
+                                             "inactive"):
+            return self.send(400, {"message": "Invalid diffing_drop_status"})
         bump("sis_imports")
+        ident = q.get("diffing_data_set_identifier", [None])[0]
+        opts = {"ident": ident, "drop": drop or "deleted",
+                "remaster": q.get("diffing_remaster_data_set",
+                                  [""])[0] in ("true", "1"),
+                "threshold": int(q["change_threshold"][0])
+                if "change_threshold" in q else None}
+        raw = body.encode("utf-8", "surrogateescape")
+        if raw[:4] == b"PK\x03\x04":
+            with zipfile.ZipFile(io.BytesIO(raw)) as z:
+                body = z.read("enrollments.csv").decode()
         with lms_common.LOCK:
             iid = len(IMPORTS) + 1
             IMPORTS[iid] = {"csv": body, "polls": 0, "result": None,
-                            "ctype": self.headers.get("Content-Type", "")}
+                            "ctype": self.headers.get("Content-Type", ""),
+                            "opts": opts}
         self.send(200, {"id": iid, "workflow_state": "created",
-                        "progress": 0, "data": {
+                        "progress": 0, "diffing_data_set_identifier": ident,
+                        "data": {
                             "import_type": q.get("import_type", [""])[0]}})
 
     def poll_import(self, iid):
@@ -432,7 +555,8 @@ class Canvas(lms_common.Handler):
         ex = self.state.extra
         with lms_common.LOCK:
             im["polls"] += 1
-            if im["polls"] < int(ex.get("sis_polls", 2)):
+            if im["polls"] < int(ex.get("sis_polls", 2)) or \
+                    ex.get("sis_never_end"):
                 obj = {"id": iid, "workflow_state": "importing",
                        "progress": 50}
             else:
@@ -443,6 +567,9 @@ class Canvas(lms_common.Handler):
 
     def run_import(self, im, ex):
         import csv as csvmod
+        if ex.get("sis_status") == "aborted":
+            return {"workflow_state": "aborted", "processing_errors": [],
+                    "processing_warnings": []}
         if ex.get("sis_status") == "failed":
             return {"workflow_state": "failed_with_messages",
                     "processing_errors": [["enrollments.csv", "Error while "
@@ -450,9 +577,28 @@ class Canvas(lms_common.Handler):
                                            "support."]],
                     "processing_warnings": []}
         warns = []
-        if not im["ctype"].startswith("text/csv"):
+        if not im["ctype"].startswith(("text/csv", "application/zip")):
             warns.append(["", "Couldn't find Canvas CSV import headers"])
-        for row in csvmod.DictReader(io.StringIO(im["csv"])):
+        rows = list(csvmod.DictReader(io.StringIO(im["csv"])))
+        opts = im.get("opts") or {"ident": None}
+        ident, diffed = opts["ident"], None
+        full = rows
+        prev = DIFFS.get(ident) if ident else None
+        if prev and not opts["remaster"] and not (
+                opts["threshold"] and prev[1] and
+                abs(len(rows) - len(prev[1])) * 100 >
+                opts["threshold"] * len(prev[1])):
+            def key(r):
+                return (r["course_id"], r["user_id"], r["role"],
+                        r.get("section_id") or "")
+            old = {tuple(sorted(r.items())) for r in prev[1]}
+            keys = {key(r) for r in rows}
+            rows = [r for r in rows if tuple(sorted(r.items())) not in old]
+            rows += [dict(r, status=opts["drop"]) for r in prev[1]
+                     if key(r) not in keys]
+            diffed = prev[0]
+        applied = 0
+        for row in rows:
             course = find_course("sis_course_id:%s" % row["course_id"])
             user = find_user("sis_user_id:%s" % row["user_id"])
             sec = find_section("sis_section_id:%s" % row["section_id"]) \
@@ -475,6 +621,7 @@ class Canvas(lms_common.Handler):
                                   row["course_id"])])
                 continue
             section = sec or default_section(course)
+            applied += 1
             st = row["status"]
             if st == "active":
                 enroll(course, section, user, br[0], br[1], br[2], "active")
@@ -483,9 +630,14 @@ class Canvas(lms_common.Handler):
                 if e["user_id"] == user["id"] and e["role"] == br[1] and \
                         (sec is None or e["course_section_id"] == sec["id"]):
                     e["enrollment_state"] = st
+        if ident:
+            DIFFS[ident] = (im_id(im), full)
         return {"workflow_state": "imported_with_messages" if warns else
                 "imported", "processing_warnings": warns,
-                "processing_errors": []}
+                "processing_errors": [], "diffing_data_set_identifier": ident,
+                "diffed_against_import_id": diffed,
+                "data": {"import_type": "instructure_csv",
+                         "counts": {"enrollments": applied}}}
 
     def start_report(self, form):
         parts = [k[len("parameters["):-1] for k, v in form.items()

@@ -131,7 +131,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n).decode() if n else ""
+        # surrogateescape: a binary body (a zip) survives as text and
+        # comes back with .encode("utf-8", "surrogateescape").
+        return self.rfile.read(n).decode("utf-8", "surrogateescape") \
+            if n else ""
 
     def control(self, u):
         if u.path == "/_reset":

@@ -169,6 +169,11 @@ test_canvas(void)
 	is_str(m ? m : "(none)", "is invalid",
 	    "canvas: error text from a per-field errors object");
 	free(m);
+	m = ep_canvas_error_text(S("{\"errors\":[\"SIS imports are not "
+	    "enabled for this account\"]}"));
+	is_str(m ? m : "(none)", "SIS imports are not enabled for this account",
+	    "canvas: error text from a list of strings (sis_imports)");
+	free(m);
 	m = ep_canvas_error_text(S("not json"));
 	ok(m == NULL, "canvas: no error text in a non-JSON body");
 
