@@ -30,6 +30,7 @@ Test endpoints:
       fault=huge        media.list answers 2 MB of entries
       fault=stall       media.list never answers (sleeps 60 s)
       max_matches=N     Kaltura's match limit (default 10000)
+      generate=N        N synthetic entries instead of --generate's
   GET /_stats   {"requests", "sessions", "lists", "secret_in_url",
                  "windows": [createdAtGreaterThanOrEqual of each page 1]}
 """
@@ -58,7 +59,7 @@ class State:
         with open(self.args.fixture, encoding="utf-8") as fp:
             media = json.load(fp)
         base = 1600000000
-        for i in range(self.args.generate):
+        for i in range(int(q.get("generate", [self.args.generate])[0])):
             media.append({"objectType": "KalturaMediaEntry",
                           "id": "1_g%06d" % i, "name": "generated %d" % i,
                           "createdAt": base + i // 3,
