@@ -9,10 +9,12 @@ load pipeline-canvas-inventory
 setup_file() {
 	need python3 jq flock sqlite3 curl
 	ci_start_canvas
+	ci_start_kaltura
 }
 
 teardown_file() {
 	ci_stop_canvas
+	ci_stop_kaltura
 }
 
 setup() {
@@ -23,6 +25,7 @@ setup() {
 
 @test "canvas-inventory SQLite: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory SQLite: a Canvas outage leaves every table and records a failed run" { ci_outage; }
+@test "canvas-inventory SQLite: mivideo loads Kaltura media incrementally, with its own job_run" { ci_mivideo; }
 
 @test "canvas-inventory: INVENTORY_KEEP_EMPTY=1 keeps the courses without students" {
 	echo INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
