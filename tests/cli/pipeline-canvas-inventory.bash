@@ -103,7 +103,7 @@ ci_full_run() {
 	assert_output '{"data_source_name":"CANVAS_API","job_run_id":1,"never":0}'
 	run ci_q "SELECT min(version) AS first, max(version) AS last
 		FROM schema_version"
-	assert_output '{"first":1,"last":3}'
+	assert_output '{"first":1,"last":4}'
 	"$INV" -q -c "$T/inv.env"
 	run ci_counts
 	assert_output '{"term":2,"course":1,"course_section":1,"u":250,"enrollment":251}'
