@@ -121,7 +121,7 @@ EOF
 @test "lms-fetch kaltura: a huge reply and a stalled server fail with nothing written" {
 	kreset fault=huge
 	run --separate-stderr lms-fetch "${K[@]}" --max-reply 64K --retries 0
-	assert_failure
+	assert_failure 69
 	assert_output ''
 	[[ $stderr == *"media/action/list: the reply is larger than 64K (--max-reply)"* ]]
 	kreset fault=stall
