@@ -196,7 +196,7 @@ move_window(struct fetch *f, struct ep_error *err)
 {
 	if (K.last_at < 0 || (K.moved_from == K.last_at &&
 	    K.moved_ids == K.at_ids.n)) {
-		ep_error_set(err, EP_EXIT_UNAVAILABLE, "kaltura media.list: "
+		ep_error_set(err, EP_EXIT_UNAVAILABLE, "kaltura: media.list: "
 		    "more than %ld entries at one time window cannot be "
 		    "listed (Kaltura stops at its %ldth match and the window "
 		    "cannot move on)", KALTURA_MAX_MATCHES,
@@ -235,7 +235,7 @@ list_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	size_t n;
 
 	(void)h;
-	snprintf(what, sizeof(what), "kaltura media.list page %ld", K.page);
+	snprintf(what, sizeof(what), "kaltura: media.list page %ld", K.page);
 	if (reply(r, what, &j, &code, &err) < 0) {
 		bool over = code != NULL &&
 		    strcmp(code, "QUERY_EXCEEDED_MAX_MATCHES_ALLOWED") == 0;
@@ -311,7 +311,7 @@ list_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 		return unit_done(f, K.u);
 	K.page++;
 	if (K.page > f->o->conn.max_pages) {
-		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "kaltura media.list: "
+		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "kaltura: media.list: "
 		    "more than %ld pages (--max-pages)", f->o->conn.max_pages);
 		return unit_fail(f, K.u, &err);
 	}
@@ -357,10 +357,10 @@ session_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	json_t *j;
 
 	(void)h;
-	if (reply(r, "kaltura session.start", &j, NULL, &err) < 0)
+	if (reply(r, "kaltura: session.start", &j, NULL, &err) < 0)
 		return unit_fail(f, K.u, &err);
 	if (!json_is_string(j) || json_string_length(j) == 0) {
-		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "kaltura session.start: "
+		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "kaltura: session.start: "
 		    "the reply is not a session string");
 		json_decref(j);
 		return unit_fail(f, K.u, &err);
@@ -394,7 +394,7 @@ kaltura_run(struct fetch *f)
 		submit_list(f);
 		return 0;
 	}
-	K.u = unit_add(f, "kaltura media");
+	K.u = unit_add(f, "kaltura");
 	ep_http_submit(f->http, r, session_done, f);
 	return 0;
 }

@@ -92,7 +92,7 @@ EOF
 	run --separate-stderr lms-fetch "${K[@]}" --token-file "$BATS_TEST_TMPDIR/bad"
 	assert_failure 77
 	assert_output ''
-	[[ $stderr == *"kaltura session.start: Kaltura error START_SESSION_ERROR: Error while starting session for partner [$PARTNER]"* ]]
+	[[ $stderr == *"kaltura: session.start: Kaltura error START_SESSION_ERROR: Error while starting session for partner [$PARTNER]"* ]]
 	[[ $stderr != *wrong-secret* ]]
 	# An admin secret file others may read is refused before any request.
 	chmod 644 "$BATS_TEST_TMPDIR/bad"
@@ -107,7 +107,7 @@ EOF
 	run --separate-stderr lms-fetch "${K[@]}"
 	assert_failure 69
 	assert_output ''
-	[[ $stderr == *"kaltura media.list page 1: Kaltura error INTERNAL_SERVERERROR: Internal server error occurred"* ]]
+	[[ $stderr == *"kaltura: media.list page 1: Kaltura error INTERNAL_SERVERERROR: Internal server error occurred"* ]]
 }
 
 @test "lms-fetch kaltura: a page that repeats stops the run instead of counting twice" {
