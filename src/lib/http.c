@@ -1202,12 +1202,15 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
     struct ep_error *err)
 {
 	bool moodle = strcmp(lms, "moodle") == 0;
+	bool kaltura = strcmp(lms, "kaltura") == 0;
 	const char *url = conn->url;
 	struct ep_http_opts ho = conn->http;
 	/* The pool keeps the pointer: one agent string for the process. */
 	static char agent[80];
-	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
-	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
+	const char *env_url = moodle ? "MOODLE_URL" : kaltura ?
+	    "KALTURA_URL" : "CANVAS_URL";
+	const char *env_tok = moodle ? "MOODLE_TOKEN" : kaltura ?
+	    "KALTURA_SECRET" : "CANVAS_TOKEN";
 	char src[32];
 	size_t n;
 
@@ -1233,7 +1236,7 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 		ho.retry_max_ms = ho.retry_base_ms;
 	if (ho.connect_timeout_ms > ho.timeout_ms)
 		ho.connect_timeout_ms = ho.timeout_ms;
-	ho.bearer = moodle ? NULL : *token;
+	ho.bearer = moodle || kaltura ? NULL : *token;
 	snprintf(agent, sizeof(agent), "edpipe/%s (%.40s)", EP_VERSION,
 	    ep_progname());
 	ho.user_agent = agent;

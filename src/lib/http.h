@@ -249,8 +249,9 @@ bool ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
     const char *usage);
 
 /*
- * Open an LMS site for lms-fetch and lms-push.  lms is "moodle" or
- * "canvas"; conn->url is --url or NULL for $MOODLE_URL / $CANVAS_URL,
+ * Open an LMS site for lms-fetch and lms-push.  lms is "moodle",
+ * "canvas" or "kaltura"; conn->url is --url or NULL for $MOODLE_URL /
+ * $CANVAS_URL / $KALTURA_URL (the token: $KALTURA_SECRET, no bearer),
  * which must be https (plain http only to this machine, where a token
  * crosses no network: an IPv4 literal in 127.0.0.0/8, [::1] or the name
  * localhost) and must hold no user name, password, query or fragment; it

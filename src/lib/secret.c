@@ -273,7 +273,7 @@ secret_param(const char *name, size_t n)
 {
 	static const char *const names[] = { "wstoken", "token",
 	    "access_token", "password", "passwd", "pwd", "key", "secret",
-	    "sig", "signature", "client_secret", NULL };
+	    "sig", "signature", "client_secret", "ks", NULL };
 
 	for (int i = 0; names[i]; i++)
 		if (strlen(names[i]) == n && strncasecmp(names[i], name, n) == 0)

@@ -21,7 +21,7 @@ struct strv {
 };
 
 struct opts {
-	const char *lms;		/* "moodle" or "canvas" */
+	const char *lms;		/* "moodle", "canvas" or "kaltura" */
 	const char *what;		/* enrollments, courses, users, report */
 	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *mapping;
@@ -47,6 +47,10 @@ struct opts {
 	const char *user_key;		/* --user-key, the field 'user' holds */
 	const char *unkeyed_path;	/* --unkeyed FILE, or NULL */
 	const char *skipped_path;	/* --skipped FILE, or NULL */
+	const char *partner_id;		/* kaltura --partner-id */
+	const char *category;		/* kaltura --category */
+	long long since;		/* kaltura --since, seconds */
+	long page_size;			/* kaltura --page-size */
 };
 
 /*
@@ -67,5 +71,9 @@ struct fetch;
 /* Queue the requests of o->what on f->http (main.c then runs them). */
 int moodle_run(struct fetch *f);
 int canvas_run(struct fetch *f);
+int kaltura_run(struct fetch *f);
+void kaltura_free(void);
+/* An ISO 8601 time (UTC, or with an offset) or epoch seconds in *t. */
+int kaltura_time(const char *s, long long *t);
 
 #endif

@@ -11,6 +11,7 @@
  * concurrently through src/lib/http.c; output order never depends on
  * completion order (see pool.h).  A failed run writes nothing on stdout
  * unless --partial, which writes every complete unit and still fails.
+ * Kaltura (MiVideo): media entries through the API v3, see kaltura.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ static const char usage_text[] =
 "       lms-fetch canvas course-audit --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID (--term T... |\n"
 "                --historical) --what users,courses,enrollments [--processorgs]\n"
+"       lms-fetch kaltura media --partner-id N [--category NAME] [--since TIME]\n"
 "\n"
 "Read an LMS through its web API and write records on stdout.\n"
 "\n"
@@ -66,6 +68,13 @@ static const char usage_text[] =
 "      --processorgs        also the account-level parts (accounts,\n"
 "                           admins: the sub-accounts and their admins),\n"
 "                           once, without a term\n"
+"Kaltura:\n"
+"      --partner-id N       Kaltura partner id (default $KALTURA_PARTNER_ID)\n"
+"      --category NAME      Kaltura media published under the category\n"
+"                           full name NAME (default Canvas_UMich)\n"
+"      --since TIME         Kaltura media created at TIME or later (ISO\n"
+"                           8601, UTC unless an offset is given)\n"
+"      --page-size N        Kaltura entries per page (1-500, default 500)\n"
 "Enrollments:\n"
 "      --user-key FIELD     what 'user' holds: moodle idnumber (default),\n"
 "                           username, email or id; canvas sis_user_id\n"
@@ -80,7 +89,8 @@ static const char usage_text[] =
 "Connection:\n"
 "      --url URL            site URL (default $MOODLE_URL or $CANVAS_URL)\n"
 "      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
-"                           or $CANVAS_TOKEN)\n"
+"                           or $CANVAS_TOKEN); Kaltura: the admin secret\n"
+"                           (default $KALTURA_SECRET)\n"
 "      --cacert FILE        CA certificates to verify the server with\n"
 "  -j, --jobs N             concurrent requests (default 8)\n"
 "      --retries N          retries of a failed request (default 5)\n"
@@ -114,7 +124,8 @@ enum {
 	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED, OPT_COURSE_IDNUMBER,
 	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS,
 	OPT_VALUE_FILE, OPT_HISTORICAL,
-	OPT_PROCESSORGS, OPT_TERM_PATTERN, OPT_TERM_MAP
+	OPT_PROCESSORGS, OPT_TERM_PATTERN, OPT_TERM_MAP,
+	OPT_PARTNER_ID, OPT_CATEGORY, OPT_SINCE, OPT_PAGE_SIZE
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -139,7 +150,8 @@ main(int argc, char **argv)
 		rc = ep_report(&err);
 		goto out;
 	}
-	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) : canvas_run(&f);
+	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) :
+	    strcmp(o.lms, "kaltura") == 0 ? kaltura_run(&f) : canvas_run(&f);
 	if (rc == 0 && !o.dry_run)
 		fetch_run(&f);
 	if (rc != 0 || o.dry_run)
@@ -164,6 +176,7 @@ main(int argc, char **argv)
 	}
 out:
 	fetch_free(&f);
+	kaltura_free();
 	strv_free(&o.course_ids);
 	strv_free(&o.course_values);
 	strv_free(&o.terms);
@@ -208,12 +221,17 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "processorgs", no_argument, NULL, OPT_PROCESSORGS },
 		{ "term-pattern", required_argument, NULL, OPT_TERM_PATTERN },
 		{ "term-map", required_argument, NULL, OPT_TERM_MAP },
+		{ "partner-id", required_argument, NULL, OPT_PARTNER_ID },
+		{ "category", required_argument, NULL, OPT_CATEGORY },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "page-size", required_argument, NULL, OPT_PAGE_SIZE },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *u = usage_text;
 	const char *by, *by_opt;
-	bool moodle, canvas;
+	bool moodle, canvas, kaltura;
+	const char *since = NULL;
 	int c;
 
 	ep_cli_whole_secret_opts(argc, argv, longopts, u);
@@ -284,6 +302,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			    ep_xstrdup(optarg);
 			break;
 		case OPT_TERM_MAP: o->term_map = optarg; break;
+		case OPT_PARTNER_ID: o->partner_id = optarg; break;
+		case OPT_CATEGORY: o->category = optarg; break;
+		case OPT_SINCE: since = optarg; break;
+		case OPT_PAGE_SIZE:
+			o->page_size = ep_cli_long(u, "--page-size", optarg,
+			    500);
+			if (o->page_size < 1)
+				ep_usage_error(u, "--page-size: at least 1");
+			break;
 		default:
 			ep_cli_common(c, argv, u);
 		}
@@ -303,9 +330,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		o->what = "enrollments";
 	moodle = strcmp(o->lms, "moodle") == 0;
 	canvas = strcmp(o->lms, "canvas") == 0;
-	if (!moodle && !canvas)
-		ep_usage_error(u, "unknown system '%s' (moodle or canvas)",
-		    o->lms);
+	kaltura = strcmp(o->lms, "kaltura") == 0;
+	if (!moodle && !canvas && !kaltura)
+		ep_usage_error(u, "unknown system '%s' (moodle, canvas or "
+		    "kaltura)", o->lms);
 	if (strcmp(o->what, "report") == 0 && canvas) {
 		if (argc != 3 || strcmp(argv[2], "provisioning") != 0)
 			ep_usage_error(u, "canvas report: only 'provisioning' "
@@ -316,6 +344,46 @@ parse_args(int argc, char **argv, struct opts *o)
 #define ONLY(cond, opt) do { if (!(cond)) ep_usage_error(u, \
 	"option '%s' does not apply to '%s %s'", opt, o->lms, o->what); \
 	} while (0)
+	if (kaltura) {
+		if (strcmp(o->what, "media") != 0)
+			ep_usage_error(u, "unknown Kaltura item '%s' (media)",
+			    o->what);
+		if (o->partner_id == NULL)
+			o->partner_id = getenv("KALTURA_PARTNER_ID");
+		if (o->partner_id == NULL || *o->partner_id == '\0' ||
+		    strspn(o->partner_id, "0123456789") !=
+		    strlen(o->partner_id))
+			ep_usage_error(u, "kaltura media needs --partner-id N "
+			    "(or $KALTURA_PARTNER_ID), a number");
+		if (o->category == NULL)
+			o->category = "Canvas_UMich";
+		if (*o->category == '\0')
+			ep_usage_error(u, "--category: an empty name");
+		if (since != NULL && kaltura_time(since, &o->since) < 0)
+			ep_usage_error(u, "--since: '%s' is not an ISO 8601 "
+			    "time (2020-03-01T00:00:00Z)", since);
+		if (o->page_size == 0)
+			o->page_size = 500;
+		ONLY(o->mapping == NULL, "--mapping");
+		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->course_by == NULL, by_opt);
+		ONLY(!o->all_enrollments, "--all-enrollments");
+		ONLY(o->field == NULL, "--field");
+		ONLY(o->value == NULL, "--value");
+		ONLY(o->account == NULL, "--account");
+		ONLY(o->terms.n == 0, "--term");
+		ONLY(o->courses.n == 0, "--course");
+		ONLY(o->types.n == 0, "--type");
+		ONLY(o->report_what.n == 0, "--what");
+		ONLY(o->user_key == NULL, "--user-key");
+		ONLY(o->unkeyed_path == NULL, "--unkeyed");
+		ONLY(o->skipped_path == NULL, "--skipped");
+		return;
+	}
+	ONLY(o->partner_id == NULL, "--partner-id");
+	ONLY(o->category == NULL, "--category");
+	ONLY(since == NULL, "--since");
+	ONLY(o->page_size == 0, "--page-size");
 	if (moodle && strcmp(o->what, "enrollments") == 0) {
 		if ((o->mapping != NULL) + (o->course_ids.n > 0) +
 		    (o->course_by != NULL) != 1)

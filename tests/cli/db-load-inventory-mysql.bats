@@ -58,7 +58,8 @@ SQL
 {"t":"data_source_status","r":"job_run"}
 {"t":"enrollment","r":"course"}
 {"t":"enrollment","r":"course_section"}
-{"t":"enrollment","r":"user"}'
+{"t":"enrollment","r":"user"}
+{"t":"mivideo_media_courses","r":"mivideo_media_created"}'
 	run inv_q "SELECT engine FROM information_schema.tables WHERE
 		table_schema = 'sis' AND engine <> 'InnoDB'"
 	assert_output ''

@@ -32,18 +32,22 @@ inv_load() {
 }
 
 inv_migrate() {
+	# Every shipped migration of the backend, the last one's version.
+	local files=("$MIG/$BACKEND"/*.sql) last
+	last=${files[-1]##*/}
+	last=$((10#${last%%_*}))
 	run --separate-stderr db-load --db "$URL" --migrate "$MIG"
 	assert_success
 	[ -z "$output" ]
-	[ "$stderr" = "db-load: schema at version 1 (1 migration applied now)" ]
-	run inv_q "SELECT version, name FROM schema_version"
+	[ "$stderr" = "db-load: schema at version $last (${#files[@]} migrations applied now)" ]
+	run inv_q "SELECT version, name FROM schema_version WHERE version = 1"
 	assert_output '{"version":1,"name":"0001_schema.sql"}'
 	# Idempotent: nothing is applied twice.
 	run --separate-stderr db-load --db "$URL" --migrate "$MIG"
 	assert_success
-	[ "$stderr" = "db-load: schema at version 1 (0 migrations applied now)" ]
+	[ "$stderr" = "db-load: schema at version $last (0 migrations applied now)" ]
 	run inv_q "SELECT count(*) AS n FROM schema_version"
-	assert_output '{"n":1}'
+	assert_output "{\"n\":${#files[@]}}"
 	local t
 	for t in term course course_section user enrollment job_run \
 		data_source_status; do
@@ -64,7 +68,9 @@ inv_ident() {
 # version not recorded, later ones not run; fixed, it applies.
 inv_migrate_fail() {
 	local dir=$BATS_TEST_TMPDIR/mig
-	cp -r "$MIG" "$dir"
+	# The first shipped migration only: the versions below are the test's.
+	mkdir -p "$dir/$BACKEND"
+	cp "$MIG/$BACKEND/0001_schema.sql" "$dir/$BACKEND/"
 	printf 'CREATE TABLE extra (a INT);\nINSERT INTO no_such_table VALUES (1);\n' \
 		>"$dir/$BACKEND/0002_extra.sql"
 	printf 'CREATE TABLE never (a INT);\n' >"$dir/$BACKEND/0003_never.sql"

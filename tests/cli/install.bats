@@ -154,7 +154,7 @@ scripts() {
 		_edpipe
 		echo "${COMPREPLY[*]}"
 	}
-	assert_equal "$(t lms-fetch '')" "canvas moodle"
+	assert_equal "$(t lms-fetch '')" "canvas kaltura moodle"
 	assert_equal "$(t lms-fetch moodle '')" "courses enrollments users"
 	assert_equal "$(t lms-fetch canvas report '')" "provisioning"
 	assert_equal "$(t lms-push c)" "canvas"
@@ -178,7 +178,7 @@ scripts() {
 		t lms-fetch ""; t lms-fetch moodle ""; t db-load --mo
 		t lms-fetch --url x ""'
 	assert_success
-	assert_equal "${lines[0]}" "canvas moodle"
+	assert_equal "${lines[0]}" "canvas kaltura moodle"
 	assert_equal "${lines[1]}" "courses enrollments users"
 	[[ ${lines[2]} == *--mode* ]]
 	assert_equal "${lines[3]}" "_files"

@@ -11,11 +11,13 @@ setup_file() {
 	need python3 jq flock curl
 	mysql_start
 	ci_start_canvas
+	ci_start_kaltura
 	export SIS_PASSWORD=s3cret-pw
 }
 
 teardown_file() {
 	ci_stop_canvas
+	ci_stop_kaltura
 	"$ROOT/tests/servers/mariadb.sh" stop "$MYDIR"
 }
 
@@ -31,3 +33,4 @@ SQL
 
 @test "canvas-inventory MariaDB: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory MariaDB: a Canvas outage leaves every table and records a failed run" { ci_outage; }
+@test "canvas-inventory MariaDB: mivideo loads Kaltura media incrementally, with its own job_run" { ci_mivideo; }

@@ -101,8 +101,9 @@ ci_full_run() {
 	run ci_q "SELECT data_source_name, job_run_id, CASE WHEN
 		data_updated_at IS NULL THEN 1 ELSE 0 END AS never FROM data_source_status"
 	assert_output '{"data_source_name":"CANVAS_API","job_run_id":1,"never":0}'
-	run ci_q "SELECT version FROM schema_version"
-	assert_output '{"version":1}'
+	run ci_q "SELECT min(version) AS first, max(version) AS last
+		FROM schema_version"
+	assert_output '{"first":1,"last":4}'
 	"$INV" -q -c "$T/inv.env"
 	run ci_counts
 	assert_output '{"term":2,"course":1,"course_section":1,"u":250,"enrollment":251}'
@@ -145,4 +146,127 @@ ci_outage() {
 $(jq -c '{job_run_id: 2} + .' <<<"$good")
 $(jq -c '{job_run_id: 3} + .' <<<"$good")"
 	grep -q 'recording the failed run in job_run' "$T/inv-work/last/run.log"
+}
+
+# The Kaltura test server for the mivideo job, on a copy of the fixture
+# that a test may change (read again on /_reset).
+KSECRET=kaltura-inventory-secret-2b9
+ci_start_kaltura() {
+	local d=$BATS_FILE_TMPDIR
+	cp "$FIX/kaltura/media.json" "$d/media.json"
+	lms_server kaltura KPORT "$KSECRET" "$d/media.json" --partner-id 1234567
+	printf '%s\n' "$KSECRET" >"$d/ksecret"
+	chmod 600 "$d/ksecret"
+}
+
+ci_stop_kaltura() {
+	lms_server_stop kaltura
+}
+
+ci_kreset() {
+	curl -sf "http://127.0.0.1:$KPORT/_reset" >/dev/null
+}
+
+ci_mivideo_conf() {
+	cp "$FIX/kaltura/media.json" "$BATS_FILE_TMPDIR/media.json"
+	ci_kreset
+	printf '%s\n' 'INVENTORY_JOBS="course_inventory mivideo"' \
+		"KALTURA_URL=http://127.0.0.1:$KPORT" KALTURA_PARTNER_ID=1234567 \
+		"KALTURA_SECRET_FILE=$BATS_FILE_TMPDIR/ksecret" KALTURA_RETRIES=0 \
+		>>"$T/inv.env"
+}
+
+ci_mcounts() {
+	ci_q "SELECT (SELECT count(*) FROM mivideo_media_created) AS media,
+		(SELECT count(*) FROM mivideo_media_courses) AS courses"
+}
+
+# The mivideo job: typed rows and its own job_run; a second run loads
+# only what is new (an entry of the bookmark's own second too, none
+# twice); a third, nothing; a refused Kaltura session and a Canvas
+# outage leave every table as it was and record failed runs.
+ci_mivideo() {
+	ci_mivideo_conf
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	[[ $stderr == *"mivideo_media_created: 3 new rows loaded"* ]]
+	run ci_q "SELECT id, name, duration FROM mivideo_media_created ORDER BY id"
+	assert_output '{"id":"1_aaaa0001","name":"Lecture 1","duration":3120}
+{"id":"1_aaaa0002","name":"Lab \"intro\"","duration":95}
+{"id":"1_aaaa0004","name":"Office hours","duration":1800}'
+	run ci_q "SELECT count(*) AS n FROM mivideo_media_created WHERE
+		created_at = '2020-03-02 00:00:00'"
+	assert_output '{"n":2}'
+	# Canvas course ids of the Canvas_UMich>site>channels>ID categories;
+	# "Shared Repository" is no course.
+	run ci_q "SELECT media_id, course_id, CASE WHEN in_context THEN 1
+		ELSE 0 END AS in_context FROM mivideo_media_courses
+		ORDER BY media_id, course_id, in_context"
+	assert_output '{"media_id":"1_aaaa0001","course_id":123456,"in_context":0}
+{"media_id":"1_aaaa0001","course_id":123456,"in_context":1}
+{"media_id":"1_aaaa0002","course_id":123456,"in_context":1}
+{"media_id":"1_aaaa0004","course_id":654321,"in_context":1}'
+	run ci_q "SELECT j.id, j.job_name, j.status, d.data_source_name FROM
+		job_run j JOIN data_source_status d ON d.job_run_id = j.id ORDER BY j.id"
+	assert_output '{"id":1,"job_name":"canvas-inventory","status":"successful","data_source_name":"CANVAS_API"}
+{"id":2,"job_name":"mivideo","status":"successful","data_source_name":"KALTURA_API"}'
+	# The first run started at MIVIDEO_DEFAULT_LAST_TIMESTAMP.
+	run curl -sf "http://127.0.0.1:$KPORT/_stats"
+	[ "$(jq -c .windows <<<"$output")" = "[1583020800]" ]
+
+	# New in Kaltura: one entry at the last second already loaded, one
+	# later.
+	jq '. + [{"id": "1_aaaa0005", "name": "Same second", "createdAt": 1583107200,
+		"duration": 60, "categories": "Canvas_UMich>site>channels>777>InContext"},
+		{"id": "1_aaaa0006", "name": "Later", "createdAt": 1590000000,
+		"duration": 7, "categories": "Canvas_UMich>site>channels>778"}]' \
+		"$FIX/kaltura/media.json" >"$BATS_FILE_TMPDIR/media.json"
+	ci_kreset
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	[[ $stderr == *"mivideo_media_created: 2 new rows loaded"* ]]
+	run ci_mcounts
+	assert_output '{"media":5,"courses":6}'
+	# It asked from the last created_at in the table, not from the start.
+	run curl -sf "http://127.0.0.1:$KPORT/_stats"
+	[ "$(jq -c .windows <<<"$output")" = "[1583107200]" ]
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	[[ $stderr == *"mivideo_media_created: 0 new rows loaded"* ]]
+	run ci_mcounts
+	assert_output '{"media":5,"courses":6}'
+	run ci_q "SELECT data_updated_at AS t FROM data_source_status WHERE
+		job_run_id = 6"
+	local good=$output
+
+	# Kaltura refuses the session: nothing changes, a failed mivideo run
+	# whose status row keeps the time of the data the tables hold.
+	printf 'not-the-kaltura-secret\n' >"$T/bad-ksecret"
+	chmod 600 "$T/bad-ksecret"
+	sed -i "s|^KALTURA_SECRET_FILE=.*|KALTURA_SECRET_FILE=$T/bad-ksecret|" "$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_failure 77
+	[[ $stderr == *"step 'fetch-mivideo' failed with exit status 77"* ]]
+	[[ $stderr != *not-the-kaltura-secret* ]]
+	run ci_mcounts
+	assert_output '{"media":5,"courses":6}'
+	run ci_q "SELECT id, job_name, status FROM job_run WHERE id >= 7 ORDER BY id"
+	assert_output '{"id":7,"job_name":"canvas-inventory","status":"successful"}
+{"id":8,"job_name":"mivideo","status":"failed"}'
+	run ci_q "SELECT data_source_name AS s, data_updated_at AS t FROM
+		data_source_status WHERE job_run_id = 8"
+	assert_output "$(jq -c '{s: "KALTURA_API"} + .' <<<"$good")"
+
+	# A Canvas outage ends the run before mivideo: every table as it was.
+	run ci_counts
+	local before=$output
+	run --separate-stderr env CANVAS_URL="http://127.0.0.1:$(free_port)" \
+		"$INV" -c "$T/inv.env"
+	assert_failure 75
+	run ci_counts
+	assert_output "$before"
+	run ci_mcounts
+	assert_output '{"media":5,"courses":6}'
+	run ci_q "SELECT id, job_name, status FROM job_run WHERE id >= 9"
+	assert_output '{"id":9,"job_name":"canvas-inventory","status":"failed"}'
 }

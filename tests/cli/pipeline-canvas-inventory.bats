@@ -9,10 +9,12 @@ load pipeline-canvas-inventory
 setup_file() {
 	need python3 jq flock sqlite3 curl
 	ci_start_canvas
+	ci_start_kaltura
 }
 
 teardown_file() {
 	ci_stop_canvas
+	ci_stop_kaltura
 }
 
 setup() {
@@ -23,6 +25,7 @@ setup() {
 
 @test "canvas-inventory SQLite: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory SQLite: a Canvas outage leaves every table and records a failed run" { ci_outage; }
+@test "canvas-inventory SQLite: mivideo loads Kaltura media incrementally, with its own job_run" { ci_mivideo; }
 
 @test "canvas-inventory: INVENTORY_KEEP_EMPTY=1 keeps the courses without students" {
 	echo INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
@@ -112,4 +115,50 @@ setup() {
 	run --separate-stderr env CANVAS_ADD_COURSES="301 x1" "$INV" -c "$T/inv.env"
 	assert_failure 78
 	[[ $stderr == *"CANVAS_ADD_COURSES: 'x1' is not a course id"* ]]
+}
+
+@test "canvas-inventory: WAREHOUSE_DB joins the warehouse's SIS ids and uniqnames, kept as text" {
+	local w=$BATS_TEST_TMPDIR/udw.db
+	sqlite3 "$w" <<'SQL'
+CREATE TABLE user_dim (id INTEGER PRIMARY KEY, canvas_id BIGINT);
+CREATE TABLE pseudonym_dim (id INTEGER PRIMARY KEY, user_id INTEGER,
+	sis_user_id TEXT, unique_name TEXT);
+CREATE TABLE course_section_dim (id INTEGER PRIMARY KEY, canvas_id BIGINT,
+	sis_source_id TEXT);
+INSERT INTO user_dim VALUES (1, 1011), (2, 1250), (3, 1001);
+INSERT INTO pseudonym_dim VALUES (10, 1, 'S00011-X', 'jdoe'),
+	(11, 2, '00012345', 'nosis'), (12, 3, NULL, 'old'),
+	(13, 3, 'S00001', 'u001');
+INSERT INTO course_section_dim VALUES (1, 9201, 'WH-9201');
+SQL
+	echo "WAREHOUSE_DB=sqlite:$w" >>"$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_success
+	run ci_q "SELECT canvas_id, sis_id, uniqname FROM \"user\" WHERE
+		canvas_id IN (1001, 1002, 1011, 1250) ORDER BY canvas_id"
+	assert_output '{"canvas_id":1001,"sis_id":"S00001","uniqname":"u001"}
+{"canvas_id":1002,"sis_id":"S00002","uniqname":null}
+{"canvas_id":1011,"sis_id":"S00011-X","uniqname":"jdoe"}
+{"canvas_id":1250,"sis_id":"00012345","uniqname":"nosis"}'
+	run ci_q "SELECT canvas_id, sis_id FROM course_section"
+	assert_output '{"canvas_id":9201,"sis_id":"WH-9201"}'
+	run ci_q "SELECT data_source_name, job_run_id FROM data_source_status
+		ORDER BY data_source_name"
+	assert_output '{"data_source_name":"CANVAS_API","job_run_id":1}
+{"data_source_name":"UNIZIN_DATA_WAREHOUSE","job_run_id":1}'
+	# The warehouse unreachable: every table as it was, a failed run with
+	# both status rows.
+	run ci_counts
+	local before=$output
+	sed -i "s|^WAREHOUSE_DB=.*|WAREHOUSE_DB=sqlite:$BATS_TEST_TMPDIR/none/udw.db|" "$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	assert_failure
+	[[ $stderr == *"step 'fetch-warehouse' failed"* ]]
+	run ci_counts
+	assert_output "$before"
+	run ci_q "SELECT j.status, d.data_source_name FROM job_run j JOIN
+		data_source_status d ON d.job_run_id = j.id WHERE j.id = 2
+		ORDER BY d.data_source_name"
+	assert_output '{"status":"failed","data_source_name":"CANVAS_API"}
+{"status":"failed","data_source_name":"UNIZIN_DATA_WAREHOUSE"}'
 }
