@@ -66,6 +66,17 @@ static const char usage_text[] =
 "      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
 "                           or $CANVAS_TOKEN)\n"
 "      --cacert FILE        CA certificates to verify the server with\n"
+"Canvas through an OAuth 2 API gateway (instead of --token-file):\n"
+"      --token-url URL      the gateway's token endpoint (client\n"
+"                           credentials grant)\n"
+"      --client-id-file FILE      client id, mode 600 (default\n"
+"                           $CANVAS_CLIENT_ID)\n"
+"      --client-secret-file FILE  client secret, mode 600 (default\n"
+"                           $CANVAS_CLIENT_SECRET)\n"
+"      --scope SCOPE        the scope to ask the token for\n"
+"      --scope-prefix PATH  the gateway's path before /api/v1\n"
+"      --client-id-header NAME  send the client id in this header\n"
+"                           too (the U-M API Directory: X-IBM-Client-Id)\n"
 "  -j, --jobs N             concurrent requests (default 8)\n"
 "      --retries N          retries of a failed request (default 5)\n"
 "      --retry-base-ms MS   first retry delay, doubled each time\n"
@@ -162,6 +173,7 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		EP_LMS_LONGOPTS,
+		EP_OAUTH_LONGOPTS,
 		{ "report-timeout", required_argument, NULL,
 		    OPT_REPORT_TIMEOUT },
 		EP_TO_LONGOPTS,
