@@ -113,3 +113,32 @@ setup() {
 	assert_failure 78
 	[[ $stderr == *"CANVAS_ADD_COURSES: 'x1' is not a course id"* ]]
 }
+
+@test "canvas-inventory: Canvas through an OAuth 2 gateway (CANVAS_TOKEN_URL ...) fills the same tables" {
+	local port id=inv-client-id-20ae secret=inv-client-secret-9f3b
+	port=$(free_port)
+	python3 "$ROOT/tests/servers/canvas_server.py" "$port" \
+		--token gw-inv-token-77 --fixture "$FIX/lms-fetch/canvas" \
+		--client-id "$id" --client-secret "$secret" \
+		--prefix aa/CanvasReadOnly >"$T/gw.log" 2>&1 &
+	echo $! >"$T/gw.pid"
+	wait_port "$port"
+	(
+		umask 077
+		echo "$id" >"$T/id"
+		echo "$secret" >"$T/secret"
+	)
+	sed -i '/^CANVAS_TOKEN_FILE=/d; /^CANVAS_URL=/d' "$T/inv.env"
+	printf '%s\n' "CANVAS_URL=http://127.0.0.1:$port" \
+		"CANVAS_TOKEN_URL=http://127.0.0.1:$port/oauth2/token" \
+		"CANVAS_CLIENT_ID_FILE=$T/id" "CANVAS_CLIENT_SECRET_FILE=$T/secret" \
+		CANVAS_SCOPE=canvasreadonly CANVAS_SCOPE_PREFIX=aa/CanvasReadOnly \
+		CANVAS_CLIENT_ID_HEADER=X-IBM-Client-Id >>"$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	kill "$(cat "$T/gw.pid")"
+	assert_success
+	[[ $stderr == *"enrollment: 251 rows loaded"* ]]
+	run ci_counts
+	assert_output '{"term":2,"course":1,"course_section":1,"u":250,"enrollment":251}'
+	! grep -rqF -e "$secret" -e gw-inv-token-77 "$T/inv-work"
+}
