@@ -597,7 +597,17 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 			h->limit++;
 		}
 		thr = throttled(r);
-		if (thr) {
+		v = header(e, "X-RateLimit-Type", 0);
+		if (thr && v != NULL && strncasecmp(v, "Daily-limit", 11) == 0) {
+			/* Zoom: the day's quota is spent; retrying before
+			 * it resets only spends the next one. */
+			h->st.throttled++;
+			thr = false;
+			snprintf(why, sizeof(why), "HTTP %ld: the daily rate "
+			    "limit is spent (X-RateLimit-Type: Daily-limit)",
+			    r->status);
+			fail_msg(r, EP_EXIT_TEMPFAIL, why);
+		} else if (thr) {
 			h->st.throttled++;
 			retry = true;
 			snprintf(why, sizeof(why), "HTTP %ld (throttled)",
@@ -1269,11 +1279,24 @@ gateway_open(const char *lms, const struct ep_lms_conn *conn, bool dry_run,
 {
 	struct ep_oauth_conf oc;
 	char *turl = NULL, *id = NULL, *secret = NULL, *hdr = NULL;
-	const char *p;
+	const char *p, *tu = conn->token_url, *acct = conn->account_id;
+	bool zoom = strcmp(lms, "zoom") == 0;
 	int rc = -1;
 
 	*token = NULL;
-	if (strcmp(lms, "canvas") != 0 || conn->token_url == NULL) {
+	if (zoom) {
+		if (tu == NULL)
+			tu = getenv("ZOOM_TOKEN_URL");
+		if (tu == NULL || *tu == '\0')
+			tu = "https://zoom.us/oauth/token";
+		if (acct == NULL)
+			acct = getenv("ZOOM_ACCOUNT_ID");
+		if (acct == NULL || *acct == '\0') {
+			ep_error_set(err, EP_EXIT_CONFIG, "no Zoom account id: "
+			    "give --account or set ZOOM_ACCOUNT_ID");
+			return -1;
+		}
+	} else if (strcmp(lms, "canvas") != 0 || tu == NULL) {
 		ep_error_set(err, EP_EXIT_CONFIG, "%s", strcmp(lms, "canvas")
 		    ? "--token-url, --client-id-file, --client-secret-file, "
 		    "--scope, --scope-prefix and --client-id-header are for "
@@ -1287,8 +1310,19 @@ gateway_open(const char *lms, const struct ep_lms_conn *conn, bool dry_run,
 		    "or --token-url");
 		return -1;
 	}
-	if (site_url(conn->token_url, "--token-url", &turl, err) < 0)
+	if (site_url(tu, conn->token_url ? "--token-url" : zoom &&
+	    getenv("ZOOM_TOKEN_URL") ? "$ZOOM_TOKEN_URL" : "the token URL",
+	    &turl, err) < 0)
 		return -1;
+	if (zoom) {
+		char *a = ep_url_escape(acct);
+		char *t = ep_xasprintf("%s?grant_type=account_credentials&"
+		    "account_id=%s", turl, a);
+
+		free(a);
+		free(turl);
+		turl = t;
+	}
 	if (conn->scope_prefix != NULL) {
 		char *b;
 
@@ -1300,11 +1334,12 @@ gateway_open(const char *lms, const struct ep_lms_conn *conn, bool dry_run,
 		for (size_t n = strlen(b); n > 0 && b[n - 1] == '/'; n--)
 			b[n - 1] = '\0';
 	}
-	id = ep_secret_get("CANVAS_CLIENT_ID", conn->client_id_file, !dry_run,
-	    err);
+	id = ep_secret_get(zoom ? "ZOOM_CLIENT_ID" : "CANVAS_CLIENT_ID",
+	    conn->client_id_file, !dry_run, err);
 	if (id == NULL && (err->code != 0 || !dry_run))
 		goto out;
-	secret = ep_secret_get("CANVAS_CLIENT_SECRET",
+	secret = ep_secret_get(zoom ? "ZOOM_CLIENT_SECRET" :
+	    "CANVAS_CLIENT_SECRET",
 	    conn->client_secret_file, !dry_run, err);
 	if (secret == NULL && (err->code != 0 || !dry_run))
 		goto out;
@@ -1316,7 +1351,7 @@ gateway_open(const char *lms, const struct ep_lms_conn *conn, bool dry_run,
 	oc.token_url = turl;
 	oc.client_id = id;
 	oc.client_secret = secret;
-	oc.grant_type = "client_credentials";
+	oc.grant_type = zoom ? NULL : "client_credentials";
 	oc.scope = conn->scope;
 	oc.cacert = ho->cacert;
 	oc.user_agent = ho->user_agent;
@@ -1355,11 +1390,13 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
     struct ep_error *err)
 {
 	bool moodle = strcmp(lms, "moodle") == 0;
+	bool zoom = strcmp(lms, "zoom") == 0;
 	const char *url = conn->url;
 	struct ep_http_opts ho = conn->http;
 	/* The pool keeps the pointer: one agent string for the process. */
 	static char agent[80];
-	const char *env_url = moodle ? "MOODLE_URL" : "CANVAS_URL";
+	const char *env_url = moodle ? "MOODLE_URL" : zoom ? "ZOOM_URL" :
+	    "CANVAS_URL";
 	const char *env_tok = moodle ? "MOODLE_TOKEN" : "CANVAS_TOKEN";
 	char src[32];
 	size_t n;
@@ -1367,6 +1404,8 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 	snprintf(src, sizeof(src), url ? "--url" : "$%s", env_url);
 	if (url == NULL)
 		url = getenv(env_url);
+	if (zoom && (url == NULL || *url == '\0'))
+		url = "https://api.zoom.us";
 	if (url == NULL || *url == '\0') {
 		ep_error_set(err, EP_EXIT_CONFIG, "no %s URL: give --url or "
 		    "set %s", lms, env_url);
@@ -1384,7 +1423,7 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 	if (ho.connect_timeout_ms > ho.timeout_ms)
 		ho.connect_timeout_ms = ho.timeout_ms;
 	ho.user_agent = agent;
-	if (conn->token_url != NULL || conn->scope_prefix != NULL ||
+	if (zoom || conn->token_url != NULL || conn->scope_prefix != NULL ||
 	    conn->client_id_header != NULL || conn->scope != NULL ||
 	    conn->client_id_file != NULL || conn->client_secret_file != NULL)
 		return gateway_open(lms, conn, dry_run, &ho, base, token, http,

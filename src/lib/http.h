@@ -272,6 +272,8 @@ struct ep_lms_conn {
 	const char *scope;		/* --scope */
 	const char *scope_prefix;	/* --scope-prefix */
 	const char *client_id_header;	/* --client-id-header */
+	const char *account_id;		/* Zoom: --account, or NULL:
+					 * $ZOOM_ACCOUNT_ID */
 };
 
 /* Defaults: ep_http_opts_default, no URL, no token file, 10000 pages. */
@@ -296,7 +298,11 @@ bool ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
  * token, 77/66 token file refused or missing).
  * With conn->token_url (Canvas only) the pool gets its token from that
  * OAuth 2 endpoint instead (*token stays NULL) and *base ends with
- * conn->scope_prefix.
+ * conn->scope_prefix.  lms "zoom" always does: Server-to-Server OAuth
+ * (conn->token_url, else $ZOOM_TOKEN_URL, else https://zoom.us/oauth/token,
+ * with grant_type=account_credentials and account_id=conn->account_id or
+ * $ZOOM_ACCOUNT_ID), the id and secret from the files or $ZOOM_CLIENT_ID
+ * and $ZOOM_CLIENT_SECRET, and the site $ZOOM_URL or https://api.zoom.us.
  */
 int ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
     bool dry_run, char **base, char **token, struct ep_http **http,

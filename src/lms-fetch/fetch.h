@@ -21,7 +21,7 @@ struct strv {
 };
 
 struct opts {
-	const char *lms;		/* "moodle" or "canvas" */
+	const char *lms;		/* "moodle", "canvas" or "zoom" */
 	const char *what;		/* enrollments, courses, users, report */
 	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *mapping;
@@ -34,6 +34,7 @@ struct opts {
 	const char *account;
 	struct strv terms;
 	struct strv courses;		/* canvas --course */
+	struct strv meetings;		/* zoom --meeting */
 	struct strv types;
 	struct strv report_what;
 	long report_timeout_s;
@@ -59,5 +60,6 @@ struct fetch;
 /* Queue the requests of o->what on f->http (main.c then runs them). */
 int moodle_run(struct fetch *f);
 int canvas_run(struct fetch *f);
+int zoom_run(struct fetch *f);
 
 #endif

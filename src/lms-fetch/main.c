@@ -33,8 +33,10 @@ static const char usage_text[] =
 "       lms-fetch canvas sections --course ID...\n"
 "       lms-fetch canvas course-audit --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
+"       lms-fetch zoom meetings --meeting ID... [--account ZOOM_ACCOUNT]\n"
+"       lms-fetch zoom participants --meeting ID... [--account ZOOM_ACCOUNT]\n"
 "\n"
-"Read an LMS through its web API and write records on stdout.\n"
+"Read an LMS (or Zoom) through its web API and write records on stdout.\n"
 "\n"
 "Selection:\n"
 "      --mapping FILE       Moodle course mapping: every course in it\n"
@@ -44,10 +46,12 @@ static const char usage_text[] =
 "      --field NAME         Moodle course field to match (id, ids,\n"
 "                           shortname, idnumber, category)\n"
 "      --value X            the value it must have\n"
-"      --account ID         Canvas account id\n"
+"      --account ID         Canvas account id; Zoom account id (default\n"
+"                           $ZOOM_ACCOUNT_ID)\n"
 "      --term ID            Canvas enrollment term id (repeatable)\n"
 "      --course ID          Canvas course id (repeat, or a comma list)\n"
 "      --type TYPE          Canvas enrollment type (repeatable)\n"
+"      --meeting ID         Zoom meeting id (repeat, or a comma list)\n"
 "      --what LIST          report CSVs: users, courses, enrollments,\n"
 "                           sections, terms, accounts, xlist, groups\n"
 "Enrollments:\n"
@@ -66,7 +70,10 @@ static const char usage_text[] =
 "      --token-file FILE    token file, mode 600 (default $MOODLE_TOKEN\n"
 "                           or $CANVAS_TOKEN)\n"
 "      --cacert FILE        CA certificates to verify the server with\n"
-"Canvas through an OAuth 2 API gateway (instead of --token-file):\n"
+"Canvas through an OAuth 2 API gateway (instead of --token-file), and\n"
+"Zoom's Server-to-Server OAuth (token URL default https://zoom.us/oauth/token,\n"
+"id and secret default $ZOOM_CLIENT_ID and $ZOOM_CLIENT_SECRET, site\n"
+"default $ZOOM_URL or https://api.zoom.us):\n"
 "      --token-url URL      the gateway's token endpoint (client\n"
 "                           credentials grant)\n"
 "      --client-id-file FILE      client id, mode 600 (default\n"
@@ -107,7 +114,7 @@ enum {
 	OPT_PARTIAL, OPT_MAPPING, OPT_COURSE_ID, OPT_FIELD, OPT_VALUE,
 	OPT_ACCOUNT, OPT_TERM, OPT_COURSE, OPT_TYPE, OPT_WHAT,
 	OPT_USER_KEY, OPT_UNKEYED, OPT_SKIPPED, OPT_COURSE_IDNUMBER,
-	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS
+	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS, OPT_MEETING
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -132,7 +139,8 @@ main(int argc, char **argv)
 		rc = ep_report(&err);
 		goto out;
 	}
-	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) : canvas_run(&f);
+	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) :
+	    strcmp(o.lms, "zoom") == 0 ? zoom_run(&f) : canvas_run(&f);
 	if (rc == 0 && !o.dry_run)
 		fetch_run(&f);
 	if (rc != 0 || o.dry_run)
@@ -161,6 +169,7 @@ out:
 	strv_free(&o.course_values);
 	strv_free(&o.terms);
 	strv_free(&o.courses);
+	strv_free(&o.meetings);
 	strv_free(&o.types);
 	strv_free(&o.report_what);
 	if (ep_close_stdout() != 0 && rc == 0)
@@ -196,12 +205,13 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "course-shortname", required_argument, NULL,
 		    OPT_COURSE_SHORTNAME },
 		{ "all-enrollments", no_argument, NULL, OPT_ALL_ENROLLMENTS },
+		{ "meeting", required_argument, NULL, OPT_MEETING },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *u = usage_text;
 	const char *by, *by_opt;
-	bool moodle, canvas;
+	bool moodle, canvas, zoom;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -255,6 +265,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			    ep_xstrdup(optarg);
 			break;
 		case OPT_ALL_ENROLLMENTS: o->all_enrollments = true; break;
+		case OPT_MEETING: strv_add(&o->meetings, optarg); break;
 		default:
 			ep_cli_common(c, argv, u);
 		}
@@ -274,9 +285,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		o->what = "enrollments";
 	moodle = strcmp(o->lms, "moodle") == 0;
 	canvas = strcmp(o->lms, "canvas") == 0;
-	if (!moodle && !canvas)
-		ep_usage_error(u, "unknown system '%s' (moodle or canvas)",
-		    o->lms);
+	zoom = strcmp(o->lms, "zoom") == 0;
+	if (!moodle && !canvas && !zoom)
+		ep_usage_error(u, "unknown system '%s' (moodle, canvas or "
+		    "zoom)", o->lms);
 	if (strcmp(o->what, "report") == 0 && canvas) {
 		if (argc != 3 || strcmp(argv[2], "provisioning") != 0)
 			ep_usage_error(u, "canvas report: only 'provisioning' "
@@ -305,6 +317,29 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else if (moodle) {
 		ep_usage_error(u, "unknown Moodle item '%s' (enrollments or "
 		    "courses)", o->what);
+	} else if (zoom) {
+		if (strcmp(o->what, "meetings") != 0 &&
+		    strcmp(o->what, "participants") != 0)
+			ep_usage_error(u, "unknown Zoom item '%s' (meetings or "
+			    "participants)", o->what);
+		if (o->meetings.n == 0)
+			ep_usage_error(u, "zoom %s needs --meeting", o->what);
+		for (size_t i = 0; i < o->meetings.n; i++)
+			if (strspn(o->meetings.v[i], "0123456789") !=
+			    strlen(o->meetings.v[i]) ||
+			    strlen(o->meetings.v[i]) > 15)
+				ep_usage_error(u, "--meeting: '%s' is not a "
+				    "Zoom meeting id", o->meetings.v[i]);
+		o->conn.account_id = o->account;
+		ONLY(o->terms.n == 0, "--term");
+		ONLY(o->courses.n == 0, "--course");
+		ONLY(o->mapping == NULL, "--mapping");
+		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->course_by == NULL, by_opt);
+		ONLY(!o->all_enrollments, "--all-enrollments");
+		ONLY(o->field == NULL, "--field");
+		ONLY(o->types.n == 0, "--type");
+		ONLY(o->report_what.n == 0, "--what");
 	} else if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
 		ONLY(o->account == NULL, "--account with --course");
 		ONLY(o->terms.n == 0, "--term with --course");
@@ -355,13 +390,15 @@ parse_args(int argc, char **argv, struct opts *o)
 		    "enrollments, users, terms, sections, course-audit or report)",
 		    o->what);
 	}
+	if (!zoom)
+		ONLY(o->meetings.n == 0, "--meeting");
 	if (moodle) {
 		ONLY(o->account == NULL, "--account");
 		ONLY(o->terms.n == 0, "--term");
 		ONLY(o->courses.n == 0, "--course");
 		ONLY(o->types.n == 0, "--type");
 		ONLY(o->report_what.n == 0, "--what");
-	} else {
+	} else if (canvas) {
 		ONLY(o->mapping == NULL, "--mapping");
 		ONLY(o->course_ids.n == 0, "--course-id");
 		ONLY(o->course_by == NULL, by_opt);
