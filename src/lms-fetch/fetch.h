@@ -61,5 +61,7 @@ struct fetch;
 int moodle_run(struct fetch *f);
 int canvas_run(struct fetch *f);
 int zoom_run(struct fetch *f);
+/* canvas zoom-links (zoom.c). */
+int canvas_zoom_run(struct fetch *f);
 
 #endif

@@ -32,6 +32,7 @@ static const char usage_text[] =
 "       lms-fetch canvas terms --account ID\n"
 "       lms-fetch canvas sections --course ID...\n"
 "       lms-fetch canvas course-audit --course ID...\n"
+"       lms-fetch canvas zoom-links --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID --term ID --what users,courses,enrollments\n"
 "       lms-fetch zoom meetings --meeting ID... [--account ZOOM_ACCOUNT]\n"
 "       lms-fetch zoom participants --meeting ID... [--account ZOOM_ACCOUNT]\n"
@@ -140,7 +141,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) :
-	    strcmp(o.lms, "zoom") == 0 ? zoom_run(&f) : canvas_run(&f);
+	    strcmp(o.lms, "zoom") == 0 ? zoom_run(&f) :
+	    strcmp(o.what, "zoom-links") == 0 ? canvas_zoom_run(&f) :
+	    canvas_run(&f);
 	if (rc == 0 && !o.dry_run)
 		fetch_run(&f);
 	if (rc != 0 || o.dry_run)
@@ -355,7 +358,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			ep_usage_error(u, "canvas terms needs --account");
 		ONLY(o->terms.n == 0, "--term");
 	} else if (strcmp(o->what, "sections") == 0 ||
-	    strcmp(o->what, "course-audit") == 0) {
+	    strcmp(o->what, "course-audit") == 0 ||
+	    strcmp(o->what, "zoom-links") == 0) {
 		if (o->courses.n == 0)
 			ep_usage_error(u, "canvas %s needs --course", o->what);
 		ONLY(o->account == NULL, "--account");
@@ -387,7 +391,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 	} else {
 		ep_usage_error(u, "unknown Canvas item '%s' (courses, "
-		    "enrollments, users, terms, sections, course-audit or report)",
+		    "enrollments, users, terms, sections, course-audit, zoom-links or "
+		    "report)",
 		    o->what);
 	}
 	if (!zoom)
@@ -409,6 +414,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			ONLY(o->types.n == 0, "--type");
 		if (strcmp(o->what, "enrollments") != 0 &&
 		    strcmp(o->what, "sections") != 0 &&
+		    strcmp(o->what, "zoom-links") != 0 &&
 		    strcmp(o->what, "courses") != 0 &&
 		    strcmp(o->what, "course-audit") != 0)
 			ONLY(o->courses.n == 0, "--course");

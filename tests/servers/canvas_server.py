@@ -72,6 +72,13 @@ keys, acting on every list page: course, enrollment and user lists):
   twin_enrollments=1 GET .../enrollments lists each enrollment twice, the
                      copy with id + 100000 (same user, role and section)
 
+The Zoom links of courses (FORMATS.md A3), from DIR/zoom.json {"tabs":
+{"<course id>": [tab...]}, "syllabus": {"<course id>": HTML},
+"calendar_events": {"<course id>": [event...]}} when it exists:
+  GET /api/v1/courses/:id/tabs         Home, then the course's tabs
+  GET /api/v1/courses/:id?include[]=syllabus_body
+  GET /api/v1/calendar_events?context_codes[]=course_:id  paged
+
 An OAuth 2 API gateway in front of it (as the U-M API Directory, an IBM
 API Connect gateway), with --client-id ID --client-secret S [--prefix P]
 [--token-ttl S]:
@@ -111,6 +118,7 @@ FIXDIR = ""
 TOKEN = ""
 REPORTS = {}
 GATEWAY = None      # {"id", "secret", "prefix", "ttl"} in gateway mode
+ZOOM = {}           # DIR/zoom.json: tabs, syllabus, calendar_events
 ISSUED = {}         # token -> expiry (time.monotonic())
 
 
@@ -206,9 +214,11 @@ def base_role(name):
 
 class Canvas(lms_common.Handler):
     def reload(self):
-        global SITE
+        global SITE, ZOOM
         with open(os.path.join(FIXDIR, "site.json")) as f:
             SITE = json.load(f)
+        z = os.path.join(FIXDIR, "zoom.json")
+        ZOOM = json.load(open(z)) if os.path.exists(z) else {}
         IMPORTS.clear()
 
     def data(self):
@@ -417,7 +427,25 @@ class Canvas(lms_common.Handler):
                          u.path)
         if m and self.command == "GET":
             c = find_course(m.group(1))
+            if c and "syllabus_body" in q.get("include[]", []):
+                c = dict(c, syllabus_body=ZOOM.get("syllabus", {}).get(
+                    str(c["id"])))
             return self.send(200, c) if c else self.not_found()
+        m = re.fullmatch(r"/api/v1/courses/(\d+)/tabs", u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            if c is None:
+                return self.not_found()
+            tabs = [{"id": "home", "label": "Home", "type": "internal",
+                     "position": 1, "visibility": "public"}]
+            tabs += ZOOM.get("tabs", {}).get(str(c["id"]), [])
+            return self.send(200, tabs)
+        if u.path == "/api/v1/calendar_events" and self.command == "GET":
+            evs = []
+            for code in q.get("context_codes[]", []):
+                evs += ZOOM.get("calendar_events", {}).get(
+                    code[len("course_"):], [])
+            return self.page(u, q, evs)
         m = re.fullmatch(r"/api/v1/audit/course/courses/(\d+)", u.path)
         if m and self.command == "GET":
             c = find_course(m.group(1))
@@ -663,8 +691,7 @@ def main():
                    "prefix": "/" + a.prefix.strip("/") if a.prefix else "",
                    "ttl": a.token_ttl}
     FIXDIR = a.fixture
-    with open(os.path.join(FIXDIR, "site.json")) as f:
-        SITE = json.load(f)
+    Canvas.reload(None)
     lms_common.serve(Canvas, a.port, a.delay_ms, a.tls)
 
 
