@@ -32,18 +32,21 @@ inv_load() {
 }
 
 inv_migrate() {
+	# Every migration shipped (0001_schema.sql, 0002_zoom.sql, ...).
+	local n
+	n=$(find "$MIG/$BACKEND" -name '[0-9]*.sql' | wc -l)
 	run --separate-stderr db-load --db "$URL" --migrate "$MIG"
 	assert_success
 	[ -z "$output" ]
-	[ "$stderr" = "db-load: schema at version 1 (1 migration applied now)" ]
-	run inv_q "SELECT version, name FROM schema_version"
+	[ "$stderr" = "db-load: schema at version $n ($n migration$([ "$n" -eq 1 ] || echo s) applied now)" ]
+	run inv_q "SELECT version, name FROM schema_version WHERE version = 1"
 	assert_output '{"version":1,"name":"0001_schema.sql"}'
 	# Idempotent: nothing is applied twice.
 	run --separate-stderr db-load --db "$URL" --migrate "$MIG"
 	assert_success
-	[ "$stderr" = "db-load: schema at version 1 (0 migrations applied now)" ]
+	[ "$stderr" = "db-load: schema at version $n (0 migrations applied now)" ]
 	run inv_q "SELECT count(*) AS n FROM schema_version"
-	assert_output '{"n":1}'
+	assert_output "{\"n\":$n}"
 	local t
 	for t in term course course_section user enrollment job_run \
 		data_source_status; do
@@ -63,17 +66,19 @@ inv_ident() {
 # A second migration whose second statement fails: rolled back, its
 # version not recorded, later ones not run; fixed, it applies.
 inv_migrate_fail() {
-	local dir=$BATS_TEST_TMPDIR/mig
+	local dir=$BATS_TEST_TMPDIR/mig shipped
 	cp -r "$MIG" "$dir"
+	shipped=$(find "$MIG/$BACKEND" -name '[0-9]*.sql' -printf '%f\n' | sort |
+		sed 's/_.*//; s/^0*//; s/.*/{"version":&}/')
 	printf 'CREATE TABLE extra (a INT);\nINSERT INTO no_such_table VALUES (1);\n' \
-		>"$dir/$BACKEND/0002_extra.sql"
-	printf 'CREATE TABLE never (a INT);\n' >"$dir/$BACKEND/0003_never.sql"
+		>"$dir/$BACKEND/0098_extra.sql"
+	printf 'CREATE TABLE never (a INT);\n' >"$dir/$BACKEND/0099_never.sql"
 	run --separate-stderr db-load --db "$URL" --migrate "$dir"
 	[ "$status" -eq 65 ]
 	[ -z "$output" ]
-	[[ $stderr == "db-load: migration $dir/$BACKEND/0002_extra.sql: statement 2: "*"no_such_table"*"(rolled back; not applied)" ]]
+	[[ $stderr == "db-load: migration $dir/$BACKEND/0098_extra.sql: statement 2: "*"no_such_table"*"(rolled back; not applied)" ]]
 	run inv_q "SELECT version FROM schema_version ORDER BY version"
-	assert_output '{"version":1}'
+	assert_output "$shipped"
 	run inv_q "SELECT count(*) AS n FROM never"
 	assert_failure
 	if [ "$BACKEND" != mysql ]; then
@@ -83,14 +88,14 @@ inv_migrate_fail() {
 		assert_output --partial extra
 	fi
 	printf 'CREATE TABLE IF NOT EXISTS extra (a INT);\n' \
-		>"$dir/$BACKEND/0002_extra.sql"
+		>"$dir/$BACKEND/0098_extra.sql"
 	run --separate-stderr db-load --db "$URL" --migrate "$dir"
 	assert_success
-	[ "$stderr" = "db-load: schema at version 3 (2 migrations applied now)" ]
+	[ "$stderr" = "db-load: schema at version 99 (2 migrations applied now)" ]
 	run inv_q "SELECT version FROM schema_version ORDER BY version"
-	assert_output '{"version":1}
-{"version":2}
-{"version":3}'
+	assert_output "$shipped
+{\"version\":98}
+{\"version\":99}"
 }
 
 inv_migrate_names() {
