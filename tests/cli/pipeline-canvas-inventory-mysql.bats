@@ -11,6 +11,7 @@ setup_file() {
 	need python3 jq flock curl
 	mysql_start
 	ci_start_canvas
+	ci_start_zoom
 	export SIS_PASSWORD=s3cret-pw
 }
 
@@ -31,3 +32,4 @@ SQL
 
 @test "canvas-inventory MariaDB: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory MariaDB: a Canvas outage leaves every table and records a failed run" { ci_outage; }
+@test "canvas-inventory MariaDB: canvas_zoom_meetings fills zoom_meeting and zoom_participant; a Zoom outage leaves them" { ci_zoom_run; }

@@ -9,6 +9,7 @@ load pipeline-canvas-inventory
 setup_file() {
 	need python3 jq flock sqlite3 curl
 	ci_start_canvas
+	ci_start_zoom
 }
 
 teardown_file() {
@@ -23,6 +24,7 @@ setup() {
 
 @test "canvas-inventory SQLite: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory SQLite: a Canvas outage leaves every table and records a failed run" { ci_outage; }
+@test "canvas-inventory SQLite: canvas_zoom_meetings fills zoom_meeting and zoom_participant; a Zoom outage leaves them" { ci_zoom_run; }
 
 @test "canvas-inventory: INVENTORY_KEEP_EMPTY=1 keeps the courses without students" {
 	echo INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
