@@ -57,13 +57,20 @@ ci_zoom_run() {
 	assert_success
 	[[ $stderr == *"zoom_meeting: 2 rows loaded"* ]]
 	[[ $stderr == *"zoom_participant: 45 rows loaded"* ]]
-	run ci_q "SELECT course_id, meeting_id, topic, meeting_type, start_time,
+	run ci_q "SELECT course_id, meeting_id, topic, meeting_type,
 		duration, source FROM zoom_meeting ORDER BY meeting_id"
-	assert_output '{"course_id":201,"meeting_id":85012345678,"topic":"BIO 101 lecture","meeting_type":8,"start_time":"2024-09-03 13:00:00","duration":80,"source":"syllabus"}
-{"course_id":201,"meeting_id":96311122233,"topic":"BIO 101 office hours","meeting_type":3,"start_time":null,"duration":60,"source":"calendar"}'
-	run ci_q "SELECT count(*) AS n, min(join_time) AS first, sum(duration) AS d
-		FROM zoom_participant WHERE meeting_id = 85012345678"
-	assert_output '{"n":45,"first":"2024-09-03 13:00:00","d":204300}'
+	assert_output '{"course_id":201,"meeting_id":85012345678,"topic":"BIO 101 lecture","meeting_type":8,"duration":80,"source":"syllabus"}
+{"course_id":201,"meeting_id":96311122233,"topic":"BIO 101 office hours","meeting_type":3,"duration":60,"source":"calendar"}'
+	run ci_q "SELECT meeting_id FROM zoom_meeting WHERE
+		start_time = '2024-09-03 13:00:00' UNION ALL SELECT meeting_id
+		FROM zoom_meeting WHERE start_time IS NULL"
+	assert_output '{"meeting_id":85012345678}
+{"meeting_id":96311122233}'
+	run ci_q "SELECT count(*) AS n, sum(duration) AS d FROM zoom_participant
+		WHERE meeting_id = 85012345678
+		AND join_time >= '2024-09-03 13:00:00'
+		AND leave_time = '2024-09-03 14:20:00'"
+	assert_output '{"n":45,"d":204300}'
 	run ci_q "SELECT j.job_name, j.status, s.data_source_name FROM job_run j
 		JOIN data_source_status s ON s.job_run_id = j.id ORDER BY j.id"
 	assert_output '{"job_name":"canvas-inventory","status":"successful","data_source_name":"CANVAS_API"}
