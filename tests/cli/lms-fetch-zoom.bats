@@ -14,14 +14,17 @@ ZACCOUNT=acct-Xy12Qz
 M1=85012345678
 M2=96311122233
 
+CTOKEN=canvas-zoom-links-token-7d
+
 setup_file() {
 	need python3 curl jq
 	lms_server zoom ZPORT "$ZTOKEN" "$FIX/lms-fetch/zoom" \
 		--client-id "$ZID" --client-secret "$ZSECRET" --account "$ZACCOUNT"
+	lms_server canvas CPORT "$CTOKEN" "$FIX/lms-fetch/canvas"
 }
 
 teardown_file() {
-	lms_server_stop zoom
+	lms_server_stop zoom canvas
 }
 
 setup() {
@@ -163,4 +166,24 @@ no_secret() {
 		--account "$ZACCOUNT"
 	assert_success
 	grep -q "GET $ZOOM_URL/v2/meetings/$M1" <<<"$stderr"
+}
+
+# The fixture's zoom.json: course 201 has a visible Zoom tab, meeting
+# 85012345678 in its syllabus (and again in the calendar) and 96311122233
+# in the calendar, and a calendar link on another host that only looks
+# like one; course 202's Zoom tab is hidden; 203 has none.
+@test "canvas zoom-links: visible Zoom tab, join links of syllabus and calendar" {
+	export CANVAS_URL=http://127.0.0.1:$CPORT CANVAS_TOKEN=$CTOKEN
+	curl -fsS "$CANVAS_URL/_reset?max_per_page=1" >/dev/null
+	run --separate-stderr lms-fetch canvas zoom-links --course 203,201,202
+	assert_success
+	assert_output '{"course_id":201,"meeting_id":85012345678,"join_url":"https://umich.zoom.us/j/85012345678","source":"syllabus"}
+{"course_id":201,"meeting_id":96311122233,"join_url":"https://umich.zoom.us/j/96311122233","source":"calendar"}'
+	# A calendar whose next page is the same page again.
+	curl -fsS "$CANVAS_URL/_reset?max_per_page=1&next_loop=same" >/dev/null
+	run --separate-stderr lms-fetch canvas zoom-links --course 201
+	assert_failure 69
+	assert_equal "$output" ""
+	grep -q 'Zoom links of course 201: .*leads back to a page already fetched' <<<"$stderr"
+	! grep -qF "$CTOKEN" <<<"$stderr"
 }
