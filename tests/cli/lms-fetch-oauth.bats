@@ -73,8 +73,8 @@ no_secret() {
 }
 
 @test "gateway: a token that dies before its expires_in is fetched again once" {
-	# Each token claims an hour and lives 0.3 s; a page takes 0.15 s.
-	faults 'token_ttl=0.3&token_claim=3600&delay_ms=150'
+	# Each token claims an hour and lives 1 s; a page takes 0.4 s.
+	faults 'token_ttl=1&token_claim=3600&delay_ms=400'
 	run --separate-stderr lms-fetch -v canvas users --account 1 \
 		"${GW[@]}" --jobs 1
 	assert_success

@@ -112,7 +112,7 @@ no_secret() {
 }
 
 @test "zoom: a token that dies early is fetched again once" {
-	faults 'token_ttl=0.3&delay_ms=120&max_page_size=10'
+	faults 'token_ttl=1&delay_ms=300&max_page_size=10'
 	run --separate-stderr lms-fetch -v zoom participants --meeting "$M1" \
 		"${Z[@]}" --jobs 1
 	assert_success
