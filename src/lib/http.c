@@ -340,8 +340,24 @@ start(struct ep_http *h, struct ep_http_req *r, struct ep_error *err)
 		    r->body ? r->body : "");
 	}
 	/* The token goes only to the host it was issued for. */
-	if (h->auth_header != NULL && r->auth)
+	if (h->o.oauth != NULL && r->auth) {
+		const char *tok = ep_oauth_token(h->o.oauth, &r->auth_gen_,
+		    err);
+		char *line;
+
+		if (tok == NULL) {
+			curl_easy_cleanup(e);
+			return -1;
+		}
+		line = ep_xasprintf("Authorization: Bearer %s", tok);
+		hl = curl_slist_append(hl, line);
+		explicit_bzero(line, strlen(line));
+		free(line);
+	} else if (h->auth_header != NULL && r->auth) {
 		hl = curl_slist_append(hl, h->auth_header);
+	}
+	if (h->o.auth_header != NULL && r->auth)
+		hl = curl_slist_append(hl, h->o.auth_header);
 	for (size_t i = 0; i < r->nheaders; i++)
 		hl = curl_slist_append(hl, r->headers[i]);
 	if (hl != NULL)
@@ -581,7 +597,17 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 			h->limit++;
 		}
 		thr = throttled(r);
-		if (thr) {
+		v = header(e, "X-RateLimit-Type", 0);
+		if (thr && v != NULL && strncasecmp(v, "Daily-limit", 11) == 0) {
+			/* Zoom: the day's quota is spent; retrying before
+			 * it resets only spends the next one. */
+			h->st.throttled++;
+			thr = false;
+			snprintf(why, sizeof(why), "HTTP %ld: the daily rate "
+			    "limit is spent (X-RateLimit-Type: Daily-limit)",
+			    r->status);
+			fail_msg(r, EP_EXIT_TEMPFAIL, why);
+		} else if (thr) {
 			h->st.throttled++;
 			retry = true;
 			snprintf(why, sizeof(why), "HTTP %ld (throttled)",
@@ -616,6 +642,23 @@ finish(struct ep_http *h, struct ep_http_req *r, CURLcode res)
 	req_drop_easy(h, r);
 	active_remove(h, r);
 	h->running--;
+	if (res == CURLE_OK && r->status == 401 && r->auth &&
+	    h->o.oauth != NULL && !r->reauth_) {
+		/* The token ran out early (or was revoked): one new token
+		 * and one more try, not counted as a retry.  Nothing was
+		 * done with a refused request, so a POST may go again. */
+		char *u = masked(r->url);
+
+		ep_info(1, "%s %s: HTTP 401: fetching a new token", r->method,
+		    u);
+		free(u);
+		ep_oauth_expire(h->o.oauth, r->auth_gen_);
+		r->reauth_ = true;
+		r->ready_at_ = now;
+		r->next_ = h->waiting;
+		h->waiting = r;
+		return 0;
+	}
 	if (retry && r->attempts > h->o.retries) {
 		char m[600];
 
@@ -803,6 +846,7 @@ ep_http_free(struct ep_http *h)
 	abandon(h);
 	curl_multi_cleanup(h->multi);
 	free(h->auth_header);
+	ep_oauth_free(h->o.oauth);
 	free(h);
 }
 
@@ -1184,6 +1228,33 @@ ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
 			ep_usage_error(usage, "option '--max-pages' must be at "
 			    "least 1");
 		return true;
+	case EP_OPT_OAUTH_TOKEN_URL:
+		c->token_url = arg;
+		return true;
+	case EP_OPT_OAUTH_ID_FILE:
+		c->client_id_file = arg;
+		return true;
+	case EP_OPT_OAUTH_SECRET_FILE:
+		c->client_secret_file = arg;
+		return true;
+	case EP_OPT_OAUTH_SCOPE:
+		c->scope = arg;
+		return true;
+	case EP_OPT_OAUTH_PREFIX:
+		if (arg[strspn(arg, "/")] == '\0' || strpbrk(arg, "?#%\\ ") ||
+		    strstr(arg, "..") != NULL)
+			ep_usage_error(usage, "option '--scope-prefix' takes a "
+			    "path such as aa/CanvasReadOnly, not '%s'", arg);
+		c->scope_prefix = arg;
+		return true;
+	case EP_OPT_OAUTH_ID_HEADER:
+		if (*arg == '\0' || arg[strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")] != '\0')
+			ep_usage_error(usage, "option '--client-id-header' "
+			    "takes a header name such as X-IBM-Client-Id, not "
+			    "'%s'", arg);
+		c->client_id_header = arg;
+		return true;
 	case EP_OPT_LMS_TIMEOUT:
 		c->http.timeout_ms = 1000 * ep_cli_long(usage, "--timeout",
 		    arg, 86400);
@@ -1196,6 +1267,123 @@ ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
 	}
 }
 
+/*
+ * Canvas behind an OAuth 2 gateway: the token URL checked as the site URL
+ * is, the client id and secret read, the scope prefix put after the site
+ * URL, and the pool given the token source.
+ */
+static int
+gateway_open(const char *lms, const struct ep_lms_conn *conn, bool dry_run,
+    struct ep_http_opts *ho, char **base, char **token, struct ep_http **http,
+    struct ep_error *err)
+{
+	struct ep_oauth_conf oc;
+	char *turl = NULL, *id = NULL, *secret = NULL, *hdr = NULL;
+	const char *p, *tu = conn->token_url, *acct = conn->account_id;
+	bool zoom = strcmp(lms, "zoom") == 0;
+	int rc = -1;
+
+	*token = NULL;
+	if (zoom) {
+		if (tu == NULL)
+			tu = getenv("ZOOM_TOKEN_URL");
+		if (tu == NULL || *tu == '\0')
+			tu = "https://zoom.us/oauth/token";
+		if (acct == NULL)
+			acct = getenv("ZOOM_ACCOUNT_ID");
+		if (acct == NULL || *acct == '\0') {
+			ep_error_set(err, EP_EXIT_CONFIG, "no Zoom account id: "
+			    "give --account or set ZOOM_ACCOUNT_ID");
+			return -1;
+		}
+	} else if (strcmp(lms, "canvas") != 0 || tu == NULL) {
+		ep_error_set(err, EP_EXIT_CONFIG, "%s", strcmp(lms, "canvas")
+		    ? "--token-url, --client-id-file, --client-secret-file, "
+		    "--scope, --scope-prefix and --client-id-header are for "
+		    "Canvas" : "--client-id-file, --client-secret-file, "
+		    "--scope, --scope-prefix and --client-id-header need "
+		    "--token-url");
+		return -1;
+	}
+	if (conn->token_file != NULL) {
+		ep_error_set(err, EP_EXIT_CONFIG, "give either --token-file "
+		    "or --token-url");
+		return -1;
+	}
+	if (site_url(tu, conn->token_url ? "--token-url" : zoom &&
+	    getenv("ZOOM_TOKEN_URL") ? "$ZOOM_TOKEN_URL" : "the token URL",
+	    &turl, err) < 0)
+		return -1;
+	if (zoom) {
+		char *a = ep_url_escape(acct);
+		char *t = ep_xasprintf("%s?grant_type=account_credentials&"
+		    "account_id=%s", turl, a);
+
+		free(a);
+		free(turl);
+		turl = t;
+	}
+	if (conn->scope_prefix != NULL) {
+		char *b;
+
+		for (p = conn->scope_prefix; *p == '/'; p++)
+			;
+		b = ep_xasprintf("%s/%s", *base, p);
+		free(*base);
+		*base = b;
+		for (size_t n = strlen(b); n > 0 && b[n - 1] == '/'; n--)
+			b[n - 1] = '\0';
+	}
+	id = ep_secret_get(zoom ? "ZOOM_CLIENT_ID" : "CANVAS_CLIENT_ID",
+	    conn->client_id_file, !dry_run, err);
+	if (id == NULL && (err->code != 0 || !dry_run))
+		goto out;
+	secret = ep_secret_get(zoom ? "ZOOM_CLIENT_SECRET" :
+	    "CANVAS_CLIENT_SECRET",
+	    conn->client_secret_file, !dry_run, err);
+	if (secret == NULL && (err->code != 0 || !dry_run))
+		goto out;
+	if (dry_run) {
+		rc = 0;
+		goto out;
+	}
+	memset(&oc, 0, sizeof(oc));
+	oc.token_url = turl;
+	oc.client_id = id;
+	oc.client_secret = secret;
+	oc.grant_type = zoom ? NULL : "client_credentials";
+	oc.scope = conn->scope;
+	oc.cacert = ho->cacert;
+	oc.user_agent = ho->user_agent;
+	oc.timeout_ms = ho->timeout_ms;
+	oc.connect_timeout_ms = ho->connect_timeout_ms;
+	oc.max_reply = ho->max_reply;
+	oc.retries = ho->retries;
+	oc.retry_base_ms = ho->retry_base_ms;
+	ho->oauth = ep_oauth_new(&oc);
+	if (conn->client_id_header != NULL) {
+		hdr = ep_xasprintf("%s: %s", conn->client_id_header, id);
+		ho->auth_header = hdr;
+	}
+	*http = ep_http_new(ho, err);
+	if (*http == NULL)
+		ep_oauth_free(ho->oauth);
+	else
+		rc = 0;
+	/* The pool copies opts, not the header line: it lives on. */
+	hdr = NULL;
+out:
+	free(hdr);
+	free(turl);
+	if (id != NULL)
+		explicit_bzero(id, strlen(id));
+	if (secret != NULL)
+		explicit_bzero(secret, strlen(secret));
+	free(id);
+	free(secret);
+	return rc;
+}
+
 int
 ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
     bool dry_run, char **base, char **token, struct ep_http **http,
@@ -1203,12 +1391,13 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 {
 	bool moodle = strcmp(lms, "moodle") == 0;
 	bool kaltura = strcmp(lms, "kaltura") == 0;
+	bool zoom = strcmp(lms, "zoom") == 0;
 	const char *url = conn->url;
 	struct ep_http_opts ho = conn->http;
 	/* The pool keeps the pointer: one agent string for the process. */
 	static char agent[80];
 	const char *env_url = moodle ? "MOODLE_URL" : kaltura ?
-	    "KALTURA_URL" : "CANVAS_URL";
+	    "KALTURA_URL" : zoom ? "ZOOM_URL" : "CANVAS_URL";
 	const char *env_tok = moodle ? "MOODLE_TOKEN" : kaltura ?
 	    "KALTURA_SECRET" : "CANVAS_TOKEN";
 	char src[32];
@@ -1217,6 +1406,8 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 	snprintf(src, sizeof(src), url ? "--url" : "$%s", env_url);
 	if (url == NULL)
 		url = getenv(env_url);
+	if (zoom && (url == NULL || *url == '\0'))
+		url = "https://api.zoom.us";
 	if (url == NULL || *url == '\0') {
 		ep_error_set(err, EP_EXIT_CONFIG, "no %s URL: give --url or "
 		    "set %s", lms, env_url);
@@ -1227,19 +1418,24 @@ ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
 	n = strlen(*base);
 	while (n > 0 && (*base)[n - 1] == '/')
 		(*base)[--n] = '\0';
+	snprintf(agent, sizeof(agent), "edpipe/%s (%.40s)", EP_VERSION,
+	    ep_progname());
+	if (ho.retry_max_ms < ho.retry_base_ms)
+		ho.retry_max_ms = ho.retry_base_ms;
+	if (ho.connect_timeout_ms > ho.timeout_ms)
+		ho.connect_timeout_ms = ho.timeout_ms;
+	ho.user_agent = agent;
+	if (zoom || conn->token_url != NULL || conn->scope_prefix != NULL ||
+	    conn->client_id_header != NULL || conn->scope != NULL ||
+	    conn->client_id_file != NULL || conn->client_secret_file != NULL)
+		return gateway_open(lms, conn, dry_run, &ho, base, token, http,
+		    err);
 	*token = ep_secret_get(env_tok, conn->token_file, !dry_run, err);
 	if (*token == NULL && (err->code != 0 || !dry_run))
 		return -1;
 	if (dry_run)
 		return 0;
-	if (ho.retry_max_ms < ho.retry_base_ms)
-		ho.retry_max_ms = ho.retry_base_ms;
-	if (ho.connect_timeout_ms > ho.timeout_ms)
-		ho.connect_timeout_ms = ho.timeout_ms;
 	ho.bearer = moodle || kaltura ? NULL : *token;
-	snprintf(agent, sizeof(agent), "edpipe/%s (%.40s)", EP_VERSION,
-	    ep_progname());
-	ho.user_agent = agent;
 	*http = ep_http_new(&ho, err);
 	return *http == NULL ? -1 : 0;
 }

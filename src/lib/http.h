@@ -40,6 +40,7 @@
 #include <stdio.h>
 
 #include "msg.h"
+#include "oauth.h"
 
 struct ep_http_opts {
 	int jobs;		/* transfers in flight at most (default 8) */
@@ -52,6 +53,12 @@ struct ep_http_opts {
 	double low_remaining;	/* X-Rate-Limit-Remaining that slows (100) */
 	const char *cacert;	/* CA bundle file, NULL: the system's */
 	const char *bearer;	/* "Authorization: Bearer" token, or NULL */
+	struct ep_oauth *oauth;	/* instead of bearer: a token from an OAuth
+				 * 2 endpoint (oauth.h), fetched when needed
+				 * and once more when a reply is 401; the
+				 * pool frees it */
+	const char *auth_header; /* a further "Name: value" line sent with
+				 * the token (an API gateway's client id) */
 	const char *user_agent;	/* NULL: "edpipe/VERSION" */
 	size_t max_reply;	/* bytes of one reply body, after any
 				 * Content-Encoding is undone (64 MiB) */
@@ -109,6 +116,8 @@ struct ep_http_req {
 	void *fn_arg_;
 	struct ep_http_req *next_;
 	size_t limit_;		/* opts.max_reply */
+	unsigned auth_gen_;	/* the OAuth token it was sent with */
+	bool reauth_;		/* retried once after a 401 already */
 	bool too_big_;		/* the reply passed limit_: aborted */
 	char errbuf_[256];
 };
@@ -220,7 +229,9 @@ char *ep_url_join(const char *base, const char *fmt, ...)
 enum {
 	EP_OPT_LMS_URL = 0x1080, EP_OPT_LMS_TOKEN_FILE, EP_OPT_LMS_CACERT,
 	EP_OPT_LMS_RETRIES, EP_OPT_LMS_RETRY_BASE, EP_OPT_LMS_TIMEOUT,
-	EP_OPT_LMS_MAX_REPLY, EP_OPT_LMS_MAX_PAGES
+	EP_OPT_LMS_MAX_REPLY, EP_OPT_LMS_MAX_PAGES,
+	EP_OPT_OAUTH_TOKEN_URL, EP_OPT_OAUTH_ID_FILE, EP_OPT_OAUTH_SECRET_FILE,
+	EP_OPT_OAUTH_SCOPE, EP_OPT_OAUTH_PREFIX, EP_OPT_OAUTH_ID_HEADER
 };
 #define EP_LMS_LONGOPTS \
 	{ "url", required_argument, NULL, EP_OPT_LMS_URL }, \
@@ -232,6 +243,22 @@ enum {
 	{ "timeout", required_argument, NULL, EP_OPT_LMS_TIMEOUT }, \
 	{ "max-reply", required_argument, NULL, EP_OPT_LMS_MAX_REPLY }, \
 	{ "max-pages", required_argument, NULL, EP_OPT_LMS_MAX_PAGES }
+/*
+ * Canvas behind an OAuth 2 API gateway (lms-fetch): ep_lms_conn_opt takes
+ * these too.  With --token-url the token comes from that endpoint
+ * (client credentials from --client-id-file and --client-secret-file, or
+ * $CANVAS_CLIENT_ID and $CANVAS_CLIENT_SECRET), --scope-prefix goes
+ * between the site URL and /api/v1, and --client-id-header names a
+ * header that carries the client id on every API request.
+ */
+#define EP_OAUTH_LONGOPTS \
+	{ "token-url", required_argument, NULL, EP_OPT_OAUTH_TOKEN_URL }, \
+	{ "client-id-file", required_argument, NULL, EP_OPT_OAUTH_ID_FILE }, \
+	{ "client-secret-file", required_argument, NULL, \
+	    EP_OPT_OAUTH_SECRET_FILE }, \
+	{ "scope", required_argument, NULL, EP_OPT_OAUTH_SCOPE }, \
+	{ "scope-prefix", required_argument, NULL, EP_OPT_OAUTH_PREFIX }, \
+	{ "client-id-header", required_argument, NULL, EP_OPT_OAUTH_ID_HEADER }
 
 struct ep_lms_conn {
 	const char *url;		/* --url, or NULL: $MOODLE_URL, ... */
@@ -239,6 +266,14 @@ struct ep_lms_conn {
 	struct ep_http_opts http;	/* --jobs, --retries, --retry-base-ms,
 					 * --timeout, --cacert, --max-reply */
 	long max_pages;			/* --max-pages: of one listing */
+	const char *token_url;		/* --token-url, or NULL */
+	const char *client_id_file;	/* --client-id-file */
+	const char *client_secret_file;	/* --client-secret-file */
+	const char *scope;		/* --scope */
+	const char *scope_prefix;	/* --scope-prefix */
+	const char *client_id_header;	/* --client-id-header */
+	const char *account_id;		/* Zoom: --account, or NULL:
+					 * $ZOOM_ACCOUNT_ID */
 };
 
 /* Defaults: ep_http_opts_default, no URL, no token file, 10000 pages. */
@@ -262,9 +297,17 @@ bool ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
  * without trailing slashes) and *token (malloc'd; NULL possible in a dry
  * run) and, unless dry_run, *http.  0, or -1 with err (78 bad URL or no
  * token, 77/66 token file refused or missing).
+ * With conn->token_url (Canvas only) the pool gets its token from that
+ * OAuth 2 endpoint instead (*token stays NULL) and *base ends with
+ * conn->scope_prefix.  lms "zoom" always does: Server-to-Server OAuth
+ * (conn->token_url, else $ZOOM_TOKEN_URL, else https://zoom.us/oauth/token,
+ * with grant_type=account_credentials and account_id=conn->account_id or
+ * $ZOOM_ACCOUNT_ID), the id and secret from the files or $ZOOM_CLIENT_ID
+ * and $ZOOM_CLIENT_SECRET, and the site $ZOOM_URL or https://api.zoom.us.
  */
 int ep_lms_site_open(const char *lms, const struct ep_lms_conn *conn,
     bool dry_run, char **base, char **token, struct ep_http **http,
     struct ep_error *err);
+
 
 #endif

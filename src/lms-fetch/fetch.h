@@ -21,7 +21,7 @@ struct strv {
 };
 
 struct opts {
-	const char *lms;		/* "moodle", "canvas" or "kaltura" */
+	const char *lms;		/* "moodle", "canvas", "kaltura" or "zoom" */
 	const char *what;		/* enrollments, courses, users, report */
 	struct ep_lms_conn conn;	/* --url, --token-file, --jobs, ... */
 	const char *mapping;
@@ -35,6 +35,7 @@ struct opts {
 	const char *account;
 	struct strv terms;
 	struct strv courses;		/* canvas --course */
+	struct strv meetings;		/* zoom --meeting */
 	struct strv types;
 	struct strv report_what;
 	long report_timeout_s;
@@ -75,5 +76,8 @@ int kaltura_run(struct fetch *f);
 void kaltura_free(void);
 /* An ISO 8601 time (UTC, or with an offset) or epoch seconds in *t. */
 int kaltura_time(const char *s, long long *t);
+int zoom_run(struct fetch *f);
+/* canvas zoom-links (zoom.c). */
+int canvas_zoom_run(struct fetch *f);
 
 #endif

@@ -36,9 +36,12 @@ static const char usage_text[] =
 "       lms-fetch canvas course-audit --course ID...\n"
 "       lms-fetch canvas report provisioning --account ID (--term T... |\n"
 "                --historical) --what users,courses,enrollments [--processorgs]\n"
+"       lms-fetch canvas zoom-links --course ID...\n"
 "       lms-fetch kaltura media --partner-id N [--category NAME] [--since TIME]\n"
+"       lms-fetch zoom meetings --meeting ID... [--account ZOOM_ACCOUNT]\n"
+"       lms-fetch zoom participants --meeting ID... [--account ZOOM_ACCOUNT]\n"
 "\n"
-"Read an LMS through its web API and write records on stdout.\n"
+"Read an LMS (or Zoom, Kaltura) through its web API and write records on stdout.\n"
 "\n"
 "Selection:\n"
 "      --mapping FILE       Moodle course mapping: every course in it\n"
@@ -49,12 +52,14 @@ static const char usage_text[] =
 "                           shortname, idnumber, category)\n"
 "      --value X            the value it must have\n"
 "      --value-file FILE    moodle users: the values, one a line\n"
-"      --account ID         Canvas account id\n"
+"      --account ID         Canvas account id; Zoom account id (default\n"
+"                           $ZOOM_ACCOUNT_ID)\n"
 "      --term ID            Canvas enrollment term id (repeatable);\n"
 "                           reports: also its sis_term_id, name, or the\n"
 "                           seed's form (sp20, su20, fa19, wi21)\n"
 "      --course ID          Canvas course id (repeat, or a comma list)\n"
 "      --type TYPE          Canvas enrollment type (repeatable)\n"
+"      --meeting ID         Zoom meeting id (repeat, or a comma list)\n"
 "      --what LIST          report CSVs: users, courses, enrollments,\n"
 "                           sections, terms, accounts, xlist, groups,\n"
 "                           admins\n"
@@ -92,6 +97,20 @@ static const char usage_text[] =
 "                           or $CANVAS_TOKEN); Kaltura: the admin secret\n"
 "                           (default $KALTURA_SECRET)\n"
 "      --cacert FILE        CA certificates to verify the server with\n"
+"Canvas through an OAuth 2 API gateway (instead of --token-file), and\n"
+"Zoom's Server-to-Server OAuth (token URL default https://zoom.us/oauth/token,\n"
+"id and secret default $ZOOM_CLIENT_ID and $ZOOM_CLIENT_SECRET, site\n"
+"default $ZOOM_URL or https://api.zoom.us):\n"
+"      --token-url URL      the gateway's token endpoint (client\n"
+"                           credentials grant)\n"
+"      --client-id-file FILE      client id, mode 600 (default\n"
+"                           $CANVAS_CLIENT_ID)\n"
+"      --client-secret-file FILE  client secret, mode 600 (default\n"
+"                           $CANVAS_CLIENT_SECRET)\n"
+"      --scope SCOPE        the scope to ask the token for\n"
+"      --scope-prefix PATH  the gateway's path before /api/v1\n"
+"      --client-id-header NAME  send the client id in this header\n"
+"                           too (the U-M API Directory: X-IBM-Client-Id)\n"
 "  -j, --jobs N             concurrent requests (default 8)\n"
 "      --retries N          retries of a failed request (default 5)\n"
 "      --retry-base-ms MS   first retry delay, doubled each time\n"
@@ -125,7 +144,8 @@ enum {
 	OPT_COURSE_SHORTNAME, OPT_ALL_ENROLLMENTS,
 	OPT_VALUE_FILE, OPT_HISTORICAL,
 	OPT_PROCESSORGS, OPT_TERM_PATTERN, OPT_TERM_MAP,
-	OPT_PARTNER_ID, OPT_CATEGORY, OPT_SINCE, OPT_PAGE_SIZE
+	OPT_PARTNER_ID, OPT_CATEGORY, OPT_SINCE, OPT_PAGE_SIZE,
+	OPT_MEETING
 };
 
 static void parse_args(int argc, char **argv, struct opts *o);
@@ -151,7 +171,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rc = strcmp(o.lms, "moodle") == 0 ? moodle_run(&f) :
-	    strcmp(o.lms, "kaltura") == 0 ? kaltura_run(&f) : canvas_run(&f);
+	    strcmp(o.lms, "kaltura") == 0 ? kaltura_run(&f) :
+	    strcmp(o.lms, "zoom") == 0 ? zoom_run(&f) :
+	    strcmp(o.what, "zoom-links") == 0 ? canvas_zoom_run(&f) :
+	    canvas_run(&f);
 	if (rc == 0 && !o.dry_run)
 		fetch_run(&f);
 	if (rc != 0 || o.dry_run)
@@ -181,6 +204,7 @@ out:
 	strv_free(&o.course_values);
 	strv_free(&o.terms);
 	strv_free(&o.courses);
+	strv_free(&o.meetings);
 	strv_free(&o.types);
 	strv_free(&o.report_what);
 	strv_free(&o.term_patterns);
@@ -194,6 +218,7 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		EP_LMS_LONGOPTS,
+		EP_OAUTH_LONGOPTS,
 		{ "report-timeout", required_argument, NULL,
 		    OPT_REPORT_TIMEOUT },
 		EP_TO_LONGOPTS,
@@ -225,12 +250,13 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "category", required_argument, NULL, OPT_CATEGORY },
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+		{ "meeting", required_argument, NULL, OPT_MEETING },
 		EP_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *u = usage_text;
 	const char *by, *by_opt;
-	bool moodle, canvas, kaltura;
+	bool moodle, canvas, kaltura, zoom;
 	const char *since = NULL;
 	int c;
 
@@ -311,6 +337,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (o->page_size < 1)
 				ep_usage_error(u, "--page-size: at least 1");
 			break;
+		case OPT_MEETING: strv_add(&o->meetings, optarg); break;
 		default:
 			ep_cli_common(c, argv, u);
 		}
@@ -331,9 +358,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	moodle = strcmp(o->lms, "moodle") == 0;
 	canvas = strcmp(o->lms, "canvas") == 0;
 	kaltura = strcmp(o->lms, "kaltura") == 0;
-	if (!moodle && !canvas && !kaltura)
-		ep_usage_error(u, "unknown system '%s' (moodle, canvas or "
-		    "kaltura)", o->lms);
+	zoom = strcmp(o->lms, "zoom") == 0;
+	if (!moodle && !canvas && !kaltura && !zoom)
+		ep_usage_error(u, "unknown system '%s' (moodle, canvas, "
+		    "kaltura or zoom)", o->lms);
 	if (strcmp(o->what, "report") == 0 && canvas) {
 		if (argc != 3 || strcmp(argv[2], "provisioning") != 0)
 			ep_usage_error(u, "canvas report: only 'provisioning' "
@@ -378,6 +406,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(o->user_key == NULL, "--user-key");
 		ONLY(o->unkeyed_path == NULL, "--unkeyed");
 		ONLY(o->skipped_path == NULL, "--skipped");
+		ONLY(o->meetings.n == 0, "--meeting");
 		return;
 	}
 	ONLY(o->partner_id == NULL, "--partner-id");
@@ -421,6 +450,34 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else if (moodle) {
 		ep_usage_error(u, "unknown Moodle item '%s' (enrollments, "
 		    "courses or users)", o->what);
+	} else if (zoom) {
+		if (strcmp(o->what, "meetings") != 0 &&
+		    strcmp(o->what, "participants") != 0)
+			ep_usage_error(u, "unknown Zoom item '%s' (meetings or "
+			    "participants)", o->what);
+		if (o->meetings.n == 0)
+			ep_usage_error(u, "zoom %s needs --meeting", o->what);
+		for (size_t i = 0; i < o->meetings.n; i++)
+			if (strspn(o->meetings.v[i], "0123456789") !=
+			    strlen(o->meetings.v[i]) ||
+			    strlen(o->meetings.v[i]) > 15)
+				ep_usage_error(u, "--meeting: '%s' is not a "
+				    "Zoom meeting id", o->meetings.v[i]);
+		o->conn.account_id = o->account;
+		ONLY(o->terms.n == 0, "--term");
+		ONLY(o->courses.n == 0, "--course");
+		ONLY(o->mapping == NULL, "--mapping");
+		ONLY(o->course_ids.n == 0, "--course-id");
+		ONLY(o->course_by == NULL, by_opt);
+		ONLY(!o->all_enrollments, "--all-enrollments");
+		ONLY(o->field == NULL, "--field");
+		ONLY(o->types.n == 0, "--type");
+		ONLY(o->report_what.n == 0, "--what");
+		ONLY(o->value_file == NULL, "--value-file");
+		ONLY(!o->historical, "--historical");
+		ONLY(!o->processorgs, "--processorgs");
+		ONLY(o->term_patterns.n == 0, "--term-pattern");
+		ONLY(o->term_map == NULL, "--term-map");
 	} else if (strcmp(o->what, "courses") == 0 && o->courses.n > 0) {
 		ONLY(o->account == NULL, "--account with --course");
 		ONLY(o->terms.n == 0, "--term with --course");
@@ -436,7 +493,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			ep_usage_error(u, "canvas terms needs --account");
 		ONLY(o->terms.n == 0, "--term");
 	} else if (strcmp(o->what, "sections") == 0 ||
-	    strcmp(o->what, "course-audit") == 0) {
+	    strcmp(o->what, "course-audit") == 0 ||
+	    strcmp(o->what, "zoom-links") == 0) {
 		if (o->courses.n == 0)
 			ep_usage_error(u, "canvas %s needs --course", o->what);
 		ONLY(o->account == NULL, "--account");
@@ -477,9 +535,12 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 	} else {
 		ep_usage_error(u, "unknown Canvas item '%s' (courses, "
-		    "enrollments, users, terms, sections, course-audit or report)",
+		    "enrollments, users, terms, sections, course-audit, zoom-links or "
+		    "report)",
 		    o->what);
 	}
+	if (!zoom)
+		ONLY(o->meetings.n == 0, "--meeting");
 	if (moodle) {
 		ONLY(o->account == NULL, "--account");
 		ONLY(o->terms.n == 0, "--term");
@@ -490,7 +551,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		ONLY(!o->processorgs, "--processorgs");
 		ONLY(o->term_patterns.n == 0, "--term-pattern");
 		ONLY(o->term_map == NULL, "--term-map");
-	} else {
+	} else if (canvas) {
 		ONLY(o->mapping == NULL, "--mapping");
 		ONLY(o->course_ids.n == 0, "--course-id");
 		ONLY(o->course_by == NULL, by_opt);
@@ -502,6 +563,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			ONLY(o->types.n == 0, "--type");
 		if (strcmp(o->what, "enrollments") != 0 &&
 		    strcmp(o->what, "sections") != 0 &&
+		    strcmp(o->what, "zoom-links") != 0 &&
 		    strcmp(o->what, "courses") != 0 &&
 		    strcmp(o->what, "course-audit") != 0)
 			ONLY(o->courses.n == 0, "--course");

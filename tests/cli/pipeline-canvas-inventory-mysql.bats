@@ -12,6 +12,7 @@ setup_file() {
 	mysql_start
 	ci_start_canvas
 	ci_start_kaltura
+	ci_start_zoom
 	export SIS_PASSWORD=s3cret-pw
 }
 
@@ -34,3 +35,4 @@ SQL
 @test "canvas-inventory MariaDB: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory MariaDB: a Canvas outage leaves every table and records a failed run" { ci_outage; }
 @test "canvas-inventory MariaDB: mivideo loads Kaltura media incrementally, with its own job_run" { ci_mivideo; }
+@test "canvas-inventory MariaDB: canvas_zoom_meetings fills zoom_meeting and zoom_participant; a Zoom outage leaves them" { ci_zoom_run; }

@@ -10,6 +10,7 @@ setup_file() {
 	need python3 jq flock sqlite3 curl
 	ci_start_canvas
 	ci_start_kaltura
+	ci_start_zoom
 }
 
 teardown_file() {
@@ -26,6 +27,7 @@ setup() {
 @test "canvas-inventory SQLite: the seed's tables, typed, with job_run and data_source_status" { ci_full_run; }
 @test "canvas-inventory SQLite: a Canvas outage leaves every table and records a failed run" { ci_outage; }
 @test "canvas-inventory SQLite: mivideo loads Kaltura media incrementally, with its own job_run" { ci_mivideo; }
+@test "canvas-inventory SQLite: canvas_zoom_meetings fills zoom_meeting and zoom_participant; a Zoom outage leaves them" { ci_zoom_run; }
 
 @test "canvas-inventory: INVENTORY_KEEP_EMPTY=1 keeps the courses without students" {
 	echo INVENTORY_KEEP_EMPTY=1 >>"$T/inv.env"
@@ -161,4 +163,33 @@ SQL
 		ORDER BY d.data_source_name"
 	assert_output '{"status":"failed","data_source_name":"CANVAS_API"}
 {"status":"failed","data_source_name":"UNIZIN_DATA_WAREHOUSE"}'
+}
+
+@test "canvas-inventory: Canvas through an OAuth 2 gateway (CANVAS_TOKEN_URL ...) fills the same tables" {
+	local port id=inv-client-id-20ae secret=inv-client-secret-9f3b
+	port=$(free_port)
+	python3 "$ROOT/tests/servers/canvas_server.py" "$port" \
+		--token gw-inv-token-77 --fixture "$FIX/lms-fetch/canvas" \
+		--client-id "$id" --client-secret "$secret" \
+		--prefix aa/CanvasReadOnly >"$T/gw.log" 2>&1 &
+	echo $! >"$T/gw.pid"
+	wait_port "$port"
+	(
+		umask 077
+		echo "$id" >"$T/id"
+		echo "$secret" >"$T/secret"
+	)
+	sed -i '/^CANVAS_TOKEN_FILE=/d; /^CANVAS_URL=/d' "$T/inv.env"
+	printf '%s\n' "CANVAS_URL=http://127.0.0.1:$port" \
+		"CANVAS_TOKEN_URL=http://127.0.0.1:$port/oauth2/token" \
+		"CANVAS_CLIENT_ID_FILE=$T/id" "CANVAS_CLIENT_SECRET_FILE=$T/secret" \
+		CANVAS_SCOPE=canvasreadonly CANVAS_SCOPE_PREFIX=aa/CanvasReadOnly \
+		CANVAS_CLIENT_ID_HEADER=X-IBM-Client-Id >>"$T/inv.env"
+	run --separate-stderr "$INV" -c "$T/inv.env"
+	kill "$(cat "$T/gw.pid")"
+	assert_success
+	[[ $stderr == *"enrollment: 251 rows loaded"* ]]
+	run ci_counts
+	assert_output '{"term":2,"course":1,"course_section":1,"u":250,"enrollment":251}'
+	! grep -rqF -e "$secret" -e gw-inv-token-77 "$T/inv-work"
 }

@@ -100,6 +100,32 @@ keys, acting on every list page: course, enrollment and user lists):
                      user's enrollments in the course
   twin_enrollments=1 GET .../enrollments lists each enrollment twice, the
                      copy with id + 100000 (same user, role and section)
+
+The Zoom links of courses (FORMATS.md A3), from DIR/zoom.json {"tabs":
+{"<course id>": [tab...]}, "syllabus": {"<course id>": HTML},
+"calendar_events": {"<course id>": [event...]}} when it exists:
+  GET /api/v1/courses/:id/tabs         Home, then the course's tabs
+  GET /api/v1/courses/:id?include[]=syllabus_body
+  GET /api/v1/calendar_events?context_codes[]=course_:id  paged
+
+An OAuth 2 API gateway in front of it (as the U-M API Directory, an IBM
+API Connect gateway), with --client-id ID --client-secret S [--prefix P]
+[--token-ttl S]:
+  POST /oauth2/token  client credentials grant (RFC 6749 4.4): HTTP Basic
+       ID:S (else 401 invalid_client), grant_type=client_credentials (else
+       400 unsupported_grant_type); replies {"access_token": TOKEN-N,
+       "token_type": "bearer", "expires_in": TTL, "scope": ...} where
+       TOKEN is --token and N counts the tokens issued
+  every API path must start with P (else 404) and carry X-IBM-Client-Id:
+  ID (else 401) and a token issued here that has not expired (else 401
+  {"errors": [{"message": "Invalid access token."}]}).  Counters add
+  tokens_issued, token_requests, expired_refused.
+  Extra /_reset keys for the token endpoint: token_ttl=S (how long a
+  token really lives: a lying expires_in when it differs from
+  token_claim), token_claim=V (the expires_in sent, as JSON text: -5,
+  "soon", 1e400), token_reply=html|none|big|short (an HTML page; JSON
+  without access_token; an endless chunked body of spaces; a 3-byte
+  token), and the faults of lms_common (match=oauth2 fault=slow ...).
 """
 import argparse
 import base64
@@ -109,6 +135,7 @@ import json
 import os
 import re
 import sys
+import time
 import zipfile
 from urllib.parse import urlencode
 
@@ -119,6 +146,9 @@ SITE = {}
 FIXDIR = ""
 TOKEN = ""
 REPORTS = {}
+GATEWAY = None      # {"id", "secret", "prefix", "ttl"} in gateway mode
+ZOOM = {}           # DIR/zoom.json: tabs, syllabus, calendar_events
+ISSUED = {}         # token -> expiry (time.monotonic())
 
 
 def bookmark(n):
@@ -218,9 +248,11 @@ def base_role(name):
 
 class Canvas(lms_common.Handler):
     def reload(self):
-        global SITE
+        global SITE, ZOOM
         with open(os.path.join(FIXDIR, "site.json")) as f:
             SITE = json.load(f)
+        z = os.path.join(FIXDIR, "zoom.json")
+        ZOOM = json.load(open(z)) if os.path.exists(z) else {}
         IMPORTS.clear()
         DIFFS.clear()
 
@@ -228,7 +260,68 @@ class Canvas(lms_common.Handler):
         return SITE["enrollments"]
 
     def base(self):
-        return "http://%s" % self.headers.get("Host")
+        pre = GATEWAY["prefix"] if GATEWAY else ""
+        return "http://%s%s" % (self.headers.get("Host"), pre)
+
+    def token_endpoint(self, form):
+        ex = self.state.extra
+        bump("token_requests")
+        want = "Basic " + base64.b64encode(("%s:%s" % (
+            GATEWAY["id"], GATEWAY["secret"])).encode()).decode()
+        if self.headers.get("Authorization") != want:
+            return self.send(401, {"error": "invalid_client"},
+                             headers=[("WWW-Authenticate", "Basic")])
+        if form.get("grant_type") != ["client_credentials"]:
+            return self.send(400, {"error": "unsupported_grant_type"})
+        kind = ex.get("token_reply", "")
+        if kind == "html":
+            return self.send(200, "<html><body>Gateway maintenance"
+                             "</body></html>", "text/html")
+        if kind == "big":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b" " * 65536
+            try:
+                self.wfile.write(b"1\r\n{\r\n")
+                for _ in range(65536):      # 4 GiB at most
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                pass
+            self.close_connection = True
+            return None
+        with lms_common.LOCK:
+            n = self.state.stats.get("tokens_issued", 0) + 1
+            self.state.stats["tokens_issued"] = n
+            tok = "%s-%d" % (TOKEN, n)
+            if kind == "short":
+                tok = "abc"
+            ttl = float(ex.get("token_ttl", GATEWAY["ttl"]))
+            ISSUED[tok] = time.monotonic() + ttl
+        claim = ex.get("token_claim", json.dumps(max(1, int(ttl))))
+        reply = '{%s"token_type": "bearer", "expires_in": %s, ' \
+            '"scope": %s}' % (
+                "" if kind == "none" else '"access_token": %s, ' %
+                json.dumps(tok), claim,
+                json.dumps(form.get("scope", [""])[0]))
+        return self.send(200, reply)
+
+    def gateway_auth(self):
+        """Whether the request carries a live token (and the client id)."""
+        if self.headers.get("X-IBM-Client-Id") != GATEWAY["id"]:
+            bump("no_client_id")
+            return False
+        auth = self.headers.get("Authorization", "")
+        tok = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+        with lms_common.LOCK:
+            exp = ISSUED.get(tok)
+        if exp is None:
+            return False
+        if time.monotonic() >= exp:
+            bump("expired_refused")
+            return False
+        return True
 
     def not_found(self):
         self.send(404, {"errors": [
@@ -297,6 +390,12 @@ class Canvas(lms_common.Handler):
         if u.path == "/_admins":
             with lms_common.LOCK:
                 return self.send(200, SITE.get("admins", {}))
+        if GATEWAY:
+            if u.path == "/oauth2/token" and self.command == "POST":
+                return self.token_endpoint(form)
+            if not u.path.startswith(GATEWAY["prefix"] + "/"):
+                return self.not_found()
+            u = u._replace(path=u.path[len(GATEWAY["prefix"]):])
         if u.path.startswith("/_blob/"):
             if self.headers.get("Authorization"):
                 bump("auth_on_blob")
@@ -309,7 +408,8 @@ class Canvas(lms_common.Handler):
                 bump("auth_on_other_host")
             return self.download(int(m.group(1)), q)
         auth = self.headers.get("Authorization", "")
-        if auth != "Bearer " + TOKEN or self.state.cfg["expire"]:
+        if (not self.gateway_auth() if GATEWAY else
+                auth != "Bearer " + TOKEN) or self.state.cfg["expire"]:
             self.send(401, {"errors": [{"message":
                                         "Invalid access token."}]},
                       headers=[("WWW-Authenticate",
@@ -378,7 +478,25 @@ class Canvas(lms_common.Handler):
                          u.path)
         if m and self.command == "GET":
             c = find_course(m.group(1))
+            if c and "syllabus_body" in q.get("include[]", []):
+                c = dict(c, syllabus_body=ZOOM.get("syllabus", {}).get(
+                    str(c["id"])))
             return self.send(200, c) if c else self.not_found()
+        m = re.fullmatch(r"/api/v1/courses/(\d+)/tabs", u.path)
+        if m and self.command == "GET":
+            c = find_course(m.group(1))
+            if c is None:
+                return self.not_found()
+            tabs = [{"id": "home", "label": "Home", "type": "internal",
+                     "position": 1, "visibility": "public"}]
+            tabs += ZOOM.get("tabs", {}).get(str(c["id"]), [])
+            return self.send(200, tabs)
+        if u.path == "/api/v1/calendar_events" and self.command == "GET":
+            evs = []
+            for code in q.get("context_codes[]", []):
+                evs += ZOOM.get("calendar_events", {}).get(
+                    code[len("course_"):], [])
+            return self.page(u, q, evs)
         m = re.fullmatch(r"/api/v1/audit/course/courses/(\d+)", u.path)
         if m and self.command == "GET":
             c = find_course(m.group(1))
@@ -728,18 +846,25 @@ class Canvas(lms_common.Handler):
 
 
 def main():
-    global SITE, FIXDIR, TOKEN
+    global SITE, FIXDIR, TOKEN, GATEWAY
     ap = argparse.ArgumentParser()
     ap.add_argument("port", type=int)
     ap.add_argument("--token", required=True)
     ap.add_argument("--fixture", required=True)
     ap.add_argument("--delay-ms", type=int, default=0)
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--client-id")
+    ap.add_argument("--client-secret")
+    ap.add_argument("--prefix", default="")
+    ap.add_argument("--token-ttl", type=float, default=3600)
     a = ap.parse_args()
     TOKEN = a.token
+    if a.client_id:
+        GATEWAY = {"id": a.client_id, "secret": a.client_secret,
+                   "prefix": "/" + a.prefix.strip("/") if a.prefix else "",
+                   "ttl": a.token_ttl}
     FIXDIR = a.fixture
-    with open(os.path.join(FIXDIR, "site.json")) as f:
-        SITE = json.load(f)
+    Canvas.reload(None)
     lms_common.serve(Canvas, a.port, a.delay_ms, a.tls)
 
 
