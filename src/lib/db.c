@@ -22,6 +22,7 @@ struct ep_db {
 	const struct ep_db_ops *ops;
 	void *h;
 	bool active;		/* a query ran and its rows may be read */
+	bool clean;		/* its text is known valid (ops->clean) */
 	unsigned long row;	/* rows of the current result read so far */
 };
 
@@ -185,6 +186,7 @@ ep_db_query(struct ep_db *db, const char *sql,
 		}
 	}
 	rc = db->ops->query(db->h, text, values, nnames, err);
+	db->clean = rc == 0 && db->ops->clean != NULL && db->ops->clean(db->h);
 	if (rc == 0 && dup_column(db, err) < 0)
 		rc = -1;
 	db->active = rc == 0;
@@ -243,7 +245,7 @@ ep_db_next(struct ep_db *db, struct ep_rec *row, struct ep_error *err)
 	rc = db->ops->next(db->h, row, err);
 	if (rc == 1) {
 		db->row++;
-		if (check_row(db, row, err) < 0)
+		if (!db->clean && check_row(db, row, err) < 0)
 			rc = -1;
 	}
 	if (rc <= 0)

@@ -112,6 +112,12 @@ struct ep_db_ops {
 	 * upsert inserts with plain VALUES when the UPDATE found no row.
 	 */
 	long (*changes)(void *h);
+	/*
+	 * Optional: true when the text values of the current result are
+	 * known to be valid UTF-8 without NUL (the server converted and
+	 * checked them), so ep_db_next need not check each value again.
+	 */
+	bool (*clean)(void *h);
 };
 
 extern const struct ep_db_ops ep_db_sqlite_ops;

@@ -1155,9 +1155,12 @@ bulk_flush(struct od *o, struct ep_error *err)
 	ep_error_set(&o->berr, code, "SQL error: %s (SQLSTATE %s)", msg, st);
 	o->bfailed = true;
 	o->bbad = n == 1 ? o->bsent + 1 : 0;
-	/* The status array names the row when some rows before it
-	 * succeeded (psqlODBC marks every row of a failed batch). */
-	for (size_t i = 0; n > 1 && i < n; i++) {
+	/* Without a savepoint, the status array is all there is: its first
+	 * failed row after rows that succeeded.  With one, the array is not
+	 * trusted: psqlODBC runs an array in chunks (BatchSize, 100 rows)
+	 * and marks every row of the failed chunk, so its first mark can be
+	 * up to 99 rows before the bad one. */
+	for (size_t i = 0; n > 1 && !o->bsave && i < n; i++) {
 		if (o->bstat[i] == SQL_PARAM_ERROR) {
 			if (i > 0)
 				o->bbad = o->bsent + i + 1;

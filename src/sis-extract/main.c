@@ -557,6 +557,7 @@ struct sink {
 	size_t ncols;
 	bool direct;		/* rows are written without ep_writer */
 	char **jnames;		/* "\"name\":" for each column (NDJSON) */
+	size_t *jlen;		/* ... and its length */
 };
 
 /*
@@ -589,8 +590,7 @@ emit(struct sink *s, const struct ep_rec *r, struct ep_error *err)
 
 			if (k)
 				putc_unlocked(',', fp);
-			fwrite_unlocked(s->jnames[k], 1, strlen(s->jnames[k]),
-			    fp);
+			fwrite_unlocked(s->jnames[k], 1, s->jlen[k], fp);
 			if (f->type == EP_T_STR)
 				ep_json_put_string(fp, f->val, f->vlen);
 			else
@@ -619,6 +619,7 @@ direct_setup(struct sink *s)
 		return;
 	}
 	s->jnames = ep_xcalloc(s->ncols + 1, sizeof(char *));
+	s->jlen = ep_xcalloc(s->ncols + 1, sizeof(size_t));
 	for (size_t k = 0; k < s->ncols; k++) {
 		char *buf = NULL;
 		size_t len = 0;
@@ -630,6 +631,7 @@ direct_setup(struct sink *s)
 		putc(':', m);
 		fclose(m);
 		s->jnames[k] = buf;
+		s->jlen[k] = len;
 	}
 }
 
@@ -911,6 +913,7 @@ done:
 		for (size_t k = 0; k < s.ncols; k++)
 			free(s.jnames[k]);
 	free(s.jnames);
+	free(s.jlen);
 	if (firstcols != NULL)
 		for (size_t i = 0; i < nocols; i++)
 			free(firstcols[i]);

@@ -114,6 +114,27 @@ bl_rollback() {
 	assert_output '{"n":1199,"mx":1200,"lo":"n1"}'
 }
 
+# A bad record in the middle of the first parameter array (record 500 of
+# a batch of 1000, a key the table holds already) and another later: the
+# first is named by its CSV line, and nothing of the load is committed.
+bl_mid_batch() {
+	local f=$BATS_TEST_TMPDIR/mid.csv
+	{
+		echo id,name
+		seq 1001 1499 | awk '{ printf "%d,n%d\n", $1, $1 }'
+		echo '99,clash'
+		seq 1501 2199 | awk '{ printf "%d,n%d\n", $1, $1 }'
+		echo '1001,again'
+		seq 2201 2500 | awk '{ printf "%d,n%d\n", $1, $1 }'
+	} >"$f"
+	run --separate-stderr db-load --db "$URL" --table people "$f"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "db-load: $f:501: SQL error: "* ]]
+	run bl_dump
+	assert_output "$BL_OLD"
+}
+
 # Upsert updates on the key and inserts the rest; twice is once.
 bl_upsert() {
 	db-load --db "$URL" --table people "$BATS_TEST_TMPDIR/in.ndjson"

@@ -39,6 +39,7 @@ psql_super() {
 @test "ODBC/psqlODBC load: types, NULL and '', UTF-8, SQL in values" { bl_types; }
 @test "ODBC/psqlODBC load: quotes and SQL in table and column names" { bl_identifiers; }
 @test "ODBC/psqlODBC load: a bad row rolls all back and names its line; replace keeps the old rows" { bl_rollback; }
+@test "ODBC/psqlODBC load: a bad record mid-array is named by its line and nothing is committed" { bl_mid_batch; }
 @test "ODBC/psqlODBC load: upsert twice is the same as once" { bl_upsert; }
 @test "ODBC/psqlODBC load: the status row on success and on failure" { bl_status; }
 @test "ODBC/psqlODBC load: a wrong password is 77 and never shown; no server is 69" {

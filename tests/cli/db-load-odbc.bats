@@ -32,6 +32,7 @@ setup() {
 @test "ODBC/SQLite load: types, NULL and '', UTF-8, SQL in values" { bl_types; }
 @test "ODBC/SQLite load: quotes and SQL in table and column names" { bl_identifiers; }
 @test "ODBC/SQLite load: a bad row rolls all back and names its line; replace keeps the old rows" { bl_rollback; }
+@test "ODBC/SQLite load: a bad record mid-array is named by its line and nothing is committed" { bl_mid_batch; }
 @test "ODBC/SQLite load: upsert twice is the same as once" { bl_upsert; }
 @test "ODBC/SQLite load: the status row on success and on failure" { bl_status; }
 

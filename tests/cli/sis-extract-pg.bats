@@ -230,3 +230,22 @@ teardown() {
 		kill -CONT "$(cat "$BATS_TEST_TMPDIR/stopped")" 2>/dev/null || true
 	fi
 }
+
+@test "bad UTF-8 from a SQL_ASCII database is 65 and nothing is passed on" {
+	# sis-extract leaves the UTF-8 check of each value to a PostgreSQL 15+
+	# server (client_encoding UTF8); a SQL_ASCII database holds raw bytes,
+	# which the server must then refuse itself, after rows have streamed.
+	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -q \
+		-c "CREATE DATABASE legacy OWNER etl ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d legacy -q <<'EOF2'
+SET ROLE etl;
+CREATE TABLE t AS SELECT g AS id, 'ok ' || g AS name FROM generate_series(1, 5000) g;
+INSERT INTO t VALUES (5001, E'caf\xe9');
+EOF2
+	SIS_PASSWORD=s3cret-pw run --separate-stderr sis-extract \
+		--db "postgres://etl@127.0.0.1:$PGPORT_T/legacy" -t csv \
+		--sql 'SELECT id, name FROM t ORDER BY id'
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = 'sis-extract: SQL error: invalid byte sequence for encoding "UTF8": 0xe9' ]
+}
