@@ -79,6 +79,7 @@ struct ed_diff {
 	size_t rcap;
 	char *oldname;
 	int lazyfd;		/* the first input, a regular file, or -1 */
+	struct ep_reader *lazyrd;	/* its reader */
 	const char *lazyname;
 	/* Courses with drops (when "course" is key field cidx). */
 	int cidx;
@@ -308,10 +309,11 @@ ed_size_hint(struct ed_diff *d, size_t bytes)
 }
 
 void
-ed_lazy(struct ed_diff *d, int fd, const char *name)
+ed_lazy(struct ed_diff *d, struct ep_reader *rd)
 {
-	d->lazyfd = fd;
-	d->lazyname = name;
+	d->lazyfd = fileno(ep_reader_file(rd));
+	d->lazyrd = rd;
+	d->lazyname = ep_reader_name(rd);
 }
 
 /*
@@ -695,7 +697,7 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		if ((r = ep_reader_next(rd, p->rec, err)) != 1)
 			break;
 		if (table && d->lazyfd >= 0) {
-			if (ep_reader_format(rd) != EP_FMT_NDJSON)
+			if (rd != d->lazyrd || !ep_reader_rereadable(rd))
 				d->lazyfd = -1;
 			p->off = ep_reader_offset(rd, &p->len);
 		}
@@ -895,7 +897,8 @@ reread(struct ed_diff *d, uint32_t *ref, struct pend *p, char **buf,
 			break;
 		got += (size_t)k;
 	}
-	if (got != len || ep_ndjson_parse(p->rec, *buf, len, &why) < 0 ||
+	if (got != len ||
+	    ep_reader_reparse(d->lazyrd, p->rec, *buf, len, &why) < 0 ||
 	    make_key(d, p, &why, &field, &kind) < 0 || p->slen != e->slen ||
 	    memcmp(p->key, ent_key(e), p->slen) != 0) {
 		ep_error_set(err, EP_EXIT_IOERR, "%s: changed while being "

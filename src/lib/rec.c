@@ -327,6 +327,8 @@ struct ep_reader {
 	/* CSV */
 	char **hdr;
 	size_t nhdr;
+	size_t *hlen;		/* strlen of each header name */
+	size_t hsum;		/* their sum, NULs included */
 	struct ep_rec *tmp;	/* CSV: decoded values before naming */
 	struct csv_parser csv;
 	bool csv_on;		/* csv initialised */
@@ -433,6 +435,7 @@ ep_reader_free(struct ep_reader *rd)
 	for (size_t i = 0; i < rd->nhdr; i++)
 		free(rd->hdr[i]);
 	free(rd->hdr);
+	free(rd->hlen);
 	ep_rec_free(rd->tmp);
 	if (rd->csv_on)
 		csv_free(&rd->csv);
@@ -1709,6 +1712,124 @@ csv_record(struct ep_reader *rd, struct ep_error *err)
 	}
 }
 
+/*
+ * rec = the unnamed values of t named by the header, in one copy: names
+ * and values reserved at once (nothing may move while a name is not yet
+ * attached to its field), name lengths known from the header.
+ */
+static void
+name_fields(const struct ep_reader *rd, const struct ep_rec *t,
+    struct ep_rec *rec)
+{
+	ep_rec_clear(rec);
+	buf_reserve(rec, t->blen + rd->hsum + 1);
+	if (rec->cap < rd->nhdr) {
+		rec->cap = rd->nhdr;
+		rec->f = ep_xrealloc(rec->f, rec->cap * sizeof(*rec->f));
+	}
+	for (size_t i = 0; i < rd->nhdr; i++) {
+		const struct ep_field *s = &t->f[i];
+		struct ep_field *d = &rec->f[i];
+		char *o = rec->buf + rec->blen;
+
+		memcpy(o, rd->hdr[i], rd->hlen[i] + 1);
+		d->name = o;
+		d->nlen = rd->hlen[i];
+		o += rd->hlen[i] + 1;
+		memcpy(o, s->val, s->vlen);
+		o[s->vlen] = '\0';
+		d->val = o;
+		d->vlen = s->vlen;
+		d->type = EP_T_STR;
+		rec->blen += rd->hlen[i] + s->vlen + 2;
+	}
+	rec->n = rd->nhdr;
+}
+
+/* libcsv's field callback for ep_reader_reparse: data is the record. */
+static void
+reparse_field(void *s, size_t len, void *data)
+{
+	struct ep_rec *t = data;
+	const char *v = buf_put(t, s ? s : "", len);
+	struct ep_field *f = field_add(t);
+
+	f->name = "";
+	f->nlen = 0;
+	f->val = v;
+	f->vlen = len;
+	f->type = EP_T_STR;
+}
+
+static void
+reparse_row(int c, void *data)
+{
+	(void)c;
+	(void)data;
+}
+
+bool
+ep_reader_rereadable(const struct ep_reader *rd)
+{
+	return rd->fmt == EP_FMT_NDJSON ||
+	    (rd->fmt == EP_FMT_CSV && rd->enc == NULL && rd->hdr != NULL);
+}
+
+int
+ep_reader_reparse(struct ep_reader *rd, struct ep_rec *rec, const char *s,
+    size_t len, const char **why)
+{
+	struct csv_parser p;
+	char delim = rd->delim ? rd->delim : ',';
+	int bad = 0;
+
+	if (rd->fmt == EP_FMT_NDJSON)
+		return ep_ndjson_parse(rec, s, len, why);
+	ep_rec_clear(rec);
+	if (!ep_reader_rereadable(rd)) {
+		*why = "not a record of this reader";
+		return -1;
+	}
+	if (ep_utf8_check(s, len) >= 0 || memchr(s, '\0', len) != NULL) {
+		*why = "invalid UTF-8 or a NUL byte";
+		return -1;
+	}
+	if (rd->tmp == NULL)
+		rd->tmp = ep_rec_new();
+	ep_rec_clear(rd->tmp);
+	/* The line end of the last line is not part of the record. */
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (memchr(s, '"', len) == NULL) {
+		const char *q, *end = s + len;
+
+		while ((q = memchr(s, delim, (size_t)(end - s))) != NULL) {
+			reparse_field((void *)s, (size_t)(q - s), rd->tmp);
+			s = q + 1;
+		}
+		reparse_field((void *)s, (size_t)(end - s), rd->tmp);
+	} else {
+		/* As the reader: strict, spaces and lone CRs are data. */
+		csv_init(&p, CSV_STRICT | CSV_STRICT_FINI);
+		csv_set_delim(&p, (unsigned char)delim);
+		csv_set_space_func(&p, csv_no_space);
+		csv_set_term_func(&p, csv_no_term);
+		csv_set_realloc_func(&p, csv_realloc);
+		if (csv_parse(&p, s, len, reparse_field, reparse_row,
+		    rd->tmp) < len || csv_fini(&p, reparse_field,
+		    reparse_row, rd->tmp) != 0)
+			bad = 1;
+		csv_free(&p);
+	}
+	if (bad || rd->tmp->n != rd->nhdr) {
+		ep_rec_clear(rd->tmp);
+		*why = bad ? "invalid CSV" : "wrong number of fields";
+		return -1;
+	}
+	name_fields(rd, rd->tmp, rec);
+	return 0;
+}
+
 static int
 next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 {
@@ -1735,6 +1856,11 @@ next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 					    h);
 			rd->hdr[i] = ep_xstrdup(h);
 		}
+		rd->hlen = ep_xcalloc(rd->nhdr, sizeof(size_t));
+		for (size_t i = 0; i < rd->nhdr; i++) {
+			rd->hlen[i] = strlen(rd->hdr[i]);
+			rd->hsum += rd->hlen[i] + 1;
+		}
 	}
 	if ((r = csv_record(rd, err)) <= 0)
 		return r;
@@ -1742,29 +1868,7 @@ next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 		return bad(rd, err, rd->recline,
 		    "row has %zu fields, the header has %zu",
 		    rd->tmp->n, rd->nhdr);
-	ep_rec_clear(rec);
-	{
-		/* Reserve names and values at once: nothing may move while
-		 * a name is not yet attached to its field. */
-		size_t need = rd->tmp->blen + 1;
-
-		for (size_t i = 0; i < rd->nhdr; i++)
-			need += strlen(rd->hdr[i]) + 1;
-		buf_reserve(rec, need);
-	}
-	for (size_t i = 0; i < rd->nhdr; i++) {
-		const struct ep_field *s = &rd->tmp->f[i];
-		struct ep_field *d;
-		const char *name = buf_put(rec, rd->hdr[i], strlen(rd->hdr[i]));
-		const char *val = buf_put(rec, s->val, s->vlen);
-
-		d = field_add(rec);
-		d->name = name;
-		d->nlen = strlen(name);
-		d->val = val;
-		d->vlen = s->vlen;
-		d->type = EP_T_STR;
-	}
+	name_fields(rd, rd->tmp, rec);
 	return 1;
 }
 
