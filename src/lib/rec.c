@@ -330,6 +330,8 @@ struct ep_reader {
 	size_t *hlen;		/* strlen of each header name */
 	size_t hsum;		/* their sum, NULs included */
 	struct ep_rec *tmp;	/* CSV: decoded values before naming */
+	struct ep_rec *dst;	/* CSV: the record being read, when named */
+	const char **cut;	/* CSV: field starts (csv_direct) */
 	struct csv_parser csv;
 	bool csv_on;		/* csv initialised */
 	bool rowdone;		/* libcsv ended a row */
@@ -436,6 +438,7 @@ ep_reader_free(struct ep_reader *rd)
 		free(rd->hdr[i]);
 	free(rd->hdr);
 	free(rd->hlen);
+	free(rd->cut);
 	ep_rec_free(rd->tmp);
 	if (rd->csv_on)
 		csv_free(&rd->csv);
@@ -1605,8 +1608,60 @@ csv_realloc(void *p, size_t n)
 }
 
 /*
+ * A line with no quote, split at its delimiters straight into rd->dst,
+ * named by the header: one copy of each value, not two.  false, with
+ * nothing written, when it does not have the header's number of fields
+ * (the caller then splits it the usual way, for the message).
+ */
+static bool
+csv_direct(struct ep_reader *rd, const char *line, size_t len, char delim)
+{
+	struct ep_rec *rec = rd->dst;
+	const char *p = line, *end = line + len, *q;
+	size_t n = 0;
+
+	if (rd->cut == NULL)
+		rd->cut = ep_xcalloc(rd->nhdr, sizeof(*rd->cut));
+	rd->cut[n++] = p;
+	while ((q = memchr(p, delim, (size_t)(end - p))) != NULL) {
+		if (n == rd->nhdr)
+			return false;
+		p = q + 1;
+		rd->cut[n++] = p;
+	}
+	if (n != rd->nhdr)
+		return false;
+	ep_rec_clear(rec);
+	buf_reserve(rec, len + 1 + rd->hsum);
+	if (rec->cap < n) {
+		rec->cap = n;
+		rec->f = ep_xrealloc(rec->f, rec->cap * sizeof(*rec->f));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ep_field *d = &rec->f[i];
+		size_t vlen = (size_t)((i + 1 < n ? rd->cut[i + 1] - 1 : end) -
+		    rd->cut[i]);
+		char *o = rec->buf + rec->blen;
+
+		memcpy(o, rd->hdr[i], rd->hlen[i] + 1);
+		d->name = o;
+		d->nlen = rd->hlen[i];
+		o += rd->hlen[i] + 1;
+		memcpy(o, rd->cut[i], vlen);
+		o[vlen] = '\0';
+		d->val = o;
+		d->vlen = vlen;
+		d->type = EP_T_STR;
+		rec->blen += rd->hlen[i] + vlen + 2;
+	}
+	rec->n = n;
+	return true;
+}
+
+/*
  * Parse one CSV record (which may span lines) into rd->tmp as unnamed
- * string values.  1, 0 at EOF, -1 on error.  libcsv gets one line at a
+ * string values.  1, 0 at EOF, -1 on error; 2 when the record went
+ * straight into rd->dst, named (csv_direct).  libcsv gets one line at a
  * time, without its line end, and then the line end alone: a row that
  * has not ended after it is inside a quoted field, and a parse error is
  * on the line just given.
@@ -1670,6 +1725,13 @@ csv_record(struct ep_reader *rd, struct ep_error *err)
 		 */
 		if (!inquote && memchr(line, '"', len) == NULL) {
 			const char *p = line, *end = line + len, *q;
+
+			if (rd->dst != NULL && csv_direct(rd, line, len,
+			    delim)) {
+				rd->reclen = (size_t)(rd->base + rd->start -
+				    rd->recoff) - rd->nl;
+				return 2;
+			}
 
 			while ((q = memchr(p, delim, (size_t)(end - p))) !=
 			    NULL) {
@@ -1862,8 +1924,11 @@ next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 			rd->hsum += rd->hlen[i] + 1;
 		}
 	}
-	if ((r = csv_record(rd, err)) <= 0)
-		return r;
+	rd->dst = rec;
+	r = csv_record(rd, err);
+	rd->dst = NULL;
+	if (r != 1)
+		return r < 2 ? r : 1;
 	if (rd->tmp->n != rd->nhdr)
 		return bad(rd, err, rd->recline,
 		    "row has %zu fields, the header has %zu",
