@@ -742,12 +742,15 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		if (d->o.prog != NULL)
 			count_read(d->o.prog, rd);
 		if (table && d->hint && nrec <= 1024) {
-			/* About the record's NDJSON length. */
-			for (size_t i = 0; i < p->rec->n; i++)
-				recbytes += (double)(p->rec->f[i].nlen +
-				    p->rec->f[i].vlen + 6);
+			/* The record's bytes in the input, its newline
+			 * included (a CSV line is about half the NDJSON
+			 * length of its record: not a guess from fields). */
+			size_t len;
+
+			ep_reader_offset(rd, &len);
+			recbytes += (double)len + 1;
 			if (nrec == 1024)
-				presize(d, recbytes / 1024 + 2);
+				presize(d, recbytes / 1024);
 		}
 		if (d->o.roles) {
 			const struct ep_field *f = find_field(p->rec, "role",
