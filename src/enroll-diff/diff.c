@@ -7,11 +7,12 @@
  * field a varint name id, a type byte (ep_type in the low 3 bits, 1 +
  * key component in the high 5 when the value is that component) and,
  * for values that are not key components, a varint length and the bytes.
- * When the first input is a regular NDJSON file its entries (F_LAZY)
- * hold, in place of the encoded record, the record's byte offset (8
- * bytes) and length (4) in that file: it is read again, with the same
- * parser, only when it becomes a change (materialize).  That halves the
- * store and skips encoding the records that match, most of them.
+ * When the first input is a regular NDJSON or CSV file its entries
+ * (F_LAZY) hold, in place of the encoded record, the record's byte
+ * offset and length in that file in one 8-byte word (lazy_place): it
+ * is read again, with the same parser, only when it becomes a change
+ * (materialize).  That halves the store and skips encoding the records
+ * that match, most of them.
  * Entries are 4-byte aligned; a reference is (chunk << 22 | offset / 4),
  * 0 being no entry.
  */
@@ -80,6 +81,7 @@ struct ed_diff {
 	char *oldname;		/* old_FIELD of upd */
 	char *oldnames[ED_MAX_KEY];	/* ... of each of upds */
 	int lazyfd;		/* the first input, a regular file, or -1 */
+	struct ep_reader *lazyrd;	/* its reader */
 	const char *lazyname;
 	/* Courses with drops (when "course" is key field cidx). */
 	int cidx;
@@ -222,6 +224,25 @@ arena_alloc(struct ed_diff *d, size_t n, struct ent **out)
 	    ((d->used[c] - n) >> 2));
 }
 
+/*
+ * A lazy entry's place in the file: one 64-bit word, the offset above
+ * the length (a record is at most EP_MAX_RECORD bytes), 8 bytes where
+ * two words took 12: a tenth of the store at 1M records.
+ */
+#define LAZY_LEN_BITS 24
+_Static_assert(EP_MAX_RECORD < (1 << LAZY_LEN_BITS), "record length");
+
+static unsigned long long
+lazy_place(const struct ent *e, uint32_t *len)
+{
+	uint64_t w;
+
+	memcpy(&w, ent_rec(e), 8);
+	if (len != NULL)
+		*len = (uint32_t)(w & ((1u << LAZY_LEN_BITS) - 1));
+	return (unsigned long long)(w >> LAZY_LEN_BITS);
+}
+
 /* ------------------------------------------------------------- names */
 
 static uint32_t
@@ -275,7 +296,19 @@ found:
 
 /* -------------------------------------------------------------- table */
 
-/* Rehash into ncap slots (a power of two, larger than now). */
+/*
+ * The home slot of hash h in a table of cap slots: h scaled to cap
+ * (Lemire's multiply-shift), so cap need not be a power of two and the
+ * table is sized to the input, not to the next power of two above it
+ * (up to half of it empty: a tenth of the store at 1M records).
+ */
+static inline size_t
+home(uint32_t h, size_t cap)
+{
+	return (size_t)(((uint64_t)h * cap) >> 32);
+}
+
+/* Rehash into ncap slots (more than now). */
 static void
 table_resize(struct ed_diff *d, size_t ncap)
 {
@@ -286,9 +319,10 @@ table_resize(struct ed_diff *d, size_t ncap)
 
 		if (d->tab[k].ref == 0)
 			continue;
-		i = d->tab[k].h & (ncap - 1);
+		i = home(d->tab[k].h, ncap);
 		while (nt[i].ref)
-			i = (i + 1) & (ncap - 1);
+			if (++i == ncap)
+				i = 0;
 		nt[i] = d->tab[k];
 	}
 	free(d->tab);
@@ -309,10 +343,11 @@ ed_size_hint(struct ed_diff *d, size_t bytes)
 }
 
 void
-ed_lazy(struct ed_diff *d, int fd, const char *name)
+ed_lazy(struct ed_diff *d, struct ep_reader *rd)
 {
-	d->lazyfd = fd;
-	d->lazyname = name;
+	d->lazyfd = fileno(ep_reader_file(rd));
+	d->lazyrd = rd;
+	d->lazyname = ep_reader_name(rd);
 }
 
 /*
@@ -323,11 +358,13 @@ ed_lazy(struct ed_diff *d, int fd, const char *name)
 static void
 presize(struct ed_diff *d, double bytes_per_rec)
 {
-	double want = (double)d->hint / bytes_per_rec * 1.08;
-	size_t cap = d->tcap;
+	double want = (double)d->hint / bytes_per_rec * 1.08 / 0.7;
+	size_t cap;
 
-	while ((double)cap * 0.7 < want && cap < ((size_t)1 << 32))
-		cap *= 2;
+	if (want > (double)((size_t)1 << 32))
+		want = (double)((size_t)1 << 32);
+	/* whole 4 KB pages of slots */
+	cap = ((size_t)want + 511) & ~(size_t)511;
 	if (cap > d->tcap)
 		table_resize(d, cap);
 }
@@ -336,9 +373,9 @@ presize(struct ed_diff *d, double bytes_per_rec)
 static struct slot *
 table_find(struct ed_diff *d, uint32_t h, const char *key, size_t klen)
 {
-	size_t mask = d->tcap - 1, i = h & mask;
+	size_t i = home(h, d->tcap);
 
-	for (;; i = (i + 1) & mask) {
+	for (;; i = i + 1 == d->tcap ? 0 : i + 1) {
 		struct slot *s = &d->tab[i];
 		const struct ent *e;
 
@@ -541,13 +578,15 @@ store(struct ed_diff *d, const struct pend *p, uint32_t flags)
 	struct ent *e;
 	uint32_t ref;
 
+	if ((flags & F_LAZY) && (p->off >> (64 - LAZY_LEN_BITS) != 0 ||
+	    p->len >> LAZY_LEN_BITS != 0))
+		flags &= ~F_LAZY;	/* past 1 TB: kept whole */
 	if (flags & F_LAZY) {
-		uint32_t len = (uint32_t)p->len;
+		uint64_t w = (uint64_t)p->off << LAZY_LEN_BITS | p->len;
 
-		grow(&d->rbuf, &d->rcap, 12);
-		memcpy(d->rbuf, &p->off, 8);
-		memcpy(d->rbuf + 8, &len, 4);
-		rlen = 12;
+		grow(&d->rbuf, &d->rcap, 8);
+		memcpy(d->rbuf, &w, 8);
+		rlen = 8;
 	}
 	for (size_t j = 0; j < rec->n && !(flags & F_LAZY); j++) {
 		const struct ep_field *f = &rec->f[j];
@@ -720,7 +759,7 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		if ((r = ep_reader_next(rd, p->rec, err)) != 1)
 			break;
 		if (table && d->lazyfd >= 0) {
-			if (ep_reader_format(rd) != EP_FMT_NDJSON)
+			if (rd != d->lazyrd || !ep_reader_rereadable(rd))
 				d->lazyfd = -1;
 			p->off = ep_reader_offset(rd, &p->len);
 		}
@@ -728,12 +767,15 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		if (d->o.prog != NULL)
 			count_read(d->o.prog, rd);
 		if (table && d->hint && nrec <= 1024) {
-			/* About the record's NDJSON length. */
-			for (size_t i = 0; i < p->rec->n; i++)
-				recbytes += (double)(p->rec->f[i].nlen +
-				    p->rec->f[i].vlen + 6);
+			/* The record's bytes in the input, its newline
+			 * included (a CSV line is about half the NDJSON
+			 * length of its record: not a guess from fields). */
+			size_t len;
+
+			ep_reader_offset(rd, &len);
+			recbytes += (double)len + 1;
 			if (nrec == 1024)
-				presize(d, recbytes / 1024 + 2);
+				presize(d, recbytes / 1024);
 		}
 		if (d->o.roles) {
 			const struct ep_field *f = find_field(p->rec, "role",
@@ -753,12 +795,13 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		}
 		p->h = (uint32_t)hash_bytes(p->key, p->klen);
 		p->line = ep_reader_line(rd);
-		__builtin_prefetch(&d->tab[p->h & (d->tcap - 1)]);
+		__builtin_prefetch(&d->tab[home(p->h, d->tcap)]);
 		head++;
 		if (head - tail > LAG2) {
 			const struct pend *q = &ring[(head - 1 - LAG2) &
 			    (RING - 1)];
-			const struct slot *s = &d->tab[q->h & (d->tcap - 1)];
+			const struct slot *s = &d->tab[home(q->h,
+			    d->tcap)];
 
 			if (s->ref != 0 && s->h == q->h)
 				__builtin_prefetch(ent_at(d, s->ref), 1);
@@ -902,8 +945,7 @@ reread(struct ed_diff *d, uint32_t *ref, struct pend *p, char **buf,
 	size_t got = 0;
 	const char *why, *field, *kind;
 
-	memcpy(&off, ent_rec(e), 8);
-	memcpy(&len, ent_rec(e) + 8, 4);
+	off = lazy_place(e, &len);
 	grow(buf, cap, (size_t)len + 1);
 	while (got < len) {
 		ssize_t k = pread(d->lazyfd, *buf + got, len - got,
@@ -920,7 +962,8 @@ reread(struct ed_diff *d, uint32_t *ref, struct pend *p, char **buf,
 			break;
 		got += (size_t)k;
 	}
-	if (got != len || ep_ndjson_parse(p->rec, *buf, len, &why) < 0 ||
+	if (got != len ||
+	    ep_reader_reparse(d->lazyrd, p->rec, *buf, len, &why) < 0 ||
 	    make_key(d, p, &why, &field, &kind) < 0 || p->slen != e->slen ||
 	    memcmp(p->key, ent_key(e), p->slen) != 0) {
 		ep_error_set(err, EP_EXIT_IOERR, "%s: changed while being "
@@ -954,7 +997,7 @@ materialize(struct ed_diff *d, struct ep_error *err)
 				cap = cap ? cap * 2 : 1024;
 				l = ep_xrealloc(l, cap * sizeof(*l));
 			}
-			memcpy(&l[nl].off, ent_rec(e), 8);
+			l[nl].off = lazy_place(e, NULL);
 			l[nl++].ref = ref;
 		}
 	if (nl == 0)

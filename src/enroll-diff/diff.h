@@ -8,8 +8,8 @@
  * through an open-addressing table of (32-bit hash, arena reference)
  * slots.  Only the first input read (the "table side", the smaller file
  * when both are files) is kept whole; of the second only the records with
- * no partner are kept.  When the table side is a regular NDJSON file
- * (ed_lazy), its records are kept as key bytes plus their place in the
+ * no partner are kept.  When the table side is a regular NDJSON or CSV
+ * file (ed_lazy), its records are kept as key bytes plus their place in the
  * file, and read again only for the changes.
  */
 #ifndef ED_DIFF_H
@@ -72,12 +72,13 @@ void ed_free(struct ed_diff *d);
 void ed_size_hint(struct ed_diff *d, size_t bytes);
 
 /*
- * The first input is a regular file open on fd (read by the reader,
- * name in messages): when it is NDJSON, its records are kept as their
- * place in the file and read again with pread() only if they become
- * changes.  A record that is not what it was is then an error (74).
+ * The first input is a regular file read by rd: when its records can be
+ * decoded again from their bytes (NDJSON, or CSV not converted from
+ * another encoding: ep_reader_rereadable), they are kept as their place
+ * in the file and read again with pread() only if they become changes.
+ * A record that is not what it was is then an error (74).
  */
-void ed_lazy(struct ed_diff *d, int fd, const char *name);
+void ed_lazy(struct ed_diff *d, struct ep_reader *rd);
 
 /*
  * Read every record of rd as side.  The first call fills the table; the

@@ -255,8 +255,7 @@ main(int argc, char **argv)
 		ed_size_hint(d, (size_t)st[first].st_size);
 	if (st[first].st_size >= 0 && fstat(fileno(ep_reader_file(rd[first])),
 	    &st[first]) == 0 && S_ISREG(st[first].st_mode))
-		ed_lazy(d, fileno(ep_reader_file(rd[first])),
-		    ep_reader_name(rd[first]));
+		ed_lazy(d, rd[first]);
 	if (ed_read(d, rd[first], first, &err) < 0 ||
 	    ed_read(d, rd[!first], !first, &err) < 0) {
 		rc = ep_report(&err);

@@ -327,7 +327,11 @@ struct ep_reader {
 	/* CSV */
 	char **hdr;
 	size_t nhdr;
+	size_t *hlen;		/* strlen of each header name */
+	size_t hsum;		/* their sum, NULs included */
 	struct ep_rec *tmp;	/* CSV: decoded values before naming */
+	struct ep_rec *dst;	/* CSV: the record being read, when named */
+	const char **cut;	/* CSV: field starts (csv_direct) */
 	struct csv_parser csv;
 	bool csv_on;		/* csv initialised */
 	bool rowdone;		/* libcsv ended a row */
@@ -433,6 +437,8 @@ ep_reader_free(struct ep_reader *rd)
 	for (size_t i = 0; i < rd->nhdr; i++)
 		free(rd->hdr[i]);
 	free(rd->hdr);
+	free(rd->hlen);
+	free(rd->cut);
 	ep_rec_free(rd->tmp);
 	if (rd->csv_on)
 		csv_free(&rd->csv);
@@ -1602,8 +1608,60 @@ csv_realloc(void *p, size_t n)
 }
 
 /*
+ * A line with no quote, split at its delimiters straight into rd->dst,
+ * named by the header: one copy of each value, not two.  false, with
+ * nothing written, when it does not have the header's number of fields
+ * (the caller then splits it the usual way, for the message).
+ */
+static bool
+csv_direct(struct ep_reader *rd, const char *line, size_t len, char delim)
+{
+	struct ep_rec *rec = rd->dst;
+	const char *p = line, *end = line + len, *q;
+	size_t n = 0;
+
+	if (rd->cut == NULL)
+		rd->cut = ep_xcalloc(rd->nhdr, sizeof(*rd->cut));
+	rd->cut[n++] = p;
+	while ((q = memchr(p, delim, (size_t)(end - p))) != NULL) {
+		if (n == rd->nhdr)
+			return false;
+		p = q + 1;
+		rd->cut[n++] = p;
+	}
+	if (n != rd->nhdr)
+		return false;
+	ep_rec_clear(rec);
+	buf_reserve(rec, len + 1 + rd->hsum);
+	if (rec->cap < n) {
+		rec->cap = n;
+		rec->f = ep_xrealloc(rec->f, rec->cap * sizeof(*rec->f));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ep_field *d = &rec->f[i];
+		size_t vlen = (size_t)((i + 1 < n ? rd->cut[i + 1] - 1 : end) -
+		    rd->cut[i]);
+		char *o = rec->buf + rec->blen;
+
+		memcpy(o, rd->hdr[i], rd->hlen[i] + 1);
+		d->name = o;
+		d->nlen = rd->hlen[i];
+		o += rd->hlen[i] + 1;
+		memcpy(o, rd->cut[i], vlen);
+		o[vlen] = '\0';
+		d->val = o;
+		d->vlen = vlen;
+		d->type = EP_T_STR;
+		rec->blen += rd->hlen[i] + vlen + 2;
+	}
+	rec->n = n;
+	return true;
+}
+
+/*
  * Parse one CSV record (which may span lines) into rd->tmp as unnamed
- * string values.  1, 0 at EOF, -1 on error.  libcsv gets one line at a
+ * string values.  1, 0 at EOF, -1 on error; 2 when the record went
+ * straight into rd->dst, named (csv_direct).  libcsv gets one line at a
  * time, without its line end, and then the line end alone: a row that
  * has not ended after it is inside a quoted field, and a parse error is
  * on the line just given.
@@ -1668,6 +1726,13 @@ csv_record(struct ep_reader *rd, struct ep_error *err)
 		if (!inquote && memchr(line, '"', len) == NULL) {
 			const char *p = line, *end = line + len, *q;
 
+			if (rd->dst != NULL && csv_direct(rd, line, len,
+			    delim)) {
+				rd->reclen = (size_t)(rd->base + rd->start -
+				    rd->recoff) - rd->nl;
+				return 2;
+			}
+
 			while ((q = memchr(p, delim, (size_t)(end - p))) !=
 			    NULL) {
 				csv_field((void *)p, (size_t)(q - p), rd);
@@ -1709,6 +1774,124 @@ csv_record(struct ep_reader *rd, struct ep_error *err)
 	}
 }
 
+/*
+ * rec = the unnamed values of t named by the header, in one copy: names
+ * and values reserved at once (nothing may move while a name is not yet
+ * attached to its field), name lengths known from the header.
+ */
+static void
+name_fields(const struct ep_reader *rd, const struct ep_rec *t,
+    struct ep_rec *rec)
+{
+	ep_rec_clear(rec);
+	buf_reserve(rec, t->blen + rd->hsum + 1);
+	if (rec->cap < rd->nhdr) {
+		rec->cap = rd->nhdr;
+		rec->f = ep_xrealloc(rec->f, rec->cap * sizeof(*rec->f));
+	}
+	for (size_t i = 0; i < rd->nhdr; i++) {
+		const struct ep_field *s = &t->f[i];
+		struct ep_field *d = &rec->f[i];
+		char *o = rec->buf + rec->blen;
+
+		memcpy(o, rd->hdr[i], rd->hlen[i] + 1);
+		d->name = o;
+		d->nlen = rd->hlen[i];
+		o += rd->hlen[i] + 1;
+		memcpy(o, s->val, s->vlen);
+		o[s->vlen] = '\0';
+		d->val = o;
+		d->vlen = s->vlen;
+		d->type = EP_T_STR;
+		rec->blen += rd->hlen[i] + s->vlen + 2;
+	}
+	rec->n = rd->nhdr;
+}
+
+/* libcsv's field callback for ep_reader_reparse: data is the record. */
+static void
+reparse_field(void *s, size_t len, void *data)
+{
+	struct ep_rec *t = data;
+	const char *v = buf_put(t, s ? s : "", len);
+	struct ep_field *f = field_add(t);
+
+	f->name = "";
+	f->nlen = 0;
+	f->val = v;
+	f->vlen = len;
+	f->type = EP_T_STR;
+}
+
+static void
+reparse_row(int c, void *data)
+{
+	(void)c;
+	(void)data;
+}
+
+bool
+ep_reader_rereadable(const struct ep_reader *rd)
+{
+	return rd->fmt == EP_FMT_NDJSON ||
+	    (rd->fmt == EP_FMT_CSV && rd->enc == NULL && rd->hdr != NULL);
+}
+
+int
+ep_reader_reparse(struct ep_reader *rd, struct ep_rec *rec, const char *s,
+    size_t len, const char **why)
+{
+	struct csv_parser p;
+	char delim = rd->delim ? rd->delim : ',';
+	int bad = 0;
+
+	if (rd->fmt == EP_FMT_NDJSON)
+		return ep_ndjson_parse(rec, s, len, why);
+	ep_rec_clear(rec);
+	if (!ep_reader_rereadable(rd)) {
+		*why = "not a record of this reader";
+		return -1;
+	}
+	if (ep_utf8_check(s, len) >= 0 || memchr(s, '\0', len) != NULL) {
+		*why = "invalid UTF-8 or a NUL byte";
+		return -1;
+	}
+	if (rd->tmp == NULL)
+		rd->tmp = ep_rec_new();
+	ep_rec_clear(rd->tmp);
+	/* The line end of the last line is not part of the record. */
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (memchr(s, '"', len) == NULL) {
+		const char *q, *end = s + len;
+
+		while ((q = memchr(s, delim, (size_t)(end - s))) != NULL) {
+			reparse_field((void *)s, (size_t)(q - s), rd->tmp);
+			s = q + 1;
+		}
+		reparse_field((void *)s, (size_t)(end - s), rd->tmp);
+	} else {
+		/* As the reader: strict, spaces and lone CRs are data. */
+		csv_init(&p, CSV_STRICT | CSV_STRICT_FINI);
+		csv_set_delim(&p, (unsigned char)delim);
+		csv_set_space_func(&p, csv_no_space);
+		csv_set_term_func(&p, csv_no_term);
+		csv_set_realloc_func(&p, csv_realloc);
+		if (csv_parse(&p, s, len, reparse_field, reparse_row,
+		    rd->tmp) < len || csv_fini(&p, reparse_field,
+		    reparse_row, rd->tmp) != 0)
+			bad = 1;
+		csv_free(&p);
+	}
+	if (bad || rd->tmp->n != rd->nhdr) {
+		ep_rec_clear(rd->tmp);
+		*why = bad ? "invalid CSV" : "wrong number of fields";
+		return -1;
+	}
+	name_fields(rd, rd->tmp, rec);
+	return 0;
+}
+
 static int
 next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 {
@@ -1735,36 +1918,22 @@ next_csv(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 					    h);
 			rd->hdr[i] = ep_xstrdup(h);
 		}
+		rd->hlen = ep_xcalloc(rd->nhdr, sizeof(size_t));
+		for (size_t i = 0; i < rd->nhdr; i++) {
+			rd->hlen[i] = strlen(rd->hdr[i]);
+			rd->hsum += rd->hlen[i] + 1;
+		}
 	}
-	if ((r = csv_record(rd, err)) <= 0)
-		return r;
+	rd->dst = rec;
+	r = csv_record(rd, err);
+	rd->dst = NULL;
+	if (r != 1)
+		return r < 2 ? r : 1;
 	if (rd->tmp->n != rd->nhdr)
 		return bad(rd, err, rd->recline,
 		    "row has %zu fields, the header has %zu",
 		    rd->tmp->n, rd->nhdr);
-	ep_rec_clear(rec);
-	{
-		/* Reserve names and values at once: nothing may move while
-		 * a name is not yet attached to its field. */
-		size_t need = rd->tmp->blen + 1;
-
-		for (size_t i = 0; i < rd->nhdr; i++)
-			need += strlen(rd->hdr[i]) + 1;
-		buf_reserve(rec, need);
-	}
-	for (size_t i = 0; i < rd->nhdr; i++) {
-		const struct ep_field *s = &rd->tmp->f[i];
-		struct ep_field *d;
-		const char *name = buf_put(rec, rd->hdr[i], strlen(rd->hdr[i]));
-		const char *val = buf_put(rec, s->val, s->vlen);
-
-		d = field_add(rec);
-		d->name = name;
-		d->nlen = strlen(name);
-		d->val = val;
-		d->vlen = s->vlen;
-		d->type = EP_T_STR;
-	}
+	name_fields(rd, rd->tmp, rec);
 	return 1;
 }
 

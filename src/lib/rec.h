@@ -165,6 +165,21 @@ int ep_ndjson_parse(struct ep_rec *rec, const char *s, size_t len,
     const char **why);
 
 /*
+ * Whether ep_reader_reparse can decode the records rd returned from
+ * their bytes (ep_reader_offset): NDJSON, or CSV that is not converted
+ * from another encoding, once its header is read.
+ */
+bool ep_reader_rereadable(const struct ep_reader *rd);
+/*
+ * Decode s (len bytes: a record rd returned, read again from the file at
+ * its ep_reader_offset) into rec as rd did: NDJSON by ep_ndjson_parse,
+ * CSV by rd's delimiter and named by its header.  0, or -1 with *why
+ * set to a static reason and rec empty.
+ */
+int ep_reader_reparse(struct ep_reader *rd, struct ep_rec *rec,
+    const char *s, size_t len, const char **why);
+
+/*
  * A record writer.  NDJSON writes fields in record order.  CSV writes a
  * header of the fields given by ep_writer_set_fields or, failing that, of
  * the first record; a later record with a field outside the header is an

@@ -546,6 +546,94 @@ lazy_inputs() {
 	[[ "$output" != *'"user":4766'* ]]
 }
 
+# The same for CSV (issue 23 item 2): quoted fields, a quoted newline,
+# CRLF line ends, a byte-order mark, a lone CR inside a field, no final
+# newline; TSV and a converted encoding (kept whole) too.
+lazy_csv() {
+	printf '\xef\xbb\xbfcourse,user,role,name,note\r\n' >"$T/small.csv"
+	printf 'C1,u1,student,"Zo\xc3\xab ""Z""",plain\r\n' >>"$T/small.csv"
+	printf 'C1,u2,student,"two\r\nlines",x\r\n' >>"$T/small.csv"
+	printf '"C,2",u3,teacher,a\rb,\r\n' >>"$T/small.csv"
+	printf 'C1,u4,student, spaced ,"q"\r\n' >>"$T/small.csv"
+	printf '\r\n' >>"$T/small.csv"
+	printf 'C3,u5,ta,last,"no newline"' >>"$T/small.csv"
+	{
+		echo 'course,user,role,name,note'
+		echo 'C1,u1,student,other,plain'
+		echo 'C1,u4,teacher,x,y'
+		echo 'C9,u9,student,padding,"a longer line so that this file is the bigger one"'
+		echo 'C9,u8,student,padding,"and more padding for the bigger file"'
+	} >"$T/big.csv"
+	tr ',' '\t' <"$T/big.csv" >"$T/big.tsv"
+	printf 'course\tuser\trole\tname\nC1\tu7\tstudent\t"x\ty"\nC2\tu2\tstudent\tb\n' >"$T/small.tsv"
+}
+
+@test "the smaller CSV file, read again for its changes, gives the same output as stdin" {
+	lazy_csv
+	local opts
+	for opts in "" "--update-on role" "-t ndjson" "--summary" \
+	    "--only drop" "--key course,user"; do
+		ed $opts "$T/small.csv" "$T/big.csv"
+		assert_success
+		echo "$output" >"$T/lazy"
+		ed $opts - "$T/big.csv" <"$T/small.csv"
+		assert_success
+		[ -s "$T/lazy" ]
+		diff -u <(echo "$output") "$T/lazy"
+		ed $opts "$T/big.csv" "$T/small.csv"
+		assert_success
+		echo "$output" >"$T/lazy"
+		ed $opts "$T/big.csv" - <"$T/small.csv"
+		assert_success
+		diff -u <(echo "$output") "$T/lazy"
+	done
+	# the quoted, multi-line and CR values were really read again
+	ed -t ndjson "$T/small.csv" "$T/big.csv"
+	[[ "$output" == *'"user":"u2","role":"student","name":"two\r\nlines","note":"x"}'* ]]
+	[[ "$output" == *'"course":"C,2","user":"u3","role":"teacher","name":"a\rb","note":""}'* ]]
+	[[ "$output" == *'"name":" spaced ","note":"q"}'* ]]
+	[[ "$output" == *'"name":"last","note":"no newline"}'* ]]
+	# TSV, and CSV converted from Latin-1 (not read again: offsets differ)
+	ed -f tsv -t ndjson "$T/small.tsv" "$T/big.tsv"
+	assert_success
+	echo "$output" >"$T/lazy"
+	ed -f tsv -t ndjson - "$T/big.tsv" <"$T/small.tsv"
+	diff -u <(echo "$output") "$T/lazy"
+	[[ "$output" == *'"name":"x\ty"}'* ]]
+	printf 'course,user,role,name\nC1,u6,student,Zo\xeb\n' >"$T/l1.csv"
+	ed --encoding ISO-8859-1 -t ndjson "$T/l1.csv" "$T/big.csv"
+	assert_success
+	[[ "$output" == *'"name":"Zoë"}'* ]]
+}
+
+@test "a CSV DESIRED file changed before its changes are read again: 74, no output" {
+	echo 'course,user,role' >"$T/d"
+	for i in $(seq 1 50); do
+		echo "C1,u$i,student"
+	done >>"$T/d"
+	mkfifo "$T/fifo"
+	enroll-diff --max-drop 100% "$T/d" - <"$T/fifo" >"$T/out" 2>"$T/err" &
+	local pid=$! fd pos= w
+	exec {w}>"$T/fifo"
+	while [ "$pos" != "$(stat -c %s "$T/d")" ]; do
+		for fd in /proc/$pid/fd/*; do
+			[ "$(readlink "$fd")" = "$T/d" ] &&
+				pos=$(awk '/^pos:/ { print $2 }' /proc/$pid/fdinfo/${fd##*/})
+		done
+		kill -0 $pid
+	done
+	# same size, one key byte changed: u1 becomes v1 (record at byte 17)
+	printf v | dd of="$T/d" bs=1 seek=20 conv=notrunc status=none
+	[ "$(sed -n 2p "$T/d")" = 'C1,v1,student' ]
+	printf 'course,user,role\nC1,u2,student\n' >&$w
+	exec {w}>&-
+	local rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 74 ]
+	[ ! -s "$T/out" ]
+	[ "$(cat "$T/err")" = "enroll-diff: $T/d: changed while being read (the record at byte 17)" ]
+}
+
 @test "a bad line late in the bigger input still fails 65 with its line" {
 	for i in $(seq 1 100); do
 		echo "{\"course\":\"C1\",\"user\":\"u$i\",\"role\":\"student\"}"
