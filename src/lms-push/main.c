@@ -8,9 +8,11 @@
  * retries with backoff, throttling); a write call whose reply was lost is
  * never sent again before the LMS has been asked whether it took effect.
  * Results are written in input order: the change, then "result" (ok or
- * failed) and "message".  Exit 0 when every change is ok, 1 when some
- * failed, 75 when the LMS stayed unreachable, 77 when the token was
- * refused (the changes not yet tried are failed "not attempted").
+ * failed) and "message".  Moodle user records (user, no course) create
+ * or update the user (see user_change, moodle.c).  Exit 0 when every
+ * change is ok, 1 when some failed, 75 when the LMS stayed unreachable,
+ * 77 when the token was refused (the changes not yet tried are failed
+ * "not attempted").
  * See moodle.c and canvas.c for what each LMS is sent.
  */
 #include <stdio.h>
@@ -32,6 +34,9 @@ static const char usage_text[] =
 "\n"
 "Apply change records (op add, drop or update) through the LMS's web API\n"
 "and write one result record per change on stdout, in input order.\n"
+"Moodle: a record with user and no course creates (add) or updates the\n"
+"user: username, firstname, lastname, email, idnumber, auth; no password\n"
+"is sent (Moodle makes one unless auth says otherwise); drop is refused.\n"
 "The FILEs are read in turn, as one stream ('-' or none: stdin).\n"
 "\n"
 "Moodle:\n"
@@ -444,6 +449,46 @@ str_field(const struct ep_rec *r, const char *name)
 }
 
 /*
+ * A user record (user, no course; moodle only): op add creates the
+ * user, which needs username, firstname, lastname and email; op update
+ * changes the fields the record has.  A drop would delete the user and
+ * is refused (3); a password is never read from a record (65: it would
+ * travel in the request and the results).  0, or -1 with err.
+ */
+static int
+user_change(const struct push *p, struct change *c, const char *name,
+    struct ep_error *err)
+{
+	static const char *const need[] = { "username", "firstname",
+	    "lastname", "email", NULL };
+
+	c->is_user = true;
+	if (ep_rec_str(c->rec, "password") != NULL) {
+		ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: field 'password': "
+		    "lms-push sends no passwords (Moodle creates them, or the "
+		    "record's auth method needs none)", name, c->line);
+		return -1;
+	}
+	if (c->op == OP_DROP) {
+		ep_error_set(err, EP_EXIT_REFUSED, "%s:%lu: op drop of a user "
+		    "(no course) would delete the Moodle user: refused",
+		    name, c->line);
+		return -1;
+	}
+	if (c->op != OP_ADD)
+		return 0;
+	for (int i = 0; need[i] != NULL; i++)
+		if (str_field(c->rec, need[i]) == NULL &&
+		    strcmp(p->o->user_field, need[i]) != 0) {
+			ep_error_set(err, EP_EXIT_DATAERR, "%s:%lu: missing "
+			    "field '%s' (a user to create)", name, c->line,
+			    need[i]);
+			return -1;
+		}
+	return 0;
+}
+
+/*
  * The changes of one input, appended to p->ch (*cap: its room).  1 when
  * the input held a change, 0 when none, -1 with err on bad input.
  */
@@ -525,6 +570,16 @@ read_input(struct push *p, struct ep_reader *rd, size_t *cap,
 		c->user_id = num_field(r, "user_id");
 		c->role_id = num_field(r, "role_id");
 		c->enrollment_id = num_field(r, "enrollment_id");
+		if (missing == NULL && c->course == NULL &&
+		    c->course_id == 0 && c->account == NULL &&
+		    strcmp(p->o->lms, "moodle") == 0 &&
+		    (c->user != NULL || c->user_id != 0)) {
+			if (user_change(p, c, ep_reader_name(rd), err) < 0) {
+				n = -1;
+				break;
+			}
+			continue;
+		}
 		if (missing == NULL && c->course == NULL && c->course_id == 0 &&
 		    c->account == NULL)
 			missing = "course";

@@ -20,6 +20,13 @@
  *   4. the old role of each role change that phase 3 applied is
  *      unassigned.
  *
+ * User records (user, no course) skip phase 2: in phase 3 adds go through
+ * core_user_create_users (never a password: createpassword=1 unless the
+ * record's auth is another method) and updates through
+ * core_user_update_users with the id phase 1 found.  Moodle creates users
+ * in one transaction too, so a refused batch is split the same way; a
+ * lost reply fails the changes, since no roster can tell what happened.
+ *
  * Moodle runs a batch in one transaction and stops at the first bad
  * enrolment, so a refused batch is split in halves until the bad changes
  * stand alone.  A batch whose reply was lost is not sent again blindly:
@@ -40,7 +47,7 @@
 
 #include "pool.h"
 
-enum kind { K_ENROL, K_UNENROL, K_UNASSIGN };
+enum kind { K_ENROL, K_UNENROL, K_UNASSIGN, K_UCREATE, K_UUPDATE, K_NKIND };
 
 struct tent {
 	char *key;
@@ -84,7 +91,8 @@ struct check {
 };
 
 static const char *const kind_fn[] = { "enrol_manual_enrol_users",
-    "enrol_manual_unenrol_users", "core_role_unassign_roles" };
+    "enrol_manual_unenrol_users", "core_role_unassign_roles",
+    "core_user_create_users", "core_user_update_users" };
 
 /* --- string tables --- */
 
@@ -326,8 +334,11 @@ lookups(struct mctx *m)
 	for (size_t i = 0; i < p->n; i++) {
 		struct change *c = &p->ch[i];
 
-		if (c->course_id == 0)
+		if (c->course_id == 0 && !c->is_user)
 			tab_add(&m->courses, c->course, p->n, NULL);
+		/* A user to create is not there to look up. */
+		if (c->is_user && c->op == OP_ADD)
+			continue;
 		if (c->user_id == 0)
 			tab_add(&m->users, c->user, p->n, NULL);
 	}
@@ -372,7 +383,9 @@ apply_lookups(struct mctx *m)
 		const char *key[2] = { c->course, c->user };
 		long long *id[2] = { &c->course_id, &c->user_id };
 
-		for (int k = 0; k < 2 && !c->done; k++) {
+		if (c->is_user && c->op == OP_ADD)
+			continue;
+		for (int k = c->is_user ? 1 : 0; k < 2 && !c->done; k++) {
 			struct tent *e;
 
 			if (*id[k] != 0)
@@ -581,7 +594,7 @@ rosters(struct mctx *m)
 		bool added;
 		struct tent *e;
 
-		if (c->done || !needs_roster(m, c))
+		if (c->done || c->is_user || !needs_roster(m, c))
 			continue;
 		k = c->course_id ? id_key(c->course_id) :
 		    ep_xstrdup(c->course);
@@ -637,7 +650,11 @@ applied(struct change *c, enum kind k, const char *how)
 		c->step = 1;	/* phase 4 unassigns the old role */
 		return;
 	}
-	if (k == K_ENROL && c->op == OP_DROP)
+	if (k == K_UCREATE)
+		change_ok(c, "user created%s%s", sep, h);
+	else if (k == K_UUPDATE)
+		change_ok(c, "user updated%s%s", sep, h);
+	else if (k == K_ENROL && c->op == OP_DROP)
 		change_ok(c, "suspended as %s%s%s", c->role, sep, h);
 	else if (k == K_ENROL)
 		change_ok(c, "%s as %s%s%s", c->op == OP_ADD ? "enrolled" :
@@ -734,6 +751,63 @@ start_check(struct batch *b)
 		submit_roster(m, ck->cid[k], NULL, ck, k);
 }
 
+/*
+ * A user field of c: the record's, else the user value itself when
+ * --user-field names that field.  NULL when neither.
+ */
+static const char *
+ufield(const struct mctx *m, const struct change *c, const char *name)
+{
+	const char *s = ep_rec_str(c->rec, name);
+
+	if (s != NULL && *s != '\0')
+		return s;
+	return strcmp(m->p->o->user_field, name) == 0 ? c->user : NULL;
+}
+
+/*
+ * The reply to a user batch: core_user_create_users lists the users
+ * created ({id, username}); core_user_update_users answers null or
+ * {"warnings": [{item, itemid, warningcode, message}]}, a warning failing
+ * the change of its user id.
+ */
+static void
+user_replies(struct mctx *m, struct batch *b, json_t *j)
+{
+	json_t *warn = json_object_get(j, "warnings");
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct change *c = &m->p->ch[b->idx[i]];
+		const char *un = ufield(m, c, "username");
+		const char *bad = NULL;
+		char how[64] = "";
+
+		for (size_t k = 0; b->kind == K_UCREATE &&
+		    k < json_array_size(j); k++) {
+			json_t *o = json_array_get(j, k);
+			const char *s = json_string_value(json_object_get(o,
+			    "username"));
+
+			if (s != NULL && un != NULL && strcmp(s, un) == 0)
+				snprintf(how, sizeof(how), "(id %"
+				    JSON_INTEGER_FORMAT ")", json_integer_value(
+				    json_object_get(o, "id")));
+		}
+		for (size_t k = 0; k < json_array_size(warn); k++) {
+			json_t *o = json_array_get(warn, k);
+
+			if (json_integer_value(json_object_get(o, "itemid")) ==
+			    c->user_id)
+				bad = json_string_value(json_object_get(o,
+				    "message"));
+		}
+		if (bad != NULL)
+			change_failf(c, "%s: %s", kind_fn[b->kind], bad);
+		else
+			applied(c, b->kind, how[0] ? how : NULL);
+	}
+}
+
 static int
 batch_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 {
@@ -743,11 +817,27 @@ batch_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	json_t *j;
 
 	(void)h;
+	if (outcome_unknown(r) && b->kind >= K_UCREATE) {
+		/* No roster tells whether a user call took effect: the
+		 * changes fail rather than risk a second create. */
+		for (size_t i = 0; i < b->n; i++)
+			change_failf(&m->p->ch[b->idx[i]], "the reply to %s was "
+			    "lost: whether it took effect is unknown; not sent "
+			    "again", kind_fn[b->kind]);
+		batch_free(b);
+		return 0;
+	}
 	if (outcome_unknown(r)) {
 		start_check(b);
 		return 0;
 	}
 	j = ws_reply(r, kind_fn[b->kind], &err);
+	if (j != NULL && b->kind >= K_UCREATE) {
+		user_replies(m, b, j);
+		json_decref(j);
+		batch_free(b);
+		return 0;
+	}
 	if (j != NULL) {
 		for (size_t i = 0; i < b->n; i++)
 			applied(&m->p->ch[b->idx[i]], b->kind, NULL);
@@ -785,6 +875,41 @@ idval(char *buf, size_t n, long long id, const char *what, const char *name)
 	return buf;
 }
 
+/*
+ * The users[i][...] fields of a user batch.  A user to create gets
+ * username, firstname, lastname, email, and idnumber and auth when known;
+ * with no auth, or auth manual, Moodle makes the password and mails it
+ * (createpassword=1): no password is ever sent.  An update sends the id
+ * and the fields its record has.
+ */
+static void
+user_form(struct mctx *m, struct ep_http_req *r, enum kind kind,
+    const size_t *idx, size_t n)
+{
+	static const char *const fields[] = { "username", "firstname",
+	    "lastname", "email", "idnumber", "auth", NULL };
+	char v[300];
+
+	for (size_t i = 0; i < n; i++) {
+		struct change *c = &m->p->ch[idx[i]];
+		const char *auth = ep_rec_str(c->rec, "auth");
+
+		if (kind == K_UUPDATE)
+			form_fmt(r, idval(v, sizeof(v), c->user_id, "user",
+			    c->user), "users[%zu][id]", i);
+		for (int k = 0; fields[k] != NULL; k++) {
+			const char *s = kind == K_UCREATE ? ufield(m, c,
+			    fields[k]) : ep_rec_str(c->rec, fields[k]);
+
+			if (s != NULL && *s != '\0')
+				form_fmt(r, s, "users[%zu][%s]", i, fields[k]);
+		}
+		if (kind == K_UCREATE && (auth == NULL || *auth == '\0' ||
+		    strcmp(auth, "manual") == 0))
+			form_fmt(r, "1", "users[%zu][createpassword]", i);
+	}
+}
+
 static void
 submit_batch(struct mctx *m, enum kind kind, const size_t *idx, size_t n)
 {
@@ -798,6 +923,11 @@ submit_batch(struct mctx *m, enum kind kind, const size_t *idx, size_t n)
 	b->n = n;
 	b->idx = ep_xcalloc(n, sizeof(*b->idx));
 	memcpy(b->idx, idx, n * sizeof(*idx));
+	if (kind >= K_UCREATE) {
+		user_form(m, r, kind, idx, n);
+		submit(m, r, batch_done, b, batch_free_v);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct change *c = &m->p->ch[idx[i]];
 
@@ -855,9 +985,9 @@ static void
 apply(struct mctx *m)
 {
 	struct push *p = m->p;
-	size_t *lists[3], nl[3] = { 0, 0, 0 };
+	size_t *lists[K_NKIND], nl[K_NKIND] = { 0 };
 
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < K_NKIND; k++)
 		lists[k] = ep_xcalloc(p->n + 1, sizeof(size_t));
 	for (size_t i = 0; i < p->n; i++) {
 		struct change *c = &p->ch[i];
@@ -866,6 +996,11 @@ apply(struct mctx *m)
 
 		if (c->done)
 			continue;
+		if (c->is_user) {
+			kind = c->op == OP_ADD ? K_UCREATE : K_UUPDATE;
+			lists[kind][nl[kind]++] = i;
+			continue;
+		}
 		if (c->role_id == 0)
 			c->role_id = role_lookup(m, c->role);
 		c->old_role_id = role_lookup(m, c->old_role);
@@ -925,7 +1060,7 @@ apply(struct mctx *m)
 		}
 		lists[kind][nl[kind]++] = i;
 	}
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < K_NKIND; k++) {
 		flush_list(m, (enum kind)k, lists[k], nl[k]);
 		free(lists[k]);
 	}
@@ -943,6 +1078,7 @@ old_roles(struct mctx *m)
 		if (!c->done && c->step == 1)
 			idx[n++] = i;
 		else if (m->p->o->dry_run && c->op == OP_UPDATE &&
+		    !c->is_user &&
 		    c->old_role != NULL && strcmp(c->old_role, c->role) != 0)
 			idx[n++] = i;
 	}

@@ -28,6 +28,8 @@ struct change {
 					 * option's */
 	enum drop_as drop_as;		/* canvas: the DELETE task of it */
 	bool done, ok, unreachable;
+	bool is_user;			/* a user record (no course): moodle
+					 * creates or updates the user */
 	char *msg;			/* the result message, owned */
 	int step;			/* where a multi-call change is */
 	int resends;			/* re-sent after an unknown outcome */

@@ -1012,3 +1012,111 @@ mstatus() {
 	# (inactivate, delete); nothing was sent for the kept drop
 	[ "$(stat "$CANVAS_URL" 'methods.DELETE')" -eq 2 ]
 }
+
+# muser FIELD VALUE: the Moodle user with that field, as lms-fetch reads it.
+muser() {
+	lms-fetch moodle users --field "$1" --value "$2" |
+		jq -c '{username, idnumber, firstname, lastname, email}'
+}
+
+@test "moodle users: records without a course create and update users, in one call each" {
+	cat >"$T/u.ndjson" <<-'EOF2'
+	{"op":"add","user":"2001","username":"zoe","firstname":"Zoe","lastname":"New","email":"zoe@example.edu"}
+	{"op":"update","user":"1001","firstname":"Anne","lastname":"Test","email":"anne@example.edu"}
+	{"op":"add","user":"2002","username":"yan","firstname":"Yan","lastname":"New","email":"yan@example.edu"}
+	EOF2
+	run --separate-stderr lms-push moodle "$T/u.ndjson"
+	assert_success
+	[ -z "$stderr" ]
+	diff -u <(printf '%s\n' "2001 add ok" "1001 update ok" "2002 add ok") \
+		<(results)
+	diff -u <(printf '%s\n' "user created (id 1001)" "user updated" \
+		"user created (id 1002)") <(jq -r .message <<<"$output")
+	[ "$(stat "$MOODLE_URL" ws_core_user_create_users)" -eq 1 ]
+	[ "$(stat "$MOODLE_URL" ws_core_user_update_users)" -eq 1 ]
+	# No user is looked up before it is created; the update found 201.
+	[ "$(stat "$MOODLE_URL" ws_core_user_get_users_by_field)" -eq 1 ]
+	[ "$(muser idnumber 2001)" = \
+		'{"username":"zoe","idnumber":"2001","firstname":"Zoe","lastname":"New","email":"zoe@example.edu"}' ]
+	[ "$(muser idnumber 1001)" = \
+		'{"username":"ann","idnumber":"1001","firstname":"Anne","lastname":"Test","email":"anne@example.edu"}' ]
+}
+
+@test "moodle users: Moodle makes the password unless auth names another method" {
+	printf '%s\n' '{"op":"add","user":"2001","username":"zoe","firstname":"Zoe","lastname":"New","email":"zoe@example.edu"}' \
+		'{"op":"add","user":"2002","username":"yan","firstname":"Yan","lastname":"New","email":"yan@example.edu","auth":"saml2"}' >"$T/u.ndjson"
+	run --separate-stderr lms-push moodle -n "$T/u.ndjson"
+	assert_success
+	[[ "$output" == *"users%5B0%5D%5Bidnumber%5D=2001&users%5B0%5D%5Bcreatepassword%5D=1&users%5B1%5D%5Busername%5D=yan"* ]]
+	[[ "$output" == *"users%5B1%5D%5Bauth%5D=saml2"* ]]
+	[[ "$output" != *"users%5B1%5D%5Bcreatepassword"* ]]
+	[[ "$output" != *"%5Bpassword%5D"* ]]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+}
+
+@test "moodle users: a Moodle error on one user fails it alone (exit 1), the others are created" {
+	cat >"$T/u.ndjson" <<-'EOF2'
+	{"op":"add","user":"2001","username":"zoe","firstname":"Zoe","lastname":"New","email":"zoe@example.edu"}
+	{"op":"add","user":"2002","username":"ann","firstname":"Ann","lastname":"Other","email":"ann2@example.edu"}
+	{"op":"add","user":"2003","username":"yan","firstname":"Yan","lastname":"New","email":"yan@example.edu"}
+	EOF2
+	run --separate-stderr lms-push moodle "$T/u.ndjson"
+	assert_failure 1
+	[ "$stderr" = "lms-push: 1 of 3 changes failed" ]
+	diff -u <(printf '%s\n' "2001 add ok" "2002 add failed" "2003 add ok") \
+		<(results)
+	[ "$(jq -r 'select(.user=="2002").message' <<<"$output")" = \
+		"core_user_create_users: Moodle error invalidparameter: Invalid parameter value detected (Username already exists: ann)" ]
+	[ -z "$(muser idnumber 2002)" ]
+	[ "$(muser username zoe | jq -r .idnumber)" = 2001 ]
+	[ "$(muser username yan | jq -r .idnumber)" = 2003 ]
+	# The existing ann is untouched.
+	[ "$(muser username ann | jq -r .lastname)" = Test ]
+}
+
+@test "moodle users: a user missing a field, a password or a drop is refused before any call" {
+	local f
+	for f in username email; do
+		jq -c "del(.$f)" <<<'{"op":"add","user":"2001","username":"zoe","firstname":"Zoe","lastname":"New","email":"zoe@example.edu"}' >"$T/u.ndjson"
+		printf '%s\n' '{"op":"add","user":"2002","username":"yan","firstname":"Yan","lastname":"New","email":"yan@example.edu"}' >>"$T/u.ndjson"
+		run --separate-stderr lms-push moodle "$T/u.ndjson"
+		assert_failure 65
+		[ -z "$output" ]
+		[ "$stderr" = "lms-push: $T/u.ndjson:1: missing field '$f' (a user to create)" ]
+	done
+	printf '%s\n' '{"op":"update","user":"1001","email":"a@example.edu","password":"Hunter2-secret"}' >"$T/p.ndjson"
+	run --separate-stderr lms-push moodle "$T/p.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "lms-push: $T/p.ndjson:1: field 'password': lms-push sends no passwords"* ]]
+	[[ "$stderr" != *Hunter2* ]]
+	printf '%s\n' '{"op":"update","user":"1001","email":"a@example.edu"}' \
+		'{"op":"drop","user":"1002"}' >"$T/d.ndjson"
+	run --separate-stderr lms-push moodle "$T/d.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "lms-push: $T/d.ndjson:2: op drop of a user (no course) would delete the Moodle user: refused" ]
+	[ "$(stat "$MOODLE_URL" requests)" -eq 0 ]
+	[ "$(muser idnumber 1001 | jq -r .email)" = ann@example.edu ]
+}
+
+@test "moodle users: an update of a user Moodle lacks fails that change only" {
+	printf '%s\n' '{"op":"update","user":"9999","email":"x@example.edu"}' \
+		'{"op":"update","user":"1002","email":"ben2@example.edu"}' >"$T/u.ndjson"
+	run --separate-stderr lms-push moodle "$T/u.ndjson"
+	assert_failure 1
+	diff -u <(printf '%s\n' "9999 update failed" "1002 update ok") <(results)
+	[[ "$(jq -r 'select(.user=="9999").message' <<<"$output")" == "no user with idnumber '9999'"* ]]
+	[ "$(muser idnumber 1002 | jq -r .email)" = ben2@example.edu ]
+	[ "$(stat "$MOODLE_URL" ws_core_user_update_users)" -eq 1 ]
+	# A user id given in the record is not looked up: Moodle's warning
+	# fails the change.
+	printf '%s\n' '{"op":"update","user":"x","user_id":9999,"email":"x@example.edu"}' \
+		'{"op":"update","user":"1003","user_id":203,"email":"cai2@example.edu"}' >"$T/u.ndjson"
+	run --separate-stderr lms-push moodle "$T/u.ndjson"
+	assert_failure 1
+	diff -u <(printf '%s\n' "x update failed" "1003 update ok") <(results)
+	[ "$(jq -r 'select(.user=="x").message' <<<"$output")" = \
+		"core_user_update_users: Invalid user ID" ]
+	[ "$(muser idnumber 1003 | jq -r .email)" = cai2@example.edu ]
+}

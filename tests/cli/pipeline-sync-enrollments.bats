@@ -698,3 +698,72 @@ sis_people() {
 	[[ "$stderr" == *"SYNC_USER_DROP 'erase': keep or delete"* ]]
 	[ -z "$(ls -A "$OUTBOX")" ]
 }
+
+@test "SYNC_USERS_PUSH=lms-push: the users go through Moodle web services before the enrollment file; a refused user stops the run" {
+	printf '%s\n' SYNC_USERS=1 SYNC_USERS_PUSH=lms-push >>"$CONF"
+	# Moodle's users before the run, by idnumber
+	curl -fsS "http://127.0.0.1:$MPORT/_state" | jq -r '[.. | objects |
+		select(.idnumber? != null and .idnumber != "" and .username?)] |
+		unique_by(.idnumber)[] | .idnumber' | sort >"$T/moodle-ids"
+	sis_people >"$T/people"
+	cut -d, -f1 "$T/people" | comm -23 - "$T/moodle-ids" >"$T/new"
+	u=$(wc -l <"$T/new")
+	[ "$u" -gt 1 ]
+	# A username Moodle has already (another person's): that create is
+	# refused, and the run stops before the enrollment file.
+	v=$(head -n 1 "$T/new")
+	IFS=, read -r _ first last email <<<"$(grep "^$v," "$T/people")"
+	printf '{"op":"add","user":"X%s","username":"%s","firstname":"A","lastname":"B","email":"x@example.edu"}\n' \
+		"$v" "${email,,}" >"$T/taken.ndjson"
+	MOODLE_URL=http://127.0.0.1:$MPORT lms-push moodle \
+		--token-file "$BATS_FILE_TMPDIR/token" "$T/taken.ndjson" >/dev/null
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_failure 1
+	[ -z "$output" ]
+	[[ "$stderr" == *"step 'lms-push-users' failed with exit status 1"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+	jq -e '.failed_step == "lms-push-users"' "$W/last/status.json"
+	[ "$(jq -r --arg v "$v" 'select(.user == $v) | .result + " " + .message' \
+		"$W/last/users-pushed.ndjson")" = \
+		"failed core_user_create_users: Moodle error invalidparameter: Invalid parameter value detected (Username already exists: ${email,,})" ]
+	# The others were created, once each: a second run has nothing to
+	# create but the refused one (the taken name freed by a reset).
+	curl -fsS "http://127.0.0.1:$MPORT/_reset" >/dev/null
+	run --separate-stderr "$SCRIPT" -c "$CONF"
+	assert_success
+	[[ "$stderr" == *" uploaded to sftp://"*"; users: $u created, 1 updated through Moodle web services"* ]]
+	[ ! -e "$OUTBOX/auth.csv" ] && [ -s "$OUTBOX/enrollments.csv" ]
+	lms-fetch moodle users --url "http://127.0.0.1:$MPORT" --token-file \
+		"$BATS_FILE_TMPDIR/token" --field idnumber --value-file "$T/new" |
+		jq -r .user | sort >"$T/created"
+	diff -u "$T/new" "$T/created"
+	IFS=, read -r _ first last email <<<"$(grep "^$v," "$T/people")"
+	[ "$(lms-fetch moodle users --url "http://127.0.0.1:$MPORT" --token-file \
+		"$BATS_FILE_TMPDIR/token" --field idnumber --value "$v" |
+		jq -r '[.username, .firstname, .lastname, .email] | join(",")')" = \
+		"${email,,},$first,$last,$email" ]
+	[ "$(lms-fetch moodle users --url "http://127.0.0.1:$MPORT" --token-file \
+		"$BATS_FILE_TMPDIR/token" --field idnumber --value "$OLDNAME" |
+		jq -r .lastname)" = "$(grep "^$OLDNAME," "$T/people" | cut -d, -f3)" ]
+	# users first: lms-push-users runs before the enrollment upload
+	[ "$(grep -n 'step lms-push-users' "$W/last/run.log" | cut -d: -f1)" -lt \
+		"$(grep -n 'step sftp-put' "$W/last/run.log" | cut -d: -f1)" ]
+	# a dry run sends nothing: the calls are listed
+	curl -fsS "http://127.0.0.1:$MPORT/_reset" >/dev/null
+	rm -f "$OUTBOX"/*
+	run --separate-stderr "$SCRIPT" -c "$CONF" -n
+	assert_success
+	[[ "$stderr" == *"users: $u to create, 1 to update NOT sent (calls in "* ]]
+	grep -q 'wsfunction=core_user_create_users' "$W/last/lms-push-users.out"
+	! grep -q "$(cat "$BATS_FILE_TMPDIR/token")" "$W/last/lms-push-users.out"
+	[ -z "$(lms-fetch moodle users --url "http://127.0.0.1:$MPORT" --token-file \
+		"$BATS_FILE_TMPDIR/token" --field idnumber --value "$v")" ]
+	# settings
+	run --separate-stderr env SYNC_USERS_PUSH=soap "$SCRIPT" -c "$CONF"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_USERS_PUSH 'soap': conduit or lms-push"* ]]
+	run --separate-stderr env SYNC_USER_DROP=delete "$SCRIPT" -c "$CONF"
+	assert_failure 78
+	[[ "$stderr" == *"SYNC_USER_DROP=delete needs SYNC_USERS_PUSH=conduit: lms-push does not delete users"* ]]
+	[ -z "$(ls -A "$OUTBOX")" ]
+}

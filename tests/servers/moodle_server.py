@@ -33,6 +33,16 @@ with {"exception", "errorcode", "message"}.  Functions:
       the user loses every role in the course
   core_role_unassign_roles unassignments[i][roleid, userid, contextlevel
       course, instanceid]   one role taken away, the enrolment kept
+  core_user_create_users users[i][username, firstname, lastname, email,
+      idnumber, auth, createpassword]   all or nothing; the users created
+      as [{id, username}]; errors as Moodle's invalidparameter: a missing
+      required field, auth manual without createpassword=1 ("Invalid
+      password: you must provide a password, or set createpassword."),
+      an e-mail without '@', a username taken ("Username already exists:
+      NAME"); a password is refused (the tests send none)
+  core_user_update_users users[i][id, username, firstname, ...]   the
+      fields given; {"warnings": [...]} with invaliduserid for an unknown
+      id; a username taken by another user fails the call
 
 SITE.json: {"courses": [{id, shortname, fullname, ..., manual}],
             "enrolled": {"<courseid>": [user, ...]},
@@ -320,7 +330,80 @@ def unassign(p):
     return None
 
 
+def invalid(why):
+    return err("invalid_parameter_exception", "invalidparameter",
+               "Invalid parameter value detected (%s)" % why)
+
+
+def create_users(p):
+    us = items(p, "users", None)
+    have = all_users()
+    names = set()
+    for u in us:
+        for f in ("username", "firstname", "lastname", "email"):
+            if not u.get(f):
+                return invalid("users => Missing required key in single "
+                               "structure: %s" % f)
+        if "password" in u:
+            return invalid("the test site takes no passwords")
+        auth = u.get("auth", "manual")
+        if auth == "manual" and u.get("createpassword") != "1":
+            return invalid("Invalid password: you must provide a "
+                           "password, or set createpassword.")
+        if "@" not in u["email"]:
+            return invalid("Email address is invalid: " + u["email"])
+        if u["username"] in names or any(
+                x.get("username") == u["username"] for x in have.values()):
+            return invalid("Username already exists: " + u["username"])
+        names.add(u["username"])
+    out = []
+    nid = max([1000] + list(have)) + 1
+    for u in us:
+        rec = {k: v for k, v in u.items() if k != "createpassword"}
+        rec["id"] = nid
+        rec.setdefault("auth", "manual")
+        rec["fullname"] = rec["firstname"] + " " + rec["lastname"]
+        SITE.setdefault("users", []).append(rec)
+        out.append({"id": nid, "username": u["username"]})
+        nid += 1
+    return out
+
+
+def update_users(p):
+    us = items(p, "users", None)
+    have = all_users()
+    warnings = []
+    for u in us:
+        if "password" in u:
+            return invalid("the test site takes no passwords")
+        if u.get("username") and any(
+                x.get("username") == u["username"] and str(x["id"]) !=
+                u.get("id") for x in have.values()):
+            return invalid("Username already exists: " + u["username"])
+    for u in us:
+        uid = int(u.get("id", "0"))
+        if uid not in have:
+            warnings.append({"item": "user", "itemid": uid,
+                             "warningcode": "invaliduserid",
+                             "message": "Invalid user ID"})
+            continue
+        # The user everywhere it is kept: the site's list and rosters.
+        recs = [x for x in SITE.get("users", []) if x["id"] == uid]
+        for lst in SITE.get("enrolled", {}).values():
+            recs += [x for x in lst if x["id"] == uid]
+        if not recs:
+            SITE.setdefault("users", []).append(dict(have[uid]))
+            recs = [SITE["users"][-1]]
+        for x in recs:
+            x.update({k: v for k, v in u.items() if k != "id"})
+            if "firstname" in x and "lastname" in x:
+                x["fullname"] = x["firstname"] + " " + x["lastname"]
+    return {"warnings": warnings}
+
+
 WRITES = {"enrol_manual_enrol_users": enrol,
+          "core_user_create_users": create_users,
+          "core_user_update_users": update_users,
           "enrol_manual_unenrol_users": unenrol,
           "core_role_unassign_roles": unassign}
 
