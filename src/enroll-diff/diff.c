@@ -89,6 +89,9 @@ struct ed_diff {
 	size_t ncrs, crscap;
 	uint32_t *ctab;		/* course index + 1 by hash */
 	size_t ctcap;
+	struct pend *chk;	/* ed_check's record */
+	unsigned long (*line)(void *);	/* ed_line_hook */
+	void *line_arg;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -436,6 +439,8 @@ ed_new(const struct ed_opts *o)
 	return d;
 }
 
+static void pend_free(struct pend *);
+
 void
 ed_free(struct ed_diff *d)
 {
@@ -459,6 +464,7 @@ ed_free(struct ed_diff *d)
 		free((char *)d->crs[i].name);
 	free(d->crs);
 	free(d->ctab);
+	pend_free(d->chk);
 	free(d);
 }
 
@@ -509,6 +515,14 @@ struct pend {
 	unsigned long long off;	/* place in the file (lazy entries) */
 	size_t len;
 };
+
+static void
+pend_free(struct pend *p)
+{
+	if (p != NULL)
+		free(p->key);
+	free(p);
+}
 
 /*
  * Build the key of p->rec in p->key: klen is the hashed part, slen all
@@ -794,7 +808,8 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 			break;
 		}
 		p->h = (uint32_t)hash_bytes(p->key, p->klen);
-		p->line = ep_reader_line(rd);
+		p->line = d->line != NULL ? d->line(d->line_arg) :
+		    ep_reader_line(rd);
 		__builtin_prefetch(&d->tab[home(p->h, d->tcap)]);
 		head++;
 		if (head - tail > LAG2) {
@@ -817,6 +832,39 @@ ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
 		free(ring[i].key);
 	}
 	return r < 0 ? -1 : 0;
+}
+
+int
+ed_check(struct ed_diff *d, struct ep_reader *rd, struct ep_rec *rec,
+    const char **first, struct ep_error *err)
+{
+	const char *why, *field, *kind = NULL;
+	size_t rolepos = 0;
+
+	if (d->o.roles) {
+		const struct ep_field *f = find_field(rec, "role", 4,
+		    &rolepos);
+
+		if (f == NULL || f->type == EP_T_NULL)
+			return bad_rec(rd, err, "missing field '%s'", "role",
+			    NULL);
+		if (!role_ok(d, f))
+			return 0;
+	}
+	if (d->chk == NULL)
+		d->chk = ep_xcalloc(1, sizeof(*d->chk));
+	d->chk->rec = rec;
+	if (make_key(d, d->chk, &why, &field, &kind) < 0)
+		return bad_rec(rd, err, why, field, kind);
+	*first = d->chk->key;
+	return 1;
+}
+
+void
+ed_line_hook(struct ed_diff *d, unsigned long (*fn)(void *), void *arg)
+{
+	d->line = fn;
+	d->line_arg = arg;
 }
 
 unsigned long

@@ -87,6 +87,23 @@ void ed_lazy(struct ed_diff *d, struct ep_reader *rd);
 int ed_read(struct ed_diff *d, struct ep_reader *rd, enum ed_side side,
     struct ep_error *err);
 
+/*
+ * The checks ed_read makes on one record rec that rd returned, without
+ * storing it: -1 with err filled as ed_read would (65, "NAME:LINE: ..."),
+ * 0 when --roles leaves it out, 1 with *first its first key component
+ * (NUL-terminated, borrowed until the next call).  --memory-limit checks
+ * every record so before it goes to a partition.
+ */
+int ed_check(struct ed_diff *d, struct ep_reader *rd, struct ep_rec *rec,
+    const char **first, struct ep_error *err);
+
+/*
+ * Each record's line number (in messages about duplicates) from fn(arg)
+ * rather than from the reader: a partition's records keep the line they
+ * had in the input.  Called once for every record ed_read keeps.
+ */
+void ed_line_hook(struct ed_diff *d, unsigned long (*fn)(void *), void *arg);
+
 /* Unique records read (after --roles) of side. */
 unsigned long ed_count(const struct ed_diff *d, enum ed_side side);
 const struct ed_dups *ed_dups(const struct ed_diff *d, enum ed_side side);

@@ -20,10 +20,14 @@
  * the site.  What a refusal held back goes to --refused FILE.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomic.h"
 #include "cli.h"
@@ -40,7 +44,8 @@ static const char usage_text[] =
 "                   [--allow-course-drop-file file] [--allow-empty]\n"
 "                   [--refused file] [--summary] [--exit-code]\n"
 "                   [--skip-courses file] [--drop-policy policy]\n"
-"                   [--drop-policy-file file] desired actual\n"
+"                   [--drop-policy-file file] [--memory-limit size]\n"
+"                   desired actual\n"
 "\n"
 "Print the change records (op add, drop or update) that make ACTUAL equal\n"
 "DESIRED, sorted by key.  Either input may be '-' for stdin, not both;\n"
@@ -82,6 +87,10 @@ static const char usage_text[] =
 "                       add only); drops carry it in drop_policy\n"
 "      --drop-policy-file FILE  the policy per course: records with\n"
 "                       course or course_id, and drop_policy\n"
+"      --memory-limit SIZE  when the store would outgrow SIZE (K, M or G),\n"
+"                       split both inputs by course into temporary files\n"
+"                       and diff one part at a time; same output (needs\n"
+"                       'course' as the first --key field; default: none)\n"
 "  -f, --from FORMAT    ndjson, csv or tsv (default: detected)\n"
 "      --delimiter CHAR\n"
 "                       CSV input: the field delimiter (default ','; tab\n"
@@ -118,7 +127,8 @@ enum {
 	OPT_EXIT_CODE,
 	OPT_SKIP_COURSES,
 	OPT_DROP_POLICY,
-	OPT_DROP_POLICY_FILE
+	OPT_DROP_POLICY_FILE,
+	OPT_MEMORY_LIMIT
 };
 
 static const struct option longopts[] = {
@@ -143,6 +153,7 @@ static const struct option longopts[] = {
 	{ "skip-courses", required_argument, NULL, OPT_SKIP_COURSES },
 	{ "drop-policy", required_argument, NULL, OPT_DROP_POLICY },
 	{ "drop-policy-file", required_argument, NULL, OPT_DROP_POLICY_FILE },
+	{ "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
 	EP_FROM_LONGOPTS,
 	EP_INPUT_LONGOPTS,
 	EP_TO_LONGOPTS,
@@ -166,6 +177,7 @@ struct opts {
 	const char *skip_path;	/* --skip-courses */
 	struct droppol dp;	/* --drop-policy, --drop-policy-file */
 	const char *dp_path;
+	size_t memlimit;	/* --memory-limit, 0 for none */
 };
 
 /* --skip-courses: course and course_id values whose changes are left out. */
@@ -184,15 +196,55 @@ static const char *const opnames[] = { "add", "drop", "update" };
 
 static void parse_opts(int, char **, struct opts *);
 static size_t split(char *, char **, size_t, const char *);
-static void print_dups(struct ed_diff *, enum ed_side, const char *);
-static void summary(struct ed_diff *, struct ed_change **, size_t,
-    unsigned long, unsigned long);
-static int refuse(const struct opts *, struct ed_diff *,
-    struct ed_change **, size_t, size_t, const char *);
-static void write_refused(const struct opts *, struct ed_diff *,
-    struct ed_change **, size_t);
-static int write_changes(struct ed_diff *, struct ed_change **, size_t,
-    enum ep_fmt, const struct droppol *);
+/* Per course counts for --summary. */
+struct ccount {
+	char *course;
+	size_t len;
+	unsigned long k[3];
+};
+
+struct ccounts {
+	struct ccount *v;
+	size_t n, cap;
+};
+
+/* What the changes add up to, over all partitions with --memory-limit. */
+struct totals {
+	unsigned long count[2];
+	size_t nsel, ndrop, nskip, nkept;
+	struct ed_dups dups[2];
+	struct ccounts cc;
+	struct ed_course *crs;	/* course drops, names owned */
+	size_t ncrs, crscap;
+};
+
+struct parted;
+
+/* The changes to write: in memory (d, c, n), or merged from pt. */
+struct src {
+	struct ed_diff *d;
+	struct ed_change **c;
+	size_t n;
+	struct parted *pt;
+};
+
+static void print_dups(const struct ed_dups *, const char *);
+static void course_counts(struct ed_diff *, struct ed_change **, size_t,
+    struct ccounts *);
+static void summary(struct ccounts *, unsigned long, unsigned long);
+static int refuse(const struct opts *, unsigned long, unsigned long, size_t,
+    const struct ed_course *, size_t, bool, const char *);
+static void write_refused(const struct opts *, const struct src *);
+static int write_changes(const struct src *, enum ep_fmt,
+    const struct droppol *);
+static size_t select_changes(const struct opts *, struct ed_diff *,
+    const struct skips *, struct ed_change *, size_t, struct ed_change **,
+    struct totals *);
+static void left_out(const struct opts *, const struct skips *,
+    const struct totals *);
+static size_t parts_needed(const struct opts *, const struct stat *, int);
+static int run_parted(struct opts *, struct ep_reader **, int, size_t,
+    const struct skips *);
 static int load_skips(const char *, struct skips *, struct ep_error *);
 static bool skipped(struct ed_diff *, const struct ed_change *,
     const struct skips *);
@@ -213,9 +265,14 @@ main(int argc, char **argv)
 	struct ep_error err = { 0, "" };
 	struct stat st[2];
 	struct skips sk = { NULL, NULL, 0, 0, 0 };
-	size_t nall, nsel = 0, ndrop = 0, nskip = 0, nkept = 0;
+	struct totals t;
+	struct src src = { NULL, NULL, 0, NULL };
+	struct ed_course *crs = NULL;
+	size_t nall, nsel = 0, ncrs = 0, nparts;
 	int first = ED_DESIRED, rc = 0;
+	bool bycourse;
 
+	memset(&t, 0, sizeof(t));
 	ep_cli_init(argc, argv);
 	parse_opts(argc, argv, &o);
 	argc -= optind;
@@ -249,6 +306,11 @@ main(int argc, char **argv)
 	    st[1].st_size < st[0].st_size)
 		first = ED_ACTUAL;
 
+	if (o.memlimit > 0 && (nparts = parts_needed(&o, st, first)) > 0) {
+		rc = run_parted(&o, rd, first, nparts, &sk);
+		goto out;
+	}
+
 	o.ed.prog = pg = ep_prog_new("records");
 	d = ed_new(&o.ed);
 	if (st[first].st_size > 0)
@@ -261,48 +323,39 @@ main(int argc, char **argv)
 		rc = ep_report(&err);
 		goto out;
 	}
-	print_dups(d, ED_DESIRED, ep_reader_name(rd[0]));
-	print_dups(d, ED_ACTUAL, ep_reader_name(rd[1]));
+	print_dups(ed_dups(d, ED_DESIRED), ep_reader_name(rd[0]));
+	print_dups(ed_dups(d, ED_ACTUAL), ep_reader_name(rd[1]));
 
 	if (ed_changes(d, &all, &nall, &err) < 0) {
 		rc = ep_report(&err);
 		goto out;
 	}
 	sel = ep_xcalloc(nall + 1, sizeof(*sel));
-	for (size_t i = 0; i < nall; i++)
-		if ((o.only & (1u << all[i].op)) && sk.nc + sk.ni > 0 &&
-		    skipped(d, &all[i], &sk))
-			nskip++;
-		else if ((o.only & (1u << ED_DROP)) && all[i].op == ED_DROP &&
-		    o.dp.on && droppol_of(&o.dp, d, &all[i]) == EP_DROP_KEEP)
-			nkept++;	/* add only: never dropped */
-		else if (o.only & (1u << all[i].op)) {
-			sel[nsel++] = &all[i];
-			ndrop += all[i].op == ED_DROP;
-		}
-	if (sk.nrec > 0)
-		ep_info(0, "%zu change%s in the %zu course%s of '%s' left out",
-		    nskip, nskip == 1 ? "" : "s", sk.nrec, sk.nrec == 1 ?
-		    "" : "s", o.skip_path);
-	if (nkept > 0)
-		ep_info(0, "%zu drop%s left out: drop policy keep", nkept,
-		    nkept == 1 ? "" : "s");
+	nsel = select_changes(&o, d, &sk, all, nall, sel, &t);
+	left_out(&o, &sk, &t);
 	drops_first(d, sel, nsel);
 	ep_info(1, "%lu DESIRED and %lu ACTUAL records, %zu changes",
 	    ed_count(d, ED_DESIRED), ed_count(d, ED_ACTUAL), nsel);
-	if (o.summary)
-		summary(d, sel, nsel, ed_count(d, ED_DESIRED),
+	if (o.summary) {
+		course_counts(d, sel, nsel, &t.cc);
+		summary(&t.cc, ed_count(d, ED_DESIRED),
 		    ed_count(d, ED_ACTUAL));
-	rc = refuse(&o, d, sel, nsel, ndrop, ep_reader_name(rd[0]));
+	}
+	bycourse = ed_course_drops(d, sel, nsel, o.course_floor, &crs, &ncrs);
+	rc = refuse(&o, ed_count(d, ED_DESIRED), ed_count(d, ED_ACTUAL),
+	    t.ndrop, crs, ncrs, bycourse, ep_reader_name(rd[0]));
+	src.d = d;
+	src.c = sel;
+	src.n = nsel;
 	if (rc) {
-		write_refused(&o, d, sel, nsel);
+		write_refused(&o, &src);
 		goto out;
 	}
 	/* Follow DESIRED's format; ACTUAL's when DESIRED is empty. */
 	if (o.ofmt == EP_FMT_AUTO)
 		o.ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text,
 		    ep_reader_format(rd[ed_count(d, ED_DESIRED) > 0 ? 0 : 1]));
-	rc = write_changes(d, sel, nsel, o.ofmt, &o.dp);
+	rc = write_changes(&src, o.ofmt, &o.dp);
 	if (rc == 0 && o.exit_code && nsel > 0)
 		rc = EP_EXIT_DIFF;
 out:
@@ -320,7 +373,45 @@ out:
 	free(o.allow);
 	skips_free(&sk);
 	droppol_free(&o.dp);
+	for (size_t i = 0; i < t.cc.n; i++)
+		free(t.cc.v[i].course);
+	free(t.cc.v);
 	return rc;
+}
+
+/* The changes --only, --skip-courses and the drop policy leave in sel. */
+static size_t
+select_changes(const struct opts *o, struct ed_diff *d, const struct skips *sk,
+    struct ed_change *all, size_t nall, struct ed_change **sel,
+    struct totals *t)
+{
+	size_t nsel = 0;
+
+	for (size_t i = 0; i < nall; i++)
+		if ((o->only & (1u << all[i].op)) && sk->nc + sk->ni > 0 &&
+		    skipped(d, &all[i], sk))
+			t->nskip++;
+		else if ((o->only & (1u << ED_DROP)) && all[i].op == ED_DROP &&
+		    o->dp.on && droppol_of(&o->dp, d, &all[i]) ==
+		    EP_DROP_KEEP)
+			t->nkept++;	/* add only: never dropped */
+		else if (o->only & (1u << all[i].op)) {
+			sel[nsel++] = &all[i];
+			t->ndrop += all[i].op == ED_DROP;
+		}
+	return nsel;
+}
+
+static void
+left_out(const struct opts *o, const struct skips *sk, const struct totals *t)
+{
+	if (sk->nrec > 0)
+		ep_info(0, "%zu change%s in the %zu course%s of '%s' left out",
+		    t->nskip, t->nskip == 1 ? "" : "s", sk->nrec,
+		    sk->nrec == 1 ? "" : "s", o->skip_path);
+	if (t->nkept > 0)
+		ep_info(0, "%zu drop%s left out: drop policy keep", t->nkept,
+		    t->nkept == 1 ? "" : "s");
 }
 
 /* "N%" from 0% to 100% as a number; a usage error naming opt else. */
@@ -483,6 +574,10 @@ parse_opts(int argc, char **argv, struct opts *o)
 				    optarg, EP_DROP_POLICY_WORDS);
 			o->dp.on = true;
 			break;
+		case OPT_MEMORY_LIMIT:
+			o->memlimit = ep_size_arg(usage_text, "--memory-limit",
+			    optarg, "256M", 1024, 1ull << 40);
+			break;
 		case OPT_DROP_POLICY_FILE:
 			o->dp_path = optarg;
 			o->dp.on = true;
@@ -519,6 +614,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 			ep_usage_error(usage_text, "--update-on '%s' leaves "
 			    "no key field to pair records on", o->ed.upd);
 	}
+	/* Partitions by course: each holds whole courses, so per-course
+	 * counts, duplicates and drops_first runs stay inside one, and with
+	 * course first in the key the output is the partitions' courses in
+	 * order. */
+	if (o->memlimit > 0 && (strcmp(o->ed.key[0], "course") != 0 ||
+	    o->ed.updk == 0))
+		ep_usage_error(usage_text, "--memory-limit needs 'course' as "
+		    "the first --key field (and not the --update-on field)");
 	if (o->rolespec != NULL) {
 		size_t cap = strlen(o->rolespec) / 2 + 1;
 
@@ -582,10 +685,8 @@ split(char *s, char **w, size_t max, const char *opt)
 }
 
 static void
-print_dups(struct ed_diff *d, enum ed_side side, const char *name)
+print_dups(const struct ed_dups *u, const char *name)
 {
-	const struct ed_dups *u = ed_dups(d, side);
-
 	if (u->n == 0)
 		return;
 	ep_warn("%s: %lu record%s repeat%s an earlier key, counted once: "
@@ -614,14 +715,12 @@ course_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-/* Counts per op and per course on stderr. */
+/* Append the per-course counts of the n changes c to cc. */
 static void
-summary(struct ed_diff *d, struct ed_change **c, size_t n,
-    unsigned long nd, unsigned long na)
+course_counts(struct ed_diff *d, struct ed_change **c, size_t n,
+    struct ccounts *cc)
 {
 	struct course_op *co = ep_xcalloc(n + 1, sizeof(*co));
-	unsigned long tot[3] = { 0, 0, 0 };
-	const char *p = ep_progname();
 
 	for (size_t i = 0; i < n; i++) {
 		co[i].course = ed_change_field(d, c[i], "course", &co[i].len);
@@ -630,30 +729,58 @@ summary(struct ed_diff *d, struct ed_change **c, size_t n,
 			co[i].len = 0;
 		}
 		co[i].op = c[i]->op;
-		tot[c[i]->op]++;
 	}
+	qsort(co, n, sizeof(*co), course_cmp);
+	for (size_t i = 0, j; i < n; i = j) {
+		struct ccount *e;
+
+		if (cc->n == cc->cap) {
+			cc->cap = cc->cap ? cc->cap * 2 : 16;
+			cc->v = ep_xrealloc(cc->v, cc->cap * sizeof(*cc->v));
+		}
+		e = &cc->v[cc->n++];
+		memset(e, 0, sizeof(*e));
+		e->course = ep_xstrndup(co[i].course, co[i].len);
+		e->len = co[i].len;
+		for (j = i; j < n && course_cmp(&co[i], &co[j]) == 0; j++)
+			e->k[co[j].op]++;
+	}
+	free(co);
+}
+
+static int
+ccount_cmp(const void *a, const void *b)
+{
+	const struct ccount *x = a, *y = b;
+	struct course_op p = { x->course, x->len, ED_ADD };
+	struct course_op q = { y->course, y->len, ED_ADD };
+
+	return course_cmp(&p, &q);
+}
+
+/* Counts per op and per course on stderr. */
+static void
+summary(struct ccounts *cc, unsigned long nd, unsigned long na)
+{
+	unsigned long tot[3] = { 0, 0, 0 };
+	const char *p = ep_progname();
+
+	for (size_t i = 0; i < cc->n; i++)
+		for (int k = 0; k < 3; k++)
+			tot[k] += cc->v[i].k[k];
 	fprintf(stderr, "%s: summary: %lu add, %lu drop, %lu update "
 	    "(DESIRED %lu records, ACTUAL %lu)\n", p, tot[0], tot[1], tot[2],
 	    nd, na);
-	qsort(co, n, sizeof(*co), course_cmp);
-	for (size_t i = 0; i < n;) {
-		unsigned long k[3] = { 0, 0, 0 };
-		size_t j = i;
-
-		char *name, *esc;
-
-		while (j < n && course_cmp(&co[i], &co[j]) == 0)
-			k[co[j++].op]++;
+	qsort(cc->v, cc->n, sizeof(*cc->v), ccount_cmp);
+	for (size_t i = 0; i < cc->n; i++) {
 		/* A course name is input: escaped, as in every message. */
-		name = ep_xstrndup(co[i].course, co[i].len);
-		esc = ep_msg_escape(name);
+		char *esc = ep_msg_escape(cc->v[i].course);
+
 		fprintf(stderr, "%s: summary: course '%s': %lu add, "
-		    "%lu drop, %lu update\n", p, esc, k[0], k[1], k[2]);
+		    "%lu drop, %lu update\n", p, esc, cc->v[i].k[0],
+		    cc->v[i].k[1], cc->v[i].k[2]);
 		free(esc);
-		free(name);
-		i = j;
 	}
-	free(co);
 }
 
 /* p% of n, rounded down: the most drops that p% allows. */
@@ -680,17 +807,16 @@ allowed(const struct opts *o, const char *course)
  * after naming the courses.
  */
 static int
-refuse_courses(const struct opts *o, struct ed_diff *d,
-    struct ed_change **sel, size_t nsel)
+refuse_courses(const struct opts *o, const struct ed_course *c, size_t nc,
+    bool bycourse)
 {
-	struct ed_course *c;
-	size_t nc, nbad = 0;
+	size_t nbad = 0;
 	unsigned long dropped = 0;
 	char *list = NULL;
 	size_t len = 0;
 	FILE *fp;
 
-	if (!ed_course_drops(d, sel, nsel, o->course_floor, &c, &nc))
+	if (!bycourse)
 		return 0;
 	fp = open_memstream(&list, &len);
 	if (fp == NULL)
@@ -726,11 +852,11 @@ refuse_courses(const struct opts *o, struct ed_diff *d,
  * is named, so one look shows what an override needs.
  */
 static int
-refuse(const struct opts *o, struct ed_diff *d, struct ed_change **sel,
-    size_t nsel, size_t ndrop, const char *desired)
+refuse(const struct opts *o, unsigned long nd, unsigned long na, size_t ndrop,
+    const struct ed_course *crs, size_t ncrs, bool bycourse,
+    const char *desired)
 {
 	const char *of = o->ed.roles ? " of the roles given by --roles" : "";
-	unsigned long nd = ed_count(d, ED_DESIRED), na = ed_count(d, ED_ACTUAL);
 	unsigned long lim = pct_of(o->max_pct, na);
 	const char *s = ndrop == 1 ? "" : "s";
 	int rc = 0;
@@ -753,7 +879,7 @@ refuse(const struct opts *o, struct ed_diff *d, struct ed_change **sel,
 		    o->max_count);
 		rc = EP_EXIT_REFUSED;
 	}
-	if (refuse_courses(o, d, sel, nsel))
+	if (refuse_courses(o, crs, ncrs, bycourse))
 		rc = EP_EXIT_REFUSED;
 	return rc;
 }
@@ -779,13 +905,24 @@ add_name(const char *name, void *arg)
 }
 
 /* Write the n changes c to fp as fmt.  0, or -1 with err. */
+static int merge_write(struct parted *, FILE *, enum ep_fmt,
+    struct ep_error *);
+
 static int
-write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
-    enum ep_fmt fmt, const struct droppol *dp, struct ep_error *err)
+write_recs(const struct src *src, FILE *fp, enum ep_fmt fmt,
+    const struct droppol *dp, struct ep_error *err)
 {
-	struct ep_writer *w = ep_writer_new(fp, fmt);
-	struct ep_rec *r = ep_rec_new();
+	struct ed_diff *d = src->d;
+	struct ed_change **c = src->c;
+	size_t n = src->n;
+	struct ep_writer *w;
+	struct ep_rec *r;
 	int rc = 0;
+
+	if (src->pt != NULL)
+		return merge_write(src->pt, fp, fmt, err);
+	w = ep_writer_new(fp, fmt);
+	r = ep_rec_new();
 
 	if (fmt == EP_FMT_CSV) {
 		/* Columns: op, then every field in first-seen order. */
@@ -817,8 +954,7 @@ write_recs(struct ed_diff *d, struct ed_change **c, size_t n, FILE *fp,
 }
 
 static int
-write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
-    enum ep_fmt fmt, const struct droppol *dp)
+write_changes(const struct src *src, enum ep_fmt fmt, const struct droppol *dp)
 {
 	static char buf[1 << 16];
 	struct ep_error err = { 0, "" };
@@ -830,7 +966,7 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 		if ((out = ep_out_open(ep_io.output, &err)) == NULL)
 			return ep_report(&err);
 		ep_prog_phase(pg, "writing", "changes");
-		if (write_recs(d, c, n, ep_out_file(out), fmt, dp, &err) < 0) {
+		if (write_recs(src, ep_out_file(out), fmt, dp, &err) < 0) {
 			ep_out_abort(out);
 			return ep_report(&err);
 		}
@@ -841,7 +977,7 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	ep_prog_phase(pg, "writing", "changes");
 	ep_prog_stdout(pg);
-	if (write_recs(d, c, n, stdout, fmt, dp, &err) < 0)
+	if (write_recs(src, stdout, fmt, dp, &err) < 0)
 		rc = ep_report(&err);
 	if (ep_close_stdout() && rc == 0)
 		rc = EP_EXIT_IOERR;
@@ -854,9 +990,9 @@ write_changes(struct ed_diff *d, struct ed_change **c, size_t n,
  * reported; the exit status stays the refusal's.
  */
 static void
-write_refused(const struct opts *o, struct ed_diff *d, struct ed_change **c,
-    size_t n)
+write_refused(const struct opts *o, const struct src *src)
 {
+	size_t n = src->n;
 	struct ep_error err = { 0, "" };
 	struct ep_out *out;
 
@@ -866,7 +1002,7 @@ write_refused(const struct opts *o, struct ed_diff *d, struct ed_change **c,
 		ep_err("cannot keep the refused changes: %s", err.msg);
 		return;
 	}
-	if (write_recs(d, c, n, ep_out_file(out), EP_FMT_NDJSON, &o->dp,
+	if (write_recs(src, ep_out_file(out), EP_FMT_NDJSON, &o->dp,
 	    &err) < 0) {
 		ep_out_abort(out);
 		ep_err("cannot keep the refused changes: %s", err.msg);
@@ -1043,4 +1179,519 @@ progress_end(struct ed_diff *d, size_t nsel, int rc)
 	ep_prog_end(pg, "%lu DESIRED and %lu ACTUAL records, %zu "
 	    "change%s written", ed_count(d, ED_DESIRED),
 	    ed_count(d, ED_ACTUAL), nsel, nsel == 1 ? "" : "s");
+}
+
+/*
+ * --memory-limit: a grace hash join.  Both inputs are checked record by
+ * record (ed_check: the messages and exit 65 of ed_read) and split by
+ * a hash of their course into N partitions, NDJSON in temporary files,
+ * each record's line number kept beside it; then each partition is
+ * diffed on its own by the in-memory engine, its changes (in output
+ * order) written to another temporary file and their counts added up.
+ * The limits are decided on the totals, and only then are the
+ * partitions' changes merged by course: with course the first key
+ * field, key order is course order, and a course lies in one partition.
+ * Temporary files are unlinked from the start (O_TMPFILE, or mkstemp
+ * and unlink), so no exit, kill -9 included, leaves one behind.
+ */
+struct part {
+	FILE *in[2], *ln[2];	/* records of each side, their lines */
+	struct ep_writer *w[2];
+	FILE *chg, *ckey;	/* changes (NDJSON), and their courses */
+};
+
+struct parted {
+	struct part *p;
+	size_t n;
+};
+
+/* Bytes of store a byte of input needs, about (bench/enroll-diff). */
+#define STORE_PER_BYTE 0.9
+#define MAX_PARTS 1024
+
+/*
+ * 0 when the smaller input, by its size, fits in the limit; else the
+ * partitions that make each fit, with room to spare, 2 or more.  An
+ * input of unknown size (a pipe) counts as the other's size, and both
+ * unknown as 16 partitions.
+ */
+static size_t
+parts_needed(const struct opts *o, const struct stat *st, int first)
+{
+	off_t size = st[first].st_size >= 0 ? st[first].st_size :
+	    st[!first].st_size;
+	double est, n;
+	struct rlimit rl;
+	size_t cap = MAX_PARTS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rl.rlim_cur - 32) / 4 < cap)
+		cap = rl.rlim_cur > 40 ? (rl.rlim_cur - 32) / 4 : 2;
+	if (size < 0)
+		return cap < 16 ? cap : 16;
+	est = (double)size * STORE_PER_BYTE;
+	if (est <= (double)o->memlimit)
+		return 0;
+	n = est / (0.8 * (double)o->memlimit) + 0.999999;
+	if (n < 2)
+		n = 2;
+	return n > (double)cap ? cap : (size_t)n;
+}
+
+static FILE *
+tmp_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	FILE *fp = NULL;
+	int fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char *path = ep_xasprintf("%s/enroll-diff.XXXXXX", dir);
+
+		if ((fd = mkstemp(path)) >= 0)
+			unlink(path);
+		free(path);
+	}
+	if (fd < 0 || (fp = fdopen(fd, "w+")) == NULL)
+		ep_die(EP_EXIT_IOERR, "--memory-limit: cannot make a "
+		    "temporary file in '%s': %s", dir, strerror(errno));
+	return fp;
+}
+
+/* Which of n partitions course goes to (FNV-1a, then mixed). */
+static size_t
+part_of(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (size_t)(h % n);
+}
+
+static int
+tmp_error(struct ep_error *err)
+{
+	ep_error_set(err, EP_EXIT_IOERR, "--memory-limit: temporary file: %s",
+	    strerror(errno ? errno : EIO));
+	return -1;
+}
+
+/* Check every record of side and put it in its partition. */
+static int
+split_side(struct ed_diff *chk, struct ep_reader *rd, int side,
+    struct parted *pt, struct ep_error *err)
+{
+	struct ep_rec *r = ep_rec_new();
+	const char *course;
+	int k;
+
+	for (size_t i = 0; i < pt->n; i++) {
+		pt->p[i].in[side] = tmp_open();
+		pt->p[i].ln[side] = tmp_open();
+		pt->p[i].w[side] = ep_writer_new(pt->p[i].in[side],
+		    EP_FMT_NDJSON);
+	}
+	while ((k = ep_reader_next(rd, r, err)) == 1) {
+		uint64_t line = ep_reader_line(rd);
+		int c = ed_check(chk, rd, r, &course, err);
+		struct part *p;
+
+		if (c < 0) {
+			k = -1;
+			break;
+		}
+		if (c == 0)
+			continue;
+		p = &pt->p[part_of(course, pt->n)];
+		if (ep_writer_write(p->w[side], r, err) < 0)
+			k = -1;
+		else if (fwrite(&line, sizeof(line), 1, p->ln[side]) != 1)
+			k = tmp_error(err);
+		if (k < 0)
+			break;
+	}
+	ep_rec_free(r);
+	for (size_t i = 0; i < pt->n && k == 0; i++) {
+		struct part *p = &pt->p[i];
+
+		if (ep_writer_finish(p->w[side], err) < 0)
+			k = -1;
+		else if (fflush(p->in[side]) != 0 || fflush(p->ln[side]) != 0)
+			k = tmp_error(err);
+	}
+	return k < 0 ? -1 : 0;
+}
+
+static unsigned long
+next_line(void *arg)
+{
+	uint64_t v = 0;
+
+	if (fread(&v, sizeof(v), 1, arg) != 1)
+		v = 0;
+	return (unsigned long)v;
+}
+
+static unsigned long
+dup_line(const char *s)
+{
+	const char *p = strrchr(s, '(');
+
+	return p != NULL ? strtoul(p + 6, NULL, 10) : 0;
+}
+
+/* Add u to t: the count, and the first three by line. */
+static void
+merge_dups(struct ed_dups *t, const struct ed_dups *u)
+{
+	t->n += u->n;
+	for (int i = 0; i < 3 && u->first[i] != NULL; i++) {
+		char *s = ep_xstrdup(u->first[i]);
+
+		for (int j = 0; j < 3 && s != NULL; j++)
+			if (t->first[j] == NULL) {
+				t->first[j] = s;
+				s = NULL;
+			} else if (dup_line(s) < dup_line(t->first[j])) {
+				char *x = t->first[j];
+
+				t->first[j] = s;
+				s = x;
+			}
+		free(s);
+	}
+}
+
+/* Diff partition p; its changes to p->chg and p->ckey, counts to t. */
+static int
+do_part(const struct opts *o, struct ep_reader **rd, int first,
+    struct part *p, const struct skips *sk, struct totals *t,
+    struct ep_error *err)
+{
+	struct ed_diff *pd = ed_new(&o->ed);
+	struct ep_reader *prd[2] = { NULL, NULL };
+	struct ed_change *all, **sel = NULL;
+	struct ed_course *c;
+	struct ep_writer *w = NULL;
+	struct ep_rec *r = NULL;
+	size_t nall, nsel, nc;
+	int rc = -1;
+
+	for (int k = 0; k < 2; k++) {
+		int s = k ? !first : first, fd;
+		struct stat sb;
+		FILE *f;
+
+		if ((fd = dup(fileno(p->in[s]))) < 0 ||
+		    lseek(fd, 0, SEEK_SET) < 0 ||
+		    (f = fdopen(fd, "r")) == NULL) {
+			tmp_error(err);
+			goto out;
+		}
+		prd[s] = ep_reader_new(f, ep_reader_name(rd[s]),
+		    EP_FMT_NDJSON);
+		rewind(p->ln[s]);
+		if (k == 0) {
+			if (fstat(fd, &sb) == 0 && sb.st_size > 0)
+				ed_size_hint(pd, (size_t)sb.st_size);
+			ed_lazy(pd, prd[s]);
+		}
+		ed_line_hook(pd, next_line, p->ln[s]);
+		if (ed_read(pd, prd[s], s, err) < 0)
+			goto out;
+	}
+	if (ed_changes(pd, &all, &nall, err) < 0)
+		goto out;
+	sel = ep_xcalloc(nall + 1, sizeof(*sel));
+	nsel = select_changes(o, pd, sk, all, nall, sel, t);
+	drops_first(pd, sel, nsel);
+	for (int s = 0; s < 2; s++) {
+		t->count[s] += ed_count(pd, (enum ed_side)s);
+		merge_dups(&t->dups[s], ed_dups(pd, (enum ed_side)s));
+	}
+	if (o->summary)
+		course_counts(pd, sel, nsel, &t->cc);
+	if (ed_course_drops(pd, sel, nsel, o->course_floor, &c, &nc))
+		for (size_t i = 0; i < nc; i++) {
+			if (t->ncrs == t->crscap) {
+				t->crscap = t->crscap ? t->crscap * 2 : 16;
+				t->crs = ep_xrealloc(t->crs, t->crscap *
+				    sizeof(*t->crs));
+			}
+			t->crs[t->ncrs] = c[i];
+			t->crs[t->ncrs++].name = ep_xstrdup(c[i].name);
+		}
+	p->chg = tmp_open();
+	p->ckey = tmp_open();
+	w = ep_writer_new(p->chg, EP_FMT_NDJSON);
+	r = ep_rec_new();
+	for (size_t i = 0; i < nsel; i++) {
+		size_t clen = 0;
+		const char *course = ed_change_field(pd, sel[i], "course",
+		    &clen);
+		uint32_t len = (uint32_t)clen;
+
+		ed_change_rec(pd, sel[i], r);
+		if (o->dp.on && sel[i]->op == ED_DROP)
+			ep_rec_set_str(r, "drop_policy", ep_drop_policy_name(
+			    droppol_of(&o->dp, pd, sel[i])));
+		if (ep_writer_write(w, r, err) < 0)
+			goto out;
+		if (fwrite(&len, sizeof(len), 1, p->ckey) != 1 ||
+		    fwrite(course, 1, clen, p->ckey) != clen) {
+			tmp_error(err);
+			goto out;
+		}
+	}
+	if (nsel > 0 && ep_writer_finish(w, err) < 0)
+		goto out;
+	if (fflush(p->chg) != 0 || fflush(p->ckey) != 0) {
+		tmp_error(err);
+		goto out;
+	}
+	t->nsel += nsel;
+	rc = 0;
+out:
+	ep_writer_free(w);
+	ep_rec_free(r);
+	free(sel);
+	ed_free(pd);
+	for (int s = 0; s < 2; s++) {
+		if (prd[s] != NULL) {
+			fclose(ep_reader_file(prd[s]));
+			ep_reader_free(prd[s]);
+		}
+		/* Done with: the space goes back now. */
+		fclose(p->in[s]);
+		fclose(p->ln[s]);
+		p->in[s] = p->ln[s] = NULL;
+	}
+	return rc;
+}
+
+/* The next change of a partition, and its course. */
+struct head {
+	char *course, *line;
+	size_t ccap, lcap, llen;
+	bool live;
+};
+
+static int
+next_head(struct part *p, struct head *h, struct ep_error *err)
+{
+	uint32_t len;
+	ssize_t n;
+
+	h->live = false;
+	if (fread(&len, sizeof(len), 1, p->ckey) != 1)
+		return ferror(p->ckey) ? tmp_error(err) : 0;
+	if (h->ccap < (size_t)len + 1) {
+		h->ccap = (size_t)len + 1;
+		h->course = ep_xrealloc(h->course, h->ccap);
+	}
+	if (fread(h->course, 1, len, p->ckey) != len ||
+	    (n = getline(&h->line, &h->lcap, p->chg)) <= 0)
+		return tmp_error(err);
+	h->course[len] = '\0';
+	h->llen = (size_t)n - (h->line[n - 1] == '\n');
+	h->live = true;
+	return 0;
+}
+
+/* Each change of pt in output order to fn. */
+static int
+merge(struct parted *pt, int (*fn)(struct ep_rec *, void *,
+    struct ep_error *), void *arg, struct ep_error *err)
+{
+	struct head *h = ep_xcalloc(pt->n, sizeof(*h));
+	struct ep_rec *r = ep_rec_new();
+	int rc = 0;
+
+	for (size_t i = 0; i < pt->n && rc == 0; i++) {
+		rewind(pt->p[i].chg);
+		rewind(pt->p[i].ckey);
+		rc = next_head(&pt->p[i], &h[i], err);
+	}
+	while (rc == 0) {
+		size_t m = pt->n;
+		const char *why;
+
+		for (size_t i = 0; i < pt->n; i++)
+			if (h[i].live && (m == pt->n ||
+			    strcmp(h[i].course, h[m].course) < 0))
+				m = i;
+		if (m == pt->n)
+			break;
+		if (ep_ndjson_parse(r, h[m].line, h[m].llen, &why) < 0) {
+			ep_error_set(err, EP_EXIT_IOERR, "--memory-limit: "
+			    "temporary file: %s", why);
+			rc = -1;
+		} else if ((rc = fn(r, arg, err)) == 0)
+			rc = next_head(&pt->p[m], &h[m], err);
+	}
+	for (size_t i = 0; i < pt->n; i++) {
+		free(h[i].course);
+		free(h[i].line);
+	}
+	free(h);
+	ep_rec_free(r);
+	return rc;
+}
+
+static int
+merge_names(struct ep_rec *r, void *arg, struct ep_error *err)
+{
+	struct names *u = arg;
+
+	(void)err;
+	for (size_t i = 0; i < r->n; i++) {
+		size_t n = u->n;
+
+		add_name(r->f[i].name, u);
+		if (u->n > n)	/* new: keep a copy */
+			u->v[n] = ep_xstrdup(r->f[i].name);
+	}
+	return 0;
+}
+
+static int
+merge_rec(struct ep_rec *r, void *arg, struct ep_error *err)
+{
+	if (ep_writer_write(arg, r, err) < 0)
+		return -1;
+	ep_prog_add(pg, 1, 0);
+	return 0;
+}
+
+/* write_recs for the partitions' changes. */
+static int
+merge_write(struct parted *pt, FILE *fp, enum ep_fmt fmt,
+    struct ep_error *err)
+{
+	struct ep_writer *w = ep_writer_new(fp, fmt);
+	size_t n = 0;
+	int rc = 0;
+
+	if (fmt == EP_FMT_CSV) {
+		/* Columns: op, then every field in first-seen order. */
+		struct names u = { NULL, 0, 0 };
+
+		add_name("op", &u);
+		u.v[0] = ep_xstrdup("op");
+		rc = merge(pt, merge_names, &u, err);
+		if (rc == 0)
+			ep_writer_set_fields(w, u.v, u.n);
+		for (size_t i = 0; i < u.n; i++)
+			free((char *)u.v[i]);
+		free(u.v);
+	}
+	for (size_t i = 0; i < pt->n; i++) {
+		struct stat sb;
+
+		if (fstat(fileno(pt->p[i].ckey), &sb) == 0 && sb.st_size > 0)
+			n++;
+	}
+	if (rc == 0)
+		rc = merge(pt, merge_rec, w, err);
+	if (rc == 0 && n > 0 && ep_writer_finish(w, err) < 0)
+		rc = -1;
+	ep_writer_free(w);
+	return rc;
+}
+
+static int
+crs_cmp(const void *a, const void *b)
+{
+	const struct ed_course *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int
+run_parted(struct opts *o, struct ep_reader **rd, int first, size_t n,
+    const struct skips *sk)
+{
+	struct parted pt;
+	struct totals t;
+	struct ep_error err = { 0, "" };
+	struct ed_diff *chk;
+	struct src src = { NULL, NULL, 0, NULL };
+	int rc = 0;
+
+	memset(&t, 0, sizeof(t));
+	pt.n = n;
+	pt.p = ep_xcalloc(n, sizeof(*pt.p));
+	o->ed.prog = NULL;
+	chk = ed_new(&o->ed);
+	ep_info(1, "--memory-limit: %zu partitions", n);
+	if (split_side(chk, rd[first], first, &pt, &err) < 0 ||
+	    split_side(chk, rd[!first], !first, &pt, &err) < 0) {
+		rc = ep_report(&err);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (do_part(o, rd, first, &pt.p[i], sk, &t, &err) < 0) {
+			rc = ep_report(&err);
+			goto out;
+		}
+	print_dups(&t.dups[0], ep_reader_name(rd[0]));
+	print_dups(&t.dups[1], ep_reader_name(rd[1]));
+	left_out(o, sk, &t);
+	ep_info(1, "%lu DESIRED and %lu ACTUAL records, %zu changes",
+	    t.count[0], t.count[1], t.nsel);
+	if (o->summary)
+		summary(&t.cc, t.count[0], t.count[1]);
+	/* Key order is course order: so is the order of first drops. */
+	qsort(t.crs, t.ncrs, sizeof(*t.crs), crs_cmp);
+	rc = refuse(o, t.count[0], t.count[1], t.ndrop, t.crs, t.ncrs, true,
+	    ep_reader_name(rd[0]));
+	src.n = t.nsel;
+	src.pt = &pt;
+	if (rc) {
+		write_refused(o, &src);
+		goto out;
+	}
+	if (o->ofmt == EP_FMT_AUTO)
+		o->ofmt = (enum ep_fmt)ep_io_to_fmt(usage_text,
+		    ep_reader_format(rd[t.count[0] > 0 ? 0 : 1]));
+	rc = write_changes(&src, o->ofmt, &o->dp);
+	if (rc == 0 && o->exit_code && t.nsel > 0)
+		rc = EP_EXIT_DIFF;
+out:
+	ed_free(chk);
+	for (size_t i = 0; i < n; i++) {
+		struct part *p = &pt.p[i];
+
+		for (int s = 0; s < 2; s++) {
+			ep_writer_free(p->w[s]);
+			if (p->in[s] != NULL)
+				fclose(p->in[s]);
+			if (p->ln[s] != NULL)
+				fclose(p->ln[s]);
+		}
+		if (p->chg != NULL)
+			fclose(p->chg);
+		if (p->ckey != NULL)
+			fclose(p->ckey);
+	}
+	free(pt.p);
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < 3; i++)
+			free(t.dups[s].first[i]);
+	for (size_t i = 0; i < t.ncrs; i++)
+		free((char *)t.crs[i].name);
+	free(t.crs);
+	for (size_t i = 0; i < t.cc.n; i++)
+		free(t.cc.v[i].course);
+	free(t.cc.v);
+	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * cli.c - shared option handling, usage text and the stdout check.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -311,4 +312,48 @@ ep_cli_seconds(const char *usage, const char *opt, const char *arg)
 	if (v == 0)
 		ep_usage_error(usage, "option '%s' must be at least 1", opt);
 	return (unsigned)v;
+}
+
+/* n bytes as the largest unit that divides it: "1K", "16G". */
+static void
+size_text(char *buf, size_t cap, unsigned long long n)
+{
+	static const char unit[] = "KMG";
+	int u = -1;
+
+	while (u < 2 && n >= 1024 && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%llu", n);
+	else
+		snprintf(buf, cap, "%llu%c", n, unit[u]);
+}
+
+size_t
+ep_size_arg(const char *usage, const char *opt, const char *arg,
+    const char *example, unsigned long long min, unsigned long long max)
+{
+	char *end, lo[32], hi[32];
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (end != arg && *end != '\0' && end[1] == '\0')
+		shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' ||
+		    *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : -1;
+	else if (end == arg || *end != '\0')
+		shift = -1;
+	if (shift < 0 || errno != 0 || !isdigit((unsigned char)*arg))
+		ep_usage_error(usage, "option '%s' takes a size such as %s "
+		    "(K, M or G), not '%s'", opt, example, arg);
+	if (v > max >> shift || (v << shift) < min) {
+		size_text(lo, sizeof(lo), min);
+		size_text(hi, sizeof(hi), max);
+		ep_usage_error(usage, "option '%s' must be from %s to %s",
+		    opt, lo, hi);
+	}
+	return (size_t)(v << shift);
 }

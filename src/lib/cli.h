@@ -162,4 +162,12 @@ long ep_cli_long(const char *usage, const char *opt, const char *arg,
  */
 unsigned ep_cli_seconds(const char *usage, const char *opt, const char *arg);
 
+/*
+ * A size in bytes: a number, or with a K, M or G suffix (powers of
+ * 1024), from min to max.  Anything else is a usage error naming opt
+ * ("takes a size such as EXAMPLE (K, M or G)", or the range).
+ */
+size_t ep_size_arg(const char *usage, const char *opt, const char *arg,
+    const char *example, unsigned long long min, unsigned long long max);
+
 #endif

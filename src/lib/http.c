@@ -1166,30 +1166,6 @@ ep_lms_conn_init(struct ep_lms_conn *c)
 	c->max_pages = 10000;
 }
 
-/* --max-reply SIZE: bytes, or with a K, M or G suffix (powers of 1024). */
-static size_t
-size_arg(const char *usage, const char *arg)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (end != arg && *end != '\0' && end[1] == '\0')
-		shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' ||
-		    *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : -1;
-	else if (end == arg || *end != '\0')
-		shift = -1;
-	if (shift < 0 || errno != 0 || !isdigit((unsigned char)*arg))
-		ep_usage_error(usage, "option '--max-reply' takes a size such "
-		    "as 64M (K, M or G), not '%s'", arg);
-	if (v > (16ull << 30) >> shift || (v << shift) < 1024)
-		ep_usage_error(usage, "option '--max-reply' must be from 1K "
-		    "to 16G");
-	return (size_t)(v << shift);
-}
-
 bool
 ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
     const char *usage)
@@ -1219,7 +1195,8 @@ ep_lms_conn_opt(struct ep_lms_conn *c, int opt, const char *arg,
 		    arg, 600000);
 		return true;
 	case EP_OPT_LMS_MAX_REPLY:
-		c->http.max_reply = size_arg(usage, arg);
+		c->http.max_reply = ep_size_arg(usage, "--max-reply", arg,
+		    "64M", 1024, 16ull << 30);
 		return true;
 	case EP_OPT_LMS_MAX_PAGES:
 		c->max_pages = ep_cli_long(usage, "--max-pages", arg,

@@ -1280,3 +1280,135 @@ J
 	[ -z "$output" ]
 	[[ "$stderr" == *"noid.ndjson:2: missing field 'user'"* ]]
 }
+
+# --- --memory-limit: a grace hash join by course (issue 23, item 3) ---
+
+# DESIRED and ACTUAL of 10 courses, 3-4K each: role changes, records on
+# one side only, a number field, and a repeated key on each side.
+ml_data() {
+	awk -v d="$T/d.ndjson" -v a="$T/a.ndjson" 'BEGIN {
+		for (c = 0; c < 10; c++)
+			for (u = 0; u < 20; u++) {
+				k = c * 20 + u
+				if (k % 5 != 0)
+					printf "{\"course\":\"C%d\",\"user\":\"u%d\",\"role\":\"student\",\"n\":%s}\n", c, u, u * 1.5 >d
+				if (k % 7 != 0)
+					printf "{\"course\":\"C%d\",\"user\":\"u%d\",\"role\":\"%s\",\"n\":%s}\n", c, u, (c + u) % 11 ? "student" : "teacher", u * 1.5 >a
+			}
+	}'
+	sed -n '3p;50p;100p;120p' "$T/d.ndjson" >>"$T/d.ndjson"
+	sed -n 40p "$T/a.ndjson" >>"$T/a.ndjson"
+	local s
+	for s in d a; do
+		{
+			echo course,user,role,n
+			sed 's/^{"course":"\([^"]*\)","user":"\([^"]*\)","role":"\([^"]*\)","n":\([^}]*\)}$/\1,\2,\3,\4/' "$T/$s.ndjson"
+		} >"$T/$s.csv"
+	done
+}
+
+@test "--memory-limit: a tiny limit splits the work and changes nothing in the output" {
+	ml_data
+	local f args
+	for f in ndjson csv; do
+		for args in "" "--update-on role" "-k course,user --update-on role" "--summary" "--drop-policy suspend -t csv"; do
+			# shellcheck disable=SC2086
+			ed $args "$T/d.$f" "$T/a.$f"
+			assert_success
+			local out=$output err=$stderr
+			[ -n "$out" ]
+			[[ "$err" == *"counted once: course=C0 user=u3"*"(line 16"[12]")"* ]]
+			[[ "$err" == *"counted once: course=C2 user=u6"*"(line 17"[23]")"* ]]
+			# shellcheck disable=SC2086
+			ed -v --memory-limit 1K $args "$T/d.$f" "$T/a.$f"
+			assert_success
+			[ "$output" = "$out" ] || { echo "differs: $f $args"; false; }
+			[[ "$stderr" == *"--memory-limit: "*" partitions"* ]]
+			[ "$(grep -v -e 'partitions$' -e 'DESIRED and' <<<"$stderr")" = "$err" ]
+			# a limit the data fits in: the in-memory run
+			# shellcheck disable=SC2086
+			ed -v --memory-limit 1G $args "$T/d.$f" "$T/a.$f"
+			[ "$output" = "$out" ]
+			[[ "$stderr" != *partitions* ]]
+		done
+	done
+	# a bad record is found with its line in the splitting pass
+	sed -i '150s/"user":"[^"]*",//' "$T/a.ndjson"
+	ed "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	local err=$stderr
+	[[ "$err" == *"a.ndjson:150: missing field 'user'" ]]
+	ed --memory-limit 1K "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[ "$stderr" = "$err" ]
+}
+
+@test "--memory-limit: a refusal is the same refusal, decided on the totals" {
+	ml_data
+	run --separate-stderr enroll-diff --refused "$T/r1" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 3
+	local err=$stderr
+	[[ "$err" == *"refusing "*" drops: more than --max-drop 10%"* ]]
+	run --separate-stderr enroll-diff --memory-limit 1K --refused "$T/r2" "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "${err//r1/r2}" ]
+	cmp "$T/r1" "$T/r2"
+	# per course: C0 loses all it has
+	grep -v '"course":"C0"' "$T/d.ndjson" >"$T/d0"
+	run --separate-stderr enroll-diff --max-drop 100% "$T/d0" "$T/a.ndjson"
+	assert_failure 3
+	err=$stderr
+	[[ "$err" == *"refusing 17 drops in 1 course: "*"'C0' 17 of 17"* ]]
+	run --separate-stderr enroll-diff --max-drop 100% --memory-limit 1K "$T/d0" "$T/a.ndjson"
+	assert_failure 3
+	[ -z "$output" ]
+	[ "$stderr" = "$err" ]
+}
+
+@test "--memory-limit: a bad SIZE or key exits 2 before any output" {
+	ml_data
+	local bad
+	for bad in 12X M 1.5G -1K ''; do
+		ed --memory-limit "$bad" "$T/d.ndjson" "$T/a.ndjson"
+		assert_failure 2
+		[ -z "$output" ]
+		[[ "$stderr" == "enroll-diff: option '--memory-limit' takes a size such as 256M (K, M or G), not '$bad'"* ]]
+	done
+	ed --memory-limit 1000 "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 2
+	[[ "$stderr" == "enroll-diff: option '--memory-limit' must be from 1K to 1024G"* ]]
+	ed --memory-limit 1K -k user,course "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 2
+	[ -z "$output" ]
+	[[ "$stderr" == "enroll-diff: --memory-limit needs 'course' as the first --key field (and not the --update-on field)"* ]]
+	ed --memory-limit 1K -k course,user --update-on course "$T/d.ndjson" "$T/a.ndjson"
+	assert_failure 2
+	[[ "$stderr" == "enroll-diff: --memory-limit needs 'course' as the first --key field"* ]]
+}
+
+@test "--memory-limit: killed mid-run, it leaves no temporary file" {
+	ml_data
+	mkdir "$T/tmp"
+	mkfifo "$T/fifo"
+	TMPDIR=$T/tmp enroll-diff --memory-limit 1K "$T/d.ndjson" "$T/fifo" >"$T/out" 2>"$T/err" &
+	local pid=$! w n=0 fd
+	exec {w}>"$T/fifo"
+	head -50 "$T/a.ndjson" >&$w
+	# wait until its temporary files are open
+	while [ "$n" -lt 4 ]; do
+		n=0
+		for fd in /proc/$pid/fd/*; do
+			[[ "$(readlink "$fd")" == "$T/tmp/"* ]] && n=$((n + 1))
+		done
+		kill -0 $pid
+	done
+	kill -TERM $pid
+	local rc=0
+	wait $pid || rc=$?
+	exec {w}>&-
+	[ "$rc" = 143 ]
+	[ ! -s "$T/out" ]
+	[ -z "$(ls -A "$T/tmp")" ]
+}
