@@ -137,9 +137,12 @@ scripts() {
 		vars=$("$ROOT/scripts/$s" -h | grep -oE '\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b' | sort -u)
 		[ -n "$vars" ]
 		local v
+		# Every "Ev NAME" of an .It line (".It Ev A , Ev B" names two).
+		local env
+		env=$(sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$page" | grep '^\.It ' |
+			grep -oE '(^\.It|,) Ev [A-Z][A-Z0-9_]*' | sed 's/.* Ev //')
 		for v in $vars; do
-			sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$page" |
-				grep -qx "\.It Ev $v" || missing+=("edpipe-$s: $v")
+			grep -qx "$v" <<<"$env" || missing+=("edpipe-$s: $v")
 		done
 	done
 	[ "${#missing[@]}" -eq 0 ] || fail "not in ENVIRONMENT: ${missing[*]}"
@@ -154,7 +157,7 @@ scripts() {
 		_edpipe
 		echo "${COMPREPLY[*]}"
 	}
-	assert_equal "$(t lms-fetch '')" "canvas kaltura moodle"
+	assert_equal "$(t lms-fetch '')" "canvas kaltura moodle zoom"
 	assert_equal "$(t lms-fetch moodle '')" "courses enrollments users"
 	assert_equal "$(t lms-fetch canvas report '')" "provisioning"
 	assert_equal "$(t lms-push c)" "canvas"
@@ -178,7 +181,7 @@ scripts() {
 		t lms-fetch ""; t lms-fetch moodle ""; t db-load --mo
 		t lms-fetch --url x ""'
 	assert_success
-	assert_equal "${lines[0]}" "canvas kaltura moodle"
+	assert_equal "${lines[0]}" "canvas kaltura moodle zoom"
 	assert_equal "${lines[1]}" "courses enrollments users"
 	[[ ${lines[2]} == *--mode* ]]
 	assert_equal "${lines[3]}" "_files"

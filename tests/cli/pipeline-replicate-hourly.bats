@@ -155,7 +155,7 @@ cnv_state() {
 	[ ! -s "$T/hourly-work/last/push.ndjson" ]
 	[ "$(cnv_state S00003)" = "StudentEnrollment active" ]
 	[ "$(cnv_state S00002 | grep -c Teacher)" = 0 ]
-	jq -e '.status == "failed" and .failed_step == "push"' \
+	jq -e '.status == "refused" and .failed_step == "push"' \
 		"$T/hourly-work/last/status.json"
 }
 

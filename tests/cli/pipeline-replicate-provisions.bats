@@ -154,7 +154,7 @@ hourly_env() {
 	assert_failure 3
 	[[ "$stderr" == *"provisioning: its status row is older than this run: the Canvas push was not run"* ]]
 	[ ! -e "$T/pushed" ]
-	jq -e '.status == "failed" and .failed_step == "provision"' \
+	jq -e '.status == "refused" and .failed_step == "provision"' \
 		"$T/hourly-work/last/status.json"
 	sqlite3 "$T/status.db" "update replicate_current_status set status = 'failed', updated = '2999-01-01T00:00:00Z'"
 	run --separate-stderr "$ROOT/scripts/replicate-hourly" -c "$T/hourly.env"
