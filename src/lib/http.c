@@ -38,6 +38,7 @@ struct ep_http {
 	unsigned int rnd;
 	struct ep_http_stats st;
 	char *auth_header;
+	char *extra_header;		/* our copy of o.auth_header */
 };
 
 static void queue_insert(struct ep_http *h, struct ep_http_req *r);
@@ -80,6 +81,9 @@ ep_http_new(const struct ep_http_opts *o, struct ep_error *err)
 	}
 	h = ep_xcalloc(1, sizeof(*h));
 	h->o = *o;
+	if (o->auth_header != NULL)
+		h->o.auth_header = h->extra_header =
+		    ep_xstrdup(o->auth_header);
 	if (h->o.jobs < 1)
 		h->o.jobs = 1;
 	h->limit = h->o.jobs;
@@ -87,6 +91,7 @@ ep_http_new(const struct ep_http_opts *o, struct ep_error *err)
 	h->rnd = (unsigned int)ep_http_now_ms() ^ 0x9e3779b9u;
 	h->multi = curl_multi_init();
 	if (h->multi == NULL) {
+		free(h->extra_header);
 		free(h);
 		ep_error_set(err, EP_EXIT_SOFTWARE,
 		    "cannot initialise libcurl");
@@ -846,6 +851,7 @@ ep_http_free(struct ep_http *h)
 	abandon(h);
 	curl_multi_cleanup(h->multi);
 	free(h->auth_header);
+	free(h->extra_header);
 	ep_oauth_free(h->o.oauth);
 	free(h);
 }
@@ -1347,8 +1353,7 @@ gateway_open(const char *lms, const struct ep_lms_conn *conn, bool dry_run,
 		ep_oauth_free(ho->oauth);
 	else
 		rc = 0;
-	/* The pool copies opts, not the header line: it lives on. */
-	hdr = NULL;
+	/* The pool keeps its own copy of the header line. */
 out:
 	free(hdr);
 	free(turl);
