@@ -153,7 +153,7 @@ list_migrations(const char *dir, const char *backend,
 	closedir(d);
 	free(sub);
 	if (*n > 0)
-		qsort(*out, *n, sizeof(**out), by_version);
+		ep_sort(*out, *n, sizeof(**out), by_version);
 	return 0;
 fail:
 	closedir(d);

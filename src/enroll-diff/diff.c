@@ -948,7 +948,7 @@ pair_updates(struct ed_diff *d, struct cand *c, size_t n)
 		}
 		c[i].mlen = (size_t)(mbuf + off - c[i].m);
 	}
-	qsort(c, n, sizeof(*c), cand_cmp);
+	ep_sort(c, n, sizeof(*c), cand_cmp);
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 
@@ -1050,7 +1050,7 @@ materialize(struct ed_diff *d, struct ep_error *err)
 		}
 	if (nl == 0)
 		return 0;
-	qsort(l, nl, sizeof(*l), lz_cmp);
+	ep_sort(l, nl, sizeof(*l), lz_cmp);
 	memset(&p, 0, sizeof(p));
 	p.rec = ep_rec_new();
 	{

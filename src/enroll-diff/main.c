@@ -730,7 +730,7 @@ course_counts(struct ed_diff *d, struct ed_change **c, size_t n,
 		}
 		co[i].op = c[i]->op;
 	}
-	qsort(co, n, sizeof(*co), course_cmp);
+	ep_sort(co, n, sizeof(*co), course_cmp);
 	for (size_t i = 0, j; i < n; i = j) {
 		struct ccount *e;
 
@@ -771,7 +771,7 @@ summary(struct ccounts *cc, unsigned long nd, unsigned long na)
 	fprintf(stderr, "%s: summary: %lu add, %lu drop, %lu update "
 	    "(DESIRED %lu records, ACTUAL %lu)\n", p, tot[0], tot[1], tot[2],
 	    nd, na);
-	qsort(cc->v, cc->n, sizeof(*cc->v), ccount_cmp);
+	ep_sort(cc->v, cc->n, sizeof(*cc->v), ccount_cmp);
 	for (size_t i = 0; i < cc->n; i++) {
 		/* A course name is input: escaped, as in every message. */
 		char *esc = ep_msg_escape(cc->v[i].course);
@@ -1157,7 +1157,7 @@ drops_first(struct ed_diff *d, struct ed_change **c, size_t n)
 		    v[i].user, v[i].ulen) == 0; j++)
 			continue;
 		if (j - i > 1)
-			qsort(v + i, j - i, sizeof(*v), cu_cmp);
+			ep_sort(v + i, j - i, sizeof(*v), cu_cmp);
 	}
 	for (i = 0; i < n; i++)
 		c[i] = v[i].c;
@@ -1651,7 +1651,7 @@ run_parted(struct opts *o, struct ep_reader **rd, int first, size_t n,
 	if (o->summary)
 		summary(&t.cc, t.count[0], t.count[1]);
 	/* Key order is course order: so is the order of first drops. */
-	qsort(t.crs, t.ncrs, sizeof(*t.crs), crs_cmp);
+	ep_sort(t.crs, t.ncrs, sizeof(*t.crs), crs_cmp);
 	rc = refuse(o, t.count[0], t.count[1], t.ndrop, t.crs, t.ncrs, true,
 	    ep_reader_name(rd[0]));
 	src.n = t.nsel;

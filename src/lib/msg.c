@@ -329,6 +329,14 @@ ep_xstrdup(const char *s)
 	return p;
 }
 
+void
+ep_sort(void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 char *
 ep_xstrndup(const char *s, size_t n)
 {

@@ -116,6 +116,13 @@ void *ep_xmalloc(size_t n);
 void *ep_xcalloc(size_t n, size_t size);
 void *ep_xrealloc(void *p, size_t n);
 char *ep_xstrdup(const char *s);
+/*
+ * qsort(3) that accepts an empty array: qsort with a NULL base is
+ * undefined even for no elements (UBSan stops there), and an empty list
+ * is often NULL here.
+ */
+void ep_sort(void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *));
 char *ep_xstrndup(const char *s, size_t n);
 /* Milliseconds of CLOCK_MONOTONIC: deadlines and durations. */
 long long ep_now_ms(void);

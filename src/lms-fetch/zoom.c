@@ -322,8 +322,7 @@ zc_end(struct zcourse *c)
 			free(cal[i].url);
 		}
 		free(cal);
-		if (c->n > 1)
-			qsort(c->links, c->n, sizeof(*c->links), zlink_cmp);
+		ep_sort(c->links, c->n, sizeof(*c->links), zlink_cmp);
 		for (size_t i = 0; c->tab && i < c->n; i++) {
 			struct ep_rec *rec = ep_rec_new();
 

@@ -472,7 +472,7 @@ mapper_new(struct ep_mapping *m, bool programs)
 			mp->keys[mp->nkeys++].entry = i;
 		}
 	}
-	qsort(mp->keys, mp->nkeys, sizeof(*mp->keys), key_cmp);
+	ep_sort(mp->keys, mp->nkeys, sizeof(*mp->keys), key_cmp);
 	mp->out = ep_rec_new();
 	return mp;
 }

@@ -457,6 +457,27 @@ test_mapping(void)
 	free(p);
 }
 
+static int
+int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* ep_sort: qsort for arrays that may be empty (and then NULL). */
+static void
+test_sort(void)
+{
+	int v[] = { 3, 1, 2 }, one[] = { 7 };
+
+	ep_sort(NULL, 0, sizeof(int), int_cmp);	/* UBSan: no qsort(NULL) */
+	ep_sort(one, 1, sizeof(int), int_cmp);
+	ep_sort(v, 3, sizeof(int), int_cmp);
+	ok(v[0] == 1 && v[1] == 2 && v[2] == 3 && one[0] == 7,
+	    "ep_sort sorts, and takes an empty NULL array");
+}
+
 int
 main(void)
 {
@@ -467,6 +488,7 @@ main(void)
 	test_url();
 	test_atomic();
 	test_mapping();
+	test_sort();
 	{
 		char *cmd = ep_xasprintf("rm -rf %s", tmpdir);
 
