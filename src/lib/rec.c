@@ -1563,19 +1563,12 @@ next_json(struct ep_reader *rd, struct ep_rec *rec, struct ep_error *err)
 /* ------------------------------------------------------------ CSV parsing */
 
 /* libcsv calls these: a field ends (appended to rd->tmp), a row ends. */
+static void reparse_field(void *s, size_t len, void *data);
+
 static void
 csv_field(void *s, size_t len, void *data)
 {
-	struct ep_reader *rd = data;
-	struct ep_rec *t = rd->tmp;
-	const char *v = buf_put(t, s ? s : "", len);
-	struct ep_field *f = field_add(t);
-
-	f->name = "";
-	f->nlen = 0;
-	f->val = v;
-	f->vlen = len;
-	f->type = EP_T_STR;
+	reparse_field(s, len, ((struct ep_reader *)data)->tmp);
 }
 
 static void
