@@ -88,7 +88,9 @@ static const char usage_text[] =
 "                           field here (they are left out of stdout)\n"
 "      --skipped FILE       a course whose roster cannot be read is named\n"
 "                           here ({course, course_id, reason}) and left\n"
-"                           out; the others are written; exit 4\n"
+"                           out; the others are written; exit 4.  zoom\n"
+"                           participants: a meeting Zoom answers 404 for\n"
+"                           ({meeting_id, reason})\n"
 "      --all-enrollments    Moodle: suspended enrolments too (default:\n"
 "                           active ones only)\n"
 "Connection:\n"
@@ -190,8 +192,9 @@ main(int argc, char **argv)
 			    " (--unkeyed FILE lists them)", o.unkeyed_path ?
 			    o.unkeyed_path : "");
 		if (f.skipped.n > 0) {
-			ep_warn("%lu course%s could not be read and %s left "
-			    "out: listed in %s", f.skipped.n, f.skipped.n ==
+			ep_warn("%lu %s%s could not be read and %s left "
+			    "out: listed in %s", f.skipped.n, strcmp(o.lms,
+			    "zoom") == 0 ? "meeting" : "course", f.skipped.n ==
 			    1 ? "" : "s", f.skipped.n == 1 ? "was" : "were",
 			    o.skipped_path);
 			rc = FETCH_EXIT_SKIPPED;
@@ -580,7 +583,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else {
 		ONLY(o->user_key == NULL, "--user-key");
 		ONLY(o->unkeyed_path == NULL, "--unkeyed");
-		ONLY(o->skipped_path == NULL, "--skipped");
+		if (!zoom || strcmp(o->what, "participants") != 0)
+			ONLY(o->skipped_path == NULL, "--skipped");
 	}
 #undef ONLY
 }

@@ -277,6 +277,31 @@ course_fail(struct fetch *f, struct unit *u, const char *course,
 	return 0;
 }
 
+int
+meeting_skip(struct fetch *f, struct unit *u, const char *meeting_id,
+    const struct ep_error *e)
+{
+	struct ep_rec *rec;
+	char *reason;
+
+	if (f->o->skipped_path == NULL)
+		return unit_fail(f, u, e);
+	rec = ep_rec_new();
+	ep_rec_set(rec, "meeting_id", EP_T_NUM, meeting_id,
+	    strlen(meeting_id));
+	reason = ep_mask_secrets(e->msg);
+	ep_rec_set_str(rec, "reason", reason);
+	ep_warn("skipped meeting %s: %s", meeting_id, reason);
+	free(reason);
+	side_write(f, &f->skipped, rec);
+	ep_rec_free(rec);
+	if (!u->done) {
+		u->failed = true;
+		return unit_done(f, u);
+	}
+	return 0;
+}
+
 void
 fetch_page(struct fetch *f)
 {

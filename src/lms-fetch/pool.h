@@ -80,6 +80,13 @@ int unit_fail(struct fetch *f, struct unit *u, const struct ep_error *e);
  */
 int course_fail(struct fetch *f, struct unit *u, const char *course,
     const char *course_id, const struct ep_error *e);
+/*
+ * Zoom meeting id's participants are gone (e, a 404): with --skipped it
+ * is named there ({meeting_id, reason}), left out with a warning, and
+ * the run goes on (0); otherwise as unit_fail.
+ */
+int meeting_skip(struct fetch *f, struct unit *u, const char *meeting_id,
+    const struct ep_error *e);
 /* A reply page arrived: count it for --progress. */
 void fetch_page(struct fetch *f);
 

@@ -15,7 +15,10 @@
  * Zoom throttles with 429 and Retry-After (the pool waits and retries);
  * a 429 whose X-RateLimit-Type is Daily-limit is not retried (http.c).
  * A next_page_token that comes round again fails (69) rather than loop,
- * as does a list past --max-pages.
+ * as does a list past --max-pages.  A meeting deleted after the Canvas
+ * links named it answers participants with 404 (code 3001): with
+ * --skipped it is named there and left out, nothing of its pages
+ * written, and the run exits 4; any other failure stops the run.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -97,8 +100,17 @@ zoom_done(struct ep_http *h, struct ep_http_req *r, void *arg)
 	int rc;
 
 	(void)h;
-	if (ep_canvas_check(r, p->u->label, &err) < 0)
+	if (ep_canvas_check(r, p->u->label, &err) < 0) {
+		/* A meeting deleted since it was listed: its participants
+		 * are gone, not the service. */
+		if (parts && r->err.code == 0 && r->status == 404) {
+			json_decref(j);
+			rc = meeting_skip(f, p->u, p->meeting, &err);
+			zpager_free(p);
+			return rc;
+		}
 		goto fail;
+	}
 	j = json_loadb(r->resp ? r->resp : "", r->resp_len, 0, &je);
 	if (!json_is_object(j)) {
 		ep_error_set(&err, EP_EXIT_UNAVAILABLE, "%s: the reply is not "

@@ -119,3 +119,24 @@ lms_server_stop() {
 			kill "$(cat "$BATS_FILE_TMPDIR/$kind.pid")" 2>/dev/null || true
 	done
 }
+
+# no_secret_in LIST [PATH...]: fail when a line of file LIST (a secret,
+# a fixed string; blank lines ignored) is in $output or $stderr of the
+# last run, or in a PATH (a file, or every file under a directory).
+no_secret_in() {
+	local list=$1 s p
+	shift
+	grep -q . "$list" || fail "no_secret_in: $list names no secret"
+	while IFS= read -r s; do
+		[ -n "$s" ] || continue
+		if grep -qF -- "$s" <<<"${output:-}${stderr:-}"; then
+			fail "'$s' leaked on stdout or stderr"
+		fi
+		for p in "$@"; do
+			[ -e "$p" ] || fail "no_secret_in: no $p to search"
+			if grep -rqF -- "$s" "$p"; then
+				fail "'$s' leaked into $(grep -rlF -- "$s" "$p" | head -n 3)"
+			fi
+		done
+	done <"$list"
+}

@@ -3,7 +3,9 @@
 # (tests/servers/kaltura_server.py): a session from partner id + admin
 # secret, media.list by category and time, paging, Kaltura's 10,000-match
 # limit, and hostile replies (exceptions in HTTP 200, a page that repeats,
-# a huge reply, a stall).
+# a huge reply, a stall).  After every run that talks to the server,
+# ksafe looks for the admin secret and every session (ks) the server
+# issued in stdout, stderr and the files the run wrote.
 
 load helper
 bats_require_minimum_version 1.5.0
@@ -15,7 +17,7 @@ setup_file() {
 	need python3 curl jq
 	local d=$BATS_FILE_TMPDIR
 	lms_server kaltura KPORT "$KSECRET" "$FIX/kaltura/media.json" \
-		--partner-id "$PARTNER"
+		--partner-id "$PARTNER" --ks-log "$d/ks-issued"
 	printf '%s\n' "$KSECRET" >"$d/secret"
 	chmod 600 "$d/secret"
 }
@@ -40,6 +42,17 @@ kstats() {
 	curl -sf "http://127.0.0.1:$KPORT/_stats" | jq -c "$1"
 }
 
+# ksafe [PATH...]: no admin secret, no ks issued so far, nor a secret
+# listed in $BATS_TEST_TMPDIR/more-secrets, in the last run's stdout and
+# stderr or in PATH.
+ksafe() {
+	local l=$BATS_FILE_TMPDIR/secrets.list
+	printf '%s\n' "$KSECRET" >"$l"
+	cat "$BATS_FILE_TMPDIR/ks-issued" >>"$l" 2>/dev/null || true
+	cat "$BATS_TEST_TMPDIR/more-secrets" >>"$l" 2>/dev/null || true
+	no_secret_in "$l" "$@"
+}
+
 @test "lms-fetch kaltura: the media of the category since a time, in createdAt order" {
 	run --separate-stderr lms-fetch "${K[@]}" --since 2020-03-02T00:00:00Z
 	assert_success
@@ -47,12 +60,21 @@ kstats() {
 {"id":"1_aaaa0002","name":"Lab \"intro\"","created_at":"2020-03-02T00:00:00Z","updated_at":"2020-03-02T00:00:00Z","duration":95,"user_id":"ta2","media_type":1,"categories":"Canvas_UMich>site>channels>123456>InContext,Canvas_UMich>site>channels>Shared Repository","categories_ids":"12,13"}
 {"id":"1_aaaa0004","name":"Office hours","created_at":"2020-03-02T00:00:00Z","updated_at":"2020-03-03T01:46:40Z","duration":1800,"user_id":"prof1","media_type":1,"categories":"Canvas_UMich>site>channels>654321>InContext","categories_ids":"14"}
 EOF
+	# The server issued a session, and nothing shows it.
+	grep -q '^djJ8' "$BATS_FILE_TMPDIR/ks-issued"
+	ksafe
 	# An offset is honoured; the default category is Canvas_UMich.
 	run lms-fetch "${K[@]}" --since 2020-02-29T20:00:00-04:00 -q
 	assert_success
 	[ "$(jq -r .id <<<"$output" | paste -sd, -)" = 1_aaaa0001,1_aaaa0002,1_aaaa0004 ]
-	run lms-fetch "${K[@]}" --category MediaSpace -q
-	assert_output --partial '"id":"1_bbbb0003"'
+	ksafe
+	# -vv and -o: the file written and every message hold neither.
+	run --separate-stderr lms-fetch -vv "${K[@]}" --category MediaSpace \
+		-o "$BATS_TEST_TMPDIR/media.ndjson"
+	assert_success
+	assert_output ''
+	grep -q '"id":"1_bbbb0003"' "$BATS_TEST_TMPDIR/media.ndjson"
+	ksafe "$BATS_TEST_TMPDIR/media.ndjson"
 	# The secret and the session travel in POST bodies only.
 	run kstats .secret_in_url
 	assert_output 0
@@ -64,6 +86,7 @@ EOF
 		--page-size 1
 	assert_success
 	[ "${#lines[@]}" -eq 3 ]
+	ksafe
 	# Three pages of one, then an empty one ends the listing.
 	run kstats .lists
 	assert_output 4
@@ -76,6 +99,7 @@ EOF
 	[[ $stderr == *"10000-match limit: the listing goes on from createdAt 1600003332"* ]]
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 10503 ]
 	[ -z "$(printf '%s\n' "$output" | jq -r .id | sort | uniq -d)" ]
+	ksafe
 	run kstats '.windows | length'
 	assert_output 2
 	# A server with a lower limit answers QUERY_EXCEEDED_MAX_MATCHES_ALLOWED:
@@ -84,6 +108,7 @@ EOF
 	run --separate-stderr lms-fetch "${K[@]}"
 	assert_success
 	[ "$(printf '%s\n' "$output" | jq -r .id | sort -u | wc -l)" -eq 3003 ]
+	ksafe
 }
 
 @test "lms-fetch kaltura: a refused session (HTTP 200 exception) exits 77, the secret masked, nothing written" {
@@ -94,10 +119,13 @@ EOF
 	assert_output ''
 	[[ $stderr == *"kaltura: session.start: Kaltura error START_SESSION_ERROR: Error while starting session for partner [$PARTNER]"* ]]
 	[[ $stderr != *wrong-secret* ]]
+	cp "$BATS_TEST_TMPDIR/bad" "$BATS_TEST_TMPDIR/more-secrets"
+	ksafe
 	# An admin secret file others may read is refused before any request.
 	chmod 644 "$BATS_TEST_TMPDIR/bad"
 	run --separate-stderr lms-fetch "${K[@]}" --token-file "$BATS_TEST_TMPDIR/bad"
 	assert_failure 77
+	ksafe
 	run kstats .sessions
 	assert_output 1
 }
@@ -108,6 +136,18 @@ EOF
 	assert_failure 69
 	assert_output ''
 	[[ $stderr == *"kaltura: media.list page 1: Kaltura error INTERNAL_SERVERERROR: Internal server error occurred"* ]]
+	ksafe
+}
+
+@test "lms-fetch kaltura: an INVALID_KS that quotes the session exits 77, the ks masked, nothing written" {
+	kreset fault=invalid_ks
+	run --separate-stderr lms-fetch "${K[@]}" -o "$BATS_TEST_TMPDIR/media.ndjson"
+	assert_failure 77
+	assert_output ''
+	# Neither the file nor its temporary twin is left.
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '*media*')" ]
+	[[ $stderr == *'kaltura: media.list page 1: Kaltura error INVALID_KS: Invalid KS "****"'* ]]
+	ksafe
 }
 
 @test "lms-fetch kaltura: a page that repeats stops the run instead of counting twice" {
@@ -116,6 +156,7 @@ EOF
 	assert_failure 69
 	assert_output ''
 	[[ $stderr == *"media.list page 2: entry '1_aaaa0001' was read before (a page that repeats"* ]]
+	ksafe
 }
 
 @test "lms-fetch kaltura: a huge reply and a stalled server fail with nothing written" {
@@ -124,6 +165,7 @@ EOF
 	assert_failure 69
 	assert_output ''
 	[[ $stderr == *"media/action/list: the reply is larger than 64K (--max-reply)"* ]]
+	ksafe
 	kreset fault=stall
 	SECONDS=0
 	run --separate-stderr lms-fetch "${K[@]}" --timeout 1 --retries 0
@@ -131,6 +173,7 @@ EOF
 	assert_output ''
 	[ "$SECONDS" -lt 15 ]
 	[[ $stderr == *"media/action/list"* ]]
+	ksafe
 }
 
 @test "lms-fetch kaltura: usage errors and a dry run that shows no secret" {
@@ -156,4 +199,5 @@ EOF
 	[[ $stderr == *"secret=****"* ]]
 	[[ $stderr == *"createdAtGreaterThanOrEqual%5D=1583020800"* ]]
 	[[ $stderr != *"$KSECRET"* ]]
+	ksafe
 }

@@ -46,24 +46,31 @@ stat() {
 	curl -fsS "$CANVAS_URL/_stats" | jq -r ".$1 // 0"
 }
 
-# no_secret: neither stdout nor stderr of the last run holds the client
-# id, the secret or any token the gateway issued.
+# no_secret [PATH...]: neither stdout nor stderr of the last run nor
+# PATH holds the client id, the secret or any token the gateway issued
+# (each is GTOKEN-N).
 no_secret() {
-	local s
-	for s in "$GID" "$GSECRET" "$GTOKEN"; do
-		if grep -qF -- "$s" <<<"$output$stderr"; then
-			fail "'$s' leaked: $stderr"
-		fi
-	done
+	printf '%s\n' "$GID" "$GSECRET" "$GTOKEN" >"$BATS_FILE_TMPDIR/secrets.list"
+	no_secret_in "$BATS_FILE_TMPDIR/secrets.list" "$@"
 }
 
 @test "gateway: token, scope prefix and client id header give the plain token's records" {
-	run --separate-stderr lms-fetch -vv canvas users --account 1 "${GW[@]}"
+	run --separate-stderr lms-fetch -vv canvas users --account 1 "${GW[@]}" \
+		-o "$BATS_TEST_TMPDIR/users.ndjson"
 	assert_success
-	[ "$(grep -c . <<<"$output")" -eq 250 ]
+	assert_output ''
+	[ "$(grep -c . "$BATS_TEST_TMPDIR/users.ndjson")" -eq 250 ]
 	[ "$(stat tokens_issued)" -eq 1 ]
 	[ "$(stat no_client_id)" -eq 0 ]
+	no_secret "$BATS_TEST_TMPDIR/users.ndjson"
+	# A gateway that quotes the request, bearer token and all, in a 400.
+	faults 'fault=echo&echo_status=400&match=users&every=1&times=9'
+	run --separate-stderr lms-fetch canvas users --account 1 "${GW[@]}"
+	assert_failure 69
+	assert_equal "$output" ""
+	grep -q 'HTTP 400: GET /.*users.* | Bearer \*\*\*\*' <<<"$stderr" || fail "$stderr"
 	no_secret
+	faults ""
 	# Without the header the gateway refuses every request.
 	run --separate-stderr lms-fetch canvas users --account 1 \
 		"${GW[@]:0:8}"
@@ -101,7 +108,8 @@ no_secret() {
 	assert_failure 77
 	assert_equal "$output" ""
 	grep -q 'token endpoint http://127.0.0.1:[0-9]*/oauth2/token refused the client: HTTP 401' <<<"$stderr"
-	grep -qv wrong-secret-0000 <<<"$stderr"
+	# (grep -v passed whenever one line lacked it.)
+	! grep -qF wrong-secret-0000 <<<"$output$stderr"
 	no_secret
 }
 
@@ -127,11 +135,13 @@ no_secret() {
 	assert_failure 69
 	assert_equal "$output" ""
 	grep -q 'the reply is not a JSON object (text/html' <<<"$stderr"
+	no_secret
 	faults token_reply=none
 	run --separate-stderr lms-fetch canvas users --account 1 "${GW[@]}"
 	assert_failure 69
 	assert_equal "$output" ""
 	grep -q 'the reply holds no access_token' <<<"$stderr"
+	no_secret
 	faults token_reply=short
 	run --separate-stderr lms-fetch canvas users --account 1 "${GW[@]}"
 	assert_failure 69
@@ -158,6 +168,7 @@ no_secret() {
 	assert_failure 75
 	assert_equal "$output" ""
 	grep -q 'token endpoint .*: Timeout was reached after 2 attempts' <<<"$stderr"
+	no_secret
 	faults 'match=oauth2&fault=429&every=1&times=9'
 	run --separate-stderr lms-fetch canvas users --account 1 "${GW[@]}" \
 		--retries 2
@@ -165,6 +176,7 @@ no_secret() {
 	grep -q 'token endpoint .*: HTTP 429 after 3 attempts' <<<"$stderr"
 	[ "$(stat token_requests)" -eq 0 ]
 	[ "$(stat requests)" -eq 3 ]
+	no_secret
 	# One 429, then a token.
 	faults 'match=oauth2&fault=429&every=1&times=1'
 	run --separate-stderr lms-fetch canvas users --account 1 "${GW[@]}"

@@ -48,13 +48,13 @@ stat() {
 	curl -fsS "$ZOOM_URL/_stats" | jq -r ".$1 // 0"
 }
 
+# no_secret [PATH...]: neither the last run's stdout and stderr nor PATH
+# holds the client id, the secret or a token the server issued (each is
+# ZTOKEN-N), nor the Canvas token.
 no_secret() {
-	local s
-	for s in "$ZID" "$ZSECRET" "$ZTOKEN"; do
-		if grep -qF -- "$s" <<<"$output$stderr"; then
-			fail "'$s' leaked: $stderr"
-		fi
-	done
+	printf '%s\n' "$ZID" "$ZSECRET" "$ZTOKEN" "$CTOKEN" \
+		>"$BATS_FILE_TMPDIR/secrets.list"
+	no_secret_in "$BATS_FILE_TMPDIR/secrets.list" "$@"
 }
 
 @test "zoom meetings: one record per --meeting, in argument order, one token" {
@@ -89,6 +89,7 @@ no_secret() {
 	[ "$(stat faults)" -eq 2 ]
 	[ "$(stat early_retries)" -eq 0 ]
 	grep -q 'HTTP 429 (throttled); retry 1 of 5' <<<"$stderr"
+	no_secret
 }
 
 @test "zoom: a 429 of the daily limit fails at once (75), nothing written" {
@@ -166,6 +167,64 @@ no_secret() {
 		--account "$ZACCOUNT"
 	assert_success
 	grep -q "GET $ZOOM_URL/v2/meetings/$M1" <<<"$stderr"
+	no_secret
+}
+
+@test "zoom participants: a meeting deleted since it was listed (404) is named in --skipped, the others written, exit 4" {
+	faults "gone=$M2"
+	run --separate-stderr lms-fetch -vv zoom participants --meeting "$M2,$M1" \
+		"${Z[@]}" --skipped "$BATS_TEST_TMPDIR/skipped.ndjson" \
+		-o "$BATS_TEST_TMPDIR/parts.ndjson"
+	assert_failure 4
+	assert_output ''
+	[ "$(jq -r .meeting_id "$BATS_TEST_TMPDIR/parts.ndjson" | sort -u)" = "$M1" ]
+	[ "$(grep -c . "$BATS_TEST_TMPDIR/parts.ndjson")" -eq 45 ]
+	assert_equal "$(jq -c '[.meeting_id, (.reason | test("participants of meeting '"$M2"': .*HTTP 404: Meeting does not exist: '"$M2"'"))]' \
+		"$BATS_TEST_TMPDIR/skipped.ndjson")" "[$M2,true]"
+	# One warning names it, one sums up.
+	[ "$(grep -c "skipped meeting $M2: .*HTTP 404" <<<"$stderr")" -eq 1 ]
+	grep -q "1 meeting could not be read and was left out: listed in $BATS_TEST_TMPDIR/skipped.ndjson" <<<"$stderr"
+	no_secret "$BATS_TEST_TMPDIR/parts.ndjson" "$BATS_TEST_TMPDIR/skipped.ndjson"
+	# Deleted while its pages were read: nothing of it is written.
+	faults "gone=$M1&gone_from=20&max_page_size=10"
+	run --separate-stderr lms-fetch zoom participants --meeting "$M1,$M2" \
+		"${Z[@]}" --skipped "$BATS_TEST_TMPDIR/skipped.ndjson"
+	assert_failure 4
+	assert_output ''
+	[ "$(stat requests)" -ge 4 ]
+	assert_equal "$(jq -r .meeting_id "$BATS_TEST_TMPDIR/skipped.ndjson")" "$M1"
+	no_secret "$BATS_TEST_TMPDIR/skipped.ndjson"
+}
+
+@test "zoom participants: without --skipped a 404 fails (69); with it a 400 fails (69), a 500 (75)" {
+	faults "gone=$M2"
+	run --separate-stderr lms-fetch zoom participants --meeting "$M1,$M2" "${Z[@]}"
+	assert_failure 69
+	assert_output ''
+	grep -q "participants of meeting $M2: HTTP 404: Meeting does not exist: $M2." <<<"$stderr" || fail "$stderr"
+	no_secret
+	# A 400 that quotes the request, bearer token and all: 69, masked.
+	faults 'fault=echo&echo_status=400&match=participants&every=1&times=9'
+	run --separate-stderr lms-fetch zoom participants --meeting "$M1,$M2" "${Z[@]}" \
+		--skipped "$BATS_TEST_TMPDIR/skipped.ndjson"
+	assert_failure 69
+	assert_output ''
+	grep -q "participants of meeting [0-9]*: .*HTTP 400: GET /v2/past_meetings/.* Bearer \*\*\*\*" <<<"$stderr" || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/skipped.ndjson" ]
+	no_secret
+	faults 'fault=500&match=participants&every=1&times=9'
+	run --separate-stderr lms-fetch zoom participants --meeting "$M1,$M2" "${Z[@]}" \
+		--skipped "$BATS_TEST_TMPDIR/skipped.ndjson" --retries 0
+	assert_failure 75
+	assert_output ''
+	grep -q "participants of meeting [0-9]*: .*HTTP 500" <<<"$stderr" || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/skipped.ndjson" ]
+	no_secret
+	# --skipped is for participants only: details of a gone meeting fail.
+	run --separate-stderr lms-fetch zoom meetings --meeting "$M1" "${Z[@]}" \
+		--skipped "$BATS_TEST_TMPDIR/skipped.ndjson"
+	assert_failure 2
+	grep -q "option '--skipped' does not apply to 'zoom meetings'" <<<"$stderr"
 }
 
 # The fixture's zoom.json: course 201 has a visible Zoom tab, meeting
@@ -185,5 +244,5 @@ no_secret() {
 	assert_failure 69
 	assert_equal "$output" ""
 	grep -q 'Zoom links of course 201: .*leads back to a page already fetched' <<<"$stderr"
-	! grep -qF "$CTOKEN" <<<"$stderr"
+	no_secret
 }

@@ -2,7 +2,7 @@
 """kaltura_server - a Kaltura API v3 test server for lms-fetch kaltura.
 
   kaltura_server.py PORT --token SECRET --fixture FILE [--partner-id N]
-                    [--generate N]
+                    [--generate N] [--ks-log FILE]
 
 Listens on 127.0.0.1:PORT and answers, as the Kaltura API documents:
 
@@ -21,11 +21,15 @@ Listens on 127.0.0.1:PORT and answers, as the Kaltura API documents:
 
 The media come from FIXTURE (a JSON list of entries: id, name, createdAt,
 updatedAt, duration, categories, ...), read again on every /_reset, and
---generate N adds N synthetic entries (three per second).
+--generate N adds N synthetic entries (three per second).  --ks-log FILE
+gets every KS issued, one a line, appended as it is issued, so that a
+test can look for them in what the program wrote.
 
 Test endpoints:
   GET /_reset?KEY=VALUE...   reload the fixture, clear counters, faults:
       fault=exception   media.list answers an exception object (HTTP 200)
+      fault=invalid_ks  media.list answers INVALID_KS quoting the KS sent,
+                        as Kaltura does for an expired session
       fault=repeat      page 2 and later repeat page 1
       fault=huge        media.list answers 2 MB of entries
       fault=stall       media.list never answers (sleeps 60 s)
@@ -128,6 +132,9 @@ class Handler(BaseHTTPRequestHandler):
             ks = "djJ8" + secrets.token_hex(24)
             with LOCK:
                 st.ks.add(ks)
+                if args.ks_log:
+                    with open(args.ks_log, "a", encoding="utf-8") as fp:
+                        fp.write(ks + "\n")
             return self.reply(ks)
         if u.path != "/api_v3/service/media/action/list":
             return self.reply(exception("SERVICE_DOES_NOT_EXISTS",
@@ -135,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             st.stats["lists"] += 1
             known = form.get("ks") in st.ks
-        if not known:
+        if not known or st.fault == "invalid_ks":
             return self.reply(exception("INVALID_KS",
                                         "Invalid KS \"%s\"" %
                                         form.get("ks", "")))
@@ -190,6 +197,7 @@ def main():
     ap.add_argument("--fixture", required=True)
     ap.add_argument("--partner-id", type=int, default=1234567)
     ap.add_argument("--generate", type=int, default=0)
+    ap.add_argument("--ks-log")
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True

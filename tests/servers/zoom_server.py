@@ -32,7 +32,10 @@ DIR/site.json: {"meetings": {"<id>": {...}}, "participants": {"<id>":
 [...]}}.  Extra /_reset keys: max_page_size=N, next_loop=same (the
 next_page_token of every page is the one just used, or the first page's
 again), token_ttl=S (a token dies after S seconds whatever expires_in
-says).  Counters (lms_common) add tokens_issued, token_requests.
+says), gone=ID[,ID...] (those meetings' participants answer 404 code
+3001, as for a meeting deleted after it was listed; with gone_from=N
+only the pages from offset N on: a meeting deleted while it is read).
+Counters (lms_common) add tokens_issued, token_requests.
 """
 import argparse
 import base64
@@ -138,15 +141,18 @@ class Zoom(lms_common.Handler):
         if len(parts) == 4 and parts[:2] == ["v2", "past_meetings"] and \
                 parts[3] == "participants":
             ps = SITE["participants"].get(parts[2])
+            ex = self.state.extra
+            tok = q.get("next_page_token", [""])[0]
+            start = page_offset(tok) if tok else 0
+            if parts[2] in ex.get("gone", "").split(",") and \
+                    start >= int(ex.get("gone_from", 0)):
+                ps = None
             if ps is None:
                 return self.send(404, {"code": 3001, "message":
                                        "Meeting does not exist: %s." %
                                        parts[2]})
-            ex = self.state.extra
             cap = int(ex.get("max_page_size", 300))
             size = min(int(q.get("page_size", ["30"])[0]), cap)
-            tok = q.get("next_page_token", [""])[0]
-            start = page_offset(tok) if tok else 0
             chunk = ps[start:start + size]
             nxt = ""
             if ex.get("next_loop") == "same":
