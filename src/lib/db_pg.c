@@ -732,7 +732,10 @@ open_cursor(struct pg *p, const char *sql, const char *const *values,
 		PQclear(decl_r);
 		/* The FETCH behind it was skipped; roll back. */
 		if (cursor_close(p, false, NULL) < 0 || p->broken) {
-			ep_db_timeout_error(err, p->timeout, 0);
+			if (p->broken)
+				ep_db_timeout_error(err, p->timeout, 0);
+			else if (!lost)
+				result_error(p, NULL, err);
 			return -1;
 		}
 		return lost ? -1 : 0;
