@@ -8,16 +8,17 @@
  * DateStyle ISO so text and dates come back in the record's forms.
  *
  * Queries are sent with PQsendQueryParams ($N placeholders, values as
- * text).  A query a cursor can hold (its first word SELECT, WITH, VALUES
- * or TABLE) run outside a transaction of the caller's is read through
- * one, in libpq's pipeline mode: BEGIN, DECLARE edpipe NO SCROLL CURSOR
- * FOR <query> (the parameters bound as they are for the query itself),
- * then FETCH n FROM edpipe, each batch one ordinary result whose rows are
- * read in place, then COMMIT.  FETCH_AHEAD further FETCHes are always
- * queued behind the batch being read, so the server makes the next
- * batches while this process writes out one and never waits a round
- * trip for the next ask.  n keeps a batch near FETCH_BYTES (from the
- * width of the rows so far), so memory stays flat for wide rows too.
+ * text).  A query a cursor can hold (its first word, past comments and
+ * parentheses, SELECT, WITH, VALUES or TABLE) run outside a transaction
+ * of the caller's is read through one, in libpq's pipeline mode: BEGIN,
+ * DECLARE edpipe NO SCROLL CURSOR FOR <query> (the parameters bound as
+ * they are for the query itself), then FETCH n FROM edpipe, each batch
+ * one ordinary result whose rows are read in place, then COMMIT.
+ * FETCH_AHEAD further FETCHes are always queued behind the batch being
+ * read, so the server makes the next batches while this process writes
+ * out one and never waits a round trip for the next ask.  n keeps a
+ * batch near FETCH_BYTES (from the width of the rows so far), so memory
+ * stays flat for wide rows too.
  * libpq's single-row mode (a result allocated per row: three times the
  * client CPU of psql's \copy) is left for the rest: a statement the
  * server will not declare a cursor for (a data-modifying WITH, SELECT
@@ -31,9 +32,8 @@
  * stopped, the host gone) would leave libpq waiting for ever, so every
  * wait here polls the socket against a deadline a second past the
  * server's (a cursor's: each FETCH's); when that passes, the connection
- * is given up without a
- * cancel request (PQcancel waits for the postmaster, which may be the
- * process that hangs).  COPY data goes in non-blocking mode for the
+ * is given up without a cancel request (PQcancel waits for the
+ * postmaster, which may be the process that hangs).  COPY data goes in non-blocking mode for the
  * same reason: a server that stops reading fills the socket buffer.
  * A COPY lasts as long as its input (db-load may read a slow pipe), so
  * it runs with statement_timeout off and the deadline restarts with
