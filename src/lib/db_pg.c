@@ -641,7 +641,10 @@ cursor_close(struct pg *p, bool commit, struct ep_error *err)
 		p->pipe = p->owntx = false;
 		p->queued = 0;
 		if (commit) {
-			result_error(p, NULL, err);
+			if (p->broken)
+				ep_db_timeout_error(err, p->timeout, p->rows);
+			else
+				result_error(p, NULL, err);
 			return -1;
 		}
 		return 0;
