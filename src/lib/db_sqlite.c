@@ -319,8 +319,21 @@ put_value(struct sq *s, struct ep_rec *row, size_t i)
 	default:
 		/* UTF-8 and NUL are checked for every backend in db.c. */
 		txt = (const char *)sqlite3_column_text(st, (int)i);
-		put(s, row, i, EP_T_STR, txt,
-		    (size_t)sqlite3_column_bytes(st, (int)i));
+		n = sqlite3_column_bytes(st, (int)i);
+		if (s->uniq && txt != NULL) {
+			/* Borrowed, not copied: the text stays until the
+			 * next step, and ep_db_next clears the record before
+			 * it steps again. */
+			struct ep_field *f = ep_rec_add(row, 1);
+
+			f->name = s->cols[i];
+			f->nlen = s->nlen[i];
+			f->type = EP_T_STR;
+			f->val = txt;
+			f->vlen = (size_t)n;
+			return;
+		}
+		put(s, row, i, EP_T_STR, txt, (size_t)n);
 		return;
 	}
 }

@@ -168,6 +168,18 @@ ep_rec_append(struct ep_rec *r, const char *name, size_t nlen,
 	f->type = t;
 }
 
+struct ep_field *
+ep_rec_add(struct ep_rec *r, size_t n)
+{
+	if (r->n + n > r->cap) {
+		while (r->n + n > r->cap)
+			r->cap = r->cap ? r->cap * 2 : 16;
+		r->f = ep_xrealloc(r->f, r->cap * sizeof(*r->f));
+	}
+	r->n += n;
+	return &r->f[r->n - n];
+}
+
 void
 ep_rec_set(struct ep_rec *r, const char *name, enum ep_type t,
     const char *val, size_t vlen)
@@ -2075,6 +2087,25 @@ ep_writer_free(struct ep_writer *w)
 	free(w);
 }
 
+/*
+ * fwrite_unlocked, but straight into the stream's buffer when it has
+ * room, as glibc's putc_unlocked does for one byte: a fwrite call per
+ * field was an eighth of a CSV extraction's instructions.  A line-
+ * buffered or unbuffered stream has no room this way and takes fwrite.
+ */
+void
+ep_put_bytes(FILE *fp, const char *s, size_t len)
+{
+#ifdef __GLIBC__
+	if ((size_t)(fp->_IO_write_end - fp->_IO_write_ptr) >= len) {
+		memcpy(fp->_IO_write_ptr, s, len);
+		fp->_IO_write_ptr += len;
+		return;
+	}
+#endif
+	fwrite_unlocked(s, 1, len, fp);
+}
+
 void
 ep_json_put_string(FILE *fp, const char *s, size_t len)
 {
@@ -2089,7 +2120,7 @@ ep_json_put_string(FILE *fp, const char *s, size_t len)
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		fwrite_unlocked(s + run, 1, i - run, fp);
+		ep_put_bytes(fp, s + run, i - run);
 		run = i + 1;
 		switch (c) {
 		case '"': esc = "\\\""; break;
@@ -2111,9 +2142,14 @@ ep_json_put_string(FILE *fp, const char *s, size_t len)
 		}
 		fputs_unlocked(esc, fp);
 	}
-	fwrite_unlocked(s + run, 1, len - run, fp);
+	ep_put_bytes(fp, s + run, len - run);
 	putc_unlocked('"', fp);
 }
+
+/* The bytes that make a CSV field quoted. */
+static const bool csv_special[256] = {
+	['\n'] = true, ['\r'] = true, ['"'] = true, [','] = true
+};
 
 void
 ep_csv_put_field(FILE *fp, const char *s, size_t len, bool safe)
@@ -2126,14 +2162,14 @@ ep_csv_put_field(FILE *fp, const char *s, size_t len, bool safe)
 	 * for the file's own. */
 	if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
 		quote = true;
+	/* A table, not four compares a byte: a fifth of a million-row
+	 * CSV extraction's instructions went to this scan. */
 	for (size_t i = 0; i < len && !quote; i++)
-		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' ||
-		    s[i] == '\r')
-			quote = true;
+		quote = csv_special[(unsigned char)s[i]];
 	if (!quote) {
 		if (prefix)
 			putc_unlocked('\'', fp);
-		fwrite_unlocked(s, 1, len, fp);
+		ep_put_bytes(fp, s, len);
 		return;
 	}
 	putc_unlocked('"', fp);

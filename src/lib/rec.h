@@ -80,6 +80,14 @@ void ep_rec_set(struct ep_rec *r, const char *name, enum ep_type t,
  */
 void ep_rec_append(struct ep_rec *r, const char *name, size_t nlen,
     enum ep_type t, const char *val, size_t vlen);
+/*
+ * n new fields at the end of r for the caller to fill in whole, names
+ * and values borrowed (NUL-terminated; a null is EP_T_NULL with val
+ * "null"): for a database row whose values sit in the driver's result
+ * until the next row is asked for, which clears the record first.  The
+ * pointer is valid until r next grows.
+ */
+struct ep_field *ep_rec_add(struct ep_rec *r, size_t n);
 /* Shorthand for a NUL-terminated string value. */
 void ep_rec_set_str(struct ep_rec *r, const char *name, const char *val);
 /* Remove the field called name; returns whether it was there. */
@@ -205,6 +213,9 @@ int ep_writer_write(struct ep_writer *w, const struct ep_rec *r,
 int ep_writer_finish(struct ep_writer *w, struct ep_error *err);
 void ep_writer_free(struct ep_writer *w);
 
+/* fwrite_unlocked of len bytes, into the stream's buffer directly when
+ * it has room (the writers' per-field output). */
+void ep_put_bytes(FILE *fp, const char *s, size_t len);
 /* Write s (len bytes) as a JSON string literal, quotes included. */
 void ep_json_put_string(FILE *fp, const char *s, size_t len);
 /* Write s as one CSV field, quoted when it holds , " CR or LF. */

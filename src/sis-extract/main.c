@@ -590,11 +590,11 @@ emit(struct sink *s, const struct ep_rec *r, struct ep_error *err)
 
 			if (k)
 				putc_unlocked(',', fp);
-			fwrite_unlocked(s->jnames[k], 1, s->jlen[k], fp);
+			ep_put_bytes(fp, s->jnames[k], s->jlen[k]);
 			if (f->type == EP_T_STR)
 				ep_json_put_string(fp, f->val, f->vlen);
 			else
-				fwrite_unlocked(f->val, 1, f->vlen, fp);
+				ep_put_bytes(fp, f->val, f->vlen);
 		}
 		putc_unlocked('}', fp);
 	}

@@ -137,6 +137,61 @@ teardown_file() {
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
 }
 
+# A SELECT is read through a cursor, FETCH after FETCH in one transaction
+# of its own: now() (the transaction's start) is earlier than every
+# FETCH's statement_timestamp(), and the batches carry several distinct
+# ones (no ORDER BY: a sort would evaluate every row in the first FETCH).
+# In single-row mode both are the one statement's time.
+@test "a SELECT with parameters is read through a cursor, batch after batch" {
+	SIS_PASSWORD=s3cret-pw run --separate-stderr sis-extract --db "$URL" \
+		-t csv --sql "-- a comment first
+(SELECT id, name, statement_timestamp() > now() AS later,
+ statement_timestamp()::text AS ts FROM big WHERE id > :lo AND name <> :n)" \
+		--param lo=10 --param 'n=Zoë 11'
+	assert_success
+	[ "${lines[0]}" = "id,name,later,ts" ]
+	[ "${lines[1]}" = "12,Zoë 12,true,${lines[1]##*,}" ]
+	[ "${#lines[@]}" -eq 99990 ]
+	[ "$(cut -d, -f3 <<<"$output" | sort | uniq -c | awk '{print $1, $2}' | tr '\n' ' ')" = "1 later 99989 true " ]
+	[ "$(cut -d, -f4 <<<"$output" | sed 1d | sort -u | wc -l)" -gt 2 ]
+	[ "$(cut -d, -f1 <<<"$output" | sed 1d | sort -n | tail -n 1)" = 100000 ]
+}
+
+# DECLARE takes no data-modifying WITH: such a query, and statements that
+# are no SELECT at all, run as written (single-row mode) and still work.
+@test "a data-modifying WITH and an INSERT ... RETURNING run as written" {
+	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -q \
+		-c 'SET ROLE etl' -c 'CREATE TABLE seen (v text)'
+	SIS_PASSWORD=s3cret-pw run --separate-stderr sis-extract --db "$URL" \
+		--sql 'WITH ins AS (INSERT INTO seen VALUES (:v) RETURNING v) SELECT v FROM ins' \
+		--param v=one
+	assert_success
+	assert_output '{"v":"one"}'
+	[ -z "$stderr" ]
+	SIS_PASSWORD=s3cret-pw run --separate-stderr sis-extract --db "$URL" \
+		-t csv --sql 'INSERT INTO seen VALUES (:v) RETURNING v, 2 AS n' \
+		--param v=two
+	assert_success
+	assert_output "$(printf 'v,n\ntwo,2')"
+	run "$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -tAc \
+		"SELECT string_agg(v, ',' ORDER BY v) FROM seen"
+	assert_output 'one,two'
+}
+
+# A failure in a later batch, after the cursor has handed out rows and
+# further FETCHes are queued, rolls back and passes nothing on.
+@test "an error in a later FETCH batch exits 65 and passes nothing on" {
+	mkdir "$BATS_TEST_TMPDIR/o"
+	SIS_PASSWORD=s3cret-pw run --separate-stderr sis-extract --db "$URL" \
+		-t csv --output "$BATS_TEST_TMPDIR/o/out.csv" --sql \
+		'SELECT id, CASE WHEN id = :at::int THEN 1 / (id - :at::int) END AS x FROM big ORDER BY id' \
+		--param at=99000
+	assert_failure 65
+	[ "$stderr" = 'sis-extract: SQL error: division by zero' ]
+	[ -z "$output" ]
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+}
+
 @test "connects through a socket directory given as the host" {
 	local host=${PGDIR//\//%2F}
 	SIS_PASSWORD=s3cret-pw run --separate-stderr sis-extract \
@@ -197,6 +252,8 @@ teardown_file() {
 # The backend serving sis-extract is stopped (SIGSTOP) in the middle of the
 # result: it can neither send nor keep its own statement_timeout, and the
 # kernel still answers for it, so only the client's deadline ends the wait.
+# (The backend is found by its wait, pg_sleep: read through a cursor, the
+# statement it runs is a FETCH.)
 @test "a PostgreSQL backend stopped mid-query ends the run with 75, not a hang" {
 	local pid="" i
 	mkdir "$BATS_TEST_TMPDIR/o"
@@ -207,7 +264,7 @@ teardown_file() {
 	local job=$!
 	for i in $(seq 1 50); do
 		pid=$("$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -tAc \
-			"SELECT pid FROM pg_stat_activity WHERE application_name = 'edpipe' AND state = 'active' AND query LIKE '%pg_sleep(30)%'")
+			"SELECT pid FROM pg_stat_activity WHERE application_name = 'edpipe' AND state = 'active' AND wait_event = 'PgSleep'")
 		[ -z "$pid" ] || break
 		sleep 0.1
 	done
