@@ -777,6 +777,82 @@ flush_batch(struct ep_db_load *ld, struct ep_error *err)
 	return rc;
 }
 
+/*
+ * ODBC to PostgreSQL: "INSERT INTO t (cols) SELECT * FROM unnest(?::T[],
+ * ...)" with each column's type T from the catalog, and in *delims (one
+ * byte a column) each type's array delimiter.  T has no typmod: a cast
+ * to varchar(3)[] would cut a long value that the INSERT refuses.  NULL
+ * (the row-per-parameter-set path stays) when a column is not found, its
+ * type has no array type or is an array, or the lookup fails; the lookup
+ * runs inside a savepoint so a failure leaves the transaction usable.
+ */
+static char *
+arrays_sql(struct ep_db_load *ld, const char *const *cols, char **delims)
+{
+	static const char q[] = "SELECT CAST(a.attname AS text) AS n, "
+	    "format_type(a.atttypid, NULL) AS t, CAST(t.typdelim AS text) "
+	    "AS d FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+	    "WHERE a.attrelid = to_regclass(:t) AND a.attnum > 0 AND "
+	    "NOT a.attisdropped AND t.typarray <> 0 AND t.typcategory <> 'A'";
+	struct ep_db *db = ld->db;
+	struct ep_error e = { 0 };
+	struct ep_db_param p = { "t", ld->qtable };
+	char **types = ep_xcalloc(ld->ncols + 1, sizeof(char *));
+	char *dl = ep_xcalloc(ld->ncols + 1, 1), *buf = NULL;
+	size_t found = 0, len = 0;
+	struct ep_rec *row;
+	int rc;
+	FILE *m;
+
+	*delims = NULL;
+	if (ep_db_exec(db, "SAVEPOINT edpipe_types", &e) < 0)
+		goto out;
+	rc = ep_db_query(db, q, &p, 1, &e);
+	row = ep_rec_new();
+	while (rc == 0 && (rc = ep_db_next(db, row, &e)) == 1) {
+		const char *n = ep_rec_str(row, "n"), *t = ep_rec_str(row, "t");
+		const char *d = ep_rec_str(row, "d");
+
+		rc = 0;
+		for (size_t i = 0; n != NULL && t != NULL && d != NULL &&
+		    strlen(d) == 1 && i < ld->ncols; i++)
+			if (types[i] == NULL && strcmp(n, cols[i]) == 0) {
+				types[i] = ep_xstrdup(t);
+				dl[i] = d[0];
+				found++;
+			}
+		ep_rec_clear(row);
+	}
+	ep_rec_free(row);
+	if (rc < 0) {
+		ep_db_exec(db, "ROLLBACK TO SAVEPOINT edpipe_types", &e);
+		goto out;
+	}
+	if (ep_db_exec(db, "RELEASE SAVEPOINT edpipe_types", &e) < 0 ||
+	    found != ld->ncols)
+		goto out;
+	m = mem_open(&buf, &len);
+	fprintf(m, "INSERT INTO %s (", ld->qtable);
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, ") SELECT * FROM unnest(");
+	for (size_t i = 0; i < ld->ncols; i++) {
+		char *ph = db->ops->placeholder(i + 1, "p");
+
+		fprintf(m, "%s%s::%s[]", i ? ", " : "", ph, types[i]);
+		free(ph);
+	}
+	fprintf(m, ")");
+	fclose(m);
+	*delims = dl;
+	dl = NULL;
+out:
+	for (size_t i = 0; i < ld->ncols; i++)
+		free(types[i]);
+	free(types);
+	free(dl);
+	return buf;
+}
+
 struct ep_db_load *
 ep_db_load_begin(struct ep_db *db, const char *table,
     const char *const *cols, size_t ncols, const char *const *keys,
@@ -819,13 +895,28 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		/* ODBC's copy ops take an INSERT, run with parameter arrays
 		 * (the portable upsert below handles keys); MySQL's run it
 		 * as multi-row INSERTs, its ON CONFLICT rewritten. */
+		char *arr = NULL, *delims = NULL;
+
+		if (nkeys == 0 && ops->copy_arrays != NULL &&
+		    ops->dbms != NULL &&
+		    strcmp(ops->dbms(db->h), "PostgreSQL") == 0)
+			arr = arrays_sql(ld, cols, &delims);
 		ld->path = L_COPY;
 		buf = insert_sql(ld, nkeys > 0);
 		ld->in_copy = true;
 		if (ops->copy_begin(db->h, buf, err) < 0) {
 			ld->in_copy = false;
+			free(arr);
+			free(delims);
 			goto fail;
 		}
+		if (arr != NULL) {
+			struct ep_error e = { 0 };
+
+			ops->copy_arrays(db->h, arr, delims, &e);
+		}
+		free(arr);
+		free(delims);
 	} else if (ops->copy_begin != NULL && ops != &ep_db_odbc_ops) {
 		ld->path = L_COPY;
 		target = ld->qtable;

@@ -64,6 +64,9 @@
 #define CHUNK 4096		/* bytes asked of SQLGetData at a time */
 #define BATCH 1000		/* rows per parameter array (bulk load) */
 #define BATCH_BYTES (8u << 20)	/* ... and at most this much bound text */
+#define ABATCH 10000		/* rows per batch of array literals */
+#define ABATCH_BYTES (16u << 20)	/* ... and at most this much text */
+#define NOFF UINT32_MAX		/* the offset of a NULL value */
 
 enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_DATE, C_TIME, C_TS, C_HEX };
 
@@ -90,8 +93,12 @@ struct od {
 	 * parameters, bmax rows at a time, bn of them queued. */
 	SQLHSTMT bstmt;
 	size_t bcols, bmax, bn;
-	SQLWCHAR **bq;		/* queued values, bn * bcols, NULL: NULL */
-	size_t *bqlen;		/* their lengths in UTF-16 units */
+	SQLWCHAR *bbuf;		/* the queued values' UTF-16 text, one after
+				 * the other */
+	size_t bbuflen, bbufcap;	/* in units */
+	uint32_t *boff;		/* per value (bn * bcols): its offset in
+				 * bbuf, NOFF for NULL */
+	uint32_t *bqlen;	/* ... and its length in UTF-16 units */
 	size_t *bwidth;		/* each column's widest queued value */
 	SQLWCHAR **barr;	/* per column: the bound array */
 	SQLLEN **bind;		/* per column: the indicators */
@@ -103,18 +110,28 @@ struct od {
 	bool bsave;		/* SAVEPOINT works: a failed batch is rerun
 				 * row by row to find the bad row */
 	struct ep_error berr;
+	/* copy_arrays (PostgreSQL): one INSERT ... SELECT FROM unnest(?,
+	 * ...) per batch, each column's values bound as one array literal;
+	 * bstmt stays prepared to rerun a failed batch a row at a time. */
+	SQLHSTMT astmt;
+	char *adelim;		/* per column: its type's array delimiter */
+	SQLWCHAR **alit;	/* per column: the literal, kept from batch
+				 * to batch (no fresh pages each time) */
+	size_t *alitcap;	/* ... its room in units */
+	SQLLEN *aind;		/* ... its length in bytes */
+	char dbms[64];		/* SQL_DBMS_NAME, "" before asked */
 };
 
 static void bulk_free(struct od *o);
 
 /* ------------------------------------------------------------- UTF-16 */
 
-/* UTF-8 to NUL-terminated UTF-16 (invalid bytes become U+FFFD). */
-static SQLWCHAR *
-to_wide(const char *s, size_t len, size_t *out_units)
+/* UTF-8 to NUL-terminated UTF-16 in w, which has room for len + 1
+ * units (invalid bytes become U+FFFD); the units written. */
+static size_t
+wide_into(const char *s, size_t len, SQLWCHAR *w)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	SQLWCHAR *w = ep_xcalloc(len + 1, sizeof(SQLWCHAR) * 2);
 	size_t o = 0;
 
 	while (p < end) {
@@ -149,6 +166,16 @@ to_wide(const char *s, size_t len, size_t *out_units)
 		}
 	}
 	w[o] = 0;
+	return o;
+}
+
+/* UTF-8 to NUL-terminated UTF-16, malloc'd. */
+static SQLWCHAR *
+to_wide(const char *s, size_t len, size_t *out_units)
+{
+	SQLWCHAR *w = ep_xcalloc(len + 1, sizeof(SQLWCHAR));
+	size_t o = wide_into(s, len, w);
+
 	if (out_units != NULL)
 		*out_units = o;
 	return w;
@@ -948,9 +975,8 @@ od_close(void *h)
 static void
 bulk_clear(struct od *o)
 {
-	for (size_t i = 0; i < o->bn * o->bcols; i++)
-		free(o->bq[i]);
 	o->bn = 0;
+	o->bbuflen = 0;
 	for (size_t c = 0; c < o->bcols; c++)
 		o->bwidth[c] = 0;
 }
@@ -958,12 +984,27 @@ bulk_clear(struct od *o)
 static void
 bulk_free(struct od *o)
 {
+	if (o->astmt != NULL) {
+		SQLFreeStmt(o->astmt, SQL_CLOSE);
+		SQLFreeHandle(SQL_HANDLE_STMT, o->astmt);
+		o->astmt = NULL;
+	}
+	free(o->adelim);
+	o->adelim = NULL;
+	for (size_t c = 0; o->alit != NULL && c < o->bcols; c++)
+		free(o->alit[c]);
+	free(o->alit);
+	free(o->alitcap);
+	free(o->aind);
+	o->alit = NULL;
+	o->alitcap = NULL;
+	o->aind = NULL;
 	if (o->bstmt != NULL) {
 		SQLFreeStmt(o->bstmt, SQL_CLOSE);
 		SQLFreeHandle(SQL_HANDLE_STMT, o->bstmt);
 		o->bstmt = NULL;
 	}
-	if (o->bq != NULL)
+	if (o->bwidth != NULL)
 		bulk_clear(o);
 	for (size_t c = 0; c < o->bcols; c++) {
 		if (o->barr != NULL)
@@ -971,13 +1012,16 @@ bulk_free(struct od *o)
 		if (o->bind != NULL)
 			free(o->bind[c]);
 	}
-	free(o->bq);
+	free(o->bbuf);
+	free(o->boff);
 	free(o->bqlen);
 	free(o->bwidth);
 	free(o->barr);
 	free(o->bind);
 	free(o->bstat);
-	o->bq = NULL;
+	o->bbuf = NULL;
+	o->bbufcap = 0;
+	o->boff = NULL;
 	o->bqlen = NULL;
 	o->bwidth = NULL;
 	o->barr = NULL;
@@ -1066,7 +1110,7 @@ od_copy_begin(void *h, const char *sql, struct ep_error *err)
 	    SQL_SUCCEEDED(SQLGetStmtAttr(o->bstmt, SQL_ATTR_PARAMSET_SIZE,
 	    &got, 0, NULL)) && got == BATCH)
 		o->bmax = BATCH;
-	o->bq = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bq));
+	o->boff = ep_xcalloc(o->bmax * n + 1, sizeof(*o->boff));
 	o->bqlen = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bqlen));
 	o->bwidth = ep_xcalloc(n + 1, sizeof(*o->bwidth));
 	o->barr = ep_xcalloc(n + 1, sizeof(*o->barr));
@@ -1091,6 +1135,116 @@ out:
 	return rc;
 }
 
+/* Copy the queued values into the bound per-column arrays. */
+static void
+fill_arrays(struct od *o)
+{
+	size_t n = o->bn;
+
+	for (size_t c = 0; c < o->bcols; c++) {
+		size_t w = o->bwidth[c] + 1;
+
+		free(o->barr[c]);
+		o->barr[c] = ep_xcalloc(n * w, sizeof(SQLWCHAR));
+		for (size_t i = 0; i < n; i++) {
+			size_t off = o->boff[i * o->bcols + c];
+			size_t len = o->bqlen[i * o->bcols + c];
+
+			if (off == NOFF) {
+				o->bind[c][i] = SQL_NULL_DATA;
+				continue;
+			}
+			memcpy(o->barr[c] + i * w, o->bbuf + off,
+			    len * sizeof(SQLWCHAR));
+			o->bind[c][i] = (SQLLEN)(len * sizeof(SQLWCHAR));
+		}
+	}
+}
+
+/*
+ * The queued values of column c as one PostgreSQL array literal in
+ * UTF-16: {"v1","v2",NULL,...}, every value in double quotes with '"'
+ * and '\' escaped by a backslash, so commas, braces, blanks, the word
+ * NULL and any other character are data; SQL NULL is a bare NULL.  The
+ * delimiter is the column type's own (',' but for box's ';').
+ */
+static SQLWCHAR *
+array_literal(struct od *o, size_t c, size_t *units)
+{
+	size_t n = o->bn, cap = 3, k = 0;
+	SQLWCHAR *w;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * o->bqlen[i * o->bcols + c] + 5;
+	if (cap > o->alitcap[c]) {
+		free(o->alit[c]);
+		o->alitcap[c] = cap + cap / 4;
+		o->alit[c] = ep_xmalloc(o->alitcap[c] * sizeof(SQLWCHAR));
+	}
+	w = o->alit[c];
+	w[k++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t off = o->boff[i * o->bcols + c];
+		size_t len = o->bqlen[i * o->bcols + c];
+		const SQLWCHAR *v = o->bbuf + (off == NOFF ? 0 : off);
+
+		if (i > 0)
+			w[k++] = (SQLWCHAR)(unsigned char)o->adelim[c];
+		if (off == NOFF) {
+			w[k++] = 'N';
+			w[k++] = 'U';
+			w[k++] = 'L';
+			w[k++] = 'L';
+			continue;
+		}
+		w[k++] = '"';
+		for (size_t j = 0; j < len; j++) {
+			if (v[j] == '"' || v[j] == '\\')
+				w[k++] = '\\';
+			w[k++] = v[j];
+		}
+		w[k++] = '"';
+	}
+	w[k++] = '}';
+	w[k] = 0;
+	*units = k;
+	return w;
+}
+
+/* Run the batch as one statement with an array literal per column:
+ * 1 it ran, 0 the server refused it (its error in st and msg), -1 the
+ * driver failed otherwise (err). */
+static int
+array_run(struct od *o, char st[6], char *msg, size_t msize,
+    struct ep_error *err)
+{
+	SQLRETURN r;
+	int rc = -1;
+
+	for (size_t c = 0; c < o->bcols; c++) {
+		size_t units;
+		SQLWCHAR *lit = array_literal(o, c, &units);
+
+		o->aind[c] = (SQLLEN)(units * sizeof(SQLWCHAR));
+		if (!SQL_SUCCEEDED(SQLBindParameter(o->astmt,
+		    (SQLUSMALLINT)(c + 1), SQL_PARAM_INPUT, SQL_C_WCHAR,
+		    SQL_WLONGVARCHAR, units, 0, lit, o->aind[c],
+		    &o->aind[c]))) {
+			stmt_error(o, SQL_HANDLE_STMT, o->astmt, err);
+			return -1;
+		}
+	}
+	r = SQLExecute(o->astmt);
+	if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+		rc = 1;
+	} else {
+		diag(SQL_HANDLE_STMT, o->astmt, st, msg, msize);
+		rc = 0;
+	}
+	SQLFreeStmt(o->astmt, SQL_CLOSE);
+	return rc;
+}
+
 /* Run the queued rows.  0 (a SQL error is kept in o->berr), or -1 when
  * the connection is lost or the driver fails otherwise. */
 static int
@@ -1103,49 +1257,38 @@ bulk_flush(struct od *o, struct ep_error *err)
 
 	if (n == 0 || o->bfailed)
 		return 0;
-	for (size_t c = 0; c < o->bcols; c++) {
-		size_t w = o->bwidth[c] + 1;
-
-		free(o->barr[c]);
-		o->barr[c] = ep_xcalloc(n * w, sizeof(SQLWCHAR));
-		for (size_t i = 0; i < n; i++) {
-			const SQLWCHAR *v = o->bq[i * o->bcols + c];
-			size_t len = o->bqlen[i * o->bcols + c];
-
-			if (v == NULL) {
-				o->bind[c][i] = SQL_NULL_DATA;
-				continue;
-			}
-			memcpy(o->barr[c] + i * w, v, len * sizeof(SQLWCHAR));
-			o->bind[c][i] = (SQLLEN)(len * sizeof(SQLWCHAR));
-		}
-	}
-	if (bulk_bind(o, SIZE_MAX, err) < 0)
-		return -1;
 	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
 		o->bsave = false;
-	for (size_t i = 0; i < n; i++)
-		o->bstat[i] = SQL_PARAM_UNUSED;
-	o->bdone = 0;
-	r = SQLExecute(o->bstmt);
-	if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
-		/* With arrays, a row may fail while SQLExecute succeeds
-		 * with info. */
-		size_t i;
+	if (o->astmt != NULL) {
+		int ok = array_run(o, st, msg, sizeof(msg), err);
 
-		for (i = 0; i < n && o->bstat[i] != SQL_PARAM_ERROR; i++)
-			;
-		if (o->bmax == 1 || i == n) {
-			SQLFreeStmt(o->bstmt, SQL_CLOSE);
-			if (o->bsave)
-				direct(o, "RELEASE SAVEPOINT edpipe_batch");
-			o->bsent += n;
-			o->nrows = o->bsent;
-			bulk_clear(o);
-			return 0;
+		if (ok < 0)
+			return -1;
+		if (ok > 0)
+			goto done;
+	} else {
+		fill_arrays(o);
+		if (bulk_bind(o, SIZE_MAX, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			o->bstat[i] = SQL_PARAM_UNUSED;
+		o->bdone = 0;
+		r = SQLExecute(o->bstmt);
+		if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+			/* With arrays, a row may fail while SQLExecute
+			 * succeeds with info. */
+			size_t i;
+
+			for (i = 0; i < n && o->bstat[i] != SQL_PARAM_ERROR;
+			    i++)
+				;
+			if (o->bmax == 1 || i == n) {
+				SQLFreeStmt(o->bstmt, SQL_CLOSE);
+				goto done;
+			}
 		}
+		diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
 	}
-	diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
 	code = state_code(st, msg, false);
 	if (code == EP_EXIT_UNAVAILABLE) {
 		ep_error_set(err, code, "lost the connection to the database "
@@ -1159,8 +1302,10 @@ bulk_flush(struct od *o, struct ep_error *err)
 	 * failed row after rows that succeeded.  With one, the array is not
 	 * trusted: psqlODBC runs an array in chunks (BatchSize, 100 rows)
 	 * and marks every row of the failed chunk, so its first mark can be
-	 * up to 99 rows before the bad one. */
-	for (size_t i = 0; n > 1 && !o->bsave && i < n; i++) {
+	 * up to 99 rows before the bad one.  (An array literal's statement
+	 * says nothing of rows.) */
+	for (size_t i = 0; n > 1 && !o->bsave && o->astmt == NULL && i < n;
+	    i++) {
 		if (o->bstat[i] == SQL_PARAM_ERROR) {
 			if (i > 0)
 				o->bbad = o->bsent + i + 1;
@@ -1170,11 +1315,14 @@ bulk_flush(struct od *o, struct ep_error *err)
 		    o->bstat[i] != SQL_PARAM_SUCCESS_WITH_INFO)
 			break;
 	}
-	/* Else go back to before the batch and run it a row at a time:
-	 * the first row that fails is the bad one, with its own error. */
+	/* Else go back to before the batch and run it a row at a time
+	 * through the one-row INSERT: the first row that fails is the bad
+	 * one, with its own error. */
 	SQLFreeStmt(o->bstmt, SQL_CLOSE);
-	if (n > 1 && o->bbad == 0 && o->bsave &&
+	if (o->bbad == 0 && o->bsave &&
 	    direct(o, "ROLLBACK TO SAVEPOINT edpipe_batch")) {
+		if (o->astmt != NULL)
+			fill_arrays(o);
 		for (size_t i = 0; i < n; i++) {
 			if (bulk_bind(o, i, err) < 0)
 				return -1;
@@ -1200,6 +1348,13 @@ bulk_flush(struct od *o, struct ep_error *err)
 	SQLFreeStmt(o->bstmt, SQL_CLOSE);
 	bulk_clear(o);
 	return 0;
+done:
+	if (o->bsave)
+		direct(o, "RELEASE SAVEPOINT edpipe_batch");
+	o->bsent += n;
+	o->nrows = o->bsent;
+	bulk_clear(o);
+	return 0;
 }
 
 static int
@@ -1220,24 +1375,36 @@ od_copy_row(void *h, const struct ep_field *const *vals, size_t n,
 		const struct ep_field *f = vals[c];
 		size_t k = o->bn * n + c, units = 0;
 
+		const char *v = f == NULL ? NULL : f->val;
+		size_t len = f == NULL ? 0 : f->vlen;
+
 		if (f == NULL || f->type == EP_T_NULL) {
-			o->bq[k] = NULL;
+			o->boff[k] = NOFF;
 			o->bqlen[k] = 0;
 			continue;
 		}
-		if (f->type == EP_T_BOOL)
-			o->bq[k] = to_wide(f->val[0] == 't' ? "1" : "0", 1,
-			    &units);
-		else
-			o->bq[k] = to_wide(f->val, f->vlen, &units);
-		o->bqlen[k] = units;
+		if (f->type == EP_T_BOOL) {
+			v = f->val[0] == 't' ? "1" : "0";
+			len = 1;
+		}
+		if (o->bbuflen + len + 1 > o->bbufcap) {
+			o->bbufcap = 2 * o->bbufcap + len + 4096;
+			o->bbuf = ep_xrealloc(o->bbuf,
+			    o->bbufcap * sizeof(SQLWCHAR));
+		}
+		units = wide_into(v, len, o->bbuf + o->bbuflen);
+		o->boff[k] = (uint32_t)o->bbuflen;
+		o->bqlen[k] = (uint32_t)units;
+		o->bbuflen += units;
 		if (units > o->bwidth[c])
 			o->bwidth[c] = units;
 	}
 	o->bn++;
 	for (size_t c = 0; c < n; c++)
 		bytes += (o->bwidth[c] + 1) * sizeof(SQLWCHAR);
-	if (o->bn == o->bmax || bytes * o->bn >= BATCH_BYTES)
+	if (o->bn == o->bmax || (o->astmt == NULL ?
+	    bytes * o->bn >= BATCH_BYTES :
+	    o->bbuflen * sizeof(SQLWCHAR) >= ABATCH_BYTES))
 		return bulk_flush(o, err);
 	return 0;
 }
@@ -1266,6 +1433,92 @@ od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 	return rc;
 }
 
+/*
+ * After copy_begin: run each batch of up to ABATCH rows as sql, an
+ * INSERT ... SELECT ... FROM unnest(?, ...) with one marker per column
+ * (placeholders as ep_db_qmark_placeholder writes them) taking that
+ * column's values as one array literal, delims[c] the column's array
+ * delimiter.  One statement per batch instead of one per row; a batch
+ * the server refuses is rolled back to its savepoint and rerun a row at
+ * a time through copy_begin's INSERT to name the bad row, so without
+ * savepoints this is refused (-1, and copy_begin's path stays).
+ */
+static int
+od_copy_arrays(void *h, const char *sql, const char *delims,
+    struct ep_error *err)
+{
+	struct od *o = h;
+	size_t *idx = NULL, n = 0, cols = o->bcols;
+	SQLSMALLINT nmark = 0;
+	char *text;
+	int rc = -1;
+
+	if (o->bstmt == NULL || o->bn != 0 || !o->bsave || o->astmt != NULL) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "ODBC bulk load: no "
+		    "array path here");
+		return -1;
+	}
+	text = ep_db_positional(sql, &idx, &n);
+	for (size_t i = 0; i < n; i++)
+		if (idx[i] != i)
+			n = 0;
+	if (n != cols || strlen(delims) != cols) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "the array INSERT has "
+		    "%zu markers for %zu columns", n, cols);
+		goto out;
+	}
+	if (!SQL_SUCCEEDED(new_stmt(o, &o->astmt))) {
+		o->astmt = NULL;
+		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+		goto out;
+	}
+	if (!SQL_SUCCEEDED(SQLPrepare(o->astmt, (SQLCHAR *)text, SQL_NTS)) ||
+	    (SQL_SUCCEEDED(SQLNumParams(o->astmt, &nmark)) &&
+	    (size_t)nmark != n)) {
+		stmt_error(o, SQL_HANDLE_STMT, o->astmt, err);
+		SQLFreeHandle(SQL_HANDLE_STMT, o->astmt);
+		o->astmt = NULL;
+		goto out;
+	}
+	o->adelim = ep_xstrdup(delims);
+	o->alit = ep_xcalloc(cols + 1, sizeof(*o->alit));
+	o->alitcap = ep_xcalloc(cols + 1, sizeof(*o->alitcap));
+	o->aind = ep_xcalloc(cols + 1, sizeof(*o->aind));
+	if (o->bmax < ABATCH) {
+		free(o->boff);
+		free(o->bqlen);
+		free(o->bstat);
+		o->boff = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->boff));
+		o->bqlen = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->bqlen));
+		o->bstat = ep_xcalloc(ABATCH, sizeof(*o->bstat));
+		for (size_t c = 0; c < cols; c++) {
+			free(o->bind[c]);
+			o->bind[c] = ep_xcalloc(ABATCH, sizeof(SQLLEN));
+		}
+		SQLSetStmtAttr(o->bstmt, SQL_ATTR_PARAM_STATUS_PTR, o->bstat,
+		    0);
+		o->bmax = ABATCH;
+	}
+	rc = 0;
+out:
+	free(idx);
+	free(text);
+	return rc;
+}
+
+/* The server's product name (SQL_DBMS_NAME): "PostgreSQL", "SQLite". */
+static const char *
+od_dbms(void *h)
+{
+	struct od *o = h;
+	SQLSMALLINT len = 0;
+
+	if (o->dbms[0] == '\0' && !SQL_SUCCEEDED(SQLGetInfo(o->dbc,
+	    SQL_DBMS_NAME, o->dbms, (SQLSMALLINT)sizeof(o->dbms), &len)))
+		o->dbms[0] = '\0';
+	return o->dbms;
+}
+
 static long
 od_changes(void *h)
 {
@@ -1284,5 +1537,7 @@ const struct ep_db_ops ep_db_odbc_ops = {
 	.copy_begin = od_copy_begin,
 	.copy_row = od_copy_row,
 	.copy_end = od_copy_end,
+	.copy_arrays = od_copy_arrays,
+	.dbms = od_dbms,
 	.changes = od_changes,
 };

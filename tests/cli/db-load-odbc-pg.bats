@@ -76,3 +76,92 @@ psql_super() {
 	run bl_query "SELECT status, \"rows\" AS n FROM load_status WHERE job = 'killed'"
 	assert_output '{"status":"failed","n":0}'
 }
+
+# The statements the server ran for the etl role from here on (log_statement
+# for the role; a new session picks it up): array_log_start, then
+# array_log says what was run since.
+array_log_start() {
+	psql_super -c "ALTER ROLE etl SET log_statement = 'all'" >/dev/null
+	ARRAY_LOG_FROM=$(($(stat -c %s "$PGDIR/server.log") + 1))
+}
+
+array_log() {
+	tail -c "+$ARRAY_LOG_FROM" "$PGDIR/server.log"
+	psql_super -c "ALTER ROLE etl RESET log_statement" >/dev/null
+}
+
+@test "ODBC/psqlODBC load: rows go as one unnest() INSERT per batch, values that stress the array literal arrive unchanged" {
+	bl_exec <<'EOF2'
+DROP TABLE IF EXISTS esc;
+CREATE TABLE esc (id integer, t text, v varchar(40), n numeric(8,2),
+  d date, b boolean, bx box);
+EOF2
+	# Array syntax in values: quotes, backslashes, braces, commas, the
+	# word NULL, blanks at both ends, '' next to null, the delimiter of
+	# box arrays (';'), non-ASCII beyond the BMP, tab and newline.
+	cat >"$BATS_TEST_TMPDIR/esc.ndjson" <<'EOF2'
+{"id":1,"t":"{a,b}","v":"\"quoted\"","n":"1.50","d":"2024-02-29","b":true,"bx":"(1,1),(0,0)"}
+{"id":2,"t":"NULL","v":"back\\slash\\","n":null,"d":null,"b":false,"bx":null}
+{"id":3,"t":"","v":null,"n":"-0.01","d":"2001-01-01","b":null,"bx":"(2,3),(1,2)"}
+{"id":4,"t":"  lead and trail  ","v":"a,b;c}d{e","n":"0","d":"1999-12-31","b":true,"bx":"(0,0),(0,0)"}
+{"id":5,"t":"\\\"","v":"Zoë 😀 山田","n":"999999.99","d":"2000-01-01","b":false,"bx":"(5,5),(4,4)"}
+{"id":6,"t":"tab\there\nnewline","v":"\"","n":"12.34","d":"2020-06-30","b":true,"bx":"(9,9),(8,8)"}
+{"id":7,"t":"null","v":" ","n":"1","d":"2020-01-01","b":false,"bx":"(1,2),(0,1)"}
+EOF2
+	array_log_start
+	run --separate-stderr db-load --db "$URL" --table esc \
+		"$BATS_TEST_TMPDIR/esc.ndjson"
+	local log
+	log=$(array_log)
+	assert_success
+	[ -z "$output" ]
+	[[ "$log" == *'INSERT INTO "esc" ("id", "t", "v", "n", "d", "b", "bx") SELECT * FROM unnest('* ]]
+	# Read back with psql, not with the ODBC driver that wrote them.
+	run "$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -tA \
+		-c "SELECT json_agg(row_to_json(e) ORDER BY id) FROM esc e"
+	assert_success
+	assert_output '[{"id":1,"t":"{a,b}","v":"\"quoted\"","n":1.50,"d":"2024-02-29","b":true,"bx":"(1,1),(0,0)"}, '\
+'{"id":2,"t":"NULL","v":"back\\slash\\","n":null,"d":null,"b":false,"bx":null}, '\
+'{"id":3,"t":"","v":null,"n":-0.01,"d":"2001-01-01","b":null,"bx":"(2,3),(1,2)"}, '\
+'{"id":4,"t":"  lead and trail  ","v":"a,b;c}d{e","n":0.00,"d":"1999-12-31","b":true,"bx":"(0,0),(0,0)"}, '\
+'{"id":5,"t":"\\\"","v":"Zoë 😀 山田","n":999999.99,"d":"2000-01-01","b":false,"bx":"(5,5),(4,4)"}, '\
+'{"id":6,"t":"tab\there\nnewline","v":"\"","n":12.34,"d":"2020-06-30","b":true,"bx":"(9,9),(8,8)"}, '\
+'{"id":7,"t":"null","v":" ","n":1.00,"d":"2020-01-01","b":false,"bx":"(1,2),(0,1)"}]'
+}
+
+@test "ODBC/psqlODBC load: a value too long for varchar(n) in a later batch is refused at its line, not cut; nothing is committed" {
+	local f=$BATS_TEST_TMPDIR/long.csv
+	bl_exec <<<'DROP TABLE IF EXISTS short; CREATE TABLE short (id integer, v varchar(3));'
+	{
+		echo id,v
+		seq 1 12344 | awk '{ printf "%d,v%d\n", $1 % 100, $1 % 100 }'
+		echo '12345,long'
+		seq 12346 13000 | awk '{ printf "%d,ok\n", $1 }'
+	} >"$f"
+	array_log_start
+	run --separate-stderr db-load --db "$URL" --table short "$f"
+	local log
+	log=$(array_log)
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "db-load: $f:12346: SQL error: ERROR: value too long for type character varying(3) (SQLSTATE 22001)"* ]]
+	[[ "$log" == *'SELECT * FROM unnest('* ]]
+	run bl_query 'SELECT count(*) AS n FROM short'
+	assert_output '{"n":0}'
+}
+
+@test "ODBC/psqlODBC load: a table with an array column takes the row-per-parameter-set path, same result" {
+	bl_exec <<<'DROP TABLE IF EXISTS tags; CREATE TABLE tags (id integer, tag text[]);'
+	printf '%s\n' '{"id":1,"tag":"{a,\"b c\"}"}' '{"id":2,"tag":null}' \
+		>"$BATS_TEST_TMPDIR/tags.ndjson"
+	array_log_start
+	run --separate-stderr db-load --db "$URL" --table tags \
+		"$BATS_TEST_TMPDIR/tags.ndjson"
+	local log
+	log=$(array_log)
+	assert_success
+	[[ "$log" != *'unnest('* ]]
+	run "$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -tA \
+		-c "SELECT id, tag[2] FROM tags ORDER BY id"
+	assert_output $'1|b c\n2|'
+}
