@@ -778,13 +778,16 @@ flush_batch(struct ep_db_load *ld, struct ep_error *err)
 }
 
 /*
- * ODBC to PostgreSQL: "INSERT INTO t (cols) SELECT * FROM unnest(?::T[],
- * ...)" with each column's type T from the catalog, and in *delims (one
- * byte a column) each type's array delimiter.  T has no typmod: a cast
- * to varchar(3)[] would cut a long value that the INSERT refuses.  NULL
- * (the row-per-parameter-set path stays) when a column is not found, its
- * type has no array type or is an array, or the lookup fails; the lookup
- * runs inside a savepoint so a failure leaves the transaction usable.
+ * ODBC to PostgreSQL: "INSERT INTO t (cols) SELECT unnest(?::T1[]),
+ * unnest(?::T2[]), ..." with each column's type from the catalog, and in
+ * *delims (one byte a column) each type's array delimiter.  The SRFs
+ * sit in the select list (they run in step, one row each per call): in
+ * FROM, each would be materialised first, twice the server's time.  T
+ * has no typmod: a cast to varchar(3)[] would cut a long value that the
+ * INSERT refuses.  NULL (the row-per-parameter-set path stays) when a
+ * column is not found, its type has no array type or is an array, or
+ * the lookup fails; the lookup runs inside a savepoint so a failure
+ * leaves the transaction usable.
  */
 static char *
 arrays_sql(struct ep_db_load *ld, const char *const *cols, char **delims)
@@ -834,14 +837,13 @@ arrays_sql(struct ep_db_load *ld, const char *const *cols, char **delims)
 	m = mem_open(&buf, &len);
 	fprintf(m, "INSERT INTO %s (", ld->qtable);
 	put_cols(m, ld->qcols, ld->ncols);
-	fprintf(m, ") SELECT * FROM unnest(");
+	fprintf(m, ") SELECT ");
 	for (size_t i = 0; i < ld->ncols; i++) {
 		char *ph = db->ops->placeholder(i + 1, "p");
 
-		fprintf(m, "%s%s::%s[]", i ? ", " : "", ph, types[i]);
+		fprintf(m, "%sunnest(%s::%s[])", i ? ", " : "", ph, types[i]);
 		free(ph);
 	}
-	fprintf(m, ")");
 	fclose(m);
 	*delims = dl;
 	dl = NULL;

@@ -100,8 +100,8 @@ struct ep_db_ops {
 	    struct ep_error *err);
 	/*
 	 * Optional (ODBC), right after copy_begin: run each batch as sql
-	 * instead, an INSERT ... SELECT ... FROM unnest(?, ...) taking one
-	 * array literal per column (delims[c] is column c's array
+	 * instead, an INSERT ... SELECT unnest(?), unnest(?), ... taking
+	 * one array literal per column (delims[c] is column c's array
 	 * delimiter), keeping copy_begin's INSERT to find a bad row.  -1
 	 * when it cannot; copy_begin's path then stands.
 	 */
@@ -240,8 +240,8 @@ const char *ep_db_type(struct ep_db *db, const char *generic, bool key);
  * table, then INSERT ... SELECT ... ON CONFLICT), SQLite one prepared
  * INSERT (... ON CONFLICT ... DO UPDATE) run per row, ODBC one prepared
  * INSERT run with parameter arrays (to a PostgreSQL server: one INSERT
- * ... SELECT FROM unnest(...) per batch of rows, each column's values
- * bound as one array literal), MySQL prepared multi-row INSERTs
+ * ... SELECT unnest(?), ... per batch of rows, each column's values
+ * bound as one array literal, sent while the next batch is read), MySQL prepared multi-row INSERTs
  * (upsert: ON DUPLICATE KEY UPDATE), otherwise
  * multi-row INSERTs with bound parameters, or per row UPDATE then
  * INSERT ... WHERE NOT EXISTS for an upsert.  ON CONFLICT needs a

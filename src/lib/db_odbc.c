@@ -49,6 +49,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,18 @@
 #define NOFF UINT32_MAX		/* the offset of a NULL value */
 
 enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_DATE, C_TIME, C_TS, C_HEX };
+
+/* Rows queued for the bulk load. */
+struct bq {
+	SQLWCHAR *buf;		/* the values' UTF-16 text, one after the
+				 * other */
+	size_t len, cap;	/* in units */
+	uint32_t *off;		/* per value (n * bcols): its offset in buf,
+				 * NOFF for NULL */
+	uint32_t *qlen;		/* ... and its length in UTF-16 units */
+	size_t *width;		/* each column's widest queued value */
+	size_t n;		/* rows */
+};
 
 struct od {
 	SQLHENV env;
@@ -92,14 +105,8 @@ struct od {
 	/* The bulk load (copy_* ops): a prepared INSERT run with arrays of
 	 * parameters, bmax rows at a time, bn of them queued. */
 	SQLHSTMT bstmt;
-	size_t bcols, bmax, bn;
-	SQLWCHAR *bbuf;		/* the queued values' UTF-16 text, one after
-				 * the other */
-	size_t bbuflen, bbufcap;	/* in units */
-	uint32_t *boff;		/* per value (bn * bcols): its offset in
-				 * bbuf, NOFF for NULL */
-	uint32_t *bqlen;	/* ... and its length in UTF-16 units */
-	size_t *bwidth;		/* each column's widest queued value */
+	size_t bcols, bmax;
+	struct bq q;		/* the rows queued */
 	SQLWCHAR **barr;	/* per column: the bound array */
 	SQLLEN **bind;		/* per column: the indicators */
 	SQLUSMALLINT *bstat;	/* per row: SQL_PARAM_SUCCESS, _ERROR... */
@@ -110,8 +117,8 @@ struct od {
 	bool bsave;		/* SAVEPOINT works: a failed batch is rerun
 				 * row by row to find the bad row */
 	struct ep_error berr;
-	/* copy_arrays (PostgreSQL): one INSERT ... SELECT FROM unnest(?,
-	 * ...) per batch, each column's values bound as one array literal;
+	/* copy_arrays (PostgreSQL): one INSERT ... SELECT unnest(?), ...
+	 * per batch, each column's values bound as one array literal;
 	 * bstmt stays prepared to rerun a failed batch a row at a time. */
 	SQLHSTMT astmt;
 	char *adelim;		/* per column: its type's array delimiter */
@@ -119,6 +126,15 @@ struct od {
 				 * to batch (no fresh pages each time) */
 	size_t *alitcap;	/* ... its room in units */
 	SQLLEN *aind;		/* ... its length in bytes */
+	/* While the server runs one batch (s, in a thread of its own), the
+	 * next is read and queued (q): the client's work overlaps the
+	 * server's, as with COPY.  The thread makes the only ODBC calls
+	 * until array_wait joins it. */
+	struct bq s;
+	pthread_t wthr;
+	bool inflight, wthread;
+	int wrc;		/* array_run's result */
+	char wst[6], wmsg[900];
 	char dbms[64];		/* SQL_DBMS_NAME, "" before asked */
 };
 
@@ -310,15 +326,26 @@ state_code(const char *st, const char *msg, bool connecting)
 	return connecting ? EP_EXIT_UNAVAILABLE : EP_EXIT_DATAERR;
 }
 
+static void diag_error(struct od *o, const char *st, const char *msg,
+    struct ep_error *err);
+
 static void
 stmt_error(struct od *o, SQLSMALLINT type, SQLHANDLE h,
     struct ep_error *err)
 {
 	char st[6], msg[900];
-	int code;
 
 	diag(type, h, st, msg, sizeof(msg));
-	code = state_code(st, msg, false);
+	diag_error(o, st, msg, err);
+}
+
+/* err from a diagnostic record read before (see stmt_error). */
+static void
+diag_error(struct od *o, const char *st, const char *msg,
+    struct ep_error *err)
+{
+	int code = state_code(st, msg, false);
+
 	if (timeout_state(st, msg))
 		ep_db_timeout_error(err, o->timeout, o->nrows);
 	else if (code == EP_EXIT_UNAVAILABLE)
@@ -973,17 +1000,36 @@ od_close(void *h)
  * 1 and 0, which every SQL type for truth takes (Oracle has no boolean).
  */
 static void
+bq_clear(struct bq *b, size_t cols)
+{
+	b->n = 0;
+	b->len = 0;
+	for (size_t c = 0; b->width != NULL && c < cols; c++)
+		b->width[c] = 0;
+}
+
+static void
+bq_free(struct bq *b)
+{
+	free(b->buf);
+	free(b->off);
+	free(b->qlen);
+	free(b->width);
+	memset(b, 0, sizeof(*b));
+}
+
+static void
 bulk_clear(struct od *o)
 {
-	o->bn = 0;
-	o->bbuflen = 0;
-	for (size_t c = 0; c < o->bcols; c++)
-		o->bwidth[c] = 0;
+	bq_clear(&o->q, o->bcols);
 }
 
 static void
 bulk_free(struct od *o)
 {
+	if (o->inflight && o->wthread)
+		pthread_join(o->wthr, NULL);
+	o->inflight = false;
 	if (o->astmt != NULL) {
 		SQLFreeStmt(o->astmt, SQL_CLOSE);
 		SQLFreeHandle(SQL_HANDLE_STMT, o->astmt);
@@ -1004,26 +1050,17 @@ bulk_free(struct od *o)
 		SQLFreeHandle(SQL_HANDLE_STMT, o->bstmt);
 		o->bstmt = NULL;
 	}
-	if (o->bwidth != NULL)
-		bulk_clear(o);
 	for (size_t c = 0; c < o->bcols; c++) {
 		if (o->barr != NULL)
 			free(o->barr[c]);
 		if (o->bind != NULL)
 			free(o->bind[c]);
 	}
-	free(o->bbuf);
-	free(o->boff);
-	free(o->bqlen);
-	free(o->bwidth);
+	bq_free(&o->q);
+	bq_free(&o->s);
 	free(o->barr);
 	free(o->bind);
 	free(o->bstat);
-	o->bbuf = NULL;
-	o->bbufcap = 0;
-	o->boff = NULL;
-	o->bqlen = NULL;
-	o->bwidth = NULL;
 	o->barr = NULL;
 	o->bind = NULL;
 	o->bstat = NULL;
@@ -1049,7 +1086,7 @@ direct(struct od *o, const char *sql)
 static int
 bulk_bind(struct od *o, size_t i, struct ep_error *err)
 {
-	size_t n = i == SIZE_MAX ? o->bn : 1, first = i == SIZE_MAX ? 0 : i;
+	size_t n = i == SIZE_MAX ? o->q.n : 1, first = i == SIZE_MAX ? 0 : i;
 
 	if (o->bmax > 1 && !SQL_SUCCEEDED(SQLSetStmtAttr(o->bstmt,
 	    SQL_ATTR_PARAMSET_SIZE, (SQLPOINTER)(SQLULEN)n, 0))) {
@@ -1057,7 +1094,7 @@ bulk_bind(struct od *o, size_t i, struct ep_error *err)
 		return -1;
 	}
 	for (size_t c = 0; c < o->bcols; c++) {
-		size_t w = o->bwidth[c] + 1;
+		size_t w = o->q.width[c] + 1;
 		SQLRETURN r = SQLBindParameter(o->bstmt, (SQLUSMALLINT)(c + 1),
 		    SQL_PARAM_INPUT, SQL_C_WCHAR, SQL_WVARCHAR,
 		    w > 1 ? w - 1 : 1, 0, o->barr[c] + first * w,
@@ -1110,9 +1147,9 @@ od_copy_begin(void *h, const char *sql, struct ep_error *err)
 	    SQL_SUCCEEDED(SQLGetStmtAttr(o->bstmt, SQL_ATTR_PARAMSET_SIZE,
 	    &got, 0, NULL)) && got == BATCH)
 		o->bmax = BATCH;
-	o->boff = ep_xcalloc(o->bmax * n + 1, sizeof(*o->boff));
-	o->bqlen = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bqlen));
-	o->bwidth = ep_xcalloc(n + 1, sizeof(*o->bwidth));
+	o->q.off = ep_xcalloc(o->bmax * n + 1, sizeof(*o->q.off));
+	o->q.qlen = ep_xcalloc(o->bmax * n + 1, sizeof(*o->q.qlen));
+	o->q.width = ep_xcalloc(n + 1, sizeof(*o->q.width));
 	o->barr = ep_xcalloc(n + 1, sizeof(*o->barr));
 	o->bind = ep_xcalloc(n + 1, sizeof(*o->bind));
 	o->bstat = ep_xcalloc(o->bmax, sizeof(*o->bstat));
@@ -1139,22 +1176,22 @@ out:
 static void
 fill_arrays(struct od *o)
 {
-	size_t n = o->bn;
+	size_t n = o->q.n;
 
 	for (size_t c = 0; c < o->bcols; c++) {
-		size_t w = o->bwidth[c] + 1;
+		size_t w = o->q.width[c] + 1;
 
 		free(o->barr[c]);
 		o->barr[c] = ep_xcalloc(n * w, sizeof(SQLWCHAR));
 		for (size_t i = 0; i < n; i++) {
-			size_t off = o->boff[i * o->bcols + c];
-			size_t len = o->bqlen[i * o->bcols + c];
+			size_t off = o->q.off[i * o->bcols + c];
+			size_t len = o->q.qlen[i * o->bcols + c];
 
 			if (off == NOFF) {
 				o->bind[c][i] = SQL_NULL_DATA;
 				continue;
 			}
-			memcpy(o->barr[c] + i * w, o->bbuf + off,
+			memcpy(o->barr[c] + i * w, o->q.buf + off,
 			    len * sizeof(SQLWCHAR));
 			o->bind[c][i] = (SQLLEN)(len * sizeof(SQLWCHAR));
 		}
@@ -1162,20 +1199,20 @@ fill_arrays(struct od *o)
 }
 
 /*
- * The queued values of column c as one PostgreSQL array literal in
+ * The values of column c queued in b as one PostgreSQL array literal in
  * UTF-16: {"v1","v2",NULL,...}, every value in double quotes with '"'
  * and '\' escaped by a backslash, so commas, braces, blanks, the word
  * NULL and any other character are data; SQL NULL is a bare NULL.  The
  * delimiter is the column type's own (',' but for box's ';').
  */
 static SQLWCHAR *
-array_literal(struct od *o, size_t c, size_t *units)
+array_literal(struct od *o, const struct bq *b, size_t c, size_t *units)
 {
-	size_t n = o->bn, cap = 3, k = 0;
+	size_t n = b->n, cap = 3, k = 0;
 	SQLWCHAR *w;
 
 	for (size_t i = 0; i < n; i++)
-		cap += 2 * o->bqlen[i * o->bcols + c] + 5;
+		cap += 2 * b->qlen[i * o->bcols + c] + 5;
 	if (cap > o->alitcap[c]) {
 		free(o->alit[c]);
 		o->alitcap[c] = cap + cap / 4;
@@ -1184,9 +1221,9 @@ array_literal(struct od *o, size_t c, size_t *units)
 	w = o->alit[c];
 	w[k++] = '{';
 	for (size_t i = 0; i < n; i++) {
-		size_t off = o->boff[i * o->bcols + c];
-		size_t len = o->bqlen[i * o->bcols + c];
-		const SQLWCHAR *v = o->bbuf + (off == NOFF ? 0 : off);
+		size_t off = b->off[i * o->bcols + c];
+		size_t len = b->qlen[i * o->bcols + c];
+		const SQLWCHAR *v = b->buf + (off == NOFF ? 0 : off);
 
 		if (i > 0)
 			w[k++] = (SQLWCHAR)(unsigned char)o->adelim[c];
@@ -1211,85 +1248,64 @@ array_literal(struct od *o, size_t c, size_t *units)
 	return w;
 }
 
-/* Run the batch as one statement with an array literal per column:
- * 1 it ran, 0 the server refused it (its error in st and msg), -1 the
- * driver failed otherwise (err). */
-static int
-array_run(struct od *o, char st[6], char *msg, size_t msize,
-    struct ep_error *err)
+/*
+ * The worker: run the batch in o->s as one statement with an array
+ * literal per column, after a SAVEPOINT.  o->wrc: 1 it ran, 0 the server
+ * refused it, -1 the driver failed otherwise; the diagnostic record is in
+ * o->wst and o->wmsg (formatted by the caller: no shared state is
+ * touched here but the statement and the connection).
+ */
+static void *
+array_worker(void *arg)
 {
+	struct od *o = arg;
 	SQLRETURN r;
-	int rc = -1;
 
+	o->wrc = -1;
+	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
+		o->bsave = false;
 	for (size_t c = 0; c < o->bcols; c++) {
 		size_t units;
-		SQLWCHAR *lit = array_literal(o, c, &units);
+		SQLWCHAR *lit = array_literal(o, &o->s, c, &units);
 
 		o->aind[c] = (SQLLEN)(units * sizeof(SQLWCHAR));
 		if (!SQL_SUCCEEDED(SQLBindParameter(o->astmt,
 		    (SQLUSMALLINT)(c + 1), SQL_PARAM_INPUT, SQL_C_WCHAR,
 		    SQL_WLONGVARCHAR, units, 0, lit, o->aind[c],
 		    &o->aind[c]))) {
-			stmt_error(o, SQL_HANDLE_STMT, o->astmt, err);
-			return -1;
+			diag(SQL_HANDLE_STMT, o->astmt, o->wst, o->wmsg,
+			    sizeof(o->wmsg));
+			return NULL;
 		}
 	}
 	r = SQLExecute(o->astmt);
 	if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
-		rc = 1;
+		o->wrc = 1;
+		if (o->bsave)
+			direct(o, "RELEASE SAVEPOINT edpipe_batch");
 	} else {
-		diag(SQL_HANDLE_STMT, o->astmt, st, msg, msize);
-		rc = 0;
+		diag(SQL_HANDLE_STMT, o->astmt, o->wst, o->wmsg,
+		    sizeof(o->wmsg));
+		o->wrc = 0;
 	}
 	SQLFreeStmt(o->astmt, SQL_CLOSE);
-	return rc;
+	return NULL;
 }
 
-/* Run the queued rows.  0 (a SQL error is kept in o->berr), or -1 when
- * the connection is lost or the driver fails otherwise. */
+/*
+ * A batch the server refused (its error in st and msg) is in o->q:
+ * keep the error for copy_end and name the bad row.  -1 when the
+ * connection is lost.
+ */
 static int
-bulk_flush(struct od *o, struct ep_error *err)
+batch_failed(struct od *o, const char *st, const char *msg,
+    struct ep_error *err)
 {
-	size_t n = o->bn;
+	size_t n = o->q.n;
+	int code = state_code(st, msg, false);
+	char st2[6], msg2[900];
 	SQLRETURN r;
-	char st[6], msg[900];
-	int code;
 
-	if (n == 0 || o->bfailed)
-		return 0;
-	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
-		o->bsave = false;
-	if (o->astmt != NULL) {
-		int ok = array_run(o, st, msg, sizeof(msg), err);
-
-		if (ok < 0)
-			return -1;
-		if (ok > 0)
-			goto done;
-	} else {
-		fill_arrays(o);
-		if (bulk_bind(o, SIZE_MAX, err) < 0)
-			return -1;
-		for (size_t i = 0; i < n; i++)
-			o->bstat[i] = SQL_PARAM_UNUSED;
-		o->bdone = 0;
-		r = SQLExecute(o->bstmt);
-		if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
-			/* With arrays, a row may fail while SQLExecute
-			 * succeeds with info. */
-			size_t i;
-
-			for (i = 0; i < n && o->bstat[i] != SQL_PARAM_ERROR;
-			    i++)
-				;
-			if (o->bmax == 1 || i == n) {
-				SQLFreeStmt(o->bstmt, SQL_CLOSE);
-				goto done;
-			}
-		}
-		diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
-	}
-	code = state_code(st, msg, false);
 	if (code == EP_EXIT_UNAVAILABLE) {
 		ep_error_set(err, code, "lost the connection to the database "
 		    "after %lu rows: %s (SQLSTATE %s)", o->bsent, msg, st);
@@ -1331,16 +1347,17 @@ bulk_flush(struct od *o, struct ep_error *err)
 				SQLFreeStmt(o->bstmt, SQL_CLOSE);
 				continue;
 			}
-			diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
-			code = state_code(st, msg, false);
+			diag(SQL_HANDLE_STMT, o->bstmt, st2, msg2,
+			    sizeof(msg2));
+			code = state_code(st2, msg2, false);
 			if (code == EP_EXIT_UNAVAILABLE) {
 				ep_error_set(err, code, "lost the connection "
 				    "to the database after %lu rows: %s "
-				    "(SQLSTATE %s)", o->bsent + i, msg, st);
+				    "(SQLSTATE %s)", o->bsent + i, msg2, st2);
 				return -1;
 			}
 			ep_error_set(&o->berr, code, "SQL error: %s "
-			    "(SQLSTATE %s)", msg, st);
+			    "(SQLSTATE %s)", msg2, st2);
 			o->bbad = o->bsent + i + 1;
 			break;
 		}
@@ -1348,13 +1365,105 @@ bulk_flush(struct od *o, struct ep_error *err)
 	SQLFreeStmt(o->bstmt, SQL_CLOSE);
 	bulk_clear(o);
 	return 0;
-done:
-	if (o->bsave)
-		direct(o, "RELEASE SAVEPOINT edpipe_batch");
-	o->bsent += n;
-	o->nrows = o->bsent;
-	bulk_clear(o);
+}
+
+/* Wait for the batch in flight, if any, and take its outcome: 0, or -1
+ * when the connection is lost or the driver fails otherwise. */
+static int
+array_wait(struct od *o, struct ep_error *err)
+{
+	struct bq t;
+
+	if (!o->inflight)
+		return 0;
+	if (o->wthread)
+		pthread_join(o->wthr, NULL);
+	o->inflight = false;
+	if (o->wrc < 0) {
+		diag_error(o, o->wst, o->wmsg, err);
+		return -1;
+	}
+	if (o->wrc > 0) {
+		o->bsent += o->s.n;
+		o->nrows = o->bsent;
+		bq_clear(&o->s, o->bcols);
+		return 0;
+	}
+	/* Refused: the batch goes back to q to be rerun a row at a time;
+	 * rows queued since are dropped, as after any failed batch. */
+	t = o->q;
+	o->q = o->s;
+	o->s = t;
+	bq_clear(&o->s, o->bcols);
+	return batch_failed(o, o->wst, o->wmsg, err);
+}
+
+/* Array path: wait for the batch before, then send the queued rows
+ * off in the worker and go on queuing. */
+static int
+array_flush(struct od *o, struct ep_error *err)
+{
+	struct bq t;
+
+	if (array_wait(o, err) < 0)
+		return -1;
+	if (o->bfailed) {
+		bulk_clear(o);
+		return 0;
+	}
+	if (o->q.n == 0)
+		return 0;
+	t = o->s;
+	o->s = o->q;
+	o->q = t;
+	o->inflight = true;
+	o->wthread = pthread_create(&o->wthr, NULL, array_worker, o) == 0;
+	if (!o->wthread)
+		array_worker(o);
 	return 0;
+}
+
+/* Run the queued rows.  0 (a SQL error is kept in o->berr), or -1 when
+ * the connection is lost or the driver fails otherwise. */
+static int
+bulk_flush(struct od *o, struct ep_error *err)
+{
+	size_t n = o->q.n;
+	SQLRETURN r;
+	char st[6], msg[900];
+
+	if (o->astmt != NULL)
+		return array_flush(o, err);
+	if (n == 0 || o->bfailed)
+		return 0;
+	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
+		o->bsave = false;
+	fill_arrays(o);
+	if (bulk_bind(o, SIZE_MAX, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		o->bstat[i] = SQL_PARAM_UNUSED;
+	o->bdone = 0;
+	r = SQLExecute(o->bstmt);
+	if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+		/* With arrays, a row may fail while SQLExecute succeeds
+		 * with info. */
+		size_t i;
+
+		for (i = 0; i < n && o->bstat[i] != SQL_PARAM_ERROR; i++)
+			;
+		if (o->bmax == 1 || i == n) {
+			SQLFreeStmt(o->bstmt, SQL_CLOSE);
+			if (o->bsave)
+				direct(o, "RELEASE SAVEPOINT edpipe_batch");
+			o->bsent += n;
+			o->nrows = o->bsent;
+			bulk_clear(o);
+			return 0;
+		}
+	}
+	diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
+	return batch_failed(o, st, msg, err);
 }
 
 static int
@@ -1373,38 +1482,38 @@ od_copy_row(void *h, const struct ep_field *const *vals, size_t n,
 		return 0;
 	for (size_t c = 0; c < n; c++) {
 		const struct ep_field *f = vals[c];
-		size_t k = o->bn * n + c, units = 0;
+		size_t k = o->q.n * n + c, units = 0;
 
 		const char *v = f == NULL ? NULL : f->val;
 		size_t len = f == NULL ? 0 : f->vlen;
 
 		if (f == NULL || f->type == EP_T_NULL) {
-			o->boff[k] = NOFF;
-			o->bqlen[k] = 0;
+			o->q.off[k] = NOFF;
+			o->q.qlen[k] = 0;
 			continue;
 		}
 		if (f->type == EP_T_BOOL) {
 			v = f->val[0] == 't' ? "1" : "0";
 			len = 1;
 		}
-		if (o->bbuflen + len + 1 > o->bbufcap) {
-			o->bbufcap = 2 * o->bbufcap + len + 4096;
-			o->bbuf = ep_xrealloc(o->bbuf,
-			    o->bbufcap * sizeof(SQLWCHAR));
+		if (o->q.len + len + 1 > o->q.cap) {
+			o->q.cap = 2 * o->q.cap + len + 4096;
+			o->q.buf = ep_xrealloc(o->q.buf,
+			    o->q.cap * sizeof(SQLWCHAR));
 		}
-		units = wide_into(v, len, o->bbuf + o->bbuflen);
-		o->boff[k] = (uint32_t)o->bbuflen;
-		o->bqlen[k] = (uint32_t)units;
-		o->bbuflen += units;
-		if (units > o->bwidth[c])
-			o->bwidth[c] = units;
+		units = wide_into(v, len, o->q.buf + o->q.len);
+		o->q.off[k] = (uint32_t)o->q.len;
+		o->q.qlen[k] = (uint32_t)units;
+		o->q.len += units;
+		if (units > o->q.width[c])
+			o->q.width[c] = units;
 	}
-	o->bn++;
+	o->q.n++;
 	for (size_t c = 0; c < n; c++)
-		bytes += (o->bwidth[c] + 1) * sizeof(SQLWCHAR);
-	if (o->bn == o->bmax || (o->astmt == NULL ?
-	    bytes * o->bn >= BATCH_BYTES :
-	    o->bbuflen * sizeof(SQLWCHAR) >= ABATCH_BYTES))
+		bytes += (o->q.width[c] + 1) * sizeof(SQLWCHAR);
+	if (o->q.n == o->bmax || (o->astmt == NULL ?
+	    bytes * o->q.n >= BATCH_BYTES :
+	    o->q.len * sizeof(SQLWCHAR) >= ABATCH_BYTES))
 		return bulk_flush(o, err);
 	return 0;
 }
@@ -1420,7 +1529,8 @@ od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 		*bad_row = 0;
 	if (o->bstmt == NULL)
 		return -1;
-	if (bulk_flush(o, err != NULL ? err : &te) < 0)
+	if (bulk_flush(o, err != NULL ? err : &te) < 0 ||
+	    array_wait(o, err != NULL ? err : &te) < 0)
 		rc = -1;
 	else if (o->bfailed) {
 		if (err != NULL)
@@ -1435,7 +1545,7 @@ od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 
 /*
  * After copy_begin: run each batch of up to ABATCH rows as sql, an
- * INSERT ... SELECT ... FROM unnest(?, ...) with one marker per column
+ * INSERT ... SELECT unnest(?), unnest(?), ... with one marker per column
  * (placeholders as ep_db_qmark_placeholder writes them) taking that
  * column's values as one array literal, delims[c] the column's array
  * delimiter.  One statement per batch instead of one per row; a batch
@@ -1453,7 +1563,7 @@ od_copy_arrays(void *h, const char *sql, const char *delims,
 	char *text;
 	int rc = -1;
 
-	if (o->bstmt == NULL || o->bn != 0 || !o->bsave || o->astmt != NULL) {
+	if (o->bstmt == NULL || o->q.n != 0 || !o->bsave || o->astmt != NULL) {
 		ep_error_set(err, EP_EXIT_SOFTWARE, "ODBC bulk load: no "
 		    "array path here");
 		return -1;
@@ -1485,11 +1595,15 @@ od_copy_arrays(void *h, const char *sql, const char *delims,
 	o->alitcap = ep_xcalloc(cols + 1, sizeof(*o->alitcap));
 	o->aind = ep_xcalloc(cols + 1, sizeof(*o->aind));
 	if (o->bmax < ABATCH) {
-		free(o->boff);
-		free(o->bqlen);
+		free(o->q.off);
+		free(o->q.qlen);
 		free(o->bstat);
-		o->boff = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->boff));
-		o->bqlen = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->bqlen));
+		o->q.off = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->q.off));
+		o->s.off = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->s.off));
+		o->s.qlen = ep_xcalloc(ABATCH * cols + 1,
+		    sizeof(*o->s.qlen));
+		o->s.width = ep_xcalloc(cols + 1, sizeof(*o->s.width));
+		o->q.qlen = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->q.qlen));
 		o->bstat = ep_xcalloc(ABATCH, sizeof(*o->bstat));
 		for (size_t c = 0; c < cols; c++) {
 			free(o->bind[c]);
