@@ -978,8 +978,8 @@ od_close(void *h)
 
 	if (o == NULL)
 		return;
+	bulk_free(o);		/* first: it joins a batch in flight */
 	stmt_end(o);
-	bulk_free(o);
 	if (o->dbc != NULL)
 		SQLDisconnect(o->dbc);
 	od_free(o);
