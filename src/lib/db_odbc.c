@@ -998,6 +998,9 @@ od_close(void *h)
  * is kept and reported by copy_end with the row it blamed (later rows are
  * dropped unsent); a lost connection fails at once.  Booleans bind as
  * 1 and 0, which every SQL type for truth takes (Oracle has no boolean).
+ * To PostgreSQL, copy_arrays replaces the arrays with one statement per
+ * batch taking an array literal per column, run in a thread while the
+ * next batch is queued (see od_copy_arrays).
  */
 static void
 bq_clear(struct bq *b, size_t cols)

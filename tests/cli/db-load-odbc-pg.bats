@@ -160,6 +160,7 @@ EOF2
 	local log
 	log=$(array_log)
 	assert_success
+	[[ "$log" == *'INSERT INTO "tags" ("id", "tag") VALUES ('* ]]
 	[[ "$log" != *'unnest('* ]]
 	run "$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -tA \
 		-c "SELECT id, tag[2] FROM tags ORDER BY id"
