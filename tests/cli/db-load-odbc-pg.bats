@@ -182,3 +182,79 @@ EOF2
 	run bl_dump
 	assert_output "$BL_OLD"
 }
+
+# Upserts (issue 23.5): through a TEMP stage filled by the unnest()
+# batches and one INSERT ... ON CONFLICT from it, as the native path.
+odbc_upsert_table() {
+	bl_exec <<'EOF2'
+DROP TABLE IF EXISTS ups;
+CREATE TABLE ups (id integer PRIMARY KEY, name text, n numeric(8,2));
+INSERT INTO ups SELECT g, 'old' || g, 1 FROM generate_series(1, 12500) g;
+EOF2
+}
+
+psql_sis() {
+	"$ROOT/tests/servers/pg.sh" psql "$PGDIR" "$PGPORT_T" -d sis -tA -c "$1"
+}
+
+@test "ODBC/psqlODBC upsert: rows go to a stage by unnest() batches, one ON CONFLICT statement updates and inserts" {
+	local f=$BATS_TEST_TMPDIR/ups.csv
+	odbc_upsert_table
+	{
+		echo id,name,n
+		seq 6251 31250 | awk '{ printf "%d,new%d,%d.5\n", $1, $1, $1 % 1000 }'
+	} >"$f"
+	array_log_start
+	run --separate-stderr db-load --db "$URL" --table ups --mode upsert \
+		--key id "$f"
+	local log
+	log=$(array_log)
+	assert_success
+	[ -z "$output" ]
+	# Read back with psql: 1..6250 untouched, 6251..12500 updated,
+	# 12501..31250 new.
+	run psql_sis "SELECT count(*), count(*) FILTER (WHERE name LIKE 'old%'),
+		count(*) FILTER (WHERE name = 'new' || id AND n = (id % 1000) + 0.5)
+		FROM ups"
+	assert_output '31250|6250|25000'
+	run psql_sis "SELECT id, name, n FROM ups WHERE id IN (6250, 6251, 31250) ORDER BY id"
+	assert_output $'6250|old6250|1.00\n6251|new6251|251.50\n31250|new31250|250.50'
+	# The stage, three unnest() batches into it, one finish statement;
+	# no statement per row.
+	[[ "$log" == *'CREATE TEMP TABLE edpipe_load_stage ON COMMIT DROP AS SELECT "id", "name", "n" FROM "ups" WITH NO DATA'* ]]
+	[ "$(grep -c 'INSERT INTO edpipe_load_stage ("id", "name", "n") SELECT unnest(' <<<"$log")" -eq 3 ]
+	[ "$(grep -c 'ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "n" = excluded."n"' <<<"$log")" -eq 1 ]
+	[ "$(grep -c 'INSERT INTO' <<<"$log")" -eq 4 ]
+	[ "$(grep -ci 'UPDATE "ups"' <<<"$log")" -eq 0 ]
+}
+
+@test "ODBC/psqlODBC upsert: a bad value in a later batch is named by its line; nothing is committed" {
+	local f=$BATS_TEST_TMPDIR/ups-bad.csv
+	odbc_upsert_table
+	{
+		echo id,name,n
+		seq 6251 20000 | awk '{ printf "%d,new%d,1\n", $1, $1 }'
+		echo '20001,bad,not-a-number'
+		seq 20002 25000 | awk '{ printf "%d,new%d,1\n", $1, $1 }'
+	} >"$f"
+	run --separate-stderr db-load --db "$URL" --table ups --mode upsert \
+		--key id "$f"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == "db-load: $f:13752: SQL error: ERROR: invalid input syntax for type numeric: \"not-a-number\" (SQLSTATE 22P02)"* ]]
+	run psql_sis "SELECT count(*), count(*) FILTER (WHERE name LIKE 'old%') FROM ups"
+	assert_output '12500|12500'
+}
+
+@test "ODBC/psqlODBC upsert: no unique index on the key is the native path's error, 65, nothing committed" {
+	bl_exec <<<'DROP TABLE IF EXISTS loose; CREATE TABLE loose (id integer, name text);'
+	printf '%s\n' '{"id":1,"name":"a"}' '{"id":2,"name":"b"}' \
+		>"$BATS_TEST_TMPDIR/loose.ndjson"
+	run --separate-stderr db-load --db "$URL" --table loose --mode upsert \
+		--key id "$BATS_TEST_TMPDIR/loose.ndjson"
+	assert_failure 65
+	[ -z "$output" ]
+	[[ "$stderr" == *"there is no unique or exclusion constraint matching the ON CONFLICT specification"* ]]
+	run psql_sis 'SELECT count(*) FROM loose'
+	assert_output 0
+}
