@@ -616,7 +616,7 @@ struct ep_db_load {
 	char **qcols;
 	size_t *keyidx;		/* the key columns' positions in cols */
 	bool *iskey;
-	char *finish_sql;	/* COPY upsert: from the stage to the table */
+	char *finish_sql;	/* upsert via the stage: stage to table */
 	char *row_sql;		/* batch: the INSERT of a full batch;
 				 * upsert: the UPDATE */
 	char *ins_sql;		/* upsert: the INSERT ... WHERE NOT EXISTS */
