@@ -616,7 +616,7 @@ struct ep_db_load {
 	char **qcols;
 	size_t *keyidx;		/* the key columns' positions in cols */
 	bool *iskey;
-	char *finish_sql;	/* COPY upsert: from the stage to the table */
+	char *finish_sql;	/* upsert via the stage: stage to table */
 	char *row_sql;		/* batch: the INSERT of a full batch;
 				 * upsert: the UPDATE */
 	char *ins_sql;		/* upsert: the INSERT ... WHERE NOT EXISTS */
@@ -737,16 +737,16 @@ free_queued(struct ep_db_load *ld)
 	ld->nrows = 0;
 }
 
-/* "INSERT INTO t (cols) VALUES (placeholders)", with the upsert
+/* "INSERT INTO target (cols) VALUES (placeholders)", with the upsert
  * clause when on_conflict (malloc'd). */
 static char *
-insert_sql(struct ep_db_load *ld, bool on_conflict)
+insert_sql(struct ep_db_load *ld, const char *target, bool on_conflict)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *m = mem_open(&buf, &len);
 
-	fprintf(m, "INSERT INTO %s (", ld->qtable);
+	fprintf(m, "INSERT INTO %s (", target);
 	put_cols(m, ld->qcols, ld->ncols);
 	fprintf(m, ") VALUES (");
 	put_placeholders(ld->db, m, 1, ld->ncols);
@@ -777,6 +777,125 @@ flush_batch(struct ep_db_load *ld, struct ep_error *err)
 	return rc;
 }
 
+/*
+ * ODBC to PostgreSQL: "INSERT INTO target (cols) SELECT unnest(?::T1[]),
+ * unnest(?::T2[]), ..." with each column's type from the catalog (of
+ * the table; target is it or its upsert stage, which has its types), and in
+ * *delims (one byte a column) each type's array delimiter.  The SRFs
+ * sit in the select list (they run in step, one row each per call): in
+ * FROM, each would be materialised first, twice the server's time.  T
+ * has no typmod: a cast to varchar(3)[] would cut a long value that the
+ * INSERT refuses.  NULL (the row-per-parameter-set path stays) when a
+ * column is not found, its type has no array type or is an array, or
+ * the lookup fails; the lookup runs inside a savepoint so a failure
+ * leaves the transaction usable.
+ */
+static char *
+arrays_sql(struct ep_db_load *ld, const char *target, const char *const *cols,
+    char **delims)
+{
+	static const char q[] = "SELECT CAST(a.attname AS text) AS n, "
+	    "format_type(a.atttypid, NULL) AS t, CAST(t.typdelim AS text) "
+	    "AS d FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+	    "WHERE a.attrelid = to_regclass(:t) AND a.attnum > 0 AND "
+	    "NOT a.attisdropped AND t.typarray <> 0 AND t.typcategory <> 'A'";
+	struct ep_db *db = ld->db;
+	struct ep_error e = { 0 };
+	struct ep_db_param p = { "t", ld->qtable };
+	char **types = ep_xcalloc(ld->ncols + 1, sizeof(char *));
+	char *dl = ep_xcalloc(ld->ncols + 1, 1), *buf = NULL;
+	size_t found = 0, len = 0;
+	struct ep_rec *row;
+	int rc;
+	FILE *m;
+
+	*delims = NULL;
+	if (ep_db_exec(db, "SAVEPOINT edpipe_types", &e) < 0)
+		goto out;
+	rc = ep_db_query(db, q, &p, 1, &e);
+	row = ep_rec_new();
+	while (rc == 0 && (rc = ep_db_next(db, row, &e)) == 1) {
+		const char *n = ep_rec_str(row, "n"), *t = ep_rec_str(row, "t");
+		const char *d = ep_rec_str(row, "d");
+
+		rc = 0;
+		for (size_t i = 0; n != NULL && t != NULL && d != NULL &&
+		    strlen(d) == 1 && i < ld->ncols; i++)
+			if (types[i] == NULL && strcmp(n, cols[i]) == 0) {
+				types[i] = ep_xstrdup(t);
+				dl[i] = d[0];
+				found++;
+			}
+		ep_rec_clear(row);
+	}
+	ep_rec_free(row);
+	if (rc < 0) {
+		ep_db_exec(db, "ROLLBACK TO SAVEPOINT edpipe_types", &e);
+		goto out;
+	}
+	if (ep_db_exec(db, "RELEASE SAVEPOINT edpipe_types", &e) < 0 ||
+	    found != ld->ncols)
+		goto out;
+	m = mem_open(&buf, &len);
+	fprintf(m, "INSERT INTO %s (", target);
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, ") SELECT ");
+	for (size_t i = 0; i < ld->ncols; i++) {
+		char *ph = db->ops->placeholder(i + 1, "p");
+
+		fprintf(m, "%sunnest(%s::%s[])", i ? ", " : "", ph, types[i]);
+		free(ph);
+	}
+	fclose(m);
+	*delims = dl;
+	dl = NULL;
+out:
+	for (size_t i = 0; i < ld->ncols; i++)
+		free(types[i]);
+	free(types);
+	free(dl);
+	return buf;
+}
+
+#define STAGE "edpipe_load_stage"
+
+/*
+ * PostgreSQL upsert in bulk: rows go to a TEMP stage table of the
+ * loaded columns (COPY, or through ODBC the unnest() INSERTs, cannot
+ * upsert), and ld->finish_sql moves them to the table in one INSERT
+ * ... ON CONFLICT (which needs a unique index on the keys) and drops
+ * the stage, so a next table of the same transaction can have one.
+ */
+static int
+stage_begin(struct ep_db_load *ld, struct ep_error *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = mem_open(&buf, &len);
+
+	fprintf(m, "CREATE TEMP TABLE " STAGE " ON COMMIT DROP AS SELECT ");
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, " FROM %s WITH NO DATA", ld->qtable);
+	fclose(m);
+	if (ep_db_exec(ld->db, buf, err) < 0) {
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	buf = NULL;
+	m = mem_open(&buf, &len);
+	fprintf(m, "INSERT INTO %s (", ld->qtable);
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, ") SELECT ");
+	put_cols(m, ld->qcols, ld->ncols);
+	fprintf(m, " FROM " STAGE);
+	put_on_conflict(m, ld);
+	fprintf(m, "; DROP TABLE " STAGE);
+	fclose(m);
+	ld->finish_sql = buf;
+	return 0;
+}
+
 struct ep_db_load *
 ep_db_load_begin(struct ep_db *db, const char *table,
     const char *const *cols, size_t ncols, const char *const *keys,
@@ -785,8 +904,9 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 	struct ep_db_load *ld = ep_xcalloc(1, sizeof(*ld));
 	const struct ep_db_ops *ops = db->ops;
 	const char *target;
-	char *buf = NULL, *stage = NULL;
+	char *buf = NULL;
 	size_t len = 0;
+	bool pg_odbc;
 	FILE *m;
 
 	ld->db = db;
@@ -814,46 +934,48 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		ld->iskey[i] = true;
 	}
 	db->active = false;
-	if ((ops == &ep_db_odbc_ops && nkeys == 0) ||
+	pg_odbc = ops == &ep_db_odbc_ops && ops->copy_arrays != NULL &&
+	    ops->dbms != NULL && strcmp(ops->dbms(db->h), "PostgreSQL") == 0;
+	if ((ops == &ep_db_odbc_ops && (nkeys == 0 || pg_odbc)) ||
 	    ops == &ep_db_mysql_ops) {
 		/* ODBC's copy ops take an INSERT, run with parameter arrays
-		 * (the portable upsert below handles keys); MySQL's run it
+		 * or, to PostgreSQL, as unnest() batches; an upsert to
+		 * PostgreSQL fills a stage that way (other ODBC databases
+		 * take the portable upsert below).  MySQL's run the INSERT
 		 * as multi-row INSERTs, its ON CONFLICT rewritten. */
+		char *arr = NULL, *delims = NULL;
+		const char *to = ld->qtable;
+
+		if (pg_odbc && nkeys > 0) {
+			if (stage_begin(ld, err) < 0)
+				goto fail;
+			to = STAGE;
+		}
+		if (pg_odbc)
+			arr = arrays_sql(ld, to, cols, &delims);
 		ld->path = L_COPY;
-		buf = insert_sql(ld, nkeys > 0);
+		buf = insert_sql(ld, to, nkeys > 0 && !pg_odbc);
 		ld->in_copy = true;
 		if (ops->copy_begin(db->h, buf, err) < 0) {
 			ld->in_copy = false;
+			free(arr);
+			free(delims);
 			goto fail;
 		}
+		if (arr != NULL) {
+			struct ep_error e = { 0 };
+
+			ops->copy_arrays(db->h, arr, delims, &e);
+		}
+		free(arr);
+		free(delims);
 	} else if (ops->copy_begin != NULL && ops != &ep_db_odbc_ops) {
 		ld->path = L_COPY;
 		target = ld->qtable;
 		if (nkeys > 0) {
-			/* Rows go to a stage first: COPY cannot upsert. */
-			m = mem_open(&buf, &len);
-			fprintf(m, "CREATE TEMP TABLE edpipe_load_stage ON "
-			    "COMMIT DROP AS SELECT ");
-			put_cols(m, ld->qcols, ncols);
-			fprintf(m, " FROM %s WITH NO DATA", ld->qtable);
-			fclose(m);
-			if (ep_db_exec(db, buf, err) < 0)
+			if (stage_begin(ld, err) < 0)
 				goto fail;
-			free(buf);
-			buf = NULL;
-			m = mem_open(&buf, &len);
-			fprintf(m, "INSERT INTO %s (", ld->qtable);
-			put_cols(m, ld->qcols, ncols);
-			fprintf(m, ") SELECT ");
-			put_cols(m, ld->qcols, ncols);
-			fprintf(m, " FROM edpipe_load_stage");
-			put_on_conflict(m, ld);
-			fprintf(m, "; DROP TABLE edpipe_load_stage");
-			fclose(m);
-			ld->finish_sql = buf;
-			buf = NULL;
-			stage = ep_xstrdup("edpipe_load_stage");
-			target = stage;
+			target = STAGE;
 		}
 		m = mem_open(&buf, &len);
 		fprintf(m, "COPY %s (", target);
@@ -870,7 +992,7 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		}
 	} else if (ops->prep_begin != NULL) {
 		ld->path = L_PREP;
-		buf = insert_sql(ld, nkeys > 0);
+		buf = insert_sql(ld, ld->qtable, nkeys > 0);
 		if (ops->prep_begin(db->h, buf, err) < 0)
 			goto fail;
 		ld->in_prep = true;
@@ -897,7 +1019,7 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 			buf = NULL;
 		}
 		if (ops->changes != NULL) {
-			ld->plain_sql = insert_sql(ld, false);
+			ld->plain_sql = insert_sql(ld, ld->qtable, false);
 		}
 		if (nkeys < ncols) {
 			bool any = false;
@@ -946,11 +1068,9 @@ ep_db_load_begin(struct ep_db *db, const char *table,
 		ld->row_sql = batch_sql(ld, ld->maxrows);
 	}
 	free(buf);
-	free(stage);
 	return ld;
 fail:
 	free(buf);
-	free(stage);
 	ep_db_load_free(ld);
 	return NULL;
 }

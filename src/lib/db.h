@@ -99,6 +99,17 @@ struct ep_db_ops {
 	int (*copy_end)(void *h, unsigned long *bad_row,
 	    struct ep_error *err);
 	/*
+	 * Optional (ODBC), right after copy_begin: run each batch as sql
+	 * instead, an INSERT ... SELECT unnest(?), unnest(?), ... taking
+	 * one array literal per column (delims[c] is column c's array
+	 * delimiter), keeping copy_begin's INSERT to find a bad row.  -1
+	 * when it cannot; copy_begin's path then stands.
+	 */
+	int (*copy_arrays)(void *h, const char *sql, const char *delims,
+	    struct ep_error *err);
+	/* Optional: the server's product name ("PostgreSQL"), or "". */
+	const char *(*dbms)(void *h);
+	/*
 	 * prep_begin prepares sql (placeholders 1..n as the placeholder op
 	 * writes them), prep_row binds vals and runs it, prep_end frees it.
 	 */
@@ -228,7 +239,9 @@ const char *ep_db_type(struct ep_db *db, const char *generic, bool key);
  * Paths: PostgreSQL COPY FROM STDIN (upsert: COPY into a temporary
  * table, then INSERT ... SELECT ... ON CONFLICT), SQLite one prepared
  * INSERT (... ON CONFLICT ... DO UPDATE) run per row, ODBC one prepared
- * INSERT run with parameter arrays, MySQL prepared multi-row INSERTs
+ * INSERT run with parameter arrays (to a PostgreSQL server: one INSERT
+ * ... SELECT unnest(?), ... per batch of rows, each column's values
+ * bound as one array literal, sent while the next batch is read), MySQL prepared multi-row INSERTs
  * (upsert: ON DUPLICATE KEY UPDATE), otherwise
  * multi-row INSERTs with bound parameters, or per row UPDATE then
  * INSERT ... WHERE NOT EXISTS for an upsert.  ON CONFLICT needs a

@@ -49,6 +49,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,23 @@
 #define CHUNK 4096		/* bytes asked of SQLGetData at a time */
 #define BATCH 1000		/* rows per parameter array (bulk load) */
 #define BATCH_BYTES (8u << 20)	/* ... and at most this much bound text */
+#define ABATCH 10000		/* rows per batch of array literals */
+#define ABATCH_BYTES (16u << 20)	/* ... and at most this much text */
+#define NOFF UINT32_MAX		/* the offset of a NULL value */
 
 enum coltype { C_STR, C_NUM, C_FLOAT, C_BOOL, C_DATE, C_TIME, C_TS, C_HEX };
+
+/* Rows queued for the bulk load. */
+struct bq {
+	SQLWCHAR *buf;		/* the values' UTF-16 text, one after the
+				 * other */
+	size_t len, cap;	/* in units */
+	uint32_t *off;		/* per value (n * bcols): its offset in buf,
+				 * NOFF for NULL */
+	uint32_t *qlen;		/* ... and its length in UTF-16 units */
+	size_t *width;		/* each column's widest queued value */
+	size_t n;		/* rows */
+};
 
 struct od {
 	SQLHENV env;
@@ -89,10 +105,8 @@ struct od {
 	/* The bulk load (copy_* ops): a prepared INSERT run with arrays of
 	 * parameters, bmax rows at a time, bn of them queued. */
 	SQLHSTMT bstmt;
-	size_t bcols, bmax, bn;
-	SQLWCHAR **bq;		/* queued values, bn * bcols, NULL: NULL */
-	size_t *bqlen;		/* their lengths in UTF-16 units */
-	size_t *bwidth;		/* each column's widest queued value */
+	size_t bcols, bmax;
+	struct bq q;		/* the rows queued */
 	SQLWCHAR **barr;	/* per column: the bound array */
 	SQLLEN **bind;		/* per column: the indicators */
 	SQLUSMALLINT *bstat;	/* per row: SQL_PARAM_SUCCESS, _ERROR... */
@@ -103,18 +117,37 @@ struct od {
 	bool bsave;		/* SAVEPOINT works: a failed batch is rerun
 				 * row by row to find the bad row */
 	struct ep_error berr;
+	/* copy_arrays (PostgreSQL): one INSERT ... SELECT unnest(?), ...
+	 * per batch, each column's values bound as one array literal;
+	 * bstmt stays prepared to rerun a failed batch a row at a time. */
+	SQLHSTMT astmt;
+	char *adelim;		/* per column: its type's array delimiter */
+	SQLWCHAR **alit;	/* per column: the literal, kept from batch
+				 * to batch (no fresh pages each time) */
+	size_t *alitcap;	/* ... its room in units */
+	SQLLEN *aind;		/* ... its length in bytes */
+	/* While the server runs one batch (s, in a thread of its own), the
+	 * next is read and queued (q): the client's work overlaps the
+	 * server's, as with COPY.  The thread makes the only ODBC calls
+	 * until array_wait joins it. */
+	struct bq s;
+	pthread_t wthr;
+	bool inflight, wthread;
+	int wrc;		/* array_run's result */
+	char wst[6], wmsg[900];
+	char dbms[64];		/* SQL_DBMS_NAME, "" before asked */
 };
 
 static void bulk_free(struct od *o);
 
 /* ------------------------------------------------------------- UTF-16 */
 
-/* UTF-8 to NUL-terminated UTF-16 (invalid bytes become U+FFFD). */
-static SQLWCHAR *
-to_wide(const char *s, size_t len, size_t *out_units)
+/* UTF-8 to NUL-terminated UTF-16 in w, which has room for len + 1
+ * units (invalid bytes become U+FFFD); the units written. */
+static size_t
+wide_into(const char *s, size_t len, SQLWCHAR *w)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	SQLWCHAR *w = ep_xcalloc(len + 1, sizeof(SQLWCHAR) * 2);
 	size_t o = 0;
 
 	while (p < end) {
@@ -149,6 +182,16 @@ to_wide(const char *s, size_t len, size_t *out_units)
 		}
 	}
 	w[o] = 0;
+	return o;
+}
+
+/* UTF-8 to NUL-terminated UTF-16, malloc'd. */
+static SQLWCHAR *
+to_wide(const char *s, size_t len, size_t *out_units)
+{
+	SQLWCHAR *w = ep_xcalloc(len + 1, sizeof(SQLWCHAR));
+	size_t o = wide_into(s, len, w);
+
 	if (out_units != NULL)
 		*out_units = o;
 	return w;
@@ -283,15 +326,26 @@ state_code(const char *st, const char *msg, bool connecting)
 	return connecting ? EP_EXIT_UNAVAILABLE : EP_EXIT_DATAERR;
 }
 
+static void diag_error(struct od *o, const char *st, const char *msg,
+    struct ep_error *err);
+
 static void
 stmt_error(struct od *o, SQLSMALLINT type, SQLHANDLE h,
     struct ep_error *err)
 {
 	char st[6], msg[900];
-	int code;
 
 	diag(type, h, st, msg, sizeof(msg));
-	code = state_code(st, msg, false);
+	diag_error(o, st, msg, err);
+}
+
+/* err from a diagnostic record read before (see stmt_error). */
+static void
+diag_error(struct od *o, const char *st, const char *msg,
+    struct ep_error *err)
+{
+	int code = state_code(st, msg, false);
+
 	if (timeout_state(st, msg))
 		ep_db_timeout_error(err, o->timeout, o->nrows);
 	else if (code == EP_EXIT_UNAVAILABLE)
@@ -924,8 +978,8 @@ od_close(void *h)
 
 	if (o == NULL)
 		return;
+	bulk_free(o);		/* first: it joins a batch in flight */
 	stmt_end(o);
-	bulk_free(o);
 	if (o->dbc != NULL)
 		SQLDisconnect(o->dbc);
 	od_free(o);
@@ -944,42 +998,72 @@ od_close(void *h)
  * is kept and reported by copy_end with the row it blamed (later rows are
  * dropped unsent); a lost connection fails at once.  Booleans bind as
  * 1 and 0, which every SQL type for truth takes (Oracle has no boolean).
+ * To PostgreSQL, copy_arrays replaces the arrays with one statement per
+ * batch taking an array literal per column, run in a thread while the
+ * next batch is queued (see od_copy_arrays).
  */
+static void
+bq_clear(struct bq *b, size_t cols)
+{
+	b->n = 0;
+	b->len = 0;
+	for (size_t c = 0; b->width != NULL && c < cols; c++)
+		b->width[c] = 0;
+}
+
+static void
+bq_free(struct bq *b)
+{
+	free(b->buf);
+	free(b->off);
+	free(b->qlen);
+	free(b->width);
+	memset(b, 0, sizeof(*b));
+}
+
 static void
 bulk_clear(struct od *o)
 {
-	for (size_t i = 0; i < o->bn * o->bcols; i++)
-		free(o->bq[i]);
-	o->bn = 0;
-	for (size_t c = 0; c < o->bcols; c++)
-		o->bwidth[c] = 0;
+	bq_clear(&o->q, o->bcols);
 }
 
 static void
 bulk_free(struct od *o)
 {
+	if (o->inflight && o->wthread)
+		pthread_join(o->wthr, NULL);
+	o->inflight = false;
+	if (o->astmt != NULL) {
+		SQLFreeStmt(o->astmt, SQL_CLOSE);
+		SQLFreeHandle(SQL_HANDLE_STMT, o->astmt);
+		o->astmt = NULL;
+	}
+	free(o->adelim);
+	o->adelim = NULL;
+	for (size_t c = 0; o->alit != NULL && c < o->bcols; c++)
+		free(o->alit[c]);
+	free(o->alit);
+	free(o->alitcap);
+	free(o->aind);
+	o->alit = NULL;
+	o->alitcap = NULL;
+	o->aind = NULL;
 	if (o->bstmt != NULL) {
 		SQLFreeStmt(o->bstmt, SQL_CLOSE);
 		SQLFreeHandle(SQL_HANDLE_STMT, o->bstmt);
 		o->bstmt = NULL;
 	}
-	if (o->bq != NULL)
-		bulk_clear(o);
 	for (size_t c = 0; c < o->bcols; c++) {
 		if (o->barr != NULL)
 			free(o->barr[c]);
 		if (o->bind != NULL)
 			free(o->bind[c]);
 	}
-	free(o->bq);
-	free(o->bqlen);
-	free(o->bwidth);
+	bq_free(&o->q);
+	bq_free(&o->s);
 	free(o->barr);
 	free(o->bind);
 	free(o->bstat);
-	o->bq = NULL;
-	o->bqlen = NULL;
-	o->bwidth = NULL;
 	o->barr = NULL;
 	o->bind = NULL;
 	o->bstat = NULL;
@@ -1005,7 +1089,7 @@ direct(struct od *o, const char *sql)
 static int
 bulk_bind(struct od *o, size_t i, struct ep_error *err)
 {
-	size_t n = i == SIZE_MAX ? o->bn : 1, first = i == SIZE_MAX ? 0 : i;
+	size_t n = i == SIZE_MAX ? o->q.n : 1, first = i == SIZE_MAX ? 0 : i;
 
 	if (o->bmax > 1 && !SQL_SUCCEEDED(SQLSetStmtAttr(o->bstmt,
 	    SQL_ATTR_PARAMSET_SIZE, (SQLPOINTER)(SQLULEN)n, 0))) {
@@ -1013,7 +1097,7 @@ bulk_bind(struct od *o, size_t i, struct ep_error *err)
 		return -1;
 	}
 	for (size_t c = 0; c < o->bcols; c++) {
-		size_t w = o->bwidth[c] + 1;
+		size_t w = o->q.width[c] + 1;
 		SQLRETURN r = SQLBindParameter(o->bstmt, (SQLUSMALLINT)(c + 1),
 		    SQL_PARAM_INPUT, SQL_C_WCHAR, SQL_WVARCHAR,
 		    w > 1 ? w - 1 : 1, 0, o->barr[c] + first * w,
@@ -1066,9 +1150,9 @@ od_copy_begin(void *h, const char *sql, struct ep_error *err)
 	    SQL_SUCCEEDED(SQLGetStmtAttr(o->bstmt, SQL_ATTR_PARAMSET_SIZE,
 	    &got, 0, NULL)) && got == BATCH)
 		o->bmax = BATCH;
-	o->bq = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bq));
-	o->bqlen = ep_xcalloc(o->bmax * n + 1, sizeof(*o->bqlen));
-	o->bwidth = ep_xcalloc(n + 1, sizeof(*o->bwidth));
+	o->q.off = ep_xcalloc(o->bmax * n + 1, sizeof(*o->q.off));
+	o->q.qlen = ep_xcalloc(o->bmax * n + 1, sizeof(*o->q.qlen));
+	o->q.width = ep_xcalloc(n + 1, sizeof(*o->q.width));
 	o->barr = ep_xcalloc(n + 1, sizeof(*o->barr));
 	o->bind = ep_xcalloc(n + 1, sizeof(*o->bind));
 	o->bstat = ep_xcalloc(o->bmax, sizeof(*o->bstat));
@@ -1091,39 +1175,275 @@ out:
 	return rc;
 }
 
+/* Copy the queued values into the bound per-column arrays. */
+static void
+fill_arrays(struct od *o)
+{
+	size_t n = o->q.n;
+
+	for (size_t c = 0; c < o->bcols; c++) {
+		size_t w = o->q.width[c] + 1;
+
+		free(o->barr[c]);
+		o->barr[c] = ep_xcalloc(n * w, sizeof(SQLWCHAR));
+		for (size_t i = 0; i < n; i++) {
+			size_t off = o->q.off[i * o->bcols + c];
+			size_t len = o->q.qlen[i * o->bcols + c];
+
+			if (off == NOFF) {
+				o->bind[c][i] = SQL_NULL_DATA;
+				continue;
+			}
+			memcpy(o->barr[c] + i * w, o->q.buf + off,
+			    len * sizeof(SQLWCHAR));
+			o->bind[c][i] = (SQLLEN)(len * sizeof(SQLWCHAR));
+		}
+	}
+}
+
+/*
+ * The values of column c queued in b as one PostgreSQL array literal in
+ * UTF-16: {"v1","v2",NULL,...}, every value in double quotes with '"'
+ * and '\' escaped by a backslash, so commas, braces, blanks, the word
+ * NULL and any other character are data; SQL NULL is a bare NULL.  The
+ * delimiter is the column type's own (',' but for box's ';').
+ */
+static SQLWCHAR *
+array_literal(struct od *o, const struct bq *b, size_t c, size_t *units)
+{
+	size_t n = b->n, cap = 3, k = 0;
+	SQLWCHAR *w;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * b->qlen[i * o->bcols + c] + 5;
+	if (cap > o->alitcap[c]) {
+		free(o->alit[c]);
+		o->alitcap[c] = cap + cap / 4;
+		o->alit[c] = ep_xmalloc(o->alitcap[c] * sizeof(SQLWCHAR));
+	}
+	w = o->alit[c];
+	w[k++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t off = b->off[i * o->bcols + c];
+		size_t len = b->qlen[i * o->bcols + c];
+		const SQLWCHAR *v = b->buf + (off == NOFF ? 0 : off);
+
+		if (i > 0)
+			w[k++] = (SQLWCHAR)(unsigned char)o->adelim[c];
+		if (off == NOFF) {
+			w[k++] = 'N';
+			w[k++] = 'U';
+			w[k++] = 'L';
+			w[k++] = 'L';
+			continue;
+		}
+		w[k++] = '"';
+		for (size_t j = 0; j < len; j++) {
+			if (v[j] == '"' || v[j] == '\\')
+				w[k++] = '\\';
+			w[k++] = v[j];
+		}
+		w[k++] = '"';
+	}
+	w[k++] = '}';
+	w[k] = 0;
+	*units = k;
+	return w;
+}
+
+/*
+ * The worker: run the batch in o->s as one statement with an array
+ * literal per column, after a SAVEPOINT.  o->wrc: 1 it ran, 0 the server
+ * refused it, -1 the driver failed otherwise; the diagnostic record is in
+ * o->wst and o->wmsg (formatted by the caller: no shared state is
+ * touched here but the statement and the connection).
+ */
+static void *
+array_worker(void *arg)
+{
+	struct od *o = arg;
+	SQLRETURN r;
+
+	o->wrc = -1;
+	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
+		o->bsave = false;
+	for (size_t c = 0; c < o->bcols; c++) {
+		size_t units;
+		SQLWCHAR *lit = array_literal(o, &o->s, c, &units);
+
+		o->aind[c] = (SQLLEN)(units * sizeof(SQLWCHAR));
+		if (!SQL_SUCCEEDED(SQLBindParameter(o->astmt,
+		    (SQLUSMALLINT)(c + 1), SQL_PARAM_INPUT, SQL_C_WCHAR,
+		    SQL_WLONGVARCHAR, units, 0, lit, o->aind[c],
+		    &o->aind[c]))) {
+			diag(SQL_HANDLE_STMT, o->astmt, o->wst, o->wmsg,
+			    sizeof(o->wmsg));
+			return NULL;
+		}
+	}
+	r = SQLExecute(o->astmt);
+	if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+		o->wrc = 1;
+		if (o->bsave)
+			direct(o, "RELEASE SAVEPOINT edpipe_batch");
+	} else {
+		diag(SQL_HANDLE_STMT, o->astmt, o->wst, o->wmsg,
+		    sizeof(o->wmsg));
+		o->wrc = 0;
+	}
+	SQLFreeStmt(o->astmt, SQL_CLOSE);
+	return NULL;
+}
+
+/*
+ * A batch the server refused (its error in st and msg) is in o->q:
+ * keep the error for copy_end and name the bad row.  -1 when the
+ * connection is lost.
+ */
+static int
+batch_failed(struct od *o, const char *st, const char *msg,
+    struct ep_error *err)
+{
+	size_t n = o->q.n;
+	int code = state_code(st, msg, false);
+	char st2[6], msg2[900];
+	SQLRETURN r;
+
+	if (code == EP_EXIT_UNAVAILABLE) {
+		ep_error_set(err, code, "lost the connection to the database "
+		    "after %lu rows: %s (SQLSTATE %s)", o->bsent, msg, st);
+		return -1;
+	}
+	ep_error_set(&o->berr, code, "SQL error: %s (SQLSTATE %s)", msg, st);
+	o->bfailed = true;
+	o->bbad = n == 1 ? o->bsent + 1 : 0;
+	/* Without a savepoint, the status array is all there is: its first
+	 * failed row after rows that succeeded.  With one, the array is not
+	 * trusted: psqlODBC runs an array in chunks (BatchSize, 100 rows)
+	 * and marks every row of the failed chunk, so its first mark can be
+	 * up to 99 rows before the bad one.  (An array literal's statement
+	 * says nothing of rows.) */
+	for (size_t i = 0; n > 1 && !o->bsave && o->astmt == NULL && i < n;
+	    i++) {
+		if (o->bstat[i] == SQL_PARAM_ERROR) {
+			if (i > 0)
+				o->bbad = o->bsent + i + 1;
+			break;
+		}
+		if (o->bstat[i] != SQL_PARAM_SUCCESS &&
+		    o->bstat[i] != SQL_PARAM_SUCCESS_WITH_INFO)
+			break;
+	}
+	/* Else go back to before the batch and run it a row at a time
+	 * through the one-row INSERT: the first row that fails is the bad
+	 * one, with its own error. */
+	SQLFreeStmt(o->bstmt, SQL_CLOSE);
+	if (o->bbad == 0 && o->bsave &&
+	    direct(o, "ROLLBACK TO SAVEPOINT edpipe_batch")) {
+		if (o->astmt != NULL)
+			fill_arrays(o);
+		for (size_t i = 0; i < n; i++) {
+			if (bulk_bind(o, i, err) < 0)
+				return -1;
+			r = SQLExecute(o->bstmt);
+			if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
+				SQLFreeStmt(o->bstmt, SQL_CLOSE);
+				continue;
+			}
+			diag(SQL_HANDLE_STMT, o->bstmt, st2, msg2,
+			    sizeof(msg2));
+			code = state_code(st2, msg2, false);
+			if (code == EP_EXIT_UNAVAILABLE) {
+				ep_error_set(err, code, "lost the connection "
+				    "to the database after %lu rows: %s "
+				    "(SQLSTATE %s)", o->bsent + i, msg2, st2);
+				return -1;
+			}
+			ep_error_set(&o->berr, code, "SQL error: %s "
+			    "(SQLSTATE %s)", msg2, st2);
+			o->bbad = o->bsent + i + 1;
+			break;
+		}
+	}
+	SQLFreeStmt(o->bstmt, SQL_CLOSE);
+	bulk_clear(o);
+	return 0;
+}
+
+/* Wait for the batch in flight, if any, and take its outcome: 0, or -1
+ * when the connection is lost or the driver fails otherwise. */
+static int
+array_wait(struct od *o, struct ep_error *err)
+{
+	struct bq t;
+
+	if (!o->inflight)
+		return 0;
+	if (o->wthread)
+		pthread_join(o->wthr, NULL);
+	o->inflight = false;
+	if (o->wrc < 0) {
+		diag_error(o, o->wst, o->wmsg, err);
+		return -1;
+	}
+	if (o->wrc > 0) {
+		o->bsent += o->s.n;
+		o->nrows = o->bsent;
+		bq_clear(&o->s, o->bcols);
+		return 0;
+	}
+	/* Refused: the batch goes back to q to be rerun a row at a time;
+	 * rows queued since are dropped, as after any failed batch. */
+	t = o->q;
+	o->q = o->s;
+	o->s = t;
+	bq_clear(&o->s, o->bcols);
+	return batch_failed(o, o->wst, o->wmsg, err);
+}
+
+/* Array path: wait for the batch before, then send the queued rows
+ * off in the worker and go on queuing. */
+static int
+array_flush(struct od *o, struct ep_error *err)
+{
+	struct bq t;
+
+	if (array_wait(o, err) < 0)
+		return -1;
+	if (o->bfailed) {
+		bulk_clear(o);
+		return 0;
+	}
+	if (o->q.n == 0)
+		return 0;
+	t = o->s;
+	o->s = o->q;
+	o->q = t;
+	o->inflight = true;
+	o->wthread = pthread_create(&o->wthr, NULL, array_worker, o) == 0;
+	if (!o->wthread)
+		array_worker(o);
+	return 0;
+}
+
 /* Run the queued rows.  0 (a SQL error is kept in o->berr), or -1 when
  * the connection is lost or the driver fails otherwise. */
 static int
 bulk_flush(struct od *o, struct ep_error *err)
 {
-	size_t n = o->bn;
+	size_t n = o->q.n;
 	SQLRETURN r;
 	char st[6], msg[900];
-	int code;
 
+	if (o->astmt != NULL)
+		return array_flush(o, err);
 	if (n == 0 || o->bfailed)
 		return 0;
-	for (size_t c = 0; c < o->bcols; c++) {
-		size_t w = o->bwidth[c] + 1;
-
-		free(o->barr[c]);
-		o->barr[c] = ep_xcalloc(n * w, sizeof(SQLWCHAR));
-		for (size_t i = 0; i < n; i++) {
-			const SQLWCHAR *v = o->bq[i * o->bcols + c];
-			size_t len = o->bqlen[i * o->bcols + c];
-
-			if (v == NULL) {
-				o->bind[c][i] = SQL_NULL_DATA;
-				continue;
-			}
-			memcpy(o->barr[c] + i * w, v, len * sizeof(SQLWCHAR));
-			o->bind[c][i] = (SQLLEN)(len * sizeof(SQLWCHAR));
-		}
-	}
-	if (bulk_bind(o, SIZE_MAX, err) < 0)
-		return -1;
 	if (o->bsave && !direct(o, "SAVEPOINT edpipe_batch"))
 		o->bsave = false;
+	fill_arrays(o);
+	if (bulk_bind(o, SIZE_MAX, err) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		o->bstat[i] = SQL_PARAM_UNUSED;
 	o->bdone = 0;
@@ -1146,60 +1466,7 @@ bulk_flush(struct od *o, struct ep_error *err)
 		}
 	}
 	diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
-	code = state_code(st, msg, false);
-	if (code == EP_EXIT_UNAVAILABLE) {
-		ep_error_set(err, code, "lost the connection to the database "
-		    "after %lu rows: %s (SQLSTATE %s)", o->bsent, msg, st);
-		return -1;
-	}
-	ep_error_set(&o->berr, code, "SQL error: %s (SQLSTATE %s)", msg, st);
-	o->bfailed = true;
-	o->bbad = n == 1 ? o->bsent + 1 : 0;
-	/* Without a savepoint, the status array is all there is: its first
-	 * failed row after rows that succeeded.  With one, the array is not
-	 * trusted: psqlODBC runs an array in chunks (BatchSize, 100 rows)
-	 * and marks every row of the failed chunk, so its first mark can be
-	 * up to 99 rows before the bad one. */
-	for (size_t i = 0; n > 1 && !o->bsave && i < n; i++) {
-		if (o->bstat[i] == SQL_PARAM_ERROR) {
-			if (i > 0)
-				o->bbad = o->bsent + i + 1;
-			break;
-		}
-		if (o->bstat[i] != SQL_PARAM_SUCCESS &&
-		    o->bstat[i] != SQL_PARAM_SUCCESS_WITH_INFO)
-			break;
-	}
-	/* Else go back to before the batch and run it a row at a time:
-	 * the first row that fails is the bad one, with its own error. */
-	SQLFreeStmt(o->bstmt, SQL_CLOSE);
-	if (n > 1 && o->bbad == 0 && o->bsave &&
-	    direct(o, "ROLLBACK TO SAVEPOINT edpipe_batch")) {
-		for (size_t i = 0; i < n; i++) {
-			if (bulk_bind(o, i, err) < 0)
-				return -1;
-			r = SQLExecute(o->bstmt);
-			if (SQL_SUCCEEDED(r) || r == SQL_NO_DATA) {
-				SQLFreeStmt(o->bstmt, SQL_CLOSE);
-				continue;
-			}
-			diag(SQL_HANDLE_STMT, o->bstmt, st, msg, sizeof(msg));
-			code = state_code(st, msg, false);
-			if (code == EP_EXIT_UNAVAILABLE) {
-				ep_error_set(err, code, "lost the connection "
-				    "to the database after %lu rows: %s "
-				    "(SQLSTATE %s)", o->bsent + i, msg, st);
-				return -1;
-			}
-			ep_error_set(&o->berr, code, "SQL error: %s "
-			    "(SQLSTATE %s)", msg, st);
-			o->bbad = o->bsent + i + 1;
-			break;
-		}
-	}
-	SQLFreeStmt(o->bstmt, SQL_CLOSE);
-	bulk_clear(o);
-	return 0;
+	return batch_failed(o, st, msg, err);
 }
 
 static int
@@ -1218,26 +1485,38 @@ od_copy_row(void *h, const struct ep_field *const *vals, size_t n,
 		return 0;
 	for (size_t c = 0; c < n; c++) {
 		const struct ep_field *f = vals[c];
-		size_t k = o->bn * n + c, units = 0;
+		size_t k = o->q.n * n + c, units = 0;
+
+		const char *v = f == NULL ? NULL : f->val;
+		size_t len = f == NULL ? 0 : f->vlen;
 
 		if (f == NULL || f->type == EP_T_NULL) {
-			o->bq[k] = NULL;
-			o->bqlen[k] = 0;
+			o->q.off[k] = NOFF;
+			o->q.qlen[k] = 0;
 			continue;
 		}
-		if (f->type == EP_T_BOOL)
-			o->bq[k] = to_wide(f->val[0] == 't' ? "1" : "0", 1,
-			    &units);
-		else
-			o->bq[k] = to_wide(f->val, f->vlen, &units);
-		o->bqlen[k] = units;
-		if (units > o->bwidth[c])
-			o->bwidth[c] = units;
+		if (f->type == EP_T_BOOL) {
+			v = f->val[0] == 't' ? "1" : "0";
+			len = 1;
+		}
+		if (o->q.len + len + 1 > o->q.cap) {
+			o->q.cap = 2 * o->q.cap + len + 4096;
+			o->q.buf = ep_xrealloc(o->q.buf,
+			    o->q.cap * sizeof(SQLWCHAR));
+		}
+		units = wide_into(v, len, o->q.buf + o->q.len);
+		o->q.off[k] = (uint32_t)o->q.len;
+		o->q.qlen[k] = (uint32_t)units;
+		o->q.len += units;
+		if (units > o->q.width[c])
+			o->q.width[c] = units;
 	}
-	o->bn++;
+	o->q.n++;
 	for (size_t c = 0; c < n; c++)
-		bytes += (o->bwidth[c] + 1) * sizeof(SQLWCHAR);
-	if (o->bn == o->bmax || bytes * o->bn >= BATCH_BYTES)
+		bytes += (o->q.width[c] + 1) * sizeof(SQLWCHAR);
+	if (o->q.n == o->bmax || (o->astmt == NULL ?
+	    bytes * o->q.n >= BATCH_BYTES :
+	    o->q.len * sizeof(SQLWCHAR) >= ABATCH_BYTES))
 		return bulk_flush(o, err);
 	return 0;
 }
@@ -1253,7 +1532,8 @@ od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 		*bad_row = 0;
 	if (o->bstmt == NULL)
 		return -1;
-	if (bulk_flush(o, err != NULL ? err : &te) < 0)
+	if (bulk_flush(o, err != NULL ? err : &te) < 0 ||
+	    array_wait(o, err != NULL ? err : &te) < 0)
 		rc = -1;
 	else if (o->bfailed) {
 		if (err != NULL)
@@ -1264,6 +1544,96 @@ od_copy_end(void *h, unsigned long *bad_row, struct ep_error *err)
 	}
 	bulk_free(o);
 	return rc;
+}
+
+/*
+ * After copy_begin: run each batch of up to ABATCH rows as sql, an
+ * INSERT ... SELECT unnest(?), unnest(?), ... with one marker per column
+ * (placeholders as ep_db_qmark_placeholder writes them) taking that
+ * column's values as one array literal, delims[c] the column's array
+ * delimiter.  One statement per batch instead of one per row; a batch
+ * the server refuses is rolled back to its savepoint and rerun a row at
+ * a time through copy_begin's INSERT to name the bad row, so without
+ * savepoints this is refused (-1, and copy_begin's path stays).
+ */
+static int
+od_copy_arrays(void *h, const char *sql, const char *delims,
+    struct ep_error *err)
+{
+	struct od *o = h;
+	size_t *idx = NULL, n = 0, cols = o->bcols;
+	SQLSMALLINT nmark = 0;
+	char *text;
+	int rc = -1;
+
+	if (o->bstmt == NULL || o->q.n != 0 || !o->bsave || o->astmt != NULL) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "ODBC bulk load: no "
+		    "array path here");
+		return -1;
+	}
+	text = ep_db_positional(sql, &idx, &n);
+	for (size_t i = 0; i < n; i++)
+		if (idx[i] != i)
+			n = 0;
+	if (n != cols || strlen(delims) != cols) {
+		ep_error_set(err, EP_EXIT_SOFTWARE, "the array INSERT has "
+		    "%zu markers for %zu columns", n, cols);
+		goto out;
+	}
+	if (!SQL_SUCCEEDED(new_stmt(o, &o->astmt))) {
+		o->astmt = NULL;
+		stmt_error(o, SQL_HANDLE_DBC, o->dbc, err);
+		goto out;
+	}
+	if (!SQL_SUCCEEDED(SQLPrepare(o->astmt, (SQLCHAR *)text, SQL_NTS)) ||
+	    (SQL_SUCCEEDED(SQLNumParams(o->astmt, &nmark)) &&
+	    (size_t)nmark != n)) {
+		stmt_error(o, SQL_HANDLE_STMT, o->astmt, err);
+		SQLFreeHandle(SQL_HANDLE_STMT, o->astmt);
+		o->astmt = NULL;
+		goto out;
+	}
+	o->adelim = ep_xstrdup(delims);
+	o->alit = ep_xcalloc(cols + 1, sizeof(*o->alit));
+	o->alitcap = ep_xcalloc(cols + 1, sizeof(*o->alitcap));
+	o->aind = ep_xcalloc(cols + 1, sizeof(*o->aind));
+	if (o->bmax < ABATCH) {
+		free(o->q.off);
+		free(o->q.qlen);
+		free(o->bstat);
+		o->q.off = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->q.off));
+		o->s.off = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->s.off));
+		o->s.qlen = ep_xcalloc(ABATCH * cols + 1,
+		    sizeof(*o->s.qlen));
+		o->s.width = ep_xcalloc(cols + 1, sizeof(*o->s.width));
+		o->q.qlen = ep_xcalloc(ABATCH * cols + 1, sizeof(*o->q.qlen));
+		o->bstat = ep_xcalloc(ABATCH, sizeof(*o->bstat));
+		for (size_t c = 0; c < cols; c++) {
+			free(o->bind[c]);
+			o->bind[c] = ep_xcalloc(ABATCH, sizeof(SQLLEN));
+		}
+		SQLSetStmtAttr(o->bstmt, SQL_ATTR_PARAM_STATUS_PTR, o->bstat,
+		    0);
+		o->bmax = ABATCH;
+	}
+	rc = 0;
+out:
+	free(idx);
+	free(text);
+	return rc;
+}
+
+/* The server's product name (SQL_DBMS_NAME): "PostgreSQL", "SQLite". */
+static const char *
+od_dbms(void *h)
+{
+	struct od *o = h;
+	SQLSMALLINT len = 0;
+
+	if (o->dbms[0] == '\0' && !SQL_SUCCEEDED(SQLGetInfo(o->dbc,
+	    SQL_DBMS_NAME, o->dbms, (SQLSMALLINT)sizeof(o->dbms), &len)))
+		o->dbms[0] = '\0';
+	return o->dbms;
 }
 
 static long
@@ -1284,5 +1654,7 @@ const struct ep_db_ops ep_db_odbc_ops = {
 	.copy_begin = od_copy_begin,
 	.copy_row = od_copy_row,
 	.copy_end = od_copy_end,
+	.copy_arrays = od_copy_arrays,
+	.dbms = od_dbms,
 	.changes = od_changes,
 };
