@@ -19,6 +19,7 @@
  * values are strings without escapes (the generator's); CSV: a header
  * naming the key columns, fields quoted or not.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
