@@ -137,7 +137,9 @@ struct ep_reader *ep_reader_open(const char *path, enum ep_fmt fmt,
  * Read the next record into rec (cleared first).  Returns 1 for a record,
  * 0 at the end of input, -1 on bad input or a read error with err filled
  * ("NAME:LINE: why", code 65 or 74).  After -1 rec holds nothing and the
- * reader must not be used again.
+ * reader must not be used again.  No name or value of rec holds a NUL
+ * byte: the input's NUL bytes and the JSON escape \u0000 are refused
+ * (callers rely on it: enroll-diff's keys end at their NUL).
  */
 int ep_reader_next(struct ep_reader *rd, struct ep_rec *rec,
     struct ep_error *err);

@@ -658,6 +658,55 @@ read_dialect(const char *text, size_t len, enum ep_fmt fmt, char delim,
 	return buf;
 }
 
+/*
+ * The split of lines without quotes, eight bytes a step (csv_cut):
+ * delimiters on either side of a word boundary, next to each other, next
+ * to bytes one off the delimiter ('-' is ',' ^ 1, U+00AC ends in 0xAC,
+ * ',' | 0x80) and after the last field; a quote in a later word; the
+ * number of fields wrong before and after the first eight bytes.
+ */
+static void
+test_csv_cut(void)
+{
+	int rc;
+	char *got;
+	const char *t;
+
+	expect_ok("a,b,c,d\nabcdefg,hijklmnop,q,rstuvwxyz0123456\n"
+	    "1234567,,12345678,\n,,,\n-,-5,\xc2\xac,\xc2\xac-\n",
+	    EP_FMT_CSV, EP_FMT_NDJSON,
+	    "{\"a\":\"abcdefg\",\"b\":\"hijklmnop\",\"c\":\"q\","
+	    "\"d\":\"rstuvwxyz0123456\"}\n"
+	    "{\"a\":\"1234567\",\"b\":\"\",\"c\":\"12345678\",\"d\":\"\"}\n"
+	    "{\"a\":\"\",\"b\":\"\",\"c\":\"\",\"d\":\"\"}\n"
+	    "{\"a\":\"-\",\"b\":\"-5\",\"c\":\"\xc2\xac\",\"d\":\"\xc2\xac-\"}\n",
+	    "csv: split eight bytes a step");
+	expect_ok("a,b,c,d\n1234,67,\"quoted, x\",d\n1,2,3,\"4\"\"\"\n",
+	    EP_FMT_CSV, EP_FMT_NDJSON,
+	    "{\"a\":\"1234\",\"b\":\"67\",\"c\":\"quoted, x\",\"d\":\"d\"}\n"
+	    "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\\\"\"}\n",
+	    "csv: a quote after the first word goes to libcsv");
+	expect_bad("a,b\nabcdefghij,klmnopqrstu,v\n", EP_FMT_CSV,
+	    "t.in:2: row has 3 fields, the header has 2",
+	    "csv: one field too many after eight bytes");
+	expect_bad("a,b\n1,2,345678901,\"x,y\"\n", EP_FMT_CSV,
+	    "t.in:2: row has 4 fields, the header has 2",
+	    "csv: too many fields and a quote after them");
+	expect_bad("a,b,c\nabcdefghijklmnopq,rstuvwxyz\n", EP_FMT_CSV,
+	    "t.in:2: row has 2 fields, the header has 3",
+	    "csv: one field too few after eight bytes");
+	/* A byte one off the delimiter is no delimiter: two fields. */
+	expect_bad("a,b,c\nx,-yzzzzzzz\n", EP_FMT_CSV,
+	    "t.in:2: row has 2 fields, the header has 3",
+	    "csv: ',' then '-' (',' ^ 1) is one delimiter");
+	t = "a;b;c\n12345678;,,,,,,,,;-\n";
+	got = read_dialect(t, strlen(t), EP_FMT_AUTO,
+	    ';', NULL, &rc);
+	is_str(got, "{\"a\":\"12345678\",\"b\":\",,,,,,,,\",\"c\":\"-\"}\n",
+	    "dialect: semicolon split eight bytes a step, commas are data");
+	free(got);
+}
+
 static void
 test_csv_dialects(void)
 {
@@ -760,5 +809,6 @@ main(void)
 	test_offset();
 	test_json_multi();
 	test_csv_dialects();
+	test_csv_cut();
 	return done_testing();
 }
