@@ -95,7 +95,7 @@ $(B)/unit/%: tests/unit/%.c tests/unit/tap.h $(wildcard tests/fuzz/*.h) $(LIB_A)
 # The whole suite: unit tests, then the CLI tests of every program.
 check: all
 	EDPIPE_BIN=$(CURDIR)/$(BIN) EDPIPE_UNIT=$(CURDIR)/$(B)/unit \
-		tests/run
+		EDPIPE_TEST_TIMES=$(CURDIR)/$(B)/test-times tests/run
 
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined

@@ -144,7 +144,9 @@ failed() {
 	tail -n 1 "$W/history.ndjson" | jq -e '.counts.teacherless_sections == 1'
 }
 
-@test "no CLEVER_TERMS, dated 2025-09-02: every term of 2025-26 of every reporting school" {
+# One run for both (the machine is small): what the date chose, then the
+# whole file it made and each of the seed's rules in it.
+@test "no CLEVER_TERMS, dated 2025-09-02: every term of 2025-26 of every reporting school; the seed's rules, from a PowerSchool-shaped database: the whole file" {
 	run --separate-stderr "$SCRIPT" -c "$FX" --date 2025-09-02
 	assert_success
 	# Not 105 (2024-25), 106 (2026-27), 206 (2024-25) nor 301 (school 30
@@ -163,6 +165,37 @@ failed() {
 		"$W/last/run.log"
 	jq -e '.status == "ok" and .uploaded and .counts.sections == 9' \
 		"$W/last/status.json"
+	# the seed's rules, from a PowerSchool-shaped database: the whole file
+	diff -u "$FIX/clever-sections/sections-2025-09-02.csv" "$CSV"
+	# Each rule, by name (the file above holds them all):
+	# period without its track, and none when there is no expression;
+	[ "$(cell 101 Period)" = 1 ]
+	[ "$(cell 102 Period)" = 2 ]
+	[ "$(cell 104 Period)" = "" ]
+	# dates MM/DD/YYYY;
+	[ "$(cell 103 Term_start)/$(cell 103 Term_end)" = 01/12/2026/06/03/2026 ]
+	# grades: multi-grade numbers as ranges (912 is 9-12, not 9-2), 0 is
+	# Kindergarten (the seed wrote it blank), below 0 Preschool, 11 a
+	# grade in school 10 (CLEVER_TWO_DIGIT_GRADE_SCHOOLS), 12 is 1-2 in
+	# school 20;
+	[ "$(cell 102 Grade)" = 9-12 ]
+	[ "$(cell 201 Grade)" = 6-8 ]
+	[ "$(cell 203 Grade)" = Kindergarten ]
+	[ "$(cell 204 Grade)" = Preschool ]
+	[ "$(cell 103 Grade)" = 11 ]
+	[ "$(cell 205 Grade)" = 1-2 ]
+	# at most 10 teachers, lead first, co-teachers, then support staff:
+	# the eleventh is named in a warning and left out;
+	[ "$(cell 103 Teacher_id)" = 9001 ]
+	[ "$(cell 103 Teacher_10_id)" = 9002 ]
+	[ "$(cell 202 Teacher_id),$(cell 202 Teacher_2_id)" = 9005,9006 ]
+	[[ "$stderr" == *"section '103' (school '10') has 11 teachers; Clever takes at most 10: writing the first 10, leaving out '9011'"* ]]
+	# section naming: Term_name with its year, the course name quoted
+	# where it holds a comma (the seed wrote it bare and broke the row).
+	[ "$(cell 103 Term_name)" = "S2 25-26" ]
+	[ "$(cell 203 Term_name)" = "Year 25-26" ]
+	[ "$(cell 102 Course_name)" = "Art & Design, Studio" ]
+	grep -qF '"Art & Design, Studio"' "$CSV"
 }
 
 @test "dated 2026-07-15 (summer): the year that ended, or the next one when it starts within CLEVER_NEXT_YEAR_DAYS" {
@@ -259,41 +292,6 @@ failed() {
 	run --separate-stderr env CLEVER_SUBJECT_SPELLING=D118 "$SCRIPT" -c "$FX"
 	assert_failure 78
 	[[ "$stderr" == *"CLEVER_SUBJECT_SPELLING must be clever or d118"* ]]
-}
-
-@test "the seed's rules, from a PowerSchool-shaped database: the whole file" {
-	run --separate-stderr "$SCRIPT" -c "$FX" --date 2025-09-02
-	assert_success
-	diff -u "$FIX/clever-sections/sections-2025-09-02.csv" "$CSV"
-	# Each rule, by name (the file above holds them all):
-	# period without its track, and none when there is no expression;
-	[ "$(cell 101 Period)" = 1 ]
-	[ "$(cell 102 Period)" = 2 ]
-	[ "$(cell 104 Period)" = "" ]
-	# dates MM/DD/YYYY;
-	[ "$(cell 103 Term_start)/$(cell 103 Term_end)" = 01/12/2026/06/03/2026 ]
-	# grades: multi-grade numbers as ranges (912 is 9-12, not 9-2), 0 is
-	# Kindergarten (the seed wrote it blank), below 0 Preschool, 11 a
-	# grade in school 10 (CLEVER_TWO_DIGIT_GRADE_SCHOOLS), 12 is 1-2 in
-	# school 20;
-	[ "$(cell 102 Grade)" = 9-12 ]
-	[ "$(cell 201 Grade)" = 6-8 ]
-	[ "$(cell 203 Grade)" = Kindergarten ]
-	[ "$(cell 204 Grade)" = Preschool ]
-	[ "$(cell 103 Grade)" = 11 ]
-	[ "$(cell 205 Grade)" = 1-2 ]
-	# at most 10 teachers, lead first, co-teachers, then support staff:
-	# the eleventh is named in a warning and left out;
-	[ "$(cell 103 Teacher_id)" = 9001 ]
-	[ "$(cell 103 Teacher_10_id)" = 9002 ]
-	[ "$(cell 202 Teacher_id),$(cell 202 Teacher_2_id)" = 9005,9006 ]
-	[[ "$stderr" == *"section '103' (school '10') has 11 teachers; Clever takes at most 10: writing the first 10, leaving out '9011'"* ]]
-	# section naming: Term_name with its year, the course name quoted
-	# where it holds a comma (the seed wrote it bare and broke the row).
-	[ "$(cell 103 Term_name)" = "S2 25-26" ]
-	[ "$(cell 203 Term_name)" = "Year 25-26" ]
-	[ "$(cell 102 Course_name)" = "Art & Design, Studio" ]
-	grep -qF '"Art & Design, Studio"' "$CSV"
 }
 
 @test "a failing term stops the run before the upload; the old file stays" {

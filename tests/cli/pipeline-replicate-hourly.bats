@@ -122,7 +122,10 @@ push_env() {
 		"HOURLY_CANVAS_URL=http://127.0.0.1:$CPORT" \
 		"HOURLY_CANVAS_TOKEN_FILE=$BATS_FILE_TMPDIR/token" \
 		"EDPIPE_WORK_DIR=$T/hourly-work" "$@" >"$T/hourly.env"
-	curl -fsS "http://127.0.0.1:$CPORT/_reset" >/dev/null
+	# Reports complete at their first status poll (report_polls=1, not
+	# the server's 2: a 2 s back-off less per run; polling is
+	# lms-fetch.bats's to test).
+	curl -fsS "http://127.0.0.1:$CPORT/_reset?report_polls=1" >/dev/null
 }
 
 # cnv_state USER: "role state" of USER's enrollments in course 201.

@@ -23,7 +23,10 @@ teardown_file() {
 setup() {
 	T=$BATS_TEST_TMPDIR
 	CANVAS_URL=http://127.0.0.1:$CPORT
-	curl -fsS "$CANVAS_URL/_reset" >/dev/null
+	# A report is complete at its first status poll (report_polls=1;
+	# the server's default, 2, adds a 2 s back-off to every run here):
+	# polling is lms-fetch.bats's to test.
+	curl -fsS "$CANVAS_URL/_reset?report_polls=1" >/dev/null
 	printf '%s\n' "$CTOKEN" >"$T/token"
 	chmod 600 "$T/token"
 	printf '%s\n' "REPLICATE_TARGET_DB=sqlite:$T/warehouse.db" \
@@ -58,7 +61,7 @@ q() {
 	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" --provisions
 	assert_success
 	sed -i 's/^REPLICATE_CANVAS_TERMS=.*/REPLICATE_CANVAS_TERMS="fa24 wi19"/' "$T/repl.env"
-	curl -fsS "$CANVAS_URL/_reset" >/dev/null
+	curl -fsS "$CANVAS_URL/_reset?report_polls=1" >/dev/null
 	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" --provisions
 	assert_failure 78
 	[[ "$stderr" == *"--term 'wi19': no term of account 1 has that id, sis_term_id or name"* ]]
@@ -71,7 +74,7 @@ q() {
 }
 
 @test "replicate --provisions: a report that ends in error fails the run and its row" {
-	curl -fsS "$CANVAS_URL/_reset?report_status=error" >/dev/null
+	curl -fsS "$CANVAS_URL/_reset?report_status=error&report_polls=1" >/dev/null
 	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" --provisions
 	assert_failure 69
 	[[ "$stderr" == *"the report ended with status 'error': Generating the report failed."* ]]
@@ -85,7 +88,7 @@ q() {
 	[[ "$stderr" == *"cnv_enrollments: 5 rows fetched (dry run)"* ]]
 	[ ! -e "$T/warehouse.db" ] ||
 		[ "$(q "select count(*) from sqlite_master")" -eq 0 ]
-	curl -fsS "$CANVAS_URL/_reset?report_status=aborted" >/dev/null
+	curl -fsS "$CANVAS_URL/_reset?report_status=aborted&report_polls=1" >/dev/null
 	run --separate-stderr "$ROOT/scripts/replicate" -c "$T/repl.env" -n --provisions
 	assert_failure 69
 	[[ "$stderr" == *"the report ended with status 'aborted'"* ]]

@@ -107,8 +107,10 @@ expected_changes() {
 	assert_failure 2
 }
 
-@test "end to end: SQLite, Moodle and sshd; the uploaded Conduit file is the change set" {
-	run --separate-stderr "$SCRIPT" -c "$CONF"
+# The whole run, under umask 022: its output is checked here, and that
+# its files are owner-only all the same (one run: the machine is small).
+@test "end to end: SQLite, Moodle and sshd; the uploaded Conduit file is the change set; run files owner-only under umask 022" {
+	run --separate-stderr bash -c 'umask 022; exec "$@"' _ "$SCRIPT" -c "$CONF"
 	assert_success
 	[ -z "$output" ]
 	[[ "$stderr" == *"sync-enrollments: 8 adds, 4 drops uploaded to sftp://"* ]]
@@ -136,6 +138,14 @@ expected_changes() {
 		drop: 4, update: 0} and .failed_step == null and
 		.skipped_courses == []' "$W/last/status.json"
 	grep -q 'step sftp-put: sftp-put' "$W/last/run.log"
+	# run files are owner-only (0600/0700) even under umask 022
+	[ -s "$W/last/desired.ndjson" ] && [ -s "$W/last/status.json" ]
+	run find "$W" ! -type l -perm /077
+	assert_output ''
+	[ "$(stat -c %a "$W/last/")" = 700 ]
+	[ "$(stat -c %a "$W/last/run.log")" = 600 ]
+	[ "$(stat -c %a "$W/last/enrollments.csv")" = 600 ]
+	[ "$(stat -c %a "$W"/log/conduit-*.csv)" = 600 ]
 }
 
 @test "no changes: nothing is uploaded, a file still in the outbox is left, and the run says so" {
@@ -223,13 +233,19 @@ failed() {
 	failed lms-fetch 77
 }
 
-@test "more drops than SYNC_MAX_DROP: enroll-diff refuses (3), nothing formatted or uploaded" {
+# One run for two facts of the refusal (the machine is small).
+@test "more drops than SYNC_MAX_DROP: enroll-diff refuses (3), nothing formatted or uploaded; refused.ndjson kept and counted in status.json" {
 	run --separate-stderr env SYNC_MAX_DROP=2 "$SCRIPT" -c "$CONF"
 	failed enroll-diff 3
 	[ ! -s "$W/last/changes.ndjson" ]
 	[ ! -e "$W/last/enrollments.csv" ]
 	[ -s "$W/last/desired.ndjson" ]
 	[ -s "$W/last/actual.ndjson" ]
+	# enroll-diff refusing keeps refused.ndjson and status.json counts it
+	[ -s "$W/last/refused.ndjson" ]
+	n=$(grep -c . "$W/last/refused.ndjson")
+	jq -e --argjson n "$n" '.refused == $n' "$W/last/status.json"
+	grep -q -- "--refused $W/last/refused.ndjson\|--refused $W/runs/" "$W/last/run.log"
 }
 
 @test "an empty SIS result is refused: Moodle is never emptied" {
@@ -382,18 +398,6 @@ failed() {
 	! grep -rqs -- "$pw" "$W"
 }
 
-@test "run files are owner-only (0600/0700) even under umask 022" {
-	run --separate-stderr bash -c 'umask 022; exec "$@"' _ "$SCRIPT" -c "$CONF"
-	assert_success
-	[ -s "$W/last/desired.ndjson" ] && [ -s "$W/last/status.json" ]
-	run find "$W" ! -type l -perm /077
-	assert_output ''
-	[ "$(stat -c %a "$W/last/")" = 700 ]
-	[ "$(stat -c %a "$W/last/run.log")" = 600 ]
-	[ "$(stat -c %a "$W/last/enrollments.csv")" = 600 ]
-	[ "$(stat -c %a "$W"/log/conduit-*.csv)" = 600 ]
-}
-
 @test "SIS_PARAMS is split into words but never globbed against the current folder" {
 	mkdir -p "$T/cwd"
 	: >"$T/cwd/x=leak"
@@ -477,15 +481,6 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$SCRIPT" -c "$CONF" 2>"$T/err" &
 	assert_failure
 	jq -e '.status == "killed" and .signal == "SIGHUP" and .exit == 129' \
 		"$W/last/status.json"
-}
-
-@test "enroll-diff refusing keeps refused.ndjson and status.json counts it" {
-	run --separate-stderr env SYNC_MAX_DROP=2 "$SCRIPT" -c "$CONF"
-	failed enroll-diff 3
-	[ -s "$W/last/refused.ndjson" ]
-	n=$(grep -c . "$W/last/refused.ndjson")
-	jq -e --argjson n "$n" '.refused == $n' "$W/last/status.json"
-	grep -q -- "--refused $W/last/refused.ndjson\|--refused $W/runs/" "$W/last/run.log"
 }
 
 @test "a course whose SIS rows vanish is refused (3) unless SYNC_ALLOW_COURSE_DROP lists it" {
