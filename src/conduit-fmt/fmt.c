@@ -982,20 +982,12 @@ clever_teachers(struct ctx *c, const struct ep_rec *r, struct ep_error *err)
 		return 0;
 	if (f->type == EP_T_STR) {
 		/* Comma-separated text, as a CSV cell would hold it. */
-		const char *p = f->val;
+		const char *p = f->val, *s;
+		size_t n;
 
-		while (*p) {
-			size_t n = strcspn(p, ",");
-			const char *s = p, *e = p + n;
-
-			while (s < e && isspace((unsigned char)*s))
-				s++;
-			while (e > s && isspace((unsigned char)e[-1]))
-				e--;
-			if (e > s)
-				add_teacher(c->cl, s, (size_t)(e - s));
-			p += n + (p[n] == ',');
-		}
+		while (ep_list_next(&p, &s, &n))
+			if (n > 0)
+				add_teacher(c->cl, s, n);
 		return 0;
 	}
 	{

@@ -365,20 +365,15 @@ or_grades(const char *v)
 	char *out = ep_xmalloc(strlen(v) * 3 + 8), g[8];
 	size_t len = 0;
 
-	while (*v) {
-		size_t n = strcspn(v, ",");
-		const char *s = v, *e = v + n;
+	const char *s;
+	size_t n;
 
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		while (e > s && isspace((unsigned char)e[-1]))
-			e--;
-		if (!or_grade_of(s, (size_t)(e - s), g, sizeof(g))) {
+	while (ep_list_next(&v, &s, &n)) {
+		if (!or_grade_of(s, n, g, sizeof(g))) {
 			free(out);
 			return NULL;
 		}
 		len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", g);
-		v += n + (v[n] == ',');
 	}
 	return out;
 }

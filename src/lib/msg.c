@@ -1,6 +1,7 @@
 /*
  * msg.c - messages, exit codes, secret masking and allocation wrappers.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <locale.h>
 #include <stdio.h>
@@ -345,6 +346,26 @@ ep_xstrndup(const char *s, size_t n)
 	if (p == NULL)
 		nomem();
 	return p;
+}
+
+bool
+ep_list_next(const char **p, const char **s, size_t *n)
+{
+	const char *b = *p, *e;
+	size_t len;
+
+	if (*b == '\0')
+		return false;
+	len = strcspn(b, ",");
+	e = b + len;
+	*p = e + (*e == ',');
+	while (b < e && isspace((unsigned char)*b))
+		b++;
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	*s = b;
+	*n = (size_t)(e - b);
+	return true;
 }
 
 char *

@@ -124,6 +124,12 @@ char *ep_xstrdup(const char *s);
 void ep_sort(void *base, size_t n, size_t size,
     int (*cmp)(const void *, const void *));
 char *ep_xstrndup(const char *s, size_t n);
+/*
+ * The next item of a comma-separated list at *p, blanks around it
+ * trimmed: its start in *s and length in *n (0 for an empty item), *p
+ * moved past it and its comma.  False when the list is used up.
+ */
+bool ep_list_next(const char **p, const char **s, size_t *n);
 /* Milliseconds of CLOCK_MONOTONIC: deadlines and durations. */
 long long ep_now_ms(void);
 

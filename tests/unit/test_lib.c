@@ -478,6 +478,26 @@ test_sort(void)
 	    "ep_sort sorts, and takes an empty NULL array");
 }
 
+/* ep_list_next: comma-separated items, trimmed, empty ones kept. */
+static void
+test_list_next(void)
+{
+	const char *p = " 09, KG ,,10,", *s;
+	char got[64] = "";
+	size_t n, k = 0;
+
+	while (ep_list_next(&p, &s, &n)) {
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "[%.*s]",
+		    (int)n, s);
+		k++;
+	}
+	ok(k == 4 && strcmp(got, "[09][KG][][10]") == 0,
+	    "ep_list_next trims items, keeps an empty one, ends at a trailing "
+	    "comma (got %s)", got);
+	p = "";
+	ok(!ep_list_next(&p, &s, &n), "ep_list_next: an empty list has none");
+}
+
 int
 main(void)
 {
@@ -489,6 +509,7 @@ main(void)
 	test_atomic();
 	test_mapping();
 	test_sort();
+	test_list_next();
 	{
 		char *cmd = ep_xasprintf("rm -rf %s", tmpdir);
 
