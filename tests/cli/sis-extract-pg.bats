@@ -124,6 +124,7 @@ teardown_file() {
 	[ -z "$output" ]
 	[[ "$stderr" == *"SQL error: division by zero"* ]]
 	[[ "$stderr" != *records* ]]
+	[[ "$stderr" != *s3cret-pw* ]]
 }
 
 @test "a connection lost mid-result exits 69 and claims no records" {
@@ -134,6 +135,7 @@ teardown_file() {
 	assert_failure 69
 	[[ "$stderr" == *"lost the connection to the database"* ]]
 	[[ "$stderr" != *records* ]]
+	[[ "$output$stderr" != *s3cret-pw* ]]
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
 }
 
@@ -279,6 +281,7 @@ teardown_file() {
 	grep -Eq "^sis-extract: the database timed out after [0-9]+ rows: the statement took more than 4 s \(--timeout 4\)$" \
 		"$BATS_TEST_TMPDIR/err"
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/o")" ]
+	! grep -qF s3cret-pw "$BATS_TEST_TMPDIR/err"
 }
 
 teardown() {
