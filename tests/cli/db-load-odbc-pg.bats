@@ -75,6 +75,11 @@ psql_super() {
 	assert_output "$BL_OLD"
 	run bl_query "SELECT status, \"rows\" AS n FROM load_status WHERE job = 'killed'"
 	assert_output '{"status":"failed","n":0}'
+	# Nothing of the password in the message, the status row or the output.
+	! grep -qF s3cret-pw "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/out"
+	run bl_query "SELECT message FROM load_status WHERE job = 'killed'"
+	assert_output --partial 'lost the connection'
+	refute_output --partial s3cret-pw
 }
 
 # The statements the server ran for the etl role from here on (log_statement
@@ -145,6 +150,7 @@ EOF2
 	assert_failure 65
 	[ -z "$output" ]
 	[[ "$stderr" == "db-load: $f:12346: SQL error: ERROR: value too long for type character varying(3) (SQLSTATE 22001)"* ]]
+	[[ "$output$stderr" != *s3cret-pw* ]]
 	[[ "$log" == *'SELECT unnest('* ]]
 	run bl_query 'SELECT count(*) AS n FROM short'
 	assert_output '{"n":0}'
@@ -179,6 +185,7 @@ EOF2
 	assert_failure 65
 	[ -z "$output" ]
 	[[ "$stderr" == "db-load: $f:5002: SQL error: ERROR: invalid input syntax for type integer: \"x6001\" (SQLSTATE 22P02)"* ]]
+	[[ "$output$stderr" != *s3cret-pw* ]]
 	run bl_dump
 	assert_output "$BL_OLD"
 }
@@ -242,6 +249,7 @@ psql_sis() {
 	assert_failure 65
 	[ -z "$output" ]
 	[[ "$stderr" == "db-load: $f:13752: SQL error: ERROR: invalid input syntax for type numeric: \"not-a-number\" (SQLSTATE 22P02)"* ]]
+	[[ "$output$stderr" != *s3cret-pw* ]]
 	run psql_sis "SELECT count(*), count(*) FILTER (WHERE name LIKE 'old%') FROM ups"
 	assert_output '12500|12500'
 }
@@ -255,6 +263,7 @@ psql_sis() {
 	assert_failure 65
 	[ -z "$output" ]
 	[[ "$stderr" == *"there is no unique or exclusion constraint matching the ON CONFLICT specification"* ]]
+	[[ "$output$stderr" != *s3cret-pw* ]]
 	run psql_sis 'SELECT count(*) FROM loose'
 	assert_output 0
 }
